@@ -1,0 +1,3 @@
+from facepalsy.cli import main
+
+raise SystemExit(main())
