@@ -1,0 +1,215 @@
+"""The data contract: ``DATA/palsy/**`` and ``DATA/normal/**``, or ``DATA/manifest.csv``.
+
+A manifest has the columns ``path,label,subject`` (paths relative to DATA, more columns allowed)
+and overrides the folder scan. Without one, an image's subject is the first sub-folder under its
+class folder, else the file itself. Images are decoded to RGB whatever their mode (grayscale,
+RGBA, palette, CMYK, 16-bit) with EXIF orientation honoured.
+"""
+
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from facepalsy.errors import BadImageError, DataError
+
+CLASSES = ("normal", "palsy")  # index 1 is the positive class
+PALSY = CLASSES.index("palsy")
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ("path", "label", "subject")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # relative to the data root, with forward slashes
+    label: int  # index into CLASSES
+    subject: str
+
+
+def scan_dataset(root: str | Path) -> list[Sample]:
+    """List the images of a data folder, from its manifest if it has one."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found")
+    samples = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else _scan_folders(root)
+    counts = {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)}
+    empty = [name for name, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(
+            f"{root}: no images of class {' or '.join(empty)} "
+            f"(expected {root}/palsy/ and {root}/normal/ with {', '.join(sorted(IMAGE_EXTENSIONS))} files, "
+            f"or a {MANIFEST})"
+        )
+    return samples
+
+
+def _scan_folders(root: Path) -> list[Sample]:
+    samples = []
+    for label, name in enumerate(CLASSES):
+        class_dir = root / name
+        if not class_dir.is_dir():
+            raise DataError(f"{class_dir}: class folder missing (a data folder needs palsy/ and normal/)")
+        for path in sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
+            relative = path.relative_to(class_dir)
+            subject = relative.parts[0] if len(relative.parts) > 1 else path.relative_to(root).as_posix()
+            samples.append(Sample(path.relative_to(root).as_posix(), label, subject))
+    return samples
+
+
+def read_manifest(path: Path) -> list[Sample]:
+    root = path.parent.resolve()
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path}: missing column(s) {', '.join(missing)}; need {','.join(MANIFEST_COLUMNS)}")
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read manifest ({exc})") from exc
+    samples, seen = [], set()
+    for line, row in enumerate(rows, start=2):
+        rel, label, subject = (row[c].strip() if row[c] else "" for c in MANIFEST_COLUMNS)
+        where = f"{path}, line {line}"
+        if label not in CLASSES:
+            raise DataError(f"{where}: unknown label {label!r}; labels are {', '.join(CLASSES)}")
+        if not rel or not subject:
+            raise DataError(f"{where}: empty path or subject")
+        full = (root / rel).resolve()
+        if not full.is_relative_to(root):
+            raise DataError(f"{where}: path {rel!r} points outside the data folder")
+        if rel in seen:
+            raise DataError(f"{where}: duplicate row for {rel!r}")
+        seen.add(rel)
+        samples.append(Sample(Path(rel).as_posix(), CLASSES.index(label), subject))
+    return samples
+
+
+def write_manifest(root: Path, rows: list[dict[str, object]]) -> None:
+    """Write ``manifest.csv``: the required columns first, then any extra ones (e.g. synth's side)."""
+    extra = [k for k in rows[0] if k not in MANIFEST_COLUMNS] if rows else []
+    with (root / MANIFEST).open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[*MANIFEST_COLUMNS, *extra])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Decode an image file to 8-bit RGB, honouring EXIF orientation; raise BadImageError if unusable."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
+    except FileNotFoundError as exc:
+        raise BadImageError(path, "file not found") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImageError(path, "not an image Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise BadImageError(path, f"too many pixels ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadImageError(path, f"cannot decode ({exc})") from exc
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB: alpha is composited on white, 16/32-bit is rescaled."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        if img.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0
+        elif img.mode == "F" and values.max(initial=0) <= 1.0:
+            values = values * 255.0
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_resized(path: str | Path, size: int) -> np.ndarray:
+    """Decode and resize to size×size (aspect not kept, as in the paper); HWC uint8."""
+    img = load_image(path).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_images(
+    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True
+) -> tuple[np.ndarray, list[Sample], list[BadImageError]]:
+    """Decode every image once into an N×3×size×size uint8 array (threads overlap decoding).
+
+    Bad images are all collected first so the error lists every one, not just the first;
+    with ``skip_bad`` they are dropped and returned instead.
+    """
+    from rich.progress import Progress
+
+    root = Path(root)
+
+    def decode(sample: Sample) -> np.ndarray | BadImageError:
+        try:
+            return load_resized(root / sample.path, size)
+        except BadImageError as exc:
+            return exc
+
+    results = []
+    with ThreadPoolExecutor(max_workers=4) as pool, Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"decoding {len(samples)} images", total=len(samples))
+        for result in pool.map(decode, samples):
+            results.append(result)
+            bar.advance(task)
+    bad = [r for r in results if isinstance(r, BadImageError)]
+    if bad and not skip_bad:
+        listing = "\n".join(f"  {b}" for b in bad[:20]) + (f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise DataError(f"{len(bad)} unreadable image(s) (pass --skip-bad to skip and list them):\n{listing}")
+    kept = [s for s, r in zip(samples, results) if not isinstance(r, BadImageError)]
+    arrays = [r for r in results if not isinstance(r, BadImageError)]
+    images = np.stack(arrays).transpose(0, 3, 1, 2).copy() if arrays else np.zeros((0, 3, size, size), np.uint8)
+    return images, kept, bad
+
+
+def split_samples(
+    samples: list[Sample], protocol: str, test_fraction: float, val_fraction: float, seed: int
+) -> list[str]:
+    """Assign each sample to "train", "val" or "test".
+
+    ``frame``: stratified random split of images (the paper's; frames of one patient land on
+    both sides). ``subject``: stratified group split, so no subject is on two sides.
+    Validation is carved from the training side with the same protocol.
+    """
+    labels = np.array([s.label for s in samples])
+    subjects = np.array([s.subject for s in samples])
+    indices = np.arange(len(samples))
+    train, test = _split(indices, labels, subjects, protocol, test_fraction, seed, "test")
+    assignment = np.full(len(samples), "train", dtype=object)
+    assignment[test] = "test"
+    if val_fraction > 0:
+        _, val = _split(train, labels[train], subjects[train], protocol, val_fraction / (1 - test_fraction), seed, "validation")
+        assignment[val] = "val"
+    return list(assignment)
+
+
+def _split(indices, labels, subjects, protocol, fraction, seed, part):
+    if protocol == "frame":
+        if min(np.bincount(labels, minlength=2)) < 2:
+            raise DataError(f"too few images per class for a {part} split")
+        return train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
+    n_splits = max(2, round(1 / fraction))
+    per_class = [len(set(subjects[labels == c])) for c in range(len(CLASSES))]
+    if min(per_class) < n_splits:
+        raise DataError(
+            f"a subject {part} split of {fraction:.0%} needs at least {n_splits} subjects per class; "
+            f"found {per_class[0]} normal and {per_class[1]} palsy subjects"
+        )
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    train_pos, held_pos = next(folds.split(indices, labels, groups=subjects))
+    return indices[train_pos], indices[held_pos]
