@@ -1,0 +1,192 @@
+"""Figures and Markdown: curves, confusion matrix, the run report and the comparison table.
+
+Plotting functions only draw what they are given; the numbers come from evaluate and train.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from facepalsy.data import CLASSES  # noqa: E402
+from facepalsy.io import atomic_write, atomic_write_text  # noqa: E402
+
+# Table 1 of the paper (frame split, YFP + normals), in %.
+PUBLISHED = [
+    {"model": "VGG16 (published)", "protocol": "frame", "accuracy": 88.47, "recall": 83.55, "precision": 92.15, "f1": 87.64},
+    {"model": "VGG19 (published)", "protocol": "frame", "accuracy": 81.95, "recall": 72.44, "precision": 88.58, "f1": 79.70},
+]
+
+PROTOCOL_TEXT = {
+    "frame": (
+        "**Frame split — the paper's protocol.** Images were split at random, stratified by class. "
+        "Frames of one person land on both sides, so the model can recognise the person instead of "
+        "the palsy, and these figures overstate accuracy on new patients. "
+        "Train with `--split subject` for a subject-independent estimate."
+    ),
+    "subject": (
+        "**Subject split — subject-independent.** No subject has images on both sides, so these "
+        "figures estimate accuracy on patients the model has never seen."
+    ),
+}
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
+    plt.close(fig)
+
+
+def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:
+    """Loss and accuracy per epoch, train and validation (the paper's Figures 5a/b and 6a/b)."""
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "acc", "Accuracy")):
+        for stage, style in (("train", "-o"), ("val", "-s")):
+            values = [row.get(f"{stage}_{metric}", np.nan) for row in history]
+            if not np.all(np.isnan(values)):
+                ax.plot(epochs, values, style, markersize=3, label="train" if stage == "train" else "validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_confusion_matrix(cm: np.ndarray, path: Path, title: str = "") -> None:
+    """Counts with row percentages; rows are true classes, columns predicted (Figures 5c/6c)."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(cm, cmap="Blues")
+    totals = cm.sum(axis=1, keepdims=True).clip(min=1)
+    for (i, j), count in np.ndenumerate(cm):
+        colour = "white" if count > cm.max() / 2 else "black"
+        ax.text(j, i, f"{count}\n{100 * count / totals[i, 0]:.1f}%", ha="center", va="center", color=colour)
+    ax.set_xticks([0, 1], CLASSES)
+    ax.set_yticks([0, 1], CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "Confusion matrix")
+    _save(fig, path)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def split_summary(run_dir: Path) -> list[dict]:
+    """Images and subjects per split and class, read from split.csv."""
+    with (run_dir / "split.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    summary = []
+    for part in ("train", "val", "test"):
+        in_part = [r for r in rows if r["split"] == part]
+        entry = {"split": part}
+        for name in CLASSES:
+            of_class = [r for r in in_part if r["label"] == name]
+            entry[name] = f"{len(of_class)} ({len({r['subject'] for r in of_class})} subjects)"
+        summary.append(entry)
+    train_subjects = {r["subject"] for r in rows if r["split"] != "test"}
+    test = [r for r in rows if r["split"] == "test"]
+    summary.append({"shared": sum(r["subject"] in train_subjects for r in test), "test": len(test)})
+    return summary
+
+
+def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
+    """Write ``report.md`` (and ``curves.png`` when there is a history) from the files in the run."""
+    from facepalsy.train import HISTORY_FILE, read_history
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    history = read_history(run_dir / HISTORY_FILE)
+    lines = [f"# facepalsy report: {config['backbone']}", ""]
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], ""]
+    if out == run_dir:
+        *parts, leak = split_summary(run_dir)
+        lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
+        lines += [f"Test images whose subject also has images in training or validation: **{leak['shared']} of {leak['test']}**.", ""]
+    else:
+        lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+    lines += [
+        "## Test metrics (positive class: palsy)",
+        "",
+        "| accuracy | recall | precision | F1 | specificity | ROC AUC | n |",
+        "|---|---|---|---|---|---|---|",
+        f"| {_pct(metrics['accuracy'])} | {_pct(metrics['recall'])} | {_pct(metrics['precision'])} | {_pct(metrics['f1'])} "
+        f"| {_pct(metrics['specificity'])} | {_pct(metrics['roc_auc'])} | {metrics['n']} |",
+        "",
+        f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp} (threshold {metrics['threshold']}).",
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "",
+    ]
+    if history and out == run_dir:
+        plot_curves(history, run_dir / "curves.png", title=f"{config['backbone']} ({config['split']} split)")
+        best = min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])
+        lines += ["## Training curves", "", f"{len(history)} epochs; best model from epoch {int(best['epoch'])} (lowest validation loss).", "", "![curves](curves.png)", ""]
+    lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+    lines += ["## Files", "", *[f"- `{name}`: {what}" for name, what in RUN_FILES.items() if (out / name).exists() or (run_dir / name).exists()], ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+
+
+RUN_FILES = {
+    "config.yaml": "the resolved configuration; enough to rebuild the run",
+    "model.pt": "the best model (lowest validation loss) with its config and preprocessing",
+    "checkpoints/last.ckpt": "Lightning checkpoint of the last epoch, for --resume",
+    "history.csv": "loss and accuracy per epoch, train and validation",
+    "split.csv": "which image went to train, val or test",
+    "bad_images.txt": "images skipped with --skip-bad, with the reason",
+    "metrics.json": "test metrics (fractions), confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
+    "predictions.csv": "palsy probability and predicted label of every test image",
+    "curves.png": "loss and accuracy curves",
+    "confusion_matrix.png": "confusion matrix on the test split",
+}
+
+
+def comparison_rows(run_dirs: list[Path]) -> list[dict]:
+    """One row of the paper's Table 1 per run (percentages), from config.yaml and metrics.json."""
+    rows = []
+    for run_dir in map(Path, run_dirs):
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        rows.append({
+            "model": config["backbone"].upper().replace("_BN", " + BN"),
+            "protocol": config["split"],
+            **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
+            "run": str(run_dir),
+        })
+    return rows
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    header = "| model | protocol | accuracy | recall | precision | F1 |\n|---|---|---|---|---|---|\n"
+    body = "".join(f"| {r['model']} | {r['protocol']} | {r['accuracy']:.2f} | {r['recall']:.2f} | {r['precision']:.2f} | {r['f1']:.2f} |\n" for r in rows)
+    return header + body
+
+
+def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
+    """Write ``comparison.md`` and ``comparison.csv`` into ``out``."""
+    md, csv_path = out / "comparison.md", out / "comparison.csv"
+    note = "\n".join(f"- {PROTOCOL_TEXT[p]}" for p in sorted({r["protocol"] for r in rows}))
+    atomic_write_text(md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n")
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["model", "protocol", "accuracy", "recall", "precision", "f1", "run"])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(csv_path, write)
+    return md, csv_path

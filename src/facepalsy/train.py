@@ -1,0 +1,195 @@
+"""Training with Lightning: decode once, augment on the device, keep the best model and the curves.
+
+``train(config, out)`` is the library entry point; the CLI's ``train`` is a thin wrapper.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from torch.utils.data import DataLoader, TensorDataset
+
+from facepalsy.augment import Normalize, Preprocess, TrainTransform
+from facepalsy.config import Config, load_config, save_config
+from facepalsy.data import Sample, load_images, scan_dataset, split_samples
+from facepalsy.io import atomic_write, atomic_write_text
+from facepalsy.models import backbone_spec, create_model
+from facepalsy.run import CONFIG_FILE, LAST_CHECKPOINT, MODEL_FILE, SPLIT_FILE, prepare_run_folder, read_split, save_model, write_split
+
+HISTORY_FILE = "history.csv"
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+
+
+class PalsyModule(L.LightningModule):
+    """The classifier plus its batch transforms; the config travels in the checkpoint's hparams."""
+
+    def __init__(self, config: dict, preprocess: dict, load_weights: bool = True):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = Config.from_dict(config)
+        preprocess_ = Preprocess.from_dict(preprocess)
+        # On resume the checkpoint carries the weights: do not fetch ImageNet weights again.
+        self.model = create_model(self.config.backbone, weights=self.config.weights if load_weights else "none")
+        self.model.set_backbone_trainable(self.config.finetune)
+        self.train_transform = TrainTransform(self.config, preprocess_)
+        self.eval_transform = Normalize(preprocess_)
+
+    def on_train_epoch_start(self) -> None:
+        if not self.config.finetune:
+            self.model.features.eval()  # a frozen backbone keeps its batch-norm statistics
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        images, labels = batch
+        transform = self.train_transform if stage == "train" else self.eval_transform
+        logits = self.model(transform(images))
+        loss = F.cross_entropy(logits, labels)
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def configure_optimizers(self):
+        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.config.lr)
+
+
+class RunRecorder(Callback):
+    """Each epoch: append a row to history.csv and save model.pt when the monitored loss improves.
+
+    Its state (history and best loss) is stored in the Lightning checkpoint, so ``--resume``
+    continues the same curves and keeps the same best model.
+    """
+
+    def __init__(self, out: Path, config: Config, preprocess: Preprocess, monitor: str):
+        self.out, self.config, self.preprocess, self.monitor = out, config, preprocess, monitor
+        self.history: list[dict[str, float]] = []
+        self.best = math.inf
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PalsyModule) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        row = {"epoch": trainer.current_epoch + 1, **{k: metrics.get(k, math.nan) for k in HISTORY_COLUMNS[1:]}}
+        self.history.append(row)
+        write_history(self.out / HISTORY_FILE, self.history)
+        current = metrics.get(self.monitor, math.nan)
+        if current < self.best:
+            self.best = current
+            save_model(self.out / MODEL_FILE, pl_module.model, self.config, self.preprocess, row["epoch"], current)
+
+    def state_dict(self) -> dict:
+        return {"history": self.history, "best": self.best}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.history, self.best = list(state_dict["history"]), float(state_dict["best"])
+
+
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter and data-loader hints out of the user's terminal."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*treespec.*")
+    warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # --resume
+
+
+def train(config: Config, out: str | Path, overwrite: bool = False, progress: bool = True, notes: tuple[str, ...] = ()) -> dict:
+    """Train a new run: split, fit, keep the best model by validation loss, evaluate it on the test split.
+
+    Writes the run folder (config, split, history, model, metrics, figures, report) and returns
+    the test metrics. ``notes`` are extra lines for the report (the demo explains its choices).
+    """
+    backbone_spec(config.backbone)  # fail fast on an unknown backbone, before decoding data
+    out = prepare_run_folder(Path(out), overwrite=overwrite)
+    root = Path(config.data)
+    images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress)
+    if bad:
+        atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
+    assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
+    save_config(config, out / CONFIG_FILE)
+    write_split(out / SPLIT_FILE, kept, assignment)
+    return _fit(config, out, images, kept, assignment, resume=False, progress=progress, notes=notes)
+
+
+def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
+    """Continue a run from its last completed epoch, with its own config and split.
+
+    ``epochs`` may raise the total number of epochs, to train a finished run further.
+    """
+    out = prepare_run_folder(Path(out), resume=True)
+    config = load_config(out / CONFIG_FILE)
+    if epochs is not None and epochs != config.epochs:
+        config = config.replace(epochs=epochs)
+        save_config(config, out / CONFIG_FILE)
+    samples, assignment = read_split(out / SPLIT_FILE)
+    images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress)
+    return _fit(config, out, images, kept, assignment, resume=True, progress=progress)
+
+
+def _fit(config: Config, out: Path, images: np.ndarray, samples: list[Sample], assignment: list[str], resume: bool, progress: bool, notes: tuple[str, ...] = ()) -> dict:
+    from facepalsy.evaluate import evaluate_arrays
+
+    preprocess = Preprocess.for_config(config)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    _quiet_lightning()
+    parts = np.array(assignment)
+    labels = torch.tensor([s.label for s in samples])
+    tensors = torch.from_numpy(images)
+
+    def loader(part: str, shuffle: bool) -> DataLoader | None:
+        index = torch.from_numpy(np.flatnonzero(parts == part))
+        if len(index) == 0:
+            return None
+        dataset = TensorDataset(tensors[index], labels[index])
+        return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(config.seed))
+
+    train_loader, val_loader = loader("train", True), loader("val", False)
+    module = PalsyModule(config.to_dict(), preprocess.to_dict(), load_weights=not resume)
+    recorder = RunRecorder(out, config, preprocess, monitor="val_loss" if val_loader else "train_loss")
+    last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        callbacks=[recorder, last],
+        logger=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        num_sanity_val_steps=0,
+        deterministic="warn",
+        default_root_dir=out,
+    )
+    trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
+
+    test_index = np.flatnonzero(parts == "test")
+    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes)
