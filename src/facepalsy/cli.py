@@ -1,0 +1,234 @@
+"""Command-line interface: ``facepalsy COMMAND ...`` (also ``python -m facepalsy``).
+
+Every command is a thin wrapper over the library functions of the other modules.
+User errors print one line (``error: ...``) and exit 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from facepalsy.config import Config, load_config
+from facepalsy.errors import FacepalsyError
+
+console = Console(stderr=True)
+EXIT_USER_ERROR = 2
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that set Config fields; their default None means "keep the YAML or built-in value"."""
+    parser.add_argument("--config", metavar="YAML", help="read settings from a YAML file; flags given here win")
+    parser.add_argument("--backbone", help="vgg16 (default), vgg19, vgg11_bn, vgg16_bn, … (see `facepalsy models`)")
+    parser.add_argument("--weights", help="imagenet (default), none, or a path to a .pth state dict")
+    parser.add_argument("--image-size", type=int, help="input size in pixels (default 224, as the paper)")
+    parser.add_argument("--split", choices=["frame", "subject"], help="frame: by image, as the paper (default); subject: no subject on both sides")
+    parser.add_argument("--test-fraction", type=float, help="share of images (frame) or subjects (subject) for testing (default 0.19)")
+    parser.add_argument("--val-fraction", type=float, help="share held out from training for validation curves (default 0.1)")
+    parser.add_argument("--epochs", type=int, help="default 30")
+    parser.add_argument("--batch-size", type=int, help="default 32")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    parser.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=None, help="train the backbone too (default: frozen, as the paper)")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="rotation, flip, shift and scale (default on)")
+    parser.add_argument("--seed", type=int, help="default 42")
+    parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=None, help="skip unreadable images and list them in RUN/bad_images.txt")
+    parser.add_argument("--accelerator", help="auto (default), cpu, gpu, …")
+    parser.add_argument("--devices", type=int, help="number of devices (default 1)")
+
+
+def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
+    base = load_config(args.config) if args.config else Config()
+    flags = {name: getattr(args, name, None) for name in Config.__dataclass_fields__ if name != "data"}
+    return base.replace(data=str(Path(data).resolve()) if data else None, **flags)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from facepalsy.synth import make_synthetic_dataset
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise FacepalsyError(f"{out}: folder exists and is not empty; pass --overwrite to write into it")
+    make_synthetic_dataset(out, args.subjects, args.images_per_subject, args.seed, args.size)
+    console.print(f"wrote {args.subjects * args.images_per_subject} images of {args.subjects} subjects to [bold]{out}[/]")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from facepalsy.train import resume, train
+
+    if args.resume:
+        metrics = resume(args.out, epochs=args.epochs)
+    elif not args.data:
+        raise FacepalsyError("train needs a DATA folder (or --resume with --out RUN)")
+    else:
+        metrics = train(resolve_config(args, args.data), args.out, overwrite=args.overwrite)
+    _print_metrics(metrics)
+    console.print(f"report: [bold]{Path(args.out) / 'report.md'}[/]")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from facepalsy.evaluate import evaluate_run
+
+    metrics, out = evaluate_run(args.run, data=args.data, out=args.out)
+    _print_metrics(metrics)
+    console.print(f"metrics: [bold]{out / 'metrics.json'}[/], report: [bold]{out / 'report.md'}[/]")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from facepalsy.predict import predict_files
+    from facepalsy.run import load_run
+
+    results = predict_files(load_run(args.run), args.images, threshold=args.threshold)
+    if args.json:
+        for r in results:
+            print(json.dumps(r.to_dict()))
+    elif sys.stdout.isatty():
+        table = Table("image", "label", "p(palsy)")
+        for r in results:
+            table.add_row(r.path, r.label or "[red]error[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}")
+        Console().print(table)
+    else:  # piped: one tab-separated line per image, never truncated
+        for r in results:
+            print(f"{r.path}\t{r.label or 'error'}\t{'' if r.prob_palsy is None else f'{r.prob_palsy:.4f}'}")
+    failed = [r for r in results if r.error]
+    for r in failed:
+        print(f"error: {r.path}: {r.error}", file=sys.stderr)
+    return EXIT_USER_ERROR if failed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from facepalsy.report import comparison_markdown, comparison_rows, write_comparison
+
+    rows = comparison_rows(args.runs)
+    print(comparison_markdown(rows))
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        md, csv_path = write_comparison(rows, Path(args.out))
+        console.print(f"wrote {md} and {csv_path}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from facepalsy.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.train import train
+
+    out = Path(args.out)
+    config = resolve_config(args, args.data)
+    runs = []
+    for backbone in args.backbones.split(","):
+        console.rule(f"{backbone}, {config.split} split")
+        train(config.replace(backbone=backbone), out / backbone, overwrite=args.overwrite)
+        runs.append(out / backbone)
+    rows = comparison_rows(runs) + (PUBLISHED if args.with_published else [])
+    print(comparison_markdown(rows))
+    md, _ = write_comparison(rows, out)
+    console.print(f"table: [bold]{md}[/]")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from facepalsy.demo import run_demo
+
+    run_demo(Path(args.out), overwrite=args.overwrite)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from facepalsy.models import backbone_spec, imagenet_weights_cached, list_models
+
+    table = Table("backbone", "ImageNet file", "in torch's cache")
+    for name in list_models():
+        table.add_row(name, backbone_spec(name).imagenet.filename, "yes" if imagenet_weights_cached(name) else "no")
+    Console().print(table)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    table = Table("accuracy", "recall", "precision", "F1", "ROC AUC", "n", title="test metrics (positive class: palsy)")
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    table.add_row(*(pct(metrics[k]) for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), str(metrics["n"]))
+    console.print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facepalsy", description="Facial palsy detection: VGG transfer learning with honest evaluation.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="draw a synthetic data set of palsy and normal faces")
+    p.add_argument("--out", required=True, help="data folder to write")
+    p.add_argument("--subjects", type=int, default=40)
+    p.add_argument("--images-per-subject", type=int, default=20)
+    p.add_argument("--size", type=int, default=224, help="image size in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a classifier and write a run folder")
+    p.add_argument("data", nargs="?", metavar="DATA", help="data folder (palsy/, normal/, optional manifest.csv)")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
+    _config_flags(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch (with --epochs: train it longer)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a run on its test split or on another data folder")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--data", help="evaluate on every image of this data folder instead")
+    p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="label and palsy probability per image")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.add_argument("--threshold", type=float, default=0.5, help="palsy if p(palsy) >= threshold")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("compare", help="the paper's Table 1 for any runs")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", help="also write comparison.md and comparison.csv here")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("reproduce", help="train VGG16 and VGG19 on one split and write the comparison table")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--out", required=True)
+    p.add_argument("--backbones", default="vgg16,vgg19")
+    p.add_argument("--with-published", action=argparse.BooleanOptionalAction, default=True, help="add the paper's published rows")
+    _config_flags(p)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
+    p.add_argument("--out", default="facepalsy-demo")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("models", help="list backbones and whether their ImageNet weights are cached")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        return args.func(args)
+    except FacepalsyError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,186 @@
+"""Short end-to-end runs on tiny images: train, evaluate, predict, compare, resume, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from sklearn import metrics as skm
+
+from conftest import TINY_TRAIN_FLAGS
+from facepalsy.cli import main
+from facepalsy.run import load_run
+
+RUN_FILES = ["config.yaml", "model.pt", "checkpoints/last.ckpt", "history.csv", "split.csv", "metrics.json",
+             "predictions.csv", "curves.png", "confusion_matrix.png", "report.md"]
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_a_complete_run_folder(tiny_run, synth_data):
+    for name in RUN_FILES:
+        assert (tiny_run / name).is_file(), name
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    assert config["backbone"] == "vgg11_bn" and config["split"] == "subject" and config["data"] == str(synth_data.resolve())
+    history = _read_csv(tiny_run / "history.csv")
+    assert [int(float(r["epoch"])) for r in history] == [1, 2]
+    assert all(np.isfinite(float(r[k])) for r in history for k in ("train_loss", "train_acc", "val_loss", "val_acc"))
+    split = _read_csv(tiny_run / "split.csv")
+    assert len(split) == 72
+    sides = {}
+    for row in split:
+        sides.setdefault(row["subject"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in sides.values()), "a subject on two sides of a subject split"
+    report = (tiny_run / "report.md").read_text()
+    assert "Subject split" in report and "![curves](curves.png)" in report
+
+
+def test_metrics_match_scikit_learn_on_the_saved_predictions(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    rows = _read_csv(tiny_run / "predictions.csv")
+    y_true = np.array([r["label"] == "palsy" for r in rows], int)
+    prob = np.array([float(r["prob_palsy"]) for r in rows])
+    y_pred = (prob >= 0.5).astype(int)
+    assert metrics["n"] == len(rows) == sum(r["split"] == "test" for r in _read_csv(tiny_run / "split.csv"))
+    assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert metrics["precision"] == pytest.approx(skm.precision_score(y_true, y_pred, zero_division=0))
+    assert metrics["recall"] == pytest.approx(skm.recall_score(y_true, y_pred, zero_division=0))
+    assert metrics["f1"] == pytest.approx(skm.f1_score(y_true, y_pred, zero_division=0))
+    assert metrics["roc_auc"] == pytest.approx(skm.roc_auc_score(y_true, prob), abs=1e-5)
+    tn, fp, fn, tp = skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    assert metrics["confusion_matrix"] == [[tn, fp], [fn, tp]]
+
+
+def test_evaluate_reproduces_training_metrics_and_runs_on_other_data(tiny_run, synth_data, tmp_path, capsys):
+    before = json.loads((tiny_run / "metrics.json").read_text())
+    assert main(["evaluate", str(tiny_run)]) == 0
+    after = json.loads((tiny_run / "metrics.json").read_text())
+    assert after["confusion_matrix"] == before["confusion_matrix"]
+    assert after["accuracy"] == pytest.approx(before["accuracy"])
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(tiny_run), "--data", str(synth_data), "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["n"] == 72
+    assert (out / "confusion_matrix.png").is_file() and "Evaluated on every image" in (out / "report.md").read_text()
+
+
+def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsys):
+    images = sorted((synth_data / "palsy").rglob("*.jpg"))[:2]
+    assert main(["predict", str(tiny_run), *map(str, images), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["path"] for r in lines] == [str(p) for p in images]
+    assert all(r["label"] in ("palsy", "normal") and 0 <= r["prob_palsy"] <= 1 for r in lines)
+    # the same probability as the model gives the decoded image directly
+    trained = load_run(tiny_run)
+    from facepalsy.data import load_resized
+    from facepalsy.predict import predict_probabilities
+    direct = predict_probabilities(trained.model, trained.preprocess, load_resized(images[0], 32).transpose(2, 0, 1)[None])
+    assert lines[0]["prob_palsy"] == pytest.approx(float(direct[0]), abs=1e-6)
+
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    assert main(["predict", str(tiny_run), str(images[0]), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "notes.jpg" in captured.err and "not an image" in captured.err
+    assert images[0].name in captured.out  # the good image was still predicted
+
+
+def test_compare_writes_table_one(tiny_run, tmp_path, capsys):
+    assert main(["compare", str(tiny_run), str(tiny_run), "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "| model | protocol | accuracy | recall | precision | F1 |" in printed and "VGG11 + BN | subject" in printed
+    rows = _read_csv(tmp_path / "comparison.csv")
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert float(rows[0]["accuracy"]) == pytest.approx(round(100 * metrics["accuracy"], 2))
+    assert (tmp_path / "comparison.md").is_file()
+
+
+def test_plain_folder_without_manifest_frame_split(tmp_path, synth_data):
+    plain = tmp_path / "plain"
+    for label in ("palsy", "normal"):
+        (plain / label).mkdir(parents=True)
+        for i, src in enumerate(sorted((synth_data / label).rglob("*.jpg"))[:10]):
+            Image.open(src).save(plain / label / f"img{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", str(plain), "--out", str(run), "--split", "frame", *TINY_TRAIN_FLAGS, "--epochs", "1"]) == 0
+    assert main(["predict", str(run), str(plain / "normal")]) == 0
+    assert "Frame split" in (run / "report.md").read_text()
+
+
+def test_resume_extends_a_run(tmp_path, synth_data):
+    run = tmp_path / "run"
+    assert main(["train", str(synth_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--epochs", "1"]) == 0
+    split_before = (run / "split.csv").read_text()
+    assert main(["train", "--resume", "--out", str(run), "--epochs", "2"]) == 0
+    assert [r["epoch"] for r in _read_csv(run / "history.csv")] == ["1", "2"]
+    assert (run / "split.csv").read_text() == split_before
+
+
+def test_existing_run_folder_is_refused_unless_overwrite(tmp_path, synth_data, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "precious.txt").write_text("keep me")
+    args = ["train", str(synth_data), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1"]
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 2 and "not a facepalsy run folder" in capsys.readouterr().err
+    assert (run / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--backbone", "resnet50"], "unknown backbone 'resnet50'; valid backbones: vgg11, vgg11_bn"),
+        (["--split", "subject", "--test-fraction", "0.05"], "needs at least 20 subjects per class"),
+    ],
+)
+def test_bad_training_arguments_exit_2_with_a_message(tmp_path, synth_data, capsys, extra, message):
+    assert main(["train", str(synth_data), "--out", str(tmp_path / "r"), *TINY_TRAIN_FLAGS, *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreadable_images_stop_training_or_are_skipped_and_listed(tmp_path, synth_data, capsys):
+    data = tmp_path / "data"
+    for label in ("palsy", "normal"):
+        (data / label).mkdir(parents=True)
+        for i, src in enumerate(sorted((synth_data / label).rglob("*.jpg"))[:8]):
+            (data / label / f"{i}.jpg").write_bytes(src.read_bytes())
+    whole = (data / "palsy" / "0.jpg").read_bytes()
+    (data / "palsy" / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    (data / "normal" / "text.jpg").write_text("hello")
+    args = ["train", str(data), "--out", str(tmp_path / "r"), "--split", "frame", *TINY_TRAIN_FLAGS, "--epochs", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "truncated.jpg" in err and "text.jpg" in err and "--skip-bad" in err
+    assert main([*args, "--skip-bad"]) == 0
+    listed = (tmp_path / "r" / "bad_images.txt").read_text()
+    assert "truncated.jpg" in listed and "text.jpg" in listed
+    assert len(_read_csv(tmp_path / "r" / "split.csv")) == 16
+
+
+def test_checkpoint_of_another_backbone_is_refused(tiny_run, tmp_path, capsys):
+    import torch
+
+    payload = torch.load(tiny_run / "model.pt", weights_only=True)
+    payload["config"]["backbone"] = "vgg16"
+    other = tmp_path / "other"
+    other.mkdir()
+    torch.save(payload, other / "model.pt")
+    assert main(["predict", str(other), "x.jpg"]) == 2
+    assert "do not fit backbone vgg16" in capsys.readouterr().err
+
+
+def test_module_and_console_script_entry_points():
+    for cmd in ([sys.executable, "-m", "facepalsy", "--help"], [str(Path(sys.executable).parent / "facepalsy"), "models"]):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    error = subprocess.run([sys.executable, "-m", "facepalsy", "evaluate", "/nonexistent/run"], capture_output=True, text=True, timeout=120)
+    assert error.returncode == 2 and "Traceback" not in error.stderr and "/nonexistent/run" in error.stderr
