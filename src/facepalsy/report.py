@@ -44,8 +44,11 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, train and validation (the paper's Figures 5a/b and 6a/b)."""
+def plot_curves(history: list[dict[str, float]], path: Path, title: str = "", best_epoch: int | None = None) -> None:
+    """Loss and accuracy per epoch, train and validation (the paper's Figures 5a/b and 6a/b).
+
+    ``best_epoch``, if given, is marked: it is the epoch whose model was kept and tested.
+    """
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "acc", "Accuracy")):
@@ -53,6 +56,8 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "") ->
             values = [row.get(f"{stage}_{metric}", np.nan) for row in history]
             if not np.all(np.isnan(values)):
                 ax.plot(epochs, values, style, markersize=3, label="train" if stage == "train" else "validation")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label)
@@ -133,9 +138,9 @@ def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
         "",
     ]
     if history and out == run_dir:
-        plot_curves(history, run_dir / "curves.png", title=f"{config['backbone']} ({config['split']} split)")
-        best = min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])
-        lines += ["## Training curves", "", f"{len(history)} epochs; best model from epoch {int(best['epoch'])} (lowest validation loss).", "", "![curves](curves.png)", ""]
+        best = int(min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"])
+        plot_curves(history, run_dir / "curves.png", title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
+        lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "", "![curves](curves.png)", ""]
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     lines += ["## Files", "", *[f"- `{name}`: {what}" for name, what in RUN_FILES.items() if (out / name).exists() or (run_dir / name).exists()], ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
