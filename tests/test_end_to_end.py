@@ -72,6 +72,19 @@ def test_evaluate_reproduces_training_metrics_and_runs_on_other_data(tiny_run, s
     assert json.loads((out / "metrics.json").read_text())["n"] == 72
     assert (out / "confusion_matrix.png").is_file() and "Evaluated on every image" in (out / "report.md").read_text()
 
+    other = tmp_path / "other"
+    for label in ("palsy", "normal"):
+        (other / label).mkdir(parents=True)
+        for src in sorted((synth_data / label).rglob("*.jpg"))[:3]:
+            (other / label / src.name).write_bytes(src.read_bytes())
+    (other / "normal" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    capsys.readouterr()
+    assert main(["evaluate", str(tiny_run), "--data", str(other)]) == 2
+    assert "broken.jpg" in capsys.readouterr().err
+    assert main(["evaluate", str(tiny_run), "--data", str(other), "--skip-bad"]) == 0
+    assert json.loads((tiny_run / "eval-other" / "metrics.json").read_text())["n"] == 6
+    assert "broken.jpg" in (tiny_run / "eval-other" / "bad_images.txt").read_text()
+
 
 def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsys):
     images = sorted((synth_data / "palsy").rglob("*.jpg"))[:2]
@@ -184,3 +197,11 @@ def test_module_and_console_script_entry_points():
         assert result.returncode == 0, result.stderr
     error = subprocess.run([sys.executable, "-m", "facepalsy", "evaluate", "/nonexistent/run"], capture_output=True, text=True, timeout=120)
     assert error.returncode == 2 and "Traceback" not in error.stderr and "/nonexistent/run" in error.stderr
+
+
+def test_compare_and_synth_refuse_bad_arguments_without_traceback(tmp_path, capsys):
+    (tmp_path / "half").mkdir()
+    assert main(["compare", str(tmp_path / "half")]) == 2
+    assert "half: not a finished run folder (config.yaml not found)" in capsys.readouterr().err
+    assert main(["synth", "--out", str(tmp_path / "s"), "--subjects", "1"]) == 2
+    assert "at least 2 subjects" in capsys.readouterr().err

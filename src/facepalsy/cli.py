@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from facepalsy.evaluate import evaluate_run
 
-    metrics, out = evaluate_run(args.run, data=args.data, out=args.out)
+    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad)
     _print_metrics(metrics)
     console.print(f"metrics: [bold]{out / 'metrics.json'}[/], report: [bold]{out / 'report.md'}[/]")
     return 0
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument("--data", help="evaluate on every image of this data folder instead")
     p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and list them in OUT/bad_images.txt")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="label and palsy probability per image")

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from facepalsy.data import CLASSES, Sample, load_images, scan_dataset
-from facepalsy.io import atomic_write, atomic_write_json
+from facepalsy.io import atomic_write, atomic_write_json, atomic_write_text
 from facepalsy.run import SPLIT_FILE, load_run, read_split
 
 
@@ -56,8 +56,13 @@ def evaluate_arrays(run_dir: Path, out: Path, images: np.ndarray, samples: list[
     return result
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, progress: bool = True) -> tuple[dict, Path]:
-    """Evaluate on the run's own test split, or on every image of another data folder."""
+def evaluate_run(
+    run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, skip_bad: bool = False, progress: bool = True
+) -> tuple[dict, Path]:
+    """Evaluate on the run's own test split, or on every image of another data folder.
+
+    With ``skip_bad``, unreadable images are left out and listed in ``OUT/bad_images.txt``.
+    """
     run_dir = Path(run_dir)
     trained = load_run(run_dir)
     config = trained.config
@@ -69,7 +74,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, out: str |
         root = Path(data)
         samples = scan_dataset(root)
         out = Path(out) if out else run_dir / f"eval-{root.resolve().name}"
-    images, kept, _ = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress)
+    images, kept, bad = load_images(root, samples, config.image_size, skip_bad=skip_bad, progress=progress)
+    if bad:
+        atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
     return evaluate_arrays(run_dir, out, images, kept, data=None if data is None else str(data)), out
 
 

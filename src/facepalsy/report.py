@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from facepalsy.data import CLASSES  # noqa: E402
+from facepalsy.errors import FacepalsyError  # noqa: E402
 from facepalsy.io import atomic_write, atomic_write_text  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
@@ -164,6 +165,9 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
     """One row of the paper's Table 1 per run (percentages), from config.yaml and metrics.json."""
     rows = []
     for run_dir in map(Path, run_dirs):
+        for name in ("config.yaml", "metrics.json"):
+            if not (run_dir / name).is_file():
+                raise FacepalsyError(f"{run_dir}: not a finished run folder ({name} not found)")
         config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
         metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
         rows.append({

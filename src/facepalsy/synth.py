@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from facepalsy.data import CLASSES, write_manifest
+from facepalsy.errors import FacepalsyError
 
 SUPERSAMPLE = 2  # draw at twice the size, then downsample, for smooth edges
 
@@ -198,8 +199,8 @@ def make_synthetic_dataset(
     """
     from rich.progress import track
 
-    if subjects < 2:
-        raise ValueError("need at least 2 subjects (one per class)")
+    if subjects < 2 or images_per_subject < 1 or size < 32:
+        raise FacepalsyError("synth needs at least 2 subjects (one per class), 1 image per subject and 32 px")
     out = Path(out)
     n_palsy = subjects // 2
     rows = []
