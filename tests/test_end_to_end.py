@@ -205,3 +205,19 @@ def test_compare_and_synth_refuse_bad_arguments_without_traceback(tmp_path, caps
     assert "half: not a finished run folder (config.yaml not found)" in capsys.readouterr().err
     assert main(["synth", "--out", str(tmp_path / "s"), "--subjects", "1"]) == 2
     assert "at least 2 subjects" in capsys.readouterr().err
+
+
+def test_missing_imagenet_weights_fail_before_any_work(tmp_path, synth_data, monkeypatch, capsys):
+    import urllib.error
+
+    import torch
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    assert main(["train", str(synth_data), "--out", str(tmp_path / "r"), "--backbone", "vgg16"]) == 2
+    err = capsys.readouterr().err
+    assert "vgg16-397923af.pth" in err and "--weights none" in err
+    assert not (tmp_path / "r").exists()

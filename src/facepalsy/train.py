@@ -21,8 +21,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from facepalsy.augment import Normalize, Preprocess, TrainTransform
 from facepalsy.config import Config, load_config, save_config
 from facepalsy.data import Sample, load_images, scan_dataset, split_samples
+from facepalsy.errors import FacepalsyError
 from facepalsy.io import atomic_write, atomic_write_text
-from facepalsy.models import backbone_spec, create_model
+from facepalsy.models import VGGClassifier, create_model
 from facepalsy.run import CONFIG_FILE, LAST_CHECKPOINT, MODEL_FILE, SPLIT_FILE, prepare_run_folder, read_split, save_model, write_split
 
 HISTORY_FILE = "history.csv"
@@ -32,13 +33,12 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
 class PalsyModule(L.LightningModule):
     """The classifier plus its batch transforms; the config travels in the checkpoint's hparams."""
 
-    def __init__(self, config: dict, preprocess: dict, load_weights: bool = True):
+    def __init__(self, config: dict, preprocess: dict, model: VGGClassifier):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["model"])
         self.config = Config.from_dict(config)
         preprocess_ = Preprocess.from_dict(preprocess)
-        # On resume the checkpoint carries the weights: do not fetch ImageNet weights again.
-        self.model = create_model(self.config.backbone, weights=self.config.weights if load_weights else "none")
+        self.model = model
         self.model.set_backbone_trainable(self.config.finetune)
         self.train_transform = TrainTransform(self.config, preprocess_)
         self.eval_transform = Normalize(preprocess_)
@@ -129,7 +129,9 @@ def train(config: Config, out: str | Path, overwrite: bool = False, progress: bo
     Writes the run folder (config, split, history, model, metrics, figures, report) and returns
     the test metrics. ``notes`` are extra lines for the report (the demo explains its choices).
     """
-    backbone_spec(config.backbone)  # fail fast on an unknown backbone, before decoding data
+    if not config.data:
+        raise FacepalsyError("no data folder given (config.data is empty)")
+    model = create_model(config.backbone, weights=config.weights)  # fail fast on backbone or weights, before decoding
     out = prepare_run_folder(Path(out), overwrite=overwrite)
     root = Path(config.data)
     images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress)
@@ -138,7 +140,7 @@ def train(config: Config, out: str | Path, overwrite: bool = False, progress: bo
     assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
     save_config(config, out / CONFIG_FILE)
     write_split(out / SPLIT_FILE, kept, assignment)
-    return _fit(config, out, images, kept, assignment, resume=False, progress=progress, notes=notes)
+    return _fit(config, out, model, images, kept, assignment, resume=False, progress=progress, notes=notes)
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -153,10 +155,14 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
         save_config(config, out / CONFIG_FILE)
     samples, assignment = read_split(out / SPLIT_FILE)
     images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress)
-    return _fit(config, out, images, kept, assignment, resume=True, progress=progress)
+    model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
+    return _fit(config, out, model, images, kept, assignment, resume=True, progress=progress)
 
 
-def _fit(config: Config, out: Path, images: np.ndarray, samples: list[Sample], assignment: list[str], resume: bool, progress: bool, notes: tuple[str, ...] = ()) -> dict:
+def _fit(
+    config: Config, out: Path, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
+    resume: bool, progress: bool, notes: tuple[str, ...] = (),
+) -> dict:
     from facepalsy.evaluate import evaluate_arrays
 
     preprocess = Preprocess.for_config(config)
@@ -174,7 +180,7 @@ def _fit(config: Config, out: Path, images: np.ndarray, samples: list[Sample], a
         return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(config.seed))
 
     train_loader, val_loader = loader("train", True), loader("val", False)
-    module = PalsyModule(config.to_dict(), preprocess.to_dict(), load_weights=not resume)
+    module = PalsyModule(config.to_dict(), preprocess.to_dict(), model)
     recorder = RunRecorder(out, config, preprocess, monitor="val_loss" if val_loader else "train_loss")
     last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = L.Trainer(
