@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import TINY_TRAIN_FLAGS
+
 from facepalsy.cli import main
 from facepalsy.demo import demo_config, run_demo
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY_TRAIN_FLAGS
 from PIL import Image
 from sklearn import metrics as skm
 
-from conftest import TINY_TRAIN_FLAGS
 from facepalsy.cli import main
 from facepalsy.run import load_run
 

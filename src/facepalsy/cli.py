@@ -152,9 +152,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(metrics: dict) -> None:
-    table = Table("accuracy", "recall", "precision", "F1", "ROC AUC", "n", title="test metrics (positive class: palsy)")
-    pct = lambda v: "n/a" if v is None else f"{100 * v:.2f}%"  # noqa: E731
-    table.add_row(*(pct(metrics[k]) for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), str(metrics["n"]))
+    from facepalsy.report import percent
+
+    table = Table("accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n", title="test metrics (positive class: palsy)")
+    table.add_row(*(percent(metrics[k]) for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), str(metrics["n"]))
     console.print(table)
 
 

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from facepalsy.errors import BadImageError, DataError
+from facepalsy.io import atomic_write_csv
 
 CLASSES = ("normal", "palsy")  # index 1 is the positive class
 PALSY = CLASSES.index("palsy")
@@ -95,10 +96,7 @@ def read_manifest(path: Path) -> list[Sample]:
 def write_manifest(root: Path, rows: list[dict[str, object]]) -> None:
     """Write ``manifest.csv``: the required columns first, then any extra ones (e.g. synth's side)."""
     extra = [k for k in rows[0] if k not in MANIFEST_COLUMNS] if rows else []
-    with (root / MANIFEST).open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[*MANIFEST_COLUMNS, *extra])
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_csv(root / MANIFEST, [*MANIFEST_COLUMNS, *extra], rows)
 
 
 def load_image(path: str | Path) -> Image.Image:

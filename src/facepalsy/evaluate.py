@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
 
 from facepalsy.data import CLASSES, Sample, load_images, scan_dataset
-from facepalsy.io import atomic_write, atomic_write_json, atomic_write_text
+from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from facepalsy.run import SPLIT_FILE, load_run, read_split
 
 
@@ -81,11 +80,8 @@ def evaluate_run(
 
 
 def write_predictions(path: Path, samples: list[Sample], probs: np.ndarray, threshold: float = 0.5) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", "subject", "label", "prob_palsy", "predicted"])
-            for sample, prob in zip(samples, probs):
-                writer.writerow([sample.path, sample.subject, CLASSES[sample.label], f"{prob:.6f}", CLASSES[int(prob >= threshold)]])
-
-    atomic_write(path, write)
+    rows = (
+        {"path": s.path, "subject": s.subject, "label": CLASSES[s.label], "prob_palsy": f"{p:.6f}", "predicted": CLASSES[int(p >= threshold)]}
+        for s, p in zip(samples, probs)
+    )
+    atomic_write_csv(path, ["path", "subject", "label", "prob_palsy", "predicted"], rows)

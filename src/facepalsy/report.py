@@ -5,7 +5,6 @@ Plotting functions only draw what they are given; the numbers come from evaluate
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import yaml  # noqa: E402
 
 from facepalsy.data import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
-from facepalsy.io import atomic_write, atomic_write_text  # noqa: E402
+from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
+from facepalsy.run import HISTORY_FILE, SPLIT_FILE, read_history, read_split  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [
@@ -85,32 +85,27 @@ def plot_confusion_matrix(cm: np.ndarray, path: Path, title: str = "") -> None:
     _save(fig, path)
 
 
-def _pct(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
-def split_summary(run_dir: Path) -> list[dict]:
-    """Images and subjects per split and class, read from split.csv."""
-    with (run_dir / "split.csv").open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+def split_summary(run_dir: Path) -> tuple[list[dict], int, int]:
+    """Images and subjects per split and class, and how many test images share a subject with training."""
+    samples, parts = read_split(run_dir / SPLIT_FILE)
     summary = []
     for part in ("train", "val", "test"):
-        in_part = [r for r in rows if r["split"] == part]
         entry = {"split": part}
-        for name in CLASSES:
-            of_class = [r for r in in_part if r["label"] == name]
-            entry[name] = f"{len(of_class)} ({len({r['subject'] for r in of_class})} subjects)"
+        for label, name in enumerate(CLASSES):
+            of_class = [s for s, p in zip(samples, parts) if p == part and s.label == label]
+            entry[name] = f"{len(of_class)} ({len({s.subject for s in of_class})} subjects)"
         summary.append(entry)
-    train_subjects = {r["subject"] for r in rows if r["split"] != "test"}
-    test = [r for r in rows if r["split"] == "test"]
-    summary.append({"shared": sum(r["subject"] in train_subjects for r in test), "test": len(test)})
-    return summary
+    seen = {s.subject for s, p in zip(samples, parts) if p != "test"}
+    test = [s for s, p in zip(samples, parts) if p == "test"]
+    return summary, sum(s.subject in seen for s in test), len(test)
 
 
 def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
     """Write ``report.md`` (and ``curves.png`` when there is a history) from the files in the run."""
-    from facepalsy.train import HISTORY_FILE, read_history
-
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     history = read_history(run_dir / HISTORY_FILE)
@@ -119,9 +114,9 @@ def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], ""]
     if out == run_dir:
-        *parts, leak = split_summary(run_dir)
+        parts, shared, n_test = split_summary(run_dir)
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
-        lines += [f"Test images whose subject also has images in training or validation: **{leak['shared']} of {leak['test']}**.", ""]
+        lines += [f"Test images whose subject also has images in training or validation: **{shared} of {n_test}**.", ""]
     else:
         lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
@@ -130,8 +125,8 @@ def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
         "",
         "| accuracy | recall | precision | F1 | specificity | ROC AUC | n |",
         "|---|---|---|---|---|---|---|",
-        f"| {_pct(metrics['accuracy'])} | {_pct(metrics['recall'])} | {_pct(metrics['precision'])} | {_pct(metrics['f1'])} "
-        f"| {_pct(metrics['specificity'])} | {_pct(metrics['roc_auc'])} | {metrics['n']} |",
+        f"| {percent(metrics['accuracy'])} | {percent(metrics['recall'])} | {percent(metrics['precision'])} | {percent(metrics['f1'])} "
+        f"| {percent(metrics['specificity'])} | {percent(metrics['roc_auc'])} | {metrics['n']} |",
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp} (threshold {metrics['threshold']}).",
         "",
@@ -191,11 +186,5 @@ def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
     note = "\n".join(f"- {PROTOCOL_TEXT[p]}" for p in sorted({r["protocol"] for r in rows}))
     atomic_write_text(md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n")
 
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["model", "protocol", "accuracy", "recall", "precision", "f1", "run"])
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(csv_path, write)
+    atomic_write_csv(csv_path, ["model", "protocol", "accuracy", "recall", "precision", "f1", "run"], rows)
     return md, csv_path

@@ -13,12 +13,14 @@ from facepalsy.augment import Preprocess
 from facepalsy.config import Config
 from facepalsy.data import CLASSES, Sample
 from facepalsy.errors import FacepalsyError
-from facepalsy.io import atomic_write
+from facepalsy.io import atomic_write, atomic_write_csv
 from facepalsy.models import VGGClassifier, create_model
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
 SPLIT_FILE = "split.csv"
+HISTORY_FILE = "history.csv"
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 FORMAT_VERSION = 1
 
@@ -86,14 +88,8 @@ def load_run(run_dir: str | Path) -> TrainedModel:
 
 
 def write_split(path: Path, samples: list[Sample], assignment: list[str]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", "label", "subject", "split"])
-            for sample, part in zip(samples, assignment):
-                writer.writerow([sample.path, CLASSES[sample.label], sample.subject, part])
-
-    atomic_write(path, write)
+    rows = ({"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "split": part} for s, part in zip(samples, assignment))
+    atomic_write_csv(path, ["path", "label", "subject", "split"], rows)
 
 
 def read_split(path: Path) -> tuple[list[Sample], list[str]]:
@@ -103,3 +99,14 @@ def read_split(path: Path) -> tuple[list[Sample], list[str]]:
         rows = list(csv.DictReader(f))
     samples = [Sample(r["path"], CLASSES.index(r["label"]), r["subject"]) for r in rows]
     return samples, [r["split"] for r in rows]
+
+
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    atomic_write_csv(path, HISTORY_COLUMNS, rows)
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

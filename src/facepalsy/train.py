@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import warnings
@@ -22,12 +21,21 @@ from facepalsy.augment import Normalize, Preprocess, TrainTransform
 from facepalsy.config import Config, load_config, save_config
 from facepalsy.data import Sample, load_images, scan_dataset, split_samples
 from facepalsy.errors import FacepalsyError
-from facepalsy.io import atomic_write, atomic_write_text
+from facepalsy.io import atomic_write_text
 from facepalsy.models import VGGClassifier, create_model
-from facepalsy.run import CONFIG_FILE, LAST_CHECKPOINT, MODEL_FILE, SPLIT_FILE, prepare_run_folder, read_split, save_model, write_split
-
-HISTORY_FILE = "history.csv"
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+from facepalsy.run import (
+    CONFIG_FILE,
+    HISTORY_COLUMNS,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    MODEL_FILE,
+    SPLIT_FILE,
+    prepare_run_folder,
+    read_split,
+    save_model,
+    write_history,
+    write_split,
+)
 
 
 class PalsyModule(L.LightningModule):
@@ -94,23 +102,6 @@ class RunRecorder(Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history, self.best = list(state_dict["history"]), float(state_dict["best"])
-
-
-def write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(path, write)
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _quiet_lightning() -> None:
