@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,9 @@ from sklearn import metrics as skm
 
 from facepalsy.data import CLASSES, Sample, load_images, scan_dataset
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
-from facepalsy.run import SPLIT_FILE, load_run, read_split
+from facepalsy.predict import predict_probabilities
+from facepalsy.report import plot_confusion_matrix, write_report
+from facepalsy.run import SPLIT_FILE, VALIDATION_FILE, load_run, read_split
 
 
 def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float = 0.5) -> dict:
@@ -36,15 +39,99 @@ def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float 
     }
 
 
+def youden_threshold(y_true: np.ndarray, prob_palsy: np.ndarray) -> float:
+    """The threshold maximising sensitivity + specificity − 1 (Youden's J) on these data.
+
+    Choose it on validation data only: chosen on test data it flatters the test figures.
+    Falls back to 0.5 when only one class is present.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    if len(np.unique(y_true)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = skm.roc_curve(y_true, prob_palsy)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def subject_scores(subjects: list[str], y_true: np.ndarray, prob_palsy: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One score per subject: the mean palsy probability of its images; its label is its images' majority."""
+    order = sorted(set(subjects))
+    index = {s: i for i, s in enumerate(order)}
+    ids = np.array([index[s] for s in subjects])
+    counts = np.bincount(ids, minlength=len(order))
+    prob = np.bincount(ids, weights=prob_palsy, minlength=len(order)) / counts
+    label = (np.bincount(ids, weights=np.asarray(y_true, float), minlength=len(order)) / counts >= 0.5).astype(int)
+    return order, label, prob
+
+
+CI_METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "roc_auc")
+
+
+def bootstrap_ci(
+    y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], threshold: float = 0.5,
+    n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile bootstrap intervals for each metric, resampling subjects (not images) with replacement.
+
+    Images of one subject are correlated, so resampling images would give intervals that are too
+    narrow. Each resample is a vector of subject multiplicities: confusion counts are then one
+    matrix product, and AUC uses them as sample weights. A metric undefined in a resample (AUC
+    with one class, precision with no positive call) is left out of that resample.
+    """
+    y_true, prob_palsy = np.asarray(y_true).astype(int), np.asarray(prob_palsy, float)
+    order = sorted(set(subjects))
+    ids = np.searchsorted(order, subjects)
+    y_pred = (prob_palsy >= threshold).astype(int)
+    cells = np.stack([(y_true == t) & (y_pred == p) for t, p in ((1, 1), (0, 1), (0, 0), (1, 0))], axis=1)
+    per_subject = np.stack([np.bincount(ids, weights=cells[:, k], minlength=len(order)) for k in range(4)], axis=1)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(order), size=(n_boot, len(order)))
+    multiplicity = np.stack([np.bincount(row, minlength=len(order)) for row in picks])
+    tp, fp, tn, fn = (multiplicity @ per_subject).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = {
+            "accuracy": (tp + tn) / (tp + fp + tn + fn),
+            "precision": tp / (tp + fp),
+            "recall": tp / (tp + fn),
+            "f1": 2 * tp / (2 * tp + fp + fn),
+            "specificity": tn / (tn + fp),
+        }
+    image_weights = multiplicity[:, ids]
+    draws["roc_auc"] = np.array([
+        skm.roc_auc_score(y_true, prob_palsy, sample_weight=w) if len(np.unique(y_true[w > 0])) == 2 else np.nan
+        for w in image_weights
+    ])
+    tail = 100 * (1 - level) / 2
+    intervals = {}
+    for key in CI_METRICS:
+        values = draws[key][np.isfinite(draws[key])]
+        intervals[key] = (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+    return intervals
+
+
+def threshold_report(threshold: float, y_true: np.ndarray, prob_palsy: np.ndarray) -> dict:
+    """Sensitivity and specificity at 0.5 and at a threshold chosen elsewhere (on validation data)."""
+    at_half, at_chosen = binary_metrics(y_true, prob_palsy, 0.5), binary_metrics(y_true, prob_palsy, threshold)
+    return {
+        "youden_threshold_from_validation": threshold,
+        "sensitivity_at_0.5": at_half["recall"],
+        "specificity_at_0.5": at_half["specificity"],
+        "sensitivity_at_youden": at_chosen["recall"],
+        "specificity_at_youden": at_chosen["specificity"],
+    }
+
+
 def evaluate_arrays(run_dir: Path, out: Path, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None) -> dict:
     """Score decoded images with the run's best model; write metrics, predictions, plots and report."""
-    from facepalsy.predict import predict_probabilities
-    from facepalsy.report import plot_confusion_matrix, write_report
-
     trained = load_run(run_dir)
     probs = predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size)
     labels = np.array([s.label for s in samples])
+    subjects = [s.subject for s in samples]
     result = binary_metrics(labels, probs)
+    result["ci95"] = bootstrap_ci(labels, probs, subjects, seed=trained.config.seed)
+    validation = run_dir / VALIDATION_FILE
+    if validation.is_file():
+        result.update(threshold_report(json.loads(validation.read_text())["youden_threshold"], labels, probs))
     result["data"] = data or trained.config.data
     result["split"] = "test split of the run" if data is None else "all images of the data folder"
     out.mkdir(parents=True, exist_ok=True)

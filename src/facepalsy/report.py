@@ -18,7 +18,7 @@ import yaml  # noqa: E402
 from facepalsy.data import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
-from facepalsy.run import HISTORY_FILE, SPLIT_FILE, read_history, read_split  # noqa: E402
+from facepalsy.run import HISTORY_FILE, LEAKAGE_FILE, SPLIT_FILE, read_history, read_split  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [
@@ -89,8 +89,8 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
-def split_summary(run_dir: Path) -> tuple[list[dict], int, int]:
-    """Images and subjects per split and class, and how many test images share a subject with training."""
+def split_summary(run_dir: Path) -> list[dict]:
+    """Images and subjects per split and class, read from split.csv."""
     samples, parts = read_split(run_dir / SPLIT_FILE)
     summary = []
     for part in ("train", "val", "test"):
@@ -99,9 +99,35 @@ def split_summary(run_dir: Path) -> tuple[list[dict], int, int]:
             of_class = [s for s, p in zip(samples, parts) if p == part and s.label == label]
             entry[name] = f"{len(of_class)} ({len({s.subject for s in of_class})} subjects)"
         summary.append(entry)
-    seen = {s.subject for s, p in zip(samples, parts) if p != "test"}
-    test = [s for s, p in zip(samples, parts) if p == "test"]
-    return summary, sum(s.subject in seen for s in test), len(test)
+    return summary
+
+
+def leakage_sentence(guard: dict) -> str:
+    """What the test side shares with training, said plainly."""
+    n = guard["test_images"]
+    near = guard.get("test_images_with_near_duplicate_in_training")
+    text = f"Test images with an image of the same subject in training or validation: **{guard['test_images_with_subject_in_training']} of {n}**"
+    if near is not None:
+        text += f"; with a near-duplicate image (perceptual hash) in training or validation: **{near} of {n}**"
+    text += "."
+    if guard["protocol"] == "frame" and guard["test_images_with_subject_in_training"]:
+        text += " This is the paper's setting: the model was tested on people it was trained on."
+    elif near:
+        text += " Under a subject split this can mean one person under two subject ids: check with `facepalsy check`."
+    return text
+
+
+def metrics_table(metrics: dict) -> list[str]:
+    """The Table 1 metrics with their subject-bootstrap 95% intervals, as Markdown lines."""
+    keys = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
+    ci = metrics.get("ci95", {})
+    interval = lambda k: "n/a" if not ci.get(k) else f"{percent(ci[k][0])}–{percent(ci[k][1])}"  # noqa: E731
+    return [
+        "| | accuracy | recall | precision | F1 | specificity | ROC AUC | n |",
+        "|---|---|---|---|---|---|---|---|",
+        "| % | " + " | ".join(percent(metrics[k]) for k in keys) + f" | {metrics['n']} |",
+        "| 95% CI | " + " | ".join(interval(k) for k in keys) + " | |",
+    ]
 
 
 def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
@@ -114,25 +140,31 @@ def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], ""]
     if out == run_dir:
-        parts, shared, n_test = split_summary(run_dir)
+        parts = split_summary(run_dir)
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
-        lines += [f"Test images whose subject also has images in training or validation: **{shared} of {n_test}**.", ""]
+        if (run_dir / LEAKAGE_FILE).is_file():
+            lines += [leakage_sentence(json.loads((run_dir / LEAKAGE_FILE).read_text(encoding="utf-8"))), ""]
     else:
         lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
     lines += [
         "## Test metrics (positive class: palsy)",
         "",
-        "| accuracy | recall | precision | F1 | specificity | ROC AUC | n |",
-        "|---|---|---|---|---|---|---|",
-        f"| {percent(metrics['accuracy'])} | {percent(metrics['recall'])} | {percent(metrics['precision'])} | {percent(metrics['f1'])} "
-        f"| {percent(metrics['specificity'])} | {percent(metrics['roc_auc'])} | {metrics['n']} |",
+        *metrics_table(metrics),
+        "",
+        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp} (threshold {metrics['threshold']}).",
         "",
-        "![confusion matrix](confusion_matrix.png)",
-        "",
     ]
+    if "youden_threshold_from_validation" in metrics:
+        lines += [
+            f"Sensitivity / specificity at 0.5: {percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
+            f"at the Youden threshold {metrics['youden_threshold_from_validation']:.3f} chosen on validation data: "
+            f"{percent(metrics['sensitivity_at_youden'])} / {percent(metrics['specificity_at_youden'])}.",
+            "",
+        ]
+    lines += ["![confusion matrix](confusion_matrix.png)", ""]
     if history and out == run_dir:
         best = int(min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"])
         plot_curves(history, run_dir / "curves.png", title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
@@ -148,8 +180,10 @@ RUN_FILES = {
     "checkpoints/last.ckpt": "Lightning checkpoint of the last epoch, for --resume",
     "history.csv": "loss and accuracy per epoch, train and validation",
     "split.csv": "which image went to train, val or test",
+    "leakage.json": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
+    "validation.json": "the kept model on validation data, and the Youden threshold chosen there",
     "bad_images.txt": "images skipped with --skip-bad, with the reason",
-    "metrics.json": "test metrics (fractions), confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
+    "metrics.json": "test metrics (fractions) with subject-bootstrap 95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
     "predictions.csv": "palsy probability and predicted label of every test image",
     "curves.png": "loss and accuracy curves",
     "confusion_matrix.png": "confusion matrix on the test split",

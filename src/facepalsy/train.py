@@ -15,27 +15,36 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
 from facepalsy.augment import Normalize, Preprocess, TrainTransform
+from facepalsy.check import guard_split
 from facepalsy.config import Config, load_config, save_config
 from facepalsy.data import Sample, load_images, scan_dataset, split_samples
 from facepalsy.errors import FacepalsyError
-from facepalsy.io import atomic_write_text
+from facepalsy.evaluate import binary_metrics, evaluate_arrays, youden_threshold
+from facepalsy.io import atomic_write_json, atomic_write_text
 from facepalsy.models import VGGClassifier, create_model
+from facepalsy.predict import predict_probabilities
 from facepalsy.run import (
     CONFIG_FILE,
     HISTORY_COLUMNS,
     HISTORY_FILE,
     LAST_CHECKPOINT,
+    LEAKAGE_FILE,
     MODEL_FILE,
     SPLIT_FILE,
+    VALIDATION_FILE,
+    load_run,
     prepare_run_folder,
     read_split,
     save_model,
     write_history,
     write_split,
 )
+
+console = Console(stderr=True)
 
 
 class PalsyModule(L.LightningModule):
@@ -117,8 +126,8 @@ def _quiet_lightning() -> None:
 def train(config: Config, out: str | Path, overwrite: bool = False, progress: bool = True, notes: tuple[str, ...] = ()) -> dict:
     """Train a new run: split, fit, keep the best model by validation loss, evaluate it on the test split.
 
-    Writes the run folder (config, split, history, model, metrics, figures, report) and returns
-    the test metrics. ``notes`` are extra lines for the report (the demo explains its choices).
+    Writes the run folder (config, split, leakage, history, model, metrics, figures, report) and
+    returns the test metrics. ``notes`` are extra lines for the report (the demo explains its choices).
     """
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
@@ -129,9 +138,28 @@ def train(config: Config, out: str | Path, overwrite: bool = False, progress: bo
     if bad:
         atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
     assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
+    return fit_split(config, out, model, images, kept, assignment, progress=progress, notes=notes)
+
+
+def fit_split(
+    config: Config, out: Path, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
+    progress: bool = True, notes: tuple[str, ...] = (),
+) -> dict:
+    """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
+
+    The leakage guard runs first: under a subject protocol a subject on both sides is refused;
+    under the frame protocol the overlap is counted, printed and written to the report.
+    """
+    guard = guard_split(config.split, samples, assignment, images)
+    if progress and config.split == "frame":
+        console.print(
+            f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} of {guard['test_images']} test images "
+            f"have an image of the same subject in training, {guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
+        )
+    atomic_write_json(out / LEAKAGE_FILE, guard)
     save_config(config, out / CONFIG_FILE)
-    write_split(out / SPLIT_FILE, kept, assignment)
-    return _fit(config, out, model, images, kept, assignment, resume=False, progress=progress, notes=notes)
+    write_split(out / SPLIT_FILE, samples, assignment)
+    return _fit(config, out, model, images, samples, assignment, resume=False, progress=progress, notes=notes)
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -154,8 +182,6 @@ def _fit(
     config: Config, out: Path, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
     resume: bool, progress: bool, notes: tuple[str, ...] = (),
 ) -> dict:
-    from facepalsy.evaluate import evaluate_arrays
-
     preprocess = Preprocess.for_config(config)
     L.seed_everything(config.seed, workers=True, verbose=False)
     _quiet_lightning()
@@ -188,5 +214,15 @@ def _fit(
     )
     trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
 
+    choose_threshold_on_validation(out, images[parts == "val"], labels[parts == "val"].numpy())
     test_index = np.flatnonzero(parts == "test")
     return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes)
+
+
+def choose_threshold_on_validation(run_dir: Path, images: np.ndarray, labels: np.ndarray) -> float:
+    """Youden-optimal threshold of the kept model on validation images (never test); saved in the run."""
+    trained = load_run(run_dir)
+    probs = predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size)
+    threshold = youden_threshold(labels, probs)
+    atomic_write_json(run_dir / VALIDATION_FILE, {"youden_threshold": threshold, "n": int(len(labels)), **binary_metrics(labels, probs)})
+    return threshold

@@ -1,0 +1,144 @@
+"""Data checks and leakage: exact and near-duplicate images, subjects per class, unreadable files.
+
+Exact duplicates are found by content hash (SHA-256 of the file bytes); near-duplicates by
+perceptual hash (imagehash's pHash, 256 bits) within a Hamming distance, which catches re-encoded,
+resized or consecutive video frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from facepalsy.data import CLASSES, Sample, load_image, scan_dataset
+from facepalsy.errors import BadImageError, DataError
+
+HASH_SIZE = 16  # pHash of 16×16 DCT coefficients: 256 bits
+# Radius for "near-duplicate". On synthetic faces, different people are at least 40 bits apart and
+# a resized, re-encoded, brightened copy is 0 bits away; consecutive video frames fall in between.
+NEAR_DUPLICATE_BITS = 24
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def perceptual_hash(image: Image.Image | np.ndarray) -> np.ndarray:
+    """256-bit pHash as 32 bytes, of a PIL image or an HWC / CHW uint8 array."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image.transpose(1, 2, 0) if image.shape[0] == 3 else image)
+    return np.packbits(imagehash.phash(image, hash_size=HASH_SIZE).hash.flatten())
+
+
+def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances between two arrays of packed hashes (rows of bytes)."""
+    return _POPCOUNT[np.bitwise_xor(a[:, None, :], b[None, :, :])].sum(axis=-1, dtype=np.int32)
+
+
+def near_duplicate_pairs(hashes: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS, block: int = 256) -> list[tuple[int, int, int]]:
+    """Index pairs (i < j) whose hashes differ in at most ``max_bits`` bits, with the distance."""
+    pairs = []
+    for start in range(0, len(hashes), block):
+        distances = hamming_matrix(hashes[start : start + block], hashes)
+        for i, j in zip(*np.nonzero(distances <= max_bits)):
+            if start + i < j:
+                pairs.append((int(start + i), int(j), int(distances[i, j])))
+    return pairs
+
+
+def nearest_distance(queries: np.ndarray, pool: np.ndarray, block: int = 256) -> np.ndarray:
+    """For each query hash, the Hamming distance to its nearest hash in ``pool``."""
+    return np.concatenate([hamming_matrix(queries[i : i + block], pool).min(axis=1) for i in range(0, len(queries), block)])
+
+
+def leakage(samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None) -> dict:
+    """How much of the test side the training side has seen: shared subjects and near-duplicates.
+
+    Training here means everything not in test (train and validation both shape the model kept).
+    """
+    parts = np.asarray(assignment)
+    test = np.flatnonzero(parts == "test")
+    seen = np.flatnonzero(parts != "test")
+    seen_subjects = {samples[i].subject for i in seen}
+    shared = sorted({samples[i].subject for i in test} & seen_subjects)
+    report = {
+        "test_images": int(len(test)),
+        "test_subjects_in_training": shared,
+        "test_images_with_subject_in_training": int(sum(samples[i].subject in seen_subjects for i in test)),
+    }
+    if hashes is not None and len(test) and len(seen):
+        nearest = nearest_distance(hashes[test], hashes[seen])
+        report["test_images_with_near_duplicate_in_training"] = int((nearest <= NEAR_DUPLICATE_BITS).sum())
+    return report
+
+
+def guard_split(protocol: str, samples: list[Sample], assignment: list[str], images: np.ndarray | None = None) -> dict:
+    """The leakage guard of every split: refuse shared subjects under a subject protocol, count them under frame."""
+    hashes = np.stack([perceptual_hash(image) for image in images]) if images is not None and len(images) else None
+    report = {"protocol": protocol, **leakage(samples, assignment, hashes)}
+    shared = report["test_subjects_in_training"]
+    if protocol != "frame" and shared:
+        raise DataError(
+            f"leakage: {len(shared)} test subject(s) also in training under the {protocol} protocol "
+            f"({', '.join(shared[:5])}{', …' if len(shared) > 5 else ''}); refusing to train"
+        )
+    return report
+
+
+def check_dataset(root: str | Path, progress: bool = True) -> dict:
+    """Counts, unreadable files, exact and near-duplicates, and subjects with both labels."""
+    from rich.progress import Progress
+
+    root = Path(root)
+    samples = scan_dataset(root)
+
+    def inspect(sample: Sample) -> tuple[str, np.ndarray | None, str | None]:
+        path = root / sample.path
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        try:
+            return digest, perceptual_hash(load_image(path)), None
+        except BadImageError as exc:
+            return digest, None, exc.reason
+
+    results = []
+    with ThreadPoolExecutor(max_workers=4) as pool, Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"checking {len(samples)} images", total=len(samples))
+        for result in pool.map(inspect, samples):
+            results.append(result)
+            bar.advance(task)
+
+    unreadable = [{"path": s.path, "reason": reason} for s, (_, _, reason) in zip(samples, results) if reason]
+    by_digest = defaultdict(list)
+    for i, (digest, _, _) in enumerate(results):
+        if digest:
+            by_digest[digest].append(i)
+    exact = [[samples[i] for i in group] for group in by_digest.values() if len(group) > 1]
+    exact_pairs = {(g[a], g[b]) for g in by_digest.values() for a in range(len(g)) for b in range(a + 1, len(g))}
+    readable = [i for i, (_, h, _) in enumerate(results) if h is not None]
+    hashes = np.array([results[i][1] for i in readable]).reshape(len(readable), HASH_SIZE * HASH_SIZE // 8)
+    near = [
+        (samples[readable[i]], samples[readable[j]], d)
+        for i, j, d in near_duplicate_pairs(hashes)
+        if (readable[i], readable[j]) not in exact_pairs
+    ]
+    labels_of = defaultdict(set)
+    for s in samples:
+        labels_of[s.subject].add(s.label)
+    per_subject = np.bincount(np.searchsorted(sorted(labels_of), [s.subject for s in samples]))
+    return {
+        "data": str(root),
+        "images": {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)},
+        "subjects": {name: sum(i in labels for labels in labels_of.values()) for i, name in enumerate(CLASSES)},
+        "images_per_subject": {"min": int(per_subject.min()), "median": float(np.median(per_subject)), "max": int(per_subject.max())},
+        "unreadable": unreadable,
+        "exact_duplicates": [
+            {"paths": [s.path for s in group], "across_classes": len({s.label for s in group}) > 1} for group in exact
+        ],
+        "near_duplicates": [
+            {"paths": [a.path, b.path], "bits": d, "across_classes": a.label != b.label} for a, b, d in near
+        ],
+        "subjects_with_both_labels": sorted(s for s, labels in labels_of.items() if len(labels) > 1),
+    }
