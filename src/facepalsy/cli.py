@@ -116,17 +116,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cv(args: argparse.Namespace) -> int:
+    from facepalsy.cv import run_cv
+    from facepalsy.report import metrics_table
+
+    result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
+    print("\n".join(["pooled (per image):", *metrics_table(result["pooled"]), "", "per subject:", *metrics_table(result["per_subject"])]))
+    console.print(f"report: [bold]{Path(args.out) / 'cv.md'}[/]")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from facepalsy.cv import PROTOCOLS, run_cv
     from facepalsy.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
     from facepalsy.train import train
 
     out = Path(args.out)
     config = resolve_config(args, args.data)
+    protocols = args.protocols.split(",")
+    unknown = [p for p in protocols if p not in ("frame", "subject", *PROTOCOLS)]
+    if unknown:
+        raise FacepalsyError(f"unknown protocol(s) {', '.join(unknown)}; choose from frame, subject, subject-kfold, lopo")
     runs = []
-    for backbone in args.backbones.split(","):
-        console.rule(f"{backbone}, {config.split} split")
-        train(config.replace(backbone=backbone), out / backbone, overwrite=args.overwrite)
-        runs.append(out / backbone)
+    for protocol in protocols:
+        for backbone in args.backbones.split(","):
+            console.rule(f"{backbone}, {protocol}")
+            run = out / protocol / backbone if len(protocols) > 1 else out / backbone
+            if protocol in ("frame", "subject"):
+                train(config.replace(backbone=backbone, split=protocol), run, overwrite=args.overwrite)
+            else:
+                run_cv(config.replace(backbone=backbone), run, protocol, args.folds, overwrite=args.overwrite)
+            runs.append(run)
     rows = comparison_rows(runs) + (PUBLISHED if args.with_published else [])
     print(comparison_markdown(rows))
     md, _ = write_comparison(rows, out)
@@ -200,10 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("reproduce", help="train VGG16 and VGG19 on one split and write the comparison table")
+    p = sub.add_parser("cv", help="cross-validation: frame, subject-kfold or leave-one-subject-out")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--protocol", choices=["frame", "subject-kfold", "lopo"], default="subject-kfold",
+                   help="frame: by image (the paper's, leaks subjects); subject-kfold: by subject; lopo: leave one subject out")
+    p.add_argument("--folds", type=int, default=5, help="folds for frame and subject-kfold (lopo has one per subject)")
+    _config_flags(p)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser("reproduce", help="train VGG16 and VGG19 under one or more protocols and write the comparison table")
     p.add_argument("data", metavar="DATA")
     p.add_argument("--out", required=True)
     p.add_argument("--backbones", default="vgg16,vgg19")
+    p.add_argument("--protocols", default="frame", help="comma-separated: frame, subject (single splits), subject-kfold, lopo (cross-validation)")
+    p.add_argument("--folds", type=int, default=5, help="folds for subject-kfold")
     p.add_argument("--with-published", action=argparse.BooleanOptionalAction, default=True, help="add the paper's published rows")
     _config_flags(p)
     p.add_argument("--overwrite", action="store_true")

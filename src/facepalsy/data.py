@@ -187,27 +187,38 @@ def split_samples(
     labels = np.array([s.label for s in samples])
     subjects = np.array([s.subject for s in samples])
     indices = np.arange(len(samples))
-    train, test = _split(indices, labels, subjects, protocol, test_fraction, seed, "test")
+    train, test = holdout(indices, labels, subjects, protocol, test_fraction, seed, "test")
     assignment = np.full(len(samples), "train", dtype=object)
     assignment[test] = "test"
     if val_fraction > 0:
-        _, val = _split(train, labels[train], subjects[train], protocol, val_fraction / (1 - test_fraction), seed, "validation")
+        _, val = holdout(train, labels[train], subjects[train], protocol, val_fraction / (1 - test_fraction), seed, "validation", shrink=True)
         assignment[val] = "val"
     return list(assignment)
 
 
-def _split(indices, labels, subjects, protocol, fraction, seed, part):
+def holdout(
+    indices: np.ndarray, labels: np.ndarray, subjects: np.ndarray, protocol: str, fraction: float, seed: int, part: str,
+    shrink: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``indices`` into kept and held-out parts, stratified by class (and grouped by subject).
+
+    Under the subject protocol the held-out share is one fold of a stratified group k-fold with
+    k = round(1 / fraction). With ``shrink`` (validation), k falls to the number of subjects of
+    the smaller class when there are too few, so the share grows instead of failing.
+    """
     if protocol == "frame":
         if min(np.bincount(labels, minlength=2)) < 2:
             raise DataError(f"too few images per class for a {part} split")
         return train_test_split(indices, test_size=fraction, stratify=labels, random_state=seed)
     n_splits = max(2, round(1 / fraction))
     per_class = [len(set(subjects[labels == c])) for c in range(len(CLASSES))]
+    if shrink:
+        n_splits = max(2, min(n_splits, min(per_class)))
     if min(per_class) < n_splits:
         raise DataError(
             f"a subject {part} split of {fraction:.0%} needs at least {n_splits} subjects per class; "
             f"found {per_class[0]} normal and {per_class[1]} palsy subjects"
         )
     folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    train_pos, held_pos = next(folds.split(indices, labels, groups=subjects))
-    return indices[train_pos], indices[held_pos]
+    kept, held = next(folds.split(indices, labels, groups=subjects))
+    return indices[kept], indices[held]

@@ -22,8 +22,8 @@ from facepalsy.run import HISTORY_FILE, LEAKAGE_FILE, SPLIT_FILE, read_history, 
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [
-    {"model": "VGG16 (published)", "protocol": "frame", "accuracy": 88.47, "recall": 83.55, "precision": 92.15, "f1": 87.64},
-    {"model": "VGG19 (published)", "protocol": "frame", "accuracy": 81.95, "recall": 72.44, "precision": 88.58, "f1": 79.70},
+    {"model": "VGG16 (published)", "protocol": "frame split", "accuracy": 88.47, "recall": 83.55, "precision": 92.15, "f1": 87.64},
+    {"model": "VGG19 (published)", "protocol": "frame split", "accuracy": 81.95, "recall": 72.44, "precision": 88.58, "f1": 79.70},
 ]
 
 PROTOCOL_TEXT = {
@@ -82,6 +82,25 @@ def plot_confusion_matrix(cm: np.ndarray, path: Path, title: str = "") -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "Confusion matrix")
+    _save(fig, path)
+
+
+def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title: str = "") -> None:
+    """ROC curves, each given as (true labels, palsy probabilities, name), with their AUC."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    for y_true, prob, name in curves:
+        if len(np.unique(y_true)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y_true, prob)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_true, prob):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("1 − specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(title or "ROC")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
     _save(fig, path)
 
 
@@ -191,17 +210,23 @@ RUN_FILES = {
 
 
 def comparison_rows(run_dirs: list[Path]) -> list[dict]:
-    """One row of the paper's Table 1 per run (percentages), from config.yaml and metrics.json."""
+    """One row of the paper's Table 1 per run (percentages): a training run's test metrics, or a
+    cross-validation folder's pooled out-of-fold metrics."""
     rows = []
     for run_dir in map(Path, run_dirs):
-        for name in ("config.yaml", "metrics.json"):
-            if not (run_dir / name).is_file():
-                raise FacepalsyError(f"{run_dir}: not a finished run folder ({name} not found)")
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+        if (run_dir / "cv.json").is_file():
+            result = json.loads((run_dir / "cv.json").read_text(encoding="utf-8"))
+            backbone, protocol, metrics = result["backbone"], f"{result['protocol']} ({len(result['folds'])} folds)", result["pooled"]
+        else:
+            for name in ("config.yaml", "metrics.json"):
+                if not (run_dir / name).is_file():
+                    raise FacepalsyError(f"{run_dir}: not a finished run or cross-validation folder ({name} not found)")
+            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+            backbone, protocol = config["backbone"], f"{config['split']} split"
+            metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
         rows.append({
-            "model": config["backbone"].upper().replace("_BN", " + BN"),
-            "protocol": config["split"],
+            "model": backbone.upper().replace("_BN", " + BN"),
+            "protocol": protocol,
             **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
             "run": str(run_dir),
         })
@@ -217,7 +242,8 @@ def comparison_markdown(rows: list[dict]) -> str:
 def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
     """Write ``comparison.md`` and ``comparison.csv`` into ``out``."""
     md, csv_path = out / "comparison.md", out / "comparison.csv"
-    note = "\n".join(f"- {PROTOCOL_TEXT[p]}" for p in sorted({r["protocol"] for r in rows}))
+    kinds = sorted({"frame" if r["protocol"].startswith("frame") else "subject" for r in rows})
+    note = "\n".join(f"- {PROTOCOL_TEXT[kind]}" for kind in kinds)
     atomic_write_text(md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n")
 
     atomic_write_csv(csv_path, ["model", "protocol", "accuracy", "recall", "precision", "f1", "run"], rows)

@@ -1,0 +1,179 @@
+"""Cross-validation under three protocols, with pooled and per-subject results and honest intervals.
+
+- ``frame``: stratified k-fold over images (the paper's kind of split; subjects leak across folds).
+- ``subject-kfold``: stratified group k-fold over subjects.
+- ``lopo``: leave one subject out (the protocol of the YFP authors).
+
+Every fold is a complete run folder (``DIR/fold_XX``), trained with the same machinery as
+``facepalsy train``; pooled results are computed from the folds' out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+
+from facepalsy.config import Config, save_config
+from facepalsy.data import CLASSES, Sample, holdout, load_images, scan_dataset
+from facepalsy.errors import DataError, FacepalsyError
+from facepalsy.evaluate import binary_metrics, bootstrap_ci, subject_scores
+from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.models import create_model
+from facepalsy.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
+from facepalsy.run import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder
+from facepalsy.train import fit_split
+
+PROTOCOLS = ("frame", "subject-kfold", "lopo")
+console = Console(stderr=True)
+
+
+def fold_assignments(samples: list[Sample], protocol: str, folds: int, val_fraction: float, seed: int) -> list[list[str]]:
+    """One train/val/test assignment per fold; validation is carved from each fold's training side."""
+    if protocol not in PROTOCOLS:
+        raise FacepalsyError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    labels = np.array([s.label for s in samples])
+    subjects = np.array([s.subject for s in samples])
+    if len(set(labels)) < 2:
+        raise DataError("cross-validation needs both classes")
+    per_class = [len(set(subjects[labels == c])) for c in range(len(CLASSES))]
+    if protocol == "frame":
+        splitter, groups = StratifiedKFold(folds, shuffle=True, random_state=seed), None
+        if min(np.bincount(labels)) < folds:
+            raise DataError(f"--folds {folds} is more than the {min(np.bincount(labels))} images of the smaller class")
+    elif protocol == "subject-kfold":
+        if min(per_class) < folds:
+            raise DataError(
+                f"--folds {folds} is more than the subjects of the smaller class "
+                f"({per_class[0]} normal, {per_class[1]} palsy subjects); use at most {min(per_class)}"
+            )
+        splitter, groups = StratifiedGroupKFold(folds, shuffle=True, random_state=seed), subjects
+    else:
+        splitter, groups = LeaveOneGroupOut(), subjects
+    split_protocol = "frame" if protocol == "frame" else "subject"
+    assignments = []
+    for train_idx, test_idx in splitter.split(np.zeros(len(samples)), labels, groups):
+        assignment = np.full(len(samples), "train", dtype=object)
+        assignment[test_idx] = "test"
+        if val_fraction > 0:
+            _, val = holdout(train_idx, labels[train_idx], subjects[train_idx], split_protocol, val_fraction, seed, "validation", shrink=True)
+            assignment[val] = "val"
+        assignments.append(list(assignment))
+    return assignments
+
+
+def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overwrite: bool = False, progress: bool = True) -> dict:
+    """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
+    if not config.data:
+        raise FacepalsyError("no data folder given (config.data is empty)")
+    create_model(config.backbone, weights=config.weights)  # fail fast on backbone or weights
+    config = config.replace(split="frame" if protocol == "frame" else "subject")
+    out = prepare_run_folder(Path(out), overwrite=overwrite)
+    root = Path(config.data)
+    images, samples, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress)
+    if bad:
+        atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
+    assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
+    save_config(config, out / CONFIG_FILE)
+    write_folds(out / "folds.csv", samples, assignments)
+
+    fold_results = []
+    for k, assignment in enumerate(assignments):
+        test_subjects = sorted({s.subject for s, part in zip(samples, assignment) if part == "test"})
+        if progress:
+            console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(test_subjects)} subject(s)")
+        fold_dir = out / f"fold_{k:02d}"
+        model = create_model(config.backbone, weights=config.weights)
+        metrics = fit_split(config, prepare_run_folder(fold_dir), model, images, samples, assignment, progress=progress)
+        fold_results.append(_fold_summary(k, fold_dir, test_subjects, metrics))
+
+    result = pool_folds(out, protocol, config, fold_results)
+    atomic_write_json(out / "cv.json", result)
+    write_cv_markdown(out / "cv.md", result)
+    return result
+
+
+def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]]) -> None:
+    """folds.csv: which subject was tested in which fold, with its label and image count."""
+    rows = []
+    for k, assignment in enumerate(assignments):
+        tested: dict[str, list[Sample]] = {}
+        for sample, part in zip(samples, assignment):
+            if part == "test":
+                tested.setdefault(sample.subject, []).append(sample)
+        rows += [{"fold": k, "subject": s, "label": CLASSES[items[0].label], "test_images": len(items)} for s, items in sorted(tested.items())]
+    atomic_write_csv(path, ["fold", "subject", "label", "test_images"], rows)
+
+
+def _fold_summary(k: int, fold_dir: Path, test_subjects: list[str], metrics: dict) -> dict:
+    guard = json.loads((fold_dir / LEAKAGE_FILE).read_text(encoding="utf-8"))
+    threshold = json.loads((fold_dir / VALIDATION_FILE).read_text(encoding="utf-8"))["youden_threshold"]
+    return {"fold": k, "run": fold_dir.name, "test_subjects": test_subjects, "youden_threshold": threshold, "leakage": guard, "metrics": metrics}
+
+
+def _read_predictions(fold_dir: Path) -> list[dict]:
+    with (fold_dir / "predictions.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def pool_folds(out: Path, protocol: str, config: Config, folds: list[dict]) -> dict:
+    """Metrics over all out-of-fold predictions, per image and per subject, with subject-bootstrap intervals."""
+    y, prob, subjects, at_youden = [], [], [], []
+    for fold in folds:
+        for row in _read_predictions(out / fold["run"]):
+            y.append(CLASSES.index(row["label"]))
+            prob.append(float(row["prob_palsy"]))
+            subjects.append(row["subject"])
+            at_youden.append(float(row["prob_palsy"]) >= fold["youden_threshold"])
+    y, prob = np.array(y), np.array(prob)
+    pooled = {**binary_metrics(y, prob), "ci95": bootstrap_ci(y, prob, subjects, seed=config.seed)}
+    youden = binary_metrics(y, np.array(at_youden, float))
+    pooled.update({
+        "sensitivity_at_0.5": pooled["recall"], "specificity_at_0.5": pooled["specificity"],
+        "sensitivity_at_youden": youden["recall"], "specificity_at_youden": youden["specificity"],
+    })
+    order, subject_label, subject_prob = subject_scores(subjects, y, prob)
+    per_subject = {**binary_metrics(subject_label, subject_prob), "ci95": bootstrap_ci(subject_label, subject_prob, order, seed=config.seed)}
+    curves = [(y, prob, "per image"), (subject_label, subject_prob, "per subject")]
+    plot_roc(curves, out / "roc.png", title=f"{config.backbone}, {protocol} ({len(folds)} folds)")
+    leaks = [f["fold"] for f in folds if f["leakage"]["test_subjects_in_training"]]
+    return {
+        "protocol": protocol,
+        "protocol_text": PROTOCOL_TEXT["frame" if protocol == "frame" else "subject"],
+        "backbone": config.backbone,
+        "folds": folds,
+        "folds_with_test_subject_in_training": leaks,
+        "pooled": pooled,
+        "per_subject": per_subject,
+        "subject_scores": [{"subject": s, "label": CLASSES[l], "mean_prob_palsy": float(p)} for s, l, p in zip(order, subject_label, subject_prob)],
+    }
+
+
+def write_cv_markdown(path: Path, result: dict) -> None:
+    lines = [f"# Cross-validation: {result['backbone']}, protocol `{result['protocol']}` ({len(result['folds'])} folds)", "", result["protocol_text"], ""]
+    if result["protocol"] != "frame":
+        lines += [f"Folds with a test subject also in training: **{len(result['folds_with_test_subject_in_training'])}** (the guard refuses any).", ""]
+    lines += ["## Per fold", "", "| fold | test subjects | n | accuracy | recall | precision | F1 | ROC AUC | same-subject test images in training |", "|---|---|---|---|---|---|---|---|---|"]
+    for fold in result["folds"]:
+        m, guard = fold["metrics"], fold["leakage"]
+        subjects = ", ".join(fold["test_subjects"][:4]) + (" …" if len(fold["test_subjects"]) > 4 else "")
+        lines.append(
+            f"| {fold['fold']} | {subjects} | {m['n']} | {percent(m['accuracy'])} | {percent(m['recall'])} | {percent(m['precision'])} "
+            f"| {percent(m['f1'])} | {percent(m['roc_auc'])} | {guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
+        )
+    pooled, per_subject = result["pooled"], result["per_subject"]
+    lines += ["", "## Pooled over all out-of-fold predictions (per image)", "", *metrics_table(pooled), ""]
+    lines += [
+        f"Sensitivity / specificity at 0.5: {percent(pooled['sensitivity_at_0.5'])} / {percent(pooled['specificity_at_0.5'])}; "
+        f"at each fold's Youden threshold (chosen on that fold's validation data): "
+        f"{percent(pooled['sensitivity_at_youden'])} / {percent(pooled['specificity_at_youden'])}.",
+        "",
+        "## Per subject (a subject's score is the mean palsy probability of its images)", "", *metrics_table(per_subject), "",
+        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).", "",
+        "![ROC](roc.png)", "",
+    ]
+    atomic_write_text(path, "\n".join(lines))

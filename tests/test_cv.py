@@ -1,0 +1,97 @@
+"""Cross-validation: fold invariants, pooling, leakage fields, and bad --folds."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY_TRAIN_FLAGS
+
+from facepalsy.cli import main
+from facepalsy.cv import fold_assignments
+from facepalsy.data import Sample
+from facepalsy.evaluate import binary_metrics
+from facepalsy.synth import make_synthetic_dataset
+
+FLAGS = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs", "1"]
+
+
+def _samples(subjects_per_class=6, images=4):
+    return [Sample(f"{c}/{s}/{i}.jpg", c, f"{c}-{s}") for c in (0, 1) for s in range(subjects_per_class) for i in range(images)]
+
+
+@pytest.mark.parametrize("protocol, folds, expected", [("subject-kfold", 3, 3), ("lopo", 0, 12), ("frame", 4, 4)])
+def test_every_image_is_tested_exactly_once(protocol, folds, expected):
+    samples = _samples()
+    assignments = fold_assignments(samples, protocol, folds, val_fraction=0.2, seed=0)
+    assert len(assignments) == expected
+    tested = np.array([[part == "test" for part in a] for a in assignments])
+    assert (tested.sum(axis=0) == 1).all()
+    if protocol != "frame":
+        for assignment in assignments:
+            sides: dict[str, set[str]] = {}
+            for sample, part in zip(samples, assignment):
+                sides.setdefault(sample.subject, set()).add(part)
+            assert all(len(parts) == 1 for parts in sides.values())
+            assert "val" in assignment
+
+
+def test_too_many_folds_is_explained():
+    with pytest.raises(Exception, match="--folds 7 is more than the subjects of the smaller class .* use at most 6"):
+        fold_assignments(_samples(), "subject-kfold", 7, 0.2, 0)
+
+
+def test_cv_writes_results_and_pools_out_of_fold_predictions(tmp_path, synth_data, capsys):
+    out = tmp_path / "cv"
+    assert main(["cv", str(synth_data), "--out", str(out), "--protocol", "subject-kfold", "--folds", "3", *FLAGS]) == 0
+    result = json.loads((out / "cv.json").read_text())
+    assert [f["fold"] for f in result["folds"]] == [0, 1, 2]
+    assert result["folds_with_test_subject_in_training"] == []
+    assert all(f["leakage"]["test_subjects_in_training"] == [] for f in result["folds"])
+    with (out / "folds.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["subject"] for r in rows) == sorted({f"s{i:03d}" for i in range(12)})
+    y, prob = [], []
+    for fold in result["folds"]:
+        with (out / fold["run"] / "predictions.csv").open() as f:
+            for row in csv.DictReader(f):
+                y.append(row["label"] == "palsy")
+                prob.append(float(row["prob_palsy"]))
+    expected = binary_metrics(np.array(y, int), np.array(prob))
+    pooled = result["pooled"]
+    assert pooled["n"] == 72 and pooled["confusion_matrix"] == expected["confusion_matrix"]
+    assert pooled["accuracy"] == pytest.approx(expected["accuracy"])
+    low, high = pooled["ci95"]["accuracy"]
+    assert low <= pooled["accuracy"] <= high
+    assert result["per_subject"]["n"] == 12 and len(result["subject_scores"]) == 12
+    assert (out / "roc.png").is_file() and "Per subject" in (out / "cv.md").read_text()
+    assert "pooled (per image):" in capsys.readouterr().out
+    assert main(["compare", str(out)]) == 0
+    assert "subject-kfold (3 folds)" in capsys.readouterr().out
+
+
+def test_reproduce_puts_protocols_side_by_side(tmp_path, synth_data):
+    out = tmp_path / "repro"
+    flags = [f for f in FLAGS if f not in ("--backbone", "vgg11_bn")]
+    args = ["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--protocols", "frame,subject-kfold", "--folds", "2", *flags]
+    assert main(args) == 0
+    with (out / "comparison.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["protocol"] for r in rows[:2]] == ["frame split", "subject-kfold (2 folds)"]
+    assert (out / "frame" / "vgg11_bn" / "metrics.json").is_file() and (out / "subject-kfold" / "vgg11_bn" / "cv.json").is_file()
+
+
+@pytest.mark.slow
+def test_lopo_on_24_subjects_runs_to_the_end_without_leakage(tmp_path):
+    data = make_synthetic_dataset(tmp_path / "data", subjects=24, images_per_subject=20, seed=0, size=48, progress=False)
+    out = tmp_path / "lopo"
+    assert main(["cv", str(data), "--out", str(out), "--protocol", "lopo", *FLAGS]) == 0
+    result = json.loads((out / "cv.json").read_text())
+    assert len(result["folds"]) == 24
+    for fold in result["folds"]:
+        assert len(fold["test_subjects"]) == 1
+        assert fold["leakage"]["test_subjects_in_training"] == []
+        assert fold["leakage"]["test_images_with_subject_in_training"] == 0
+    assert result["pooled"]["n"] == 480
