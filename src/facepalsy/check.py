@@ -138,7 +138,8 @@ def check_dataset(root: str | Path, progress: bool = True) -> dict:
             {"paths": [s.path for s in group], "across_classes": len({s.label for s in group}) > 1} for group in exact
         ],
         "near_duplicates": [
-            {"paths": [a.path, b.path], "bits": d, "across_classes": a.label != b.label} for a, b, d in near
+            {"paths": [a.path, b.path], "bits": d, "same_subject": a.subject == b.subject, "across_classes": a.label != b.label}
+            for a, b, d in near
         ],
         "subjects_with_both_labels": sorted(s for s, labels in labels_of.items() if len(labels) > 1),
     }

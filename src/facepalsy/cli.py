@@ -116,6 +116,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from facepalsy.check import NEAR_DUPLICATE_BITS, check_dataset
+
+    report = check_dataset(args.data)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    out = Console()
+    table = Table("", *report["images"], title=f"data set {report['data']}")
+    table.add_row("images", *map(str, report["images"].values()))
+    table.add_row("subjects", *map(str, report["subjects"].values()))
+    out.print(table)
+    per = report["images_per_subject"]
+    out.print(f"images per subject: min {per['min']}, median {per['median']:g}, max {per['max']}")
+    near = report["near_duplicates"]
+    findings = [
+        ("unreadable files", [f"{u['path']}: {u['reason']}" for u in report["unreadable"]]),
+        ("exact duplicates (same bytes)", [" = ".join(d["paths"]) + ("  [ACROSS CLASSES]" if d["across_classes"] else "") for d in report["exact_duplicates"]]),
+        (f"near-duplicates of different subjects (pHash within {NEAR_DUPLICATE_BITS} bits)",
+         [" ~ ".join(d["paths"]) + f"  ({d['bits']} bits)" + ("  [ACROSS CLASSES]" if d["across_classes"] else "") for d in near if not d["same_subject"]]),
+        ("subjects with both labels", report["subjects_with_both_labels"]),
+    ]
+    for title, items in findings:
+        style = "green" if not items else "yellow"
+        out.print(f"[{style}]{title}: {len(items)}[/]")
+        for item in items[:20]:
+            out.print(f"  {item}", markup=False, highlight=False)
+        if len(items) > 20:
+            out.print(f"  … {len(items) - 20} more (see --json)")
+    same = sum(d["same_subject"] for d in near)
+    out.print(f"near-duplicates within one subject (expected for video frames): {same}")
+    return 0
+
+
 def cmd_cv(args: argparse.Namespace) -> int:
     from facepalsy.cv import run_cv
     from facepalsy.report import metrics_table
@@ -219,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("check", help="counts, unreadable files, duplicates and near-duplicates, subjects with both labels")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("--json", action="store_true", help="the full report as JSON")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("cv", help="cross-validation: frame, subject-kfold or leave-one-subject-out")
     p.add_argument("data", metavar="DATA")
