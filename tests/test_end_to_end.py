@@ -202,7 +202,7 @@ def test_module_and_console_script_entry_points():
 def test_compare_and_synth_refuse_bad_arguments_without_traceback(tmp_path, capsys):
     (tmp_path / "half").mkdir()
     assert main(["compare", str(tmp_path / "half")]) == 2
-    assert "half: not a finished run folder (config.yaml not found)" in capsys.readouterr().err
+    assert "half: not a finished run or cross-validation folder (config.yaml not found)" in capsys.readouterr().err
     assert main(["synth", "--out", str(tmp_path / "s"), "--subjects", "1"]) == 2
     assert "at least 2 subjects" in capsys.readouterr().err
 

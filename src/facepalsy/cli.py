@@ -116,6 +116,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from facepalsy.prepare import prepare_videos
+
+    report = prepare_videos(args.videos, args.out, args.label, fps=args.fps, subject_map=args.subjects)
+    for name, frames in report.videos.items():
+        console.print(f"{name}: {frames} frames", markup=False, highlight=False)
+    for name in report.unknown_in_map:
+        print(f"warning: {args.subjects}: names video {name!r}, which is not in {args.videos}", file=sys.stderr)
+    for reason in report.failed.values():
+        print(f"error: {reason}", file=sys.stderr)
+    console.print(f"wrote {report.written} new frames ({report.already_present} already present) to [bold]{args.out}[/]")
+    return EXIT_USER_ERROR if report.failed else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from facepalsy.check import NEAR_DUPLICATE_BITS, check_dataset
 
@@ -253,6 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("prepare", help="cut videos (or folders of frames) into the data contract at a fixed frame rate")
+    p.add_argument("--videos", required=True, metavar="DIR", help="folder of .mp4/.avi/.mov/.mkv/.webm files or of per-video frame folders")
+    p.add_argument("--out", required=True, metavar="DATA", help="data folder to write into (appends to its manifest.csv)")
+    p.add_argument("--label", required=True, choices=["palsy", "normal"])
+    p.add_argument("--fps", type=float, default=6.0, help="frames per second to keep (default 6, as YFP)")
+    p.add_argument("--subjects", metavar="MAP.csv", help="video,subject rows (several videos may share a subject); default: the video's name")
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("check", help="counts, unreadable files, duplicates and near-duplicates, subjects with both labels")
     p.add_argument("data", metavar="DATA")

@@ -39,7 +39,7 @@ def scan_dataset(root: str | Path) -> list[Sample]:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
-    samples = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else _scan_folders(root)
+    samples = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else scan_folders(root)
     counts = {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)}
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
@@ -51,11 +51,14 @@ def scan_dataset(root: str | Path) -> list[Sample]:
     return samples
 
 
-def _scan_folders(root: Path) -> list[Sample]:
+def scan_folders(root: Path, require_both: bool = True) -> list[Sample]:
+    """Images under ``root/palsy`` and ``root/normal``; subject = first sub-folder, else the file."""
     samples = []
     for label, name in enumerate(CLASSES):
         class_dir = root / name
         if not class_dir.is_dir():
+            if not require_both:
+                continue
             raise DataError(f"{class_dir}: class folder missing (a data folder needs palsy/ and normal/)")
         for path in sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
             relative = path.relative_to(class_dir)

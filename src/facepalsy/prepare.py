@@ -1,0 +1,160 @@
+"""Video ingest: decode videos (or folders of cut frames) into the data contract at a fixed frame rate.
+
+YFP was made this way: 32 videos of 21 patients cut at 6 fps. Each frame is written to
+``DATA/LABEL/SUBJECT/VIDEO_000000ms.jpg`` and gets a row in ``manifest.csv`` with its ``subject``
+(from a ``video,subject`` map, else the video's name, so frames of one video never land on two
+sides of a subject split), ``video`` and ``frame_time`` (seconds). Re-running is idempotent.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, MANIFEST, MANIFEST_COLUMNS, scan_folders
+from facepalsy.errors import DataError, FacepalsyError
+from facepalsy.io import atomic_write, atomic_write_csv
+
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+PREPARE_COLUMNS = (*MANIFEST_COLUMNS, "video", "frame_time")
+
+
+@dataclass
+class PrepareReport:
+    written: int = 0
+    already_present: int = 0
+    videos: dict[str, int] = field(default_factory=dict)  # source name → frames it yielded
+    failed: dict[str, str] = field(default_factory=dict)  # source name → reason
+    unknown_in_map: list[str] = field(default_factory=list)
+
+
+def safe_name(name: str) -> str:
+    """A subject or video name usable as a folder or file name."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "unnamed"
+
+
+def read_subject_map(path: Path) -> dict[str, str]:
+    """``video,subject`` rows; a video may be named with or without its extension."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not {"video", "subject"} <= set(reader.fieldnames or []):
+                raise DataError(f"{path}: a subject map needs the columns video,subject")
+            return {row["video"].strip(): row["subject"].strip() for row in reader if row["video"] and row["subject"]}
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read subject map ({exc})") from exc
+
+
+def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in seconds, BGR frame) at ``fps``: the first decoded frame at or after each 1/fps step."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataError(f"{path}: cannot open (not a video, or no OpenCV/FFmpeg decoder for this container or codec)")
+    source_fps = capture.get(cv2.CAP_PROP_FPS)
+    step, next_time, index = 1.0 / fps, 0.0, 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            time = index / source_fps if source_fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            index += 1
+            if time + 1e-6 >= next_time:
+                yield time, frame
+                next_time += step
+    finally:
+        capture.release()
+
+
+def _sources(videos: Path) -> list[Path]:
+    if not videos.is_dir():
+        raise DataError(f"{videos}: folder of videos not found")
+    found = [p for p in sorted(videos.iterdir()) if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and _frame_files(p))]
+    if not found:
+        raise DataError(f"{videos}: no videos ({', '.join(sorted(VIDEO_EXTENSIONS))}) or folders of frames found")
+    return found
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _existing_rows(out: Path) -> list[dict]:
+    """The manifest's rows; without a manifest, the images already in the class folders (so they stay in)."""
+    if (out / MANIFEST).is_file():
+        with (out / MANIFEST).open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    if not out.is_dir():
+        return []
+    return [{"path": s.path, "label": CLASSES[s.label], "subject": s.subject} for s in scan_folders(out, require_both=False)]
+
+
+def prepare_videos(
+    videos: str | Path, out: str | Path, label: str, fps: float = 6.0, subject_map: str | Path | None = None, progress: bool = True
+) -> PrepareReport:
+    """Write the frames of every video (and folder of frames) in ``videos`` into the data folder ``out``.
+
+    A video that cannot be decoded is reported by name and the others are still processed.
+    """
+    from rich.progress import Progress
+
+    if label not in CLASSES:
+        raise FacepalsyError(f"--label must be one of {', '.join(CLASSES)}, got {label!r}")
+    if fps <= 0:
+        raise FacepalsyError(f"--fps must be positive, got {fps}")
+    videos, out = Path(videos), Path(out)
+    sources = _sources(videos)
+    mapping = read_subject_map(Path(subject_map)) if subject_map else {}
+    names = {p.name for p in sources} | {p.stem for p in sources}
+    report = PrepareReport(unknown_in_map=sorted(v for v in mapping if v not in names))
+    rows = _existing_rows(out)
+    present = {row["path"] for row in rows}
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"preparing {len(sources)} videos", total=len(sources))
+        for source in sources:
+            subject = mapping.get(source.name) or mapping.get(source.stem) or source.stem
+            folder = Path(label) / safe_name(subject)
+            count = 0
+            try:
+                if source.is_dir():
+                    frames = ((i / fps, path) for i, path in enumerate(_frame_files(source)))
+                else:
+                    frames = video_frames(source, fps)
+                for time, frame in frames:
+                    count += 1
+                    suffix = frame.suffix.lower() if isinstance(frame, Path) else ".jpg"
+                    rel = (folder / f"{safe_name(source.stem)}_{round(time * 1000):08d}ms{suffix}").as_posix()
+                    if rel in present:
+                        report.already_present += 1
+                        continue
+                    _write_frame(out / rel, frame)
+                    present.add(rel)
+                    rows.append({"path": rel, "label": label, "subject": subject, "video": source.name, "frame_time": f"{time:.3f}"})
+                    report.written += 1
+                if count == 0:
+                    raise DataError(f"{source}: no decodable frame")
+                report.videos[source.name] = count
+            except DataError as exc:
+                report.failed[source.name] = str(exc)
+            bar.advance(task)
+    fieldnames = list(dict.fromkeys([*PREPARE_COLUMNS, *(k for row in rows for k in row)]))
+    atomic_write_csv(out / MANIFEST, fieldnames, rows)
+    return report
+
+
+def _write_frame(path: Path, frame: np.ndarray | Path) -> None:
+    if isinstance(frame, Path):
+        atomic_write(path, lambda tmp: shutil.copyfile(frame, tmp))
+        return
+    ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    if not ok:
+        raise DataError(f"{path}: cannot encode frame")
+    atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
