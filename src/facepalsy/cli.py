@@ -86,7 +86,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from facepalsy.predict import predict_files
     from facepalsy.run import load_run
 
-    results = predict_files(load_run(args.run), args.images, threshold=args.threshold)
+    results = predict_files(load_run(args.run), args.images, threshold=args.threshold, cam_dir=Path(args.cam) if args.cam else None)
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))
@@ -102,6 +102,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"error: {r.path}: {r.error}", file=sys.stderr)
     return EXIT_USER_ERROR if failed else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from facepalsy.predict import predict_files
+    from facepalsy.report import write_explain_report
+    from facepalsy.run import load_run
+
+    trained = load_run(args.run)
+    results = predict_files(trained, args.images, threshold=args.threshold, cam_dir=Path(args.out))
+    report = write_explain_report(Path(args.out), trained, results)
+    for r in results:
+        if r.error:
+            print(f"error: {r.path}: {r.error}", file=sys.stderr)
+        else:
+            print(f"{r.path}\t{r.label}\t{r.prob_palsy:.4f}\t{r.cam}")
+    console.print(f"report: [bold]{report}[/]")
+    return EXIT_USER_ERROR if any(r.error for r in results) else 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -261,7 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     p.add_argument("--threshold", type=float, default=0.5, help="palsy if p(palsy) >= threshold")
+    p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the network looked, per image")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("compare", help="the paper's Table 1 for any runs")
     p.add_argument("runs", nargs="+", metavar="RUN")

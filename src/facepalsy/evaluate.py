@@ -135,11 +135,43 @@ def evaluate_arrays(run_dir: Path, out: Path, images: np.ndarray, samples: list[
     result["data"] = data or trained.config.data
     result["split"] = "test split of the run" if data is None else "all images of the data folder"
     out.mkdir(parents=True, exist_ok=True)
+    result["heatmaps"] = write_heatmap_grid(out / "heatmaps.png", trained, images, samples, probs)
     atomic_write_json(out / "metrics.json", result)
     write_predictions(out / "predictions.csv", samples, probs)
     plot_confusion_matrix(np.array(result["confusion_matrix"]), out / "confusion_matrix.png", title=f"{trained.config.backbone} ({trained.config.split} split)")
     write_report(run_dir, out, notes=notes)
     return result
+
+
+def pick_examples(labels: np.ndarray, probs: np.ndarray, per_group: int = 4, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Indices of the most confident true positives, false positives and false negatives."""
+    predicted = probs >= threshold
+    groups = {
+        "true positives": np.flatnonzero((labels == 1) & predicted),
+        "false positives": np.flatnonzero((labels == 0) & predicted),
+        "false negatives": np.flatnonzero((labels == 1) & ~predicted),
+    }
+    confidence = np.abs(probs - threshold)
+    return {name: idx[np.argsort(-confidence[idx])][:per_group] for name, idx in groups.items()}
+
+
+def write_heatmap_grid(path: Path, trained, images: np.ndarray, samples: list[Sample], probs: np.ndarray) -> str:
+    """Grad-CAM grid of example TP/FP/FN for the report; says why when it cannot be drawn."""
+    from facepalsy.errors import FacepalsyError
+    from facepalsy.explain import gradcam, save_heatmap_grid
+
+    labels = np.array([s.label for s in samples])
+    examples = pick_examples(labels, probs)
+    chosen = np.concatenate(list(examples.values())).astype(int)
+    if len(chosen) == 0:
+        return "no examples"
+    try:
+        heat = dict(zip(chosen.tolist(), gradcam(trained.model, trained.preprocess, images[chosen])))
+    except FacepalsyError as exc:
+        return f"not drawn: {exc}"
+    rows = {name: [(images[i], heat[i], float(probs[i]), samples[i].path) for i in idx] for name, idx in examples.items()}
+    save_heatmap_grid(path, rows)
+    return path.name
 
 
 def evaluate_run(

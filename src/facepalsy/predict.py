@@ -33,6 +33,7 @@ class Prediction:
     label: str | None = None
     prob_palsy: float | None = None
     error: str | None = None
+    cam: str | None = None  # the Grad-CAM overlay written for this image
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -49,8 +50,13 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return paths
 
 
-def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: float = 0.5, batch_size: int = 32) -> list[Prediction]:
-    """Predict each image; an unreadable one gets an ``error`` and the rest still run."""
+def predict_files(
+    trained: TrainedModel, inputs: list[str | Path], threshold: float = 0.5, batch_size: int = 32, cam_dir: Path | None = None
+) -> list[Prediction]:
+    """Predict each image; an unreadable one gets an ``error`` and the rest still run.
+
+    With ``cam_dir``, a Grad-CAM overlay of each image is written there in the same pass.
+    """
     paths = expand_inputs(inputs)
     if not paths:
         raise FacepalsyError("no images given (folders are searched for " + ", ".join(sorted(IMAGE_EXTENSIONS)) + ")")
@@ -62,9 +68,19 @@ def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: fl
             good.append(i)
         except BadImageError as exc:
             results[i].error = exc.reason
-    if arrays:
-        probs = predict_probabilities(trained.model, trained.preprocess, np.stack(arrays), batch_size)
-        for i, prob in zip(good, probs):
-            results[i].prob_palsy = float(prob)
-            results[i].label = CLASSES[int(prob >= threshold)]
+    if not arrays:
+        return results
+    images = np.stack(arrays)
+    probs = predict_probabilities(trained.model, trained.preprocess, images, batch_size)
+    for i, prob in zip(good, probs):
+        results[i].prob_palsy = float(prob)
+        results[i].label = CLASSES[int(prob >= threshold)]
+    if cam_dir is not None:
+        from facepalsy.explain import gradcam, save_overlay
+
+        heatmaps = gradcam(trained.model, trained.preprocess, images)
+        for k, (i, image, heatmap) in enumerate(zip(good, images, heatmaps)):
+            target = Path(cam_dir) / f"{k:04d}_{paths[i].stem}_cam.png"
+            save_overlay(target, image, heatmap, results[i].prob_palsy, threshold)
+            results[i].cam = str(target)
     return results

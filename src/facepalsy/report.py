@@ -40,7 +40,7 @@ PROTOCOL_TEXT = {
 }
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
     plt.close(fig)
 
@@ -66,7 +66,7 @@ def plot_curves(history: list[dict[str, float]], path: Path, title: str = "", be
         ax.legend()
     if title:
         fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion_matrix(cm: np.ndarray, path: Path, title: str = "") -> None:
@@ -82,7 +82,7 @@ def plot_confusion_matrix(cm: np.ndarray, path: Path, title: str = "") -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "Confusion matrix")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title: str = "") -> None:
@@ -101,7 +101,7 @@ def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title
     ax.set_title(title or "ROC")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def percent(value: float | None) -> str:
@@ -184,6 +184,14 @@ def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
             "",
         ]
     lines += ["![confusion matrix](confusion_matrix.png)", ""]
+    if metrics.get("heatmaps") == "heatmaps.png":
+        lines += [
+            "## Where the network looked (Grad-CAM, palsy class)", "",
+            "Most confident true positives, false positives and false negatives of the test set.", "",
+            "![Grad-CAM examples](heatmaps.png)", "",
+        ]
+    elif metrics.get("heatmaps"):
+        lines += [f"Grad-CAM examples: {metrics['heatmaps']}.", ""]
     if history and out == run_dir:
         best = int(min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"])
         plot_curves(history, run_dir / "curves.png", title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
@@ -206,6 +214,7 @@ RUN_FILES = {
     "predictions.csv": "palsy probability and predicted label of every test image",
     "curves.png": "loss and accuracy curves",
     "confusion_matrix.png": "confusion matrix on the test split",
+    "heatmaps.png": "Grad-CAM overlays of example true positives, false positives and false negatives",
 }
 
 
@@ -248,3 +257,21 @@ def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
 
     atomic_write_csv(csv_path, ["model", "protocol", "accuracy", "recall", "precision", "f1", "run"], rows)
     return md, csv_path
+
+
+def write_explain_report(out: Path, trained, results: list) -> Path:
+    """report.md of ``facepalsy explain``: each overlay, grouped by predicted class."""
+    lines = [f"# Grad-CAM: {trained.config.backbone} ({trained.run_dir})", "",
+             "Red marks the regions that raised the palsy score most (Grad-CAM on the last convolution).", ""]
+    for label in ("palsy", "normal"):
+        chosen = [r for r in results if r.label == label]
+        if chosen:
+            lines += [f"## Predicted {label} ({len(chosen)})", ""]
+            lines += [f"- `{r.path}`: p(palsy) = {r.prob_palsy:.3f}\n\n  ![{Path(r.cam).name}]({Path(r.cam).name})" for r in chosen]
+            lines.append("")
+    failed = [r for r in results if r.error]
+    if failed:
+        lines += ["## Not explained", "", *[f"- `{r.path}`: {r.error}" for r in failed], ""]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
