@@ -36,6 +36,8 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
     parser.add_argument("--finetune", action=argparse.BooleanOptionalAction, default=None, help="train the backbone too (default: frozen, as the paper)")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="rotation, flip, shift and scale (default on)")
+    parser.add_argument("--face-crop", action=argparse.BooleanOptionalAction, default=None,
+                        help="detect the largest face, level the eyes and crop it (recorded, so predict repeats it)")
     parser.add_argument("--seed", type=int, help="default 42")
     parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=None, help="skip unreadable images and list them in RUN/bad_images.txt")
     parser.add_argument("--accelerator", help="auto (default), cpu, gpu, …")
@@ -121,6 +123,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_USER_ERROR if any(r.error for r in results) else 0
 
 
+def cmd_asymmetry(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from facepalsy.asymmetry import MEASURES, draw, image_asymmetry
+    from facepalsy.data import load_image
+    from facepalsy.errors import BadImageError
+    from facepalsy.predict import expand_inputs
+
+    failed = 0
+    for path in expand_inputs(args.images):
+        try:
+            rgb = np.asarray(load_image(path))
+            result, crop, landmarks = image_asymmetry(rgb, path)
+        except BadImageError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if args.draw:
+            draw(crop, landmarks, result, Path(args.draw) / f"{path.stem}_asymmetry.png")
+        if args.json:
+            print(json.dumps({"path": str(path), **result.to_dict()}))
+            continue
+        table = Table("measure (inter-ocular distances)", "patient's right", "patient's left", "left − right", title=str(path))
+        for name in MEASURES:
+            table.add_row(name.replace("_", " "), f"{result.right[name]:.3f}", f"{result.left[name]:.3f}", f"{result.difference[name]:+.3f}")
+        Console().print(table)
+        Console().print(f"more affected side: patient's {result.more_affected_side}; asymmetry score {result.score:.3f}")
+    return EXIT_USER_ERROR if failed else 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from facepalsy.report import comparison_markdown, comparison_rows, write_comparison
 
@@ -136,9 +168,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from facepalsy.prepare import prepare_videos
 
-    report = prepare_videos(args.videos, args.out, args.label, fps=args.fps, subject_map=args.subjects)
+    report = prepare_videos(args.videos, args.out, args.label, fps=args.fps, subject_map=args.subjects, face_crop=args.face_crop)
     for name, frames in report.videos.items():
-        console.print(f"{name}: {frames} frames", markup=False, highlight=False)
+        skipped = report.without_face.get(name, 0)
+        console.print(f"{name}: {frames} frames" + (f", {skipped} without a usable face (not written)" if skipped else ""), markup=False, highlight=False)
     for name in report.unknown_in_map:
         print(f"warning: {args.subjects}: names video {name!r}, which is not in {args.videos}", file=sys.stderr)
     for reason in report.failed.values():
@@ -288,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5)
     p.set_defaults(func=cmd_explain)
 
+    p = sub.add_parser("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
+    p.add_argument("--draw", metavar="DIR", help="write the landmarks and measured lines over each face into DIR")
+    p.set_defaults(func=cmd_asymmetry)
+
     p = sub.add_parser("compare", help="the paper's Table 1 for any runs")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
@@ -299,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", required=True, choices=["palsy", "normal"])
     p.add_argument("--fps", type=float, default=6.0, help="frames per second to keep (default 6, as YFP)")
     p.add_argument("--subjects", metavar="MAP.csv", help="video,subject rows (several videos may share a subject); default: the video's name")
+    p.add_argument("--face-crop", type=int, metavar="SIZE", help="write the aligned face crop (SIZE px) instead of the whole frame")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("check", help="counts, unreadable files, duplicates and near-duplicates, subjects with both labels")

@@ -41,6 +41,7 @@ class Config:
     rotation_degrees: float = 10.0
     shift_fraction: float = 0.1
     scale_range: float = 0.1
+    face_crop: bool = False  # detect, level the eyes and crop the largest face before resizing
     seed: int = 42
     skip_bad: bool = False
     accelerator: str = "auto"

@@ -74,7 +74,7 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     out = prepare_run_folder(Path(out), overwrite=overwrite)
     root = Path(config.data)
-    images, samples, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress)
+    images, samples, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
         atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
     assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)

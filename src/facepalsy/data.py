@@ -138,14 +138,19 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_resized(path: str | Path, size: int) -> np.ndarray:
-    """Decode and resize to size×size (aspect not kept, as in the paper); HWC uint8."""
+def load_resized(path: str | Path, size: int, face_crop: bool = False) -> np.ndarray:
+    """Decode and resize to size×size (aspect not kept, as in the paper), or face-crop; HWC uint8."""
+    if face_crop:
+        from facepalsy.face import crop_face
+
+        crop, _ = crop_face(np.asarray(load_image(path)), size, path)
+        return crop
     img = load_image(path).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(img, dtype=np.uint8)
 
 
 def load_images(
-    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True
+    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face_crop: bool = False
 ) -> tuple[np.ndarray, list[Sample], list[BadImageError]]:
     """Decode every image once into an N×3×size×size uint8 array (threads overlap decoding).
 
@@ -158,7 +163,7 @@ def load_images(
 
     def decode(sample: Sample) -> np.ndarray | BadImageError:
         try:
-            return load_resized(root / sample.path, size)
+            return load_resized(root / sample.path, size, face_crop)
         except BadImageError as exc:
             return exc
 

@@ -192,7 +192,7 @@ def evaluate_run(
         root = Path(data)
         samples = scan_dataset(root)
         out = Path(out) if out else run_dir / f"eval-{root.resolve().name}"
-    images, kept, bad = load_images(root, samples, config.image_size, skip_bad=skip_bad, progress=progress)
+    images, kept, bad = load_images(root, samples, config.image_size, skip_bad=skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
         atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
     return evaluate_arrays(run_dir, out, images, kept, data=None if data is None else str(data)), out

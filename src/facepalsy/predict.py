@@ -64,7 +64,7 @@ def predict_files(
     arrays, good = [], []
     for i, path in enumerate(paths):
         try:
-            arrays.append(load_resized(path, trained.preprocess.image_size).transpose(2, 0, 1))
+            arrays.append(load_resized(path, trained.preprocess.image_size, trained.config.face_crop).transpose(2, 0, 1))
             good.append(i)
         except BadImageError as exc:
             results[i].error = exc.reason

@@ -18,8 +18,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, MANIFEST, MANIFEST_COLUMNS, scan_folders
-from facepalsy.errors import DataError, FacepalsyError
+from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, MANIFEST, MANIFEST_COLUMNS, load_image, scan_folders
+from facepalsy.errors import BadImageError, DataError, FacepalsyError
 from facepalsy.io import atomic_write, atomic_write_csv
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -32,6 +32,7 @@ class PrepareReport:
     already_present: int = 0
     videos: dict[str, int] = field(default_factory=dict)  # source name → frames it yielded
     failed: dict[str, str] = field(default_factory=dict)  # source name → reason
+    without_face: dict[str, int] = field(default_factory=dict)  # source name → frames skipped (--face-crop)
     unknown_in_map: list[str] = field(default_factory=list)
 
 
@@ -97,11 +98,14 @@ def _existing_rows(out: Path) -> list[dict]:
 
 
 def prepare_videos(
-    videos: str | Path, out: str | Path, label: str, fps: float = 6.0, subject_map: str | Path | None = None, progress: bool = True
+    videos: str | Path, out: str | Path, label: str, fps: float = 6.0, subject_map: str | Path | None = None,
+    face_crop: int | None = None, progress: bool = True,
 ) -> PrepareReport:
     """Write the frames of every video (and folder of frames) in ``videos`` into the data folder ``out``.
 
-    A video that cannot be decoded is reported by name and the others are still processed.
+    A video that cannot be decoded is reported by name and the others are still processed. With
+    ``face_crop`` (a size in pixels) each frame is replaced by its aligned face crop; frames
+    without a usable face are counted per video and not written.
     """
     from rich.progress import Progress
 
@@ -135,6 +139,14 @@ def prepare_videos(
                     if rel in present:
                         report.already_present += 1
                         continue
+                    if face_crop:
+                        if isinstance(frame, Path):
+                            rel = rel.rsplit(".", 1)[0] + ".jpg"
+                        try:
+                            frame = _face_crop_bgr(frame, face_crop, f"{source.name} at {time:.2f} s")
+                        except BadImageError:
+                            report.without_face[source.name] = report.without_face.get(source.name, 0) + 1
+                            continue
                     _write_frame(out / rel, frame)
                     present.add(rel)
                     rows.append({"path": rel, "label": label, "subject": subject, "video": source.name, "frame_time": f"{time:.3f}"})
@@ -148,6 +160,14 @@ def prepare_videos(
     fieldnames = list(dict.fromkeys([*PREPARE_COLUMNS, *(k for row in rows for k in row)]))
     atomic_write_csv(out / MANIFEST, fieldnames, rows)
     return report
+
+
+def _face_crop_bgr(frame: np.ndarray | Path, size: int, where: str) -> np.ndarray:
+    from facepalsy.face import crop_face
+
+    rgb = np.asarray(load_image(frame)) if isinstance(frame, Path) else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    crop, _ = crop_face(rgb, size, where)
+    return cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
 
 
 def _write_frame(path: Path, frame: np.ndarray | Path) -> None:

@@ -134,7 +134,7 @@ def train(config: Config, out: str | Path, overwrite: bool = False, progress: bo
     model = create_model(config.backbone, weights=config.weights)  # fail fast on backbone or weights, before decoding
     out = prepare_run_folder(Path(out), overwrite=overwrite)
     root = Path(config.data)
-    images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress)
+    images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
         atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
     assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
@@ -173,7 +173,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
         config = config.replace(epochs=epochs)
         save_config(config, out / CONFIG_FILE)
     samples, assignment = read_split(out / SPLIT_FILE)
-    images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress)
+    images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress, face_crop=config.face_crop)
     model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
     return _fit(config, out, model, images, kept, assignment, resume=True, progress=progress)
 

@@ -1,0 +1,146 @@
+"""Face detection and alignment: the largest face, eyes level, cropped with a margin, resized.
+
+Backends: MediaPipe face mesh (the ``face`` extra; 478 landmarks, also used for asymmetry) and
+OpenCV's Haar cascades (core, opencv-python-headless < 5) when the extra is not installed.
+An image without a usable face raises BadImageError naming the file; it is never passed
+through uncropped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facepalsy.errors import BadImageError, FacepalsyError
+
+FACE_INSTALL = (
+    "bash scripts/setup, or: pip install --no-deps mediapipe==0.10.21 && "
+    "pip install absl-py attrs flatbuffers 'protobuf>=4.25.3,<5' sentencepiece"
+)
+BACKENDS = ("auto", "mediapipe", "haar")
+MIN_EYE_DISTANCE_PX = 16  # below this the eye positions are too coarse to level the face
+EYE_DISTANCE_FRACTION = 0.36  # eye distance as a share of the crop width: the margin around the face
+EYE_HEIGHT_FRACTION = 0.40  # eye line height in the crop
+# MediaPipe face-mesh indices of the eye contours; "right" and "left" are the patient's
+# (the patient's right eye is on the image's left).
+RIGHT_EYE_RING = [33, 133, 159, 145, 160, 144, 158, 153]
+LEFT_EYE_RING = [263, 362, 386, 374, 387, 373, 385, 380]
+
+
+@dataclass
+class Face:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
+    right_eye: tuple[float, float] | None  # the patient's right eye centre (image left)
+    left_eye: tuple[float, float] | None
+    landmarks: np.ndarray | None = None  # 478×2 pixel coordinates (MediaPipe only)
+    faces_found: int = 1
+
+    @property
+    def area(self) -> float:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+
+def mediapipe_available() -> bool:
+    try:
+        import mediapipe  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_local = threading.local()
+
+
+def _face_mesh():
+    """One FaceMesh per thread (it is not thread-safe), created on first use."""
+    if not hasattr(_local, "mesh"):
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's native start-up chatter
+        import mediapipe as mp
+
+        _local.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True)
+    return _local.mesh
+
+
+def _detect_mediapipe(rgb: np.ndarray) -> list[Face]:
+    result = _face_mesh().process(np.ascontiguousarray(rgb))
+    h, w = rgb.shape[:2]
+    faces = []
+    for mesh in result.multi_face_landmarks or []:
+        points = np.array([(p.x * w, p.y * h) for p in mesh.landmark], dtype=np.float64)
+        x0, y0 = points.min(axis=0)
+        x1, y1 = points.max(axis=0)
+        faces.append(Face((x0, y0, x1, y1), tuple(points[RIGHT_EYE_RING].mean(axis=0)), tuple(points[LEFT_EYE_RING].mean(axis=0)), points))
+    return faces
+
+
+def _detect_haar(rgb: np.ndarray) -> list[Face]:
+    cascades = cv2.data.haarcascades
+    face_cascade = cv2.CascadeClassifier(cascades + "haarcascade_frontalface_default.xml")
+    eye_cascade = cv2.CascadeClassifier(cascades + "haarcascade_eye.xml")
+    gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    faces = []
+    for x, y, w, h in face_cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4):
+        eyes = eye_cascade.detectMultiScale(gray[y : y + h // 2 + h // 8, x : x + w], scaleFactor=1.1, minNeighbors=3)
+        centres = sorted(((x + ex + ew / 2, y + ey + eh / 2, ew * eh) for ex, ey, ew, eh in eyes), key=lambda e: -e[2])[:2]
+        right, left = (sorted(centres)[0][:2], sorted(centres)[1][:2]) if len(centres) == 2 else (None, None)
+        faces.append(Face((x, y, x + w, y + h), right, left))
+    return faces
+
+
+def detect_faces(rgb: np.ndarray, backend: str = "auto") -> list[Face]:
+    """All faces in an HWC uint8 RGB image, largest first."""
+    if backend not in BACKENDS:
+        raise FacepalsyError(f"unknown face backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "mediapipe" and not mediapipe_available():
+        raise FacepalsyError(f"the mediapipe face backend is not installed: {FACE_INSTALL}")
+    use_mediapipe = backend == "mediapipe" or (backend == "auto" and mediapipe_available())
+    faces = _detect_mediapipe(rgb) if use_mediapipe else _detect_haar(rgb)
+    return sorted(faces, key=lambda f: -f.area)
+
+
+def largest_face(rgb: np.ndarray, path: str | Path = "image", backend: str = "auto") -> Face:
+    """The largest face, with the number found; BadImageError if there is none or its eyes are not found."""
+    faces = detect_faces(rgb, backend)
+    if not faces:
+        raise BadImageError(path, "no face found")
+    face = faces[0]
+    face.faces_found = len(faces)
+    if face.right_eye is None or face.left_eye is None:
+        raise BadImageError(path, "face found but not both eyes, so it cannot be aligned")
+    distance = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
+    if distance < MIN_EYE_DISTANCE_PX:
+        raise BadImageError(path, f"face too small to align: eyes {distance:.0f} px apart, need at least {MIN_EYE_DISTANCE_PX}")
+    return face
+
+
+def eye_angle(right_eye, left_eye) -> float:
+    """Angle of the eye line in degrees (0 = level), from the image-left eye to the image-right eye."""
+    dx, dy = np.subtract(left_eye, right_eye)
+    return float(np.degrees(np.arctan2(dy, dx)))
+
+
+def alignment_matrix(right_eye, left_eye, size: int) -> np.ndarray:
+    """2×3 similarity transform putting the eyes level at fixed places of a size×size crop."""
+    target_right = np.array([(0.5 - EYE_DISTANCE_FRACTION / 2) * size, EYE_HEIGHT_FRACTION * size])
+    target_left = np.array([(0.5 + EYE_DISTANCE_FRACTION / 2) * size, EYE_HEIGHT_FRACTION * size])
+    source = np.subtract(left_eye, right_eye)
+    scale = EYE_DISTANCE_FRACTION * size / np.hypot(*source)
+    angle = -np.arctan2(source[1], source[0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return np.hstack([rotation, (target_right - rotation @ np.asarray(right_eye, float))[:, None]])
+
+
+def align_face(rgb: np.ndarray, face: Face, size: int) -> np.ndarray:
+    matrix = alignment_matrix(face.right_eye, face.left_eye, size)
+    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_face(rgb: np.ndarray, size: int, path: str | Path = "image", backend: str = "auto") -> tuple[np.ndarray, Face]:
+    """Detect the largest face and return it aligned (eyes level) as a size×size crop, with the detection."""
+    face = largest_face(rgb, path, backend)
+    return align_face(rgb, face, size), face
