@@ -85,10 +85,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from facepalsy.predict import predict_files
+    from facepalsy.predict import predict_files, predict_video_files
+    from facepalsy.prepare import VIDEO_EXTENSIONS
     from facepalsy.run import load_run
 
-    results = predict_files(load_run(args.run), args.images, threshold=args.threshold, cam_dir=Path(args.cam) if args.cam else None)
+    trained = load_run(args.run)
+    videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
+    images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
+    verdicts = predict_video_files(trained, videos, Path(args.out), fps=args.fps, threshold=args.threshold)
+    for v in verdicts:
+        if args.json:
+            print(json.dumps(v.to_dict()))
+        elif not v.error:
+            print(f"{v.path}\tvideo\t{v.label}\t{v.prob_palsy:.4f}\tface in {v.frames_with_face}/{v.frames} frames\t{v.timeline}")
+        else:
+            print(f"error: {v.path}: {v.error}", file=sys.stderr)
+    if not images:
+        return EXIT_USER_ERROR if any(v.error for v in verdicts) else 0
+    results = predict_files(trained, images, threshold=args.threshold, cam_dir=Path(args.cam) if args.cam else None)
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))
@@ -103,7 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = [r for r in results if r.error]
     for r in failed:
         print(f"error: {r.path}: {r.error}", file=sys.stderr)
-    return EXIT_USER_ERROR if failed else 0
+    return EXIT_USER_ERROR if failed or any(v.error for v in verdicts) else 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -308,10 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="label and palsy probability per image")
     p.add_argument("run", metavar="RUN")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders, or videos (.mp4 .avi .mov .mkv .webm)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     p.add_argument("--threshold", type=float, default=0.5, help="palsy if p(palsy) >= threshold")
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
+    p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
+    p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the network looked, per image")

@@ -127,7 +127,6 @@ def eye_angle(right_eye, left_eye) -> float:
 def alignment_matrix(right_eye, left_eye, size: int) -> np.ndarray:
     """2×3 similarity transform putting the eyes level at fixed places of a size×size crop."""
     target_right = np.array([(0.5 - EYE_DISTANCE_FRACTION / 2) * size, EYE_HEIGHT_FRACTION * size])
-    target_left = np.array([(0.5 + EYE_DISTANCE_FRACTION / 2) * size, EYE_HEIGHT_FRACTION * size])
     source = np.subtract(left_eye, right_eye)
     scale = EYE_DISTANCE_FRACTION * size / np.hypot(*source)
     angle = -np.arctan2(source[1], source[0])

@@ -84,3 +84,66 @@ def predict_files(
             save_overlay(target, image, heatmap, results[i].prob_palsy, threshold)
             results[i].cam = str(target)
     return results
+
+
+@dataclass
+class VideoVerdict:
+    path: str
+    label: str | None
+    prob_palsy: float | None  # mean over the frames with a face
+    frames: int
+    frames_with_face: int
+    timeline: str | None = None
+    error: str | None = None
+
+    @property
+    def face_fraction(self) -> float:
+        return self.frames_with_face / self.frames if self.frames else 0.0
+
+    def to_dict(self) -> dict:
+        return {"kind": "video", **{k: v for k, v in self.__dict__.items() if v is not None}, "face_fraction": self.face_fraction}
+
+
+def predict_video(trained: TrainedModel, path: Path, out: Path, fps: float = 6.0, threshold: float = 0.5) -> VideoVerdict:
+    """Score a video: frames at ``fps``, the largest face of each (aligned if the run trained on face crops).
+
+    Frames without a usable face are left out of the verdict and counted. Writes
+    ``out/timeline.png`` (palsy probability over time) and ``out/frames.csv``.
+    """
+    import cv2
+
+    from facepalsy.face import crop_face
+    from facepalsy.io import atomic_write_csv
+    from facepalsy.prepare import video_frames
+    from facepalsy.report import plot_timeline
+
+    size = trained.preprocess.image_size
+    times, arrays, total = [], [], 0
+    try:
+        for time, bgr in video_frames(path, fps):
+            total += 1
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            try:
+                crop, _ = crop_face(rgb, size, path)
+            except BadImageError:
+                continue
+            frame = crop if trained.config.face_crop else cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+            times.append(time)
+            arrays.append(frame.transpose(2, 0, 1))
+    except FacepalsyError as exc:
+        return VideoVerdict(str(path), None, None, total, 0, error=str(exc))
+    if total == 0:
+        return VideoVerdict(str(path), None, None, 0, 0, error="no decodable frame")
+    if not arrays:
+        return VideoVerdict(str(path), None, None, total, 0, error=f"no usable face in any of {total} frames")
+    probs = predict_probabilities(trained.model, trained.preprocess, np.stack(arrays))
+    mean = float(probs.mean())
+    rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
+    atomic_write_csv(out / "frames.csv", ["frame_time", "prob_palsy"], rows)
+    plot_timeline(np.array(times), probs, out / "timeline.png", threshold, title=f"{path.name}: p(palsy) {mean:.2f}, face in {len(arrays)}/{total} frames")
+    return VideoVerdict(str(path), CLASSES[int(mean >= threshold)], mean, total, len(arrays), str(out / "timeline.png"))
+
+
+def predict_video_files(trained: TrainedModel, videos: list[Path], out: Path, fps: float = 6.0, threshold: float = 0.5) -> list[VideoVerdict]:
+    """A verdict per video; each writes into ``out/VIDEO_STEM/``."""
+    return [predict_video(trained, video, out / video.stem, fps, threshold) for video in videos]

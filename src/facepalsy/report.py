@@ -104,6 +104,20 @@ def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title
     save_figure(fig, path)
 
 
+def plot_timeline(times: np.ndarray, probs: np.ndarray, path: Path, threshold: float = 0.5, title: str = "") -> None:
+    """Palsy probability per sampled frame over time, with the decision threshold."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(times, probs, "-o", markersize=3)
+    ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("p(palsy)")
+    ax.set_title(title or "palsy probability over time", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    save_figure(fig, path)
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
