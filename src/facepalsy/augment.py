@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from facepalsy.config import Config
-from facepalsy.models import backbone_spec
+from facepalsy.models import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Preprocess:
 
     @classmethod
     def for_config(cls, config: Config) -> "Preprocess":
+        if config.backbone not in BACKBONES:  # the landmark baseline: no weights, ImageNet statistics by convention
+            return cls(config.image_size, IMAGENET_MEAN, IMAGENET_STD)
         weights = backbone_spec(config.backbone).imagenet
         return cls(config.image_size, weights.mean, weights.std)
 

@@ -23,10 +23,9 @@ from facepalsy.data import CLASSES, Sample, holdout, load_images, scan_dataset
 from facepalsy.errors import DataError, FacepalsyError
 from facepalsy.evaluate import binary_metrics, bootstrap_ci, subject_scores
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
-from facepalsy.models import create_model
 from facepalsy.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
 from facepalsy.run import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder
-from facepalsy.train import fit_split
+from facepalsy.train import build_model, fit_split
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
 console = Console(stderr=True)
@@ -70,7 +69,7 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
-    create_model(config.backbone, weights=config.weights)  # fail fast on backbone or weights
+    build_model(config)  # fail fast on backbone or weights
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     out = prepare_run_folder(Path(out), overwrite=overwrite)
     root = Path(config.data)
@@ -87,7 +86,7 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
         if progress:
             console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(test_subjects)} subject(s)")
         fold_dir = out / f"fold_{k:02d}"
-        model = create_model(config.backbone, weights=config.weights)
+        model = build_model(config)
         metrics = fit_split(config, prepare_run_folder(fold_dir), model, images, samples, assignment, progress=progress)
         fold_results.append(_fold_summary(k, fold_dir, test_subjects, metrics))
 

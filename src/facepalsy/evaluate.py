@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 
 from facepalsy.data import CLASSES, Sample, load_images, scan_dataset
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
-from facepalsy.predict import predict_probabilities
+from facepalsy.predict import predict_images
 from facepalsy.report import plot_confusion_matrix, write_report
 from facepalsy.run import SPLIT_FILE, VALIDATION_FILE, load_run, read_split
 
@@ -124,7 +124,7 @@ def threshold_report(threshold: float, y_true: np.ndarray, prob_palsy: np.ndarra
 def evaluate_arrays(run_dir: Path, out: Path, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None) -> dict:
     """Score decoded images with the run's best model; write metrics, predictions, plots and report."""
     trained = load_run(run_dir)
-    probs = predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size)
+    probs = predict_images(trained, images)
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
     result = binary_metrics(labels, probs)
@@ -159,7 +159,10 @@ def write_heatmap_grid(path: Path, trained, images: np.ndarray, samples: list[Sa
     """Grad-CAM grid of example TP/FP/FN for the report; says why when it cannot be drawn."""
     from facepalsy.errors import FacepalsyError
     from facepalsy.explain import gradcam, save_heatmap_grid
+    from facepalsy.models import VGGClassifier
 
+    if not isinstance(trained.model, VGGClassifier):
+        return "not drawn: Grad-CAM needs a CNN backbone"
     labels = np.array([s.label for s in samples])
     examples = pick_examples(labels, probs)
     chosen = np.concatenate(list(examples.values())).astype(int)

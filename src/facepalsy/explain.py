@@ -31,6 +31,8 @@ def _layer_gradcam():
 
 def gradcam(model: VGGClassifier, preprocess: Preprocess, images: np.ndarray, target: int = PALSY, batch_size: int = 16) -> np.ndarray:
     """Heatmaps in [0, 1] of shape N×H×W (the input's size) for class ``target`` of uint8 N×3×H×W images."""
+    if not isinstance(model, VGGClassifier):
+        raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
     LayerGradCam, LayerAttribution = _layer_gradcam()
     explained = copy.deepcopy(model).eval()
     for module in explained.modules():

@@ -69,7 +69,10 @@ def list_models() -> list[str]:
 
 def backbone_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
-        raise FacepalsyError(f"unknown backbone {name!r}; valid backbones: {', '.join(list_models())}")
+        raise FacepalsyError(
+            f"unknown backbone {name!r}; valid backbones: {', '.join(list_models())} "
+            f"(and 'asymmetry', the landmark baseline, for train and cv)"
+        )
     return BACKBONES[name]
 
 

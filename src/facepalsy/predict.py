@@ -27,6 +27,13 @@ def predict_probabilities(model: VGGClassifier, preprocess: Preprocess, images: 
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
+def predict_images(trained: TrainedModel, images: np.ndarray) -> np.ndarray:
+    """Palsy probabilities of a run's model, CNN or landmark baseline, for N×3×H×W uint8 images."""
+    if isinstance(trained.model, VGGClassifier):
+        return predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size)
+    return trained.model.predict_proba(images)
+
+
 @dataclass
 class Prediction:
     path: str
@@ -50,9 +57,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return paths
 
 
-def predict_files(
-    trained: TrainedModel, inputs: list[str | Path], threshold: float = 0.5, batch_size: int = 32, cam_dir: Path | None = None
-) -> list[Prediction]:
+def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: float = 0.5, cam_dir: Path | None = None) -> list[Prediction]:
     """Predict each image; an unreadable one gets an ``error`` and the rest still run.
 
     With ``cam_dir``, a Grad-CAM overlay of each image is written there in the same pass.
@@ -71,7 +76,7 @@ def predict_files(
     if not arrays:
         return results
     images = np.stack(arrays)
-    probs = predict_probabilities(trained.model, trained.preprocess, images, batch_size)
+    probs = predict_images(trained, images)
     for i, prob in zip(good, probs):
         results[i].prob_palsy = float(prob)
         results[i].label = CLASSES[int(prob >= threshold)]
@@ -136,7 +141,7 @@ def predict_video(trained: TrainedModel, path: Path, out: Path, fps: float = 6.0
         return VideoVerdict(str(path), None, None, 0, 0, error="no decodable frame")
     if not arrays:
         return VideoVerdict(str(path), None, None, total, 0, error=f"no usable face in any of {total} frames")
-    probs = predict_probabilities(trained.model, trained.preprocess, np.stack(arrays))
+    probs = predict_images(trained, np.stack(arrays))
     mean = float(probs.mean())
     rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
     atomic_write_csv(out / "frames.csv", ["frame_time", "prob_palsy"], rows)

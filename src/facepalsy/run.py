@@ -58,9 +58,21 @@ def save_model(path: Path, model: VGGClassifier, config: Config, preprocess: Pre
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def save_baseline(path: Path, classifier, config: Config, preprocess: Preprocess) -> None:
+    """model.pt of the asymmetry baseline: its numbers instead of a state dict."""
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "preprocess": preprocess.to_dict(),
+        "classes": list(CLASSES),
+        "baseline": classifier.to_dict(),
+    }
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
 @dataclass
 class TrainedModel:
-    model: VGGClassifier
+    model: VGGClassifier  # or the asymmetry baseline's classifier
     config: Config
     preprocess: Preprocess
     run_dir: Path
@@ -80,6 +92,10 @@ def load_run(run_dir: str | Path) -> TrainedModel:
         found = payload.get("format_version") if isinstance(payload, dict) else None
         raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy reads {FORMAT_VERSION})")
     config = Config.from_dict(payload["config"], source=str(path))
+    if "baseline" in payload:
+        from facepalsy.baseline import AsymmetryClassifier
+
+        return TrainedModel(AsymmetryClassifier(payload["baseline"]), config, Preprocess.from_dict(payload["preprocess"]), run_dir)
     model = create_model(config.backbone, num_classes=len(payload["classes"]), weights="none")
     try:
         model.load_state_dict(payload["state_dict"])

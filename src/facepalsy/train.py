@@ -26,7 +26,7 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.evaluate import binary_metrics, evaluate_arrays, youden_threshold
 from facepalsy.io import atomic_write_json, atomic_write_text
 from facepalsy.models import VGGClassifier, create_model
-from facepalsy.predict import predict_probabilities
+from facepalsy.predict import predict_images
 from facepalsy.run import (
     CONFIG_FILE,
     HISTORY_COLUMNS,
@@ -39,6 +39,7 @@ from facepalsy.run import (
     load_run,
     prepare_run_folder,
     read_split,
+    save_baseline,
     save_model,
     write_history,
     write_split,
@@ -123,6 +124,15 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # --resume
 
 
+def build_model(config: Config) -> VGGClassifier | None:
+    """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline."""
+    from facepalsy.baseline import NAME as BASELINE
+
+    if config.backbone == BASELINE:
+        return None
+    return create_model(config.backbone, weights=config.weights)
+
+
 def train(config: Config, out: str | Path, overwrite: bool = False, progress: bool = True, notes: tuple[str, ...] = ()) -> dict:
     """Train a new run: split, fit, keep the best model by validation loss, evaluate it on the test split.
 
@@ -131,7 +141,7 @@ def train(config: Config, out: str | Path, overwrite: bool = False, progress: bo
     """
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
-    model = create_model(config.backbone, weights=config.weights)  # fail fast on backbone or weights, before decoding
+    model = build_model(config)
     out = prepare_run_folder(Path(out), overwrite=overwrite)
     root = Path(config.data)
     images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
@@ -142,7 +152,7 @@ def train(config: Config, out: str | Path, overwrite: bool = False, progress: bo
 
 
 def fit_split(
-    config: Config, out: Path, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
+    config: Config, out: Path, model: VGGClassifier | None, images: np.ndarray, samples: list[Sample], assignment: list[str],
     progress: bool = True, notes: tuple[str, ...] = (),
 ) -> dict:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
@@ -159,7 +169,25 @@ def fit_split(
     atomic_write_json(out / LEAKAGE_FILE, guard)
     save_config(config, out / CONFIG_FILE)
     write_split(out / SPLIT_FILE, samples, assignment)
+    if model is None:
+        return _fit_baseline(config, out, images, samples, assignment, progress, notes)
     return _fit(config, out, model, images, samples, assignment, resume=False, progress=progress, notes=notes)
+
+
+def _fit_baseline(config: Config, out: Path, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool, notes: tuple[str, ...]) -> dict:
+    """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
+    from facepalsy.baseline import AsymmetryClassifier, features
+
+    parts = np.array(assignment)
+    labels = np.array([s.label for s in samples])
+    x = features(images[parts == "train"], progress)
+    classifier = AsymmetryClassifier.fit(x, labels[parts == "train"], seed=config.seed)
+    save_baseline(out / MODEL_FILE, classifier, config, Preprocess.for_config(config))
+    without_face = int(np.isnan(features(images, progress)).any(axis=1).sum())
+    notes = (*notes, f"Landmark-asymmetry baseline (logistic regression); {without_face} of {len(images)} images had no usable face and got the training means.")
+    choose_threshold_on_validation(out, images[parts == "val"], labels[parts == "val"])
+    test_index = np.flatnonzero(parts == "test")
+    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes)
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -221,8 +249,7 @@ def _fit(
 
 def choose_threshold_on_validation(run_dir: Path, images: np.ndarray, labels: np.ndarray) -> float:
     """Youden-optimal threshold of the kept model on validation images (never test); saved in the run."""
-    trained = load_run(run_dir)
-    probs = predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size)
+    probs = predict_images(load_run(run_dir), images)
     threshold = youden_threshold(labels, probs)
     atomic_write_json(run_dir / VALIDATION_FILE, {"youden_threshold": threshold, "n": int(len(labels)), **binary_metrics(labels, probs)})
     return threshold
