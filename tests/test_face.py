@@ -93,9 +93,9 @@ def test_asymmetry_geometry_is_invariant_to_rotation_scale_and_shift():
 
 @needs_mediapipe
 def test_left_droop_is_reported_as_left_and_measures_survive_rotation_and_scale():
-    """Side: right on every copy. Size of the measures: the geometry is exactly invariant (test above);
-    on re-detected images MediaPipe's landmark noise remains. Measured here over 6 faces × 6 copies:
-    per-side measures within 5.8%, score within 7.7% (the issue asks 5%: not reached on every face)."""
+    """Side: right on every copy. Region measures within 5%: the geometry is exactly invariant (test
+    above) and what remains is MediaPipe's landmark noise (measured over 8 faces × 6 copies: at most
+    4.4%). The overall score, a sum of small left−right differences, moved by up to 7.1%."""
     for seed in range(3):
         rgb = synthetic_face(seed, palsy=True, side=1, size=384)  # side +1: the patient's left
         result, _, _ = asym.image_asymmetry(rgb)
@@ -106,8 +106,8 @@ def test_left_droop_is_reported_as_left_and_measures_survive_rotation_and_scale(
             moved, _, _ = asym.image_asymmetry(rotate(rgb, degrees, scale))
             assert moved.more_affected_side == "left"
             for key in asym.MEASURES:
-                assert moved.left[key] == pytest.approx(result.left[key], rel=0.06), (seed, degrees, scale, key)
-                assert moved.right[key] == pytest.approx(result.right[key], rel=0.06), (seed, degrees, scale, key)
+                assert moved.left[key] == pytest.approx(result.left[key], rel=0.05), (seed, degrees, scale, key)
+                assert moved.right[key] == pytest.approx(result.right[key], rel=0.05), (seed, degrees, scale, key)
             assert moved.score == pytest.approx(result.score, rel=0.08), (seed, degrees, scale)
 
 
