@@ -77,6 +77,8 @@ def test_tiny_face_is_refused_and_several_faces_are_counted():
     pair = np.concatenate([big, np.pad(other, ((30, 30), (0, 0), (0, 0)), mode="edge")], axis=1)
     _, face = crop_face(pair, 64, backend="mediapipe")
     assert face.faces_found == 2 and face.box[2] <= 210  # the larger face, on the left, was used
+    result, _, _ = asym.image_asymmetry(pair)
+    assert result.faces_found == 2
 
 
 def test_asymmetry_geometry_is_invariant_to_rotation_scale_and_shift():
@@ -147,4 +149,5 @@ def test_face_crop_is_recorded_and_repeated_by_predict(tmp_path, capsys):
     assert main(["predict", str(run), str(face), str(blank), "--json"]) == 2
     captured = capsys.readouterr()
     assert "blank.png: no face found" in captured.err
-    assert json.loads(captured.out.splitlines()[0])["label"] in ("palsy", "normal")
+    first = json.loads(captured.out.splitlines()[0])
+    assert first["label"] in ("palsy", "normal") and first["faces"] == 1

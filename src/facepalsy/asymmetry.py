@@ -33,6 +33,7 @@ class Asymmetry:
     more_affected_side: str  # "left" or "right" (the patient's)
     affected_evidence: float  # > 0 points to the left side, < 0 to the right
     score: float  # sum of |differences|: 0 for a perfectly symmetric face
+    faces_found: int = 1  # faces in the image; the largest was measured
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +99,8 @@ def image_asymmetry(rgb: np.ndarray, path: str | Path = "image") -> tuple[Asymme
     """
     if not mediapipe_available():
         raise FacepalsyError(f"asymmetry needs the face extra (MediaPipe face mesh): {FACE_INSTALL}")
-    crop = align_face(rgb, largest_face(rgb, path, backend="mediapipe"), CANONICAL_SIZE)
+    face = largest_face(rgb, path, backend="mediapipe")
+    crop = align_face(rgb, face, CANONICAL_SIZE)
     landmarks = largest_face(crop, path, backend="mediapipe").landmarks
     centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
     views = []
@@ -108,7 +110,9 @@ def image_asymmetry(rgb: np.ndarray, path: str | Path = "image") -> tuple[Asymme
         faces = detect_faces(view, backend="mediapipe")
         if faces:
             views.append(measure(faces[0].landmarks))
-    return _median(views or [measure(landmarks)]), crop, landmarks
+    result = _median(views or [measure(landmarks)])
+    result.faces_found = face.faces_found
+    return result, crop, landmarks
 
 
 def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path) -> None:

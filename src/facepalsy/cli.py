@@ -109,7 +109,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     elif sys.stdout.isatty():
         table = Table("image", "label", "p(palsy)")
         for r in results:
-            table.add_row(r.path, r.label or "[red]error[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}")
+            note = f" ({r.faces} faces, largest used)" if r.faces and r.faces > 1 else ""
+            table.add_row(r.path + note, r.label or "[red]error[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}")
         Console().print(table)
     else:  # piped: one tab-separated line per image, never truncated
         for r in results:
@@ -163,7 +164,8 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
         for name in MEASURES:
             table.add_row(name.replace("_", " "), f"{result.right[name]:.3f}", f"{result.left[name]:.3f}", f"{result.difference[name]:+.3f}")
         Console().print(table)
-        Console().print(f"more affected side: patient's {result.more_affected_side}; asymmetry score {result.score:.3f}")
+        Console().print(f"more affected side: patient's {result.more_affected_side}; asymmetry score {result.score:.3f}"
+                        + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""))
     return EXIT_USER_ERROR if failed else 0
 
 

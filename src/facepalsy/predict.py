@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from facepalsy.augment import Normalize, Preprocess
-from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_resized
+from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized
 from facepalsy.errors import BadImageError, FacepalsyError
+from facepalsy.face import crop_face
 from facepalsy.models import VGGClassifier
 from facepalsy.run import TrainedModel
 
@@ -41,6 +42,7 @@ class Prediction:
     prob_palsy: float | None = None
     error: str | None = None
     cam: str | None = None  # the Grad-CAM overlay written for this image
+    faces: int | None = None  # faces found, for runs trained on face crops (the largest is used)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -69,7 +71,12 @@ def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: fl
     arrays, good = [], []
     for i, path in enumerate(paths):
         try:
-            arrays.append(load_resized(path, trained.preprocess.image_size, trained.config.face_crop).transpose(2, 0, 1))
+            if trained.config.face_crop:
+                crop, face = crop_face(np.asarray(load_image(path)), trained.preprocess.image_size, path)
+                arrays.append(crop.transpose(2, 0, 1))
+                results[i].faces = face.faces_found
+            else:
+                arrays.append(load_resized(path, trained.preprocess.image_size).transpose(2, 0, 1))
             good.append(i)
         except BadImageError as exc:
             results[i].error = exc.reason
@@ -117,7 +124,6 @@ def predict_video(trained: TrainedModel, path: Path, out: Path, fps: float = 6.0
     """
     import cv2
 
-    from facepalsy.face import crop_face
     from facepalsy.io import atomic_write_csv
     from facepalsy.prepare import video_frames
     from facepalsy.report import plot_timeline
