@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import imagehash
 import numpy as np
 from PIL import Image
 
-from facepalsy.data import CLASSES, Sample, load_image, scan_dataset
+from facepalsy.data import CLASSES, Sample, load_image, map_with_progress, scan_dataset
 from facepalsy.errors import BadImageError, DataError
 
 HASH_SIZE = 16  # pHash of 16×16 DCT coefficients: 256 bits
@@ -90,8 +89,6 @@ def guard_split(protocol: str, samples: list[Sample], assignment: list[str], ima
 
 def check_dataset(root: str | Path, progress: bool = True) -> dict:
     """Counts, unreadable files, exact and near-duplicates, and subjects with both labels."""
-    from rich.progress import Progress
-
     root = Path(root)
     samples = scan_dataset(root)
 
@@ -103,12 +100,7 @@ def check_dataset(root: str | Path, progress: bool = True) -> dict:
         except BadImageError as exc:
             return digest, None, exc.reason
 
-    results = []
-    with ThreadPoolExecutor(max_workers=4) as pool, Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"checking {len(samples)} images", total=len(samples))
-        for result in pool.map(inspect, samples):
-            results.append(result)
-            bar.advance(task)
+    results = map_with_progress(inspect, samples, f"checking {len(samples)} images", progress)
 
     unreadable = [{"path": s.path, "reason": reason} for s, (_, _, reason) in zip(samples, results) if reason]
     by_digest = defaultdict(list)
