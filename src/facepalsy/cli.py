@@ -268,6 +268,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from facepalsy.serve import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
+              + ("" if args.auth else " (no --auth given)"), file=sys.stderr)
+    console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
+    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from facepalsy.demo import run_demo
 
@@ -384,6 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(p)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("serve", help="local web page: upload a photo or video, see verdict, heatmap and asymmetry")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only); 0.0.0.0 opens it to the network")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login")
+    p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: deleted after the response)")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
     p.add_argument("--out", default="facepalsy-demo")

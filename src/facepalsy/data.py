@@ -147,8 +147,12 @@ def load_resized(path: str | Path, size: int, face_crop: bool = False) -> np.nda
 
         crop, _ = crop_face(np.asarray(load_image(path)), size, path)
         return crop
-    img = load_image(path).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    return np.asarray(img, dtype=np.uint8)
+    return resize_square(load_image(path), size)
+
+
+def resize_square(img: Image.Image, size: int) -> np.ndarray:
+    """The one resize of the project (training, prediction, the web page): size×size HWC uint8."""
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
 
 
 def map_with_progress(function: Callable[[T], R], items: Sequence[T], description: str, progress: bool = True) -> list[R]:

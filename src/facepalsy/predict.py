@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from facepalsy.augment import Normalize, Preprocess
-from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized
+from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized, resize_square
 from facepalsy.errors import BadImageError, FacepalsyError
 from facepalsy.face import crop_face
 from facepalsy.models import VGGClassifier
@@ -138,7 +139,7 @@ def predict_video(trained: TrainedModel, path: Path, out: Path, fps: float = 6.0
                 crop, _ = crop_face(rgb, size, path)
             except BadImageError:
                 continue
-            frame = crop if trained.config.face_crop else cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+            frame = crop if trained.config.face_crop else resize_square(Image.fromarray(rgb), size)
             times.append(time)
             arrays.append(frame.transpose(2, 0, 1))
     except FacepalsyError as exc:

@@ -1,0 +1,307 @@
+"""Clinician web page (Gradio, the ``web`` extra): a photo or short video in; verdict and evidence out.
+
+Shows the verdict, the palsy probability, the model and protocol of the run, the face crop with its
+Grad-CAM overlay, the landmark asymmetry (with the face extra) and, for a video, the probability
+timeline; a report (HTML, images embedded) can be downloaded. It is a research tool, not a
+diagnosis, and says so on the page.
+
+Safety: binds to 127.0.0.1 unless told otherwise; uploads are checked by content, size and pixel
+count and live only in a private temporary folder that is emptied after each response (unless
+``--keep-uploads``) 30 s after the last response that used them; Gradio's analytics are off; the model is loaded once and requests are queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facepalsy.data import CLASSES, load_image, resize_square
+from facepalsy.errors import BadImageError, FacepalsyError
+from facepalsy.run import load_run
+
+WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
+CAUTION = (
+    "**Research tool, not a diagnosis.** facepalsy estimates how much a face looks like the palsy "
+    "examples it was trained on. It has not been validated for clinical use; a clinician decides."
+)
+IMAGE_LIMIT_MB, VIDEO_LIMIT_MB = 20, 200
+DISPLAY_SIZE = 320
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+VIDEO_SIGNATURES = (b"ftyp", b"RIFF", b"\x1aE\xdf\xa3")  # MP4/MOV (at offset 4), AVI, Matroska/WebM
+
+
+class UploadError(FacepalsyError):
+    """An upload the page refuses, with the sentence to show."""
+
+
+@dataclass
+class Analysis:
+    verdict: str  # Markdown
+    prob_palsy: float | None = None
+    cam: np.ndarray | None = None
+    asymmetry: str = ""
+    landmarks: np.ndarray | None = None
+    timeline: str | None = None
+    report: str | None = None
+
+
+def check_upload(path: Path, kind: str, limit_mb: int) -> None:
+    """Refuse by size and by content (not by name)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise UploadError("The file is empty.")
+    if size > limit_mb * 1024 * 1024:
+        raise UploadError(f"The file is {size / 1e6:.0f} MB; the limit for a {kind} is {limit_mb} MB.")
+    head = path.read_bytes()[:16]
+    if kind == "video" and not any(sig in head[:12] for sig in VIDEO_SIGNATURES):
+        raise UploadError("This file is not a video (MP4, MOV, AVI, MKV or WebM) by its content.")
+
+
+class Analyzer:
+    """Holds the run's model (loaded once) and turns one upload into an Analysis."""
+
+    def __init__(self, run_dir: str | Path, workdir: Path, keep_uploads: Path | None = None):
+        self.trained = load_run(run_dir)
+        self.workdir = workdir
+        self.keep_uploads = keep_uploads
+        self.lock = threading.Lock()  # one inference at a time; Gradio's queue orders the rest
+        self.janitor = UploadJanitor()
+        config = self.trained.config
+        self.model_line = f"model **{config.backbone}** trained with a **{config.split} split** (run `{Path(run_dir).name}`)"
+
+    def _consume(self, upload: str | None) -> Path:
+        if not upload:
+            raise UploadError("Nothing was uploaded.")
+        path = Path(upload)
+        if not path.is_file():
+            raise UploadError("The upload has expired; please upload the file again.")
+        if self.keep_uploads:
+            self.keep_uploads.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, self.keep_uploads / path.name)
+        return path
+
+    def photo(self, upload: str | None) -> Analysis:
+        path = None
+        try:
+            path = self._consume(upload)
+            check_upload(path, "photo", IMAGE_LIMIT_MB)
+            try:
+                rgb = np.asarray(load_image(path))
+            except BadImageError as exc:
+                raise UploadError(f"This file could not be read as an image ({exc.reason}).") from exc
+            with self.lock:
+                return self._analyze_photo(rgb, path.name)
+        except UploadError as exc:
+            return Analysis(f"**Could not analyse this upload.** {exc}")
+        finally:
+            self.janitor.release(path)
+
+    def _analyze_photo(self, rgb: np.ndarray, name: str) -> Analysis:
+        from facepalsy.explain import gradcam, overlay
+        from facepalsy.face import crop_face
+        from facepalsy.models import VGGClassifier
+        from facepalsy.predict import predict_images
+
+        size = self.trained.preprocess.image_size
+        try:
+            crop, face = crop_face(rgb, size, name)
+        except BadImageError as exc:
+            raise UploadError(f"No usable face was found in this photo ({exc.reason}).") from exc
+        model_input = crop if self.trained.config.face_crop else resize_square(Image.fromarray(rgb), size)
+        batch = model_input.transpose(2, 0, 1)[None]
+        prob = float(predict_images(self.trained, batch)[0])
+        cam = overlay(batch[0], gradcam(self.trained.model, self.trained.preprocess, batch)[0]) if isinstance(self.trained.model, VGGClassifier) else model_input
+        cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
+        asymmetry_text, drawing = self._asymmetry(rgb, name)
+        verdict = self._verdict(prob) + (f"\n\n{face.faces_found} faces were found; the largest was analysed." if face.faces_found > 1 else "")
+        result = Analysis(verdict, prob, cam, asymmetry_text, drawing)
+        result.report = self._report(result, name)
+        return result
+
+    def _verdict(self, prob: float) -> str:
+        label = CLASSES[int(prob >= 0.5)]
+        return f"## Verdict: {label}\n\np(palsy) = **{prob:.3f}** — {self.model_line}.\n\n{CAUTION}"
+
+    def _asymmetry(self, rgb: np.ndarray, name: str) -> tuple[str, np.ndarray | None]:
+        from facepalsy.asymmetry import MEASURES, draw, image_asymmetry
+        from facepalsy.face import FACE_INSTALL, mediapipe_available
+
+        if not mediapipe_available():
+            return f"Landmark asymmetry needs the face extra, which is not installed ({FACE_INSTALL}).", None
+        try:
+            result, crop, landmarks = image_asymmetry(rgb, name)
+        except BadImageError as exc:
+            return f"Landmark asymmetry: {exc.reason}.", None
+        rows = "\n".join(f"| {m.replace('_', ' ')} | {result.right[m]:.3f} | {result.left[m]:.3f} | {result.difference[m]:+.3f} |" for m in MEASURES)
+        text = (
+            f"### Landmark asymmetry\n\nMore affected side: **patient's {result.more_affected_side}** "
+            f"(the patient's left is on the image's right); asymmetry score {result.score:.3f}.\n\n"
+            f"| measure (inter-ocular distances) | patient's right | patient's left | left − right |\n|---|---|---|---|\n{rows}"
+        )
+        target = self.workdir / f"landmarks_{threading.get_ident()}.png"
+        draw(crop, landmarks, result, target)
+        drawing = np.asarray(Image.open(target).convert("RGB"))
+        target.unlink(missing_ok=True)
+        return text, drawing
+
+    def video(self, upload: str | None) -> Analysis:
+        from facepalsy.predict import predict_video
+
+        path = None
+        try:
+            path = self._consume(upload)
+            check_upload(path, "video", VIDEO_LIMIT_MB)
+            out = Path(tempfile.mkdtemp(dir=self.workdir))
+            with self.lock:
+                verdict = predict_video(self.trained, path, out)
+            if verdict.error:
+                raise UploadError(f"This video could not be analysed: {verdict.error}.")
+            text = (
+                self._verdict(verdict.prob_palsy)
+                + f"\n\nVideo verdict: mean over {verdict.frames_with_face} of {verdict.frames} frames with a face "
+                f"({100 * verdict.face_fraction:.0f}%), sampled at 6 per second."
+            )
+            result = Analysis(text, verdict.prob_palsy, timeline=verdict.timeline)
+            result.report = self._report(result, path.name)
+            return result
+        except UploadError as exc:
+            return Analysis(f"**Could not analyse this upload.** {exc}")
+        finally:
+            self.janitor.release(path)
+
+    def _report(self, result: Analysis, name: str) -> str:
+        """A self-contained HTML page (images embedded) with everything shown."""
+        import markdown_it
+
+        render = markdown_it.MarkdownIt("commonmark").enable("table").render
+        parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(result.verdict)]
+        for title, image in (("Face with Grad-CAM (palsy evidence in red)", result.cam), ("Landmarks", result.landmarks)):
+            if image is not None:
+                parts.append(f"<h3>{title}</h3><img src='data:image/png;base64,{_png64(image)}' style='max-width:420px'>")
+        if result.asymmetry:
+            parts.append(render(result.asymmetry))
+        if result.timeline:
+            data = base64.b64encode(Path(result.timeline).read_bytes()).decode()
+            parts.append(f"<h3>Palsy probability over time</h3><img src='data:image/png;base64,{data}' style='max-width:700px'>")
+        path = Path(tempfile.mkdtemp(dir=self.workdir)) / "facepalsy-report.html"
+        style = "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"
+        path.write_text(f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{style}{''.join(parts)}", encoding="utf-8")
+        return str(path)
+
+
+def _png64(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class UploadJanitor:
+    """Deletes each upload once no response has used it for ``grace`` seconds.
+
+    Gradio stores identical uploads under one content-addressed path, so a file deleted at once
+    after its response would vanish under a queued request carrying the same photo. Each use of a
+    path restarts its timer instead.
+    """
+
+    def __init__(self, grace: float = 30.0):
+        self.grace = grace
+        self.timers: dict[Path, threading.Timer] = {}
+        self.lock = threading.Lock()
+
+    def release(self, path: Path | None) -> None:
+        if path is None:
+            return
+        with self.lock:
+            if path in self.timers:
+                self.timers[path].cancel()
+            timer = threading.Timer(self.grace, self._delete, args=(path,))
+            timer.daemon = True
+            self.timers[path] = timer
+            timer.start()
+
+    def _delete(self, path: Path) -> None:
+        with self.lock:
+            self.timers.pop(path, None)
+        path.unlink(missing_ok=True)
+
+    def flush(self) -> None:
+        """Delete everything now (at shutdown)."""
+        with self.lock:
+            pending = list(self.timers)
+            for timer in self.timers.values():
+                timer.cancel()
+            self.timers.clear()
+        for path in pending:
+            path.unlink(missing_ok=True)
+
+
+def build_app(analyzer: Analyzer):
+    import gradio as gr
+
+    def photo(upload, webcam):
+        result = analyzer.photo(upload or webcam)
+        return result.verdict, result.prob_palsy, result.cam, result.asymmetry, result.landmarks, result.report
+
+    def video(upload):
+        result = analyzer.video(upload)
+        return result.verdict, result.prob_palsy, result.timeline, result.report
+
+    with gr.Blocks(title="facepalsy", analytics_enabled=False) as app:
+        gr.Markdown(f"# facepalsy\n\nUpload a face photo or a short video. Using {analyzer.model_line}.\n\n{CAUTION}")
+        with gr.Tab("Photo"):
+            with gr.Row():
+                upload = gr.File(label=f"Face photo (JPEG, PNG, BMP, WebP; up to {IMAGE_LIMIT_MB} MB)", type="filepath", elem_id="photo")
+                webcam = gr.Image(label="…or take one with the webcam", sources=["webcam"], type="filepath", elem_id="webcam")
+            go = gr.Button("Analyse photo", variant="primary", elem_id="analyse-photo")
+            verdict = gr.Markdown(elem_id="verdict")
+            prob = gr.Number(label="p(palsy)", precision=4, elem_id="prob")
+            with gr.Row():
+                cam = gr.Image(label="Face with Grad-CAM (palsy evidence in red)", elem_id="cam")
+                drawing = gr.Image(label="Landmarks", elem_id="landmarks")
+            asymmetry = gr.Markdown(elem_id="asymmetry")
+            report = gr.File(label="Download report (HTML)", elem_id="report")
+            go.click(photo, [upload, webcam], [verdict, prob, cam, asymmetry, drawing, report], api_name="analyze_photo")
+        with gr.Tab("Video"):
+            video_in = gr.File(label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)", type="filepath", elem_id="video")
+            go_video = gr.Button("Analyse video", variant="primary", elem_id="analyse-video")
+            video_verdict = gr.Markdown(elem_id="video-verdict")
+            video_prob = gr.Number(label="p(palsy), mean over frames with a face", precision=4)
+            timeline = gr.Image(label="Palsy probability over time", elem_id="timeline")
+            video_report = gr.File(label="Download report (HTML)")
+            go_video.click(video, [video_in], [video_verdict, video_prob, timeline, video_report], api_name="analyze_video")
+    return app.queue(default_concurrency_limit=1)
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None) -> None:
+    """Start the page and block until interrupted."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    workdir = Path(tempfile.mkdtemp(prefix="facepalsy-serve-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # every upload lands here, and only here
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise FacepalsyError(f"the web page needs gradio, which is not installed: {WEB_INSTALL}") from exc
+    credentials = None
+    if auth:
+        user, _, password = auth.partition(":")
+        if not user or not password:
+            raise FacepalsyError("--auth takes user:password")
+        credentials = (user, password)
+    Image.MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: Pillow refuses larger images
+    analyzer = Analyzer(run_dir, workdir, Path(keep_uploads) if keep_uploads else None)
+    app = build_app(analyzer)
+    try:
+        app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True)
+    finally:
+        analyzer.janitor.flush()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,188 @@
+"""The clinician web page: a real server on loopback, driven by headless Chromium and the Gradio client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facepalsy.face import mediapipe_available
+from facepalsy.synth import draw_face, make_identity
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(not mediapipe_available(), reason="the page finds faces with the face extra (bash scripts/setup)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run, tmp_path_factory):
+    """`facepalsy serve` on a free loopback port; stopped after the tests."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "facepalsy", "serve", str(tiny_run), "--port", str(port)], stdout=out, stderr=out, env=env)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"server did not start:\n{log.read_text()}")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> list[Path]:
+    """Synthetic faces large enough for the face detector, half with palsy."""
+    folder = tmp_path_factory.mktemp("faces")
+    paths = []
+    for i in range(6):
+        identity = make_identity(np.random.default_rng([i, 0]), palsy=i % 2 == 0)
+        path = folder / f"face{i}.jpg"
+        draw_face(identity, np.random.default_rng([i, 1]), 256).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup installs it as root)")
+def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("this is text, not a JPEG")
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(server)
+
+        def analyse(path: Path, expect: str) -> str:
+            if page.locator("#photo button[aria-label='Clear']").count():
+                page.locator("#photo button[aria-label='Clear']").click()
+            page.locator("#photo input[type=file]").set_input_files(str(path))
+            page.locator("#photo").get_by_text(path.name).wait_for(timeout=30000)
+            page.locator("#analyse-photo").click()
+            page.locator("#verdict").get_by_text(expect).wait_for(timeout=60000)
+            return page.locator("#verdict").inner_text()
+
+        text = analyse(faces[0], "p(palsy)")
+        assert "Verdict:" in text and "Research tool, not a diagnosis" in text
+        assert page.locator("#cam img").first.get_attribute("src")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        assert (tmp_path / "page.png").stat().st_size > 10_000
+
+        text = analyse(bad, "Could not analyse")
+        assert "could not be read as an image" in text
+
+        text = analyse(faces[1], "p(palsy)")  # the server is still serving
+        assert "Verdict:" in text
+        browser.close()
+
+
+def test_twenty_concurrent_requests_match_predict(server, faces, tiny_run):
+    from gradio_client import Client, handle_file
+
+    from facepalsy.predict import predict_files
+    from facepalsy.run import load_run
+
+    expected = {p.name: r.prob_palsy for p, r in zip(faces, predict_files(load_run(tiny_run), faces))}
+    jobs = [faces[i % len(faces)] for i in range(20)]
+
+    def ask(path: Path) -> tuple[str, float]:
+        client = Client(server, verbose=False)
+        verdict, prob, *_ = client.predict(handle_file(str(path)), None, api_name="/analyze_photo")
+        assert "Verdict:" in verdict, verdict
+        return path.name, prob
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(ask, jobs))
+    assert len(answers) == 20
+    for name, prob in answers:
+        assert prob == pytest.approx(expected[name], abs=1e-4)  # the page rounds to 4 decimals
+
+
+@pytest.fixture
+def analyzer(tiny_run, tmp_path):
+    from facepalsy.serve import Analyzer
+
+    return Analyzer(tiny_run, tmp_path / "work", keep_uploads=tmp_path / "kept")
+
+
+def _upload(tmp_path, name: str, data: bytes) -> str:
+    path = tmp_path / "uploads" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_bad_uploads_get_a_sentence_not_an_exception(analyzer, tmp_path, faces, monkeypatch):
+    from PIL import Image
+
+    from facepalsy import serve
+
+    assert "file is empty" in analyzer.photo(_upload(tmp_path, "empty.jpg", b"")).verdict
+    assert "could not be read as an image" in analyzer.photo(_upload(tmp_path, "text.jpg", b"plain text")).verdict
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (12000, 12000)).save(bomb)  # 144 Mpx in a few kB
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40_000_000)
+    assert "too many pixels" in analyzer.photo(str(bomb)).verdict
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (300, 300), (120, 120, 120)).save(wall)
+    assert "No usable face" in analyzer.photo(str(wall)).verdict
+    monkeypatch.setattr(serve, "IMAGE_LIMIT_MB", 0)
+    assert "the limit for a photo is 0 MB" in analyzer.photo(_upload(tmp_path, "big.jpg", faces[0].read_bytes())).verdict
+    assert "not a video" in analyzer.video(_upload(tmp_path, "clip.mp4", b"not a video at all")).verdict
+
+
+def test_a_good_photo_gives_everything_and_is_kept_only_on_request(analyzer, faces, tmp_path):
+    result = analyzer.photo(_upload(tmp_path, faces[0].name, faces[0].read_bytes()))  # a copy: the janitor deletes uploads
+    assert result.verdict.startswith("## Verdict:") and 0 <= result.prob_palsy <= 1
+    assert result.cam.shape == (320, 320, 3) and result.landmarks is not None and "More affected side" in result.asymmetry
+    report = Path(result.report).read_text()
+    assert "data:image/png;base64," in report and "Research tool, not a diagnosis" in report
+    assert (tmp_path / "kept" / faces[0].name).is_file()
+
+
+def test_janitor_deletes_after_the_grace_period_and_restarts_on_reuse(tmp_path):
+    from facepalsy.serve import UploadJanitor
+
+    janitor = UploadJanitor(grace=0.3)
+    path = tmp_path / "upload.jpg"
+    path.write_bytes(b"x")
+    janitor.release(path)
+    time.sleep(0.2)
+    janitor.release(path)  # reused: the clock restarts
+    time.sleep(0.2)
+    assert path.exists()
+    time.sleep(0.3)
+    assert not path.exists()
+
+
+def test_open_host_warns(tiny_run, capsys, monkeypatch):
+    from facepalsy import serve
+    from facepalsy.cli import main
+
+    monkeypatch.setattr(serve, "serve", lambda *a, **k: None)
+    assert main(["serve", str(tiny_run), "--host", "0.0.0.0"]) == 0
+    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
