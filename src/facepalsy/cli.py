@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from facepalsy.evaluate import evaluate_run
 
-    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad)
+    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision)
     _print_metrics(metrics)
     console.print(f"metrics: [bold]{out / 'metrics.json'}[/], report: [bold]{out / 'report.md'}[/]")
     return 0
@@ -90,6 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from facepalsy.run import load_run
 
     trained = load_run(args.run)
+    trained.precision = args.precision
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
     verdicts = predict_video_files(trained, videos, Path(args.out), fps=args.fps, threshold=args.threshold)
@@ -275,7 +276,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
               + ("" if args.auth else " (no --auth given)"), file=sys.stderr)
     console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads)
+    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from facepalsy.bench import run_bench
+
+    result = run_bench(tuple(args.backbones.split(",")), args.size, args.batch, args.repeats, args.precision)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    peaks = result["matmul_peak_gflops"]
+    out = Console()
+    out.print(f"matrix-product peak on {result['threads']} threads: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    table = Table("", *(r["backbone"] for r in result["backbones"]), title=f"facepalsy bench, {args.size} px, batch {args.batch}")
+    rows = [
+        ("GFLOP per image", "gflop_per_image", "{:.1f}"), ("fast path uses bf16", "bf16", "{}"),
+        ("inference, plain fp32 (ms/image)", "inference_fp32_plain_ms", "{:.0f}"), ("inference, fast path (ms/image)", "inference_fast_ms", "{:.0f}"),
+        ("fast path images/s", "inference_fast_images_per_s", "{:.1f}"), ("fast path GFLOP/s", "inference_fast_gflops", "{:.0f}"),
+        ("fast path, fraction of matmul peak", "inference_fraction_of_peak", "{:.0%}"), ("speed-up vs plain fp32", "speedup_vs_plain", "{:.2f}×"),
+        ("predict latency from JPEG (ms, median)", "predict_latency_ms", "{:.0f}"), ("latency / network time", "latency_over_network_time", "{:.2f}"),
+        ("training images/s, frozen backbone", "train_frozen_images_per_s", "{:.1f}"), ("training images/s, fine-tuned", "train_finetune_images_per_s", "{:.1f}"),
+        ("peak memory (MB, process)", "peak_memory_mb", "{:.0f}"),
+    ]
+    for label, key, fmt in rows:
+        table.add_row(label, *(fmt.format(r[key]) for r in result["backbones"]))
+    out.print(table)
     return 0
 
 
@@ -331,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="evaluate on every image of this data folder instead")
     p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and list them in OUT/bad_images.txt")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="label and palsy probability per image")
@@ -341,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the network looked, per image")
@@ -402,7 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login")
     p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: deleted after the response)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bench", help="speed and memory on this machine, against its own matrix-product peak")
+    p.add_argument("--backbones", default="vgg16,vgg19")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure (median)")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
     p.add_argument("--out", default="facepalsy-demo")

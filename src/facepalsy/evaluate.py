@@ -121,9 +121,12 @@ def threshold_report(threshold: float, y_true: np.ndarray, prob_palsy: np.ndarra
     }
 
 
-def evaluate_arrays(run_dir: Path, out: Path, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None) -> dict:
+def evaluate_arrays(
+    run_dir: Path, out: Path, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None, precision: str = "auto"
+) -> dict:
     """Score decoded images with the run's best model; write metrics, predictions, plots and report."""
     trained = load_run(run_dir)
+    trained.precision = precision
     probs = predict_images(trained, images)
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
@@ -178,7 +181,8 @@ def write_heatmap_grid(path: Path, trained, images: np.ndarray, samples: list[Sa
 
 
 def evaluate_run(
-    run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, skip_bad: bool = False, progress: bool = True
+    run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
+    precision: str = "auto",
 ) -> tuple[dict, Path]:
     """Evaluate on the run's own test split, or on every image of another data folder.
 
@@ -198,7 +202,7 @@ def evaluate_run(
     images, kept, bad = load_images(root, samples, config.image_size, skip_bad=skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
         atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
-    return evaluate_arrays(run_dir, out, images, kept, data=None if data is None else str(data)), out
+    return evaluate_arrays(run_dir, out, images, kept, data=None if data is None else str(data), precision=precision), out
 
 
 def write_predictions(path: Path, samples: list[Sample], probs: np.ndarray, threshold: float = 0.5) -> None:

@@ -76,6 +76,7 @@ class TrainedModel:
     config: Config
     preprocess: Preprocess
     run_dir: Path
+    precision: str = "auto"  # inference precision: auto (bf16 where the hardware has it), bf16, fp32
 
 
 def load_run(run_dir: str | Path) -> TrainedModel:

@@ -282,7 +282,10 @@ def build_app(analyzer: Analyzer):
     return app.queue(default_concurrency_limit=1)
 
 
-def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None) -> None:
+def serve(
+    run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None,
+    precision: str = "auto",
+) -> None:
     """Start the page and block until interrupted."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     workdir = Path(tempfile.mkdtemp(prefix="facepalsy-serve-"))
@@ -299,6 +302,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: 
         credentials = (user, password)
     Image.MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: Pillow refuses larger images
     analyzer = Analyzer(run_dir, workdir, Path(keep_uploads) if keep_uploads else None)
+    analyzer.trained.precision = precision
     app = build_app(analyzer)
     try:
         app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True)

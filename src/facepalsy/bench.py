@@ -1,0 +1,123 @@
+"""facepalsy bench: speed and memory on this machine, each figure against the machine's own limit.
+
+Measures the matrix-product peak (fp32 and bf16), then for each backbone at 224 px: batch
+inference (plain fp32 PyTorch vs the fast path), single-image latency of ``predict`` from a JPEG
+(decode and preprocessing included), training throughput with the paper's augmentation (frozen
+backbone and fine-tuned) and peak memory. Weights are random: speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facepalsy.augment import Normalize, Preprocess, TrainTransform
+from facepalsy.config import Config
+from facepalsy.models import create_model
+from facepalsy.predict import predict_probabilities, use_bf16
+
+
+def _timed(fn, repeats: int) -> float:
+    """Median seconds of ``fn`` over ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n×n×n matrix product."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / _timed(lambda: a @ b, repeats) / 1e9
+
+
+def model_gflops(model: nn.Module, size: int) -> float:
+    """Forward GFLOPs per image (2 × multiply-adds of convolutions and linear layers)."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += 2 * output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * module.out_features * output.shape[0]
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for hook in hooks:
+        hook.remove()
+    return total / 1e9
+
+
+def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
+    model = create_model(name).eval()
+    preprocess = Preprocess.for_config(Config(backbone=name, image_size=size))
+    gflops = model_gflops(model, size)
+    images = np.random.default_rng(0).integers(0, 256, (batch, 3, size, size), dtype=np.uint8)
+    normalize = Normalize(preprocess)
+
+    def plain():
+        with torch.no_grad():
+            model.to(memory_format=torch.contiguous_format)(normalize(torch.tensor(images)))
+
+    baseline = _timed(plain, repeats) / batch
+    fast = _timed(lambda: predict_probabilities(model, preprocess, images, batch_size=batch, precision=precision), repeats) / batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from PIL import Image
+
+        from facepalsy.data import load_resized
+
+        jpeg = Path(tmp) / "face.jpg"
+        Image.fromarray(np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(jpeg, quality=90)
+        latency = _timed(lambda: predict_probabilities(model, preprocess, load_resized(jpeg, size).transpose(2, 0, 1)[None], precision=precision), max(repeats, 20))
+
+    result = {
+        "backbone": name, "size": size, "gflop_per_image": gflops, "bf16": use_bf16(precision, torch.device("cpu")),
+        "inference_fp32_plain_ms": 1000 * baseline, "inference_fast_ms": 1000 * fast,
+        "inference_fast_images_per_s": 1 / fast, "inference_fast_gflops": gflops / fast,
+        "speedup_vs_plain": baseline / fast, "predict_latency_ms": 1000 * latency,
+        "latency_over_network_time": latency / fast,
+    }
+    for finetune in (False, True):
+        result[f"train_{'finetune' if finetune else 'frozen'}_images_per_s"] = batch / _train_step_seconds(name, size, batch, finetune, max(1, repeats - 1))
+    result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _train_step_seconds(name: str, size: int, batch: int, finetune: bool, repeats: int) -> float:
+    config = Config(backbone=name, image_size=size, finetune=finetune)
+    model = create_model(name)
+    model.set_backbone_trainable(finetune)
+    transform = TrainTransform(config, Preprocess.for_config(config))
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
+    labels = torch.randint(0, 2, (batch,))
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(transform(images)), labels).backward()
+        optimizer.step()
+
+    return _timed(step, repeats)
+
+
+def run_bench(backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    results = [bench_backbone(name, size, batch, repeats, precision) for name in backbones]
+    for r in results:
+        peak = peaks["bf16" if r["bf16"] else "fp32"]
+        r["inference_fraction_of_peak"] = r["inference_fast_gflops"] / peak
+    return {"threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "backbones": results}

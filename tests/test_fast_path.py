@@ -1,0 +1,44 @@
+"""The inference fast path: bf16 autocast and channels-last agree with plain fp32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_TRAIN_FLAGS
+
+from facepalsy.cli import main
+from facepalsy.data import load_images, scan_dataset
+from facepalsy.predict import predict_probabilities
+from facepalsy.run import load_run
+from facepalsy.synth import make_synthetic_dataset
+
+needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bf16")
+
+
+@needs_bf16
+def test_bf16_labels_agree_with_fp32_on_99_percent(tmp_path):
+    train_data = make_synthetic_dataset(tmp_path / "train", subjects=40, images_per_subject=3, seed=11, size=64, progress=False)
+    run = tmp_path / "run"
+    assert main(["train", str(train_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--image-size", "64", "--epochs", "3"]) == 0
+    test_data = make_synthetic_dataset(tmp_path / "test", subjects=100, images_per_subject=2, seed=12, size=64, progress=False)
+    images, _, _ = load_images(test_data, scan_dataset(test_data), 64, progress=False)
+    trained = load_run(run)
+    fp32 = predict_probabilities(trained.model, trained.preprocess, images, precision="fp32")
+    bf16 = predict_probabilities(trained.model, trained.preprocess, images, precision="bf16")
+    assert len(images) == 200
+    assert ((fp32 >= 0.5) == (bf16 >= 0.5)).mean() >= 0.99
+    assert np.abs(fp32 - bf16).max() < 0.1
+
+
+def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synth_data):
+    trained = load_run(tiny_run)
+    images, _, _ = load_images(synth_data, scan_dataset(synth_data)[:8], 32, progress=False)
+    model = trained.model
+    with torch.no_grad():
+        from facepalsy.augment import Normalize
+
+        reference = torch.softmax(model.to(memory_format=torch.contiguous_format)(Normalize(trained.preprocess)(torch.tensor(images))), 1)[:, 1].numpy()
+    assert np.allclose(predict_probabilities(model, trained.preprocess, images, precision="fp32"), reference, atol=1e-5)
+    with pytest.raises(Exception, match="precision must be one of auto, bf16, fp32"):
+        predict_probabilities(model, trained.preprocess, images, precision="fp16")
