@@ -91,6 +91,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     trained = load_run(args.run)
     trained.precision = args.precision
+    if args.engine == "onnx":
+        from facepalsy.export import ONNX_FILE, OnnxEngine
+
+        trained.engine = OnnxEngine(Path(args.run) / ONNX_FILE)
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
     verdicts = predict_video_files(trained, videos, Path(args.out), fps=args.fps, threshold=args.threshold)
@@ -306,6 +310,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from facepalsy.export import export_onnx
+    from facepalsy.run import load_run
+
+    path = export_onnx(load_run(args.run), Path(args.out) if args.out else None)
+    console.print(f"wrote [bold]{path}[/] (input: N×3×H×W float pixels 0–255; output: class probabilities, palsy second)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from facepalsy.demo import run_demo
 
@@ -370,7 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
+    p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="onnx: run RUN/model.onnx with onnxruntime (see facepalsy export)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run's model for deployment (ONNX)")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--out", help="file to write (default RUN/model.onnx)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the network looked, per image")
     p.add_argument("run", metavar="RUN")

@@ -56,6 +56,8 @@ def predict_probabilities(
 
 def predict_images(trained: TrainedModel, images: np.ndarray) -> np.ndarray:
     """Palsy probabilities of a run's model, CNN or landmark baseline, for N×3×H×W uint8 images."""
+    if trained.engine is not None:
+        return trained.engine.predict_proba(images)
     if isinstance(trained.model, VGGClassifier):
         return predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size, trained.precision)
     return trained.model.predict_proba(images)

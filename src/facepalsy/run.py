@@ -77,6 +77,7 @@ class TrainedModel:
     preprocess: Preprocess
     run_dir: Path
     precision: str = "auto"  # inference precision: auto (bf16 where the hardware has it), bf16, fp32
+    engine: object | None = None  # an alternative inference engine (OnnxEngine) used instead of the model
 
 
 def load_run(run_dir: str | Path) -> TrainedModel:

@@ -1,0 +1,72 @@
+"""ONNX export of a run's model, and an onnxruntime engine for predict (the ``onnx`` extra).
+
+The exported graph takes N×3×H×W float pixels in [0, 255] and returns class probabilities, so the
+normalisation of the weights travels with it and a deployment needs nothing from this package.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from facepalsy.augment import Normalize
+from facepalsy.data import PALSY
+from facepalsy.errors import FacepalsyError
+from facepalsy.io import atomic_write
+from facepalsy.models import VGGClassifier
+from facepalsy.run import TrainedModel
+
+ONNX_FILE = "model.onnx"
+ONNX_INSTALL = "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"
+
+
+class _Deployable(nn.Module):
+    def __init__(self, trained: TrainedModel):
+        super().__init__()
+        self.normalize = Normalize(trained.preprocess)
+        self.model = trained.model
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(self.normalize(pixels)), dim=1)
+
+
+def export_onnx(trained: TrainedModel, path: Path | None = None) -> Path:
+    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size; returns its path."""
+    if not isinstance(trained.model, VGGClassifier):
+        raise FacepalsyError("only CNN runs can be exported to ONNX; the asymmetry baseline is a few numbers in model.pt")
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+    except ImportError as exc:
+        raise FacepalsyError(f"ONNX export needs the onnx package: {ONNX_INSTALL}") from exc
+    path = Path(path or trained.run_dir / ONNX_FILE)
+    module = _Deployable(trained).eval().to(memory_format=torch.contiguous_format)
+    size = trained.preprocess.image_size
+    example = torch.zeros(1, 3, size, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        atomic_write(path, lambda tmp: torch.onnx.export(
+            module, example, str(tmp), input_names=["pixels"], output_names=["probabilities"],
+            dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17, dynamo=False,
+        ))
+    return path
+
+
+class OnnxEngine:
+    """Palsy probabilities from ``model.onnx`` with onnxruntime (CPU)."""
+
+    def __init__(self, path: Path):
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise FacepalsyError(f"the onnx engine needs onnxruntime: {ONNX_INSTALL}") from exc
+        if not path.is_file():
+            raise FacepalsyError(f"{path} not found: run `facepalsy export {path.parent} --format onnx` first")
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        out = [self.session.run(None, {"pixels": images[i : i + batch_size].astype(np.float32)})[0][:, PALSY] for i in range(0, len(images), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
