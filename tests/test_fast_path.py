@@ -42,3 +42,28 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
     assert np.allclose(predict_probabilities(model, trained.preprocess, images, precision="fp32"), reference, atol=1e-5)
     with pytest.raises(Exception, match="precision must be one of auto, bf16, fp32"):
         predict_probabilities(model, trained.preprocess, images, precision="fp16")
+
+
+def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_path, synth_data):
+    from facepalsy.models import create_model
+
+    start = create_model("vgg11_bn").state_dict()
+    torch.save(start, tmp_path / "start.pth")
+    run = tmp_path / "cached"
+    flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--finetune", "--weights", "none")]
+    args = ["train", str(synth_data), "--out", str(run), *flags, "--weights", str(tmp_path / "start.pth"), "--epochs", "3", "--feature-cache", "2"]
+    assert main([*args, "--split", "subject"]) == 0
+    assert len((run / "history.csv").read_text().splitlines()) == 4
+    trained = load_run(run).model.state_dict()
+    for key, value in start.items():
+        if key.startswith("features."):
+            assert torch.equal(trained[key], value), key  # the frozen backbone is untouched
+    assert not torch.equal(trained["head.fc2.weight"], start["head.fc2.weight"])  # the head learned
+
+
+def test_feature_cache_refuses_finetune():
+    from facepalsy.config import Config
+    from facepalsy.errors import FacepalsyError
+
+    with pytest.raises(FacepalsyError, match="frozen backbone"):
+        Config(finetune=True, feature_cache=4)

@@ -38,6 +38,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="rotation, flip, shift and scale (default on)")
     parser.add_argument("--face-crop", action=argparse.BooleanOptionalAction, default=None,
                         help="detect the largest face, level the eyes and crop it (recorded, so predict repeats it)")
+    parser.add_argument("--feature-cache", type=int, metavar="K", help="frozen backbone: cache features of K augmented views once; epochs then train only the head")
     parser.add_argument("--seed", type=int, help="default 42")
     parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=None, help="skip unreadable images and list them in RUN/bad_images.txt")
     parser.add_argument("--accelerator", help="auto (default), cpu, gpu, …")

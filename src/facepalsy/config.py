@@ -42,6 +42,7 @@ class Config:
     shift_fraction: float = 0.1
     scale_range: float = 0.1
     face_crop: bool = False  # detect, level the eyes and crop the largest face before resizing
+    feature_cache: int = 0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     seed: int = 42
     skip_bad: bool = False
     accelerator: str = "auto"
@@ -64,6 +65,8 @@ class Config:
             raise FacepalsyError(f"image_size must be at least 32 (VGG pools 5 times), got {self.image_size}")
         if self.lr <= 0:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
+        if self.feature_cache < 0 or (self.feature_cache and self.finetune):
+            raise FacepalsyError("feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -103,6 +103,10 @@ class PalsyHead(nn.Sequential):
         self.dropout = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden, num_classes)
 
+    def forward_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The head after pooling and flattening: N×512 → logits (the feature cache feeds this)."""
+        return self.fc2(self.dropout(self.relu(self.fc1(pooled))))
+
 
 class VGGClassifier(nn.Module):
     """A VGG convolution stack (``features``) followed by :class:`PalsyHead` (``head``)."""

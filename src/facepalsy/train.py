@@ -9,6 +9,7 @@ import logging
 import math
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import lightning as L
 import numpy as np
@@ -66,9 +67,12 @@ class PalsyModule(L.LightningModule):
             self.model.features.eval()  # a frozen backbone keeps its batch-norm statistics
 
     def _step(self, batch, stage: str) -> torch.Tensor:
-        images, labels = batch
-        transform = self.train_transform if stage == "train" else self.eval_transform
-        logits = self.model(transform(images))
+        inputs, labels = batch
+        if self.config.feature_cache:  # inputs are cached pooled backbone features: only the head runs
+            logits = self.model.head.forward_pooled(inputs)
+        else:
+            transform = self.train_transform if stage == "train" else self.eval_transform
+            logits = self.model(transform(inputs))
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
@@ -81,8 +85,30 @@ class PalsyModule(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")
 
+    @torch.inference_mode()
+    def pooled_features(self, images: torch.Tensor, augment: bool, batch_size: int) -> torch.Tensor:
+        """Global-average-pooled backbone features (N×512) of uint8 images, augmented or not."""
+        self.model.features.eval()
+        transform = self.train_transform if augment else self.eval_transform
+        chunks = [self.model.head.pool(self.model.forward_features(transform(images[i : i + batch_size]))).flatten(1)
+                  for i in range(0, len(images), batch_size)]
+        return torch.cat(chunks)
+
     def configure_optimizers(self):
         return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.config.lr)
+
+
+class CachedViews(torch.utils.data.Dataset):
+    """Cached features of K augmented views; epoch e reads view e mod K."""
+
+    def __init__(self, views: torch.Tensor, labels: torch.Tensor, epoch: Callable[[], int]):
+        self.views, self.labels, self.epoch = views, labels, epoch
+
+    def __len__(self) -> int:
+        return self.views.shape[1]
+
+    def __getitem__(self, index: int):
+        return self.views[self.epoch() % len(self.views), index], self.labels[index]
 
 
 class RunRecorder(Callback):
@@ -122,6 +148,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # --resume
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")  # the frozen backbone, by design
 
 
 def build_model(config: Config) -> VGGClassifier | None:
@@ -224,8 +251,10 @@ def _fit(
         dataset = TensorDataset(tensors[index], labels[index])
         return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(config.seed))
 
-    train_loader, val_loader = loader("train", True), loader("val", False)
     module = PalsyModule(config.to_dict(), preprocess.to_dict(), model)
+    train_loader, val_loader = loader("train", True), loader("val", False)
+    if config.feature_cache:
+        train_loader, val_loader = _feature_cache_loaders(module, config, tensors, labels, parts, progress)
     recorder = RunRecorder(out, config, preprocess, monitor="val_loss" if val_loader else "train_loss")
     last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = L.Trainer(
@@ -245,6 +274,21 @@ def _fit(
     choose_threshold_on_validation(out, images[parts == "val"], labels[parts == "val"].numpy())
     test_index = np.flatnonzero(parts == "test")
     return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes)
+
+
+def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool):
+    """Features of K augmented views of the training images and of the plain validation images, computed once."""
+    train = torch.from_numpy(np.flatnonzero(parts == "train"))
+    val = torch.from_numpy(np.flatnonzero(parts == "val"))
+    if progress:
+        console.print(f"feature cache: {config.feature_cache} augmented views of {len(train)} training images")
+    views = torch.stack([module.pooled_features(images[train], True, config.batch_size) for _ in range(config.feature_cache)])
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(CachedViews(views, labels[train], lambda: module.current_epoch), batch_size=config.batch_size, shuffle=True, generator=generator)
+    val_loader = None
+    if len(val):
+        val_loader = DataLoader(TensorDataset(module.pooled_features(images[val], False, config.batch_size), labels[val]), batch_size=config.batch_size)
+    return train_loader, val_loader
 
 
 def choose_threshold_on_validation(run_dir: Path, images: np.ndarray, labels: np.ndarray) -> float:
