@@ -75,15 +75,15 @@ def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces,
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server)
 
         def analyse(path: Path, expect: str) -> str:
-            if page.locator("#photo button[aria-label='Clear']").count():
-                page.locator("#photo button[aria-label='Clear']").click()
+            """A fresh page per upload (the same server process), so no state is carried between uploads."""
+            page.goto(server, wait_until="networkidle")
+            page.locator("#analyse-photo").wait_for(timeout=60000)
             page.locator("#photo input[type=file]").set_input_files(str(path))
-            page.locator("#photo").get_by_text(path.name).wait_for(timeout=30000)
+            page.locator("#photo").get_by_text(path.name).wait_for(timeout=90000)
             page.locator("#analyse-photo").click()
-            page.locator("#verdict").get_by_text(expect).wait_for(timeout=60000)
+            page.locator("#verdict").get_by_text(expect).wait_for(timeout=120000)
             return page.locator("#verdict").inner_text()
 
         text = analyse(faces[0], "p(palsy)")
