@@ -52,3 +52,15 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     assert main(["compare", str(run), str(cv)]) == 0
     table = capsys.readouterr().out
     assert "| ASYMMETRY | subject split |" in table and "| ASYMMETRY | subject-kfold (3 folds) |" in table
+
+
+@pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")
+def test_feature_cache_is_bounded(monkeypatch):
+    from facepalsy import baseline
+
+    monkeypatch.setattr(baseline, "CACHE_LIMIT", 2)
+    monkeypatch.setattr(baseline, "_features_cache", baseline.OrderedDict())
+    for value in (10, 20, 30):
+        features = baseline.image_features(np.full((3, 64, 64), value, np.uint8))  # blank: no face
+        assert np.isnan(features).all()
+    assert len(baseline._features_cache) == 2

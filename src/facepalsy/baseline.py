@@ -10,6 +10,7 @@ training means (imputed), and the report says how many there were.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 import numpy as np
 from rich.progress import Progress
@@ -23,13 +24,18 @@ from facepalsy.errors import BadImageError
 
 NAME = "asymmetry"
 FEATURES = (*(f"abs_{m}" for m in MEASURES), "score")
-_features_cache: dict[str, np.ndarray] = {}  # image content hash → features, so cv folds measure each image once
+CACHE_LIMIT = 50_000  # entries (about 2 MB): enough for YFP-sized cv, bounded for a long-running `serve`
+_features_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # image content hash → features, so cv folds measure each image once
 
 
 def image_features(image: np.ndarray) -> np.ndarray:
     """Features of one CHW uint8 image; NaN when no usable face is found."""
     key = hashlib.sha1(image.tobytes()).hexdigest()
-    if key not in _features_cache:
+    if key in _features_cache:
+        _features_cache.move_to_end(key)
+    else:
+        if len(_features_cache) >= CACHE_LIMIT:
+            _features_cache.popitem(last=False)  # least recently used
         try:
             result, _, _ = image_asymmetry(np.ascontiguousarray(image.transpose(1, 2, 0)))
             _features_cache[key] = np.array([*(abs(result.difference[m]) for m in MEASURES), result.score])

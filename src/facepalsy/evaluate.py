@@ -122,11 +122,13 @@ def threshold_report(threshold: float, y_true: np.ndarray, prob_palsy: np.ndarra
 
 
 def evaluate_arrays(
-    run_dir: Path, out: Path, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None, precision: str = "auto"
+    run_dir: Path, out: Path, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None, precision: str = "auto",
+    trained=None,
 ) -> dict:
     """Score decoded images with the run's best model; write metrics, predictions, plots and report."""
-    trained = load_run(run_dir)
-    trained.precision = precision
+    if trained is None:
+        trained = load_run(run_dir)
+        trained.precision = precision
     probs = predict_images(trained, images)
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]

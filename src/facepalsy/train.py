@@ -37,6 +37,7 @@ from facepalsy.run import (
     MODEL_FILE,
     SPLIT_FILE,
     VALIDATION_FILE,
+    TrainedModel,
     load_run,
     prepare_run_folder,
     read_split,
@@ -212,9 +213,10 @@ def _fit_baseline(config: Config, out: Path, images: np.ndarray, samples: list[S
     save_baseline(out / MODEL_FILE, classifier, config, Preprocess.for_config(config))
     without_face = int(np.isnan(features(images, progress)).any(axis=1).sum())
     notes = (*notes, f"Landmark-asymmetry baseline (logistic regression); {without_face} of {len(images)} images had no usable face and got the training means.")
-    choose_threshold_on_validation(out, images[parts == "val"], labels[parts == "val"])
+    trained = load_run(out)
+    choose_threshold_on_validation(trained, images[parts == "val"], labels[parts == "val"])
     test_index = np.flatnonzero(parts == "test")
-    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes)
+    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes, trained=trained)
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -271,9 +273,10 @@ def _fit(
     )
     trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
 
-    choose_threshold_on_validation(out, images[parts == "val"], labels[parts == "val"].numpy())
+    trained = load_run(out)  # the kept (best) model, loaded once for threshold and test
+    choose_threshold_on_validation(trained, images[parts == "val"], labels[parts == "val"].numpy())
     test_index = np.flatnonzero(parts == "test")
-    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes)
+    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes, trained=trained)
 
 
 def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool):
@@ -291,9 +294,9 @@ def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Te
     return train_loader, val_loader
 
 
-def choose_threshold_on_validation(run_dir: Path, images: np.ndarray, labels: np.ndarray) -> float:
+def choose_threshold_on_validation(trained: TrainedModel, images: np.ndarray, labels: np.ndarray) -> float:
     """Youden-optimal threshold of the kept model on validation images (never test); saved in the run."""
-    probs = predict_images(load_run(run_dir), images)
+    probs = predict_images(trained, images)
     threshold = youden_threshold(labels, probs)
-    atomic_write_json(run_dir / VALIDATION_FILE, {"youden_threshold": threshold, "n": int(len(labels)), **binary_metrics(labels, probs)})
+    atomic_write_json(trained.run_dir / VALIDATION_FILE, {"youden_threshold": threshold, "n": int(len(labels)), **binary_metrics(labels, probs)})
     return threshold
