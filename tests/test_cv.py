@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_TRAIN_FLAGS
 
 from facepalsy.cli import main
@@ -95,3 +97,23 @@ def test_lopo_on_24_subjects_runs_to_the_end_without_leakage(tmp_path):
         assert fold["leakage"]["test_subjects_in_training"] == []
         assert fold["leakage"]["test_images_with_subject_in_training"] == 0
     assert result["pooled"]["n"] == 480
+
+
+def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
+    """--devices 2 on CPU: two worker processes train whole folds; the results are those of one process, bit for bit."""
+    flags = ["--protocol", "subject-kfold", "--folds", "3", "--accelerator", "cpu", *FLAGS]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # as each of the two workers, so float summation orders match
+    try:
+        assert main(["cv", str(synth_data), "--out", str(tmp_path / "seq"), *flags]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["cv", str(synth_data), "--out", str(tmp_path / "par"), "--devices", "2", *flags]) == 0
+    seq, par = (json.loads((tmp_path / name / "cv.json").read_text()) for name in ("seq", "par"))
+    assert [f["test_subjects"] for f in par["folds"]] == [f["test_subjects"] for f in seq["folds"]]
+    assert par["folds_with_test_subject_in_training"] == []
+    for name in ("seq", "par"):
+        assert all((tmp_path / name / f"fold_{k:02d}" / "metrics.json").is_file() for k in range(3))
+    probs = [np.array([float(r["prob_palsy"]) for f in result["folds"] for r in csv.DictReader((tmp_path / name / f["run"] / "predictions.csv").open())])
+             for name, result in (("seq", seq), ("par", par))]
+    assert np.array_equal(probs[1], probs[0])

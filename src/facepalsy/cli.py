@@ -41,8 +41,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--feature-cache", type=int, metavar="K", help="frozen backbone: cache features of K augmented views once; epochs then train only the head")
     parser.add_argument("--seed", type=int, help="default 42")
     parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=None, help="skip unreadable images and list them in RUN/bad_images.txt")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                        help="auto: bf16 mixed precision where the CPU/GPU has native bf16 (default); fp32: exact")
     parser.add_argument("--accelerator", help="auto (default), cpu, gpu, …")
-    parser.add_argument("--devices", type=int, help="number of devices (default 1)")
+    parser.add_argument("--devices", type=int, help="devices (default 1); train: processes of one DDP run; cv: folds run in parallel, one per device")
+    parser.add_argument("--strategy", help="Lightning strategy for train: auto (default), ddp, …")
 
 
 def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
@@ -71,6 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise FacepalsyError("train needs a DATA folder (or --resume with --out RUN)")
     else:
         metrics = train(resolve_config(args, args.data), args.out, overwrite=args.overwrite)
+    if not metrics:  # a DDP process other than rank 0: it trained, rank 0 reports
+        return 0
     _print_metrics(metrics)
     console.print(f"report: [bold]{Path(args.out) / 'report.md'}[/]")
     return 0

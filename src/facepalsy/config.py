@@ -16,6 +16,7 @@ import yaml
 from facepalsy.errors import FacepalsyError
 
 SPLITS = ("frame", "subject")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -45,8 +46,10 @@ class Config:
     feature_cache: int = 0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     seed: int = 42
     skip_bad: bool = False
+    precision: str = "auto"  # auto: bf16 mixed precision where the CPU/GPU has native bf16; bf16; fp32
     accelerator: str = "auto"
     devices: int = 1
+    strategy: str = "auto"  # Lightning strategy, e.g. "ddp" for several devices or nodes
 
     def __post_init__(self) -> None:
         self.validate()
@@ -54,6 +57,8 @@ class Config:
     def validate(self) -> None:
         if self.split not in SPLITS:
             raise FacepalsyError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.precision not in PRECISIONS:
+            raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0 < self.test_fraction < 1:
             raise FacepalsyError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         if not 0 <= self.val_fraction < 1:

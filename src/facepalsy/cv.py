@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+import torch
 from rich.console import Console
+from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from facepalsy.config import Config, save_config
@@ -25,7 +29,7 @@ from facepalsy.evaluate import binary_metrics, bootstrap_ci, subject_scores
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from facepalsy.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
 from facepalsy.run import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder
-from facepalsy.train import build_model, fit_split
+from facepalsy.train import build_model, fit_split, training_device
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
 console = Console(stderr=True)
@@ -80,20 +84,73 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     save_config(config, out / CONFIG_FILE)
     write_folds(out / "folds.csv", samples, assignments)
 
-    fold_results = []
-    for k, assignment in enumerate(assignments):
-        test_subjects = sorted({s.subject for s, part in zip(samples, assignment) if part == "test"})
-        if progress:
-            console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(test_subjects)} subject(s)")
-        fold_dir = out / f"fold_{k:02d}"
-        model = build_model(config)
-        metrics = fit_split(config, prepare_run_folder(fold_dir), model, images, samples, assignment, progress=progress)
-        fold_results.append(_fold_summary(k, fold_dir, test_subjects, metrics))
+    fold_dirs = [out / f"fold_{k:02d}" for k in range(len(assignments))]
+    if config.devices > 1:
+        metrics = _run_folds_in_parallel(config, fold_dirs, images, samples, assignments, progress)
+    else:
+        metrics = []
+        for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments)):
+            if progress:
+                console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(_test_subjects(samples, assignment))} subject(s)")
+            metrics.append(fit_split(config, prepare_run_folder(fold_dir), build_model(config), images, samples, assignment, progress=progress))
+    fold_results = [_fold_summary(k, fold_dir, _test_subjects(samples, assignment), m) for k, (fold_dir, assignment, m) in enumerate(zip(fold_dirs, assignments, metrics))]
 
     result = pool_folds(out, protocol, config, fold_results)
     atomic_write_json(out / "cv.json", result)
     write_cv_markdown(out / "cv.md", result)
     return result
+
+
+def _test_subjects(samples: list[Sample], assignment: list[str]) -> list[str]:
+    return sorted({s.subject for s, part in zip(samples, assignment) if part == "test"})
+
+
+def _run_folds_in_parallel(config: Config, fold_dirs: list[Path], images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> list[dict]:
+    """One worker process per device, each training whole folds on its own device (a GPU, or a share of the CPU cores).
+
+    Folds are independent trainings, so this scales without DDP's communication; the decoded
+    images are shared with the workers, not copied.
+    """
+    device = training_device(config)
+    if device.type == "cuda" and config.devices > torch.cuda.device_count():
+        raise FacepalsyError(f"--devices {config.devices}: only {torch.cuda.device_count()} GPU(s) visible")
+    context = torch.multiprocessing.get_context("spawn")  # fork is unsafe after OpenMP or CUDA start-up
+    shared = torch.from_numpy(images).share_memory_()
+    slots = context.Queue()
+    for slot in range(config.devices):
+        slots.put(slot)
+    fold_config = config.replace(devices=1, strategy="auto")
+    results: list[dict] = [{}] * len(fold_dirs)
+    with ProcessPoolExecutor(config.devices, mp_context=context, initializer=_fold_worker_start, initargs=(shared, slots, device.type, config.devices)) as pool:
+        jobs = {
+            pool.submit(_fold_worker_run, fold_config, prepare_run_folder(fold_dir), samples, assignment): k
+            for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments))
+        }
+        with Progress(*Progress.get_default_columns(), console=console, disable=not progress) as bar:
+            task = bar.add_task(f"{len(jobs)} folds on {config.devices} {device.type} devices", total=len(jobs))
+            for job in as_completed(jobs):
+                results[jobs[job]] = job.result()
+                bar.advance(task)
+    return results
+
+
+_worker_images: np.ndarray | None = None
+
+
+def _fold_worker_start(images: torch.Tensor, slots, device_type: str, devices: int) -> None:
+    """Bind this worker to one device before anything touches CUDA, and keep the shared images."""
+    global _worker_images
+    slot = slots.get()
+    if device_type == "cuda":
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible.split(",")[slot] if visible else str(slot)
+    else:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // devices))
+    _worker_images = images.numpy()
+
+
+def _fold_worker_run(config: Config, fold_dir: Path, samples: list[Sample], assignment: list[str]) -> dict:
+    return fit_split(config, fold_dir, build_model(config), _worker_images, samples, assignment, progress=False)
 
 
 def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]]) -> None:

@@ -10,13 +10,12 @@ import torch
 from PIL import Image
 
 from facepalsy.augment import Normalize, Preprocess
+from facepalsy.config import PRECISIONS
 from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized, resize_square
 from facepalsy.errors import BadImageError, FacepalsyError
 from facepalsy.face import crop_face
 from facepalsy.models import VGGClassifier
 from facepalsy.run import TrainedModel
-
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:

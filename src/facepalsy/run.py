@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,17 @@ VALIDATION_FILE = "validation.json"
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 FORMAT_VERSION = 1
+
+
+def is_rank_zero() -> bool:
+    """True in the one process that writes the run folder.
+
+    Under DDP every process runs the same command (Lightning's launcher re-runs it; torchrun and
+    SLURM start it per process); only global rank 0 creates, writes and evaluates.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
 def prepare_run_folder(out: Path, overwrite: bool = False, resume: bool = False) -> Path:

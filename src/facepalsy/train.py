@@ -9,7 +9,7 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import lightning as L
 import numpy as np
@@ -27,7 +27,7 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.evaluate import binary_metrics, evaluate_arrays, youden_threshold
 from facepalsy.io import atomic_write_json, atomic_write_text
 from facepalsy.models import VGGClassifier, create_model
-from facepalsy.predict import predict_images
+from facepalsy.predict import predict_images, use_bf16
 from facepalsy.run import (
     CONFIG_FILE,
     HISTORY_COLUMNS,
@@ -38,6 +38,7 @@ from facepalsy.run import (
     SPLIT_FILE,
     VALIDATION_FILE,
     TrainedModel,
+    is_rank_zero,
     load_run,
     prepare_run_folder,
     read_split,
@@ -58,7 +59,7 @@ class PalsyModule(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
         self.config = Config.from_dict(config)
         preprocess_ = Preprocess.from_dict(preprocess)
-        self.model = model
+        self.model = model.to(memory_format=torch.channels_last)  # the fast layout for CPU (oneDNN) and GPU convolutions
         self.model.set_backbone_trainable(self.config.finetune)
         self.train_transform = TrainTransform(self.config, preprocess_)
         self.eval_transform = Normalize(preprocess_)
@@ -67,17 +68,20 @@ class PalsyModule(L.LightningModule):
         if not self.config.finetune:
             self.model.features.eval()  # a frozen backbone keeps its batch-norm statistics
 
+    def logits(self, inputs: torch.Tensor, train: bool) -> torch.Tensor:
+        """Class scores of a batch: uint8 images (transformed here, channels-last) or cached pooled features."""
+        if self.config.feature_cache:  # inputs are cached pooled backbone features: only the head runs
+            return self.model.head.forward_pooled(inputs)
+        transform = self.train_transform if train else self.eval_transform
+        return self.model(transform(inputs).contiguous(memory_format=torch.channels_last))
+
     def _step(self, batch, stage: str) -> torch.Tensor:
         inputs, labels = batch
-        if self.config.feature_cache:  # inputs are cached pooled backbone features: only the head runs
-            logits = self.model.head.forward_pooled(inputs)
-        else:
-            transform = self.train_transform if stage == "train" else self.eval_transform
-            logits = self.model(transform(inputs))
+        logits = self.logits(inputs, train=stage == "train")
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
-        self.log(f"{stage}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        for name, value in (("loss", loss), ("acc", accuracy)):  # sync_dist: averaged over DDP processes
+            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels), sync_dist=True)
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -87,12 +91,15 @@ class PalsyModule(L.LightningModule):
         self._step(batch, "val")
 
     @torch.inference_mode()
-    def pooled_features(self, images: torch.Tensor, augment: bool, batch_size: int) -> torch.Tensor:
-        """Global-average-pooled backbone features (N×512) of uint8 images, augmented or not."""
+    def pooled_features(self, images: torch.Tensor, augment: bool, batch_size: int, bf16: bool) -> torch.Tensor:
+        """Global-average-pooled backbone features (N×512, fp32) of uint8 images, augmented or not."""
         self.model.features.eval()
         transform = self.train_transform if augment else self.eval_transform
-        chunks = [self.model.head.pool(self.model.forward_features(transform(images[i : i + batch_size]))).flatten(1)
-                  for i in range(0, len(images), batch_size)]
+        chunks = []
+        for i in range(0, len(images), batch_size):
+            batch = transform(images[i : i + batch_size]).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=bf16):
+                chunks.append(self.model.head.pool(self.model.forward_features(batch)).flatten(1).float())
         return torch.cat(chunks)
 
     def configure_optimizers(self):
@@ -128,10 +135,13 @@ class RunRecorder(Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         row = {"epoch": trainer.current_epoch + 1, **{k: metrics.get(k, math.nan) for k in HISTORY_COLUMNS[1:]}}
         self.history.append(row)
-        write_history(self.out / HISTORY_FILE, self.history)
         current = metrics.get(self.monitor, math.nan)
-        if current < self.best:
-            self.best = current
+        improved = current < self.best
+        self.best = min(self.best, current)
+        if not trainer.is_global_zero:  # every DDP process keeps the same state; one writes
+            return
+        write_history(self.out / HISTORY_FILE, self.history)
+        if improved:
             save_model(self.out / MODEL_FILE, pl_module.model, self.config, self.preprocess, row["epoch"], current)
 
     def state_dict(self) -> dict:
@@ -152,36 +162,51 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")  # the frozen backbone, by design
 
 
+def training_device(config: Config) -> torch.device:
+    """The device type Lightning will train on, to decide on bf16 before the Trainer exists."""
+    if config.accelerator in ("gpu", "cuda") or (config.accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("mps" if config.accelerator == "mps" else "cpu")
+
+
 def build_model(config: Config) -> VGGClassifier | None:
     """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline."""
     from facepalsy.baseline import NAME as BASELINE
 
     if config.backbone == BASELINE:
         return None
-    return create_model(config.backbone, weights=config.weights)
+    with torch.random.fork_rng(devices=[]):  # initial weights depend on the seed alone, not on what ran before
+        torch.manual_seed(config.seed)
+        return create_model(config.backbone, weights=config.weights)
 
 
-def train(config: Config, out: str | Path, overwrite: bool = False, progress: bool = True, notes: tuple[str, ...] = ()) -> dict:
+def train(
+    config: Config, out: str | Path, overwrite: bool = False, progress: bool = True, notes: tuple[str, ...] = (),
+    callbacks: Sequence[Callback] = (),
+) -> dict:
     """Train a new run: split, fit, keep the best model by validation loss, evaluate it on the test split.
 
     Writes the run folder (config, split, leakage, history, model, metrics, figures, report) and
-    returns the test metrics. ``notes`` are extra lines for the report (the demo explains its choices).
+    returns the test metrics. ``notes`` are extra lines for the report (the demo explains its choices);
+    ``callbacks`` are extra Lightning callbacks. Under DDP, processes other than rank 0 train, write
+    nothing and return an empty dict.
     """
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
     model = build_model(config)
-    out = prepare_run_folder(Path(out), overwrite=overwrite)
+    writer = is_rank_zero()
+    out = prepare_run_folder(Path(out), overwrite=overwrite) if writer else Path(out)
     root = Path(config.data)
-    images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
-    if bad:
+    images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
+    if bad and writer:
         atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
     assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
-    return fit_split(config, out, model, images, kept, assignment, progress=progress, notes=notes)
+    return fit_split(config, out, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
 
 
 def fit_split(
     config: Config, out: Path, model: VGGClassifier | None, images: np.ndarray, samples: list[Sample], assignment: list[str],
-    progress: bool = True, notes: tuple[str, ...] = (),
+    progress: bool = True, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (),
 ) -> dict:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
 
@@ -189,17 +214,18 @@ def fit_split(
     under the frame protocol the overlap is counted, printed and written to the report.
     """
     guard = guard_split(config.split, samples, assignment, images)
-    if progress and config.split == "frame":
-        console.print(
-            f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} of {guard['test_images']} test images "
-            f"have an image of the same subject in training, {guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
-        )
-    atomic_write_json(out / LEAKAGE_FILE, guard)
-    save_config(config, out / CONFIG_FILE)
-    write_split(out / SPLIT_FILE, samples, assignment)
+    if is_rank_zero():
+        if progress and config.split == "frame":
+            console.print(
+                f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} of {guard['test_images']} test images "
+                f"have an image of the same subject in training, {guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
+            )
+        atomic_write_json(out / LEAKAGE_FILE, guard)
+        save_config(config, out / CONFIG_FILE)
+        write_split(out / SPLIT_FILE, samples, assignment)
     if model is None:
         return _fit_baseline(config, out, images, samples, assignment, progress, notes)
-    return _fit(config, out, model, images, samples, assignment, resume=False, progress=progress, notes=notes)
+    return _fit(config, out, model, images, samples, assignment, resume=False, progress=progress, notes=notes, callbacks=callbacks)
 
 
 def _fit_baseline(config: Config, out: Path, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool, notes: tuple[str, ...]) -> dict:
@@ -228,18 +254,20 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
     config = load_config(out / CONFIG_FILE)
     if epochs is not None and epochs != config.epochs:
         config = config.replace(epochs=epochs)
-        save_config(config, out / CONFIG_FILE)
+        if is_rank_zero():
+            save_config(config, out / CONFIG_FILE)
     samples, assignment = read_split(out / SPLIT_FILE)
-    images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress, face_crop=config.face_crop)
+    images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress and is_rank_zero(), face_crop=config.face_crop)
     model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
     return _fit(config, out, model, images, kept, assignment, resume=True, progress=progress)
 
 
 def _fit(
     config: Config, out: Path, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
-    resume: bool, progress: bool, notes: tuple[str, ...] = (),
+    resume: bool, progress: bool, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (),
 ) -> dict:
     preprocess = Preprocess.for_config(config)
+    bf16 = use_bf16(config.precision, training_device(config))
     L.seed_everything(config.seed, workers=True, verbose=False)
     _quiet_lightning()
     parts = np.array(assignment)
@@ -256,14 +284,16 @@ def _fit(
     module = PalsyModule(config.to_dict(), preprocess.to_dict(), model)
     train_loader, val_loader = loader("train", True), loader("val", False)
     if config.feature_cache:
-        train_loader, val_loader = _feature_cache_loaders(module, config, tensors, labels, parts, progress)
+        train_loader, val_loader = _feature_cache_loaders(module, config, tensors, labels, parts, progress, bf16)
     recorder = RunRecorder(out, config, preprocess, monitor="val_loss" if val_loader else "train_loss")
     last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
         devices=config.devices,
-        callbacks=[recorder, last],
+        strategy=config.strategy,
+        precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
+        callbacks=[recorder, last, *callbacks],
         logger=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
@@ -272,6 +302,8 @@ def _fit(
         default_root_dir=out,
     )
     trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
+    if not trainer.is_global_zero:
+        return {}
 
     trained = load_run(out)  # the kept (best) model, loaded once for threshold and test
     choose_threshold_on_validation(trained, images[parts == "val"], labels[parts == "val"].numpy())
@@ -279,18 +311,18 @@ def _fit(
     return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes, trained=trained)
 
 
-def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool):
+def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):
     """Features of K augmented views of the training images and of the plain validation images, computed once."""
     train = torch.from_numpy(np.flatnonzero(parts == "train"))
     val = torch.from_numpy(np.flatnonzero(parts == "val"))
-    if progress:
+    if progress and is_rank_zero():
         console.print(f"feature cache: {config.feature_cache} augmented views of {len(train)} training images")
-    views = torch.stack([module.pooled_features(images[train], True, config.batch_size) for _ in range(config.feature_cache)])
+    views = torch.stack([module.pooled_features(images[train], True, config.batch_size, bf16) for _ in range(config.feature_cache)])
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(CachedViews(views, labels[train], lambda: module.current_epoch), batch_size=config.batch_size, shuffle=True, generator=generator)
     val_loader = None
     if len(val):
-        val_loader = DataLoader(TensorDataset(module.pooled_features(images[val], False, config.batch_size), labels[val]), batch_size=config.batch_size)
+        val_loader = DataLoader(TensorDataset(module.pooled_features(images[val], False, config.batch_size, bf16), labels[val]), batch_size=config.batch_size)
     return train_loader, val_loader
 
 
