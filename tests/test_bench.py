@@ -21,5 +21,6 @@ def test_bench_reports_all_figures(capsys):
     assert result["matmul_peak_gflops"]["fp32"] > 0 and result["matmul_peak_gflops"]["bf16"] > 0
     (row,) = result["backbones"]
     for key in ("inference_fp32_plain_ms", "inference_fast_ms", "predict_latency_ms", "train_frozen_images_per_s",
-                "train_finetune_images_per_s", "peak_memory_mb", "inference_fraction_of_peak", "speedup_vs_plain"):
+                "train_finetune_images_per_s", "peak_memory_mb", "inference_fraction_of_peak", "speedup_vs_plain",
+                "train_frozen_plain_images_per_s", "train_frozen_speedup_vs_plain", "feature_cache_epoch_fraction"):
         assert row[key] > 0, key

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.augment import Normalize, Preprocess, TrainTransform
+from facepalsy.augment import Normalize, Preprocess
 from facepalsy.config import Config
 from facepalsy.models import create_model
 from facepalsy.predict import predict_probabilities, use_bf16
@@ -91,27 +91,81 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
         "speedup_vs_plain": baseline / fast, "predict_latency_ms": 1000 * latency,
         "latency_over_network_time": latency / fast,
     }
-    for finetune in (False, True):
-        result[f"train_{'finetune' if finetune else 'frozen'}_images_per_s"] = batch / _train_step_seconds(name, size, batch, finetune, max(1, repeats - 1))
+    result.update(bench_training(name, size, batch, repeats, precision))
     result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
-def _train_step_seconds(name: str, size: int, batch: int, finetune: bool, repeats: int) -> float:
-    config = Config(backbone=name, image_size=size, finetune=finetune)
-    model = create_model(name)
-    model.set_backbone_trainable(finetune)
-    transform = TrainTransform(config, Preprocess.for_config(config))
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
+def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto", batches: int = 2) -> dict:
+    """Training epochs on ``batches`` × ``batch`` JPEGs with the paper's augmentation: the plain pipeline vs facepalsy's.
+
+    Plain: decode and resize each image from disk every epoch, augment image by image, fp32.
+    facepalsy: images decoded once into a uint8 array, augmented on the device in batches,
+    channels-last, bf16 autocast where native (``PalsyModule.logits``, the training code itself).
+    Also an epoch of the head alone on cached features (``--feature-cache``), against a normal one.
+    """
+    from PIL import Image
+
+    from facepalsy.data import load_resized
+
+    rng = np.random.default_rng(2)
+    bf16 = use_bf16(precision, torch.device("cpu"))
     labels = torch.randint(0, 2, (batch,))
+    timed = max(1, repeats - 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = [Path(tmp) / f"{i}.jpg" for i in range(batch * batches)]
+        for file in files:
+            Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(file, quality=90)
+        decoded = torch.from_numpy(np.stack([load_resized(f, size).transpose(2, 0, 1) for f in files]))  # once per run
 
-    def step():
-        optimizer.zero_grad()
-        F.cross_entropy(model(transform(images)), labels).backward()
-        optimizer.step()
+        frozen = _module(name, size, finetune=False)
+        fast = _timed(lambda: _epoch(frozen, list(decoded.split(batch)), labels, bf16), timed)
+        plain_trainee = _module(name, size, finetune=False)
+        plain_module = plain_trainee[0]
+        plain_module.model.to(memory_format=torch.contiguous_format)
 
-    return _timed(step, repeats)
+        def plain_epoch():
+            for i in range(0, len(files), batch):
+                per_image = [plain_module.train_transform(torch.from_numpy(load_resized(f, size).transpose(2, 0, 1).copy())[None]) for f in files[i : i + batch]]
+                _train_step(plain_trainee, plain_module.model(torch.cat(per_image)), labels)
+
+        plain = _timed(plain_epoch, timed)
+        features = frozen[0].pooled_features(decoded, True, batch, bf16).clone()  # a normal tensor, as the DataLoader gives
+        head_only = _module(name, size, finetune=False, feature_cache=4)
+        cached = _timed(lambda: _epoch(head_only, list(features.split(batch)), labels, False), repeats)
+        finetuned = _module(name, size, finetune=True)
+        finetune = _timed(lambda: _epoch(finetuned, list(decoded.split(batch)), labels, bf16), timed)
+    return {
+        "train_frozen_images_per_s": len(files) / fast, "train_frozen_plain_images_per_s": len(files) / plain,
+        "train_frozen_speedup_vs_plain": plain / fast, "feature_cache_epoch_fraction": cached / fast,
+        "train_finetune_images_per_s": len(files) / finetune,
+    }
+
+
+def _module(name: str, size: int, finetune: bool, feature_cache: int = 0) -> tuple:
+    """The training module, as at the start of an epoch (a frozen backbone stays in eval), and its optimizer."""
+    from facepalsy.train import PalsyModule
+
+    config = Config(backbone=name, image_size=size, finetune=finetune, feature_cache=feature_cache)
+    module = PalsyModule(config.to_dict(), Preprocess.for_config(config).to_dict(), create_model(name)).train()
+    module.on_train_epoch_start()
+    return module, module.configure_optimizers()
+
+
+def _epoch(trainee, batches: list[torch.Tensor], labels: torch.Tensor, bf16: bool) -> None:
+    module, _ = trainee
+    for inputs in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = module.logits(inputs, train=True)
+        _train_step(trainee, logits, labels)
+
+
+def _train_step(trainee, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """Backward and an Adam step on what requires gradients (the head alone when the backbone is frozen)."""
+    _, optimizer = trainee
+    optimizer.zero_grad()
+    F.cross_entropy(logits.float(), labels[: len(logits)]).backward()
+    optimizer.step()
 
 
 def run_bench(backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:

@@ -48,7 +48,8 @@ class Config:
     skip_bad: bool = False
     precision: str = "auto"  # auto: bf16 mixed precision where the CPU/GPU has native bf16; bf16; fp32
     accelerator: str = "auto"
-    devices: int = 1
+    devices: int = 1  # per node
+    num_nodes: int = 1
     strategy: str = "auto"  # Lightning strategy, e.g. "ddp" for several devices or nodes
 
     def __post_init__(self) -> None:
@@ -63,7 +64,7 @@ class Config:
             raise FacepalsyError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         if not 0 <= self.val_fraction < 1:
             raise FacepalsyError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        for name in ("image_size", "epochs", "batch_size", "devices"):
+        for name in ("image_size", "epochs", "batch_size", "devices", "num_nodes"):
             if getattr(self, name) < 1:
                 raise FacepalsyError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.image_size < 32:

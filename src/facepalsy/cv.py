@@ -119,7 +119,7 @@ def _run_folds_in_parallel(config: Config, fold_dirs: list[Path], images: np.nda
     slots = context.Queue()
     for slot in range(config.devices):
         slots.put(slot)
-    fold_config = config.replace(devices=1, strategy="auto")
+    fold_config = config.replace(devices=1, num_nodes=1, strategy="auto")
     results: list[dict] = [{}] * len(fold_dirs)
     with ProcessPoolExecutor(config.devices, mp_context=context, initializer=_fold_worker_start, initargs=(shared, slots, device.type, config.devices)) as pool:
         jobs = {

@@ -291,6 +291,7 @@ def _fit(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
         devices=config.devices,
+        num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
         callbacks=[recorder, last, *callbacks],
