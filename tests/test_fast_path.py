@@ -9,7 +9,7 @@ from conftest import TINY_TRAIN_FLAGS
 
 from facepalsy.cli import main
 from facepalsy.data import load_images, scan_dataset
-from facepalsy.predict import predict_probabilities
+from facepalsy.predict import predict_files, predict_probabilities
 from facepalsy.run import load_run
 from facepalsy.synth import make_synthetic_dataset
 
@@ -67,3 +67,21 @@ def test_feature_cache_refuses_finetune():
 
     with pytest.raises(FacepalsyError, match="frozen backbone"):
         Config(finetune=True, feature_cache=4)
+
+
+def test_predict_files_streams_batches_and_keeps_order_and_errors(tiny_run, synth_data, tmp_path):
+    """Files decode one batch ahead of the network; results equal one big batch, bad files keep their place."""
+    trained = load_run(tiny_run)
+    trained.config = trained.config.replace(batch_size=4)
+    samples = scan_dataset(synth_data)[:10]
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("not an image")
+    files = [synth_data / s.path for s in samples[:5]] + [bad] + [synth_data / s.path for s in samples[5:]]
+    results = predict_files(trained, files, cam_dir=tmp_path / "cams")
+    images, _, _ = load_images(synth_data, samples, 32, progress=False)
+    expected = predict_probabilities(trained.model, trained.preprocess, images)
+    assert [r.path for r in results] == [str(f) for f in files]
+    assert results[5].error and results[5].prob_palsy is None and results[5].cam is None
+    got = np.array([r.prob_palsy for r in results if r.error is None])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert sorted(p.name for p in (tmp_path / "cams").iterdir())[5].startswith("0006_")  # overlays named by input number

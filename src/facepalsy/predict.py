@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,40 +91,59 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: float = 0.5, cam_dir: Path | None = None) -> list[Prediction]:
     """Predict each image; an unreadable one gets an ``error`` and the rest still run.
 
-    With ``cam_dir``, a Grad-CAM overlay of each image is written there in the same pass.
+    Images are decoded by a thread pool one batch ahead of the network, so decoding overlaps
+    compute and memory holds two batches, however many files there are. With ``cam_dir``, a
+    Grad-CAM overlay of each image is written there in the same pass.
     """
     paths = expand_inputs(inputs)
     if not paths:
         raise FacepalsyError("no images given (folders are searched for " + ", ".join(sorted(IMAGE_EXTENSIONS)) + ")")
     results = [Prediction(str(p)) for p in paths]
-    arrays, good = [], []
-    for i, path in enumerate(paths):
-        try:
-            if trained.config.face_crop:
-                crop, face = crop_face(np.asarray(load_image(path)), trained.preprocess.image_size, path)
-                arrays.append(crop.transpose(2, 0, 1))
-                results[i].faces = face.faces_found
-            else:
-                arrays.append(load_resized(path, trained.preprocess.image_size).transpose(2, 0, 1))
-            good.append(i)
-        except BadImageError as exc:
-            results[i].error = exc.reason
-    if not arrays:
-        return results
-    images = np.stack(arrays)
-    probs = predict_images(trained, images)
-    for i, prob in zip(good, probs):
+    batch = trained.config.batch_size
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+
+        def decode_batch(start: int) -> list[tuple[int, Future]]:
+            return [(i, pool.submit(_decode_for_model, trained, paths[i])) for i in range(start, min(start + batch, len(paths)))]
+
+        pending = decode_batch(0)
+        for start in range(0, len(paths), batch):
+            current, pending = pending, decode_batch(start + batch)  # the next batch decodes while this one computes
+            arrays, good = [], []
+            for i, future in current:
+                try:
+                    array, results[i].faces = future.result()
+                    arrays.append(array)
+                    good.append(i)
+                except BadImageError as exc:
+                    results[i].error = exc.reason
+            if arrays:
+                _predict_batch(trained, np.stack(arrays), good, results, paths, threshold, cam_dir)
+    return results
+
+
+def _decode_for_model(trained: TrainedModel, path: Path) -> tuple[np.ndarray, int | None]:
+    """CHW uint8 at the model's size (the aligned face crop for face-crop runs) and the faces found."""
+    if trained.config.face_crop:
+        crop, face = crop_face(np.asarray(load_image(path)), trained.preprocess.image_size, path)
+        return crop.transpose(2, 0, 1), face.faces_found
+    return load_resized(path, trained.preprocess.image_size).transpose(2, 0, 1), None
+
+
+def _predict_batch(
+    trained: TrainedModel, images: np.ndarray, indices: list[int], results: list[Prediction], paths: list[Path], threshold: float, cam_dir: Path | None,
+) -> None:
+    """Fill ``results[i]`` for the decoded ``images`` of inputs ``indices``; overlays are named by input number."""
+    for i, prob in zip(indices, predict_images(trained, images)):
         results[i].prob_palsy = float(prob)
         results[i].label = CLASSES[int(prob >= threshold)]
-    if cam_dir is not None:
-        from facepalsy.explain import gradcam, save_overlay
+    if cam_dir is None:
+        return
+    from facepalsy.explain import gradcam, save_overlay
 
-        heatmaps = gradcam(trained.model, trained.preprocess, images)
-        for k, (i, image, heatmap) in enumerate(zip(good, images, heatmaps)):
-            target = Path(cam_dir) / f"{k:04d}_{paths[i].stem}_cam.png"
-            save_overlay(target, image, heatmap, results[i].prob_palsy, threshold)
-            results[i].cam = str(target)
-    return results
+    for i, image, heatmap in zip(indices, images, gradcam(trained.model, trained.preprocess, images)):
+        target = Path(cam_dir) / f"{i:04d}_{paths[i].stem}_cam.png"
+        save_overlay(target, image, heatmap, results[i].prob_palsy, threshold)
+        results[i].cam = str(target)
 
 
 @dataclass
