@@ -19,42 +19,42 @@ def _save(path, img, **kwargs):
 @pytest.mark.parametrize(
     "name, make, expected",
     [
-        ("rgb.jpg", lambda: Image.new("RGB", (8, 6), (200, 100, 50)), (200, 100, 50)),
-        ("gray.png", lambda: Image.new("L", (8, 6), 77), (77, 77, 77)),
-        ("gray_alpha.png", lambda: Image.new("LA", (8, 6), (10, 0)), (255, 255, 255)),
-        ("rgba_opaque.png", lambda: Image.new("RGBA", (8, 6), (10, 20, 30, 255)), (10, 20, 30)),
-        ("rgba_clear.png", lambda: Image.new("RGBA", (8, 6), (10, 20, 30, 0)), (255, 255, 255)),
-        ("palette.png", lambda: Image.new("RGB", (8, 6), (0, 128, 255)).convert("P", palette=Image.Palette.ADAPTIVE), (0, 128, 255)),
-        ("sixteen.png", lambda: Image.fromarray(np.full((6, 8), 32896, np.uint16)), (128, 128, 128)),
-        ("cmyk.jpg", lambda: Image.new("CMYK", (8, 6), (0, 0, 0, 0)), (255, 255, 255)),
-        ("bitmap.bmp", lambda: Image.new("RGB", (8, 6), (1, 2, 3)), (1, 2, 3)),
-        ("lossless.webp", lambda: Image.new("RGB", (8, 6), (40, 50, 60)), (40, 50, 60)),
+        ("rgb.jpg", lambda: Image.new("RGB", (24, 18), (200, 100, 50)), (200, 100, 50)),
+        ("gray.png", lambda: Image.new("L", (24, 18), 77), (77, 77, 77)),
+        ("gray_alpha.png", lambda: Image.new("LA", (24, 18), (10, 0)), (255, 255, 255)),
+        ("rgba_opaque.png", lambda: Image.new("RGBA", (24, 18), (10, 20, 30, 255)), (10, 20, 30)),
+        ("rgba_clear.png", lambda: Image.new("RGBA", (24, 18), (10, 20, 30, 0)), (255, 255, 255)),
+        ("palette.png", lambda: Image.new("RGB", (24, 18), (0, 128, 255)).convert("P", palette=Image.Palette.ADAPTIVE), (0, 128, 255)),
+        ("sixteen.png", lambda: Image.fromarray(np.full((18, 24), 32896, np.uint16)), (128, 128, 128)),
+        ("cmyk.jpg", lambda: Image.new("CMYK", (24, 18), (0, 0, 0, 0)), (255, 255, 255)),
+        ("bitmap.bmp", lambda: Image.new("RGB", (24, 18), (1, 2, 3)), (1, 2, 3)),
+        ("lossless.webp", lambda: Image.new("RGB", (24, 18), (40, 50, 60)), (40, 50, 60)),
     ],
 )
 def test_every_mode_decodes_to_8bit_rgb(tmp_path, name, make, expected):
     kwargs = {"lossless": True} if name.endswith(".webp") else {"quality": 100} if name.endswith(".jpg") else {}
     path = _save(tmp_path / name, make(), **kwargs)
     img = load_image(path)
-    assert img.mode == "RGB" and img.size == (8, 6)
+    assert img.mode == "RGB" and img.size == (24, 18)
     pixel = np.asarray(img)[3, 4].astype(int)
     assert np.abs(pixel - expected).max() <= 2, (name, pixel)
 
 
 def test_sixteen_bit_full_range_is_rescaled_not_clipped(tmp_path):
-    ramp = np.array([[0, 257 * 100, 65535]], dtype=np.uint16)
+    ramp = np.kron(np.array([[0, 257 * 100, 65535]], dtype=np.uint16), np.ones((16, 16), np.uint16))
     path = _save(tmp_path / "ramp.png", Image.fromarray(ramp))
-    assert np.asarray(load_image(path))[0, :, 0].tolist() == [0, 100, 255]
+    assert np.asarray(load_image(path))[0, ::16, 0].tolist() == [0, 100, 255]
 
 
 def test_exif_orientation_is_honoured(tmp_path):
-    img = Image.new("RGB", (20, 10), (255, 0, 0))
-    img.paste((0, 0, 255), (0, 0, 10, 10))  # left half blue
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 20, 20))  # left half blue
     exif = Image.Exif()
     exif[0x0112] = 6  # stored rotated: display needs a 90° clockwise turn
     path = _save(tmp_path / "rotated.jpg", img, exif=exif, quality=100)
     shown = np.asarray(load_image(path))
-    assert shown.shape == (20, 10, 3)
-    assert shown[2, 5, 2] > 200 and shown[17, 5, 0] > 200  # blue on top after the turn, red below
+    assert shown.shape == (40, 20, 3)
+    assert shown[4, 10, 2] > 200 and shown[34, 10, 0] > 200  # blue on top after the turn, red below
 
 
 @pytest.mark.parametrize("content, reason", [(b"", "not an image"), (b"hello, I am text", "not an image")])
@@ -76,10 +76,10 @@ def test_truncated_jpeg_is_named(tmp_path):
 
 
 def _folder_dataset(root):
-    _save(root / "palsy" / "p01" / "a.jpg", Image.new("RGB", (8, 8)))
-    _save(root / "palsy" / "p01" / "deep" / "b.png", Image.new("RGB", (8, 8)))
-    _save(root / "palsy" / "loose.PNG", Image.new("RGB", (8, 8)))
-    _save(root / "normal" / "n.bmp", Image.new("RGB", (8, 8)))
+    _save(root / "palsy" / "p01" / "a.jpg", Image.new("RGB", (16, 16)))
+    _save(root / "palsy" / "p01" / "deep" / "b.png", Image.new("RGB", (16, 16)))
+    _save(root / "palsy" / "loose.PNG", Image.new("RGB", (16, 16)))
+    _save(root / "normal" / "n.bmp", Image.new("RGB", (16, 16)))
     (root / "normal" / "notes.txt").write_text("ignored")
     return root
 
@@ -116,7 +116,7 @@ def test_bad_manifest_is_explained(tmp_path, manifest, message):
 
 
 def test_missing_and_empty_class_are_named(tmp_path):
-    _save(tmp_path / "palsy" / "a.jpg", Image.new("RGB", (8, 8)))
+    _save(tmp_path / "palsy" / "a.jpg", Image.new("RGB", (16, 16)))
     with pytest.raises(DataError, match="normal.*class folder missing"):
         scan_dataset(tmp_path)
     (tmp_path / "normal").mkdir()

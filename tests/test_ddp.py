@@ -19,7 +19,6 @@ PROBE = textwrap.dedent('''
     from pathlib import Path
 
     from lightning.pytorch.callbacks import Callback
-    from lightning.pytorch.plugins.io import TorchCheckpointIO
 
     import facepalsy.train as T
     from facepalsy.config import Config
@@ -32,14 +31,14 @@ PROBE = textwrap.dedent('''
         with open(log / name, "a") as f:
             f.write(line + "\\n")
 
-    save_checkpoint, save_model = TorchCheckpointIO.save_checkpoint, T.save_model
+    save_checkpoint, save_model = T.AtomicCheckpointIO.save_checkpoint, T.save_model
     def counted_checkpoint(self, checkpoint, path, storage_options=None):
         record("writes.txt", f"{rank()} {Path(path).name}")
         return save_checkpoint(self, checkpoint, path, storage_options)
     def counted_model(path, *args):
         record("writes.txt", f"{rank()} {Path(path).name}")
         return save_model(path, *args)
-    TorchCheckpointIO.save_checkpoint, T.save_model = counted_checkpoint, counted_model
+    T.AtomicCheckpointIO.save_checkpoint, T.save_model = counted_checkpoint, counted_model
 
     class SeenImages(Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):

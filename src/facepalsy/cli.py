@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facepalsy.config import Config, load_config
-from facepalsy.errors import FacepalsyError
+from facepalsy.errors import FacepalsyError, Interrupted, display_path
 
 console = Console(stderr=True)
 EXIT_USER_ERROR = 2
@@ -243,10 +244,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from facepalsy.cv import run_cv
+    from facepalsy.cv import resume_cv, run_cv
     from facepalsy.report import metrics_table
 
-    result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
+    if args.resume:
+        result = resume_cv(args.out)
+    elif not args.data:
+        raise FacepalsyError("cv needs a DATA folder (or --resume with --out DIR)")
+    else:
+        result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
     print("\n".join(["pooled (per image):", *metrics_table(result["pooled"]), "", "per subject:", *metrics_table(result["per_subject"])]))
     console.print(f"report: [bold]{Path(args.out) / 'cv.md'}[/]")
     return 0
@@ -436,13 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("cv", help="cross-validation: frame, subject-kfold or leave-one-subject-out")
-    p.add_argument("data", metavar="DATA")
+    p.add_argument("data", nargs="?", metavar="DATA")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--protocol", choices=["frame", "subject-kfold", "lopo"], default="subject-kfold",
                    help="frame: by image (the paper's, leaks subjects); subject-kfold: by subject; lopo: leave one subject out")
     p.add_argument("--folds", type=int, default=5, help="folds for frame and subject-kfold (lopo has one per subject)")
     _config_flags(p)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue the cross-validation in --out: keep completed folds, run the rest")
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("reproduce", help="train VGG16 and VGG19 under one or more protocols and write the comparison table")
@@ -489,13 +496,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args.debug:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops like Ctrl+C: atomic writes finish or never land
     try:
         return args.func(args)
+    except Interrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
     except FacepalsyError as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:  # the disk or the file system, not facepalsy: say which file and what
+        if args.debug:
+            raise
+        print(f"error: {display_path(exc.filename) + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

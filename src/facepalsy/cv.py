@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -22,16 +23,18 @@ from rich.console import Console
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
-from facepalsy.config import Config, save_config
-from facepalsy.data import CLASSES, Sample, holdout, load_images, scan_dataset
-from facepalsy.errors import DataError, FacepalsyError
+from facepalsy.config import Config, load_config, save_config
+from facepalsy.data import CLASSES, Sample, holdout, load_images, scan_dataset, write_bad_images
+from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluate import binary_metrics, bootstrap_ci, subject_scores
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from facepalsy.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
-from facepalsy.run import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder
+from facepalsy.run import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder, run_folder_lock
 from facepalsy.train import build_model, fit_split, training_device
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
+FOLDS_FILE = "folds.csv"
+PLAN_FILE = "cv_plan.json"  # protocol and number of folds, for --resume
 console = Console(stderr=True)
 
 
@@ -75,26 +78,67 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
         raise FacepalsyError("no data folder given (config.data is empty)")
     build_model(config)  # fail fast on backbone or weights
     config = config.replace(split="frame" if protocol == "frame" else "subject")
-    out = prepare_run_folder(Path(out), overwrite=overwrite)
+    out = Path(out)
+    with run_folder_lock(out):
+        prepare_run_folder(out, overwrite=overwrite)
+        images, samples = _load(config, out, progress)
+        assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
+        save_config(config, out / CONFIG_FILE)
+        write_folds(out / FOLDS_FILE, samples, assignments)
+        atomic_write_json(out / PLAN_FILE, {"protocol": protocol, "folds": folds})
+        return _run_folds(config, out, protocol, images, samples, assignments, progress)
+
+
+def resume_cv(out: str | Path, progress: bool = True) -> dict:
+    """Continue a cross-validation: completed folds are kept, an interrupted fold starts again, the rest run."""
+    out = Path(out)
+    with run_folder_lock(out):
+        if not (out / PLAN_FILE).is_file():
+            raise FacepalsyError(f"{out}: nothing to resume ({PLAN_FILE} not found; not a cross-validation folder, or it stopped before its first fold)")
+        plan = json.loads((out / PLAN_FILE).read_text(encoding="utf-8"))
+        config = load_config(out / CONFIG_FILE)
+        images, samples = _load(config, out, progress)
+        assignments = fold_assignments(samples, plan["protocol"], plan["folds"], config.val_fraction, config.seed)
+        with (out / FOLDS_FILE).open(newline="", encoding="utf-8") as f:
+            recorded = list(csv.DictReader(f))
+        if recorded != [{k: str(v) for k, v in row.items()} for row in fold_rows(samples, assignments)]:
+            raise DataError(f"{config.data}: the data changed since this cross-validation started (its folds differ from {out / FOLDS_FILE}); start again with --overwrite")
+        return _run_folds(config, out, plan["protocol"], images, samples, assignments, progress)
+
+
+def _load(config: Config, out: Path, progress: bool) -> tuple[np.ndarray, list[Sample]]:
     root = Path(config.data)
     images, samples, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
-        atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
-    assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
-    save_config(config, out / CONFIG_FILE)
-    write_folds(out / "folds.csv", samples, assignments)
+        write_bad_images(out, bad)
+    return images, samples
 
+
+def _fold_done(fold_dir: Path) -> bool:
+    return all((fold_dir / name).is_file() for name in ("metrics.json", "predictions.csv", VALIDATION_FILE, "report.md"))
+
+
+def _run_folds(config: Config, out: Path, protocol: str, images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> dict:
+    """Train the folds not yet complete (sequentially, or in parallel with ``devices`` > 1), then pool all of them."""
     fold_dirs = [out / f"fold_{k:02d}" for k in range(len(assignments))]
-    if config.devices > 1:
-        metrics = _run_folds_in_parallel(config, fold_dirs, images, samples, assignments, progress)
-    else:
-        metrics = []
-        for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments)):
-            if progress:
-                console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(_test_subjects(samples, assignment))} subject(s)")
-            metrics.append(fit_split(config, prepare_run_folder(fold_dir), build_model(config), images, samples, assignment, progress=progress))
-    fold_results = [_fold_summary(k, fold_dir, _test_subjects(samples, assignment), m) for k, (fold_dir, assignment, m) in enumerate(zip(fold_dirs, assignments, metrics))]
-
+    metrics = {k: json.loads((d / "metrics.json").read_text(encoding="utf-8")) for k, d in enumerate(fold_dirs) if _fold_done(d)}
+    todo = [k for k in range(len(fold_dirs)) if k not in metrics]
+    if metrics and progress:
+        console.print(f"{len(metrics)} of {len(fold_dirs)} folds already complete; running the other {len(todo)}")
+    for k in todo:  # an interrupted fold starts again from scratch
+        shutil.rmtree(fold_dirs[k], ignore_errors=True)
+        prepare_run_folder(fold_dirs[k])
+    try:
+        if config.devices > 1:
+            metrics.update(zip(todo, _run_folds_in_parallel(config, [fold_dirs[k] for k in todo], images, samples, [assignments[k] for k in todo], progress)))
+        else:
+            for k in todo:
+                if progress:
+                    console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(_test_subjects(samples, assignments[k]))} subject(s)")
+                metrics[k] = fit_split(config, fold_dirs[k], build_model(config), images, samples, assignments[k], progress=progress)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        raise Interrupted(f"{out} keeps its completed folds; continue with: facepalsy cv --resume --out {out}") from exc
+    fold_results = [_fold_summary(k, fold_dirs[k], _test_subjects(samples, assignments[k]), metrics[k]) for k in range(len(fold_dirs))]
     result = pool_folds(out, protocol, config, fold_results)
     atomic_write_json(out / "cv.json", result)
     write_cv_markdown(out / "cv.md", result)
@@ -123,7 +167,7 @@ def _run_folds_in_parallel(config: Config, fold_dirs: list[Path], images: np.nda
     results: list[dict] = [{}] * len(fold_dirs)
     with ProcessPoolExecutor(config.devices, mp_context=context, initializer=_fold_worker_start, initargs=(shared, slots, device.type, config.devices)) as pool:
         jobs = {
-            pool.submit(_fold_worker_run, fold_config, prepare_run_folder(fold_dir), samples, assignment): k
+            pool.submit(_fold_worker_run, fold_config, fold_dir, samples, assignment): k
             for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments))
         }
         with Progress(*Progress.get_default_columns(), console=console, disable=not progress) as bar:
@@ -155,6 +199,10 @@ def _fold_worker_run(config: Config, fold_dir: Path, samples: list[Sample], assi
 
 def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]]) -> None:
     """folds.csv: which subject was tested in which fold, with its label and image count."""
+    atomic_write_csv(path, ["fold", "subject", "label", "test_images"], fold_rows(samples, assignments))
+
+
+def fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]:
     rows = []
     for k, assignment in enumerate(assignments):
         tested: dict[str, list[Sample]] = {}
@@ -162,7 +210,7 @@ def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]])
             if part == "test":
                 tested.setdefault(sample.subject, []).append(sample)
         rows += [{"fold": k, "subject": s, "label": CLASSES[items[0].label], "test_images": len(items)} for s, items in sorted(tested.items())]
-    atomic_write_csv(path, ["fold", "subject", "label", "test_images"], rows)
+    return rows
 
 
 def _fold_summary(k: int, fold_dir: Path, test_subjects: list[str], metrics: dict) -> dict:

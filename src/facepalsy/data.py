@@ -9,6 +9,8 @@ RGBA, palette, CMYK, 16-bit) with EXIF orientation honoured.
 from __future__ import annotations
 
 import csv
+import errno
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from facepalsy.errors import BadImageError, DataError
-from facepalsy.io import atomic_write_csv
+from facepalsy.errors import BadImageError, DataError, display_path
+from facepalsy.io import atomic_write_csv, atomic_write_text
 
 T, R = TypeVar("T"), TypeVar("R")
 CLASSES = ("normal", "palsy")  # index 1 is the positive class
@@ -27,6 +29,8 @@ PALSY = CLASSES.index("palsy")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("path", "label", "subject")
+MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ def scan_folders(root: Path, require_both: bool = True) -> list[Sample]:
             if not require_both:
                 continue
             raise DataError(f"{class_dir}: class folder missing (a data folder needs palsy/ and normal/)")
-        for path in sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
+        # symlinks are kept even when broken or looping, so that decoding reports them instead of dropping them silently
+        for path in sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink())):
             relative = path.relative_to(class_dir)
             subject = relative.parts[0] if len(relative.parts) > 1 else path.relative_to(root).as_posix()
             samples.append(Sample(path.relative_to(root).as_posix(), label, subject))
@@ -108,17 +113,34 @@ def load_image(path: str | Path) -> Image.Image:
     """Decode an image file to 8-bit RGB, honouring EXIF orientation; raise BadImageError if unusable."""
     path = Path(path)
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadImageError(path, "file name is not valid UTF-8; rename the file") from None
+    try:
         with Image.open(path) as img:
+            if img.width * img.height > Image.MAX_IMAGE_PIXELS:
+                raise BadImageError(path, f"too many pixels ({img.width}×{img.height}; the limit against decompression bombs is {Image.MAX_IMAGE_PIXELS:,})")
+            if min(img.size) < MIN_IMAGE_SIDE:
+                raise BadImageError(path, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
             img.load()
             img = ImageOps.exif_transpose(img)
             return to_rgb(img)
     except FileNotFoundError as exc:
-        raise BadImageError(path, "file not found") from exc
+        reason = "broken symlink" if path.is_symlink() else "file not found"
+        raise BadImageError(path, reason) from exc
+    except IsADirectoryError as exc:
+        raise BadImageError(path, "is a folder, not an image file") from exc
     except UnidentifiedImageError as exc:
         raise BadImageError(path, "not an image Pillow can read") from exc
     except Image.DecompressionBombError as exc:
         raise BadImageError(path, f"too many pixels ({exc})") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadImageError(path, "symlink loop") from exc
+        if exc.errno is not None:  # a read error, not a decoding one
+            raise BadImageError(path, f"cannot read ({exc.strerror})") from exc
+        raise BadImageError(path, f"cannot decode ({exc})") from exc
+    except (SyntaxError, ValueError, EOFError) as exc:
         raise BadImageError(path, f"cannot decode ({exc})") from exc
 
 
@@ -186,13 +208,23 @@ def load_images(
 
     results = map_with_progress(decode, samples, f"decoding {len(samples)} images", progress)
     bad = [r for r in results if isinstance(r, BadImageError)]
+    if len(bad) == 1 and not skip_bad:
+        raise DataError(f"{bad[0]} (pass --skip-bad to skip it and list it in {BAD_IMAGES_FILE})")
     if bad and not skip_bad:
         listing = "\n".join(f"  {b}" for b in bad[:20]) + (f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else "")
-        raise DataError(f"{len(bad)} unreadable image(s) (pass --skip-bad to skip and list them):\n{listing}")
+        raise DataError(f"{len(bad)} unreadable images (pass --skip-bad to skip them and list them in {BAD_IMAGES_FILE}):\n{listing}")
     kept = [s for s, r in zip(samples, results) if not isinstance(r, BadImageError)]
     arrays = [r for r in results if not isinstance(r, BadImageError)]
     images = np.stack(arrays).transpose(0, 3, 1, 2).copy() if arrays else np.zeros((0, 3, size, size), np.uint8)
     return images, kept, bad
+
+
+BAD_IMAGES_FILE = "bad_images.txt"
+
+
+def write_bad_images(folder: Path, bad: list[BadImageError]) -> None:
+    """``folder/bad_images.txt``: one ``path<TAB>reason`` line per skipped image."""
+    atomic_write_text(folder / BAD_IMAGES_FILE, "".join(f"{display_path(b.path)}\t{b.reason}\n" for b in bad))
 
 
 def split_samples(

@@ -1,5 +1,7 @@
 """User-facing errors: the CLI prints them as one line and exits 2, without a traceback."""
 
+import os
+
 
 class FacepalsyError(Exception):
     """A problem with the user's input (data, config, run folder), not a bug."""
@@ -15,4 +17,15 @@ class BadImageError(DataError):
     def __init__(self, path, reason: str):
         self.path = path
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+        super().__init__(f"{display_path(path)}: {reason}")
+
+
+class Interrupted(FacepalsyError):
+    """Training stopped by SIGINT or SIGTERM; the run folder keeps its last completed epoch or fold."""
+
+    exit_code = 130
+
+
+def display_path(path) -> str:
+    """A path as printable UTF-8 text: bytes of a non-UTF-8 file name appear as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -6,13 +6,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 from sklearn import metrics as skm
 
-from facepalsy.data import CLASSES, Sample, load_images, scan_dataset
-from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.data import CLASSES, Sample, load_images, scan_dataset, write_bad_images
+from facepalsy.io import atomic_write_csv, atomic_write_json
 from facepalsy.predict import predict_images
 from facepalsy.report import plot_confusion_matrix, write_report
-from facepalsy.run import SPLIT_FILE, VALIDATION_FILE, load_run, read_split
+from facepalsy.run import PROVENANCE_FILE, SPLIT_FILE, VALIDATION_FILE, content_hash, load_run, read_split
+
+console = Console(stderr=True)
 
 
 def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float = 0.5) -> dict:
@@ -203,8 +206,26 @@ def evaluate_run(
         out = Path(out) if out else run_dir / f"eval-{root.resolve().name}"
     images, kept, bad = load_images(root, samples, config.image_size, skip_bad=skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
-        atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
-    return evaluate_arrays(run_dir, out, images, kept, data=None if data is None else str(data), precision=precision), out
+        write_bad_images(out, bad)
+    notes = tuple(note for note in [test_set_warning(run_dir, root, kept, own_test_split=data is None)] if note)
+    for note in notes:
+        console.print(f"[yellow]warning:[/] {note}")
+    return evaluate_arrays(run_dir, out, images, kept, notes=notes, data=None if data is None else str(data), precision=precision), out
+
+
+def test_set_warning(run_dir: Path, root: Path, samples: list[Sample], own_test_split: bool) -> str | None:
+    """A warning when the images evaluated are not, byte for byte, the test set recorded at training."""
+    provenance = run_dir / PROVENANCE_FILE
+    if not provenance.is_file():
+        return None  # a run from before provenance was recorded
+    recorded = json.loads(provenance.read_text(encoding="utf-8"))["data"]
+    if content_hash(root, samples) == recorded["test_content_sha256"]:
+        return None
+    if own_test_split:
+        return (f"the test images in {root} changed since training (content hash differs from {provenance.name}): "
+                "these metrics are not those of the recorded test set")
+    return (f"{root} is not this run's test set (content hash differs from the one recorded in {provenance.name}): "
+            "its images may overlap the training data")
 
 
 def write_predictions(path: Path, samples: list[Sample], probs: np.ndarray, threshold: float = 0.5) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 from facepalsy.augment import Normalize, Preprocess
 from facepalsy.config import PRECISIONS
 from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized, resize_square
-from facepalsy.errors import BadImageError, FacepalsyError
+from facepalsy.errors import BadImageError, FacepalsyError, display_path
 from facepalsy.face import crop_face
 from facepalsy.models import VGGClassifier
 from facepalsy.run import TrainedModel
@@ -98,7 +98,7 @@ def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: fl
     paths = expand_inputs(inputs)
     if not paths:
         raise FacepalsyError("no images given (folders are searched for " + ", ".join(sorted(IMAGE_EXTENSIONS)) + ")")
-    results = [Prediction(str(p)) for p in paths]
+    results = [Prediction(display_path(p)) for p in paths]
     batch = trained.config.batch_size
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
+import importlib.metadata
 import os
+import platform
 import shutil
+import socket
+import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -14,7 +23,7 @@ from facepalsy.augment import Preprocess
 from facepalsy.config import Config
 from facepalsy.data import CLASSES, Sample
 from facepalsy.errors import FacepalsyError
-from facepalsy.io import atomic_write, atomic_write_csv
+from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_json
 from facepalsy.models import VGGClassifier, create_model
 
 MODEL_FILE = "model.pt"
@@ -25,6 +34,8 @@ LEAKAGE_FILE = "leakage.json"
 VALIDATION_FILE = "validation.json"
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
+LOCK_FILE = ".lock"
+PROVENANCE_FILE = "provenance.json"
 FORMAT_VERSION = 1
 
 
@@ -39,21 +50,79 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
-def prepare_run_folder(out: Path, overwrite: bool = False, resume: bool = False) -> Path:
-    """Create ``out``; refuse an existing non-empty folder unless asked to overwrite or resume."""
+def prepare_run_folder(out: Path, overwrite: bool = False, resume: bool = False, needed_bytes: int = 0) -> Path:
+    """Create ``out``; refuse an existing non-empty folder unless asked to overwrite or resume.
+
+    Fails before any work when the folder cannot be written or its disk lacks ``needed_bytes``.
+    Call it under ``run_folder_lock(out)``.
+    """
     out = Path(out)
     if resume:
         if not (out / LAST_CHECKPOINT).is_file():
-            raise FacepalsyError(f"{out}: nothing to resume ({LAST_CHECKPOINT} not found)")
+            hint = " (it stopped before its first epoch ended; start it again with --overwrite)" if (out / CONFIG_FILE).is_file() else ""
+            raise FacepalsyError(f"{out}: nothing to resume ({LAST_CHECKPOINT} not found){hint}")
+        for stale in out.rglob(".*.tmp"):  # a write cut short by SIGKILL; the file it was replacing is intact
+            stale.unlink()
+        check_writable(out, needed_bytes)
         return out
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FacepalsyError(f"{out}: run folder already exists; pass --overwrite to replace it or --resume to continue it")
-        if not (out / CONFIG_FILE).is_file():
-            raise FacepalsyError(f"{out}: --overwrite refused: not a facepalsy run folder (no {CONFIG_FILE}), nothing deleted")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    existing = out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir())
+    if existing and not overwrite:
+        raise FacepalsyError(f"{out}: run folder already exists; pass --overwrite to replace it or --resume to continue it")
+    if existing and not (out / CONFIG_FILE).is_file():
+        raise FacepalsyError(f"{out}: --overwrite refused: not a facepalsy run folder (no {CONFIG_FILE}), nothing deleted")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from exc
+    if existing:
+        for item in out.iterdir():
+            if item.name == LOCK_FILE:
+                continue
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item)
+            else:
+                item.unlink()
+    check_writable(out, needed_bytes)
     return out
+
+
+def check_writable(out: Path, needed_bytes: int = 0) -> None:
+    """Write and delete a probe file, and compare free space with what the run will write."""
+    try:
+        with tempfile.TemporaryFile(dir=out) as probe:
+            probe.write(b"facepalsy")
+            probe.flush()
+            os.fsync(probe.fileno())
+        free = shutil.disk_usage(out).free
+    except OSError as exc:
+        raise FacepalsyError(f"{out}: cannot write to the run folder ({exc.strerror or exc}); choose another --out") from exc
+    if free < needed_bytes:
+        raise FacepalsyError(f"{out}: only {free / 1e6:.0f} MB free, the run needs about {needed_bytes / 1e6:.0f} MB; free space or choose another --out")
+
+
+@contextmanager
+def run_folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out/.lock`` (creating ``out``) so that a second run cannot write into it.
+
+    The kernel releases the lock when the process ends, however it ends (SIGKILL included), so a
+    stale lock file never blocks a later run.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            raise FacepalsyError(f"{out}: in use by another facepalsy run ({holder}); wait for it to end or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def save_model(path: Path, model: VGGClassifier, config: Config, preprocess: Preprocess, epoch: int, val_loss: float) -> None:
@@ -117,6 +186,53 @@ def load_run(run_dir: str | Path) -> TrainedModel:
         raise FacepalsyError(f"{path}: weights do not fit backbone {config.backbone} ({str(exc).splitlines()[0]})") from exc
     model.eval()
     return TrainedModel(model, config, Preprocess.from_dict(payload["preprocess"]), run_dir)
+
+
+def content_hash(root: Path, samples: list[Sample]) -> str:
+    """SHA-256 over each sample's path, label, subject and file bytes, in path order: any change to the data changes it."""
+    digest = hashlib.sha256()
+    for sample in sorted(samples, key=lambda s: s.path):
+        digest.update(f"{sample.path}\0{sample.label}\0{sample.subject}\0".encode("utf-8", "surrogateescape"))
+        try:
+            digest.update(hashlib.sha256((root / sample.path).read_bytes()).digest())
+        except OSError as exc:
+            raise FacepalsyError(f"{root / sample.path}: cannot read ({exc.strerror or exc})") from exc
+    return digest.hexdigest()
+
+
+def environment() -> dict:
+    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a checkout."""
+    from facepalsy import __version__
+
+    packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+        "facepalsy": __version__, "facepalsy_git_commit": git_commit(), "packages": dict(packages),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the facepalsy checkout this code runs from (``-dirty`` with uncommitted changes); None when installed from a wheel."""
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() / "src" / "facepalsy" != package:
+            return None  # installed inside some other repository
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_provenance(out: Path, root: Path, samples: list[Sample], assignment: list[str]) -> None:
+    """provenance.json: the software that trained the run and content hashes of its data and of its test set."""
+    test = [s for s, part in zip(samples, assignment) if part == "test"]
+    data = {"root": str(root), "images": len(samples), "content_sha256": content_hash(root, samples),
+            "test_images": len(test), "test_content_sha256": content_hash(root, test)}
+    atomic_write_json(out / PROVENANCE_FILE, {"environment": environment(), "data": data})
 
 
 def write_split(path: Path, samples: list[Sample], assignment: list[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,20 +17,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
 from facepalsy.augment import Normalize, Preprocess, TrainTransform
 from facepalsy.check import guard_split
 from facepalsy.config import Config, load_config, save_config
-from facepalsy.data import Sample, load_images, scan_dataset, split_samples
-from facepalsy.errors import FacepalsyError
+from facepalsy.data import Sample, load_images, scan_dataset, split_samples, write_bad_images
+from facepalsy.errors import FacepalsyError, Interrupted, display_path
 from facepalsy.evaluate import binary_metrics, evaluate_arrays, youden_threshold
-from facepalsy.io import atomic_write_json, atomic_write_text
+from facepalsy.io import atomic_write, atomic_write_json
 from facepalsy.models import VGGClassifier, create_model
 from facepalsy.predict import predict_images, use_bf16
 from facepalsy.run import (
     CONFIG_FILE,
+    FORMAT_VERSION,
     HISTORY_COLUMNS,
     HISTORY_FILE,
     LAST_CHECKPOINT,
@@ -42,9 +45,11 @@ from facepalsy.run import (
     load_run,
     prepare_run_folder,
     read_split,
+    run_folder_lock,
     save_baseline,
     save_model,
     write_history,
+    write_provenance,
     write_split,
 )
 
@@ -67,6 +72,10 @@ class PalsyModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         if not self.config.finetune:
             self.model.features.eval()  # a frozen backbone keeps its batch-norm statistics
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if batch_idx == 0:  # augmentation and dropout draw from a stream set by the seed and epoch alone, so --resume repeats them exactly
+            torch.manual_seed(self.config.seed + 1_000_003 * (self.current_epoch + 1))
 
     def logits(self, inputs: torch.Tensor, train: bool) -> torch.Tensor:
         """Class scores of a batch: uint8 images (transformed here, channels-last) or cached pooled features."""
@@ -117,6 +126,34 @@ class CachedViews(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         return self.views[self.epoch() % len(self.views), index], self.labels[index]
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A shuffled order that depends on the seed and the epoch alone.
+
+    Lightning calls ``set_epoch`` before each epoch, so a run resumed at epoch e sees the same
+    order as one that never stopped (a generator carried across epochs would not be restored).
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoints written under a temporary name, then renamed: a failed or killed write keeps the last good one."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        checkpoint["facepalsy_format_version"] = FORMAT_VERSION
+        atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
 
 
 class RunRecorder(Callback):
@@ -194,14 +231,24 @@ def train(
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
     model = build_model(config)
-    writer = is_rank_zero()
-    out = prepare_run_folder(Path(out), overwrite=overwrite) if writer else Path(out)
-    root = Path(config.data)
-    images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
-    if bad and writer:
-        atomic_write_text(out / "bad_images.txt", "".join(f"{b.path}\t{b.reason}\n" for b in bad))
-    assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
-    return fit_split(config, out, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
+    out, writer = Path(out), is_rank_zero()
+    with run_folder_lock(out) if writer else nullcontext():
+        if writer:
+            prepare_run_folder(out, overwrite=overwrite, needed_bytes=run_bytes(model))
+        root = Path(config.data)
+        images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
+        if bad and writer:
+            write_bad_images(out, bad)
+        assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
+        return fit_split(config, out, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
+
+
+def run_bytes(model: VGGClassifier | None) -> int:
+    """Disk a run needs at most: model.pt and last.ckpt (weights, Adam's two moments of what trains), each briefly twice while replaced."""
+    if model is None:
+        return 10_000_000
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    return 2 * (2 * weights + 2 * weights) + 10_000_000
 
 
 def fit_split(
@@ -223,6 +270,7 @@ def fit_split(
         atomic_write_json(out / LEAKAGE_FILE, guard)
         save_config(config, out / CONFIG_FILE)
         write_split(out / SPLIT_FILE, samples, assignment)
+        write_provenance(out, Path(config.data), samples, assignment)
     if model is None:
         return _fit_baseline(config, out, images, samples, assignment, progress, notes)
     return _fit(config, out, model, images, samples, assignment, resume=False, progress=progress, notes=notes, callbacks=callbacks)
@@ -250,16 +298,31 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
 
     ``epochs`` may raise the total number of epochs, to train a finished run further.
     """
-    out = prepare_run_folder(Path(out), resume=True)
-    config = load_config(out / CONFIG_FILE)
-    if epochs is not None and epochs != config.epochs:
-        config = config.replace(epochs=epochs)
-        if is_rank_zero():
-            save_config(config, out / CONFIG_FILE)
-    samples, assignment = read_split(out / SPLIT_FILE)
-    images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress and is_rank_zero(), face_crop=config.face_crop)
-    model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
-    return _fit(config, out, model, images, kept, assignment, resume=True, progress=progress)
+    out, writer = Path(out), is_rank_zero()
+    with run_folder_lock(out) if writer else nullcontext():
+        if writer:
+            prepare_run_folder(out, resume=True)
+        check_lightning_checkpoint(out / LAST_CHECKPOINT)
+        config = load_config(out / CONFIG_FILE)
+        if epochs is not None and epochs != config.epochs:
+            config = config.replace(epochs=epochs)
+            if writer:
+                save_config(config, out / CONFIG_FILE)
+        samples, assignment = read_split(out / SPLIT_FILE)
+        images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress and writer, face_crop=config.face_crop)
+        model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
+        return _fit(config, out, model, images, kept, assignment, resume=True, progress=progress)
+
+
+def check_lightning_checkpoint(path: Path) -> None:
+    """Refuse a truncated, foreign or other-version ``last.ckpt`` with one line, before Lightning fails on it."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any failure to unpickle means the file is unusable
+        raise FacepalsyError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); start again with --overwrite") from exc
+    found = checkpoint.get("facepalsy_format_version") if isinstance(checkpoint, dict) else None
+    if found != FORMAT_VERSION:
+        raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy resumes format {FORMAT_VERSION}); start again with --overwrite")
 
 
 def _fit(
@@ -279,7 +342,7 @@ def _fit(
         if len(index) == 0:
             return None
         dataset = TensorDataset(tensors[index], labels[index])
-        return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle, generator=torch.Generator().manual_seed(config.seed))
+        return DataLoader(dataset, batch_size=config.batch_size, sampler=EpochShuffle(len(dataset), config.seed) if shuffle else None)
 
     module = PalsyModule(config.to_dict(), preprocess.to_dict(), model)
     train_loader, val_loader = loader("train", True), loader("val", False)
@@ -295,6 +358,7 @@ def _fit(
         strategy=config.strategy,
         precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
         callbacks=[recorder, last, *callbacks],
+        plugins=[AtomicCheckpointIO()],
         logger=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
@@ -302,7 +366,15 @@ def _fit(
         deterministic="warn",
         default_root_dir=out,
     )
-    trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
+    except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns Ctrl+C into exit(1) and SIGTERM into SIGTERMException
+        raise Interrupted(f"{out} keeps its last completed epoch; continue with: facepalsy train --resume --out {out}") from exc
+    except OSError as exc:
+        raise FacepalsyError(
+            f"{display_path(exc.filename or out)}: cannot write ({exc.strerror or exc}); {out} keeps its last completed epoch: "
+            f"free space, then continue with: facepalsy train --resume --out {out}"
+        ) from exc
     if not trainer.is_global_zero:
         return {}
 
