@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,22 @@ TINY_TRAIN_FLAGS = [
     "--backbone", "vgg11_bn", "--weights", "none", "--image-size", "32", "--epochs", "2",
     "--batch-size", "16", "--lr", "1e-3", "--finetune", "--test-fraction", "0.25", "--val-fraction", "0.25",
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network():
+    """Tests never touch the network: any connection beyond this machine fails loudly (the web page's own server is local)."""
+    real_connect = socket.socket.connect
+
+    def local_only(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family != socket.AF_UNIX and host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0"):
+            raise OSError(f"a test tried to reach {address}; tests must not use the network")
+        return real_connect(self, address)
+
+    socket.socket.connect = local_only
+    yield
+    socket.socket.connect = real_connect
 
 
 @pytest.fixture(scope="session")

@@ -116,6 +116,8 @@ def load_config(path: str | Path) -> Config:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise FacepalsyError(f"{path}: cannot read config ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise FacepalsyError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise FacepalsyError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(values, dict):

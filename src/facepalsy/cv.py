@@ -76,7 +76,8 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
-    build_model(config)  # fail fast on backbone or weights
+    scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
+    build_model(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     out = Path(out)
     with run_folder_lock(out):

@@ -224,6 +224,7 @@ RUN_FILES = {
     "leakage.json": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
     "validation.json": "the kept model on validation data, and the Youden threshold chosen there",
     "bad_images.txt": "images skipped with --skip-bad, with the reason",
+    "provenance.json": "versions of Python, torch and every package, facepalsy's git commit, content hashes of the data and the test set",
     "metrics.json": "test metrics (fractions) with subject-bootstrap 95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
     "predictions.csv": "palsy probability and predicted label of every test image",
     "curves.png": "loss and accuracy curves",

@@ -149,7 +149,8 @@ class EpochShuffle(torch.utils.data.Sampler):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoints written under a temporary name, then renamed: a failed or killed write keeps the last good one."""
+    """Lightning checkpoints through the project's atomic writer (a failed or killed write keeps the last good one),
+    stamped with the format version that ``--resume`` checks."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         checkpoint["facepalsy_format_version"] = FORMAT_VERSION
@@ -230,13 +231,14 @@ def train(
     """
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
+    samples = scan_dataset(config.data)  # a wrong folder fails before any weights are fetched
     model = build_model(config)
     out, writer = Path(out), is_rank_zero()
     with run_folder_lock(out) if writer else nullcontext():
         if writer:
             prepare_run_folder(out, overwrite=overwrite, needed_bytes=run_bytes(model))
         root = Path(config.data)
-        images, kept, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
+        images, kept, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
         if bad and writer:
             write_bad_images(out, bad)
         assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
