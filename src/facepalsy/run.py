@@ -74,8 +74,8 @@ def prepare_run_folder(out: Path, overwrite: bool = False, resume: bool = False,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from exc
-    if existing:
-        for item in out.iterdir():
+    if existing:  # config.yaml goes last, so a deletion cut short leaves a folder --overwrite still recognises
+        for item in sorted(out.iterdir(), key=lambda item: item.name == CONFIG_FILE):
             if item.name == LOCK_FILE:
                 continue
             if item.is_dir() and not item.is_symlink():
