@@ -82,9 +82,9 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     out = Path(out)
     with run_folder_lock(out):
         prepare_run_folder(out, overwrite=overwrite)
-        save_config(config, out / CONFIG_FILE)  # first, so that a folder stopped at any point is recognisably ours
         images, samples = _load(config, out, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
+        save_config(config, out / CONFIG_FILE)
         write_folds(out / FOLDS_FILE, samples, assignments)
         atomic_write_json(out / PLAN_FILE, {"protocol": protocol, "folds": folds})
         return _run_folds(config, out, protocol, images, samples, assignments, progress)

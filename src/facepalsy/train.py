@@ -237,7 +237,6 @@ def train(
     with run_folder_lock(out) if writer else nullcontext():
         if writer:
             prepare_run_folder(out, overwrite=overwrite, needed_bytes=run_bytes(model))
-            save_config(config, out / CONFIG_FILE)  # first, so that a run stopped at any point is recognisably a run folder
         root = Path(config.data)
         images, kept, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
         if bad and writer:
