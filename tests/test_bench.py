@@ -22,5 +22,6 @@ def test_bench_reports_all_figures(capsys):
     (row,) = result["backbones"]
     for key in ("inference_fp32_plain_ms", "inference_fast_ms", "predict_latency_ms", "train_frozen_images_per_s",
                 "train_finetune_images_per_s", "peak_memory_mb", "inference_fraction_of_peak", "speedup_vs_plain",
-                "train_frozen_plain_images_per_s", "train_frozen_speedup_vs_plain", "feature_cache_epoch_fraction"):
+                "train_frozen_plain_images_per_s", "train_frozen_speedup_vs_plain", "feature_cache_epoch_fraction",
+                "predict_latency_fraction_of_peak", "train_frozen_fraction_of_peak", "train_finetune_fraction_of_peak"):
         assert row[key] > 0, key

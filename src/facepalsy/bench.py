@@ -174,4 +174,9 @@ def run_bench(backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, 
     for r in results:
         peak = peaks["bf16" if r["bf16"] else "fp32"]
         r["inference_fraction_of_peak"] = r["inference_fast_gflops"] / peak
+        r["predict_latency_fraction_of_peak"] = r["gflop_per_image"] / (r["predict_latency_ms"] / 1000) / peak
+        # training FLOPs: a frozen backbone runs forward only (the head is negligible); fine-tuning ≈ 3× forward
+        r["train_frozen_fraction_of_peak"] = r["train_frozen_images_per_s"] * r["gflop_per_image"] / peak
+        r["train_finetune_fraction_of_peak"] = r["train_finetune_images_per_s"] * 3 * r["gflop_per_image"] / peak
+        r["train_frozen_plain_fraction_of_fp32_peak"] = r["train_frozen_plain_images_per_s"] * r["gflop_per_image"] / peaks["fp32"]
     return {"threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "backbones": results}

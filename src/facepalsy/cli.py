@@ -314,11 +314,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("fast path images/s", "inference_fast_images_per_s", "{:.1f}"), ("fast path GFLOP/s", "inference_fast_gflops", "{:.0f}"),
         ("fast path, fraction of matmul peak", "inference_fraction_of_peak", "{:.0%}"), ("speed-up vs plain fp32", "speedup_vs_plain", "{:.2f}×"),
         ("predict latency from JPEG (ms, median)", "predict_latency_ms", "{:.0f}"), ("latency / network time", "latency_over_network_time", "{:.2f}"),
+        ("predict latency, fraction of matmul peak", "predict_latency_fraction_of_peak", "{:.0%}"),
         ("training images/s, frozen backbone", "train_frozen_images_per_s", "{:.1f}"),
+        ("  fraction of matmul peak (forward FLOPs)", "train_frozen_fraction_of_peak", "{:.0%}"),
         ("training images/s, frozen, plain per-image fp32", "train_frozen_plain_images_per_s", "{:.1f}"),
+        ("  fraction of fp32 matmul peak", "train_frozen_plain_fraction_of_fp32_peak", "{:.0%}"),
         ("training speed-up vs plain", "train_frozen_speedup_vs_plain", "{:.2f}×"),
         ("--feature-cache epoch / normal epoch", "feature_cache_epoch_fraction", "{:.1%}"),
         ("training images/s, fine-tuned", "train_finetune_images_per_s", "{:.1f}"),
+        ("  fraction of matmul peak (3× forward FLOPs)", "train_finetune_fraction_of_peak", "{:.0%}"),
         ("peak memory (MB, process)", "peak_memory_mb", "{:.0f}"),
     ]
     for label, key, fmt in rows:
