@@ -16,6 +16,7 @@ import numpy as np
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.face import FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, align_face, detect_faces, largest_face, mediapipe_available
+from facepalsy.io import atomic_write
 
 # Face-mesh indices per side of the patient: (right, left).
 BROW = ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336])
@@ -137,5 +138,4 @@ def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path) 
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
     label = f"more affected: patient's {result.more_affected_side}   score {result.score:.3f}"
     cv2.putText(canvas, label, (8, 8 + 14 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas).save(path)
+    atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))

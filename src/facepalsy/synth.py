@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from facepalsy.data import CLASSES, write_manifest
 from facepalsy.errors import FacepalsyError
+from facepalsy.io import atomic_write
 
 SUPERSAMPLE = 2  # draw at twice the size, then downsample, for smooth edges
 
@@ -211,8 +212,8 @@ def make_synthetic_dataset(
         label = CLASSES[1] if identity.palsy_side else CLASSES[0]
         subject = f"s{i:03d}"
         rel = Path(label) / subject / f"{subject}_{j:03d}.jpg"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        draw_face(identity, np.random.default_rng([seed, i, j]), size).save(out / rel, quality=92)
+        face = draw_face(identity, np.random.default_rng([seed, i, j]), size)
+        atomic_write(out / rel, lambda tmp: face.save(tmp, format="JPEG", quality=92))  # noqa: B023 (called at once)
         side = {1: "left", -1: "right", 0: ""}[identity.palsy_side]
         rows.append({"path": rel.as_posix(), "label": label, "subject": subject, "side": side, "severity": round(identity.severity, 3)})
     write_manifest(out, rows)
