@@ -31,7 +31,8 @@ from pathlib import Path
 import facepalsy.train as T
 marker = Path(os.environ["FACEPALSY_TEST_MARKER"])
 def pause(self, trainer, module, outputs, batch, batch_idx):
-    if trainer.current_epoch == 1 and batch_idx == 1 and not marker.exists():
+    in_folder = self.out.name == os.environ["FACEPALSY_TEST_PAUSE_IN"] or not os.environ["FACEPALSY_TEST_PAUSE_IN"]
+    if in_folder and trainer.current_epoch == 1 and batch_idx == 1 and not marker.exists():
         marker.write_text(str(os.getpid()))
         time.sleep(120)
 T.RunRecorder.on_train_batch_end = pause
@@ -40,11 +41,12 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _start_paused_train(tmp_path: Path, data: Path, out: Path) -> subprocess.Popen:
+def _start_paused_train(tmp_path: Path, data: Path, out: Path, command: tuple[str, ...] = ("train",), flags: list[str] = FLAGS, pause_in: str = "") -> subprocess.Popen:
+    """Start the CLI and return once it is paused in epoch 2 (of the run folder named ``pause_in``, if given)."""
     script, marker = tmp_path / "pausing_cli.py", tmp_path / "paused"
     script.write_text(PAUSING_CLI)
-    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker)}
-    proc = subprocess.Popen([sys.executable, str(script), "train", str(data), "--out", str(out), *FLAGS], env=env, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker), "FACEPALSY_TEST_PAUSE_IN": pause_in}
+    proc = subprocess.Popen([sys.executable, str(script), *command, str(data), "--out", str(out), *flags], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None, proc.stderr.read()
@@ -88,6 +90,23 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
     assert resumed.returncode == 0, resumed.stderr
     for name in ("metrics.json", "history.csv", "predictions.csv", "validation.json"):
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+@pytest.mark.slow
+@pytest.mark.slow
+def test_cv_killed_in_a_fold_then_resumed_equals_an_uninterrupted_cv(tmp_path, synth_data):
+    flags = ["--protocol", "subject-kfold", "--folds", "3", *FLAGS[2:]]
+    reference = _cli("cv", str(synth_data), "--out", str(tmp_path / "whole"), *flags)
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "cut"
+    proc = _start_paused_train(tmp_path, synth_data, out, command=("cv",), flags=flags, pause_in="fold_01")
+    proc.kill()
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert (out / "fold_00" / "report.md").is_file() and not (out / "fold_01" / "metrics.json").exists()
+    resumed = _cli("cv", "--resume", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 of 3 folds already complete" in resumed.stderr
+    assert (out / "cv.json").read_bytes() == (tmp_path / "whole" / "cv.json").read_bytes()
 
 
 @pytest.mark.slow
