@@ -246,11 +246,12 @@ def train(
 
 
 def run_bytes(model: VGGClassifier | None) -> int:
-    """Disk a run needs at most: model.pt and last.ckpt (weights, Adam's two moments of what trains), each briefly twice while replaced."""
+    """Disk a run needs at most: model.pt (the weights) and last.ckpt (weights and at most two Adam moments),
+    each briefly twice while a new copy replaces it, plus 10 MB for figures and tables."""
     if model is None:
         return 10_000_000
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return 2 * (2 * weights + 2 * weights) + 10_000_000
+    return 2 * (weights + 3 * weights) + 10_000_000
 
 
 def fit_split(
