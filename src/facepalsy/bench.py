@@ -131,7 +131,7 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
 
         plain = _timed(plain_epoch, timed)
         features = frozen[0].pooled_features(decoded, True, batch, bf16).clone()  # a normal tensor, as the DataLoader gives
-        head_only = _module(name, size, finetune=False, feature_cache=4)
+        head_only = _module(name, size, finetune=False, feature_cache=4, model=frozen[0].model)
         cached = _timed(lambda: _epoch(head_only, list(features.split(batch)), labels, False), repeats)
         finetuned = _module(name, size, finetune=True)
         finetune = _timed(lambda: _epoch(finetuned, list(decoded.split(batch)), labels, bf16), timed)
@@ -142,12 +142,12 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
     }
 
 
-def _module(name: str, size: int, finetune: bool, feature_cache: int = 0) -> tuple:
-    """The training module, as at the start of an epoch (a frozen backbone stays in eval), and its optimizer."""
+def _module(name: str, size: int, finetune: bool, feature_cache: int = 0, model=None) -> tuple:
+    """The training module (on ``model``, else a new one), as at the start of an epoch, and its optimizer."""
     from facepalsy.train import PalsyModule
 
     config = Config(backbone=name, image_size=size, finetune=finetune, feature_cache=feature_cache)
-    module = PalsyModule(config.to_dict(), Preprocess.for_config(config).to_dict(), create_model(name)).train()
+    module = PalsyModule(config.to_dict(), Preprocess.for_config(config).to_dict(), model or create_model(name)).train()
     module.on_train_epoch_start()
     return module, module.configure_optimizers()
 

@@ -76,13 +76,13 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
-    scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
+    samples = scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
     build_model(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     out = Path(out)
     with run_folder_lock(out):
         prepare_run_folder(out, overwrite=overwrite)
-        images, samples = _load(config, out, progress)
+        images, samples = _load(config, out, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
         save_config(config, out / CONFIG_FILE)
         write_folds(out / FOLDS_FILE, samples, assignments)
@@ -98,7 +98,7 @@ def resume_cv(out: str | Path, progress: bool = True) -> dict:
             raise FacepalsyError(f"{out}: nothing to resume ({PLAN_FILE} not found; not a cross-validation folder, or it stopped before its first fold)")
         plan = json.loads((out / PLAN_FILE).read_text(encoding="utf-8"))
         config = load_config(out / CONFIG_FILE)
-        images, samples = _load(config, out, progress)
+        images, samples = _load(config, out, scan_dataset(config.data), progress)
         assignments = fold_assignments(samples, plan["protocol"], plan["folds"], config.val_fraction, config.seed)
         with (out / FOLDS_FILE).open(newline="", encoding="utf-8") as f:
             recorded = list(csv.DictReader(f))
@@ -107,9 +107,10 @@ def resume_cv(out: str | Path, progress: bool = True) -> dict:
         return _run_folds(config, out, plan["protocol"], images, samples, assignments, progress)
 
 
-def _load(config: Config, out: Path, progress: bool) -> tuple[np.ndarray, list[Sample]]:
+def _load(config: Config, out: Path, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
+    """Decode the images once for all folds; unreadable ones are refused, or skipped and listed with ``skip_bad``."""
     root = Path(config.data)
-    images, samples, bad = load_images(root, scan_dataset(root), config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
+    images, samples, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
         write_bad_images(out, bad)
     return images, samples

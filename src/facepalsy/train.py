@@ -320,7 +320,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
 def check_lightning_checkpoint(path: Path) -> None:
     """Refuse a truncated, foreign or other-version ``last.ckpt`` with one line, before Lightning fails on it."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # tensors stay on disk: Lightning reads them next
     except Exception as exc:  # any failure to unpickle means the file is unusable
         raise FacepalsyError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); start again with --overwrite") from exc
     found = checkpoint.get("facepalsy_format_version") if isinstance(checkpoint, dict) else None
