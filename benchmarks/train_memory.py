@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.data.synth import make_synthetic_dataset
 
 
 def main() -> None:

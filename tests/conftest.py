@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from facepalsy.cli import main
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.app.cli import main
+from facepalsy.data.synth import make_synthetic_dataset
 
 TINY_TRAIN_FLAGS = [
     "--backbone", "vgg11_bn", "--weights", "none", "--image-size", "32", "--epochs", "2",

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from facepalsy.baseline import AsymmetryClassifier
-from facepalsy.cli import main
-from facepalsy.face import mediapipe_available
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.models.baseline import AsymmetryClassifier
+from facepalsy.app.cli import main
+from facepalsy.face.detect import mediapipe_available
+from facepalsy.data.synth import make_synthetic_dataset
 
 
 def test_classifier_numbers_reproduce_scikit_learn():
@@ -56,7 +56,7 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
 
 @pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")
 def test_feature_cache_is_bounded(monkeypatch):
-    from facepalsy import baseline
+    from facepalsy.models import baseline
 
     monkeypatch.setattr(baseline, "CACHE_LIMIT", 2)
     monkeypatch.setattr(baseline, "_features_cache", baseline.OrderedDict())

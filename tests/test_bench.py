@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from facepalsy.bench import model_gflops
-from facepalsy.cli import main
-from facepalsy.models import create_model
+from facepalsy.app.bench import model_gflops
+from facepalsy.app.cli import main
+from facepalsy.models.vgg import create_model
 
 
 def test_vgg16_forward_costs_about_31_gflop_at_224():

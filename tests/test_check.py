@@ -6,7 +6,7 @@ import json
 
 from PIL import Image, ImageEnhance
 
-from facepalsy.cli import main
+from facepalsy.app.cli import main
 
 
 def _seeded_folder(tmp_path, synth_data):

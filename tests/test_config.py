@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from facepalsy.cli import build_parser, resolve_config
-from facepalsy.config import Config, load_config, save_config
+from facepalsy.app.cli import build_parser, resolve_config
+from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.errors import FacepalsyError
 
 

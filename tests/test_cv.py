@@ -11,11 +11,11 @@ import pytest
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
-from facepalsy.cli import main
-from facepalsy.cv import fold_assignments
-from facepalsy.data import Sample
-from facepalsy.evaluate import binary_metrics
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.app.cli import main
+from facepalsy.training.cv import fold_assignments
+from facepalsy.data.dataset import Sample
+from facepalsy.evaluation.evaluate import binary_metrics
+from facepalsy.data.synth import make_synthetic_dataset
 
 FLAGS = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs", "1"]
 

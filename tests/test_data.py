@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facepalsy.data import PALSY, load_image, load_images, scan_dataset
+from facepalsy.data.dataset import PALSY, load_image, load_images, scan_dataset
 from facepalsy.errors import BadImageError, DataError
 
 

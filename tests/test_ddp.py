@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.data.synth import make_synthetic_dataset
 
 # Run as a script because Lightning's DDP launcher starts the other ranks by re-running the command;
 # the probe records what each rank trained on and every checkpoint write with the writing rank.
@@ -20,8 +20,8 @@ PROBE = textwrap.dedent('''
 
     from lightning.pytorch.callbacks import Callback
 
-    import facepalsy.train as T
-    from facepalsy.config import Config
+    import facepalsy.training.train as T
+    from facepalsy.training.config import Config
 
     data, out, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     log.mkdir(exist_ok=True)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
-from facepalsy.cli import main
-from facepalsy.demo import demo_config, run_demo
+from facepalsy.app.cli import main
+from facepalsy.app.demo import demo_config, run_demo
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from conftest import TINY_TRAIN_FLAGS
 from PIL import Image
 from sklearn import metrics as skm
 
-from facepalsy.cli import main
-from facepalsy.run import load_run
+from facepalsy.app.cli import main
+from facepalsy.runfolder import load_run
 
 RUN_FILES = ["config.yaml", "model.pt", "checkpoints/last.ckpt", "history.csv", "split.csv", "metrics.json",
              "predictions.csv", "curves.png", "confusion_matrix.png", "report.md"]
@@ -94,8 +94,8 @@ def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsy
     assert all(r["label"] in ("palsy", "normal") and 0 <= r["prob_palsy"] <= 1 for r in lines)
     # the same probability as the model gives the decoded image directly
     trained = load_run(tiny_run)
-    from facepalsy.data import load_resized
-    from facepalsy.predict import predict_probabilities
+    from facepalsy.data.dataset import load_resized
+    from facepalsy.inference.predictor import predict_probabilities
     direct = predict_probabilities(trained.model, trained.preprocess, load_resized(images[0], 32).transpose(2, 0, 1)[None])
     assert lines[0]["prob_palsy"] == pytest.approx(float(direct[0]), abs=1e-6)
 

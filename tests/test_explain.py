@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import TINY_TRAIN_FLAGS
 
-from facepalsy.cli import main
-from facepalsy.data import load_resized
-from facepalsy.explain import gradcam
-from facepalsy.run import load_run
+from facepalsy.app.cli import main
+from facepalsy.data.dataset import load_resized
+from facepalsy.inference.explain import gradcam
+from facepalsy.runfolder import load_run
 
 
 @pytest.fixture(scope="module")

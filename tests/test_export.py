@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from facepalsy.cli import main
-from facepalsy.data import load_images, scan_dataset
-from facepalsy.export import OnnxEngine, export_onnx
-from facepalsy.predict import predict_probabilities
-from facepalsy.run import load_run
+from facepalsy.app.cli import main
+from facepalsy.data.dataset import load_images, scan_dataset
+from facepalsy.inference.export import OnnxEngine, export_onnx
+from facepalsy.inference.predictor import predict_probabilities
+from facepalsy.runfolder import load_run
 
 
 def test_onnx_matches_pytorch_fp32(tiny_run, synth_data, tmp_path):

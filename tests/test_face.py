@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facepalsy import asymmetry as asym
-from facepalsy.cli import main
+from facepalsy.face import asymmetry as asym
+from facepalsy.app.cli import main
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face import alignment_matrix, crop_face, detect_faces, eye_angle, mediapipe_available
-from facepalsy.synth import draw_face, make_identity
+from facepalsy.face.detect import alignment_matrix, crop_face, detect_faces, eye_angle, mediapipe_available
+from facepalsy.data.synth import draw_face, make_identity
 
 needs_mediapipe = pytest.mark.skipif(not mediapipe_available(), reason="face extra not installed (bash scripts/setup installs it)")
 
@@ -136,7 +136,7 @@ def test_asymmetry_cli_json_and_drawing(tmp_path, capsys):
 def test_face_crop_is_recorded_and_repeated_by_predict(tmp_path, capsys):
     from conftest import TINY_TRAIN_FLAGS
 
-    from facepalsy.synth import make_synthetic_dataset
+    from facepalsy.data.synth import make_synthetic_dataset
 
     data = make_synthetic_dataset(tmp_path / "data", subjects=8, images_per_subject=4, seed=2, size=128, progress=False)
     run = tmp_path / "run"

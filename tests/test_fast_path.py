@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
-from facepalsy.cli import main
-from facepalsy.data import load_images, scan_dataset
-from facepalsy.predict import predict_files, predict_probabilities
-from facepalsy.run import load_run
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.app.cli import main
+from facepalsy.data.dataset import load_images, scan_dataset
+from facepalsy.inference.predictor import predict_files, predict_probabilities
+from facepalsy.runfolder import load_run
+from facepalsy.data.synth import make_synthetic_dataset
 
 needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bf16")
 
@@ -36,7 +36,7 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
     images, _, _ = load_images(synth_data, scan_dataset(synth_data)[:8], 32, progress=False)
     model = trained.model
     with torch.no_grad():
-        from facepalsy.augment import Normalize
+        from facepalsy.training.augment import Normalize
 
         reference = torch.softmax(model.to(memory_format=torch.contiguous_format)(Normalize(trained.preprocess)(torch.tensor(images))), 1)[:, 1].numpy()
     assert np.allclose(predict_probabilities(model, trained.preprocess, images, precision="fp32"), reference, atol=1e-5)
@@ -45,7 +45,7 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
 
 
 def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_path, synth_data):
-    from facepalsy.models import create_model
+    from facepalsy.models.vgg import create_model
 
     start = create_model("vgg11_bn").state_dict()
     torch.save(start, tmp_path / "start.pth")
@@ -62,7 +62,7 @@ def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_pat
 
 
 def test_feature_cache_refuses_finetune():
-    from facepalsy.config import Config
+    from facepalsy.training.config import Config
     from facepalsy.errors import FacepalsyError
 
     with pytest.raises(FacepalsyError, match="frozen backbone"):

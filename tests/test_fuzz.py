@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from facepalsy.config import Config, load_config
-from facepalsy.data import load_image, read_manifest
+from facepalsy.training.config import Config, load_config
+from facepalsy.data.dataset import load_image, read_manifest
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
 
 FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from facepalsy.evaluate import binary_metrics
+from facepalsy.evaluation.evaluate import binary_metrics
 
 
 def test_hand_computed_example():
@@ -46,7 +46,7 @@ def test_single_class_has_no_auc_and_no_division_by_zero():
 
 
 def test_youden_threshold_separates_and_ignores_test_data():
-    from facepalsy.evaluate import youden_threshold
+    from facepalsy.evaluation.evaluate import youden_threshold
 
     y = np.array([0, 0, 0, 1, 1, 1])
     prob = np.array([0.1, 0.2, 0.3, 0.35, 0.8, 0.9])
@@ -57,7 +57,7 @@ def test_youden_threshold_separates_and_ignores_test_data():
 
 
 def test_subject_scores_average_probabilities_per_subject():
-    from facepalsy.evaluate import subject_scores
+    from facepalsy.evaluation.evaluate import subject_scores
 
     order, label, prob = subject_scores(["b", "a", "b", "a", "c"], np.array([1, 0, 1, 0, 1]), np.array([0.8, 0.2, 0.6, 0.4, 0.9]))
     assert order == ["a", "b", "c"] and label.tolist() == [0, 1, 1]
@@ -78,7 +78,7 @@ def _subject_data(n_subjects, seed=0, images=5):
 
 
 def test_bootstrap_interval_contains_estimate_and_narrows_with_more_subjects():
-    from facepalsy.evaluate import bootstrap_ci
+    from facepalsy.evaluation.evaluate import bootstrap_ci
 
     widths = []
     for n_subjects in (10, 40, 160):
@@ -94,7 +94,7 @@ def test_bootstrap_interval_contains_estimate_and_narrows_with_more_subjects():
 
 def test_bootstrap_resamples_subjects_not_images():
     """All images of a subject move together: with one subject per class the interval cannot shrink."""
-    from facepalsy.evaluate import bootstrap_ci
+    from facepalsy.evaluation.evaluate import bootstrap_ci
 
     y = np.array([0] * 50 + [1] * 50)
     prob = np.array([0.9] * 50 + [0.9] * 50)  # subject n wrong on every image, subject p right

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.models import create_model, list_models
+from facepalsy.models.vgg import create_model, list_models
 
 # torchvision's parameter names, written out independently of facepalsy's layer table.
 TORCHVISION_CONVS = {

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facepalsy.cli import main
-from facepalsy.data import scan_dataset
-from facepalsy.prepare import prepare_videos
+from facepalsy.app.cli import main
+from facepalsy.data.dataset import scan_dataset
+from facepalsy.data.prepare import prepare_videos
 
 
 def write_video(path, seconds: float, fps: int = 30, size=(64, 48), codec="mp4v"):

@@ -15,10 +15,10 @@ import pytest
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
-import facepalsy.train as train_module
-from facepalsy.cli import main
-from facepalsy.config import Config
-from facepalsy.cv import resume_cv, run_cv
+import facepalsy.training.train as train_module
+from facepalsy.app.cli import main
+from facepalsy.training.config import Config
+from facepalsy.training.cv import resume_cv, run_cv
 from facepalsy.errors import Interrupted
 
 FLAGS = ["--split", "subject", *[f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")], "--epochs", "3"]
@@ -28,7 +28,7 @@ FLAGS = ["--split", "subject", *[f for f in TINY_TRAIN_FLAGS if f not in ("--epo
 PAUSING_CLI = """
 import os, sys, time
 from pathlib import Path
-import facepalsy.train as T
+import facepalsy.training.train as T
 marker = Path(os.environ["FACEPALSY_TEST_MARKER"])
 def pause(self, trainer, module, outputs, batch, batch_idx):
     in_folder = self.out.name == os.environ["FACEPALSY_TEST_PAUSE_IN"] or not os.environ["FACEPALSY_TEST_PAUSE_IN"]
@@ -36,7 +36,7 @@ def pause(self, trainer, module, outputs, batch, batch_idx):
         marker.write_text(str(os.getpid()))
         time.sleep(120)
 T.RunRecorder.on_train_batch_end = pause
-from facepalsy.cli import main
+from facepalsy.app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -171,12 +171,12 @@ def test_unwritable_output_fails_before_training(tmp_path, synth_data, capsys, m
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("facepalsy.run.tempfile.TemporaryFile", read_only)
+    monkeypatch.setattr("facepalsy.runfolder.tempfile.TemporaryFile", read_only)
     assert main(["train", str(synth_data), "--out", str(tmp_path / "ro"), *FLAGS]) == 2
     assert "cannot write to the run folder (Read-only file system)" in capsys.readouterr().err
     monkeypatch.undo()
 
-    monkeypatch.setattr("facepalsy.run.shutil.disk_usage", lambda path: type("Usage", (), {"free": 1_000_000})())
+    monkeypatch.setattr("facepalsy.runfolder.shutil.disk_usage", lambda path: type("Usage", (), {"free": 1_000_000})())
     assert main(["train", str(synth_data), "--out", str(tmp_path / "full"), *FLAGS]) == 2
     assert "only 1 MB free, the run needs about" in capsys.readouterr().err
     assert not (tmp_path / "full" / "checkpoints").exists()
@@ -221,7 +221,7 @@ def test_cv_interrupted_in_a_fold_resumes_from_the_completed_folds(tmp_path, syn
             raise KeyboardInterrupt
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr("facepalsy.cv.fit_split", ctrl_c_in_the_second_fold)
+    monkeypatch.setattr("facepalsy.training.cv.fit_split", ctrl_c_in_the_second_fold)
     out = tmp_path / "cut"
     with pytest.raises(Interrupted, match=f"facepalsy cv --resume --out {out}"):
         run_cv(config, out, "subject-kfold", folds=3, progress=False)

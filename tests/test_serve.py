@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facepalsy.face import mediapipe_available
-from facepalsy.synth import draw_face, make_identity
+from facepalsy.face.detect import mediapipe_available
+from facepalsy.data.synth import draw_face, make_identity
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(not mediapipe_available(), reason="the page finds faces with the face extra (bash scripts/setup)")
@@ -103,8 +103,8 @@ def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces,
 def test_twenty_concurrent_requests_match_predict(server, faces, tiny_run):
     from gradio_client import Client, handle_file
 
-    from facepalsy.predict import predict_files
-    from facepalsy.run import load_run
+    from facepalsy.inference.predictor import predict_files
+    from facepalsy.runfolder import load_run
 
     expected = {p.name: r.prob_palsy for p, r in zip(faces, predict_files(load_run(tiny_run), faces))}
     jobs = [faces[i % len(faces)] for i in range(20)]
@@ -124,7 +124,7 @@ def test_twenty_concurrent_requests_match_predict(server, faces, tiny_run):
 
 @pytest.fixture
 def analyzer(tiny_run, tmp_path):
-    from facepalsy.serve import Analyzer
+    from facepalsy.app.serve import Analyzer
 
     return Analyzer(tiny_run, tmp_path / "work", keep_uploads=tmp_path / "kept")
 
@@ -139,7 +139,7 @@ def _upload(tmp_path, name: str, data: bytes) -> str:
 def test_bad_uploads_get_a_sentence_not_an_exception(analyzer, tmp_path, faces, monkeypatch):
     from PIL import Image
 
-    from facepalsy import serve
+    from facepalsy.app import serve
 
     assert "file is empty" in analyzer.photo(_upload(tmp_path, "empty.jpg", b"")).verdict
     assert "could not be read as an image" in analyzer.photo(_upload(tmp_path, "text.jpg", b"plain text")).verdict
@@ -165,7 +165,7 @@ def test_a_good_photo_gives_everything_and_is_kept_only_on_request(analyzer, fac
 
 
 def test_janitor_deletes_after_the_grace_period_and_restarts_on_reuse(tmp_path):
-    from facepalsy.serve import UploadJanitor
+    from facepalsy.app.serve import UploadJanitor
 
     janitor = UploadJanitor(grace=0.3)
     path = tmp_path / "upload.jpg"
@@ -180,8 +180,8 @@ def test_janitor_deletes_after_the_grace_period_and_restarts_on_reuse(tmp_path):
 
 
 def test_open_host_warns(tiny_run, capsys, monkeypatch):
-    from facepalsy import serve
-    from facepalsy.cli import main
+    from facepalsy.app import serve
+    from facepalsy.app.cli import main
 
     monkeypatch.setattr(serve, "serve", lambda *a, **k: None)
     assert main(["serve", str(tiny_run), "--host", "0.0.0.0"]) == 0

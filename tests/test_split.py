@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from facepalsy.data import Sample, split_samples
+from facepalsy.data.dataset import Sample, split_samples
 from facepalsy.errors import DataError
 
 

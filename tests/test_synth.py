@@ -11,9 +11,9 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facepalsy.cli import main
-from facepalsy.data import load_images, scan_dataset
-from facepalsy.synth import make_synthetic_dataset
+from facepalsy.app.cli import main
+from facepalsy.data.dataset import load_images, scan_dataset
+from facepalsy.data.synth import make_synthetic_dataset
 
 
 def test_writes_the_data_contract_with_manifest(tmp_path):

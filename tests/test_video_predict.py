@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from facepalsy.cli import main
-from facepalsy.face import mediapipe_available
-from facepalsy.synth import draw_face, make_identity
+from facepalsy.app.cli import main
+from facepalsy.face.detect import mediapipe_available
+from facepalsy.data.synth import draw_face, make_identity
 
 
 def synthetic_video(path, seconds=2.0, fps=24, size=160):

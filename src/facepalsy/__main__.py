@@ -1,3 +1,3 @@
-from facepalsy.cli import main
+from facepalsy.app.cli import main
 
 raise SystemExit(main())

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from facepalsy.config import Config
+from facepalsy.training.config import Config
 from facepalsy.errors import FacepalsyError
-from facepalsy.models import imagenet_weights_cached
-from facepalsy.synth import make_synthetic_dataset
-from facepalsy.train import train
+from facepalsy.models.vgg import imagenet_weights_cached
+from facepalsy.data.synth import make_synthetic_dataset
+from facepalsy.training.train import train
 
 console = Console(stderr=True)
 DEMO_SUBJECTS = 300

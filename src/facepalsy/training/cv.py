@@ -23,14 +23,14 @@ from rich.console import Console
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
-from facepalsy.config import Config, load_config, save_config
-from facepalsy.data import CLASSES, Sample, holdout, load_images, scan_dataset, write_bad_images
+from facepalsy.training.config import Config, load_config, save_config
+from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_bad_images
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
-from facepalsy.evaluate import binary_metrics, bootstrap_ci, subject_scores
+from facepalsy.evaluation.evaluate import binary_metrics, bootstrap_ci, subject_scores
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
-from facepalsy.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
-from facepalsy.run import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder, run_folder_lock
-from facepalsy.train import build_model, fit_split, training_device
+from facepalsy.evaluation.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
+from facepalsy.runfolder import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder, run_folder_lock
+from facepalsy.training.train import build_model, fit_split, training_device
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
 FOLDS_FILE = "folds.csv"

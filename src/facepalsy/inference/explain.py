@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from facepalsy.augment import Normalize, Preprocess
-from facepalsy.data import CLASSES, PALSY
+from facepalsy.training.augment import Normalize, Preprocess
+from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.errors import FacepalsyError
-from facepalsy.models import VGGClassifier
+from facepalsy.models.vgg import VGGClassifier
 
 EXPLAIN_INSTALL = "pip install 'captum>=0.7'  (or: bash scripts/setup)"
 
@@ -65,7 +65,7 @@ def save_overlay(path: Path, image: np.ndarray, heatmap: np.ndarray, prob_palsy:
     """The overlay beside the face, titled with the predicted label and palsy probability."""
     import matplotlib.pyplot as plt
 
-    from facepalsy.report import save_figure
+    from facepalsy.evaluation.report import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(6, 3.3))
     axes[0].imshow(image.transpose(1, 2, 0))
@@ -82,7 +82,7 @@ def save_heatmap_grid(path: Path, rows: dict[str, list[tuple[np.ndarray, np.ndar
     """A grid of overlays, one row per group (true positives, false positives, false negatives)."""
     import matplotlib.pyplot as plt
 
-    from facepalsy.report import save_figure
+    from facepalsy.evaluation.report import save_figure
 
     width = max(1, max((len(items) for items in rows.values()), default=1))
     fig, axes = plt.subplots(len(rows), width, figsize=(2.2 * width, 2.5 * len(rows)), squeeze=False)

@@ -13,8 +13,8 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
-from facepalsy.config import Config
-from facepalsy.models import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
+from facepalsy.training.config import Config
+from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ import numpy as np
 from rich.console import Console
 from sklearn import metrics as skm
 
-from facepalsy.data import CLASSES, Sample, load_images, scan_dataset, write_bad_images
+from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_bad_images
 from facepalsy.io import atomic_write_csv, atomic_write_json
-from facepalsy.predict import predict_images
-from facepalsy.report import plot_confusion_matrix, write_report
-from facepalsy.run import PROVENANCE_FILE, SPLIT_FILE, VALIDATION_FILE, content_hash, load_run, read_split
+from facepalsy.inference.predictor import predict_images
+from facepalsy.evaluation.report import plot_confusion_matrix, write_report
+from facepalsy.runfolder import PROVENANCE_FILE, SPLIT_FILE, VALIDATION_FILE, content_hash, load_run, read_split
 
 console = Console(stderr=True)
 
@@ -166,8 +166,8 @@ def pick_examples(labels: np.ndarray, probs: np.ndarray, per_group: int = 4, thr
 def write_heatmap_grid(path: Path, trained, images: np.ndarray, samples: list[Sample], probs: np.ndarray) -> str:
     """Grad-CAM grid of example TP/FP/FN for the report; says why when it cannot be drawn."""
     from facepalsy.errors import FacepalsyError
-    from facepalsy.explain import gradcam, save_heatmap_grid
-    from facepalsy.models import VGGClassifier
+    from facepalsy.inference.explain import gradcam, save_heatmap_grid
+    from facepalsy.models.vgg import VGGClassifier
 
     if not isinstance(trained.model, VGGClassifier):
         return "not drawn: Grad-CAM needs a CNN backbone"

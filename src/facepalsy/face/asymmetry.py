@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.face import FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, align_face, detect_faces, largest_face, mediapipe_available
+from facepalsy.face.detect import FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, align_face, detect_faces, largest_face, mediapipe_available
 from facepalsy.io import atomic_write
 
 # Face-mesh indices per side of the patient: (right, left).

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from facepalsy.augment import Normalize
-from facepalsy.data import PALSY
+from facepalsy.training.augment import Normalize
+from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
 from facepalsy.io import atomic_write
-from facepalsy.models import VGGClassifier
-from facepalsy.run import TrainedModel
+from facepalsy.models.vgg import VGGClassifier
+from facepalsy.runfolder import TrainedModel
 
 ONNX_FILE = "model.onnx"
 ONNX_INSTALL = "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"

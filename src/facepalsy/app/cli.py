@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from facepalsy.config import Config, load_config
+from facepalsy.training.config import Config, load_config
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
 
 console = Console(stderr=True)
@@ -57,7 +57,7 @@ def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from facepalsy.synth import make_synthetic_dataset
+    from facepalsy.data.synth import make_synthetic_dataset
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
@@ -68,7 +68,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from facepalsy.train import resume, train
+    from facepalsy.training.train import resume, train
 
     if args.resume:
         metrics = resume(args.out, epochs=args.epochs)
@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from facepalsy.evaluate import evaluate_run
+    from facepalsy.evaluation.evaluate import evaluate_run
 
     metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision)
     _print_metrics(metrics)
@@ -93,14 +93,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from facepalsy.predict import predict_files, predict_video_files
-    from facepalsy.prepare import VIDEO_EXTENSIONS
-    from facepalsy.run import load_run
+    from facepalsy.inference.predictor import predict_files, predict_video_files
+    from facepalsy.data.prepare import VIDEO_EXTENSIONS
+    from facepalsy.runfolder import load_run
 
     trained = load_run(args.run)
     trained.precision = args.precision
     if args.engine == "onnx":
-        from facepalsy.export import ONNX_FILE, OnnxEngine
+        from facepalsy.inference.export import ONNX_FILE, OnnxEngine
 
         trained.engine = OnnxEngine(Path(args.run) / ONNX_FILE)
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
@@ -135,9 +135,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from facepalsy.predict import predict_files
-    from facepalsy.report import write_explain_report
-    from facepalsy.run import load_run
+    from facepalsy.inference.predictor import predict_files
+    from facepalsy.evaluation.report import write_explain_report
+    from facepalsy.runfolder import load_run
 
     trained = load_run(args.run)
     results = predict_files(trained, args.images, threshold=args.threshold, cam_dir=Path(args.out))
@@ -154,10 +154,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_asymmetry(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from facepalsy.asymmetry import MEASURES, draw, image_asymmetry
-    from facepalsy.data import load_image
+    from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
+    from facepalsy.data.dataset import load_image
     from facepalsy.errors import BadImageError
-    from facepalsy.predict import expand_inputs
+    from facepalsy.inference.predictor import expand_inputs
 
     failed = 0
     for path in expand_inputs(args.images):
@@ -183,7 +183,7 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from facepalsy.report import comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.evaluation.report import comparison_markdown, comparison_rows, write_comparison
 
     rows = comparison_rows(args.runs)
     print(comparison_markdown(rows))
@@ -195,7 +195,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from facepalsy.prepare import prepare_videos
+    from facepalsy.data.prepare import prepare_videos
 
     report = prepare_videos(args.videos, args.out, args.label, fps=args.fps, subject_map=args.subjects, face_crop=args.face_crop)
     for name, frames in report.videos.items():
@@ -210,7 +210,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from facepalsy.check import NEAR_DUPLICATE_BITS, check_dataset
+    from facepalsy.data.check import NEAR_DUPLICATE_BITS, check_dataset
 
     report = check_dataset(args.data)
     if args.json:
@@ -244,8 +244,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from facepalsy.cv import resume_cv, run_cv
-    from facepalsy.report import metrics_table
+    from facepalsy.training.cv import resume_cv, run_cv
+    from facepalsy.evaluation.report import metrics_table
 
     if args.resume:
         result = resume_cv(args.out)
@@ -259,9 +259,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from facepalsy.cv import PROTOCOLS, run_cv
-    from facepalsy.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
-    from facepalsy.train import train
+    from facepalsy.training.cv import PROTOCOLS, run_cv
+    from facepalsy.evaluation.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.training.train import train
 
     out = Path(args.out)
     config = resolve_config(args, args.data)
@@ -287,7 +287,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from facepalsy.serve import serve
+    from facepalsy.app.serve import serve
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
@@ -298,7 +298,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from facepalsy.bench import run_bench
+    from facepalsy.app.bench import run_bench
 
     result = run_bench(tuple(args.backbones.split(",")), args.size, args.batch, args.repeats, args.precision)
     if args.json:
@@ -332,8 +332,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from facepalsy.export import export_onnx
-    from facepalsy.run import load_run
+    from facepalsy.inference.export import export_onnx
+    from facepalsy.runfolder import load_run
 
     path = export_onnx(load_run(args.run), Path(args.out) if args.out else None)
     console.print(f"wrote [bold]{path}[/] (input: N×3×H×W float pixels 0–255; output: class probabilities, palsy second)")
@@ -341,14 +341,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from facepalsy.demo import run_demo
+    from facepalsy.app.demo import run_demo
 
     run_demo(Path(args.out), overwrite=args.overwrite)
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from facepalsy.models import backbone_spec, imagenet_weights_cached, list_models
+    from facepalsy.models.vgg import backbone_spec, imagenet_weights_cached, list_models
 
     table = Table("backbone", "ImageNet file", "in torch's cache")
     for name in list_models():
@@ -358,7 +358,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(metrics: dict) -> None:
-    from facepalsy.report import percent
+    from facepalsy.evaluation.report import percent
 
     table = Table("accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n", title="test metrics (positive class: palsy)")
     table.add_row(*(percent(metrics[k]) for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), str(metrics["n"]))

@@ -165,7 +165,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
 def load_resized(path: str | Path, size: int, face_crop: bool = False) -> np.ndarray:
     """Decode and resize to size×size (aspect not kept, as in the paper), or face-crop; HWC uint8."""
     if face_crop:
-        from facepalsy.face import crop_face
+        from facepalsy.face.detect import crop_face
 
         crop, _ = crop_face(np.asarray(load_image(path)), size, path)
         return crop

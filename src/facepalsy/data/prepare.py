@@ -18,7 +18,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, MANIFEST, MANIFEST_COLUMNS, load_image, scan_folders
+from facepalsy.data.dataset import CLASSES, IMAGE_EXTENSIONS, MANIFEST, MANIFEST_COLUMNS, load_image, scan_folders
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
 from facepalsy.io import atomic_write, atomic_write_csv
 
@@ -163,7 +163,7 @@ def prepare_videos(
 
 
 def _face_crop_bgr(frame: np.ndarray | Path, size: int, where: str) -> np.ndarray:
-    from facepalsy.face import crop_face
+    from facepalsy.face.detect import crop_face
 
     rgb = np.asarray(load_image(frame)) if isinstance(frame, Path) else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     crop, _ = crop_face(rgb, size, where)

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facepalsy.data import CLASSES, load_image, resize_square
+from facepalsy.data.dataset import CLASSES, load_image, resize_square
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.run import load_run
+from facepalsy.runfolder import load_run
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
 CAUTION = (
@@ -107,10 +107,10 @@ class Analyzer:
             self.janitor.release(path)
 
     def _analyze_photo(self, rgb: np.ndarray, name: str) -> Analysis:
-        from facepalsy.explain import gradcam, overlay
-        from facepalsy.face import crop_face
-        from facepalsy.models import VGGClassifier
-        from facepalsy.predict import predict_images
+        from facepalsy.inference.explain import gradcam, overlay
+        from facepalsy.face.detect import crop_face
+        from facepalsy.models.vgg import VGGClassifier
+        from facepalsy.inference.predictor import predict_images
 
         size = self.trained.preprocess.image_size
         try:
@@ -133,8 +133,8 @@ class Analyzer:
         return f"## Verdict: {label}\n\np(palsy) = **{prob:.3f}** — {self.model_line}.\n\n{CAUTION}"
 
     def _asymmetry(self, rgb: np.ndarray, name: str) -> tuple[str, np.ndarray | None]:
-        from facepalsy.asymmetry import MEASURES, draw, image_asymmetry
-        from facepalsy.face import FACE_INSTALL, mediapipe_available
+        from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
+        from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
 
         if not mediapipe_available():
             return f"Landmark asymmetry needs the face extra, which is not installed ({FACE_INSTALL}).", None
@@ -155,7 +155,7 @@ class Analyzer:
         return text, drawing
 
     def video(self, upload: str | None) -> Analysis:
-        from facepalsy.predict import predict_video
+        from facepalsy.inference.predictor import predict_video
 
         path = None
         try:

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.augment import Normalize, Preprocess
-from facepalsy.config import Config
-from facepalsy.models import create_model
-from facepalsy.predict import predict_probabilities, use_bf16
+from facepalsy.training.augment import Normalize, Preprocess
+from facepalsy.training.config import Config
+from facepalsy.models.vgg import create_model
+from facepalsy.inference.predictor import predict_probabilities, use_bf16
 
 
 def _timed(fn, repeats: int) -> float:
@@ -78,7 +78,7 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
     with tempfile.TemporaryDirectory() as tmp:
         from PIL import Image
 
-        from facepalsy.data import load_resized
+        from facepalsy.data.dataset import load_resized
 
         jpeg = Path(tmp) / "face.jpg"
         Image.fromarray(np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(jpeg, quality=90)
@@ -106,7 +106,7 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
     """
     from PIL import Image
 
-    from facepalsy.data import load_resized
+    from facepalsy.data.dataset import load_resized
 
     rng = np.random.default_rng(2)
     bf16 = use_bf16(precision, torch.device("cpu"))
@@ -144,7 +144,7 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
 
 def _module(name: str, size: int, finetune: bool, feature_cache: int = 0, model=None) -> tuple:
     """The training module (on ``model``, else a new one), as at the start of an epoch, and its optimizer."""
-    from facepalsy.train import PalsyModule
+    from facepalsy.training.train import PalsyModule
 
     config = Config(backbone=name, image_size=size, finetune=finetune, feature_cache=feature_cache)
     module = PalsyModule(config.to_dict(), Preprocess.for_config(config).to_dict(), model or create_model(name)).train()

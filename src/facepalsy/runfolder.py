@@ -19,12 +19,12 @@ from typing import Iterator
 
 import torch
 
-from facepalsy.augment import Preprocess
-from facepalsy.config import Config
-from facepalsy.data import CLASSES, Sample
+from facepalsy.training.augment import Preprocess
+from facepalsy.training.config import Config
+from facepalsy.data.dataset import CLASSES, Sample
 from facepalsy.errors import FacepalsyError
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_json
-from facepalsy.models import VGGClassifier, create_model
+from facepalsy.models.vgg import VGGClassifier, create_model
 
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
@@ -176,7 +176,7 @@ def load_run(run_dir: str | Path) -> TrainedModel:
         raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy reads {FORMAT_VERSION})")
     config = Config.from_dict(payload["config"], source=str(path))
     if "baseline" in payload:
-        from facepalsy.baseline import AsymmetryClassifier
+        from facepalsy.models.baseline import AsymmetryClassifier
 
         return TrainedModel(AsymmetryClassifier(payload["baseline"]), config, Preprocess.from_dict(payload["preprocess"]), run_dir)
     model = create_model(config.backbone, num_classes=len(payload["classes"]), weights="none")

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facepalsy.augment import Normalize, Preprocess
-from facepalsy.config import PRECISIONS
-from facepalsy.data import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized, resize_square
+from facepalsy.training.augment import Normalize, Preprocess
+from facepalsy.training.config import PRECISIONS
+from facepalsy.data.dataset import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized, resize_square
 from facepalsy.errors import BadImageError, FacepalsyError, display_path
-from facepalsy.face import crop_face
-from facepalsy.models import VGGClassifier
-from facepalsy.run import TrainedModel
+from facepalsy.face.detect import crop_face
+from facepalsy.models.vgg import VGGClassifier
+from facepalsy.runfolder import TrainedModel
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -138,7 +138,7 @@ def _predict_batch(
         results[i].label = CLASSES[int(prob >= threshold)]
     if cam_dir is None:
         return
-    from facepalsy.explain import gradcam, save_overlay
+    from facepalsy.inference.explain import gradcam, save_overlay
 
     for i, image, heatmap in zip(indices, images, gradcam(trained.model, trained.preprocess, images)):
         target = Path(cam_dir) / f"{i:04d}_{paths[i].stem}_cam.png"
@@ -173,8 +173,8 @@ def predict_video(trained: TrainedModel, path: Path, out: Path, fps: float = 6.0
     import cv2
 
     from facepalsy.io import atomic_write_csv
-    from facepalsy.prepare import video_frames
-    from facepalsy.report import plot_timeline
+    from facepalsy.data.prepare import video_frames
+    from facepalsy.evaluation.report import plot_timeline
 
     size = trained.preprocess.image_size
     times, arrays, total = [], [], 0

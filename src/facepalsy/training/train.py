@@ -21,16 +21,16 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
-from facepalsy.augment import Normalize, Preprocess, TrainTransform
-from facepalsy.check import guard_split
-from facepalsy.config import Config, load_config, save_config
-from facepalsy.data import Sample, load_images, scan_dataset, split_samples, write_bad_images
+from facepalsy.training.augment import Normalize, Preprocess, TrainTransform
+from facepalsy.data.check import guard_split
+from facepalsy.training.config import Config, load_config, save_config
+from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_bad_images
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
-from facepalsy.evaluate import binary_metrics, evaluate_arrays, youden_threshold
+from facepalsy.evaluation.evaluate import binary_metrics, evaluate_arrays, youden_threshold
 from facepalsy.io import atomic_write, atomic_write_json
-from facepalsy.models import VGGClassifier, create_model
-from facepalsy.predict import predict_images, use_bf16
-from facepalsy.run import (
+from facepalsy.models.vgg import VGGClassifier, create_model
+from facepalsy.inference.predictor import predict_images, use_bf16
+from facepalsy.runfolder import (
     CONFIG_FILE,
     FORMAT_VERSION,
     HISTORY_COLUMNS,
@@ -209,7 +209,7 @@ def training_device(config: Config) -> torch.device:
 
 def build_model(config: Config) -> VGGClassifier | None:
     """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline."""
-    from facepalsy.baseline import NAME as BASELINE
+    from facepalsy.models.baseline import NAME as BASELINE
 
     if config.backbone == BASELINE:
         return None
@@ -281,7 +281,7 @@ def fit_split(
 
 def _fit_baseline(config: Config, out: Path, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool, notes: tuple[str, ...]) -> dict:
     """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
-    from facepalsy.baseline import AsymmetryClassifier, features
+    from facepalsy.models.baseline import AsymmetryClassifier, features
 
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])

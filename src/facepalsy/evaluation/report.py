@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from facepalsy.data import CLASSES  # noqa: E402
+from facepalsy.data.dataset import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
-from facepalsy.run import HISTORY_FILE, LEAKAGE_FILE, SPLIT_FILE, read_history, read_split  # noqa: E402
+from facepalsy.runfolder import HISTORY_FILE, LEAKAGE_FILE, SPLIT_FILE, read_history, read_split  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from facepalsy.data import CLASSES, write_manifest
+from facepalsy.data.dataset import CLASSES, write_manifest
 from facepalsy.errors import FacepalsyError
 from facepalsy.io import atomic_write
 

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facepalsy.asymmetry import MEASURES, image_asymmetry
+from facepalsy.face.asymmetry import MEASURES, image_asymmetry
 from facepalsy.errors import BadImageError
 
 NAME = "asymmetry"

@@ -1,0 +1,1 @@
+"""Training: the run configuration, batch augmentation, Lightning training of one split, and cross-validation."""
