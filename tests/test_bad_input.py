@@ -140,7 +140,7 @@ def test_train_skip_bad_uses_the_good_images_and_lists_the_bad(data_copy, tmp_pa
     ],
 )
 def test_unusual_but_valid_images_are_read(name, make, expected, tiny_run, tmp_path, capsys):
-    from facepalsy.data.dataset import load_image
+    from facepalsy.data.images import load_image
 
     path = tmp_path / name
     make().save(path, **({"quality": 100} if name.endswith(".jpg") else {}))
@@ -150,7 +150,7 @@ def test_unusual_but_valid_images_are_read(name, make, expected, tiny_run, tmp_p
 
 
 def test_exif_rotated_photo_is_turned_upright(tiny_run, tmp_path, capsys):
-    from facepalsy.data.dataset import load_image
+    from facepalsy.data.images import load_image
 
     img = Image.new("RGB", (60, 30), (255, 0, 0))
     img.paste((0, 0, 255), (0, 0, 30, 30))

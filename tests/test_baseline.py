@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from facepalsy.models.baseline import AsymmetryClassifier
 from facepalsy.app.cli import main
-from facepalsy.face.detect import mediapipe_available
 from facepalsy.data.synth import make_synthetic_dataset
+from facepalsy.face.detect import mediapipe_available
+from facepalsy.models.baseline import AsymmetryClassifier
 
 
 def test_classifier_numbers_reproduce_scikit_learn():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from facepalsy.app.cli import build_parser, resolve_config
-from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.errors import FacepalsyError
+from facepalsy.training.config import Config, load_config, save_config
 
 
 def test_yaml_sets_and_flags_win(tmp_path):

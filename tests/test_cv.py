@@ -11,11 +11,12 @@ import pytest
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
+import facepalsy
 from facepalsy.app.cli import main
-from facepalsy.training.cv import fold_assignments
 from facepalsy.data.dataset import Sample
-from facepalsy.evaluation.evaluate import binary_metrics
 from facepalsy.data.synth import make_synthetic_dataset
+from facepalsy.evaluation.metrics import binary_metrics
+from facepalsy.training.cv import fold_assignments
 
 FLAGS = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs", "1"]
 
@@ -55,13 +56,18 @@ def test_cv_writes_results_and_pools_out_of_fold_predictions(tmp_path, synth_dat
     with (out / "folds.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["subject"] for r in rows) == sorted({f"s{i:03d}" for i in range(12)})
-    y, prob = [], []
+    y, prob, thresholds = [], [], []
     for fold in result["folds"]:
+        recorded = facepalsy.load(out / fold["run"]).threshold  # the fold's operating threshold, from its model.pt
+        assert fold["threshold"] == pytest.approx(recorded)
         with (out / fold["run"] / "predictions.csv").open() as f:
             for row in csv.DictReader(f):
                 y.append(row["label"] == "palsy")
                 prob.append(float(row["prob_palsy"]))
-    expected = binary_metrics(np.array(y, int), np.array(prob))
+                thresholds.append(recorded)
+                assert row["predicted"] == ("palsy" if float(row["prob_palsy"]) >= recorded else "normal")
+    # each out-of-fold prediction keeps its fold's label: pooled at each image's own fold threshold
+    expected = binary_metrics(np.array(y, int), np.array(prob), np.array(thresholds))
     pooled = result["pooled"]
     assert pooled["n"] == 72 and pooled["confusion_matrix"] == expected["confusion_matrix"]
     assert pooled["accuracy"] == pytest.approx(expected["accuracy"])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facepalsy.data.dataset import PALSY, load_image, load_images, scan_dataset
+from facepalsy.data.dataset import PALSY, load_images, scan_dataset
+from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
 
 

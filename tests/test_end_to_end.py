@@ -15,8 +15,8 @@ from conftest import TINY_TRAIN_FLAGS
 from PIL import Image
 from sklearn import metrics as skm
 
+import facepalsy
 from facepalsy.app.cli import main
-from facepalsy.runfolder import load_run
 
 RUN_FILES = ["config.yaml", "model.pt", "checkpoints/last.ckpt", "history.csv", "split.csv", "metrics.json",
              "predictions.csv", "curves.png", "confusion_matrix.png", "report.md"]
@@ -50,7 +50,9 @@ def test_metrics_match_scikit_learn_on_the_saved_predictions(tiny_run):
     rows = _read_csv(tiny_run / "predictions.csv")
     y_true = np.array([r["label"] == "palsy" for r in rows], int)
     prob = np.array([float(r["prob_palsy"]) for r in rows])
-    y_pred = (prob >= 0.5).astype(int)
+    threshold = facepalsy.load(tiny_run).threshold  # the operating threshold chosen on validation data, from model.pt
+    assert metrics["threshold"] == threshold and all(float(r["threshold"]) == pytest.approx(threshold, abs=1e-9) for r in rows)
+    y_pred = (prob >= threshold).astype(int)
     assert metrics["n"] == len(rows) == sum(r["split"] == "test" for r in _read_csv(tiny_run / "split.csv"))
     assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
     assert metrics["precision"] == pytest.approx(skm.precision_score(y_true, y_pred, zero_division=0))
@@ -90,13 +92,13 @@ def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsy
     images = sorted((synth_data / "palsy").rglob("*.jpg"))[:2]
     assert main(["predict", str(tiny_run), *map(str, images), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["path"] for r in lines] == [str(p) for p in images]
+    assert [r["source"] for r in lines] == [str(p) for p in images]
     assert all(r["label"] in ("palsy", "normal") and 0 <= r["prob_palsy"] <= 1 for r in lines)
     # the same probability as the model gives the decoded image directly
-    trained = load_run(tiny_run)
-    from facepalsy.data.dataset import load_resized
+    predictor = facepalsy.load(tiny_run)
+    from facepalsy.data.images import load_image, resize_square
     from facepalsy.inference.predictor import predict_probabilities
-    direct = predict_probabilities(trained.model, trained.preprocess, load_resized(images[0], 32).transpose(2, 0, 1)[None])
+    direct = predict_probabilities(predictor.model, predictor.spec.preprocess, resize_square(load_image(images[0]), 32).transpose(2, 0, 1)[None])
     assert lines[0]["prob_palsy"] == pytest.approx(float(direct[0]), abs=1e-6)
 
     bad = tmp_path / "notes.jpg"
@@ -183,7 +185,7 @@ def test_checkpoint_of_another_backbone_is_refused(tiny_run, tmp_path, capsys):
     import torch
 
     payload = torch.load(tiny_run / "model.pt", weights_only=True)
-    payload["config"]["backbone"] = "vgg16"
+    payload["spec"]["backbone"] = "vgg16"
     other = tmp_path / "other"
     other.mkdir()
     torch.save(payload, other / "model.pt")

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from conftest import TINY_TRAIN_FLAGS
 
+import facepalsy
 from facepalsy.app.cli import main
-from facepalsy.data.dataset import load_resized
-from facepalsy.inference.explain import gradcam
-from facepalsy.runfolder import load_run
+from facepalsy.data.images import load_image, resize_square
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +20,14 @@ def run64(synth_data, tmp_path_factory):
 
 
 def test_heatmaps_have_input_size_are_finite_and_depend_on_the_input(run64, synth_data):
-    trained = load_run(run64)
+    predictor = facepalsy.load(run64)
     files = sorted((synth_data / "palsy").rglob("*.jpg"))[:1] + sorted((synth_data / "normal").rglob("*.jpg"))[:1]
-    images = np.stack([load_resized(f, 64).transpose(2, 0, 1) for f in files])
-    heat = gradcam(trained.model, trained.preprocess, images)
+    images = np.stack([resize_square(load_image(f), 64).transpose(2, 0, 1) for f in files])
+    heat = predictor.gradcam(images)
     assert heat.shape == (2, 64, 64) and np.isfinite(heat).all()
     assert heat.min() >= 0 and heat.max() <= 1
     assert np.abs(heat[0] - heat[1]).max() > 1e-3
-    again = gradcam(trained.model, trained.preprocess, images[:1])
+    again = predictor.gradcam(images[:1])
     assert np.allclose(again[0], heat[0], atol=1e-5)  # deterministic, and batch-independent
 
 

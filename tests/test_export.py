@@ -10,15 +10,14 @@ import pytest
 from facepalsy.app.cli import main
 from facepalsy.data.dataset import load_images, scan_dataset
 from facepalsy.inference.export import OnnxEngine, export_onnx
-from facepalsy.inference.predictor import predict_probabilities
-from facepalsy.runfolder import load_run
+from facepalsy.inference.predictor import load, predict_probabilities
 
 
 def test_onnx_matches_pytorch_fp32(tiny_run, synth_data, tmp_path):
-    trained = load_run(tiny_run)
-    path = export_onnx(trained, tmp_path / "model.onnx")
+    predictor = load(tiny_run)
+    path = export_onnx(predictor, tmp_path / "model.onnx")
     images, _, _ = load_images(synth_data, scan_dataset(synth_data), 32, progress=False)
-    torch_probs = predict_probabilities(trained.model, trained.preprocess, images, precision="fp32")
+    torch_probs = predict_probabilities(predictor.model, predictor.spec.preprocess, images, precision="fp32")
     onnx_probs = OnnxEngine(path).predict_proba(images)
     assert len(images) == 72
     assert ((torch_probs >= 0.5) == (onnx_probs >= 0.5)).all()

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facepalsy.face import asymmetry as asym
 from facepalsy.app.cli import main
-from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.detect import alignment_matrix, crop_face, detect_faces, eye_angle, mediapipe_available
 from facepalsy.data.synth import draw_face, make_identity
+from facepalsy.errors import BadImageError, FacepalsyError
+from facepalsy.face import asymmetry as asym
+from facepalsy.face.detect import alignment_matrix, crop_face, detect_faces, eye_angle, mediapipe_available
 
 needs_mediapipe = pytest.mark.skipif(not mediapipe_available(), reason="face extra not installed (bash scripts/setup installs it)")
 
@@ -150,4 +150,4 @@ def test_face_crop_is_recorded_and_repeated_by_predict(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "blank.png: no face found" in captured.err
     first = json.loads(captured.out.splitlines()[0])
-    assert first["label"] in ("palsy", "normal") and first["faces"] == 1
+    assert first["label"] in ("palsy", "normal") and first["faces_found"] == 1 and first["face_used"] is True

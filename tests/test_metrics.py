@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from facepalsy.evaluation.evaluate import binary_metrics
+from facepalsy.evaluation.metrics import binary_metrics
 
 
 def test_hand_computed_example():
@@ -45,19 +45,21 @@ def test_single_class_has_no_auc_and_no_division_by_zero():
     assert m["confusion_matrix"] == [[3, 1], [0, 0]]
 
 
-def test_youden_threshold_separates_and_ignores_test_data():
-    from facepalsy.evaluation.evaluate import youden_threshold
+def test_youden_threshold_is_the_middle_of_the_best_interval():
+    from facepalsy.evaluation.metrics import choose_operating_point
 
     y = np.array([0, 0, 0, 1, 1, 1])
     prob = np.array([0.1, 0.2, 0.3, 0.35, 0.8, 0.9])
-    threshold = youden_threshold(y, prob)
-    assert 0.3 < threshold <= 0.35  # every image right at this threshold, while 0.5 misses one
-    assert binary_metrics(y, prob, threshold)["accuracy"] == 1.0
-    assert youden_threshold(np.ones(3, int), np.array([0.2, 0.6, 0.9])) == 0.5
+    point = choose_operating_point(y, prob)
+    # any threshold in (0.3, 0.35] labels every image right; the middle is chosen, not the edge 0.35
+    assert point.threshold == pytest.approx(0.325)
+    assert binary_metrics(y, prob, point.threshold)["accuracy"] == 1.0
+    assert (point.rule, point.sensitivity, point.specificity, point.validation_images) == ("youden", 1.0, 1.0, 6)
+    assert choose_operating_point(np.ones(3, int), np.array([0.2, 0.6, 0.9])).threshold == 0.5
 
 
 def test_subject_scores_average_probabilities_per_subject():
-    from facepalsy.evaluation.evaluate import subject_scores
+    from facepalsy.evaluation.metrics import subject_scores
 
     order, label, prob = subject_scores(["b", "a", "b", "a", "c"], np.array([1, 0, 1, 0, 1]), np.array([0.8, 0.2, 0.6, 0.4, 0.9]))
     assert order == ["a", "b", "c"] and label.tolist() == [0, 1, 1]
@@ -78,7 +80,7 @@ def _subject_data(n_subjects, seed=0, images=5):
 
 
 def test_bootstrap_interval_contains_estimate_and_narrows_with_more_subjects():
-    from facepalsy.evaluation.evaluate import bootstrap_ci
+    from facepalsy.evaluation.metrics import bootstrap_ci
 
     widths = []
     for n_subjects in (10, 40, 160):
@@ -94,9 +96,45 @@ def test_bootstrap_interval_contains_estimate_and_narrows_with_more_subjects():
 
 def test_bootstrap_resamples_subjects_not_images():
     """All images of a subject move together: with one subject per class the interval cannot shrink."""
-    from facepalsy.evaluation.evaluate import bootstrap_ci
+    from facepalsy.evaluation.metrics import bootstrap_ci
 
     y = np.array([0] * 50 + [1] * 50)
     prob = np.array([0.9] * 50 + [0.9] * 50)  # subject n wrong on every image, subject p right
     ci = bootstrap_ci(y, prob, ["n"] * 50 + ["p"] * 50, n_boot=200, seed=1)
     assert ci["accuracy"] == (0.0, 1.0)  # image-level resampling would give about (0.4, 0.6)
+
+
+def test_operating_point_reaches_the_best_j_and_sits_inside_its_interval():
+    """On random scores: Youden's J at the chosen threshold equals the best over all of sklearn's ROC thresholds,
+    and the threshold is strictly between two scores (never on one, where a single image would flip)."""
+    from facepalsy.evaluation.metrics import choose_operating_point
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 40)
+        prob = np.round(np.clip(rng.normal(0.4 + 0.2 * y, 0.2), 0, 1), 2)  # rounded: ties, as softmax outputs have
+        if len(set(y)) < 2:
+            continue
+        fpr, tpr, _ = skm.roc_curve(y, prob)
+        point = choose_operating_point(y, prob)
+        m = binary_metrics(y, prob, point.threshold)
+        assert m["recall"] + m["specificity"] - 1 == pytest.approx(float(np.max(tpr - fpr)))
+        assert point.threshold not in set(prob)
+
+
+def test_operating_point_rules_sensitivity_specificity_fixed_and_bad_rules():
+    from facepalsy.errors import FacepalsyError
+    from facepalsy.evaluation.metrics import choose_operating_point
+
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    prob = np.array([0.1, 0.2, 0.3, 0.6, 0.15, 0.4, 0.5, 0.55, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    # sensitivity >= 0.9 (9 of 10 palsy): the threshold may go up to 0.4, keeping 0.15 out only; middle of (0.3, 0.4]
+    high_sensitivity = choose_operating_point(y, prob, "sensitivity=0.9")
+    assert high_sensitivity.threshold == pytest.approx(0.35) and high_sensitivity.sensitivity == 0.9 and high_sensitivity.specificity == 0.75
+    # specificity 1.0: above 0.6, the highest normal; middle of (0.6, 0.7]
+    strict = choose_operating_point(y, prob, "specificity=1")
+    assert strict.threshold == pytest.approx(0.65) and strict.specificity == 1.0 and strict.sensitivity == 0.6
+    assert choose_operating_point(y, prob, "fixed=0.5").threshold == 0.5
+    for bad in ("youden=0.3", "sensitivity", "sensitivity=1.5", "recall=0.9", ""):
+        with pytest.raises(FacepalsyError, match="operating_point"):
+            choose_operating_point(y, prob, bad)

@@ -17,9 +17,9 @@ from conftest import TINY_TRAIN_FLAGS
 
 import facepalsy.training.train as train_module
 from facepalsy.app.cli import main
+from facepalsy.errors import Interrupted
 from facepalsy.training.config import Config
 from facepalsy.training.cv import resume_cv, run_cv
-from facepalsy.errors import Interrupted
 
 FLAGS = ["--split", "subject", *[f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")], "--epochs", "3"]
 

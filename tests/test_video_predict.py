@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from facepalsy.app.cli import main
-from facepalsy.face.detect import mediapipe_available
 from facepalsy.data.synth import draw_face, make_identity
+from facepalsy.face.detect import mediapipe_available
 
 
 def synthetic_video(path, seconds=2.0, fps=24, size=160):

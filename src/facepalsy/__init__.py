@@ -1,8 +1,16 @@
-"""facepalsy: facial palsy detection with VGG transfer learning and honest evaluation."""
+"""facepalsy: facial palsy detection with VGG transfer learning and honest evaluation.
 
-from facepalsy.training.config import Config
+The one way to use a trained run from Python::
+
+    import facepalsy
+    predictor = facepalsy.load("runs/vgg16")
+    print(predictor.predict(PIL.Image.open("photo.jpg")).label)
+"""
+
 from facepalsy.errors import FacepalsyError
+from facepalsy.inference.predictor import Prediction, Predictor, load
 from facepalsy.models.vgg import create_model, list_models
+from facepalsy.training.config import Config
 
 __version__ = "0.1.0"
-__all__ = ["Config", "FacepalsyError", "create_model", "list_models", "__version__"]
+__all__ = ["Config", "FacepalsyError", "Prediction", "Predictor", "create_model", "list_models", "load", "__version__"]

@@ -29,3 +29,11 @@ class Interrupted(FacepalsyError):
 def display_path(path) -> str:
     """A path as printable UTF-8 text: bytes of a non-UTF-8 file name appear as \\xNN escapes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+class NoFaceError(BadImageError):
+    """An image that decodes but holds no usable face (none found, eyes not found, or too small to align)."""
+
+
+class InputError(FacepalsyError, ValueError):
+    """An argument of the wrong kind, type or shape given to the library (not a bad file)."""

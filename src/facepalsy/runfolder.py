@@ -1,4 +1,10 @@
-"""The run folder: its layout, creation rules, and rebuilding a trained model from it alone."""
+"""Run folders: one typed class per kind of folder knows every file in it; no other module spells a file name.
+
+A :class:`RunFolder` is what ``facepalsy train`` writes (and every fold of a cross-validation);
+a :class:`CvFolder` holds the folds and the pooled results; :class:`ResultFiles` is what an
+evaluation writes (into the run, or into ``RUN/eval-NAME``). Opening a trained model happens
+here, once: :meth:`RunFolder.read_model`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import csv
 import fcntl
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -13,30 +20,174 @@ import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
+import yaml
 
-from facepalsy.training.augment import Preprocess
-from facepalsy.training.config import Config
 from facepalsy.data.dataset import CLASSES, Sample
 from facepalsy.errors import FacepalsyError
+from facepalsy.evaluation.metrics import OperatingPoint
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_json
-from facepalsy.models.vgg import VGGClassifier, create_model
+from facepalsy.models.spec import ModelSpec, Preprocess
 
-MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
-SPLIT_FILE = "split.csv"
-HISTORY_FILE = "history.csv"
-LEAKAGE_FILE = "leakage.json"
-VALIDATION_FILE = "validation.json"
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
-LAST_CHECKPOINT = "checkpoints/last.ckpt"
 LOCK_FILE = ".lock"
-PROVENANCE_FILE = "provenance.json"
-FORMAT_VERSION = 1
+MODEL_FORMAT = 2  # model.pt: 2 carries a ModelSpec; 1 (before it) carried the training config and is still read
+CHECKPOINT_FORMAT = 1  # checkpoints/last.ckpt, checked by --resume
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+
+
+class ResultFiles:
+    """What an evaluation writes: metrics, per-image predictions, figures and the report."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    metrics = property(lambda self: self.path / "metrics.json")
+    predictions = property(lambda self: self.path / "predictions.csv")
+    report = property(lambda self: self.path / "report.md")
+    confusion_matrix = property(lambda self: self.path / "confusion_matrix.png")
+    heatmaps = property(lambda self: self.path / "heatmaps.png")
+    no_face = property(lambda self: self.path / "no_face.txt")
+    bad_images = property(lambda self: self.path / "bad_images.txt")
+
+    def read_metrics(self) -> dict:
+        return read_json(self.metrics)
+
+
+class _Locked:
+    config = property(lambda self: self.path / CONFIG_FILE)
+    lock_file = property(lambda self: self.path / LOCK_FILE)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock (creating the folder) so that a second process cannot write into it."""
+        with _lock(self.path):
+            yield
+
+    def read_config(self) -> dict:
+        """The training settings as written (a plain mapping; training re-validates them as a Config)."""
+        return yaml.safe_load(self.config.read_text(encoding="utf-8"))
+
+
+class RunFolder(ResultFiles, _Locked):
+    """A training run: config, split, curves, the kept model with its spec, and its test results."""
+
+    model = property(lambda self: self.path / "model.pt")
+    onnx = property(lambda self: self.path / "model.onnx")
+    split = property(lambda self: self.path / "split.csv")
+    history = property(lambda self: self.path / "history.csv")
+    curves = property(lambda self: self.path / "curves.png")
+    leakage = property(lambda self: self.path / "leakage.json")
+    validation = property(lambda self: self.path / "validation.json")
+    provenance = property(lambda self: self.path / "provenance.json")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
+
+    def eval_results(self, data: Path) -> ResultFiles:
+        """Where ``evaluate --data DATA`` writes by default."""
+        return ResultFiles(self.path / f"eval-{Path(data).resolve().name}")
+
+    def prepare(self, overwrite: bool = False, resume: bool = False, needed_bytes: int = 0) -> "RunFolder":
+        _prepare(self.path, overwrite, resume, needed_bytes, self.last_checkpoint)
+        return self
+
+    def save_model(self, spec: ModelSpec, *, state_dict: dict | None = None, baseline: dict | None = None, **info: Any) -> None:
+        """model.pt: the spec plus the weights (CNN) or numbers (baseline); loads with ``weights_only``."""
+        payload = {"format_version": MODEL_FORMAT, "spec": spec.to_dict(), **info}
+        if state_dict is not None:
+            payload["state_dict"] = {k: v.detach().cpu() for k, v in state_dict.items()}
+        if baseline is not None:
+            payload["baseline"] = baseline
+        atomic_write(self.model, lambda tmp: torch.save(payload, tmp))
+
+    def read_model(self) -> tuple[ModelSpec, dict]:
+        """The spec and the payload (``state_dict`` or ``baseline``) of model.pt, checked."""
+        if not self.model.is_file():
+            raise FacepalsyError(f"{self.path}: not a finished run folder ({self.model.name} not found)")
+        try:
+            payload = torch.load(self.model, map_location="cpu", weights_only=True)
+        except Exception as exc:  # any failure to unpickle means the file is unusable
+            raise FacepalsyError(f"{self.model}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+        found = payload.get("format_version") if isinstance(payload, dict) else None
+        if found == 1:
+            return self._spec_from_format_1(payload), payload
+        if found != MODEL_FORMAT:
+            raise FacepalsyError(f"{self.model}: checkpoint format {found!r} not supported (this facepalsy reads {MODEL_FORMAT} and 1)")
+        return ModelSpec.from_dict(payload["spec"], source=str(self.model)), payload
+
+    def _spec_from_format_1(self, payload: dict) -> ModelSpec:
+        """Runs trained before the spec existed: rebuild it from their config and validation.json."""
+        config = payload["config"]
+        point = None
+        if self.validation.is_file():
+            recorded = read_json(self.validation)
+            point = OperatingPoint(float(recorded["youden_threshold"]), "youden", recorded.get("recall"), recorded.get("specificity"), int(recorded.get("n", 0)))
+        return ModelSpec(config["backbone"], Preprocess.from_dict(payload["preprocess"]), bool(config.get("face_crop")), tuple(payload["classes"]), point)
+
+    def set_operating_point(self, point: OperatingPoint) -> ModelSpec:
+        """Record the threshold chosen on validation data in model.pt (and validation.json)."""
+        spec, payload = self.read_model()
+        spec = ModelSpec(spec.backbone, spec.preprocess, spec.face_crop, spec.classes, point)
+        atomic_write(self.model, lambda tmp: torch.save({**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()}, tmp))
+        return spec
+
+    def write_split(self, samples: list[Sample], assignment: list[str]) -> None:
+        rows = ({"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "split": part} for s, part in zip(samples, assignment))
+        atomic_write_csv(self.split, ["path", "label", "subject", "split"], rows)
+
+    def read_split(self) -> tuple[list[Sample], list[str]]:
+        if not self.split.is_file():
+            raise FacepalsyError(f"{self.split}: split file not found")
+        with self.split.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        return [Sample(r["path"], CLASSES.index(r["label"]), r["subject"]) for r in rows], [r["split"] for r in rows]
+
+    def write_history(self, rows: list[dict[str, float]]) -> None:
+        atomic_write_csv(self.history, HISTORY_COLUMNS, rows)
+
+    def read_history(self) -> list[dict[str, float]]:
+        if not self.history.is_file():
+            return []
+        with self.history.open(newline="", encoding="utf-8") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    def write_provenance(self, root: Path, samples: list[Sample], assignment: list[str]) -> None:
+        """provenance.json: the software that trained the run and content hashes of its data and of its test set."""
+        test = [s for s, part in zip(samples, assignment) if part == "test"]
+        data = {"root": str(root), "images": len(samples), "content_sha256": content_hash(root, samples),
+                "test_images": len(test), "test_content_sha256": content_hash(root, test)}
+        atomic_write_json(self.provenance, {"environment": environment(), "data": data})
+
+
+class CvFolder(_Locked):
+    """A cross-validation: its plan and folds, one RunFolder per fold, and the pooled results."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    plan = property(lambda self: self.path / "cv_plan.json")  # protocol and number of folds, for --resume
+    folds_table = property(lambda self: self.path / "folds.csv")
+    results = property(lambda self: self.path / "cv.json")
+    report = property(lambda self: self.path / "cv.md")
+    roc = property(lambda self: self.path / "roc.png")
+    bad_images = property(lambda self: self.path / "bad_images.txt")
+
+    def fold(self, k: int) -> RunFolder:
+        return RunFolder(self.path / f"fold_{k:02d}")
+
+    def prepare(self, overwrite: bool = False, resume: bool = False) -> "CvFolder":
+        _prepare(self.path, overwrite, resume, 0, self.plan)
+        return self
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def is_rank_zero() -> bool:
@@ -50,17 +201,16 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
-def prepare_run_folder(out: Path, overwrite: bool = False, resume: bool = False, needed_bytes: int = 0) -> Path:
+def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resumable: Path) -> Path:
     """Create ``out``; refuse an existing non-empty folder unless asked to overwrite or resume.
 
     Fails before any work when the folder cannot be written or its disk lacks ``needed_bytes``.
-    Call it under ``run_folder_lock(out)``.
+    Call it under the folder's lock.
     """
-    out = Path(out)
     if resume:
-        if not (out / LAST_CHECKPOINT).is_file():
+        if not resumable.is_file():
             hint = " (it stopped before its first epoch ended; start it again with --overwrite)" if (out / CONFIG_FILE).is_file() else ""
-            raise FacepalsyError(f"{out}: nothing to resume ({LAST_CHECKPOINT} not found){hint}")
+            raise FacepalsyError(f"{out}: nothing to resume ({resumable.relative_to(out)} not found){hint}")
         for stale in out.rglob(".*.tmp"):  # a write cut short by SIGKILL; the file it was replacing is intact
             stale.unlink()
         check_writable(out, needed_bytes)
@@ -101,7 +251,7 @@ def check_writable(out: Path, needed_bytes: int = 0) -> None:
 
 
 @contextmanager
-def run_folder_lock(out: Path) -> Iterator[None]:
+def _lock(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``out/.lock`` (creating ``out``) so that a second run cannot write into it.
 
     The kernel releases the lock when the process ends, however it ends (SIGKILL included), so a
@@ -123,69 +273,6 @@ def run_folder_lock(out: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def save_model(path: Path, model: VGGClassifier, config: Config, preprocess: Preprocess, epoch: int, val_loss: float) -> None:
-    """The portable best checkpoint: weights plus everything needed to use them (loads with weights_only)."""
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "preprocess": preprocess.to_dict(),
-        "classes": list(CLASSES),
-        "epoch": epoch,
-        "val_loss": val_loss,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
-def save_baseline(path: Path, classifier, config: Config, preprocess: Preprocess) -> None:
-    """model.pt of the asymmetry baseline: its numbers instead of a state dict."""
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "preprocess": preprocess.to_dict(),
-        "classes": list(CLASSES),
-        "baseline": classifier.to_dict(),
-    }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
-
-
-@dataclass
-class TrainedModel:
-    model: VGGClassifier  # or the asymmetry baseline's classifier
-    config: Config
-    preprocess: Preprocess
-    run_dir: Path
-    precision: str = "auto"  # inference precision: auto (bf16 where the hardware has it), bf16, fp32
-    engine: object | None = None  # an alternative inference engine (OnnxEngine) used instead of the model
-
-
-def load_run(run_dir: str | Path) -> TrainedModel:
-    """Rebuild the trained model of a run folder, ready for inference (eval mode, CPU)."""
-    run_dir = Path(run_dir)
-    path = run_dir / MODEL_FILE
-    if not path.is_file():
-        raise FacepalsyError(f"{run_dir}: not a finished run folder ({MODEL_FILE} not found)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any failure to unpickle means the file is unusable
-        raise FacepalsyError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        found = payload.get("format_version") if isinstance(payload, dict) else None
-        raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy reads {FORMAT_VERSION})")
-    config = Config.from_dict(payload["config"], source=str(path))
-    if "baseline" in payload:
-        from facepalsy.models.baseline import AsymmetryClassifier
-
-        return TrainedModel(AsymmetryClassifier(payload["baseline"]), config, Preprocess.from_dict(payload["preprocess"]), run_dir)
-    model = create_model(config.backbone, num_classes=len(payload["classes"]), weights="none")
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise FacepalsyError(f"{path}: weights do not fit backbone {config.backbone} ({str(exc).splitlines()[0]})") from exc
-    model.eval()
-    return TrainedModel(model, config, Preprocess.from_dict(payload["preprocess"]), run_dir)
 
 
 def content_hash(root: Path, samples: list[Sample]) -> str:
@@ -227,34 +314,3 @@ def git_commit() -> str | None:
         return None
 
 
-def write_provenance(out: Path, root: Path, samples: list[Sample], assignment: list[str]) -> None:
-    """provenance.json: the software that trained the run and content hashes of its data and of its test set."""
-    test = [s for s, part in zip(samples, assignment) if part == "test"]
-    data = {"root": str(root), "images": len(samples), "content_sha256": content_hash(root, samples),
-            "test_images": len(test), "test_content_sha256": content_hash(root, test)}
-    atomic_write_json(out / PROVENANCE_FILE, {"environment": environment(), "data": data})
-
-
-def write_split(path: Path, samples: list[Sample], assignment: list[str]) -> None:
-    rows = ({"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "split": part} for s, part in zip(samples, assignment))
-    atomic_write_csv(path, ["path", "label", "subject", "split"], rows)
-
-
-def read_split(path: Path) -> tuple[list[Sample], list[str]]:
-    if not path.is_file():
-        raise FacepalsyError(f"{path}: split file not found")
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    samples = [Sample(r["path"], CLASSES.index(r["label"]), r["subject"]) for r in rows]
-    return samples, [r["split"] for r in rows]
-
-
-def write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    atomic_write_csv(path, HISTORY_COLUMNS, rows)
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]

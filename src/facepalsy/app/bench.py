@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.training.augment import Normalize, Preprocess
-from facepalsy.training.config import Config
+from facepalsy.inference.predictor import Predictor, predict_probabilities, use_bf16
+from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import create_model
-from facepalsy.inference.predictor import predict_probabilities, use_bf16
+from facepalsy.training.config import Config
 
 
 def _timed(fn, repeats: int) -> float:
@@ -63,7 +63,8 @@ def model_gflops(model: nn.Module, size: int) -> float:
 
 def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
     model = create_model(name).eval()
-    preprocess = Preprocess.for_config(Config(backbone=name, image_size=size))
+    spec = ModelSpec(name, Preprocess.for_backbone(name, size), face_crop=False)
+    preprocess = spec.preprocess
     gflops = model_gflops(model, size)
     images = np.random.default_rng(0).integers(0, 256, (batch, 3, size, size), dtype=np.uint8)
     normalize = Normalize(preprocess)
@@ -78,11 +79,10 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
     with tempfile.TemporaryDirectory() as tmp:
         from PIL import Image
 
-        from facepalsy.data.dataset import load_resized
-
         jpeg = Path(tmp) / "face.jpg"
         Image.fromarray(np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(jpeg, quality=90)
-        latency = _timed(lambda: predict_probabilities(model, preprocess, load_resized(jpeg, size).transpose(2, 0, 1)[None], precision=precision), max(repeats, 20))
+        predictor = Predictor(spec, model, precision=precision)  # the whole path: decode, face look-up, resize, network, label
+        latency = _timed(lambda: predictor.predict(jpeg), max(repeats, 20))
 
     result = {
         "backbone": name, "size": size, "gflop_per_image": gflops, "bf16": use_bf16(precision, torch.device("cpu")),
@@ -106,7 +106,7 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
     """
     from PIL import Image
 
-    from facepalsy.data.dataset import load_resized
+    from facepalsy.data.images import load_image, resize_square
 
     rng = np.random.default_rng(2)
     bf16 = use_bf16(precision, torch.device("cpu"))
@@ -116,7 +116,7 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
         files = [Path(tmp) / f"{i}.jpg" for i in range(batch * batches)]
         for file in files:
             Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(file, quality=90)
-        decoded = torch.from_numpy(np.stack([load_resized(f, size).transpose(2, 0, 1) for f in files]))  # once per run
+        decoded = torch.from_numpy(np.stack([resize_square(load_image(f), size).transpose(2, 0, 1) for f in files]))  # once per run
 
         frozen = _module(name, size, finetune=False)
         fast = _timed(lambda: _epoch(frozen, list(decoded.split(batch)), labels, bf16), timed)
@@ -126,7 +126,7 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
 
         def plain_epoch():
             for i in range(0, len(files), batch):
-                per_image = [plain_module.train_transform(torch.from_numpy(load_resized(f, size).transpose(2, 0, 1).copy())[None]) for f in files[i : i + batch]]
+                per_image = [plain_module.train_transform(torch.from_numpy(resize_square(load_image(f), size).transpose(2, 0, 1).copy())[None]) for f in files[i : i + batch]]
                 _train_step(plain_trainee, plain_module.model(torch.cat(per_image)), labels)
 
         plain = _timed(plain_epoch, timed)
@@ -147,7 +147,7 @@ def _module(name: str, size: int, finetune: bool, feature_cache: int = 0, model=
     from facepalsy.training.train import PalsyModule
 
     config = Config(backbone=name, image_size=size, finetune=finetune, feature_cache=feature_cache)
-    module = PalsyModule(config.to_dict(), Preprocess.for_config(config).to_dict(), model or create_model(name)).train()
+    module = PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), model or create_model(name)).train()
     module.on_train_epoch_start()
     return module, module.configure_optimizers()
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from facepalsy.training.config import Config, load_config
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
+from facepalsy.training.config import Config, load_config
 
 console = Console(stderr=True)
 EXIT_USER_ERROR = 2
@@ -40,6 +40,8 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-crop", action=argparse.BooleanOptionalAction, default=None,
                         help="detect the largest face, level the eyes and crop it (recorded, so predict repeats it)")
     parser.add_argument("--feature-cache", type=int, metavar="K", help="frozen backbone: cache features of K augmented views once; epochs then train only the head")
+    parser.add_argument("--operating-point", metavar="RULE",
+                        help="how the run's threshold is chosen on validation data: youden (default), sensitivity=0.90, specificity=0.90 or fixed=0.5")
     parser.add_argument("--seed", type=int, help="default 42")
     parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=None, help="skip unreadable images and list them in RUN/bad_images.txt")
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"],
@@ -79,85 +81,89 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not metrics:  # a DDP process other than rank 0: it trained, rank 0 reports
         return 0
     _print_metrics(metrics)
-    console.print(f"report: [bold]{Path(args.out) / 'report.md'}[/]")
+    from facepalsy.runfolder import RunFolder
+
+    console.print(f"report: [bold]{RunFolder(args.out).report}[/]")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.evaluate import evaluate_run
+    from facepalsy.runfolder import ResultFiles
 
-    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision)
+    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision, threshold=args.threshold)
     _print_metrics(metrics)
-    console.print(f"metrics: [bold]{out / 'metrics.json'}[/], report: [bold]{out / 'report.md'}[/]")
+    results = ResultFiles(out)
+    console.print(f"metrics: [bold]{results.metrics}[/], report: [bold]{results.report}[/]")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from facepalsy.inference.predictor import predict_files, predict_video_files
+    from facepalsy.data.images import expand_inputs
     from facepalsy.data.prepare import VIDEO_EXTENSIONS
-    from facepalsy.runfolder import load_run
+    from facepalsy.inference.predictor import load
 
-    trained = load_run(args.run)
-    trained.precision = args.precision
-    if args.engine == "onnx":
-        from facepalsy.inference.export import ONNX_FILE, OnnxEngine
-
-        trained.engine = OnnxEngine(Path(args.run) / ONNX_FILE)
+    predictor = load(args.run, engine=args.engine, precision=args.precision, threshold=args.threshold)
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
-    verdicts = predict_video_files(trained, videos, Path(args.out), fps=args.fps, threshold=args.threshold)
+    verdicts = [predictor.predict_video(video, Path(args.out) / video.stem, fps=args.fps) for video in videos]
     for v in verdicts:
         if args.json:
             print(json.dumps(v.to_dict()))
         elif not v.error:
-            print(f"{v.path}\tvideo\t{v.label}\t{v.prob_palsy:.4f}\tface in {v.frames_with_face}/{v.frames} frames\t{v.timeline}")
+            print(f"{v.path}\tvideo\t{v.label}\t{v.prob_palsy:.4f}\tthreshold {v.threshold:.3f}\tface in {v.frames_with_face}/{v.frames} frames\t{v.timeline}")
         else:
             print(f"error: {v.path}: {v.error}", file=sys.stderr)
     if not images:
         return EXIT_USER_ERROR if any(v.error for v in verdicts) else 0
-    results = predict_files(trained, images, threshold=args.threshold, cam_dir=Path(args.cam) if args.cam else None)
+    paths = expand_inputs(images)
+    if not paths:
+        raise FacepalsyError("no images given (folders are searched for .bmp, .jpeg, .jpg, .png, .webp)")
+    results = predictor.predict(paths, cam_dir=Path(args.cam) if args.cam else None)
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))
     elif sys.stdout.isatty():
-        table = Table("image", "label", "p(palsy)")
+        console.print(f"labels at the {predictor.threshold_text()}")
+        table = Table("image", "label", "p(palsy)", "note")
         for r in results:
-            note = f" ({r.faces} faces, largest used)" if r.faces and r.faces > 1 else ""
-            table.add_row(r.path + note, r.label or "[red]error[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}")
+            table.add_row(r.source, r.label or f"[red]{r.status.replace('_', ' ')}[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}", "; ".join(r.warnings))
         Console().print(table)
     else:  # piped: one tab-separated line per image, never truncated
         for r in results:
-            print(f"{r.path}\t{r.label or 'error'}\t{'' if r.prob_palsy is None else f'{r.prob_palsy:.4f}'}")
-    failed = [r for r in results if r.error]
+            prob = "" if r.prob_palsy is None else f"{r.prob_palsy:.4f}"
+            print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}" + "".join(f"\t{w}" for w in r.warnings))
+    failed = [r for r in results if not r.ok]
     for r in failed:
-        print(f"error: {r.path}: {r.error}", file=sys.stderr)
+        print(f"error: {r.source}: {r.error}", file=sys.stderr)
     return EXIT_USER_ERROR if failed or any(v.error for v in verdicts) else 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from facepalsy.inference.predictor import predict_files
+    from facepalsy.data.images import expand_inputs
     from facepalsy.evaluation.report import write_explain_report
-    from facepalsy.runfolder import load_run
+    from facepalsy.inference.predictor import load
 
-    trained = load_run(args.run)
-    results = predict_files(trained, args.images, threshold=args.threshold, cam_dir=Path(args.out))
-    report = write_explain_report(Path(args.out), trained, results)
+    predictor = load(args.run, threshold=args.threshold)
+    if not predictor.is_cnn:
+        raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
+    results = predictor.predict(expand_inputs(args.images), cam_dir=Path(args.out))
+    report = write_explain_report(Path(args.out), predictor, results)
     for r in results:
-        if r.error:
-            print(f"error: {r.path}: {r.error}", file=sys.stderr)
+        if r.ok:
+            print(f"{r.source}\t{r.label}\t{r.prob_palsy:.4f}\t{r.cam}")
         else:
-            print(f"{r.path}\t{r.label}\t{r.prob_palsy:.4f}\t{r.cam}")
+            print(f"error: {r.source}: {r.error}", file=sys.stderr)
     console.print(f"report: [bold]{report}[/]")
-    return EXIT_USER_ERROR if any(r.error for r in results) else 0
+    return EXIT_USER_ERROR if any(not r.ok for r in results) else 0
 
 
 def cmd_asymmetry(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
-    from facepalsy.data.dataset import load_image
+    from facepalsy.data.images import expand_inputs, load_image
     from facepalsy.errors import BadImageError
-    from facepalsy.inference.predictor import expand_inputs
+    from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
 
     failed = 0
     for path in expand_inputs(args.images):
@@ -244,8 +250,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from facepalsy.training.cv import resume_cv, run_cv
     from facepalsy.evaluation.report import metrics_table
+    from facepalsy.runfolder import CvFolder
+    from facepalsy.training.cv import resume_cv, run_cv
 
     if args.resume:
         result = resume_cv(args.out)
@@ -254,13 +261,13 @@ def cmd_cv(args: argparse.Namespace) -> int:
     else:
         result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
     print("\n".join(["pooled (per image):", *metrics_table(result["pooled"]), "", "per subject:", *metrics_table(result["per_subject"])]))
-    console.print(f"report: [bold]{Path(args.out) / 'cv.md'}[/]")
+    console.print(f"report: [bold]{CvFolder(args.out).report}[/]")
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from facepalsy.training.cv import PROTOCOLS, run_cv
     from facepalsy.evaluation.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.training.cv import PROTOCOLS, run_cv
     from facepalsy.training.train import train
 
     out = Path(args.out)
@@ -293,7 +300,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
               + ("" if args.auth else " (no --auth given)"), file=sys.stderr)
     console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision)
+    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision, threshold=args.threshold)
     return 0
 
 
@@ -333,9 +340,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from facepalsy.inference.export import export_onnx
-    from facepalsy.runfolder import load_run
+    from facepalsy.inference.predictor import load
 
-    path = export_onnx(load_run(args.run), Path(args.out) if args.out else None)
+    path = export_onnx(load(args.run), Path(args.out) if args.out else None)
     console.print(f"wrote [bold]{path}[/] (input: N×3×H×W float pixels 0–255; output: class probabilities, palsy second)")
     return 0
 
@@ -392,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="evaluate on every image of this data folder instead")
     p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and list them in OUT/bad_images.txt")
+    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     p.set_defaults(func=cmd_evaluate)
 
@@ -399,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders, or videos (.mp4 .avi .mov .mkv .webm)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.add_argument("--threshold", type=float, default=0.5, help="palsy if p(palsy) >= threshold")
+    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
@@ -417,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
@@ -473,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login")
     p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: deleted after the response)")
+    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     p.set_defaults(func=cmd_serve)
 

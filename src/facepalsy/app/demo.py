@@ -18,10 +18,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from facepalsy.training.config import Config
+from facepalsy.data.dataset import MANIFEST
+from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.errors import FacepalsyError
 from facepalsy.models.vgg import imagenet_weights_cached
-from facepalsy.data.synth import make_synthetic_dataset
+from facepalsy.runfolder import RunFolder
+from facepalsy.training.config import Config
 from facepalsy.training.train import train
 
 console = Console(stderr=True)
@@ -51,7 +53,7 @@ def demo_config(data: Path) -> tuple[Config, str]:
 def run_demo(out: Path, overwrite: bool = False) -> dict:
     """Write ``out/data`` (synthetic faces) and ``out/run`` (the trained run with its report)."""
     if out.exists() and any(out.iterdir()):
-        is_demo = (out / "data" / "manifest.csv").is_file() or (out / "run").is_dir()
+        is_demo = (out / "data" / MANIFEST).is_file() or (out / "run").is_dir()
         if not overwrite:
             raise FacepalsyError(f"{out}: folder exists; pass --overwrite to replace the previous demo, or --out elsewhere")
         if not is_demo:
@@ -74,5 +76,5 @@ def run_demo(out: Path, overwrite: bool = False) -> dict:
     metrics = train(config, run, notes=notes)
     console.print(f"[bold]3/3[/] done in {time.perf_counter() - start:.0f} s: test accuracy {100 * metrics['accuracy']:.1f}% "
                   f"on {metrics['n']} images of unseen subjects")
-    console.print(f"report: [bold]{run / 'report.md'}[/]")
+    console.print(f"report: [bold]{RunFolder(run).report}[/]")
     return metrics

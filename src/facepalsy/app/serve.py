@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facepalsy.data.dataset import CLASSES, load_image, resize_square
-from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.runfolder import load_run
+from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
+from facepalsy.inference.predictor import Predictor, load
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
 CAUTION = (
@@ -70,14 +69,15 @@ def check_upload(path: Path, kind: str, limit_mb: int) -> None:
 class Analyzer:
     """Holds the run's model (loaded once) and turns one upload into an Analysis."""
 
-    def __init__(self, run_dir: str | Path, workdir: Path, keep_uploads: Path | None = None):
-        self.trained = load_run(run_dir)
+    def __init__(self, predictor: Predictor, workdir: Path, keep_uploads: Path | None = None):
+        self.predictor = predictor
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.keep_uploads = keep_uploads
         self.lock = threading.Lock()  # one inference at a time; Gradio's queue orders the rest
         self.janitor = UploadJanitor()
-        config = self.trained.config
-        self.model_line = f"model **{config.backbone}** trained with a **{config.split} split** (run `{Path(run_dir).name}`)"
+        split = predictor.run.read_config().get("split", "?")  # the training protocol, shown to the clinician
+        self.model_line = f"model **{predictor.spec.backbone}** trained with a **{split} split** (run `{predictor.run.path.name}`)"
 
     def _consume(self, upload: str | None) -> Path:
         if not upload:
@@ -95,42 +95,38 @@ class Analyzer:
         try:
             path = self._consume(upload)
             check_upload(path, "photo", IMAGE_LIMIT_MB)
-            try:
-                rgb = np.asarray(load_image(path))
-            except BadImageError as exc:
-                raise UploadError(f"This file could not be read as an image ({exc.reason}).") from exc
-            with self.lock:
-                return self._analyze_photo(rgb, path.name)
+            return self.analyze(path, path.name)
         except UploadError as exc:
             return Analysis(f"**Could not analyse this upload.** {exc}")
         finally:
             self.janitor.release(path)
 
-    def _analyze_photo(self, rgb: np.ndarray, name: str) -> Analysis:
-        from facepalsy.inference.explain import gradcam, overlay
-        from facepalsy.face.detect import crop_face
-        from facepalsy.models.vgg import VGGClassifier
-        from facepalsy.inference.predictor import predict_images
+    def analyze(self, image, name: str) -> Analysis:
+        """The page's analysis of one photo (a path, PIL image or H×W×3 array), through the run's Predictor."""
+        from facepalsy.data.images import as_rgb_array
+        from facepalsy.inference.explain import overlay
 
-        size = self.trained.preprocess.image_size
         try:
-            crop, face = crop_face(rgb, size, name)
+            rgb = as_rgb_array(image, name)  # decoded once: for the Predictor and for the landmarks
+            prepared = self.predictor.prepare(rgb, name)
+        except NoFaceError as exc:
+            raise UploadError(f"No usable face was found in this photo ({exc.reason}); this model only labels faces.") from exc
         except BadImageError as exc:
-            raise UploadError(f"No usable face was found in this photo ({exc.reason}).") from exc
-        model_input = crop if self.trained.config.face_crop else resize_square(Image.fromarray(rgb), size)
-        batch = model_input.transpose(2, 0, 1)[None]
-        prob = float(predict_images(self.trained, batch)[0])
-        cam = overlay(batch[0], gradcam(self.trained.model, self.trained.preprocess, batch)[0]) if isinstance(self.trained.model, VGGClassifier) else model_input
-        cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
-        asymmetry_text, drawing = self._asymmetry(rgb, name)
-        verdict = self._verdict(prob) + (f"\n\n{face.faces_found} faces were found; the largest was analysed." if face.faces_found > 1 else "")
-        result = Analysis(verdict, prob, cam, asymmetry_text, drawing)
+            raise UploadError(f"This file could not be read as an image ({exc.reason}).") from exc
+        with self.lock:
+            prediction = self.predictor.classify([prepared], [name])[0]
+            pixels = prepared.pixels.transpose(2, 0, 1)[None]
+            cam = overlay(pixels[0], self.predictor.gradcam(pixels)[0]) if self.predictor.is_cnn else prepared.pixels
+            cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
+            asymmetry_text, drawing = self._asymmetry(rgb, name)
+        notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
+        result = Analysis(self._verdict(prediction.prob_palsy) + notes, prediction.prob_palsy, cam, asymmetry_text, drawing)
         result.report = self._report(result, name)
         return result
 
     def _verdict(self, prob: float) -> str:
-        label = CLASSES[int(prob >= 0.5)]
-        return f"## Verdict: {label}\n\np(palsy) = **{prob:.3f}** — {self.model_line}.\n\n{CAUTION}"
+        return (f"## Verdict: {self.predictor.label(prob)}\n\np(palsy) = **{prob:.3f}**, labelled at the {self.predictor.threshold_text()} — "
+                f"{self.model_line}.\n\n{CAUTION}")
 
     def _asymmetry(self, rgb: np.ndarray, name: str) -> tuple[str, np.ndarray | None]:
         from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
@@ -155,15 +151,13 @@ class Analyzer:
         return text, drawing
 
     def video(self, upload: str | None) -> Analysis:
-        from facepalsy.inference.predictor import predict_video
-
         path = None
         try:
             path = self._consume(upload)
             check_upload(path, "video", VIDEO_LIMIT_MB)
             out = Path(tempfile.mkdtemp(dir=self.workdir))
             with self.lock:
-                verdict = predict_video(self.trained, path, out)
+                verdict = self.predictor.predict_video(path, out)
             if verdict.error:
                 raise UploadError(f"This video could not be analysed: {verdict.error}.")
             text = (
@@ -284,7 +278,7 @@ def build_app(analyzer: Analyzer):
 
 def serve(
     run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None,
-    precision: str = "auto",
+    precision: str = "auto", threshold: float | None = None,
 ) -> None:
     """Start the page and block until interrupted."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -301,8 +295,7 @@ def serve(
             raise FacepalsyError("--auth takes user:password")
         credentials = (user, password)
     Image.MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: Pillow refuses larger images
-    analyzer = Analyzer(run_dir, workdir, Path(keep_uploads) if keep_uploads else None)
-    analyzer.trained.precision = precision
+    analyzer = Analyzer(load(run_dir, precision=precision, threshold=threshold), workdir, Path(keep_uploads) if keep_uploads else None)
     app = build_app(analyzer)
     try:
         app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True)

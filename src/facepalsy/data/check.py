@@ -15,7 +15,8 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from facepalsy.data.dataset import CLASSES, Sample, load_image, map_with_progress, scan_dataset
+from facepalsy.data.dataset import CLASSES, Sample, map_with_progress, scan_dataset
+from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
 
 HASH_SIZE = 16  # pHash of 16×16 DCT coefficients: 256 bits

@@ -9,28 +9,23 @@ RGBA, palette, CMYK, 16-bit) with EXIF orientation honoured.
 from __future__ import annotations
 
 import csv
-import errno
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from facepalsy.data.images import IMAGE_EXTENSIONS, load_image, model_input
 from facepalsy.errors import BadImageError, DataError, display_path
 from facepalsy.io import atomic_write_csv, atomic_write_text
 
 T, R = TypeVar("T"), TypeVar("R")
 CLASSES = ("normal", "palsy")  # index 1 is the positive class
 PALSY = CLASSES.index("palsy")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("path", "label", "subject")
-MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
 
 
 @dataclass(frozen=True)
@@ -109,74 +104,6 @@ def write_manifest(root: Path, rows: list[dict[str, object]]) -> None:
     atomic_write_csv(root / MANIFEST, [*MANIFEST_COLUMNS, *extra], rows)
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Decode an image file to 8-bit RGB, honouring EXIF orientation; raise BadImageError if unusable."""
-    path = Path(path)
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadImageError(path, "file name is not valid UTF-8; rename the file") from None
-    try:
-        with Image.open(path) as img:
-            if img.width * img.height > Image.MAX_IMAGE_PIXELS:
-                raise BadImageError(path, f"too many pixels ({img.width}×{img.height}; the limit against decompression bombs is {Image.MAX_IMAGE_PIXELS:,})")
-            if min(img.size) < MIN_IMAGE_SIDE:
-                raise BadImageError(path, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return to_rgb(img)
-    except FileNotFoundError as exc:
-        reason = "broken symlink" if path.is_symlink() else "file not found"
-        raise BadImageError(path, reason) from exc
-    except IsADirectoryError as exc:
-        raise BadImageError(path, "is a folder, not an image file") from exc
-    except UnidentifiedImageError as exc:
-        raise BadImageError(path, "not an image Pillow can read") from exc
-    except Image.DecompressionBombError as exc:
-        raise BadImageError(path, f"too many pixels ({exc})") from exc
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise BadImageError(path, "symlink loop") from exc
-        if exc.errno is not None:  # a read error, not a decoding one
-            raise BadImageError(path, f"cannot read ({exc.strerror})") from exc
-        raise BadImageError(path, f"cannot decode ({exc})") from exc
-    except (SyntaxError, ValueError, EOFError) as exc:
-        raise BadImageError(path, f"cannot decode ({exc})") from exc
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to RGB: alpha is composited on white, 16/32-bit is rescaled."""
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(img, dtype=np.float64)
-        if img.mode.startswith("I;16") or values.max(initial=0) > 255:
-            values = values / 257.0
-        elif img.mode == "F" and values.max(initial=0) <= 1.0:
-            values = values * 255.0
-        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def load_resized(path: str | Path, size: int, face_crop: bool = False) -> np.ndarray:
-    """Decode and resize to size×size (aspect not kept, as in the paper), or face-crop; HWC uint8."""
-    if face_crop:
-        from facepalsy.face.detect import crop_face
-
-        crop, _ = crop_face(np.asarray(load_image(path)), size, path)
-        return crop
-    return resize_square(load_image(path), size)
-
-
-def resize_square(img: Image.Image, size: int) -> np.ndarray:
-    """The one resize of the project (training, prediction, the web page): size×size HWC uint8."""
-    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
-
-
 def map_with_progress(function: Callable[[T], R], items: Sequence[T], description: str, progress: bool = True) -> list[R]:
     """``function`` over ``items`` in 4 threads (decoding releases the GIL), in order, with a progress bar."""
     from rich.progress import Progress
@@ -201,30 +128,28 @@ def load_images(
     root = Path(root)
 
     def decode(sample: Sample) -> np.ndarray | BadImageError:
+        path = root / sample.path
         try:
-            return load_resized(root / sample.path, size, face_crop)
+            return model_input(np.asarray(load_image(path)), size, face_crop, path, find_faces=False).pixels
         except BadImageError as exc:
             return exc
 
     results = map_with_progress(decode, samples, f"decoding {len(samples)} images", progress)
     bad = [r for r in results if isinstance(r, BadImageError)]
     if len(bad) == 1 and not skip_bad:
-        raise DataError(f"{bad[0]} (pass --skip-bad to skip it and list it in {BAD_IMAGES_FILE})")
+        raise DataError(f"{bad[0]} (pass --skip-bad to skip it; the output folder then lists it in its bad-image list)")
     if bad and not skip_bad:
         listing = "\n".join(f"  {b}" for b in bad[:20]) + (f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else "")
-        raise DataError(f"{len(bad)} unreadable images (pass --skip-bad to skip them and list them in {BAD_IMAGES_FILE}):\n{listing}")
+        raise DataError(f"{len(bad)} unreadable images (pass --skip-bad to skip them; the output folder then lists them):\n{listing}")
     kept = [s for s, r in zip(samples, results) if not isinstance(r, BadImageError)]
     arrays = [r for r in results if not isinstance(r, BadImageError)]
     images = np.stack(arrays).transpose(0, 3, 1, 2).copy() if arrays else np.zeros((0, 3, size, size), np.uint8)
     return images, kept, bad
 
 
-BAD_IMAGES_FILE = "bad_images.txt"
-
-
-def write_bad_images(folder: Path, bad: list[BadImageError]) -> None:
-    """``folder/bad_images.txt``: one ``path<TAB>reason`` line per skipped image."""
-    atomic_write_text(folder / BAD_IMAGES_FILE, "".join(f"{display_path(b.path)}\t{b.reason}\n" for b in bad))
+def write_bad_images(path: Path, bad: list[BadImageError]) -> None:
+    """One ``path<TAB>reason`` line per skipped image."""
+    atomic_write_text(path, "".join(f"{display_path(b.path)}\t{b.reason}\n" for b in bad))
 
 
 def split_samples(

@@ -18,7 +18,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES, IMAGE_EXTENSIONS, MANIFEST, MANIFEST_COLUMNS, load_image, scan_folders
+from facepalsy.data.dataset import CLASSES, MANIFEST, MANIFEST_COLUMNS, scan_folders
+from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
 from facepalsy.io import atomic_write, atomic_write_csv
 
@@ -163,11 +164,10 @@ def prepare_videos(
 
 
 def _face_crop_bgr(frame: np.ndarray | Path, size: int, where: str) -> np.ndarray:
-    from facepalsy.face.detect import crop_face
+    from facepalsy.data.images import model_input
 
     rgb = np.asarray(load_image(frame)) if isinstance(frame, Path) else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    crop, _ = crop_face(rgb, size, where)
-    return cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
+    return cv2.cvtColor(model_input(rgb, size, face_crop=True, name=where).pixels, cv2.COLOR_RGB2BGR)
 
 
 def _write_frame(path: Path, frame: np.ndarray | Path) -> None:

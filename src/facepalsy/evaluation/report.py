@@ -5,7 +5,7 @@ Plotting functions only draw what they are given; the numbers come from evaluate
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import matplotlib
@@ -18,12 +18,12 @@ import yaml  # noqa: E402
 from facepalsy.data.dataset import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
-from facepalsy.runfolder import HISTORY_FILE, LEAKAGE_FILE, SPLIT_FILE, read_history, read_split  # noqa: E402
+from facepalsy.runfolder import CvFolder, ResultFiles, RunFolder, read_json  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [
-    {"model": "VGG16 (published)", "protocol": "frame split", "accuracy": 88.47, "recall": 83.55, "precision": 92.15, "f1": 87.64},
-    {"model": "VGG19 (published)", "protocol": "frame split", "accuracy": 81.95, "recall": 72.44, "precision": 88.58, "f1": 79.70},
+    {"model": "VGG16 (published)", "protocol": "frame split", "accuracy": 88.47, "recall": 83.55, "precision": 92.15, "f1": 87.64, "threshold": "0.5 (argmax)"},
+    {"model": "VGG19 (published)", "protocol": "frame split", "accuracy": 81.95, "recall": 72.44, "precision": 88.58, "f1": 79.70, "threshold": "0.5 (argmax)"},
 ]
 
 PROTOCOL_TEXT = {
@@ -122,9 +122,9 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
-def split_summary(run_dir: Path) -> list[dict]:
-    """Images and subjects per split and class, read from split.csv."""
-    samples, parts = read_split(run_dir / SPLIT_FILE)
+def split_summary(run: RunFolder) -> list[dict]:
+    """Images and subjects per split and class, read from the run's split."""
+    samples, parts = run.read_split()
     summary = []
     for part in ("train", "val", "test"):
         entry = {"split": part}
@@ -163,73 +163,78 @@ def metrics_table(metrics: dict) -> list[str]:
     ]
 
 
-def write_report(run_dir: Path, out: Path, notes: tuple[str, ...] = ()) -> None:
-    """Write ``report.md`` (and ``curves.png`` when there is a history) from the files in the run."""
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    history = read_history(run_dir / HISTORY_FILE)
+def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) -> None:
+    """Write the report (and the curves when there is a history) from the files in the run and in ``out``."""
+    config = run.read_config()
+    metrics = out.read_metrics()
+    history = run.read_history()
+    in_run = out.path.resolve() == run.path.resolve()
     lines = [f"# facepalsy report: {config['backbone']}", ""]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], ""]
-    if out == run_dir:
-        parts = split_summary(run_dir)
+    if in_run:
+        parts = split_summary(run)
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
-        if (run_dir / LEAKAGE_FILE).is_file():
-            lines += [leakage_sentence(json.loads((run_dir / LEAKAGE_FILE).read_text(encoding="utf-8"))), ""]
+        if run.leakage.is_file():
+            lines += [leakage_sentence(read_json(run.leakage)), ""]
     else:
         lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
     lines += [
         "## Test metrics (positive class: palsy)",
         "",
+        f"Labels at the {metrics['threshold_text']}.",
+        "",
         *metrics_table(metrics),
         "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
         "",
-        f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp} (threshold {metrics['threshold']}).",
+        f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}.",
         "",
+        f"Sensitivity / specificity at 0.5 (argmax, as the paper): {percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
+        f"at the operating threshold {metrics['threshold']:.3f}: {percent(metrics['recall'])} / {percent(metrics['specificity'])}.",
+        "",
+        f"![confusion matrix]({out.confusion_matrix.name})", "",
     ]
-    if "youden_threshold_from_validation" in metrics:
-        lines += [
-            f"Sensitivity / specificity at 0.5: {percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
-            f"at the Youden threshold {metrics['youden_threshold_from_validation']:.3f} chosen on validation data: "
-            f"{percent(metrics['sensitivity_at_youden'])} / {percent(metrics['specificity_at_youden'])}.",
-            "",
-        ]
-    lines += ["![confusion matrix](confusion_matrix.png)", ""]
-    if metrics.get("heatmaps") == "heatmaps.png":
+    if metrics.get("heatmaps") == out.heatmaps.name:
         lines += [
             "## Where the network looked (Grad-CAM, palsy class)", "",
             "Most confident true positives, false positives and false negatives of the test set.", "",
-            "![Grad-CAM examples](heatmaps.png)", "",
+            f"![Grad-CAM examples]({out.heatmaps.name})", "",
         ]
     elif metrics.get("heatmaps"):
         lines += [f"Grad-CAM examples: {metrics['heatmaps']}.", ""]
-    if history and out == run_dir:
+    if history and in_run:
         best = int(min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"])
-        plot_curves(history, run_dir / "curves.png", title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
-        lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "", "![curves](curves.png)", ""]
+        plot_curves(history, run.curves, title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
+        lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "",
+                  f"![curves]({run.curves.name})", ""]
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
-    lines += ["## Files", "", *[f"- `{name}`: {what}" for name, what in RUN_FILES.items() if (out / name).exists() or (run_dir / name).exists()], ""]
-    atomic_write_text(out / "report.md", "\n".join(lines))
+    listed = []
+    for attribute, what in RUN_FILES.items():
+        path = next((p for p in (getattr(f, attribute, None) for f in (out, run)) if p is not None and p.exists()), None)
+        if path is not None:
+            listed.append(f"- `{os.path.relpath(path, out.path)}`: {what}")
+    lines += ["## Files", "", *dict.fromkeys(listed), ""]
+    atomic_write_text(out.report, "\n".join(lines))
 
 
-RUN_FILES = {
-    "config.yaml": "the resolved configuration; enough to rebuild the run",
-    "model.pt": "the best model (lowest validation loss) with its config and preprocessing",
-    "checkpoints/last.ckpt": "Lightning checkpoint of the last epoch, for --resume",
-    "history.csv": "loss and accuracy per epoch, train and validation",
-    "split.csv": "which image went to train, val or test",
-    "leakage.json": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
-    "validation.json": "the kept model on validation data, and the Youden threshold chosen there",
-    "bad_images.txt": "images skipped with --skip-bad, with the reason",
-    "provenance.json": "versions of Python, torch and every package, facepalsy's git commit, content hashes of the data and the test set",
-    "metrics.json": "test metrics (fractions) with subject-bootstrap 95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
-    "predictions.csv": "palsy probability and predicted label of every test image",
-    "curves.png": "loss and accuracy curves",
-    "confusion_matrix.png": "confusion matrix on the test split",
-    "heatmaps.png": "Grad-CAM overlays of example true positives, false positives and false negatives",
+RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
+    "config": "the resolved training configuration; enough to rebuild the run",
+    "model": "the best model (lowest validation loss) with its spec: backbone, preprocessing, face policy, operating threshold",
+    "last_checkpoint": "Lightning checkpoint of the last epoch, for --resume",
+    "history": "loss and accuracy per epoch, train and validation",
+    "split": "which image went to train, val or test",
+    "leakage": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
+    "validation": "the kept model on validation data, and the operating threshold chosen there",
+    "bad_images": "images skipped with --skip-bad, with the reason",
+    "provenance": "versions of Python, torch and every package, facepalsy's git commit, content hashes of the data and the test set",
+    "metrics": "test metrics (fractions) at the operating threshold with subject-bootstrap 95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
+    "predictions": "palsy probability, threshold and predicted label of every test image",
+    "curves": "loss and accuracy curves",
+    "confusion_matrix": "confusion matrix on the test split",
+    "heatmaps": "Grad-CAM overlays of example true positives, false positives and false negatives",
 }
 
 
@@ -238,28 +243,30 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
     cross-validation folder's pooled out-of-fold metrics."""
     rows = []
     for run_dir in map(Path, run_dirs):
-        if (run_dir / "cv.json").is_file():
-            result = json.loads((run_dir / "cv.json").read_text(encoding="utf-8"))
+        cv, run = CvFolder(run_dir), RunFolder(run_dir)
+        if cv.results.is_file():
+            result = read_json(cv.results)
             backbone, protocol, metrics = result["backbone"], f"{result['protocol']} ({len(result['folds'])} folds)", result["pooled"]
         else:
-            for name in ("config.yaml", "metrics.json"):
-                if not (run_dir / name).is_file():
-                    raise FacepalsyError(f"{run_dir}: not a finished run or cross-validation folder ({name} not found)")
-            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+            for path in (run.config, run.metrics):
+                if not path.is_file():
+                    raise FacepalsyError(f"{run_dir}: not a finished run or cross-validation folder ({path.name} not found)")
+            config = run.read_config()
             backbone, protocol = config["backbone"], f"{config['split']} split"
-            metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+            metrics = run.read_metrics()
         rows.append({
             "model": backbone.upper().replace("_BN", " + BN"),
             "protocol": protocol,
             **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
+            "threshold": "per fold" if metrics.get("threshold") is None else round(metrics["threshold"], 3),
             "run": str(run_dir),
         })
     return rows
 
 
 def comparison_markdown(rows: list[dict]) -> str:
-    header = "| model | protocol | accuracy | recall | precision | F1 |\n|---|---|---|---|---|---|\n"
-    body = "".join(f"| {r['model']} | {r['protocol']} | {r['accuracy']:.2f} | {r['recall']:.2f} | {r['precision']:.2f} | {r['f1']:.2f} |\n" for r in rows)
+    header = "| model | protocol | accuracy | recall | precision | F1 | threshold |\n|---|---|---|---|---|---|---|\n"
+    body = "".join(f"| {r['model']} | {r['protocol']} | {r['accuracy']:.2f} | {r['recall']:.2f} | {r['precision']:.2f} | {r['f1']:.2f} | {r['threshold']} |\n" for r in rows)
     return header + body
 
 
@@ -270,23 +277,24 @@ def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
     note = "\n".join(f"- {PROTOCOL_TEXT[kind]}" for kind in kinds)
     atomic_write_text(md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n")
 
-    atomic_write_csv(csv_path, ["model", "protocol", "accuracy", "recall", "precision", "f1", "run"], rows)
+    atomic_write_csv(csv_path, ["model", "protocol", "accuracy", "recall", "precision", "f1", "threshold", "run"], rows)
     return md, csv_path
 
 
-def write_explain_report(out: Path, trained, results: list) -> Path:
+def write_explain_report(out: Path, predictor, results: list) -> Path:
     """report.md of ``facepalsy explain``: each overlay, grouped by predicted class."""
-    lines = [f"# Grad-CAM: {trained.config.backbone} ({trained.run_dir})", "",
-             "Red marks the regions that raised the palsy score most (Grad-CAM on the last convolution).", ""]
+    lines = [f"# Grad-CAM: {predictor.spec.backbone} ({predictor.run.path})", "",
+             "Red marks the regions that raised the palsy score most (Grad-CAM on the last convolution).",
+             f"Labels at the {predictor.threshold_text()}.", ""]
     for label in ("palsy", "normal"):
         chosen = [r for r in results if r.label == label]
         if chosen:
             lines += [f"## Predicted {label} ({len(chosen)})", ""]
-            lines += [f"- `{r.path}`: p(palsy) = {r.prob_palsy:.3f}\n\n  ![{Path(r.cam).name}]({Path(r.cam).name})" for r in chosen]
+            lines += [f"- `{r.source}`: p(palsy) = {r.prob_palsy:.3f}\n\n  ![{Path(r.cam).name}]({Path(r.cam).name})" for r in chosen]
             lines.append("")
-    failed = [r for r in results if r.error]
+    failed = [r for r in results if not r.ok]
     if failed:
-        lines += ["## Not explained", "", *[f"- `{r.path}`: {r.error}" for r in failed], ""]
+        lines += ["## Not explained", "", *[f"- `{r.source}`: {r.error}" for r in failed], ""]
     path = out / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path

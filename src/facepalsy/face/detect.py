@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facepalsy.errors import BadImageError, FacepalsyError
+from facepalsy.errors import FacepalsyError, NoFaceError
 
 FACE_INSTALL = (
     "bash scripts/setup, or: pip install --no-deps mediapipe==0.10.21 && "
@@ -107,14 +107,14 @@ def largest_face(rgb: np.ndarray, path: str | Path = "image", backend: str = "au
     """The largest face, with the number found; BadImageError if there is none or its eyes are not found."""
     faces = detect_faces(rgb, backend)
     if not faces:
-        raise BadImageError(path, "no face found")
+        raise NoFaceError(path, "no face found")
     face = faces[0]
     face.faces_found = len(faces)
     if face.right_eye is None or face.left_eye is None:
-        raise BadImageError(path, "face found but not both eyes, so it cannot be aligned")
+        raise NoFaceError(path, "face found but not both eyes, so it cannot be aligned")
     distance = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
     if distance < MIN_EYE_DISTANCE_PX:
-        raise BadImageError(path, f"face too small to align: eyes {distance:.0f} px apart, need at least {MIN_EYE_DISTANCE_PX}")
+        raise NoFaceError(path, f"face too small to align: eyes {distance:.0f} px apart, need at least {MIN_EYE_DISTANCE_PX}")
     return face
 
 

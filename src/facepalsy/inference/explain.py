@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from facepalsy.training.augment import Normalize, Preprocess
 from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.errors import FacepalsyError
+from facepalsy.models.spec import Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier
 
 EXPLAIN_INSTALL = "pip install 'captum>=0.7'  (or: bash scripts/setup)"

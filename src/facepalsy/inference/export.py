@@ -13,38 +13,40 @@ import numpy as np
 import torch
 from torch import nn
 
-from facepalsy.training.augment import Normalize
 from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
+from facepalsy.inference.predictor import Predictor
 from facepalsy.io import atomic_write
-from facepalsy.models.vgg import VGGClassifier
-from facepalsy.runfolder import TrainedModel
+from facepalsy.models.spec import Normalize
 
-ONNX_FILE = "model.onnx"
 ONNX_INSTALL = "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"
 
 
 class _Deployable(nn.Module):
-    def __init__(self, trained: TrainedModel):
+    def __init__(self, predictor: Predictor):
         super().__init__()
-        self.normalize = Normalize(trained.preprocess)
-        self.model = trained.model
+        self.normalize = Normalize(predictor.spec.preprocess)
+        self.model = predictor.model
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.model(self.normalize(pixels)), dim=1)
 
 
-def export_onnx(trained: TrainedModel, path: Path | None = None) -> Path:
-    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size; returns its path."""
-    if not isinstance(trained.model, VGGClassifier):
+def export_onnx(predictor: Predictor, path: Path | None = None) -> Path:
+    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size; returns its path.
+
+    Only the network travels: decoding, the face policy and the threshold stay with the Predictor
+    (``facepalsy.load(run, engine="onnx")`` uses the file with them).
+    """
+    if not predictor.is_cnn:
         raise FacepalsyError("only CNN runs can be exported to ONNX; the asymmetry baseline is a few numbers in model.pt")
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as exc:
         raise FacepalsyError(f"ONNX export needs the onnx package: {ONNX_INSTALL}") from exc
-    path = Path(path or trained.run_dir / ONNX_FILE)
-    module = _Deployable(trained).eval().to(memory_format=torch.contiguous_format)
-    size = trained.preprocess.image_size
+    path = Path(path or predictor.run.onnx)
+    module = _Deployable(predictor).eval().to(memory_format=torch.contiguous_format)
+    size = predictor.spec.image_size
     example = torch.zeros(1, 3, size, size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice

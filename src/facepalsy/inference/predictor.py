@@ -1,23 +1,36 @@
-"""Inference: palsy probabilities for decoded batches, image files or folders."""
+"""The Predictor: ``facepalsy.load(run_dir)`` and the one path from an image to a verdict.
+
+Every consumer (predict on images and video frames, evaluate, the test pass of train and cv,
+explain, the web page, export's parity check) goes through a Predictor, so decoding, the face
+policy, resizing, normalisation, precision and the run's operating threshold live here alone:
+
+    file / PIL image / H×W×3 array ──prepare──▶ ModelInput ──classify──▶ Prediction
+      (decode, EXIF, any mode → RGB;          (normalise, network,      (p(palsy), label at the
+       face policy; resize)                     bf16 where native)        run's threshold, faces, warnings)
+"""
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from facepalsy.training.augment import Normalize, Preprocess
-from facepalsy.training.config import PRECISIONS
-from facepalsy.data.dataset import CLASSES, IMAGE_EXTENSIONS, PALSY, load_image, load_resized, resize_square
-from facepalsy.errors import BadImageError, FacepalsyError, display_path
-from facepalsy.face.detect import crop_face
-from facepalsy.models.vgg import VGGClassifier
-from facepalsy.runfolder import TrainedModel
+from facepalsy.data.dataset import CLASSES, PALSY
+from facepalsy.data.images import ModelInput, as_rgb_array, model_input
+from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
+from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
+from facepalsy.models.vgg import VGGClassifier, create_model
+from facepalsy.runfolder import RunFolder
+
+PRECISIONS = ("auto", "bf16", "fp32")
+ENGINES = ("torch", "onnx")
+ImageLike = str | Path | Image.Image | np.ndarray
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -55,103 +68,246 @@ def predict_probabilities(
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
-def predict_images(trained: TrainedModel, images: np.ndarray) -> np.ndarray:
-    """Palsy probabilities of a run's model, CNN or landmark baseline, for N×3×H×W uint8 images."""
-    if trained.engine is not None:
-        return trained.engine.predict_proba(images)
-    if isinstance(trained.model, VGGClassifier):
-        return predict_probabilities(trained.model, trained.preprocess, images, trained.config.batch_size, trained.precision)
-    return trained.model.predict_proba(images)
-
-
 @dataclass
 class Prediction:
-    path: str
+    """The outcome for one image: a verdict, or why there is none (``status`` "no_face" or "unreadable")."""
+
+    source: str  # the file, or "<PIL image>" / "<array>" with its position in the input
+    status: str = "ok"  # "ok", "no_face" (a face-crop model found no usable face), "unreadable"
     label: str | None = None
     prob_palsy: float | None = None
+    threshold: float | None = None
+    faces_found: int | None = None  # None: not looked for
+    face_box: tuple[float, float, float, float] | None = None  # the largest face in the original image (x0, y0, x1, y1)
+    face_used: bool = False  # True: the model saw the aligned crop of that face
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
-    cam: str | None = None  # the Grad-CAM overlay written for this image
-    faces: int | None = None  # faces found, for runs trained on face crops (the largest is used)
+    cam: str | None = None  # a Grad-CAM overlay written for this image
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and v != []}
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Files as given; folders replaced by the images they hold (recursively, sorted)."""
-    paths: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            paths.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()))
-        else:
-            paths.append(item)
-    return paths
+def load(run_dir: str | Path, *, engine: str = "torch", precision: str = "auto", batch_size: int = 32, threshold: float | None = None) -> "Predictor":
+    """The Predictor of a trained run folder (CNN or landmark baseline; ``engine="onnx"`` runs RUN/model.onnx).
 
-
-def predict_files(trained: TrainedModel, inputs: list[str | Path], threshold: float = 0.5, cam_dir: Path | None = None) -> list[Prediction]:
-    """Predict each image; an unreadable one gets an ``error`` and the rest still run.
-
-    Images are decoded by a thread pool one batch ahead of the network, so decoding overlaps
-    compute and memory holds two batches, however many files there are. With ``cam_dir``, a
-    Grad-CAM overlay of each image is written there in the same pass.
+    ``threshold`` overrides the run's operating threshold; ``precision="fp32"`` turns bf16 off.
     """
-    paths = expand_inputs(inputs)
-    if not paths:
-        raise FacepalsyError("no images given (folders are searched for " + ", ".join(sorted(IMAGE_EXTENSIONS)) + ")")
-    results = [Prediction(display_path(p)) for p in paths]
-    batch = trained.config.batch_size
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    if engine not in ENGINES:
+        raise FacepalsyError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    run = RunFolder(run_dir)
+    spec, payload = run.read_model()
+    if "baseline" in payload:
+        from facepalsy.models.baseline import AsymmetryClassifier
 
-        def decode_batch(start: int) -> list[tuple[int, Future]]:
-            return [(i, pool.submit(_decode_for_model, trained, paths[i])) for i in range(start, min(start + batch, len(paths)))]
+        model = AsymmetryClassifier(payload["baseline"])
+    else:
+        model = create_model(spec.backbone, num_classes=len(spec.classes), weights="none")
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except RuntimeError as exc:
+            raise FacepalsyError(f"{run.model}: weights do not fit backbone {spec.backbone} ({str(exc).splitlines()[0]})") from exc
+        model.eval()
+    onnx = None
+    if engine == "onnx":
+        from facepalsy.inference.export import OnnxEngine
 
-        pending = decode_batch(0)
-        for start in range(0, len(paths), batch):
-            current, pending = pending, decode_batch(start + batch)  # the next batch decodes while this one computes
-            arrays, good = [], []
-            for i, future in current:
+        onnx = OnnxEngine(run.onnx)
+    return Predictor(spec, model, run, onnx=onnx, precision=precision, batch_size=batch_size, threshold=threshold)
+
+
+class Predictor:
+    """A trained model with everything needed to use it. Build it with :func:`load`."""
+
+    def __init__(
+        self, spec: ModelSpec, model, run: RunFolder | None = None, *, onnx=None, precision: str = "auto", batch_size: int = 32,
+        threshold: float | None = None,
+    ):
+        if precision not in PRECISIONS:
+            raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if batch_size < 1:
+            raise FacepalsyError(f"batch_size must be at least 1, got {batch_size}")
+        if threshold is not None and not 0 <= threshold <= 1:
+            raise FacepalsyError(f"threshold must be between 0 and 1, got {threshold}")
+        self.spec, self.model, self.run, self.onnx = spec, model, run, onnx
+        self.precision, self.batch_size, self.threshold_override = precision, batch_size, threshold
+
+    @property
+    def is_cnn(self) -> bool:
+        return isinstance(self.model, VGGClassifier)
+
+    @property
+    def threshold(self) -> float:
+        """The threshold labels use: ``--threshold`` if given, else the run's operating threshold (0.5 for runs without one)."""
+        if self.threshold_override is not None:
+            return self.threshold_override
+        return self.spec.operating_point.threshold if self.spec.operating_point else 0.5
+
+    def threshold_text(self) -> str:
+        """Where the threshold comes from, in words (for the page, reports and tables)."""
+        point = self.spec.operating_point
+        if self.threshold_override is not None:
+            return f"threshold {self.threshold:.3f} (given by the user)"
+        if point is None:
+            return "threshold 0.500 (the run recorded no operating threshold)"
+        text = f"threshold {point.threshold:.3f} ({point.rule}, chosen on {point.validation_images} validation images"
+        if point.sensitivity is not None:
+            text += f": sensitivity {100 * point.sensitivity:.1f}%, specificity {100 * point.specificity:.1f}%"
+        return text + ")"
+
+    def label(self, prob_palsy: float) -> str:
+        return CLASSES[int(prob_palsy >= self.threshold)]
+
+    # -- image → model input -------------------------------------------------------------
+    def prepare(self, image: ImageLike, name: str | None = None, find_faces: bool = True) -> ModelInput:
+        """Decode (files, PIL images, arrays alike) and apply the face policy: the model's input.
+
+        Raises BadImageError for a file that cannot be decoded, NoFaceError when a face-crop model
+        finds no usable face, InputError for an argument of the wrong kind.
+        """
+        name = name or (display_path(image) if isinstance(image, (str, Path)) else "image")
+        rgb = as_rgb_array(image, name)
+        return model_input(rgb, self.spec.image_size, self.spec.face_crop, name, find_faces=find_faces)
+
+    # -- model input → probability -------------------------------------------------------
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """Palsy probability per N×3×S×S uint8 model input (S the run's image size)."""
+        size = self.spec.image_size
+        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != (3, size, size):
+            shape = getattr(pixels, "shape", type(pixels).__name__)
+            dtype = getattr(pixels, "dtype", "")
+            raise InputError(f"model input must be an N×3×{size}×{size} uint8 array (this run's image size), got {shape} {dtype}".rstrip())
+        if self.onnx is not None:
+            return self.onnx.predict_proba(pixels, self.batch_size)
+        if self.is_cnn:
+            return predict_probabilities(self.model, self.spec.preprocess, pixels, self.batch_size, self.precision)
+        return self.model.predict_proba(pixels)
+
+    def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str]) -> list[Prediction]:
+        """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings."""
+        if not inputs:
+            return []
+        probs = self.probabilities(np.stack([i.pixels.transpose(2, 0, 1) for i in inputs]))
+        return [self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)]
+
+    def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:
+        warnings = []
+        if self.threshold_override is None and self.spec.operating_point is None:
+            warnings.append("this run recorded no operating threshold; labelled at 0.5")
+        if item.faces_found and item.faces_found > 1:
+            warnings.append(f"{item.faces_found} faces found; " + ("the largest was analysed" if item.face_used else "this model labels the whole image"))
+        elif item.faces_found == 0:
+            warnings.append("no face found; this model labels the whole image")
+        return Prediction(source, "ok", self.label(prob), prob, self.threshold, item.faces_found, item.face_box, item.face_used, warnings)
+
+    def failed(self, source: str, exc: BadImageError) -> Prediction:
+        status = "no_face" if isinstance(exc, NoFaceError) else "unreadable"
+        return Prediction(source, status, threshold=self.threshold, error=exc.reason)
+
+    # -- the whole path -----------------------------------------------------------------
+    def predict(self, images: ImageLike | Sequence[ImageLike], cam_dir: str | Path | None = None) -> Prediction | list[Prediction]:
+        """Predict one image (path, PIL image or H×W×3 uint8 RGB array) or a list of them.
+
+        An image that cannot be decoded, or without a usable face for a face-crop model, gets a
+        Prediction with ``status`` and ``error`` and no label; the others are still predicted.
+        Images are decoded by a thread pool one batch ahead of the network, so decoding overlaps
+        compute and memory holds two batches. With ``cam_dir``, a Grad-CAM overlay of each image
+        is written there in the same pass.
+        """
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        sources = [_source(item, i, single) for i, item in enumerate(items)]
+        results: list[Prediction | None] = [None] * len(items)
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+
+            def decode_batch(start: int) -> list[tuple[int, Future]]:
+                end = min(start + self.batch_size, len(items))
+                return [(i, pool.submit(self.prepare, items[i], sources[i])) for i in range(start, end)]
+
+            pending = decode_batch(0)
+            for start in range(0, len(items), self.batch_size):
+                current, pending = pending, decode_batch(start + self.batch_size)  # the next batch decodes while this one computes
+                prepared, good = [], []
+                for i, future in current:
+                    try:
+                        prepared.append(future.result())
+                        good.append(i)
+                    except BadImageError as exc:
+                        results[i] = self.failed(sources[i], exc)
+                for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good])):
+                    results[i] = prediction
+                if cam_dir is not None and prepared:
+                    self._write_cams(Path(cam_dir), [results[i] for i in good], prepared, good, items)
+        return results[0] if single else results
+
+    def _write_cams(self, cam_dir: Path, predictions: list[Prediction], prepared: list[ModelInput], indices: list[int], items: list) -> None:
+        from facepalsy.inference.explain import save_overlay
+
+        pixels = np.stack([p.pixels.transpose(2, 0, 1) for p in prepared])
+        for i, prediction, image, heatmap in zip(indices, predictions, pixels, self.gradcam(pixels)):
+            stem = Path(items[i]).stem if isinstance(items[i], (str, Path)) else "image"
+            target = cam_dir / f"{i:04d}_{stem}_cam.png"  # named by input number: two inputs may share a name
+            save_overlay(target, image, heatmap, prediction.prob_palsy, self.threshold)
+            prediction.cam = str(target)
+
+    def gradcam(self, pixels: np.ndarray) -> np.ndarray:
+        """Grad-CAM heatmaps (N×S×S in [0, 1], palsy class) for N×3×S×S uint8 model input; CNN runs only."""
+        from facepalsy.inference.explain import gradcam
+
+        return gradcam(self.model, self.spec.preprocess, pixels)
+
+    def predict_video(self, path: str | Path, out: str | Path, fps: float = 6.0) -> "VideoVerdict":
+        """Score a video: frames at ``fps``, each through the same face policy as a photo.
+
+        A face-crop model scores the frames with a usable face and counts the others; a whole-image
+        model scores every frame and reports how many had a face. The verdict is the mean
+        probability, labelled at the run's threshold. Writes ``out/timeline.png`` and ``out/frames.csv``.
+        """
+        import cv2
+
+        from facepalsy.data.prepare import video_frames
+        from facepalsy.evaluation.report import plot_timeline
+        from facepalsy.io import atomic_write_csv
+
+        path, out = Path(path), Path(out)
+        times, prepared, total, with_face = [], [], 0, 0
+        try:
+            for time, bgr in video_frames(path, fps):
+                total += 1
                 try:
-                    array, results[i].faces = future.result()
-                    arrays.append(array)
-                    good.append(i)
-                except BadImageError as exc:
-                    results[i].error = exc.reason
-            if arrays:
-                _predict_batch(trained, np.stack(arrays), good, results, paths, threshold, cam_dir)
-    return results
-
-
-def _decode_for_model(trained: TrainedModel, path: Path) -> tuple[np.ndarray, int | None]:
-    """CHW uint8 at the model's size (the aligned face crop for face-crop runs) and the faces found."""
-    if trained.config.face_crop:
-        crop, face = crop_face(np.asarray(load_image(path)), trained.preprocess.image_size, path)
-        return crop.transpose(2, 0, 1), face.faces_found
-    return load_resized(path, trained.preprocess.image_size).transpose(2, 0, 1), None
-
-
-def _predict_batch(
-    trained: TrainedModel, images: np.ndarray, indices: list[int], results: list[Prediction], paths: list[Path], threshold: float, cam_dir: Path | None,
-) -> None:
-    """Fill ``results[i]`` for the decoded ``images`` of inputs ``indices``; overlays are named by input number."""
-    for i, prob in zip(indices, predict_images(trained, images)):
-        results[i].prob_palsy = float(prob)
-        results[i].label = CLASSES[int(prob >= threshold)]
-    if cam_dir is None:
-        return
-    from facepalsy.inference.explain import gradcam, save_overlay
-
-    for i, image, heatmap in zip(indices, images, gradcam(trained.model, trained.preprocess, images)):
-        target = Path(cam_dir) / f"{i:04d}_{paths[i].stem}_cam.png"
-        save_overlay(target, image, heatmap, results[i].prob_palsy, threshold)
-        results[i].cam = str(target)
+                    item = self.prepare(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s")
+                except NoFaceError:
+                    continue
+                with_face += bool(item.faces_found)
+                times.append(time)
+                prepared.append(item)
+        except FacepalsyError as exc:
+            return VideoVerdict(str(path), None, None, self.threshold, total, 0, 0, error=str(exc))
+        if total == 0:
+            return VideoVerdict(str(path), None, None, self.threshold, 0, 0, 0, error="no decodable frame")
+        if not prepared:
+            return VideoVerdict(str(path), None, None, self.threshold, total, 0, 0, error=f"no usable face in any of {total} frames")
+        probs = np.concatenate([self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared[i : i + self.batch_size]]))
+                                for i in range(0, len(prepared), self.batch_size)])
+        mean = float(probs.mean())
+        rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
+        atomic_write_csv(out / "frames.csv", ["frame_time", "prob_palsy"], rows)
+        plot_timeline(np.array(times), probs, out / "timeline.png", self.threshold, title=f"{path.name}: p(palsy) {mean:.2f}, face in {with_face}/{total} frames")
+        return VideoVerdict(str(path), self.label(mean), mean, self.threshold, total, len(prepared), with_face, str(out / "timeline.png"))
 
 
 @dataclass
 class VideoVerdict:
     path: str
     label: str | None
-    prob_palsy: float | None  # mean over the frames with a face
+    prob_palsy: float | None  # mean over the frames scored
+    threshold: float
     frames: int
+    frames_scored: int
     frames_with_face: int
     timeline: str | None = None
     error: str | None = None
@@ -164,45 +320,8 @@ class VideoVerdict:
         return {"kind": "video", **{k: v for k, v in self.__dict__.items() if v is not None}, "face_fraction": self.face_fraction}
 
 
-def predict_video(trained: TrainedModel, path: Path, out: Path, fps: float = 6.0, threshold: float = 0.5) -> VideoVerdict:
-    """Score a video: frames at ``fps``, the largest face of each (aligned if the run trained on face crops).
-
-    Frames without a usable face are left out of the verdict and counted. Writes
-    ``out/timeline.png`` (palsy probability over time) and ``out/frames.csv``.
-    """
-    import cv2
-
-    from facepalsy.io import atomic_write_csv
-    from facepalsy.data.prepare import video_frames
-    from facepalsy.evaluation.report import plot_timeline
-
-    size = trained.preprocess.image_size
-    times, arrays, total = [], [], 0
-    try:
-        for time, bgr in video_frames(path, fps):
-            total += 1
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            try:
-                crop, _ = crop_face(rgb, size, path)
-            except BadImageError:
-                continue
-            frame = crop if trained.config.face_crop else resize_square(Image.fromarray(rgb), size)
-            times.append(time)
-            arrays.append(frame.transpose(2, 0, 1))
-    except FacepalsyError as exc:
-        return VideoVerdict(str(path), None, None, total, 0, error=str(exc))
-    if total == 0:
-        return VideoVerdict(str(path), None, None, 0, 0, error="no decodable frame")
-    if not arrays:
-        return VideoVerdict(str(path), None, None, total, 0, error=f"no usable face in any of {total} frames")
-    probs = predict_images(trained, np.stack(arrays))
-    mean = float(probs.mean())
-    rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
-    atomic_write_csv(out / "frames.csv", ["frame_time", "prob_palsy"], rows)
-    plot_timeline(np.array(times), probs, out / "timeline.png", threshold, title=f"{path.name}: p(palsy) {mean:.2f}, face in {len(arrays)}/{total} frames")
-    return VideoVerdict(str(path), CLASSES[int(mean >= threshold)], mean, total, len(arrays), str(out / "timeline.png"))
-
-
-def predict_video_files(trained: TrainedModel, videos: list[Path], out: Path, fps: float = 6.0, threshold: float = 0.5) -> list[VideoVerdict]:
-    """A verdict per video; each writes into ``out/VIDEO_STEM/``."""
-    return [predict_video(trained, video, out / video.stem, fps, threshold) for video in videos]
+def _source(item: ImageLike, index: int, single: bool) -> str:
+    if isinstance(item, (str, Path)):
+        return display_path(item)
+    kind = "PIL image" if isinstance(item, Image.Image) else "array" if isinstance(item, np.ndarray) else type(item).__name__
+    return f"<{kind}>" if single else f"<{kind} #{index}>"

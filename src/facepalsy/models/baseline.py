@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from facepalsy.face.asymmetry import MEASURES, image_asymmetry
 from facepalsy.errors import BadImageError
+from facepalsy.face.asymmetry import MEASURES, image_asymmetry
 
 NAME = "asymmetry"
 FEATURES = (*(f"abs_{m}" for m in MEASURES), "score")

@@ -7,49 +7,12 @@ paper's rotation, horizontal flip, shift and scale, applied by kornia to the who
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import kornia.augmentation as K
 import torch
 from torch import nn
 
+from facepalsy.models.spec import Normalize, Preprocess
 from facepalsy.training.config import Config
-from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What the weights expect: input size and normalisation. Saved with every model."""
-
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    @classmethod
-    def for_config(cls, config: Config) -> "Preprocess":
-        if config.backbone not in BACKBONES:  # the landmark baseline: no weights, ImageNet statistics by convention
-            return cls(config.image_size, IMAGENET_MEAN, IMAGENET_STD)
-        weights = backbone_spec(config.backbone).imagenet
-        return cls(config.image_size, weights.mean, weights.std)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "Preprocess":
-        return cls(int(values["image_size"]), tuple(values["mean"]), tuple(values["std"]))
-
-
-class Normalize(nn.Module):
-    """uint8 (or [0, 255] float) batch → float batch normalised as the weights expect."""
-
-    def __init__(self, preprocess: Preprocess):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255.0)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (images.float() - self.mean) / self.std
 
 
 def train_augmentation(config: Config) -> nn.Module:

@@ -1,7 +1,7 @@
-"""One typed configuration for a run: set by YAML, overridden by CLI flags, saved with the run.
+"""One typed configuration for training a run: set by YAML, overridden by CLI flags, saved as ``RUN/config.yaml``.
 
-The resolved config is written to ``RUN/config.yaml`` and inside ``RUN/model.pt`` so that
-evaluate, predict and compare rebuild everything from the run folder alone.
+What inference needs (backbone, size, face crop, normalisation, threshold) is not read from here:
+it travels in ``model.pt`` as a :class:`~facepalsy.models.spec.ModelSpec`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 import yaml
 
 from facepalsy.errors import FacepalsyError
+from facepalsy.evaluation.metrics import parse_operating_point
+from facepalsy.inference.predictor import PRECISIONS
+from facepalsy.models.spec import ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Config:
     shift_fraction: float = 0.1
     scale_range: float = 0.1
     face_crop: bool = False  # detect, level the eyes and crop the largest face before resizing
+    operating_point: str = "youden"  # how the run's threshold is chosen on validation data (see evaluation.metrics)
     feature_cache: int = 0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     seed: int = 42
     skip_bad: bool = False
@@ -71,8 +74,13 @@ class Config:
             raise FacepalsyError(f"image_size must be at least 32 (VGG pools 5 times), got {self.image_size}")
         if self.lr <= 0:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
+        parse_operating_point(self.operating_point)
         if self.feature_cache < 0 or (self.feature_cache and self.finetune):
             raise FacepalsyError("feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1")
+
+    def model_spec(self) -> ModelSpec:
+        """What the trained model will carry for inference (its operating point is added after training)."""
+        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), self.face_crop)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

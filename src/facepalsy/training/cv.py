@@ -11,7 +11,6 @@ Every fold is a complete run folder (``DIR/fold_XX``), trained with the same mac
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,18 +22,16 @@ from rich.console import Console
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
-from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_bad_images
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
-from facepalsy.evaluation.evaluate import binary_metrics, bootstrap_ci, subject_scores
-from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci, subject_scores
 from facepalsy.evaluation.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
-from facepalsy.runfolder import CONFIG_FILE, LEAKAGE_FILE, VALIDATION_FILE, prepare_run_folder, run_folder_lock
+from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.runfolder import CvFolder, RunFolder, read_json
+from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.training.train import build_model, fit_split, training_device
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
-FOLDS_FILE = "folds.csv"
-PLAN_FILE = "cv_plan.json"  # protocol and number of folds, for --resume
 console = Console(stderr=True)
 
 
@@ -79,57 +76,57 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
     samples = scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
     build_model(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")
-    out = Path(out)
-    with run_folder_lock(out):
-        prepare_run_folder(out, overwrite=overwrite)
-        images, samples = _load(config, out, samples, progress)
+    cv = CvFolder(out)
+    with cv.lock():
+        cv.prepare(overwrite=overwrite)
+        images, samples = _load(config, cv, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
-        save_config(config, out / CONFIG_FILE)
-        write_folds(out / FOLDS_FILE, samples, assignments)
-        atomic_write_json(out / PLAN_FILE, {"protocol": protocol, "folds": folds})
-        return _run_folds(config, out, protocol, images, samples, assignments, progress)
+        save_config(config, cv.config)
+        write_folds(cv.folds_table, samples, assignments)
+        atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds})
+        return _run_folds(config, cv, protocol, images, samples, assignments, progress)
 
 
 def resume_cv(out: str | Path, progress: bool = True) -> dict:
     """Continue a cross-validation: completed folds are kept, an interrupted fold starts again, the rest run."""
-    out = Path(out)
-    with run_folder_lock(out):
-        if not (out / PLAN_FILE).is_file():
-            raise FacepalsyError(f"{out}: nothing to resume ({PLAN_FILE} not found; not a cross-validation folder, or it stopped before its first fold)")
-        plan = json.loads((out / PLAN_FILE).read_text(encoding="utf-8"))
-        config = load_config(out / CONFIG_FILE)
-        images, samples = _load(config, out, scan_dataset(config.data), progress)
+    cv = CvFolder(out)
+    with cv.lock():
+        if not cv.plan.is_file():
+            raise FacepalsyError(f"{cv.path}: nothing to resume ({cv.plan.name} not found; not a cross-validation folder, or it stopped before its first fold)")
+        plan = read_json(cv.plan)
+        config = load_config(cv.config)
+        images, samples = _load(config, cv, scan_dataset(config.data), progress)
         assignments = fold_assignments(samples, plan["protocol"], plan["folds"], config.val_fraction, config.seed)
-        with (out / FOLDS_FILE).open(newline="", encoding="utf-8") as f:
+        with cv.folds_table.open(newline="", encoding="utf-8") as f:
             recorded = list(csv.DictReader(f))
         if recorded != [{k: str(v) for k, v in row.items()} for row in fold_rows(samples, assignments)]:
-            raise DataError(f"{config.data}: the data changed since this cross-validation started (its folds differ from {out / FOLDS_FILE}); start again with --overwrite")
-        return _run_folds(config, out, plan["protocol"], images, samples, assignments, progress)
+            raise DataError(f"{config.data}: the data changed since this cross-validation started (its folds differ from {cv.folds_table}); start again with --overwrite")
+        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress)
 
 
-def _load(config: Config, out: Path, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
+def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
     """Decode the images once for all folds; unreadable ones are refused, or skipped and listed with ``skip_bad``."""
     root = Path(config.data)
     images, samples, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
     if bad:
-        write_bad_images(out, bad)
+        write_bad_images(cv.bad_images, bad)
     return images, samples
 
 
-def _fold_done(fold_dir: Path) -> bool:
-    return all((fold_dir / name).is_file() for name in ("metrics.json", "predictions.csv", VALIDATION_FILE, "report.md"))
+def _fold_done(fold: RunFolder) -> bool:
+    return all(path.is_file() for path in (fold.metrics, fold.predictions, fold.validation, fold.report))
 
 
-def _run_folds(config: Config, out: Path, protocol: str, images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> dict:
+def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> dict:
     """Train the folds not yet complete (sequentially, or in parallel with ``devices`` > 1), then pool all of them."""
-    fold_dirs = [out / f"fold_{k:02d}" for k in range(len(assignments))]
-    metrics = {k: json.loads((d / "metrics.json").read_text(encoding="utf-8")) for k, d in enumerate(fold_dirs) if _fold_done(d)}
+    fold_dirs = [cv.fold(k) for k in range(len(assignments))]
+    metrics = {k: fold.read_metrics() for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
     todo = [k for k in range(len(fold_dirs)) if k not in metrics]
     if metrics and progress:
         console.print(f"{len(metrics)} of {len(fold_dirs)} folds already complete; running the other {len(todo)}")
     for k in todo:  # an interrupted fold starts again from scratch
-        shutil.rmtree(fold_dirs[k], ignore_errors=True)
-        prepare_run_folder(fold_dirs[k])
+        shutil.rmtree(fold_dirs[k].path, ignore_errors=True)
+        fold_dirs[k].prepare()
     try:
         if config.devices > 1:
             metrics.update(zip(todo, _run_folds_in_parallel(config, [fold_dirs[k] for k in todo], images, samples, [assignments[k] for k in todo], progress)))
@@ -139,11 +136,11 @@ def _run_folds(config: Config, out: Path, protocol: str, images: np.ndarray, sam
                     console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(_test_subjects(samples, assignments[k]))} subject(s)")
                 metrics[k] = fit_split(config, fold_dirs[k], build_model(config), images, samples, assignments[k], progress=progress)
     except (Interrupted, KeyboardInterrupt) as exc:
-        raise Interrupted(f"{out} keeps its completed folds; continue with: facepalsy cv --resume --out {out}") from exc
+        raise Interrupted(f"{cv.path} keeps its completed folds; continue with: facepalsy cv --resume --out {cv.path}") from exc
     fold_results = [_fold_summary(k, fold_dirs[k], _test_subjects(samples, assignments[k]), metrics[k]) for k in range(len(fold_dirs))]
-    result = pool_folds(out, protocol, config, fold_results)
-    atomic_write_json(out / "cv.json", result)
-    write_cv_markdown(out / "cv.md", result)
+    result = pool_folds(cv, protocol, config, fold_results)
+    atomic_write_json(cv.results, result)
+    write_cv_markdown(cv.report, result)
     return result
 
 
@@ -151,7 +148,7 @@ def _test_subjects(samples: list[Sample], assignment: list[str]) -> list[str]:
     return sorted({s.subject for s, part in zip(samples, assignment) if part == "test"})
 
 
-def _run_folds_in_parallel(config: Config, fold_dirs: list[Path], images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> list[dict]:
+def _run_folds_in_parallel(config: Config, fold_dirs: list[RunFolder], images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> list[dict]:
     """One worker process per device, each training whole folds on its own device (a GPU, or a share of the CPU cores).
 
     Folds are independent trainings, so this scales without DDP's communication; the decoded
@@ -195,7 +192,7 @@ def _fold_worker_start(images: torch.Tensor, slots, device_type: str, devices: i
     _worker_images = images.numpy()
 
 
-def _fold_worker_run(config: Config, fold_dir: Path, samples: list[Sample], assignment: list[str]) -> dict:
+def _fold_worker_run(config: Config, fold_dir: RunFolder, samples: list[Sample], assignment: list[str]) -> dict:
     return fit_split(config, fold_dir, build_model(config), _worker_images, samples, assignment, progress=False)
 
 
@@ -215,37 +212,37 @@ def fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]
     return rows
 
 
-def _fold_summary(k: int, fold_dir: Path, test_subjects: list[str], metrics: dict) -> dict:
-    guard = json.loads((fold_dir / LEAKAGE_FILE).read_text(encoding="utf-8"))
-    threshold = json.loads((fold_dir / VALIDATION_FILE).read_text(encoding="utf-8"))["youden_threshold"]
-    return {"fold": k, "run": fold_dir.name, "test_subjects": test_subjects, "youden_threshold": threshold, "leakage": guard, "metrics": metrics}
+def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: dict) -> dict:
+    return {"fold": k, "run": fold.path.name, "test_subjects": test_subjects, "threshold": metrics["threshold"], "leakage": read_json(fold.leakage), "metrics": metrics}
 
 
-def _read_predictions(fold_dir: Path) -> list[dict]:
-    with (fold_dir / "predictions.csv").open(newline="", encoding="utf-8") as f:
+def _read_predictions(fold: RunFolder) -> list[dict]:
+    with fold.predictions.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
-def pool_folds(out: Path, protocol: str, config: Config, folds: list[dict]) -> dict:
-    """Metrics over all out-of-fold predictions, per image and per subject, with subject-bootstrap intervals."""
-    y, prob, subjects, at_youden = [], [], [], []
-    for fold in folds:
-        for row in _read_predictions(out / fold["run"]):
-            y.append(CLASSES.index(row["label"]))
-            prob.append(float(row["prob_palsy"]))
-            subjects.append(row["subject"])
-            at_youden.append(float(row["prob_palsy"]) >= fold["youden_threshold"])
-    y, prob = np.array(y), np.array(prob)
-    pooled = {**binary_metrics(y, prob), "ci95": bootstrap_ci(y, prob, subjects, seed=config.seed)}
-    youden = binary_metrics(y, np.array(at_youden, float))
-    pooled.update({
-        "sensitivity_at_0.5": pooled["recall"], "specificity_at_0.5": pooled["specificity"],
-        "sensitivity_at_youden": youden["recall"], "specificity_at_youden": youden["specificity"],
-    })
+def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -> dict:
+    """Metrics over all out-of-fold predictions, per image and per subject, with subject-bootstrap intervals.
+
+    Each prediction keeps the label its fold gave it, at that fold's operating threshold (chosen on
+    that fold's validation data); a subject is labelled at the mean threshold of its images.
+    """
+    rows = [row for fold in folds for row in _read_predictions(RunFolder(cv.path / fold["run"]))]
+    y = np.array([CLASSES.index(row["label"]) for row in rows])
+    prob = np.array([float(row["prob_palsy"]) for row in rows])
+    thresholds = np.array([float(row["threshold"]) for row in rows])
+    subjects = [row["subject"] for row in rows]
+    pooled = {**binary_metrics(y, prob, thresholds), "ci95": bootstrap_ci(y, prob, subjects, thresholds, seed=config.seed)}
+    at_half = binary_metrics(y, prob, 0.5)
+    pooled.update({"sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"]})
     order, subject_label, subject_prob = subject_scores(subjects, y, prob)
-    per_subject = {**binary_metrics(subject_label, subject_prob), "ci95": bootstrap_ci(subject_label, subject_prob, order, seed=config.seed)}
+    subject_threshold = subject_scores(subjects, y, thresholds)[2]
+    per_subject = {
+        **binary_metrics(subject_label, subject_prob, subject_threshold),
+        "ci95": bootstrap_ci(subject_label, subject_prob, order, subject_threshold, seed=config.seed),
+    }
     curves = [(y, prob, "per image"), (subject_label, subject_prob, "per subject")]
-    plot_roc(curves, out / "roc.png", title=f"{config.backbone}, {protocol} ({len(folds)} folds)")
+    plot_roc(curves, cv.roc, title=f"{config.backbone}, {protocol} ({len(folds)} folds)")
     leaks = [f["fold"] for f in folds if f["leakage"]["test_subjects_in_training"]]
     return {
         "protocol": protocol,
@@ -272,11 +269,12 @@ def write_cv_markdown(path: Path, result: dict) -> None:
             f"| {percent(m['f1'])} | {percent(m['roc_auc'])} | {guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
         )
     pooled, per_subject = result["pooled"], result["per_subject"]
+    thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
     lines += ["", "## Pooled over all out-of-fold predictions (per image)", "", *metrics_table(pooled), ""]
     lines += [
-        f"Sensitivity / specificity at 0.5: {percent(pooled['sensitivity_at_0.5'])} / {percent(pooled['specificity_at_0.5'])}; "
-        f"at each fold's Youden threshold (chosen on that fold's validation data): "
-        f"{percent(pooled['sensitivity_at_youden'])} / {percent(pooled['specificity_at_youden'])}.",
+        "Each image is labelled at its fold's operating threshold, chosen on that fold's validation data "
+        f"(thresholds: {thresholds}). "
+        f"Sensitivity / specificity at 0.5 instead: {percent(pooled['sensitivity_at_0.5'])} / {percent(pooled['specificity_at_0.5'])}.",
         "",
         "## Per subject (a subject's score is the mean palsy probability of its images)", "", *metrics_table(per_subject), "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).", "",

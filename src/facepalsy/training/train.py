@@ -21,37 +21,18 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
-from facepalsy.training.augment import Normalize, Preprocess, TrainTransform
 from facepalsy.data.check import guard_split
-from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_bad_images
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
-from facepalsy.evaluation.evaluate import binary_metrics, evaluate_arrays, youden_threshold
+from facepalsy.evaluation.evaluate import evaluate_arrays
+from facepalsy.evaluation.metrics import OperatingPoint, binary_metrics, choose_operating_point
+from facepalsy.inference.predictor import load, use_bf16
 from facepalsy.io import atomic_write, atomic_write_json
+from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier, create_model
-from facepalsy.inference.predictor import predict_images, use_bf16
-from facepalsy.runfolder import (
-    CONFIG_FILE,
-    FORMAT_VERSION,
-    HISTORY_COLUMNS,
-    HISTORY_FILE,
-    LAST_CHECKPOINT,
-    LEAKAGE_FILE,
-    MODEL_FILE,
-    SPLIT_FILE,
-    VALIDATION_FILE,
-    TrainedModel,
-    is_rank_zero,
-    load_run,
-    prepare_run_folder,
-    read_split,
-    run_folder_lock,
-    save_baseline,
-    save_model,
-    write_history,
-    write_provenance,
-    write_split,
-)
+from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder, is_rank_zero
+from facepalsy.training.augment import TrainTransform
+from facepalsy.training.config import Config, load_config, save_config
 
 console = Console(stderr=True)
 
@@ -153,7 +134,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     stamped with the format version that ``--resume`` checks."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        checkpoint["facepalsy_format_version"] = FORMAT_VERSION
+        checkpoint["facepalsy_format_version"] = CHECKPOINT_FORMAT
         atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
 
 
@@ -164,8 +145,8 @@ class RunRecorder(Callback):
     continues the same curves and keeps the same best model.
     """
 
-    def __init__(self, out: Path, config: Config, preprocess: Preprocess, monitor: str):
-        self.out, self.config, self.preprocess, self.monitor = out, config, preprocess, monitor
+    def __init__(self, run: RunFolder, spec: ModelSpec, monitor: str):
+        self.run, self.spec, self.monitor = run, spec, monitor
         self.history: list[dict[str, float]] = []
         self.best = math.inf
 
@@ -178,9 +159,9 @@ class RunRecorder(Callback):
         self.best = min(self.best, current)
         if not trainer.is_global_zero:  # every DDP process keeps the same state; one writes
             return
-        write_history(self.out / HISTORY_FILE, self.history)
+        self.run.write_history(self.history)
         if improved:
-            save_model(self.out / MODEL_FILE, pl_module.model, self.config, self.preprocess, row["epoch"], current)
+            self.run.save_model(self.spec, state_dict=pl_module.model.state_dict(), epoch=row["epoch"], val_loss=current)
 
     def state_dict(self) -> dict:
         return {"history": self.history, "best": self.best}
@@ -233,16 +214,16 @@ def train(
         raise FacepalsyError("no data folder given (config.data is empty)")
     samples = scan_dataset(config.data)  # a wrong folder fails before any weights are fetched
     model = build_model(config)
-    out, writer = Path(out), is_rank_zero()
-    with run_folder_lock(out) if writer else nullcontext():
+    run, writer = RunFolder(out), is_rank_zero()
+    with run.lock() if writer else nullcontext():
         if writer:
-            prepare_run_folder(out, overwrite=overwrite, needed_bytes=run_bytes(model))
+            run.prepare(overwrite=overwrite, needed_bytes=run_bytes(model))
         root = Path(config.data)
         images, kept, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
         if bad and writer:
-            write_bad_images(out, bad)
+            write_bad_images(run.bad_images, bad)
         assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
-        return fit_split(config, out, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
+        return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
 
 
 def run_bytes(model: VGGClassifier | None) -> int:
@@ -255,7 +236,7 @@ def run_bytes(model: VGGClassifier | None) -> int:
 
 
 def fit_split(
-    config: Config, out: Path, model: VGGClassifier | None, images: np.ndarray, samples: list[Sample], assignment: list[str],
+    config: Config, run: RunFolder, model: VGGClassifier | None, images: np.ndarray, samples: list[Sample], assignment: list[str],
     progress: bool = True, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (),
 ) -> dict:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
@@ -270,16 +251,16 @@ def fit_split(
                 f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} of {guard['test_images']} test images "
                 f"have an image of the same subject in training, {guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
             )
-        atomic_write_json(out / LEAKAGE_FILE, guard)
-        save_config(config, out / CONFIG_FILE)
-        write_split(out / SPLIT_FILE, samples, assignment)
-        write_provenance(out, Path(config.data), samples, assignment)
+        atomic_write_json(run.leakage, guard)
+        save_config(config, run.config)
+        run.write_split(samples, assignment)
+        run.write_provenance(Path(config.data), samples, assignment)
     if model is None:
-        return _fit_baseline(config, out, images, samples, assignment, progress, notes)
-    return _fit(config, out, model, images, samples, assignment, resume=False, progress=progress, notes=notes, callbacks=callbacks)
+        return _fit_baseline(config, run, images, samples, assignment, progress, notes)
+    return _fit(config, run, model, images, samples, assignment, resume=False, progress=progress, notes=notes, callbacks=callbacks)
 
 
-def _fit_baseline(config: Config, out: Path, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool, notes: tuple[str, ...]) -> dict:
+def _fit_baseline(config: Config, run: RunFolder, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool, notes: tuple[str, ...]) -> dict:
     """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
     from facepalsy.models.baseline import AsymmetryClassifier, features
 
@@ -287,13 +268,29 @@ def _fit_baseline(config: Config, out: Path, images: np.ndarray, samples: list[S
     labels = np.array([s.label for s in samples])
     x = features(images[parts == "train"], progress)
     classifier = AsymmetryClassifier.fit(x, labels[parts == "train"], seed=config.seed)
-    save_baseline(out / MODEL_FILE, classifier, config, Preprocess.for_config(config))
+    run.save_model(config.model_spec(), baseline=classifier.to_dict())
     without_face = int(np.isnan(features(images, progress)).any(axis=1).sum())
     notes = (*notes, f"Landmark-asymmetry baseline (logistic regression); {without_face} of {len(images)} images had no usable face and got the training means.")
-    trained = load_run(out)
-    choose_threshold_on_validation(trained, images[parts == "val"], labels[parts == "val"])
-    test_index = np.flatnonzero(parts == "test")
-    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes, trained=trained)
+    return finish_run(config, run, images, samples, assignment, notes)
+
+
+def finish_run(config: Config, run: RunFolder, images: np.ndarray, samples: list[Sample], assignment: list[str], notes: tuple[str, ...] = ()) -> dict:
+    """After training: choose the operating threshold on validation data (never test), record it in
+    model.pt, then test the kept model through the same Predictor every other path uses."""
+    parts = np.array(assignment)
+    labels = np.array([s.label for s in samples])
+    predictor = load(run.path, precision=config.precision)
+    val = parts == "val"
+    if val.any():
+        probs = predictor.probabilities(images[val])
+        point = choose_operating_point(labels[val], probs, config.operating_point)
+        atomic_write_json(run.validation, {**point.to_dict(), **binary_metrics(labels[val], probs, point.threshold)})
+    else:
+        point = OperatingPoint(0.5, "fixed=0.5")  # no validation data to choose on
+        notes = (*notes, "No validation images: the run labels at 0.5.")
+    predictor.spec = run.set_operating_point(point)
+    test = np.flatnonzero(parts == "test")
+    return evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed)
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -301,20 +298,20 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
 
     ``epochs`` may raise the total number of epochs, to train a finished run further.
     """
-    out, writer = Path(out), is_rank_zero()
-    with run_folder_lock(out) if writer else nullcontext():
+    run, writer = RunFolder(out), is_rank_zero()
+    with run.lock() if writer else nullcontext():
         if writer:
-            prepare_run_folder(out, resume=True)
-        check_lightning_checkpoint(out / LAST_CHECKPOINT)
-        config = load_config(out / CONFIG_FILE)
+            run.prepare(resume=True)
+        check_lightning_checkpoint(run.last_checkpoint)
+        config = load_config(run.config)
         if epochs is not None and epochs != config.epochs:
             config = config.replace(epochs=epochs)
             if writer:
-                save_config(config, out / CONFIG_FILE)
-        samples, assignment = read_split(out / SPLIT_FILE)
+                save_config(config, run.config)
+        samples, assignment = run.read_split()
         images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress and writer, face_crop=config.face_crop)
         model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
-        return _fit(config, out, model, images, kept, assignment, resume=True, progress=progress)
+        return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
 
 def check_lightning_checkpoint(path: Path) -> None:
@@ -324,15 +321,15 @@ def check_lightning_checkpoint(path: Path) -> None:
     except Exception as exc:  # any failure to unpickle means the file is unusable
         raise FacepalsyError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); start again with --overwrite") from exc
     found = checkpoint.get("facepalsy_format_version") if isinstance(checkpoint, dict) else None
-    if found != FORMAT_VERSION:
-        raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy resumes format {FORMAT_VERSION}); start again with --overwrite")
+    if found != CHECKPOINT_FORMAT:
+        raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy resumes format {CHECKPOINT_FORMAT}); start again with --overwrite")
 
 
 def _fit(
-    config: Config, out: Path, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
+    config: Config, run: RunFolder, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
     resume: bool, progress: bool, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (),
 ) -> dict:
-    preprocess = Preprocess.for_config(config)
+    spec = config.model_spec()
     bf16 = use_bf16(config.precision, training_device(config))
     L.seed_everything(config.seed, workers=True, verbose=False)
     _quiet_lightning()
@@ -347,12 +344,12 @@ def _fit(
         dataset = TensorDataset(tensors[index], labels[index])
         return DataLoader(dataset, batch_size=config.batch_size, sampler=EpochShuffle(len(dataset), config.seed) if shuffle else None)
 
-    module = PalsyModule(config.to_dict(), preprocess.to_dict(), model)
+    module = PalsyModule(config.to_dict(), spec.preprocess.to_dict(), model)
     train_loader, val_loader = loader("train", True), loader("val", False)
     if config.feature_cache:
         train_loader, val_loader = _feature_cache_loaders(module, config, tensors, labels, parts, progress, bf16)
-    recorder = RunRecorder(out, config, preprocess, monitor="val_loss" if val_loader else "train_loss")
-    last = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
+    recorder = RunRecorder(run, spec, monitor="val_loss" if val_loader else "train_loss")
+    last = ModelCheckpoint(dirpath=run.checkpoints, filename=run.last_checkpoint.stem, save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -367,24 +364,21 @@ def _fit(
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
         deterministic="warn",
-        default_root_dir=out,
+        default_root_dir=run.path,
     )
     try:
-        trainer.fit(module, train_loader, val_loader, ckpt_path=out / LAST_CHECKPOINT if resume else None)
+        trainer.fit(module, train_loader, val_loader, ckpt_path=run.last_checkpoint if resume else None)
     except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns Ctrl+C into exit(1) and SIGTERM into SIGTERMException
-        raise Interrupted(f"{out} keeps its last completed epoch; continue with: facepalsy train --resume --out {out}") from exc
+        raise Interrupted(f"{run.path} keeps its last completed epoch; continue with: facepalsy train --resume --out {run.path}") from exc
     except OSError as exc:
         raise FacepalsyError(
-            f"{display_path(exc.filename or out)}: cannot write ({exc.strerror or exc}); {out} keeps its last completed epoch: "
-            f"free space, then continue with: facepalsy train --resume --out {out}"
+            f"{display_path(exc.filename or run.path)}: cannot write ({exc.strerror or exc}); {run.path} keeps its last completed epoch: "
+            f"free space, then continue with: facepalsy train --resume --out {run.path}"
         ) from exc
     if not trainer.is_global_zero:
         return {}
 
-    trained = load_run(out)  # the kept (best) model, loaded once for threshold and test
-    choose_threshold_on_validation(trained, images[parts == "val"], labels[parts == "val"].numpy())
-    test_index = np.flatnonzero(parts == "test")
-    return evaluate_arrays(out, out, images[test_index], [samples[i] for i in test_index], notes=notes, trained=trained)
+    return finish_run(config, run, images, samples, assignment, notes)
 
 
 def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):
@@ -400,11 +394,3 @@ def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Te
     if len(val):
         val_loader = DataLoader(TensorDataset(module.pooled_features(images[val], False, config.batch_size, bf16), labels[val]), batch_size=config.batch_size)
     return train_loader, val_loader
-
-
-def choose_threshold_on_validation(trained: TrainedModel, images: np.ndarray, labels: np.ndarray) -> float:
-    """Youden-optimal threshold of the kept model on validation images (never test); saved in the run."""
-    probs = predict_images(trained, images)
-    threshold = youden_threshold(labels, probs)
-    atomic_write_json(trained.run_dir / VALIDATION_FILE, {"youden_threshold": threshold, "n": int(len(labels)), **binary_metrics(labels, probs)})
-    return threshold

@@ -1,0 +1,157 @@
+"""Image decoding, and the one way from an RGB image to a model's input.
+
+Every door into facepalsy (training data, ``predict`` on a file, a PIL image or an array, video
+frames, the web page, ``prepare --face-crop``) decodes with :func:`load_image` / :func:`as_rgb_array`
+and turns the RGB image into model input with :func:`model_input`, so a photo gives the network the
+same pixels whichever way it came in.
+"""
+
+from __future__ import annotations
+
+import errno
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facepalsy.errors import BadImageError, InputError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Decode an image file to 8-bit RGB, honouring EXIF orientation; raise BadImageError if unusable.
+
+    PNG chunk checksums are verified first: Pillow decodes image data whose CRC fails without a word.
+    """
+    path = Path(path)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadImageError(path, "file name is not valid UTF-8; rename the file") from None
+    try:
+        with Image.open(path) as img:
+            _check_size(img, path)
+            if img.format == "PNG":
+                img.verify()
+        with Image.open(path) as img:
+            img.load()
+            return to_rgb(ImageOps.exif_transpose(img))
+    except FileNotFoundError as exc:
+        reason = "broken symlink" if path.is_symlink() else "file not found"
+        raise BadImageError(path, reason) from exc
+    except IsADirectoryError as exc:
+        raise BadImageError(path, "is a folder, not an image file") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImageError(path, "not an image Pillow can read") from exc
+    except Image.DecompressionBombError as exc:
+        raise BadImageError(path, f"too many pixels ({exc})") from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadImageError(path, "symlink loop") from exc
+        if exc.errno is not None:  # a read error, not a decoding one
+            raise BadImageError(path, f"cannot read ({exc.strerror})") from exc
+        raise BadImageError(path, f"cannot decode ({exc})") from exc
+    except (SyntaxError, ValueError, EOFError) as exc:
+        raise BadImageError(path, f"cannot decode ({exc})") from exc
+
+
+def _check_size(img: Image.Image, name) -> None:
+    if img.width * img.height > Image.MAX_IMAGE_PIXELS:
+        raise BadImageError(name, f"too many pixels ({img.width}×{img.height}; the limit against decompression bombs is {Image.MAX_IMAGE_PIXELS:,})")
+    if min(img.size) < MIN_IMAGE_SIDE:
+        raise BadImageError(name, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB: alpha is composited on white, 16/32-bit is rescaled."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(img, dtype=np.float64)
+        if img.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0
+        elif img.mode == "F" and values.max(initial=0) <= 1.0:
+            values = values * 255.0
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "P", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def as_rgb_array(image: str | Path | Image.Image | np.ndarray, name: str = "image") -> np.ndarray:
+    """An H×W×3 uint8 RGB array from a file path, a PIL image (any mode; EXIF orientation honoured, as
+    for files) or an H×W×3 uint8 RGB array (checked, never guessed at)."""
+    if isinstance(image, (str, Path)):
+        return np.asarray(load_image(image))
+    if isinstance(image, Image.Image):
+        _check_size(image, name)
+        return np.asarray(to_rgb(ImageOps.exif_transpose(image)))
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"{name}: expected a file path, a PIL image or an H×W×3 uint8 RGB array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InputError(f"{name}: arrays must be uint8 RGB (0–255), got {image.dtype}; convert with (x * 255).round().astype(np.uint8) if values are in [0, 1]")
+    if image.ndim != 3 or image.shape[2] != 3:
+        hint = " (channels first? pass H×W×3)" if image.ndim == 3 and image.shape[0] == 3 else ""
+        raise InputError(f"{name}: arrays must be H×W×3 RGB, got shape {image.shape}{hint}")
+    if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+        raise InputError(f"{name}: image is only {image.shape[1]}×{image.shape[0]} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
+    return np.ascontiguousarray(image)
+
+
+def resize_square(rgb: np.ndarray | Image.Image, size: int) -> np.ndarray:
+    """The one resize of the project: size×size HWC uint8 (aspect not kept, as in the paper)."""
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0), dtype=np.uint8)
+
+
+@dataclass
+class ModelInput:
+    pixels: np.ndarray  # size×size×3 uint8: what the network sees
+    faces_found: int | None = None  # None: not looked for
+    face_box: tuple[float, float, float, float] | None = None  # the largest face, x0, y0, x1, y1 in the original image
+    face_used: bool = False  # True: pixels are the aligned crop of that face
+
+
+def model_input(rgb: np.ndarray, size: int, face_crop: bool, name: str | Path = "image", find_faces: bool = True) -> ModelInput:
+    """The face policy, in one place.
+
+    A face-crop model sees the aligned crop of the largest face; without a usable face it gets
+    nothing (NoFaceError). A model trained on whole images sees the whole image resized; the faces
+    are looked for anyway (``find_faces``) and reported as information, never used.
+    """
+    from facepalsy.face.detect import crop_face, detect_faces
+
+    if face_crop:
+        crop, face = crop_face(rgb, size, name)
+        return ModelInput(crop, face.faces_found, _box(face.box), True)
+    pixels = resize_square(rgb, size)
+    if not find_faces:
+        return ModelInput(pixels)
+    faces = detect_faces(rgb)
+    return ModelInput(pixels, len(faces), _box(faces[0].box) if faces else None)
+
+
+def _box(box) -> tuple[float, float, float, float]:
+    return tuple(round(float(v), 1) for v in box)
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by the images they hold (recursively, sorted).
+
+    A folder named like an image (``photo.jpg/``) is kept as given, so that it is refused by name
+    instead of being searched.
+    """
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir() and item.suffix.lower() not in IMAGE_EXTENSIONS:
+            paths.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()))
+        else:
+            paths.append(item)
+    return paths

@@ -1,0 +1,82 @@
+"""ModelSpec: everything inference needs to rebuild and use a trained model, saved inside ``model.pt``.
+
+Training settings (protocol, optimiser, augmentation, hardware) stay in the run folder's
+``config.yaml``; a Predictor reads this and nothing else, so a model file can travel alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from facepalsy.data.dataset import CLASSES
+from facepalsy.errors import FacepalsyError
+from facepalsy.evaluation.metrics import OperatingPoint
+from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the weights expect: input size and normalisation."""
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @classmethod
+    def for_backbone(cls, backbone: str, image_size: int) -> "Preprocess":
+        if backbone not in BACKBONES:  # the landmark baseline: no weights, ImageNet statistics by convention
+            return cls(image_size, IMAGENET_MEAN, IMAGENET_STD)
+        weights = backbone_spec(backbone).imagenet
+        return cls(image_size, weights.mean, weights.std)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Preprocess":
+        return cls(int(values["image_size"]), tuple(values["mean"]), tuple(values["std"]))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    backbone: str
+    preprocess: Preprocess
+    face_crop: bool  # the model saw aligned face crops: inference needs a face
+    classes: tuple[str, ...] = CLASSES
+    operating_point: OperatingPoint | None = None  # chosen on validation data after training
+
+    @property
+    def image_size(self) -> int:
+        return self.preprocess.image_size
+
+    def to_dict(self) -> dict:
+        return {
+            "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face_crop, "classes": list(self.classes),
+            "operating_point": self.operating_point.to_dict() if self.operating_point else None,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "model spec") -> "ModelSpec":
+        try:
+            point = values.get("operating_point")
+            return cls(
+                str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), bool(values["face_crop"]), tuple(values["classes"]),
+                OperatingPoint.from_dict(point) if point else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FacepalsyError(f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})") from None
+
+
+class Normalize(nn.Module):
+    """uint8 (or [0, 255] float) batch → float batch normalised as the weights expect."""
+
+    def __init__(self, preprocess: Preprocess):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - self.mean) / self.std
