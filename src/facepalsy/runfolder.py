@@ -186,6 +186,19 @@ class CvFolder(_Locked):
         return self
 
 
+class OutputFolder:
+    """The other folders facepalsy writes: a video's verdict, an explanation, a comparison table."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    frames = property(lambda self: self.path / "frames.csv")  # predict VIDEO: probability per sampled frame
+    timeline = property(lambda self: self.path / "timeline.png")
+    report = property(lambda self: self.path / "report.md")  # explain
+    comparison = property(lambda self: self.path / "comparison.md")  # compare, reproduce
+    comparison_table = property(lambda self: self.path / "comparison.csv")
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

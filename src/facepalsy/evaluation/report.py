@@ -18,7 +18,7 @@ import yaml  # noqa: E402
 from facepalsy.data.dataset import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
-from facepalsy.runfolder import CvFolder, ResultFiles, RunFolder, read_json  # noqa: E402
+from facepalsy.runfolder import CvFolder, OutputFolder, ResultFiles, RunFolder, read_json  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [
@@ -272,7 +272,7 @@ def comparison_markdown(rows: list[dict]) -> str:
 
 def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
     """Write ``comparison.md`` and ``comparison.csv`` into ``out``."""
-    md, csv_path = out / "comparison.md", out / "comparison.csv"
+    md, csv_path = OutputFolder(out).comparison, OutputFolder(out).comparison_table
     kinds = sorted({"frame" if r["protocol"].startswith("frame") else "subject" for r in rows})
     note = "\n".join(f"- {PROTOCOL_TEXT[kind]}" for kind in kinds)
     atomic_write_text(md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n")
@@ -295,6 +295,6 @@ def write_explain_report(out: Path, predictor, results: list) -> Path:
     failed = [r for r in results if not r.ok]
     if failed:
         lines += ["## Not explained", "", *[f"- `{r.source}`: {r.error}" for r in failed], ""]
-    path = out / "report.md"
+    path = OutputFolder(out).report
     atomic_write_text(path, "\n".join(lines))
     return path

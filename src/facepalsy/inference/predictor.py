@@ -26,7 +26,7 @@ from facepalsy.data.images import ModelInput, as_rgb_array, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier, create_model
-from facepalsy.runfolder import RunFolder
+from facepalsy.runfolder import OutputFolder, RunFolder
 
 PRECISIONS = ("auto", "bf16", "fp32")
 ENGINES = ("torch", "onnx")
@@ -295,9 +295,10 @@ class Predictor:
                                 for i in range(0, len(prepared), self.batch_size)])
         mean = float(probs.mean())
         rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
-        atomic_write_csv(out / "frames.csv", ["frame_time", "prob_palsy"], rows)
-        plot_timeline(np.array(times), probs, out / "timeline.png", self.threshold, title=f"{path.name}: p(palsy) {mean:.2f}, face in {with_face}/{total} frames")
-        return VideoVerdict(str(path), self.label(mean), mean, self.threshold, total, len(prepared), with_face, str(out / "timeline.png"))
+        files = OutputFolder(out)
+        atomic_write_csv(files.frames, ["frame_time", "prob_palsy"], rows)
+        plot_timeline(np.array(times), probs, files.timeline, self.threshold, title=f"{path.name}: p(palsy) {mean:.2f}, face in {with_face}/{total} frames")
+        return VideoVerdict(str(path), self.label(mean), mean, self.threshold, total, len(prepared), with_face, str(files.timeline))
 
 
 @dataclass

@@ -1,0 +1,212 @@
+"""One inference path: the same image gives the same answer through every door.
+
+CLI ``predict --json``, ``facepalsy.load(run).predict`` on a path, a PIL image and an array, the web
+page's analysis, a short video made of the image and the ONNX engine, for a run trained on face
+crops and one trained on whole images; on synthetic faces and on real photos.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import TINY_TRAIN_FLAGS
+from PIL import Image
+
+import facepalsy
+from facepalsy.app.cli import main
+from facepalsy.data.synth import make_synthetic_dataset
+from facepalsy.errors import InputError
+from facepalsy.face.detect import mediapipe_available
+
+REALFACES = Path(os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev"))
+needs_face_extra = pytest.mark.skipif(not mediapipe_available(), reason="face-crop runs need the face extra (bash scripts/setup)")
+FP32_TOLERANCE, ONNX_TOLERANCE = 1e-5, 2e-3
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_run, tmp_path_factory) -> dict[str, Path]:
+    """A whole-image run (a copy of the shared tiny run) and a face-crop run, each with its ONNX export."""
+    root = tmp_path_factory.mktemp("parity")
+    whole = root / "whole"
+    shutil.copytree(tiny_run, whole, ignore=shutil.ignore_patterns(".lock"))
+    found = {"whole-image": whole}
+    if mediapipe_available():
+        data = make_synthetic_dataset(root / "faces", subjects=8, images_per_subject=3, seed=5, size=128, progress=False)
+        crop = root / "crop"
+        assert main(["train", str(data), "--out", str(crop), *TINY_TRAIN_FLAGS, "--epochs", "1", "--face-crop", "--split", "subject"]) == 0
+        found["face-crop"] = crop
+    for run in found.values():
+        assert main(["export", str(run)]) == 0
+    return found
+
+
+def _lossless_video(rgb: np.ndarray, path: Path, seconds: float = 1.0, fps: int = 6) -> np.ndarray:
+    """A short FFV1 video (lossless) of one image; video frames need even sides, so odd ones lose their last row or column.
+    Returns the frame exactly as the video holds it."""
+    frame = np.ascontiguousarray(rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (frame.shape[1], frame.shape[0]))
+    for _ in range(round(seconds * fps)):
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return frame
+
+
+def _check_parity(run: Path, images: list[Path], tmp_path: Path, capsys) -> dict[str, int]:
+    """Every door gives the same outcome for each image; returns how many got a verdict and how many 'no face'."""
+    from facepalsy.app.serve import Analyzer
+
+    predictor = facepalsy.load(run, precision="fp32")
+    onnx = facepalsy.load(run, engine="onnx")
+    page = Analyzer(facepalsy.load(run, precision="fp32"), tmp_path / "page")
+    capsys.readouterr()
+    main(["predict", str(run), *map(str, images), "--json", "--precision", "fp32"])
+    cli = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [c["source"] for c in cli] == [str(p) for p in images]
+    outcomes = {"ok": 0, "no_face": 0}
+    for i, (path, from_cli) in enumerate(zip(images, cli)):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        by_path, by_pil, by_array = predictor.predict(path), predictor.predict(Image.open(path)), predictor.predict(rgb)
+        by_onnx = onnx.predict(path)
+        analysis = page.photo(str(path))
+        frame = _lossless_video(rgb, tmp_path / f"clip{i}.mkv")
+        video = predictor.predict_video(tmp_path / f"clip{i}.mkv", tmp_path / f"clip{i}")
+        by_frame = predictor.predict(frame)  # the video's own pixels, through the photo door
+        assert from_cli["status"] == by_path.status == by_pil.status == by_array.status == by_onnx.status == by_frame.status, path
+        outcomes[by_path.status] += 1
+        if by_path.status != "ok":
+            assert "Could not analyse" in analysis.verdict and "No usable face" in analysis.verdict
+            assert video.error and "no usable face" in video.error
+            continue
+        prob, label = by_path.prob_palsy, by_path.label
+        for other in (from_cli["prob_palsy"], by_pil.prob_palsy, by_array.prob_palsy, analysis.prob_palsy):
+            assert other == pytest.approx(prob, abs=FP32_TOLERANCE), path
+        assert from_cli["label"] == by_pil.label == by_array.label == label and f"Verdict: {label}" in analysis.verdict
+        assert from_cli["threshold"] == by_path.threshold == predictor.threshold and f"threshold {predictor.threshold:.3f}" in analysis.verdict
+        assert video.prob_palsy == pytest.approx(by_frame.prob_palsy, abs=FP32_TOLERANCE) and video.label == by_frame.label
+        assert video.frames == video.frames_scored == 6
+        if frame.shape == rgb.shape:  # even sides: the video is the image itself
+            assert video.prob_palsy == pytest.approx(prob, abs=FP32_TOLERANCE) and video.label == label
+        assert by_onnx.prob_palsy == pytest.approx(prob, abs=ONNX_TOLERANCE)
+        if abs(prob - predictor.threshold) > ONNX_TOLERANCE:
+            assert by_onnx.label == label
+    return outcomes
+
+
+@pytest.mark.parametrize("kind", ["whole-image", "face-crop"])
+def test_every_door_gives_the_same_answer_on_synthetic_faces(kind, runs, tmp_path, capsys):
+    if kind not in runs:
+        pytest.skip("face-crop runs need the face extra (bash scripts/setup)")
+    data = make_synthetic_dataset(tmp_path / "faces", subjects=4, images_per_subject=2, seed=9, size=128, progress=False)
+    images = sorted((data / "palsy").rglob("*.jpg"))[:3] + sorted((data / "normal").rglob("*.jpg"))[:3]
+    outcomes = _check_parity(runs[kind], images, tmp_path, capsys)
+    assert outcomes["ok"] == 6
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REALFACES.is_dir(), reason=f"real photos not found at {REALFACES} (set FACEPALSY_REALFACES); only the synthetic parity ran")
+@pytest.mark.parametrize("kind", ["whole-image", "face-crop"])
+def test_every_door_gives_the_same_answer_on_20_real_photos(kind, runs, tmp_path, capsys):
+    if kind not in runs:
+        pytest.skip("face-crop runs need the face extra (bash scripts/setup)")
+    photos = sorted((REALFACES / "palsy").iterdir())[:10] + sorted((REALFACES / "normal").iterdir())[:10]
+    outcomes = _check_parity(runs[kind], photos, tmp_path, capsys)
+    assert sum(outcomes.values()) == 20
+    if kind == "whole-image":
+        assert outcomes["ok"] == 20  # a whole-image model labels every photo, face or not
+
+
+def test_predict_json_prints_the_runs_threshold_and_the_override_wins(tiny_run, synth_data, capsys):
+    recorded = facepalsy.load(tiny_run).spec.operating_point
+    assert recorded is not None and recorded.rule == "youden" and recorded.validation_images > 0
+    image = str(next((synth_data / "palsy").rglob("*.jpg")))
+    capsys.readouterr()
+    assert main(["predict", str(tiny_run), image, "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["threshold"] == recorded.threshold
+    assert default["label"] == ("palsy" if default["prob_palsy"] >= recorded.threshold else "normal")
+    override = 1.0 if default["label"] == "palsy" else 0.0  # a threshold that flips the label
+    assert main(["predict", str(tiny_run), image, "--json", "--threshold", str(override)]) == 0
+    flipped = json.loads(capsys.readouterr().out)
+    assert flipped["threshold"] == override and flipped["label"] != default["label"]
+    assert main(["predict", str(tiny_run), image, "--threshold", "1.5"]) == 2
+    assert "threshold must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_operating_point_option_is_recorded_in_the_model(synth_data, tmp_path):
+    run = tmp_path / "sens"
+    assert main(["train", str(synth_data), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1", "--split", "subject", "--operating-point", "sensitivity=1"]) == 0
+    point = facepalsy.load(run).spec.operating_point
+    validation = json.loads((run / "validation.json").read_text())
+    assert point.rule == "sensitivity=1" and point.sensitivity == 1.0 and validation["recall"] == 1.0
+    assert validation["threshold"] == point.threshold == json.loads((run / "metrics.json").read_text())["threshold"]
+    assert main(["train", str(synth_data), "--out", str(tmp_path / "bad"), "--operating-point", "recall=0.9"]) == 2
+
+
+def test_predictor_refuses_wrong_inputs_clearly(tiny_run, tmp_path):
+    predictor = facepalsy.load(tiny_run)
+    with pytest.raises(InputError, match="uint8"):
+        predictor.predict(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(InputError, match="channels first"):
+        predictor.predict(np.zeros((3, 64, 64), np.uint8))
+    with pytest.raises(InputError, match="H×W×3"):
+        predictor.predict(np.zeros((64, 64), np.uint8))
+    with pytest.raises(InputError, match="got dict"):
+        predictor.predict({"image": 1})
+    with pytest.raises(InputError, match=r"N×3×32×32 uint8"):  # model input of another size is refused, not silently used
+        predictor.probabilities(np.zeros((1, 3, 128, 128), np.uint8))
+    # a PIL image in any mode, and an array, are accepted and agree
+    rgba = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 4), dtype=np.uint8), "RGBA")
+    from facepalsy.data.images import to_rgb
+
+    assert predictor.predict(rgba).prob_palsy == pytest.approx(predictor.predict(np.asarray(to_rgb(rgba))).prob_palsy, abs=1e-6)
+
+
+def test_corrupt_png_and_a_folder_named_like_an_image_are_refused_by_name(tiny_run, tmp_path, capsys):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(good)
+    data = bytearray(good.read_bytes())
+    idat = data.index(b"IDAT")
+    length = int.from_bytes(data[idat - 4 : idat], "big")
+    data[idat + 4 + length] ^= 0xFF  # the IDAT chunk's CRC: Pillow alone decodes the image without noticing
+    bad_crc = tmp_path / "bad_crc.png"
+    bad_crc.write_bytes(bytes(data))
+    folder = tmp_path / "photo.jpg"
+    folder.mkdir()
+    predictor = facepalsy.load(tiny_run)
+    crc, directory = predictor.predict([bad_crc, folder])
+    assert crc.status == "unreadable" and "cannot decode" in crc.error and crc.label is None
+    assert directory.status == "unreadable" and "is a folder" in directory.error
+    assert main(["predict", str(tiny_run), str(bad_crc), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad_crc}: cannot decode" in err and f"{folder}: is a folder" in err
+
+
+def test_whole_image_run_labels_a_picture_without_a_face_and_says_so(tiny_run):
+    wall = np.full((120, 120, 3), 90, np.uint8)
+    prediction = facepalsy.load(tiny_run).predict(wall)
+    assert prediction.ok and prediction.label in ("palsy", "normal")
+    if mediapipe_available():
+        assert prediction.faces_found == 0 and "no face found; this model labels the whole image" in prediction.warnings
+
+
+@needs_face_extra
+def test_face_crop_run_gives_no_verdict_without_a_face_and_names_the_largest_of_two(runs, tmp_path):
+    predictor = facepalsy.load(runs["face-crop"])
+    wall = predictor.predict(np.full((120, 120, 3), 90, np.uint8))
+    assert wall.status == "no_face" and wall.label is None and wall.prob_palsy is None and "no face" in wall.error
+    from facepalsy.data.synth import draw_face, make_identity
+
+    big = np.asarray(draw_face(make_identity(np.random.default_rng([1, 0]), palsy=True), np.random.default_rng([1, 1]), 256))
+    small = np.asarray(draw_face(make_identity(np.random.default_rng([2, 0]), palsy=False), np.random.default_rng([2, 1]), 160))
+    pair = np.full((256, 448, 3), 255, np.uint8)
+    pair[:, :256], pair[48:208, 272:432] = big, small
+    both = predictor.predict(pair)
+    assert both.ok and both.faces_found == 2 and both.face_used and "2 faces found; the largest was analysed" in both.warnings
+    assert both.face_box[2] <= 260  # the box is the big face's, on the left
+    assert both.prob_palsy == pytest.approx(predictor.predict(pair[:, :256].copy()).prob_palsy, abs=0.05)
