@@ -32,11 +32,16 @@ class _Deployable(nn.Module):
         return torch.softmax(self.model(self.normalize(pixels)), dim=1)
 
 
-def export_onnx(predictor: Predictor, path: Path | None = None) -> Path:
-    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size; returns its path.
+PARITY_TOLERANCE = 2e-3  # max |p(palsy) difference| between the ONNX graph and PyTorch fp32
 
-    Only the network travels: decoding, the face policy and the threshold stay with the Predictor
-    (``facepalsy.load(run, engine="onnx")`` uses the file with them).
+
+def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, float]:
+    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size, then check it.
+
+    Returns the path and the largest difference in p(palsy) between onnxruntime and the
+    Predictor in fp32 on probe images; a file that differs by more than PARITY_TOLERANCE is
+    deleted and refused. Only the network travels: decoding, the face policy and the threshold
+    stay with the Predictor (``facepalsy.load(run, engine="onnx")`` uses the file with them).
     """
     if not predictor.is_cnn:
         raise FacepalsyError("only CNN runs can be exported to ONNX; the asymmetry baseline is a few numbers in model.pt")
@@ -54,7 +59,13 @@ def export_onnx(predictor: Predictor, path: Path | None = None) -> Path:
             module, example, str(tmp), input_names=["pixels"], output_names=["probabilities"],
             dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17, dynamo=False,
         ))
-    return path
+    probe = np.random.default_rng(0).integers(0, 256, (8, 3, size, size), dtype=np.uint8)
+    reference = Predictor(predictor.spec, predictor.model, precision="fp32").probabilities(probe)
+    difference = float(np.abs(OnnxEngine(path).predict_proba(probe) - reference).max())
+    if difference > PARITY_TOLERANCE:
+        path.unlink()
+        raise FacepalsyError(f"{path}: the exported graph differs from PyTorch by {difference:.2g} in p(palsy) (limit {PARITY_TOLERANCE}); not written")
+    return path, difference
 
 
 class OnnxEngine:
