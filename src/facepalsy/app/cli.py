@@ -52,6 +52,12 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", help="Lightning strategy for train: auto (default), ddp, …")
 
 
+def _inference_flags(parser: argparse.ArgumentParser) -> None:
+    """How a trained run labels: its threshold (overridable) and the arithmetic precision."""
+    parser.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
+    parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
+
+
 def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
     base = load_config(args.config) if args.config else Config()
     flags = {name: getattr(args, name, None) for name in Config.__dataclass_fields__ if name != "data"}
@@ -144,7 +150,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.report import write_explain_report
     from facepalsy.inference.predictor import load
 
-    predictor = load(args.run, threshold=args.threshold)
+    predictor = load(args.run, threshold=args.threshold, precision=args.precision)
     if not predictor.is_cnn:
         raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
     results = predictor.predict(expand_inputs(args.images), cam_dir=Path(args.out))
@@ -400,19 +406,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="evaluate on every image of this data folder instead")
     p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and list them in OUT/bad_images.txt")
-    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
+    _inference_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("predict", help="label and palsy probability per image")
     p.add_argument("run", metavar="RUN")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders, or videos (.mp4 .avi .mov .mkv .webm)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
+    _inference_flags(p)
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="onnx: run RUN/model.onnx with onnxruntime (see facepalsy export)")
     p.set_defaults(func=cmd_predict)
 
@@ -426,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
+    _inference_flags(p)
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
@@ -482,8 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login")
     p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: deleted after the response)")
-    p.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
+    _inference_flags(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="speed and memory on this machine, against its own matrix-product peak")

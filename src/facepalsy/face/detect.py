@@ -2,7 +2,7 @@
 
 Backends: MediaPipe face mesh (the ``face`` extra; 478 landmarks, also used for asymmetry) and
 OpenCV's Haar cascades (core, opencv-python-headless < 5) when the extra is not installed.
-An image without a usable face raises BadImageError naming the file; it is never passed
+An image without a usable face raises NoFaceError (a BadImageError) naming the file; it is never passed
 through uncropped.
 """
 
@@ -104,7 +104,7 @@ def detect_faces(rgb: np.ndarray, backend: str = "auto") -> list[Face]:
 
 
 def largest_face(rgb: np.ndarray, path: str | Path = "image", backend: str = "auto") -> Face:
-    """The largest face, with the number found; BadImageError if there is none or its eyes are not found."""
+    """The largest face, with the number found; NoFaceError if there is none, its eyes are not found or it is too small."""
     faces = detect_faces(rgb, backend)
     if not faces:
         raise NoFaceError(path, "no face found")
