@@ -21,6 +21,7 @@ PROBE = textwrap.dedent('''
     from lightning.pytorch.callbacks import Callback
 
     import facepalsy.training.train as T
+    from facepalsy.runfolder import RunFolder
     from facepalsy.training.config import Config
 
     data, out, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
@@ -31,14 +32,14 @@ PROBE = textwrap.dedent('''
         with open(log / name, "a") as f:
             f.write(line + "\\n")
 
-    save_checkpoint, save_model = T.AtomicCheckpointIO.save_checkpoint, T.save_model
+    save_checkpoint, save_model = T.AtomicCheckpointIO.save_checkpoint, RunFolder.save_model
     def counted_checkpoint(self, checkpoint, path, storage_options=None):
         record("writes.txt", f"{rank()} {Path(path).name}")
         return save_checkpoint(self, checkpoint, path, storage_options)
-    def counted_model(path, *args):
-        record("writes.txt", f"{rank()} {Path(path).name}")
-        return save_model(path, *args)
-    T.AtomicCheckpointIO.save_checkpoint, T.save_model = counted_checkpoint, counted_model
+    def counted_model(self, *args, **kwargs):
+        record("writes.txt", f"{rank()} {self.model.name}")
+        return save_model(self, *args, **kwargs)
+    T.AtomicCheckpointIO.save_checkpoint, RunFolder.save_model = counted_checkpoint, counted_model
 
     class SeenImages(Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):

@@ -31,7 +31,7 @@ from pathlib import Path
 import facepalsy.training.train as T
 marker = Path(os.environ["FACEPALSY_TEST_MARKER"])
 def pause(self, trainer, module, outputs, batch, batch_idx):
-    in_folder = self.out.name == os.environ["FACEPALSY_TEST_PAUSE_IN"] or not os.environ["FACEPALSY_TEST_PAUSE_IN"]
+    in_folder = self.run.path.name == os.environ["FACEPALSY_TEST_PAUSE_IN"] or not os.environ["FACEPALSY_TEST_PAUSE_IN"]
     if in_folder and trainer.current_epoch == 1 and batch_idx == 1 and not marker.exists():
         marker.write_text(str(os.getpid()))
         time.sleep(120)
