@@ -135,6 +135,12 @@ class Predictor:
             raise FacepalsyError(f"threshold must be between 0 and 1, got {threshold}")
         self.spec, self.model, self.run, self.onnx = spec, model, run, onnx
         self.precision, self.batch_size, self.threshold_override = precision, batch_size, threshold
+        self._decoders: ThreadPoolExecutor | None = None  # kept: each thread keeps its face detector (costly to create)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._decoders is None:
+            self._decoders = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="facepalsy-decode")
+        return self._decoders
 
     @property
     def is_cnn(self) -> bool:
@@ -222,26 +228,26 @@ class Predictor:
         items = [images] if single else list(images)
         sources = [_source(item, i, single) for i, item in enumerate(items)]
         results: list[Prediction | None] = [None] * len(items)
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        pool = self._pool()
 
-            def decode_batch(start: int) -> list[tuple[int, Future]]:
-                end = min(start + self.batch_size, len(items))
-                return [(i, pool.submit(self.prepare, items[i], sources[i])) for i in range(start, end)]
+        def decode_batch(start: int) -> list[tuple[int, Future]]:
+            end = min(start + self.batch_size, len(items))
+            return [(i, pool.submit(self.prepare, items[i], sources[i])) for i in range(start, end)]
 
-            pending = decode_batch(0)
-            for start in range(0, len(items), self.batch_size):
-                current, pending = pending, decode_batch(start + self.batch_size)  # the next batch decodes while this one computes
-                prepared, good = [], []
-                for i, future in current:
-                    try:
-                        prepared.append(future.result())
-                        good.append(i)
-                    except BadImageError as exc:
-                        results[i] = self.failed(sources[i], exc)
-                for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good])):
-                    results[i] = prediction
-                if cam_dir is not None and prepared:
-                    self._write_cams(Path(cam_dir), [results[i] for i in good], prepared, good, items)
+        pending = decode_batch(0)
+        for start in range(0, len(items), self.batch_size):
+            current, pending = pending, decode_batch(start + self.batch_size)  # the next batch decodes while this one computes
+            prepared, good = [], []
+            for i, future in current:
+                try:
+                    prepared.append(future.result())
+                    good.append(i)
+                except BadImageError as exc:
+                    results[i] = self.failed(sources[i], exc)
+            for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good])):
+                results[i] = prediction
+            if cam_dir is not None and prepared:
+                self._write_cams(Path(cam_dir), [results[i] for i in good], prepared, good, items)
         return results[0] if single else results
 
     def _write_cams(self, cam_dir: Path, predictions: list[Prediction], prepared: list[ModelInput], indices: list[int], items: list) -> None:
