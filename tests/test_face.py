@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -124,12 +126,26 @@ def test_asymmetry_cli_json_and_drawing(tmp_path, capsys):
     path = tmp_path / "face.png"
     Image.fromarray(synthetic_face(4, palsy=True, side=1, size=320)).save(path)
     (tmp_path / "blank.png").write_bytes(cv2.imencode(".png", np.full((50, 50, 3), 90, np.uint8))[1].tobytes())
-    assert main(["asymmetry", str(path), str(tmp_path / "blank.png"), "--json", "--draw", str(tmp_path / "drawn")]) == 2
+    assert main(["asymmetry", str(path), str(tmp_path / "blank.png"), "--json", "--draw", str(tmp_path / "drawn")]) == 0  # one of two measured
     captured = capsys.readouterr()
     line = json.loads(captured.out.splitlines()[0])
     assert line["more_affected_side"] == "left" and set(line["difference"]) == set(asym.MEASURES)
-    assert "blank.png: no face found" in captured.err
+    assert "blank.png: no face found" in captured.err and "1 of 2 images measured" in captured.err
     assert (tmp_path / "drawn" / "face_asymmetry.png").is_file()
+    assert main(["asymmetry", str(path), str(tmp_path / "blank.png"), "--json", "--strict"]) == 2
+    assert main(["asymmetry", str(tmp_path / "blank.png")]) == 2  # nothing measured
+    assert "blank.png: no face found" in capsys.readouterr().err
+
+
+@needs_mediapipe
+def test_mediapipe_log_lines_are_silenced_unless_debug(tmp_path):
+    path = tmp_path / "face.png"
+    Image.fromarray(synthetic_face(4, palsy=True, side=1, size=320)).save(path)
+    quiet = subprocess.run([sys.executable, "-m", "facepalsy", "asymmetry", str(path), "--json"], capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and json.loads(quiet.stdout)["more_affected_side"] == "left"
+    assert quiet.stderr == "", quiet.stderr
+    loud = subprocess.run([sys.executable, "-m", "facepalsy", "--debug", "asymmetry", str(path), "--json"], capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0 and loud.stderr  # MediaPipe's own lines, for debugging
 
 
 @needs_mediapipe

@@ -84,6 +84,7 @@ class RunFolder(ResultFiles, _Locked):
     history = property(lambda self: self.path / "history.csv")
     curves = property(lambda self: self.path / "curves.png")
     leakage = property(lambda self: self.path / "leakage.json")
+    check = property(lambda self: self.path / "check.json")  # the shortcut audit of the training data
     validation = property(lambda self: self.path / "validation.json")
     provenance = property(lambda self: self.path / "provenance.json")
     checkpoints = property(lambda self: self.path / "checkpoints")
@@ -176,6 +177,7 @@ class CvFolder(_Locked):
     results = property(lambda self: self.path / "cv.json")
     report = property(lambda self: self.path / "cv.md")
     roc = property(lambda self: self.path / "roc.png")
+    check = property(lambda self: self.path / "check.json")  # the shortcut audit of the data
     bad_images = property(lambda self: self.path / "bad_images.txt")
 
     def fold(self, k: int) -> RunFolder:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import warnings
@@ -171,8 +172,8 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
     from facepalsy.errors import BadImageError
     from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
 
-    failed = 0
-    for path in expand_inputs(args.images):
+    failed, paths = 0, expand_inputs(args.images)
+    for path in paths:
         try:
             rgb = np.asarray(load_image(path))
             result, crop, landmarks = image_asymmetry(rgb, path)
@@ -191,7 +192,9 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
         Console().print(table)
         Console().print(f"more affected side: patient's {result.more_affected_side}; asymmetry score {result.score:.3f}"
                         + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""))
-    return EXIT_USER_ERROR if failed else 0
+    if failed and len(paths) > 1:
+        print(f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)", file=sys.stderr)
+    return EXIT_USER_ERROR if failed and (args.strict or failed == len(paths)) else 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -225,8 +228,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from facepalsy.data.check import NEAR_DUPLICATE_BITS, check_dataset
 
     report = check_dataset(args.data)
+    audit = report["audit"]
     if args.json:
         print(json.dumps(report, indent=2))
+        if audit.get("warning"):
+            print(f"warning: {audit['warning']}", file=sys.stderr)
         return 0
     out = Console()
     table = Table("", *report["images"], title=f"data set {report['data']}")
@@ -242,6 +248,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         (f"near-duplicates of different subjects (pHash within {NEAR_DUPLICATE_BITS} bits)",
          [" ~ ".join(d["paths"]) + f"  ({d['bits']} bits)" + ("  [ACROSS CLASSES]" if d["across_classes"] else "") for d in near if not d["same_subject"]]),
         ("subjects with both labels", report["subjects_with_both_labels"]),
+        ("image files the manifest does not list (not used)", report["not_in_manifest"]),
     ]
     for title, items in findings:
         style = "green" if not items else "yellow"
@@ -252,7 +259,27 @@ def cmd_check(args: argparse.Namespace) -> int:
             out.print(f"  … {len(items) - 20} more (see --json)")
     same = sum(d["same_subject"] for d in near)
     out.print(f"near-duplicates within one subject (expected for video frames): {same}")
+    _print_audit(out, audit)
     return 0
+
+
+def _print_audit(out: Console, audit: dict) -> None:
+    """The shortcut audit as a table, and its warning where nobody can miss it."""
+    classes = list(audit["measures"][0]["per_class"])
+    table = Table("measure", *classes, "separability AUC", title="shortcut audit: the photos' acquisition, without any face")
+    for m in audit["measures"]:
+        auc = "n/a" if m["auc"] is None else (f"[bold red]{m['auc']:.3f}[/]" if m["auc"] > audit["warn_auc"] else f"{m['auc']:.3f}")
+        table.add_row(m["name"], *(m["per_class"][c] for c in classes), auc)
+    out.print(table)
+    combined = audit.get("combined")
+    if combined and combined.get("auc") is not None:
+        ci = combined["ci95"]
+        out.print(f"all measures together (cross-validated, {combined['folds']} folds): AUC {combined['auc']:.3f}"
+                  + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else ""))
+    if audit.get("note"):
+        out.print(f"[yellow]warning: {audit['note']}[/]")
+    if audit.get("warning"):
+        out.print(f"[bold red]WARNING:[/] {audit['warning']}", markup=True, highlight=False)
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
@@ -437,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
     p.add_argument("--draw", metavar="DIR", help="write the landmarks and measured lines over each face into DIR")
+    p.add_argument("--strict", action="store_true", help="exit 2 if any image could not be measured (default: only if none could)")
     p.set_defaults(func=cmd_asymmetry)
 
     p = sub.add_parser("compare", help="the paper's Table 1 for any runs")
@@ -510,6 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        from facepalsy.face.detect import NATIVE_LOGS_ENV
+
+        os.environ.setdefault(NATIVE_LOGS_ENV, "1")  # MediaPipe's and TFLite's own log lines
     if not args.debug:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)

@@ -15,7 +15,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from facepalsy.data.dataset import CLASSES, Sample, map_with_progress, scan_dataset
+from facepalsy.data.dataset import CLASSES, Sample, map_with_progress, scan_dataset, unlisted_images
 from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
 
@@ -88,10 +88,14 @@ def guard_split(protocol: str, samples: list[Sample], assignment: list[str], ima
     return report
 
 
-def check_dataset(root: str | Path, progress: bool = True) -> dict:
-    """Counts, unreadable files, exact and near-duplicates, and subjects with both labels."""
+def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = None) -> dict:
+    """Counts, unreadable files, exact and near-duplicates, subjects with both labels, files the manifest
+    leaves out, and the shortcut audit (with face measures when the face extra is installed, or ``faces``)."""
+    from facepalsy.data.audit import audit
+    from facepalsy.face.detect import mediapipe_available
+
     root = Path(root)
-    samples = scan_dataset(root)
+    samples = scan_dataset(root, require_both=False)
 
     def inspect(sample: Sample) -> tuple[str, np.ndarray | None, str | None]:
         path = root / sample.path
@@ -135,4 +139,6 @@ def check_dataset(root: str | Path, progress: bool = True) -> dict:
             for a, b, d in near
         ],
         "subjects_with_both_labels": sorted(s for s, labels in labels_of.items() if len(labels) > 1),
+        "not_in_manifest": unlisted_images(root, samples),
+        "audit": audit(root, samples, faces=mediapipe_available() if faces is None else faces, progress=progress),
     }

@@ -35,15 +35,15 @@ class Sample:
     subject: str
 
 
-def scan_dataset(root: str | Path) -> list[Sample]:
-    """List the images of a data folder, from its manifest if it has one."""
+def scan_dataset(root: str | Path, require_both: bool = True) -> list[Sample]:
+    """List the images of a data folder, from its manifest if it has one (both classes needed unless told)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
-    samples = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else scan_folders(root)
+    samples = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else scan_folders(root, require_both)
     counts = {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)}
     empty = [name for name, n in counts.items() if n == 0]
-    if empty:
+    if len(empty) == len(CLASSES) or (empty and require_both):
         raise DataError(
             f"{root}: no images of class {' or '.join(empty)} "
             f"(expected {root}/palsy/ and {root}/normal/ with {', '.join(sorted(IMAGE_EXTENSIONS))} files, "
@@ -96,6 +96,15 @@ def read_manifest(path: Path) -> list[Sample]:
         seen.add(rel)
         samples.append(Sample(Path(rel).as_posix(), CLASSES.index(label), subject))
     return samples
+
+
+def unlisted_images(root: Path, samples: list[Sample]) -> list[str]:
+    """Image files under ``root`` that its manifest does not list (a manifest silently leaves them out)."""
+    if not (root / MANIFEST).is_file():
+        return []
+    listed = {s.path for s in samples}
+    found = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(p for p in found if p not in listed)
 
 
 def write_manifest(root: Path, rows: list[dict[str, object]]) -> None:

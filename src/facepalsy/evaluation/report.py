@@ -178,6 +178,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
         if run.leakage.is_file():
             lines += [leakage_sentence(read_json(run.leakage)), ""]
+        if run.check.is_file() and read_json(run.check).get("warning"):
+            lines += [f"**Warning (shortcut audit, see below):** {read_json(run.check)['warning']}", ""]
     else:
         lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
@@ -210,6 +212,10 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         plot_curves(history, run.curves, title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
         lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "",
                   f"![curves]({run.curves.name})", ""]
+    if in_run and run.check.is_file():
+        from facepalsy.data.audit import audit_markdown
+
+        lines += audit_markdown(read_json(run.check))
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     listed = []
     for attribute, what in RUN_FILES.items():
@@ -227,6 +233,7 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "history": "loss and accuracy per epoch, train and validation",
     "split": "which image went to train, val or test",
     "leakage": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
+    "check": "the shortcut audit: can file size, format, quality or colour alone tell the classes apart",
     "validation": "the kept model on validation data, and the operating threshold chosen there",
     "bad_images": "images skipped with --skip-bad, with the reason",
     "provenance": "versions of Python, torch and every package, facepalsy's git commit, content hashes of the data and the test set",

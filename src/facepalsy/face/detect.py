@@ -9,9 +9,12 @@ through uncropped.
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -54,20 +57,49 @@ def mediapipe_available() -> bool:
 
 
 _local = threading.local()
+_stderr_lock = threading.Lock()
+NATIVE_LOGS_ENV = "FACEPALSY_NATIVE_LOGS"  # set (the CLI's --debug does) to see MediaPipe's and TFLite's own log lines
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """MediaPipe and TFLite write start-up lines straight to file descriptor 2 (absl, glog), past
+    Python's logging; while a face mesh starts, that descriptor points at /dev/null."""
+    if os.environ.get(NATIVE_LOGS_ENV):
+        yield
+        return
+    with _stderr_lock:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _face_mesh():
-    """One FaceMesh per thread (it is not thread-safe), created on first use."""
+    """One FaceMesh per thread (it is not thread-safe), created and warmed up on first use, quietly."""
     if not hasattr(_local, "mesh"):
-        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's native start-up chatter
+        os.environ.setdefault("GLOG_minloglevel", "2")
         import mediapipe as mp
 
-        _local.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True)
+        with _native_stderr_silenced():
+            _local.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True)
+        _local.first_face_seen = False
     return _local.mesh
 
 
 def _detect_mediapipe(rgb: np.ndarray) -> list[Face]:
-    result = _face_mesh().process(np.ascontiguousarray(rgb))
+    mesh = _face_mesh()
+    if _local.first_face_seen:
+        result = mesh.process(np.ascontiguousarray(rgb))
+    else:  # the graph logs on its first runs, the last time when it first projects a face's landmarks
+        with _native_stderr_silenced():
+            result = mesh.process(np.ascontiguousarray(rgb))
+        _local.first_face_seen = bool(result.multi_face_landmarks)
     h, w = rgb.shape[:2]
     faces = []
     for mesh in result.multi_face_landmarks or []:

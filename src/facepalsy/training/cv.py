@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
+from facepalsy.data.audit import audit_markdown
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_bad_images
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci, subject_scores
@@ -29,7 +30,7 @@ from facepalsy.evaluation.report import PROTOCOL_TEXT, metrics_table, percent, p
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import Config, load_config, save_config
-from facepalsy.training.train import build_model, fit_split, training_device
+from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
 console = Console(stderr=True)
@@ -81,6 +82,7 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
         cv.prepare(overwrite=overwrite)
         images, samples = _load(config, cv, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
+        audit_training_data(Path(config.data), samples, cv.check, config.seed, progress)
         save_config(config, cv.config)
         write_folds(cv.folds_table, samples, assignments)
         atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds})
@@ -140,7 +142,7 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
     fold_results = [_fold_summary(k, fold_dirs[k], _test_subjects(samples, assignments[k]), metrics[k]) for k in range(len(fold_dirs))]
     result = pool_folds(cv, protocol, config, fold_results)
     atomic_write_json(cv.results, result)
-    write_cv_markdown(cv.report, result)
+    write_cv_markdown(cv, result, read_json(cv.check) if cv.check.is_file() else None)
     return result
 
 
@@ -256,8 +258,10 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     }
 
 
-def write_cv_markdown(path: Path, result: dict) -> None:
+def write_cv_markdown(cv: CvFolder, result: dict, audit: dict | None = None) -> None:
     lines = [f"# Cross-validation: {result['backbone']}, protocol `{result['protocol']}` ({len(result['folds'])} folds)", "", result["protocol_text"], ""]
+    if audit and audit.get("warning"):
+        lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
     if result["protocol"] != "frame":
         lines += [f"Folds with a test subject also in training: **{len(result['folds_with_test_subject_in_training'])}** (the guard refuses any).", ""]
     lines += ["## Per fold", "", "| fold | test subjects | n | accuracy | recall | precision | F1 | ROC AUC | same-subject test images in training |", "|---|---|---|---|---|---|---|---|---|"]
@@ -278,6 +282,8 @@ def write_cv_markdown(path: Path, result: dict) -> None:
         "",
         "## Per subject (a subject's score is the mean palsy probability of its images)", "", *metrics_table(per_subject), "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).", "",
-        "![ROC](roc.png)", "",
+        f"![ROC]({cv.roc.name})", "",
     ]
-    atomic_write_text(path, "\n".join(lines))
+    if audit:
+        lines += audit_markdown(audit)
+    atomic_write_text(cv.report, "\n".join(lines))

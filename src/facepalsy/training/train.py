@@ -223,7 +223,20 @@ def train(
         if bad and writer:
             write_bad_images(run.bad_images, bad)
         assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
+        if writer:
+            audit_training_data(root, kept, run.check, config.seed, progress)
         return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
+
+
+def audit_training_data(root: Path, samples: list[Sample], path: Path, seed: int, progress: bool) -> dict:
+    """The shortcut audit of the images a run or cross-validation trains on: written beside it, its warning shown."""
+    from facepalsy.data.audit import audit
+
+    result = audit(root, samples, progress=progress, seed=seed)
+    atomic_write_json(path, result)
+    if result.get("warning"):
+        console.print(f"[bold red]WARNING:[/] {result['warning']}", highlight=False)
+    return result
 
 
 def run_bytes(model: VGGClassifier | None) -> int:
