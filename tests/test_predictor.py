@@ -210,3 +210,46 @@ def test_face_crop_run_gives_no_verdict_without_a_face_and_names_the_largest_of_
     assert both.ok and both.faces_found == 2 and both.face_used and "2 faces found; the largest was analysed" in both.warnings
     assert both.face_box[2] <= 260  # the box is the big face's, on the left
     assert both.prob_palsy == pytest.approx(predictor.predict(pair[:, :256].copy()).prob_palsy, abs=0.05)
+
+
+@needs_face_extra
+def test_landmark_model_gives_no_verdict_without_a_face_and_the_largest_faces_verdict_with_two(tmp_path, capsys):
+    from facepalsy.data.synth import draw_face, make_identity
+
+    data = make_synthetic_dataset(tmp_path / "data", subjects=8, images_per_subject=3, seed=4, size=128, progress=False)
+    run = tmp_path / "landmarks"
+    args = ["--backbone", "asymmetry", "--image-size", "128", "--split", "subject", "--test-fraction", "0.25", "--val-fraction", "0.25"]
+    assert main(["train", str(data), "--out", str(run), *args]) == 0
+    predictor = facepalsy.load(run)
+    assert predictor.spec.face_crop  # the landmark model measures the aligned largest face, as the face crop does
+
+    gradient = np.repeat(np.tile(np.linspace(0, 255, 200).astype(np.uint8), (150, 1))[..., None], 3, axis=2)
+    tiny = np.full((200, 200, 3), 128, np.uint8)
+    tiny[88:112, 88:112] = np.asarray(draw_face(make_identity(np.random.default_rng([3, 0]), palsy=False), np.random.default_rng([3, 1]), 24))
+    for name, image in (("gradient.png", gradient), ("tiny_face.png", tiny)):
+        Image.fromarray(image).save(tmp_path / name)
+        capsys.readouterr()
+        assert main(["predict", str(run), str(tmp_path / name)]) == 2
+        captured = capsys.readouterr()
+        assert f"{tmp_path / name}: " in captured.err and ("no face" in captured.err or "too small" in captured.err)
+        assert "palsy" not in captured.out and "normal" not in captured.out  # no verdict
+
+    healthy = [np.asarray(draw_face(make_identity(np.random.default_rng([i, 0]), palsy=False), np.random.default_rng([i, 1]), size)) for i, size in ((5, 256), (6, 160))]
+    pair = np.full((256, 448, 3), 255, np.uint8)
+    pair[:, :256], pair[48:208, 272:432] = healthy
+    both, alone = predictor.predict(pair), predictor.predict(healthy[0])
+    assert both.ok and both.faces_found == 2 and "2 faces found; the largest was analysed" in both.warnings
+    assert both.label == alone.label and both.prob_palsy == pytest.approx(alone.prob_palsy, abs=0.1)
+
+
+@needs_face_extra
+def test_evaluate_counts_and_lists_images_without_a_face(runs, tmp_path):
+    data = make_synthetic_dataset(tmp_path / "data", subjects=4, images_per_subject=2, seed=8, size=128, progress=False)
+    Image.new("RGB", (128, 128), (90, 90, 90)).save(data / "palsy" / "wall.png")
+    (data / "manifest.csv").unlink()  # the folder scan picks up the new image
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(runs["face-crop"]), "--data", str(data), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["left_out"] == {"unreadable": 0, "no_face": 1} and metrics["n"] == 8
+    assert "wall.png\tno face found" in (out / "no_face.txt").read_text()
+    assert "Images without a usable face, so without a verdict from this face-crop model: 1" in (out / "report.md").read_text()

@@ -177,6 +177,7 @@ class CvFolder(_Locked):
     results = property(lambda self: self.path / "cv.json")
     report = property(lambda self: self.path / "cv.md")
     roc = property(lambda self: self.path / "roc.png")
+    no_face = property(lambda self: self.path / "no_face.txt")
     check = property(lambda self: self.path / "check.json")  # the shortcut audit of the data
     bad_images = property(lambda self: self.path / "bad_images.txt")
 

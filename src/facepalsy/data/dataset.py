@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from facepalsy.data.images import IMAGE_EXTENSIONS, load_image, model_input
-from facepalsy.errors import BadImageError, DataError, display_path
+from facepalsy.errors import BadImageError, DataError, NoFaceError, display_path
 from facepalsy.io import atomic_write_csv, atomic_write_text
 
 T, R = TypeVar("T"), TypeVar("R")
@@ -129,10 +129,12 @@ def map_with_progress(function: Callable[[T], R], items: Sequence[T], descriptio
 def load_images(
     root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face_crop: bool = False
 ) -> tuple[np.ndarray, list[Sample], list[BadImageError]]:
-    """Decode every image once into an N×3×size×size uint8 array (threads overlap decoding).
+    """Decode every image once into an N×3×size×size uint8 model input (threads overlap decoding).
 
-    Bad images are all collected first so the error lists every one, not just the first;
-    with ``skip_bad`` they are dropped and returned instead.
+    Returns the images, the samples kept, and those left out. With ``face_crop``, an image without a
+    usable face is left out and returned (NoFaceError): it has no model input, which is an outcome,
+    not an error. Unreadable images are all collected first so the error lists every one, not just
+    the first; with ``skip_bad`` they are left out and returned too.
     """
     root = Path(root)
 
@@ -144,7 +146,7 @@ def load_images(
             return exc
 
     results = map_with_progress(decode, samples, f"decoding {len(samples)} images", progress)
-    bad = [r for r in results if isinstance(r, BadImageError)]
+    bad = [r for r in results if isinstance(r, BadImageError) and not isinstance(r, NoFaceError)]
     if len(bad) == 1 and not skip_bad:
         raise DataError(f"{bad[0]} (pass --skip-bad to skip it; the output folder then lists it in its bad-image list)")
     if bad and not skip_bad:
@@ -153,7 +155,18 @@ def load_images(
     kept = [s for s, r in zip(samples, results) if not isinstance(r, BadImageError)]
     arrays = [r for r in results if not isinstance(r, BadImageError)]
     images = np.stack(arrays).transpose(0, 3, 1, 2).copy() if arrays else np.zeros((0, 3, size, size), np.uint8)
-    return images, kept, bad
+    return images, kept, [r for r in results if isinstance(r, BadImageError)]
+
+
+def write_left_out(folder, left_out: list[BadImageError]) -> tuple[int, int]:
+    """List the images left out of a run or evaluation in ``folder.bad_images`` (unreadable, with
+    --skip-bad) and ``folder.no_face`` (no usable face for a face-crop model); returns both counts."""
+    no_face = [b for b in left_out if isinstance(b, NoFaceError)]
+    unreadable = [b for b in left_out if not isinstance(b, NoFaceError)]
+    for path, items in ((folder.bad_images, unreadable), (folder.no_face, no_face)):
+        if items:
+            write_bad_images(path, items)
+    return len(unreadable), len(no_face)
 
 
 def write_bad_images(path: Path, bad: list[BadImageError]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_bad_images
+from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.report import plot_confusion_matrix, write_report
@@ -20,7 +20,7 @@ console = Console(stderr=True)
 
 def evaluate_arrays(
     predictor: Predictor, out: ResultFiles, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None,
-    seed: int = 0,
+    seed: int = 0, left_out: dict[str, int] | None = None,
 ) -> dict:
     """Score decoded model inputs through the Predictor; write metrics, predictions, plots and report.
 
@@ -38,6 +38,7 @@ def evaluate_arrays(
         "sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"],
         "ci95": bootstrap_ci(labels, probs, [s.subject for s in samples], threshold, seed=seed),
         "data": data, "split": "test split of the run" if data is None else "all images of the data folder",
+        "left_out": left_out or {"unreadable": 0, "no_face": 0},  # images without a verdict: not in n
     })
     out.path.mkdir(parents=True, exist_ok=True)
     result["heatmaps"] = write_heatmap_grid(out.heatmaps, predictor, images, samples, probs)
@@ -101,14 +102,28 @@ def evaluate_run(
         samples = scan_dataset(root)
         results = ResultFiles(out) if out else run.eval_results(root)
     spec = predictor.spec
-    images, kept, bad = load_images(root, samples, spec.image_size, skip_bad=skip_bad, progress=progress, face_crop=spec.face_crop)
-    if bad:
-        write_bad_images(results.bad_images, bad)
+    images, kept, left_out = load_images(root, samples, spec.image_size, skip_bad=skip_bad, progress=progress, face_crop=spec.face_crop)
+    results.path.mkdir(parents=True, exist_ok=True)
+    unreadable, no_face = write_left_out(results, left_out)
     notes = tuple(note for note in [test_set_warning(run, root, kept, own_test_split=data is None)] if note)
     for note in notes:
         console.print(f"[yellow]warning:[/] {note}")
-    metrics = evaluate_arrays(predictor, results, images, kept, notes=notes, data=None if data is None else str(data), seed=config.get("seed", 0))
+    if no_face:
+        console.print(f"images without a usable face (no verdict): {no_face}, listed in {results.no_face}")
+    notes = (*notes, *left_out_notes(unreadable, no_face, results))
+    metrics = evaluate_arrays(predictor, results, images, kept, notes=notes, data=None if data is None else str(data), seed=config.get("seed", 0),
+                              left_out={"unreadable": unreadable, "no_face": no_face})
     return metrics, results.path
+
+
+def left_out_notes(unreadable: int, no_face: int, folder) -> tuple[str, ...]:
+    """Report lines for images a run or evaluation could not use."""
+    notes = []
+    if unreadable:
+        notes.append(f"Unreadable images skipped (--skip-bad): {unreadable}, listed in `{folder.bad_images.name}`.")
+    if no_face:
+        notes.append(f"Images without a usable face, so without a verdict from this face-crop model: {no_face}, listed in `{folder.no_face.name}`.")
+    return tuple(notes)
 
 
 def test_set_warning(run: RunFolder, root: Path, samples: list[Sample], own_test_split: bool) -> str | None:

@@ -192,7 +192,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
         "",
-        f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}.",
+        f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}."
+        + (f" Not in these figures: {metrics['left_out']['no_face']} images without a usable face (no verdict)." if metrics.get("left_out", {}).get("no_face") else ""),
         "",
         f"Sensitivity / specificity at 0.5 (argmax, as the paper): {percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
         f"at the operating threshold {metrics['threshold']:.3f}: {percent(metrics['recall'])} / {percent(metrics['specificity'])}.",
@@ -236,6 +237,7 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "check": "the shortcut audit: can file size, format, quality or colour alone tell the classes apart",
     "validation": "the kept model on validation data, and the operating threshold chosen there",
     "bad_images": "images skipped with --skip-bad, with the reason",
+    "no_face": "images without a usable face for this face-crop model: no verdict, with the reason",
     "provenance": "versions of Python, torch and every package, facepalsy's git commit, content hashes of the data and the test set",
     "metrics": "test metrics (fractions) at the operating threshold with subject-bootstrap 95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
     "predictions": "palsy probability, threshold and predicted label of every test image",

@@ -80,7 +80,10 @@ class Config:
 
     def model_spec(self) -> ModelSpec:
         """What the trained model will carry for inference (its operating point is added after training)."""
-        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), self.face_crop)
+        from facepalsy.models.baseline import NAME as LANDMARK_MODEL
+
+        # the landmark model measures a face: like a face-crop CNN, it sees the aligned crop of the largest face or nothing
+        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), self.face_crop or self.backbone == LANDMARK_MODEL)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

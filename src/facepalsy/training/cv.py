@@ -23,7 +23,7 @@ from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from facepalsy.data.audit import audit_markdown
-from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_bad_images
+from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci, subject_scores
 from facepalsy.evaluation.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
@@ -109,9 +109,10 @@ def resume_cv(out: str | Path, progress: bool = True) -> dict:
 def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
     """Decode the images once for all folds; unreadable ones are refused, or skipped and listed with ``skip_bad``."""
     root = Path(config.data)
-    images, samples, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress, face_crop=config.face_crop)
-    if bad:
-        write_bad_images(cv.bad_images, bad)
+    images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, config.model_spec().face_crop)
+    unreadable, no_face = write_left_out(cv, left_out)
+    if no_face and progress:
+        console.print(f"images without a usable face, left out of every fold: {no_face}, listed in {cv.no_face}")
     return images, samples
 
 

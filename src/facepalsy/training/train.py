@@ -22,9 +22,9 @@ from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
 from facepalsy.data.check import guard_split
-from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_bad_images
+from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
-from facepalsy.evaluation.evaluate import evaluate_arrays
+from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
 from facepalsy.evaluation.metrics import OperatingPoint, binary_metrics, choose_operating_point
 from facepalsy.inference.predictor import load, use_bf16
 from facepalsy.io import atomic_write, atomic_write_json
@@ -219,9 +219,9 @@ def train(
         if writer:
             run.prepare(overwrite=overwrite, needed_bytes=run_bytes(model))
         root = Path(config.data)
-        images, kept, bad = load_images(root, samples, config.image_size, skip_bad=config.skip_bad, progress=progress and writer, face_crop=config.face_crop)
-        if bad and writer:
-            write_bad_images(run.bad_images, bad)
+        images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, config.model_spec().face_crop)
+        if writer:
+            notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
         assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
         if writer:
             audit_training_data(root, kept, run.check, config.seed, progress)
@@ -322,7 +322,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
             if writer:
                 save_config(config, run.config)
         samples, assignment = run.read_split()
-        images, kept, _ = load_images(Path(config.data), samples, config.image_size, skip_bad=False, progress=progress and writer, face_crop=config.face_crop)
+        images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, config.model_spec().face_crop)
         model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
         return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
