@@ -14,21 +14,47 @@ from facepalsy.face.detect import mediapipe_available
 from facepalsy.models.baseline import AsymmetryClassifier
 
 
-def test_classifier_numbers_reproduce_scikit_learn():
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+def _symmetric_mesh(rng: np.random.Generator) -> np.ndarray:
+    """A random mesh of 468 points symmetric about x = 0 (234 mirrored pairs), shuffled."""
+    half = rng.uniform([0.05, -1.0], [1.0, 1.5], size=(234, 2))
+    mesh = np.vstack([half, half * [-1.0, 1.0]])
+    return mesh[rng.permutation(468)]
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(60, 5))
-    y = (x[:, 0] + 0.5 * x[:, 4] > 0).astype(int)
-    x[3, 2] = np.nan
+
+def test_mirror_pairs_and_offsets_of_a_symmetric_face():
+    from facepalsy.models.baseline import mesh_offsets, mirror_pairs
+
+    mesh = _symmetric_mesh(np.random.default_rng(0))
+    pairs = mirror_pairs(mesh)
+    assert (pairs[pairs] == np.arange(468)).all() and (pairs != np.arange(468)).all()  # an involution without fixed points
+    assert np.abs(mesh_offsets(mesh[None], pairs)).max() < 1e-12
+    drooped = mesh.copy()
+    drooped[mesh[:, 0] > 0.5, 1] += 0.1  # one side's outer half sags
+    assert np.abs(mesh_offsets(drooped[None], pairs)).max() == pytest.approx(0.1)
+
+
+def test_classifier_numbers_reproduce_scikit_learn():
+    """The stored numbers give scikit-learn's PCA + logistic regression probabilities."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
+    from facepalsy.models import baseline
+
+    rng = np.random.default_rng(1)
+    base = _symmetric_mesh(rng)
+    y = np.array([0, 1] * 30)
+    meshes = base + rng.normal(0, 0.01, (60, 468, 2)) + y[:, None, None] * (base[:, 0:1] > 0.5) * [0.0, 0.05]
+    scalars = rng.normal(size=(60, len(baseline.FEATURES))) + y[:, None]
+    x = np.hstack([scalars, meshes.reshape(60, -1)])
     classifier = AsymmetryClassifier.fit(x, y)
-    reference = make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(), LogisticRegression(max_iter=1000, random_state=0)).fit(x, y)
-    filled = np.where(np.isnan(x), classifier.params["fill"], x)
-    z = ((filled - classifier.params["mean"]) / classifier.params["scale"]) @ classifier.params["coef"] + classifier.params["intercept"]
-    assert np.allclose(1 / (1 + np.exp(-z)), reference.predict_proba(x)[:, 1])
+    pairs = baseline.mirror_pairs(meshes[y == 0].mean(axis=0))
+    offsets = baseline.mesh_offsets(meshes, pairs)
+    standard = (offsets - offsets.mean(0)) / (offsets.std(0) + 1e-9)
+    design = np.hstack([scalars, PCA(20, random_state=0).fit_transform(standard)])
+    design = (design - design.mean(0)) / (design.std(0) + 1e-9)
+    reference = LogisticRegression(C=baseline.REGULARISATION_C, max_iter=2000, random_state=0).fit(design, y)
+    assert np.allclose(classifier.proba_from_features(x), reference.predict_proba(design)[:, 1], atol=1e-6)
+    assert classifier.proba_from_features(np.full((1, x.shape[1]), np.nan))[0] == pytest.approx(1 / (1 + np.exp(-classifier.params["intercept"][0])))
 
 
 @pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")

@@ -9,6 +9,7 @@ here, once: :meth:`RunFolder.read_model`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import hashlib
 import importlib.metadata
@@ -134,7 +135,7 @@ class RunFolder(ResultFiles, _Locked):
     def set_operating_point(self, point: OperatingPoint) -> ModelSpec:
         """Record the threshold chosen on validation data in model.pt (and validation.json)."""
         spec, payload = self.read_model()
-        spec = ModelSpec(spec.backbone, spec.preprocess, spec.face_crop, spec.classes, point)
+        spec = dataclasses.replace(spec, operating_point=point)
         atomic_write(self.model, lambda tmp: torch.save({**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()}, tmp))
         return spec
 

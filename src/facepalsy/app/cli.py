@@ -22,6 +22,7 @@ from facepalsy.training.config import Config, load_config
 
 console = Console(stderr=True)
 EXIT_USER_ERROR = 2
+SINGLE_PROCESS_COMMANDS = {"predict", "evaluate", "explain", "asymmetry", "check", "prepare", "serve", "export"}  # start no worker processes
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -538,10 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.debug:
-        from facepalsy.face.detect import NATIVE_LOGS_ENV
+    from facepalsy.face.detect import NATIVE_LOGS_ENV, route_native_logs_away
 
+    if args.debug:
         os.environ.setdefault(NATIVE_LOGS_ENV, "1")  # MediaPipe's and TFLite's own log lines
+    if args.command in SINGLE_PROCESS_COMMANDS:
+        route_native_logs_away()
     if not args.debug:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)

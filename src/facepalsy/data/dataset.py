@@ -127,7 +127,8 @@ def map_with_progress(function: Callable[[T], R], items: Sequence[T], descriptio
 
 
 def load_images(
-    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face_crop: bool = False
+    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face_crop: bool = False,
+    max_yaw: float | None = None,
 ) -> tuple[np.ndarray, list[Sample], list[BadImageError]]:
     """Decode every image once into an N×3×size×size uint8 model input (threads overlap decoding).
 
@@ -141,7 +142,7 @@ def load_images(
     def decode(sample: Sample) -> np.ndarray | BadImageError:
         path = root / sample.path
         try:
-            return model_input(np.asarray(load_image(path)), size, face_crop, path, find_faces=False).pixels
+            return model_input(np.asarray(load_image(path)), size, face_crop, path, find_faces=False, max_yaw=max_yaw).pixels
         except BadImageError as exc:
             return exc
 

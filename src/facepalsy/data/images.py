@@ -119,17 +119,27 @@ class ModelInput:
     face_used: bool = False  # True: pixels are the aligned crop of that face
 
 
-def model_input(rgb: np.ndarray, size: int, face_crop: bool, name: str | Path = "image", find_faces: bool = True) -> ModelInput:
+def model_input(
+    rgb: np.ndarray, size: int, face_crop: bool, name: str | Path = "image", find_faces: bool = True, max_yaw: float | None = None,
+) -> ModelInput:
     """The face policy, in one place.
 
     A face-crop model sees the aligned crop of the largest face; without a usable face it gets
-    nothing (NoFaceError). A model trained on whole images sees the whole image resized; the faces
-    are looked for anyway (``find_faces``) and reported as information, never used.
+    nothing (NoFaceError), nor when ``max_yaw`` is given and the head is turned further (the
+    landmark model, which compares the two sides). A model trained on whole images sees the whole
+    image resized; the faces are looked for anyway (``find_faces``) and reported as information.
     """
+    from facepalsy.errors import NoFaceError
     from facepalsy.face.detect import crop_face, detect_faces
 
     if face_crop:
         crop, face = crop_face(rgb, size, name)
+        if max_yaw is not None and face.landmarks is not None:
+            from facepalsy.face.asymmetry import head_yaw
+
+            yaw = head_yaw(face.landmarks)
+            if abs(yaw) > max_yaw:
+                raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.2f}, limit ±{max_yaw}); a frontal photo is needed")
         return ModelInput(crop, face.faces_found, _box(face.box), True)
     pixels = resize_square(rgb, size)
     if not find_faces:

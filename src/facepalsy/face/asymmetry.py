@@ -8,7 +8,7 @@ position. "Left" and "right" are the patient's (the patient's left is on the ima
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -24,6 +24,17 @@ UPPER_LID = (159, 386)
 LOWER_LID = (145, 374)
 MOUTH_CORNER = (61, 291)
 MEASURES = ("brow_height", "eye_opening", "mouth_corner_drop", "mouth_corner_from_midline")
+# Further measures after Emotrics (Guarin et al., 2018), per side (right, left): brow ends, eye corners
+# (palpebral fissure), a second lid pair, the nose ala (nasolabial region) and the face outline at cheek level.
+BROW_INNER, BROW_OUTER = (107, 336), (70, 300)
+EYE_CORNERS = ((33, 133), (263, 362))  # outer, inner
+INNER_LIDS = ((158, 153), (385, 380))  # upper, lower
+NOSE_ALA = (98, 327)
+CHEEK = (234, 454)
+NOSE_TIP, UPPER_LIP, LOWER_LIP, CHIN = 1, 0, 17, 152
+SIDE_MEASURES = ("brow_inner_height", "brow_outer_height", "palpebral_width", "palpebral_ratio", "inner_lid_distance", "nasolabial_length")
+SHAPE_MEASURES = ("smile_angle", "lip_deviation", "chin_deviation", "mirror_disagreement", "yaw")
+TURNED_YAW = 0.35  # |yaw| (cheek-width imbalance) above this: the head is turned, and turned faces look asymmetric
 
 
 @dataclass
@@ -35,9 +46,18 @@ class Asymmetry:
     affected_evidence: float  # > 0 points to the left side, < 0 to the right
     score: float  # sum of |differences|: 0 for a perfectly symmetric face
     faces_found: int = 1  # faces in the image; the largest was measured
+    shape: dict[str, float] = field(default_factory=dict)  # SIDE_MEASURES differences and SHAPE_MEASURES, for the landmark model
+    mesh: np.ndarray | None = field(default=None, repr=False)  # 468×2 landmarks in the eye frame (median over views), for the landmark model
+
+    @property
+    def turned(self) -> bool:
+        """The head is turned far enough that left/right differences reflect the pose, not the face."""
+        return abs(self.shape.get("yaw", 0.0)) > TURNED_YAW
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        values.pop("mesh")
+        return {**values, "turned": self.turned}
 
 
 def eye_frame(landmarks: np.ndarray) -> np.ndarray:
@@ -71,7 +91,58 @@ def measure(landmarks: np.ndarray) -> Asymmetry:
     # Palsy weakens one side: its brow sits lower, its eye closes less, its mouth corner hangs
     # lower and is pulled less far out. Each term is positive when the left side looks weaker.
     evidence = -difference["brow_height"] + difference["eye_opening"] + difference["mouth_corner_drop"] - difference["mouth_corner_from_midline"]
-    return Asymmetry(right, left, difference, "left" if evidence > 0 else "right", float(evidence), float(sum(abs(v) for v in difference.values())))
+    result = Asymmetry(right, left, difference, "left" if evidence > 0 else "right", float(evidence), float(sum(abs(v) for v in difference.values())))
+    result.shape = shape_measures(points)
+    return result
+
+
+def shape_measures(points: np.ndarray) -> dict[str, float]:
+    """Further measures in the eye frame (x along the eye line, midline at x = 0, inter-ocular units).
+
+    Per side, as left − right differences: brow ends, palpebral fissure width and opening ratio, a
+    second lid distance, nose ala to mouth corner. Whole face: smile angle (degrees between the
+    mouth-corner line and the eye line), lip and chin deviation from the midline, the mean distance
+    from each landmark mirrored across the midline to its nearest landmark (the whole mesh's left/right
+    disagreement, needing no list of symmetric pairs), and yaw (cheek-width imbalance, −1..1).
+    """
+    def per_side(side: int) -> dict[str, float]:
+        eye_y = points[(RIGHT_EYE_RING, LEFT_EYE_RING)[side]][:, 1].mean()
+        outer, inner = points[EYE_CORNERS[side][0]], points[EYE_CORNERS[side][1]]
+        width = float(np.hypot(*(outer - inner)))
+        upper, lower = points[INNER_LIDS[side][0]], points[INNER_LIDS[side][1]]
+        return {
+            "brow_inner_height": float(eye_y - points[BROW_INNER[side]][1]),
+            "brow_outer_height": float(eye_y - points[BROW_OUTER[side]][1]),
+            "palpebral_width": width,
+            "palpebral_ratio": float(points[LOWER_LID[side]][1] - points[UPPER_LID[side]][1]) / max(width, 1e-6),
+            "inner_lid_distance": float(lower[1] - upper[1]),
+            "nasolabial_length": float(np.hypot(*(points[NOSE_ALA[side]] - points[MOUTH_CORNER[side]]))),
+        }
+
+    right, left = per_side(0), per_side(1)
+    corners = points[MOUTH_CORNER[1]] - points[MOUTH_CORNER[0]]
+    mesh = points[:468]
+    mirrored = mesh * np.array([-1.0, 1.0])
+    nearest = np.sqrt(((mirrored[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+    return {
+        **{name: left[name] - right[name] for name in SIDE_MEASURES},
+        "smile_angle": float(np.degrees(np.arctan2(corners[1], corners[0]))),
+        "lip_deviation": float((points[UPPER_LIP][0] + points[LOWER_LIP][0]) / 2),
+        "chin_deviation": float(points[CHIN][0]),
+        "mirror_disagreement": float(nearest.mean()),
+        "yaw": _yaw(points),
+    }
+
+
+def _yaw(points: np.ndarray) -> float:
+    cheek_right, cheek_left = abs(points[NOSE_TIP][0] - points[CHEEK[0]][0]), abs(points[CHEEK[1]][0] - points[NOSE_TIP][0])
+    return float((cheek_left - cheek_right) / max(cheek_left + cheek_right, 1e-6))
+
+
+def head_yaw(landmarks: np.ndarray) -> float:
+    """How far the head is turned, from face-mesh landmarks in pixels: the imbalance of the cheek
+    widths either side of the nose tip, −1..1 (0 frontal); beyond ±TURNED_YAW sides cannot be compared."""
+    return _yaw(eye_frame(np.asarray(landmarks, dtype=np.float64)))
 
 
 CANONICAL_SIZE = 384  # landmarks are measured on the aligned crop, so the detector always sees one pose and scale
@@ -88,7 +159,8 @@ def _median(results: list[Asymmetry]) -> Asymmetry:
     left = {k: float(np.median([r.left[k] for r in results])) for k in MEASURES}
     difference = {k: float(np.median([r.difference[k] for r in results])) for k in MEASURES}
     evidence = float(np.median([r.affected_evidence for r in results]))
-    return Asymmetry(right, left, difference, "left" if evidence > 0 else "right", evidence, float(sum(abs(v) for v in difference.values())))
+    shape = {k: float(np.median([r.shape[k] for r in results])) for k in results[0].shape}
+    return Asymmetry(right, left, difference, "left" if evidence > 0 else "right", evidence, float(sum(abs(v) for v in difference.values())), shape=shape)
 
 
 def image_asymmetry(rgb: np.ndarray, path: str | Path = "image") -> tuple[Asymmetry, np.ndarray, np.ndarray]:
@@ -110,9 +182,11 @@ def image_asymmetry(rgb: np.ndarray, path: str | Path = "image") -> tuple[Asymme
         view = cv2.warpAffine(crop, matrix, (CANONICAL_SIZE, CANONICAL_SIZE), borderMode=cv2.BORDER_REPLICATE)
         faces = detect_faces(view, backend="mediapipe")
         if faces:
-            views.append(measure(faces[0].landmarks))
-    result = _median(views or [measure(landmarks)])
+            views.append(faces[0].landmarks)
+    views = views or [landmarks]
+    result = _median([measure(view) for view in views])
     result.faces_found = face.faces_found
+    result.mesh = np.median([eye_frame(view)[:468] for view in views], axis=0)
     return result, crop, landmarks
 
 

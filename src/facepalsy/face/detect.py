@@ -80,6 +80,27 @@ def _native_stderr_silenced() -> Iterator[None]:
             os.close(saved)
 
 
+def route_native_logs_away() -> None:
+    """For a single-process command: native libraries' stderr (file descriptor 2) goes to /dev/null for
+    the rest of the process, while Python's own stderr (errors, warnings, progress bars) keeps the
+    terminal. Not for commands that start processes (they would inherit the silenced descriptor).
+
+    MediaPipe's graph threads log on their own schedule, so silencing only around the calls that start
+    them lets some lines through. Does nothing when stderr is not the process's own (a test capturing
+    it) or when FACEPALSY_NATIVE_LOGS is set (``--debug``).
+    """
+    if os.environ.get(NATIVE_LOGS_ENV) or sys.stderr is not sys.__stderr__ or sys.__stderr__ is None:
+        return
+    try:
+        sys.stderr.flush()
+        python_stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors)
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+    except (OSError, ValueError):
+        return
+    sys.stderr = sys.__stderr__ = python_stderr
+
+
 def _face_mesh():
     """One FaceMesh per thread (it is not thread-safe), created and warmed up on first use, quietly."""
     if not hasattr(_local, "mesh"):

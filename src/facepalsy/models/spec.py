@@ -47,6 +47,7 @@ class ModelSpec:
     face_crop: bool  # the model saw aligned face crops: inference needs a face
     classes: tuple[str, ...] = CLASSES
     operating_point: OperatingPoint | None = None  # chosen on validation data after training
+    max_yaw: float | None = None  # a face turned further gets no verdict (the landmark model compares the sides)
 
     @property
     def image_size(self) -> int:
@@ -55,7 +56,7 @@ class ModelSpec:
     def to_dict(self) -> dict:
         return {
             "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face_crop, "classes": list(self.classes),
-            "operating_point": self.operating_point.to_dict() if self.operating_point else None,
+            "operating_point": self.operating_point.to_dict() if self.operating_point else None, "max_yaw": self.max_yaw,
         }
 
     @classmethod
@@ -64,7 +65,7 @@ class ModelSpec:
             point = values.get("operating_point")
             return cls(
                 str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), bool(values["face_crop"]), tuple(values["classes"]),
-                OperatingPoint.from_dict(point) if point else None,
+                OperatingPoint.from_dict(point) if point else None, values.get("max_yaw"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise FacepalsyError(f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})") from None

@@ -80,10 +80,13 @@ class Config:
 
     def model_spec(self) -> ModelSpec:
         """What the trained model will carry for inference (its operating point is added after training)."""
+        from facepalsy.face.asymmetry import TURNED_YAW
         from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 
-        # the landmark model measures a face: like a face-crop CNN, it sees the aligned crop of the largest face or nothing
-        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), self.face_crop or self.backbone == LANDMARK_MODEL)
+        # the landmark model compares the sides of a face: it sees the aligned crop of the largest, fairly frontal face or nothing
+        landmarks = self.backbone == LANDMARK_MODEL
+        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), self.face_crop or landmarks,
+                         max_yaw=TURNED_YAW if landmarks else None)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -109,7 +109,8 @@ def resume_cv(out: str | Path, progress: bool = True) -> dict:
 def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
     """Decode the images once for all folds; unreadable ones are refused, or skipped and listed with ``skip_bad``."""
     root = Path(config.data)
-    images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, config.model_spec().face_crop)
+    spec = config.model_spec()
+    images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, spec.face_crop, spec.max_yaw)
     unreadable, no_face = write_left_out(cv, left_out)
     if no_face and progress:
         console.print(f"images without a usable face, left out of every fold: {no_face}, listed in {cv.no_face}")

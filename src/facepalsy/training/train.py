@@ -219,7 +219,8 @@ def train(
         if writer:
             run.prepare(overwrite=overwrite, needed_bytes=run_bytes(model))
         root = Path(config.data)
-        images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, config.model_spec().face_crop)
+        spec = config.model_spec()
+        images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, spec.face_crop, spec.max_yaw)
         if writer:
             notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
         assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
@@ -322,7 +323,8 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
             if writer:
                 save_config(config, run.config)
         samples, assignment = run.read_split()
-        images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, config.model_spec().face_crop)
+        spec = config.model_spec()
+        images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, spec.face_crop, spec.max_yaw)
         model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
         return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
