@@ -169,6 +169,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     metrics = out.read_metrics()
     history = run.read_history()
     in_run = out.path.resolve() == run.path.resolve()
+    audit = read_json(run.check) if in_run and run.check.is_file() else None
     lines = [f"# facepalsy report: {config['backbone']}", ""]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
@@ -178,8 +179,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
         if run.leakage.is_file():
             lines += [leakage_sentence(read_json(run.leakage)), ""]
-        if run.check.is_file() and read_json(run.check).get("warning"):
-            lines += [f"**Warning (shortcut audit, see below):** {read_json(run.check)['warning']}", ""]
+        if audit and audit.get("warning"):
+            lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
     else:
         lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
     (tn, fp), (fn, tp) = metrics["confusion_matrix"]
@@ -213,10 +214,10 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         plot_curves(history, run.curves, title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
         lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "",
                   f"![curves]({run.curves.name})", ""]
-    if in_run and run.check.is_file():
+    if audit:
         from facepalsy.data.audit import audit_markdown
 
-        lines += audit_markdown(read_json(run.check))
+        lines += audit_markdown(audit)
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     listed = []
     for attribute, what in RUN_FILES.items():

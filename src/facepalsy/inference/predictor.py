@@ -297,8 +297,7 @@ class Predictor:
             return VideoVerdict(str(path), None, None, self.threshold, 0, 0, 0, error="no decodable frame")
         if not prepared:
             return VideoVerdict(str(path), None, None, self.threshold, total, 0, 0, error=f"no usable face in any of {total} frames")
-        probs = np.concatenate([self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared[i : i + self.batch_size]]))
-                                for i in range(0, len(prepared), self.batch_size)])
+        probs = self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared]))  # batched inside
         mean = float(probs.mean())
         rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
         files = OutputFolder(out)
