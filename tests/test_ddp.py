@@ -47,7 +47,7 @@ PROBE = textwrap.dedent('''
                 record(f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.txt", hashlib.sha1(image.numpy().tobytes()).hexdigest())
 
     config = Config(data=data, backbone="vgg11_bn", weights="none", image_size=32, epochs=2, batch_size=4, split="subject",
-                    test_fraction=0.25, val_fraction=0.25, accelerator="cpu", devices=2, strategy="ddp")
+                    test_fraction=0.25, val_fraction=0.25, accelerator="cpu", devices=2, strategy="ddp", face_required=False)
     T.train(config, out, progress=False, callbacks=[SeenImages()])
 ''')
 

@@ -23,6 +23,7 @@ from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.errors import InputError
 from facepalsy.face.detect import mediapipe_available
+from facepalsy.training.config import load_config
 
 REALFACES = Path(os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev"))
 needs_face_extra = pytest.mark.skipif(not mediapipe_available(), reason="face-crop runs need the face extra (bash scripts/setup)")
@@ -31,16 +32,18 @@ FP32_TOLERANCE, ONNX_TOLERANCE = 1e-5, 2e-3
 
 @pytest.fixture(scope="module")
 def runs(tiny_run, tmp_path_factory) -> dict[str, Path]:
-    """A whole-image run (a copy of the shared tiny run) and a face-crop run, each with its ONNX export."""
+    """A whole-image run that labels any image (a copy of the shared tiny run), and, with the face extra, a whole-image
+    run that needs a face (the default), a face-crop run and a harmonised run; each with its ONNX export."""
     root = tmp_path_factory.mktemp("parity")
     whole = root / "whole"
     shutil.copytree(tiny_run, whole, ignore=shutil.ignore_patterns(".lock"))
     found = {"whole-image": whole}
     if mediapipe_available():
         data = make_synthetic_dataset(root / "faces", subjects=8, images_per_subject=3, seed=5, size=128, progress=False)
-        crop = root / "crop"
-        assert main(["train", str(data), "--out", str(crop), *TINY_TRAIN_FLAGS, "--epochs", "1", "--face-crop", "--split", "subject"]) == 0
-        found["face-crop"] = crop
+        flags = [f for f in TINY_TRAIN_FLAGS if f != "--no-require-face"] + ["--epochs", "1", "--split", "subject"]
+        for kind, extra in (("face-crop", ["--face-crop"]), ("face-required", []), ("harmonised", ["--harmonise", "48"])):
+            assert main(["train", str(data), "--out", str(root / kind), *flags, *extra]) == 0
+            found[kind] = root / kind
     for run in found.values():
         assert main(["export", str(run)]) == 0
     return found
@@ -98,24 +101,43 @@ def _check_parity(run: Path, images: list[Path], tmp_path: Path, capsys) -> dict
     return outcomes
 
 
-@pytest.mark.parametrize("kind", ["whole-image", "face-crop"])
+def _copy_photos(folder: Path, into: Path, count: int) -> list[Path]:
+    """The first ``count`` photos of a shared folder, copied first so that a file removed from it meanwhile cannot fail the test."""
+    into.mkdir()
+    copied = []
+    for path in sorted(folder.iterdir()):
+        try:
+            copied.append(Path(shutil.copy(path, into / path.name)))
+        except FileNotFoundError:
+            continue
+        if len(copied) == count:
+            break
+    return copied
+
+
+KINDS = ["whole-image", "face-crop", "face-required", "harmonised"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_door_gives_the_same_answer_on_synthetic_faces(kind, runs, tmp_path, capsys):
     if kind not in runs:
-        pytest.skip("face-crop runs need the face extra (bash scripts/setup)")
+        pytest.skip(f"{kind} runs need the face extra (bash scripts/setup)")
     data = make_synthetic_dataset(tmp_path / "faces", subjects=4, images_per_subject=2, seed=9, size=128, progress=False)
     images = sorted((data / "palsy").rglob("*.jpg"))[:3] + sorted((data / "normal").rglob("*.jpg"))[:3]
-    outcomes = _check_parity(runs[kind], images, tmp_path, capsys)
-    assert outcomes["ok"] == 6
+    gradient = tmp_path / "gradient.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 128, dtype=np.uint8)[None, :, None], (128, 1, 3))).save(gradient)
+    outcomes = _check_parity(runs[kind], [*images, gradient], tmp_path, capsys)
+    assert outcomes == ({"ok": 7, "no_face": 0} if kind == "whole-image" else {"ok": 6, "no_face": 1})
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REALFACES.is_dir(), reason=f"real photos not found at {REALFACES} (set FACEPALSY_REALFACES); only the synthetic parity ran")
-@pytest.mark.parametrize("kind", ["whole-image", "face-crop"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_every_door_gives_the_same_answer_on_20_real_photos(kind, runs, tmp_path, capsys):
     if kind not in runs:
-        pytest.skip("face-crop runs need the face extra (bash scripts/setup)")
-    photos = sorted((REALFACES / "palsy").iterdir())[:10] + sorted((REALFACES / "normal").iterdir())[:10]
-    outcomes = _check_parity(runs[kind], photos, tmp_path, capsys)
+        pytest.skip(f"{kind} runs need the face extra (bash scripts/setup)")
+    photos = [_copy_photos(REALFACES / label, tmp_path / label, 10) for label in ("palsy", "normal")]
+    outcomes = _check_parity(runs[kind], photos[0] + photos[1], tmp_path, capsys)
     assert sum(outcomes.values()) == 20
     if kind == "whole-image":
         assert outcomes["ok"] == 20  # a whole-image model labels every photo, face or not
@@ -253,3 +275,19 @@ def test_evaluate_counts_and_lists_images_without_a_face(runs, tmp_path):
     assert metrics["left_out"] == {"unreadable": 0, "no_face": 1} and metrics["n"] == 8
     assert "wall.png\tno face found" in (out / "no_face.txt").read_text()
     assert "Images without a usable face, so without a verdict from this face-crop model: 1" in (out / "report.md").read_text()
+
+
+@needs_face_extra
+def test_a_harmonised_run_sees_what_prepare_harmonise_writes(runs, tmp_path):
+    run = runs["harmonised"]
+    predictor = facepalsy.load(run)
+    assert predictor.spec.face.harmonise.detail == 48 and predictor.spec.face.required
+    audit = json.loads((run / "check.json").read_text())
+    assert audit["harmonised"] and {m["name"]: m["auc"] for m in audit["measures"]}["width"] == 0.5
+    assert "Model input: harmonised" in (run / "report.md").read_text()
+    source = Path(load_config(run / "config.yaml").data)
+    out = tmp_path / "harmonised"
+    assert main(["prepare", "--images", str(source), "--out", str(out), "--harmonise", "48", "--size", str(predictor.spec.image_size)]) == 0
+    for written in sorted(out.rglob("*.jpg"))[:4]:
+        original = source / written.relative_to(out)
+        assert np.array_equal(predictor.prepare(original).pixels, np.asarray(Image.open(written).convert("RGB")))

@@ -210,7 +210,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one(tmp_path, synth_data,
 
 
 def test_cv_interrupted_in_a_fold_resumes_from_the_completed_folds(tmp_path, synth_data, monkeypatch):
-    config = Config(data=str(synth_data), backbone="vgg11_bn", weights="none", image_size=32, epochs=1, batch_size=16, lr=1e-3, finetune=True, val_fraction=0.25)
+    config = Config(data=str(synth_data), backbone="vgg11_bn", weights="none", image_size=32, epochs=1, batch_size=16, lr=1e-3, finetune=True, val_fraction=0.25, face_required=False)
     reference = run_cv(config, tmp_path / "whole", "subject-kfold", folds=3, progress=False)
 
     real_fit, fits = train_module.fit_split, []

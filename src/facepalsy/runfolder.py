@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from facepalsy.data.dataset import CLASSES, Sample
+from facepalsy.data.images import FacePolicy
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import OperatingPoint
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_json
@@ -130,7 +131,8 @@ class RunFolder(ResultFiles, _Locked):
         if self.validation.is_file():
             recorded = read_json(self.validation)
             point = OperatingPoint(float(recorded["youden_threshold"]), "youden", recorded.get("recall"), recorded.get("specificity"), int(recorded.get("n", 0)))
-        return ModelSpec(config["backbone"], Preprocess.from_dict(payload["preprocess"]), bool(config.get("face_crop")), tuple(payload["classes"]), point)
+        crop = bool(config.get("face_crop"))
+        return ModelSpec(config["backbone"], Preprocess.from_dict(payload["preprocess"]), FacePolicy(crop, crop), tuple(payload["classes"]), point)
 
     def set_operating_point(self, point: OperatingPoint) -> ModelSpec:
         """Record the threshold chosen on validation data in model.pt (and validation.json)."""

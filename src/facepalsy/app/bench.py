@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facepalsy.data.images import FacePolicy
 from facepalsy.inference.predictor import Predictor, predict_probabilities, use_bf16
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import create_model
@@ -63,7 +64,7 @@ def model_gflops(model: nn.Module, size: int) -> float:
 
 def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
     model = create_model(name).eval()
-    spec = ModelSpec(name, Preprocess.for_backbone(name, size), face_crop=False)
+    spec = ModelSpec(name, Preprocess.for_backbone(name, size), FacePolicy())
     preprocess = spec.preprocess
     gflops = model_gflops(model, size)
     images = np.random.default_rng(0).integers(0, 256, (batch, 3, size, size), dtype=np.uint8)

@@ -41,6 +41,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="rotation, flip, shift and scale (default on)")
     parser.add_argument("--face-crop", action=argparse.BooleanOptionalAction, default=None,
                         help="detect the largest face, level the eyes and crop it (recorded, so predict repeats it)")
+    parser.add_argument("--require-face", dest="face_required", action=argparse.BooleanOptionalAction, default=None,
+                        help="no usable face, no verdict, and no training image (default on; --no-require-face only for face images the detector cannot see, e.g. drawn ones)")
+    parser.add_argument("--harmonise", type=int, nargs="?", const=96, metavar="PX",
+                        help="the same face crop, level of detail (the face PX pixels across, default 96) and JPEG re-encoding for every image, "
+                             "so that how photos were taken cannot carry the label (recorded, so predict repeats it)")
     parser.add_argument("--feature-cache", type=int, metavar="K", help="frozen backbone: cache features of K augmented views once; epochs then train only the head")
     parser.add_argument("--operating-point", metavar="RULE",
                         help="how the run's threshold is chosen on validation data: youden (default), sensitivity=0.90, specificity=0.90 or fixed=0.5")
@@ -213,6 +218,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     from facepalsy.data.prepare import prepare_videos
 
+    if args.images:
+        return _harmonise_images(args)
+    if args.harmonise or not args.label:
+        raise FacepalsyError("--videos needs --label; --harmonise works on a data folder given with --images")
     report = prepare_videos(args.videos, args.out, args.label, fps=args.fps, subject_map=args.subjects, face_crop=args.face_crop)
     for name, frames in report.videos.items():
         skipped = report.without_face.get(name, 0)
@@ -261,6 +270,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     same = sum(d["same_subject"] for d in near)
     out.print(f"near-duplicates within one subject (expected for video frames): {same}")
     _print_audit(out, audit)
+    return 0
+
+
+def _harmonise_images(args: argparse.Namespace) -> int:
+    from facepalsy.data.harmonise import LEFT_OUT, Harmonisation, harmonise_folder
+
+    if not args.harmonise:
+        raise FacepalsyError("--images DATA is harmonised into --out: give --harmonise [PX]")
+    report = harmonise_folder(args.images, args.out, args.size, Harmonisation(args.harmonise))
+    out = Console()
+    _print_audit(out, report.audit)
+    if report.audit.get("warning"):
+        print(f"warning: after harmonising, {report.audit['warning']}", file=sys.stderr)
+    listed = f" (listed in {Path(args.out) / LEFT_OUT})" if report.left_out else ""
+    console.print(f"wrote {report.written} harmonised images to [bold]{args.out}[/]; {len(report.left_out)} left out{listed}")
     return 0
 
 
@@ -473,10 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("prepare", help="cut videos (or folders of frames) into the data contract at a fixed frame rate")
-    p.add_argument("--videos", required=True, metavar="DIR", help="folder of .mp4/.avi/.mov/.mkv/.webm files or of per-video frame folders")
+    p = sub.add_parser("prepare", help="cut videos (or folders of frames) into the data contract at a fixed frame rate, or harmonise a data folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--videos", metavar="DIR", help="folder of .mp4/.avi/.mov/.mkv/.webm files or of per-video frame folders")
+    source.add_argument("--images", metavar="DATA", help="a data folder to harmonise (with --harmonise) into --out, audited after")
     p.add_argument("--out", required=True, metavar="DATA", help="data folder to write into (appends to its manifest.csv)")
-    p.add_argument("--label", required=True, choices=["palsy", "normal"])
+    p.add_argument("--label", choices=["palsy", "normal"], help="the class of the videos")
+    p.add_argument("--harmonise", type=int, nargs="?", const=96, metavar="PX",
+                   help="with --images: every image becomes its aligned face, PX pixels across (default 96), resized to --size and JPEG-encoded alike")
+    p.add_argument("--size", type=int, default=224, help="with --harmonise: output size in pixels (default 224; use the size you will train at)")
     p.add_argument("--fps", type=float, default=6.0, help="frames per second to keep (default 6, as YFP)")
     p.add_argument("--subjects", metavar="MAP.csv", help="video,subject rows (several videos may share a subject); default: the video's name")
     p.add_argument("--face-crop", type=int, metavar="SIZE", help="write the aligned face crop (SIZE px) instead of the whole frame")
@@ -543,8 +572,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.debug:
         os.environ.setdefault(NATIVE_LOGS_ENV, "1")  # MediaPipe's and TFLite's own log lines
-    if args.command in SINGLE_PROCESS_COMMANDS:
-        route_native_logs_away()
+    one_process = getattr(args, "devices", None) in (None, 1) and getattr(args, "num_nodes", None) in (None, 1)
+    if args.command in SINGLE_PROCESS_COMMANDS or (one_process and not getattr(args, "config", None)):
+        route_native_logs_away()  # training on one device starts no process that would inherit the silenced descriptor
     if not args.debug:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)

@@ -11,6 +11,7 @@ max(AUC, 1 − AUC)), with a subject-bootstrap interval for the classifier.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from facepalsy.data.dataset import CLASSES, Sample, map_with_progress
+from facepalsy.data.harmonise import Harmonisation, harmonised_jpeg
 from facepalsy.data.images import load_image, to_rgb
 from facepalsy.errors import BadImageError
 
@@ -44,10 +46,11 @@ def jpeg_quality(img: Image.Image) -> float:
     return float(np.clip((200.0 - scale) / 2.0 if scale <= 100 else 5000.0 / scale, 1, 100))
 
 
-def image_measures(path: Path, faces: bool = False) -> dict[str, float]:
-    """The acquisition measures of one image file (and the face measures with ``faces``); BadImageError if unreadable."""
+def image_measures(path: Path, faces: bool = False, data: bytes | None = None) -> dict[str, float]:
+    """The acquisition measures of one image file, or of its encoded ``data`` when given (and the face
+    measures with ``faces``); BadImageError if unreadable."""
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data) if data is not None else path) as img:
             width, height, fmt, mode = img.width, img.height, img.format, img.mode
             orientation = img.getexif().get(0x0112, 1)
             quality = jpeg_quality(img) if fmt == "JPEG" else float("nan")
@@ -57,7 +60,7 @@ def image_measures(path: Path, faces: bool = False) -> dict[str, float]:
         raise BadImageError(path, f"cannot read ({exc})") from exc
     centre = small[16:48, 16:48]
     channel_spread = np.abs(small - small.mean(axis=2, keepdims=True)).mean()
-    size = path.stat().st_size
+    size = len(data) if data is not None else path.stat().st_size
     result = {
         "width": float(width), "height": float(height), "pixels": float(width * height), "file_bytes": float(size),
         "bytes_per_pixel": size / (width * height), "jpeg": float(fmt == "JPEG"), "png": float(fmt == "PNG"), "jpeg_quality": quality,
@@ -119,11 +122,21 @@ def combined_separability(x: np.ndarray, labels: np.ndarray, subjects: list[str]
     return {"auc": auc, "ci95": ci, "folds": folds, "model": "scikit-learn RandomForestClassifier, subject-grouped cross-validation"}
 
 
-def audit(root: Path, samples: list[Sample], faces: bool = False, progress: bool = True, seed: int = 0) -> dict:
-    """The shortcut audit of a data set: per-class distributions and separability of every measure, and of all together."""
+def audit(
+    root: Path, samples: list[Sample], faces: bool = False, progress: bool = True, seed: int = 0, harmonise: tuple[int, Harmonisation] | None = None,
+) -> dict:
+    """The shortcut audit of a data set: per-class distributions and separability of every measure, and of all together.
+
+    With ``harmonise`` (output size, settings) the images are measured as a harmonised run sees them:
+    the separability left after harmonising.
+    """
     def measure(sample: Sample) -> dict[str, float] | None:
+        path = root / sample.path
         try:
-            return image_measures(root / sample.path, faces)
+            if harmonise is None:
+                return image_measures(path, faces)
+            data, _ = harmonised_jpeg(np.asarray(load_image(path)), *harmonise, path)
+            return image_measures(path, data=data)
         except BadImageError:
             return None
 
@@ -140,7 +153,7 @@ def audit(root: Path, samples: list[Sample], faces: bool = False, progress: bool
             "per_class": {c: summary(x[labels == i, j], name in BINARY) for i, c in enumerate(CLASSES) if c in present},
             "auc": separability(labels, x[:, j]) if len(present) == 2 else None,
         })
-    result = {"images": len(kept), "measures": measures, "face_measures": faces, "warn_auc": WARN_AUC}
+    result = {"images": len(kept), "measures": measures, "face_measures": faces, "warn_auc": WARN_AUC, "harmonised": harmonise is not None}
     if len(present) < 2:
         result.update({"combined": None, "flagged": [], "warning": None, "note": f"only {', '.join(sorted(present)) or 'no'} images: nothing to compare"})
         return result
@@ -162,6 +175,9 @@ def audit(root: Path, samples: list[Sample], faces: bool = False, progress: bool
 def audit_markdown(result: dict) -> list[str]:
     """The audit as Markdown lines for reports."""
     lines = ["## Shortcut audit (photo acquisition, no face)", ""]
+    if result.get("harmonised"):
+        lines += ["Measured on the harmonised images the model was trained on: what is left after harmonising. "
+                  "`facepalsy check DATA` measures the photos as given.", ""]
     if result.get("warning"):
         lines += [f"**Warning:** {result['warning']}", ""]
     classes = [c for c in CLASSES if c in result["measures"][0]["per_class"]]

@@ -17,7 +17,7 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from facepalsy.data.images import IMAGE_EXTENSIONS, load_image, model_input
+from facepalsy.data.images import IMAGE_EXTENSIONS, WHOLE_IMAGE, FacePolicy, load_image, model_input
 from facepalsy.errors import BadImageError, DataError, NoFaceError, display_path
 from facepalsy.io import atomic_write_csv, atomic_write_text
 
@@ -127,13 +127,12 @@ def map_with_progress(function: Callable[[T], R], items: Sequence[T], descriptio
 
 
 def load_images(
-    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face_crop: bool = False,
-    max_yaw: float | None = None,
+    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face: FacePolicy = WHOLE_IMAGE,
 ) -> tuple[np.ndarray, list[Sample], list[BadImageError]]:
     """Decode every image once into an N×3×size×size uint8 model input (threads overlap decoding).
 
-    Returns the images, the samples kept, and those left out. With ``face_crop``, an image without a
-    usable face is left out and returned (NoFaceError): it has no model input, which is an outcome,
+    Returns the images, the samples kept, and those left out. When the ``face`` policy needs a face,
+    an image without a usable face is left out and returned (NoFaceError): it has no model input, which is an outcome,
     not an error. Unreadable images are all collected first so the error lists every one, not just
     the first; with ``skip_bad`` they are left out and returned too.
     """
@@ -142,7 +141,7 @@ def load_images(
     def decode(sample: Sample) -> np.ndarray | BadImageError:
         path = root / sample.path
         try:
-            return model_input(np.asarray(load_image(path)), size, face_crop, path, find_faces=False, max_yaw=max_yaw).pixels
+            return model_input(np.asarray(load_image(path)), size, face, path, find_faces=False).pixels
         except BadImageError as exc:
             return exc
 

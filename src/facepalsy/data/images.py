@@ -12,11 +12,15 @@ import errno
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facepalsy.errors import BadImageError, InputError
+
+if TYPE_CHECKING:
+    from facepalsy.data.harmonise import Harmonisation
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
@@ -119,33 +123,81 @@ class ModelInput:
     face_used: bool = False  # True: pixels are the aligned crop of that face
 
 
-def model_input(
-    rgb: np.ndarray, size: int, face_crop: bool, name: str | Path = "image", find_faces: bool = True, max_yaw: float | None = None,
-) -> ModelInput:
+@dataclass(frozen=True)
+class FacePolicy:
+    """What a model needs of the face in an image; part of its spec, so every door applies the same."""
+
+    crop: bool = False  # the model sees the aligned crop of the largest face
+    required: bool = False  # no usable face, no verdict (always so with ``crop`` or ``harmonise``)
+    max_yaw: float | None = None  # a face turned further gets no verdict (the landmark model compares the sides)
+    harmonise: "Harmonisation | None" = None  # one face crop, level of detail and JPEG re-encoding for every image
+
+    @property
+    def needs_face(self) -> bool:
+        return self.crop or self.required or self.harmonise is not None
+
+    def describe(self) -> str:
+        """The policy in one sentence, for reports and the web page."""
+        if self.harmonise is not None:
+            h = self.harmonise
+            text = (f"harmonised: the aligned largest face, {h.detail} px across, inside a grey oval, JPEG quality {h.jpeg_quality}, "
+                    "the same for every image")
+        elif self.crop:
+            text = "the aligned crop of the largest face"
+        else:
+            text = "the whole image, resized"
+        text += "; no usable face, no verdict" if self.needs_face else "; images without a detectable face are labelled too"
+        return text + (f"; a face turned further than yaw ±{self.max_yaw} gets no verdict" if self.max_yaw is not None else "")
+
+
+WHOLE_IMAGE = FacePolicy()  # the whole image, resized; no face needed
+
+
+def model_input(rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, name: str | Path = "image", find_faces: bool = True) -> ModelInput:
     """The face policy, in one place.
 
-    A face-crop model sees the aligned crop of the largest face; without a usable face it gets
-    nothing (NoFaceError), nor when ``max_yaw`` is given and the head is turned further (the
-    landmark model, which compares the two sides). A model trained on whole images sees the whole
-    image resized; the faces are looked for anyway (``find_faces``) and reported as information.
+    A harmonised model sees the harmonised face (see :mod:`facepalsy.data.harmonise`); a face-crop
+    model the aligned crop of the largest face. Either gets nothing (NoFaceError) without a usable
+    face, nor when ``max_yaw`` is set and the head is turned further. A whole-image model sees the
+    whole image resized; it too gets nothing without a face when the policy requires one, and
+    otherwise the faces are looked for anyway (``find_faces``) and reported as information.
     """
-    from facepalsy.errors import NoFaceError
-    from facepalsy.face.detect import crop_face, detect_faces
+    from facepalsy.face.detect import crop_face, detect_faces, largest_face
 
-    if face_crop:
+    if policy.harmonise is not None:
+        from facepalsy.data.harmonise import decode_jpeg, harmonised_jpeg
+
+        data, face = harmonised_jpeg(rgb, size, policy.harmonise, name)
+        pixels = decode_jpeg(data)
+        if policy.crop:  # the landmark model measures the harmonised face as it would any other photo
+            pixels = model_input(pixels, size, FacePolicy(crop=True, max_yaw=policy.max_yaw), name, find_faces).pixels
+        else:
+            _check_yaw(face, policy.max_yaw, name)
+        return ModelInput(pixels, face.faces_found, _box(face.box), True)
+    if policy.crop:
         crop, face = crop_face(rgb, size, name)
-        if max_yaw is not None and face.landmarks is not None:
-            from facepalsy.face.asymmetry import head_yaw
-
-            yaw = head_yaw(face.landmarks)
-            if abs(yaw) > max_yaw:
-                raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.2f}, limit ±{max_yaw}); a frontal photo is needed")
+        _check_yaw(face, policy.max_yaw, name)
         return ModelInput(crop, face.faces_found, _box(face.box), True)
     pixels = resize_square(rgb, size)
+    if policy.required:  # the same rule as the face crop: the largest face, both eyes, large enough
+        face = largest_face(rgb, name)
+        return ModelInput(pixels, face.faces_found, _box(face.box))
     if not find_faces:
         return ModelInput(pixels)
     faces = detect_faces(rgb)
     return ModelInput(pixels, len(faces), _box(faces[0].box) if faces else None)
+
+
+def _check_yaw(face, max_yaw: float | None, name) -> None:
+    from facepalsy.errors import NoFaceError
+
+    if max_yaw is None or face.landmarks is None:
+        return
+    from facepalsy.face.asymmetry import head_yaw
+
+    yaw = head_yaw(face.landmarks)
+    if abs(yaw) > max_yaw:
+        raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.2f}, limit ±{max_yaw}); a frontal photo is needed")
 
 
 def _box(box) -> tuple[float, float, float, float]:

@@ -164,10 +164,10 @@ def prepare_videos(
 
 
 def _face_crop_bgr(frame: np.ndarray | Path, size: int, where: str) -> np.ndarray:
-    from facepalsy.data.images import model_input
+    from facepalsy.data.images import FacePolicy, model_input
 
     rgb = np.asarray(load_image(frame)) if isinstance(frame, Path) else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(model_input(rgb, size, face_crop=True, name=where).pixels, cv2.COLOR_RGB2BGR)
+    return cv2.cvtColor(model_input(rgb, size, FacePolicy(crop=True), where).pixels, cv2.COLOR_RGB2BGR)
 
 
 def _write_frame(path: Path, frame: np.ndarray | Path) -> None:

@@ -102,7 +102,7 @@ def evaluate_run(
         samples = scan_dataset(root)
         results = ResultFiles(out) if out else run.eval_results(root)
     spec = predictor.spec
-    images, kept, left_out = load_images(root, samples, spec.image_size, skip_bad, progress, spec.face_crop, spec.max_yaw)
+    images, kept, left_out = load_images(root, samples, spec.image_size, skip_bad, progress, spec.face)
     results.path.mkdir(parents=True, exist_ok=True)
     unreadable, no_face = write_left_out(results, left_out)
     notes = tuple(note for note in [test_set_warning(run, root, kept, own_test_split=data is None)] if note)

@@ -173,7 +173,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     lines = [f"# facepalsy report: {config['backbone']}", ""]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], ""]
+    lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], "", f"Model input: {run.read_model()[0].face.describe()}.", ""]
     if in_run:
         parts = split_summary(run)
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]

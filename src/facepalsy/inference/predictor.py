@@ -177,7 +177,7 @@ class Predictor:
         """
         name = name or (display_path(image) if isinstance(image, (str, Path)) else "image")
         rgb = as_rgb_array(image, name)
-        return model_input(rgb, self.spec.image_size, self.spec.face_crop, name, find_faces=find_faces, max_yaw=self.spec.max_yaw)
+        return model_input(rgb, self.spec.image_size, self.spec.face, name, find_faces=find_faces)
 
     # -- model input → probability -------------------------------------------------------
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from facepalsy.data.dataset import CLASSES
+from facepalsy.data.harmonise import Harmonisation
+from facepalsy.data.images import FacePolicy
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import OperatingPoint
 from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
@@ -44,30 +46,38 @@ class Preprocess:
 class ModelSpec:
     backbone: str
     preprocess: Preprocess
-    face_crop: bool  # the model saw aligned face crops: inference needs a face
+    face: FacePolicy  # what the model needs of the face: crop, required, yaw limit, harmonisation
     classes: tuple[str, ...] = CLASSES
     operating_point: OperatingPoint | None = None  # chosen on validation data after training
-    max_yaw: float | None = None  # a face turned further gets no verdict (the landmark model compares the sides)
 
     @property
     def image_size(self) -> int:
         return self.preprocess.image_size
 
+    @property
+    def face_crop(self) -> bool:
+        return self.face.crop
+
     def to_dict(self) -> dict:
         return {
-            "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face_crop, "classes": list(self.classes),
-            "operating_point": self.operating_point.to_dict() if self.operating_point else None, "max_yaw": self.max_yaw,
+            "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face.crop, "classes": list(self.classes),
+            "operating_point": self.operating_point.to_dict() if self.operating_point else None, "max_yaw": self.face.max_yaw,
+            "require_face": self.face.required, "harmonise": self.face.harmonise.to_dict() if self.face.harmonise else None,
         }
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "model spec") -> "ModelSpec":
+        """Read a spec; one saved before faces could be required reads as it behaved then (required with a crop only)."""
         try:
-            point = values.get("operating_point")
+            point, harmonise = values.get("operating_point"), values.get("harmonise")
+            crop = bool(values["face_crop"])
+            face = FacePolicy(crop, bool(values.get("require_face", crop)), values.get("max_yaw"),
+                              Harmonisation.from_dict(harmonise) if harmonise else None)
             return cls(
-                str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), bool(values["face_crop"]), tuple(values["classes"]),
-                OperatingPoint.from_dict(point) if point else None, values.get("max_yaw"),
+                str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), face, tuple(values["classes"]),
+                OperatingPoint.from_dict(point) if point else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, FacepalsyError) as exc:
             raise FacepalsyError(f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})") from None
 
 

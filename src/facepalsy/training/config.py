@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from facepalsy.data.harmonise import Harmonisation
+from facepalsy.data.images import FacePolicy
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import parse_operating_point
 from facepalsy.inference.predictor import PRECISIONS
@@ -45,6 +47,8 @@ class Config:
     shift_fraction: float = 0.1
     scale_range: float = 0.1
     face_crop: bool = False  # detect, level the eyes and crop the largest face before resizing
+    face_required: bool = True  # no usable face, no verdict (and no training image); off only for faces the detector cannot see
+    harmonise: int = 0  # 0: off; else every image becomes its aligned face at this many pixels across, re-encoded alike
     operating_point: str = "youden"  # how the run's threshold is chosen on validation data (see evaluation.metrics)
     feature_cache: int = 0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     seed: int = 42
@@ -75,6 +79,10 @@ class Config:
         if self.lr <= 0:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
         parse_operating_point(self.operating_point)
+        if self.harmonise and not 32 <= self.harmonise <= 1024:
+            raise FacepalsyError(f"harmonise must be 0 (off) or a face size between 32 and 1024 px, got {self.harmonise}")
+        if self.harmonise and not self.face_required:
+            raise FacepalsyError("harmonise crops every image to its face, so it cannot be combined with allowing images without a face")
         if self.feature_cache < 0 or (self.feature_cache and self.finetune):
             raise FacepalsyError("feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1")
 
@@ -85,8 +93,11 @@ class Config:
 
         # the landmark model compares the sides of a face: it sees the aligned crop of the largest, fairly frontal face or nothing
         landmarks = self.backbone == LANDMARK_MODEL
-        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), self.face_crop or landmarks,
-                         max_yaw=TURNED_YAW if landmarks else None)
+        face = FacePolicy(
+            crop=self.face_crop or landmarks, required=self.face_required or landmarks, max_yaw=TURNED_YAW if landmarks else None,
+            harmonise=Harmonisation(self.harmonise) if self.harmonise else None,
+        )
+        return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), face)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -82,7 +82,7 @@ def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overw
         cv.prepare(overwrite=overwrite)
         images, samples = _load(config, cv, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
-        audit_training_data(Path(config.data), samples, cv.check, config.seed, progress)
+        audit_training_data(Path(config.data), samples, cv.check, config.model_spec(), config.seed, progress)
         save_config(config, cv.config)
         write_folds(cv.folds_table, samples, assignments)
         atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds})
@@ -110,7 +110,7 @@ def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -
     """Decode the images once for all folds; unreadable ones are refused, or skipped and listed with ``skip_bad``."""
     root = Path(config.data)
     spec = config.model_spec()
-    images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, spec.face_crop, spec.max_yaw)
+    images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, spec.face)
     unreadable, no_face = write_left_out(cv, left_out)
     if no_face and progress:
         console.print(f"images without a usable face, left out of every fold: {no_face}, listed in {cv.no_face}")

@@ -220,20 +220,22 @@ def train(
             run.prepare(overwrite=overwrite, needed_bytes=run_bytes(model))
         root = Path(config.data)
         spec = config.model_spec()
-        images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, spec.face_crop, spec.max_yaw)
+        images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, spec.face)
         if writer:
             notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
         assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
         if writer:
-            audit_training_data(root, kept, run.check, config.seed, progress)
+            audit_training_data(root, kept, run.check, spec, config.seed, progress)
         return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
 
 
-def audit_training_data(root: Path, samples: list[Sample], path: Path, seed: int, progress: bool) -> dict:
-    """The shortcut audit of the images a run or cross-validation trains on: written beside it, its warning shown."""
+def audit_training_data(root: Path, samples: list[Sample], path: Path, spec: ModelSpec, seed: int, progress: bool) -> dict:
+    """The shortcut audit of the images a run or cross-validation trains on (harmonised, when the run
+    harmonises): written beside it, its warning shown."""
     from facepalsy.data.audit import audit
 
-    result = audit(root, samples, progress=progress, seed=seed)
+    harmonise = (spec.image_size, spec.face.harmonise) if spec.face.harmonise else None
+    result = audit(root, samples, progress=progress, seed=seed, harmonise=harmonise)
     atomic_write_json(path, result)
     if result.get("warning"):
         console.print(f"[bold red]WARNING:[/] {result['warning']}", highlight=False)
@@ -324,7 +326,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
                 save_config(config, run.config)
         samples, assignment = run.read_split()
         spec = config.model_spec()
-        images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, spec.face_crop, spec.max_yaw)
+        images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, spec.face)
         model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
         return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
