@@ -123,3 +123,18 @@ def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
     probs = [np.array([float(r["prob_palsy"]) for f in result["folds"] for r in csv.DictReader((tmp_path / name / f["run"] / "predictions.csv").open())])
              for name, result in (("seq", seq), ("par", par))]
     assert np.array_equal(probs[1], probs[0])
+
+
+def test_reproduce_obeys_split_or_refuses_a_contradiction(tmp_path, synth_data, capsys):
+    from facepalsy.app.cli import reproduce_protocols
+    from facepalsy.training.cv import PROTOCOLS
+
+    assert reproduce_protocols(None, None, PROTOCOLS) == ["frame"]  # the paper's table
+    assert reproduce_protocols(None, "subject", PROTOCOLS) == ["subject"]
+    assert reproduce_protocols("subject-kfold,lopo", "subject", PROTOCOLS) == ["subject-kfold", "lopo"]
+    out = tmp_path / "repro"
+    flags = [f for f in FLAGS if f not in ("--backbone", "vgg11_bn")]
+    assert main(["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--split", "subject", "--protocols", "frame", *flags]) == 2
+    assert "--split subject contradicts --protocols frame" in capsys.readouterr().err and not out.exists()
+    assert main(["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--split", "subject", *flags]) == 0
+    assert json.loads((out / "vgg11_bn" / "leakage.json").read_text())["protocol"] == "subject"

@@ -55,6 +55,8 @@ class ResultFiles:
     report = property(lambda self: self.path / "report.md")
     confusion_matrix = property(lambda self: self.path / "confusion_matrix.png")
     heatmaps = property(lambda self: self.path / "heatmaps.png")
+    reliability = property(lambda self: self.path / "reliability.png")
+    model_card = property(lambda self: self.path / "model_card.md")
     no_face = property(lambda self: self.path / "no_face.txt")
     bad_images = property(lambda self: self.path / "bad_images.txt")
 
@@ -134,10 +136,10 @@ class RunFolder(ResultFiles, _Locked):
         crop = bool(config.get("face_crop"))
         return ModelSpec(config["backbone"], Preprocess.from_dict(payload["preprocess"]), FacePolicy(crop, crop), tuple(payload["classes"]), point)
 
-    def set_operating_point(self, point: OperatingPoint) -> ModelSpec:
-        """Record the threshold chosen on validation data in model.pt (and validation.json)."""
+    def set_operating_point(self, point: OperatingPoint, temperature: float | None = None) -> ModelSpec:
+        """Record the threshold and the temperature chosen on validation data in model.pt."""
         spec, payload = self.read_model()
-        spec = dataclasses.replace(spec, operating_point=point)
+        spec = dataclasses.replace(spec, operating_point=point, temperature=temperature)
         atomic_write(self.model, lambda tmp: torch.save({**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()}, tmp))
         return spec
 

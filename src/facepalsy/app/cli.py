@@ -31,7 +31,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backbone", help="vgg16 (default), vgg19, vgg11_bn, vgg16_bn, … (see `facepalsy models`)")
     parser.add_argument("--weights", help="imagenet (default), none, or a path to a .pth state dict")
     parser.add_argument("--image-size", type=int, help="input size in pixels (default 224, as the paper)")
-    parser.add_argument("--split", choices=["frame", "subject"], help="frame: by image, as the paper (default); subject: no subject on both sides")
+    parser.add_argument("--split", choices=["frame", "subject"], help="subject: no subject on both sides (default); frame: by image, as the paper (leaky)")
     parser.add_argument("--test-fraction", type=float, help="share of images (frame) or subjects (subject) for testing (default 0.19)")
     parser.add_argument("--val-fraction", type=float, help="share held out from training for validation curves (default 0.1)")
     parser.add_argument("--epochs", type=int, help="default 30")
@@ -63,6 +63,8 @@ def _inference_flags(parser: argparse.ArgumentParser) -> None:
     """How a trained run labels: its threshold (overridable) and the arithmetic precision."""
     parser.add_argument("--threshold", type=float, help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)")
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="the network's own probabilities, without the temperature scaling fitted on validation data (labels stay the same)")
 
 
 def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
@@ -104,7 +106,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.evaluate import evaluate_run
     from facepalsy.runfolder import ResultFiles
 
-    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision, threshold=args.threshold)
+    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision, threshold=args.threshold,
+                                calibrated=not args.uncalibrated)
     _print_metrics(metrics)
     results = ResultFiles(out)
     console.print(f"metrics: [bold]{results.metrics}[/], report: [bold]{results.report}[/]")
@@ -116,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from facepalsy.data.prepare import VIDEO_EXTENSIONS
     from facepalsy.inference.predictor import load
 
-    predictor = load(args.run, engine=args.engine, precision=args.precision, threshold=args.threshold)
+    predictor = load(args.run, engine=args.engine, precision=args.precision, threshold=args.threshold, calibrated=not args.uncalibrated)
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
     verdicts = [predictor.predict_video(video, Path(args.out) / video.stem, fps=args.fps) for video in videos]
@@ -157,7 +160,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.report import write_explain_report
     from facepalsy.inference.predictor import load
 
-    predictor = load(args.run, threshold=args.threshold, precision=args.precision)
+    predictor = load(args.run, threshold=args.threshold, precision=args.precision, calibrated=not args.uncalibrated)
     if not predictor.is_cnn:
         raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
     results = predictor.predict(expand_inputs(args.images), cam_dir=Path(args.out))
@@ -330,10 +333,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     config = resolve_config(args, args.data)
-    protocols = args.protocols.split(",")
-    unknown = [p for p in protocols if p not in ("frame", "subject", *PROTOCOLS)]
-    if unknown:
-        raise FacepalsyError(f"unknown protocol(s) {', '.join(unknown)}; choose from frame, subject, subject-kfold, lopo")
+    protocols = reproduce_protocols(args.protocols, args.split, PROTOCOLS)
     runs = []
     for protocol in protocols:
         for backbone in args.backbones.split(","):
@@ -351,6 +351,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def reproduce_protocols(given: str | None, split: str | None, cv_protocols: tuple[str, ...]) -> list[str]:
+    """The protocols reproduce runs: ``--protocols``, else the one ``--split`` names, else the paper's frame
+    split; a ``--split`` that contradicts ``--protocols`` is refused, never ignored."""
+    if given is None:
+        return [split or "frame"]
+    protocols = [p.strip() for p in given.split(",") if p.strip()]
+    unknown = [p for p in protocols if p not in ("frame", "subject", *cv_protocols)]
+    if unknown or not protocols:
+        raise FacepalsyError(f"unknown protocol(s) {', '.join(unknown) or '(none given)'}; choose from frame, subject, subject-kfold, lopo")
+    if split is not None:
+        contradicting = [p for p in protocols if (p == "frame") != (split == "frame")]
+        if contradicting:
+            raise FacepalsyError(f"--split {split} contradicts --protocols {','.join(contradicting)}; give one of them "
+                                 f"(--protocols alone, or --split alone)")
+    return protocols
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from facepalsy.app.serve import serve
 
@@ -358,7 +375,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
               + ("" if args.auth else " (no --auth given)"), file=sys.stderr)
     console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision, threshold=args.threshold)
+    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision, threshold=args.threshold,
+          calibrated=not args.uncalibrated)
     return 0
 
 
@@ -428,7 +446,18 @@ def _print_metrics(metrics: dict) -> None:
 
     table = Table("accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n", title="test metrics (positive class: palsy)")
     table.add_row(*(percent(metrics[k]) for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), str(metrics["n"]))
+    ci = metrics.get("ci95") or {}
+    table.add_row(*(f"{percent(ci[k][0])}–{percent(ci[k][1])}" if ci.get(k) else "n/a" for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), "95% CI")
     console.print(table)
+    calibration = metrics.get("calibration")
+    if calibration:
+        kind = calibration["kinds"][calibration["applied"] if calibration["applied"] in calibration["kinds"] else "as given"]
+        temperature = f"temperature {calibration['temperature']:.3f}, " if calibration.get("temperature") else ""
+        console.print(f"calibration ({calibration['applied']}; {temperature}see report): Brier {kind['brier']:.3f}, ECE {kind['ece']:.3f}, "
+                      f"intercept {kind['calibration_intercept']:.2f}, slope {kind['calibration_slope']:.2f}", highlight=False)
+    chance = metrics.get("chance")
+    if chance and not chance["better_than_chance"]:
+        console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -531,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="DATA")
     p.add_argument("--out", required=True)
     p.add_argument("--backbones", default="vgg16,vgg19")
-    p.add_argument("--protocols", default="frame", help="comma-separated: frame, subject (single splits), subject-kfold, lopo (cross-validation)")
+    p.add_argument("--protocols", help="comma-separated: frame, subject (single splits), subject-kfold, lopo (cross-validation); "
+                                        "default: the one --split names, else frame (the paper's table)")
     p.add_argument("--folds", type=int, default=5, help="folds for subject-kfold")
     p.add_argument("--with-published", action=argparse.BooleanOptionalAction, default=True, help="add the paper's published rows")
     _config_flags(p)

@@ -9,8 +9,16 @@ from rich.console import Console
 
 from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import FacepalsyError
-from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
-from facepalsy.evaluation.report import plot_confusion_matrix, write_report
+from facepalsy.evaluation.metrics import (
+    apply_temperature,
+    binary_metrics,
+    bootstrap_ci,
+    calibration_ci,
+    calibration_metrics,
+    chance_check,
+    reliability_curve,
+)
+from facepalsy.evaluation.report import plot_confusion_matrix, plot_reliability, write_report
 from facepalsy.inference.predictor import Predictor, load
 from facepalsy.io import atomic_write_csv, atomic_write_json
 from facepalsy.runfolder import ResultFiles, RunFolder, content_hash, read_json
@@ -29,6 +37,7 @@ def evaluate_arrays(
     """
     probs = predictor.probabilities(images)
     labels = np.array([s.label for s in samples])
+    subjects = [s.subject for s in samples]
     threshold = predictor.threshold
     result = binary_metrics(labels, probs, threshold)
     at_half = binary_metrics(labels, probs, 0.5)
@@ -36,17 +45,38 @@ def evaluate_arrays(
         "threshold_text": predictor.threshold_text(),
         "operating_point": predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
         "sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"],
-        "ci95": bootstrap_ci(labels, probs, [s.subject for s in samples], threshold, seed=seed),
+        "ci95": bootstrap_ci(labels, probs, subjects, threshold, seed=seed),
         "data": data, "split": "test split of the run" if data is None else "all images of the data folder",
         "left_out": left_out or {"unreadable": 0, "no_face": 0},  # images without a verdict: not in n
     })
+    result["chance"] = chance_check(labels, result)
+    result["calibration"] = calibration_report(predictor, labels, probs, subjects, seed)
     out.path.mkdir(parents=True, exist_ok=True)
     result["heatmaps"] = write_heatmap_grid(out.heatmaps, predictor, images, samples, probs)
+    plot_reliability(result["calibration"], out.reliability, title=f"{predictor.spec.backbone}: reliability ({len(labels)} images)")
     atomic_write_json(out.metrics, result)
     write_predictions(out.predictions, samples, probs, threshold)
     plot_confusion_matrix(np.array(result["confusion_matrix"]), out.confusion_matrix, title=f"{predictor.spec.backbone}, threshold {threshold:.3f}")
     write_report(predictor.run, out, notes=notes)
     return result
+
+
+def calibration_report(predictor: Predictor, labels: np.ndarray, probs: np.ndarray, subjects: list[str], seed: int = 0) -> dict:
+    """Calibration of the probabilities the Predictor gives, and of the other kind (uncalibrated or
+    temperature-scaled) for comparison: Brier, ECE, intercept and slope with subject-bootstrap CIs, reliability curves."""
+    temperature = predictor.spec.temperature
+    kinds = {"as given": probs}
+    if temperature:
+        other = apply_temperature(probs, 1.0 / temperature) if predictor.calibrated else apply_temperature(probs, temperature)
+        kinds = {"calibrated": probs, "uncalibrated": other} if predictor.calibrated else {"uncalibrated": probs, "calibrated": other}
+    return {
+        "temperature": temperature,
+        "applied": "calibrated" if temperature and predictor.calibrated else "uncalibrated",
+        "kinds": {
+            name: {**calibration_metrics(labels, p), "ci95": calibration_ci(labels, p, subjects, seed=seed), "curve": reliability_curve(labels, p)}
+            for name, p in kinds.items()
+        },
+    }
 
 
 def pick_examples(labels: np.ndarray, probs: np.ndarray, per_group: int = 4, threshold: float = 0.5) -> dict[str, np.ndarray]:
@@ -83,13 +113,13 @@ def write_heatmap_grid(path: Path, predictor: Predictor, images: np.ndarray, sam
 
 def evaluate_run(
     run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
-    precision: str = "auto", threshold: float | None = None,
+    precision: str = "auto", threshold: float | None = None, calibrated: bool = True,
 ) -> tuple[dict, Path]:
     """Evaluate on the run's own test split, or on every image of another data folder.
 
     With ``skip_bad``, unreadable images are left out and listed in ``OUT/bad_images.txt``.
     """
-    predictor = load(run_dir, precision=precision, threshold=threshold)
+    predictor = load(run_dir, precision=precision, threshold=threshold, calibrated=calibrated)
     run = predictor.run
     config = run.read_config()
     if data is None:

@@ -94,7 +94,53 @@ def bootstrap_ci(
     for key in CI_METRICS:
         values = draws[key][np.isfinite(draws[key])]
         intervals[key] = (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+    for key, subjects_counted in _collapsed(intervals, per_subject, y_true, ids).items():
+        point = intervals[key][0]
+        intervals[key] = wilson_interval(round(point * subjects_counted), subjects_counted, level)
     return intervals
+
+
+def wilson_interval(successes: int, total: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval for a proportion (scipy): unlike a bootstrap, it does not collapse at 0% or 100%."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(int(successes), int(total)).proportion_ci(confidence_level=level, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def _collapsed(intervals: dict, per_subject: np.ndarray, y_true: np.ndarray, ids: np.ndarray) -> dict[str, int]:
+    """Metrics whose bootstrap interval collapsed to one point (every resample gave the same value,
+    which happens at 0% and 100%), with the number of subjects behind each: at such a value every one
+    of them is all right or all wrong, so Wilson's interval over subjects replaces the point."""
+    tp, fp, tn, fn = per_subject.T
+    palsy_subjects = len(np.unique(ids[y_true == 1]))
+    normal_subjects = len(np.unique(ids[y_true == 0]))
+    counted = {
+        "accuracy": int(((tp + fp + tn + fn) > 0).sum()), "recall": int(((tp + fn) > 0).sum()), "precision": int(((tp + fp) > 0).sum()),
+        "f1": int(((tp + fp + fn) > 0).sum()), "specificity": int(((tn + fp) > 0).sum()), "roc_auc": min(palsy_subjects, normal_subjects),
+    }
+    return {key: counted[key] for key, ci in intervals.items() if ci is not None and ci[1] - ci[0] < 1e-12 and counted[key] > 0}
+
+
+def chance_check(y_true: np.ndarray, metrics: dict) -> dict:
+    """Is the model shown to be better than chance? Not when the subject-level 95% interval of the AUC
+    includes 0.5, or that of accuracy includes the majority-class rate (what always answering the
+    larger class scores)."""
+    y_true = np.asarray(y_true).astype(int)
+    majority = float(max(y_true.mean(), 1 - y_true.mean())) if len(y_true) else 0.5
+    ci = metrics.get("ci95") or {}
+    reasons = []
+    auc = ci.get("roc_auc")
+    if auc is None:
+        reasons.append("the AUC has no interval (one class only)")
+    elif auc[0] <= 0.5:
+        reasons.append(f"the AUC's 95% interval ({auc[0]:.3f}–{auc[1]:.3f}) includes 0.5")
+    accuracy = ci.get("accuracy")
+    if accuracy is not None and accuracy[0] <= majority:
+        reasons.append(f"accuracy's 95% interval ({100 * accuracy[0]:.1f}–{100 * accuracy[1]:.1f}%) includes the majority-class rate {100 * majority:.1f}%")
+    statement = ("NOT SHOWN TO BE BETTER THAN CHANCE: " + "; ".join(reasons) + "." if reasons
+                 else "Better than chance: the AUC's 95% interval is above 0.5 and accuracy's above the majority-class rate.")
+    return {"better_than_chance": not reasons, "majority_rate": majority, "reasons": reasons, "statement": statement}
 
 
 @dataclass(frozen=True)
@@ -162,3 +208,113 @@ def choose_operating_point(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str
     at = binary_metrics(y_true, prob_palsy, threshold)
     both = len(np.unique(y_true)) == 2
     return OperatingPoint(threshold, rule if kind != "youden" else "youden", at["recall"] if both else None, at["specificity"] if both else None, int(len(y_true)))
+
+
+# -- calibration ----------------------------------------------------------------------------
+CALIBRATION_BINS = 10
+CALIBRATION_METRICS = ("brier", "ece", "calibration_intercept", "calibration_slope")
+_EPS = 1e-12  # probabilities of exactly 0 or 1 (float32 softmax) get a finite logit
+
+
+def logit(prob: np.ndarray) -> np.ndarray:
+    prob = np.clip(np.asarray(prob, dtype=float), _EPS, 1 - _EPS)
+    return np.log(prob / (1 - prob))
+
+
+def apply_temperature(prob_palsy: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of two-class probabilities: sigmoid(logit(p) / T); T > 1 softens, T < 1 sharpens."""
+    return 1.0 / (1.0 + np.exp(-logit(prob_palsy) / temperature))
+
+
+def fit_temperature(y_true: np.ndarray, prob_palsy: np.ndarray) -> float:
+    """The temperature minimising the negative log-likelihood on these (validation) data (Guo et al., 2017).
+
+    One parameter, so it cannot change which image scores higher (AUC, and labels at a mapped
+    threshold, stay); searched on log T in [1/100, 100] by scipy's bounded scalar minimiser.
+    """
+    from scipy.optimize import minimize_scalar
+
+    y_true, z = np.asarray(y_true, dtype=float), logit(prob_palsy)
+    if len(np.unique(y_true)) < 2:
+        return 1.0
+
+    def nll(log_t: float) -> float:
+        scaled = z / np.exp(log_t)
+        return float(np.mean(np.logaddexp(0.0, scaled) - y_true * scaled))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-np.log(100), np.log(100)), method="bounded").x))
+
+
+def expected_calibration_error(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None, bins: int = CALIBRATION_BINS) -> float:
+    """ECE of p(palsy): the (weighted) mean over equal-width bins of |observed palsy rate − mean p|,
+    as torchmetrics' binary_calibration_error with norm l1, but for p(palsy) and with weights for the bootstrap."""
+    y_true, prob = np.asarray(y_true, dtype=float), np.asarray(prob_palsy, dtype=float)
+    weights = np.ones_like(prob) if weights is None else np.asarray(weights, dtype=float)
+    which = np.minimum((prob * bins).astype(int), bins - 1)
+    total = np.bincount(which, weights=weights, minlength=bins)
+    observed = np.bincount(which, weights=weights * y_true, minlength=bins)
+    predicted = np.bincount(which, weights=weights * prob, minlength=bins)
+    return float(np.abs(observed - predicted).sum() / total.sum())
+
+
+def calibration_line(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """Calibration intercept (calibration-in-the-large: logistic intercept with logit(p) as offset; 0 is
+    ideal) and slope (logistic regression of the outcome on logit(p); 1 is ideal, < 1 overconfident)."""
+    from scipy.optimize import minimize_scalar
+    from sklearn.linear_model import LogisticRegression
+
+    y_true, z = np.asarray(y_true, dtype=float), logit(prob_palsy)
+    weights = np.ones_like(z) if weights is None else np.asarray(weights, dtype=float)
+    if len(np.unique(y_true[weights > 0])) < 2:
+        return float("nan"), float("nan")
+
+    def nll(a: float) -> float:
+        return float(np.sum(weights * (np.logaddexp(0.0, z + a) - y_true * (z + a))))
+
+    intercept = float(minimize_scalar(nll, bounds=(-20, 20), method="bounded").x)
+    slope = float(LogisticRegression(C=np.inf).fit(z[:, None], y_true, sample_weight=weights).coef_[0, 0])
+    return intercept, slope
+
+
+def calibration_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
+    """Brier score (scikit-learn), expected calibration error, calibration intercept and slope."""
+    y_true, prob = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
+    intercept, slope = calibration_line(y_true, prob, weights)
+    return {
+        "brier": float(skm.brier_score_loss(y_true, prob, sample_weight=weights)) if len(prob) else float("nan"),
+        "ece": expected_calibration_error(y_true, prob, weights) if len(prob) else float("nan"),
+        "calibration_intercept": intercept,
+        "calibration_slope": slope,
+    }
+
+
+def reliability_curve(y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, list[float]]:
+    """Observed palsy rate against mean p(palsy) per equal-width bin (scikit-learn's calibration_curve), with counts."""
+    from sklearn.calibration import calibration_curve
+
+    y_true, prob = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
+    if len(np.unique(y_true)) < 2:
+        return {"observed": [], "predicted": [], "count": []}
+    observed, predicted = calibration_curve(y_true, prob, n_bins=bins, strategy="uniform")
+    counts = np.bincount(np.minimum((prob * bins).astype(int), bins - 1), minlength=bins)
+    return {"observed": observed.tolist(), "predicted": predicted.tolist(), "count": counts[counts > 0].tolist()}
+
+
+def calibration_ci(
+    y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], n_boot: int = 300, seed: int = 0, level: float = 0.95,
+) -> dict[str, tuple[float, float] | None]:
+    """Subject-bootstrap percentile intervals of the calibration metrics (resampled subjects as weights)."""
+    order = sorted(set(subjects))
+    ids = np.searchsorted(order, subjects)
+    rng = np.random.default_rng(seed)
+    draws = {k: [] for k in CALIBRATION_METRICS}
+    for _ in range(n_boot):
+        weights = np.bincount(rng.integers(0, len(order), len(order)), minlength=len(order))[ids].astype(float)
+        for key, value in calibration_metrics(y_true, prob_palsy, weights).items():
+            draws[key].append(value)
+    tail = 100 * (1 - level) / 2
+    intervals = {}
+    for key, values in draws.items():
+        values = np.array(values)[np.isfinite(values)]
+        intervals[key] = (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+    return intervals

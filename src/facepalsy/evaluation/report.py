@@ -104,6 +104,24 @@ def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title
     save_figure(fig, path)
 
 
+def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
+    """Reliability diagram: observed palsy rate against mean p(palsy) per bin, for each kind of probability given."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
+    for (name, kind), style in zip(calibration["kinds"].items(), ("-o", "--s")):
+        curve = kind["curve"]
+        if curve["predicted"]:
+            ax.plot(curve["predicted"], curve["observed"], style, markersize=4, label=f"{name} (ECE {kind['ece']:.3f}, Brier {kind['brier']:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted p(palsy) in bin")
+    ax.set_ylabel("observed share of palsy in bin")
+    ax.set_title(title or "Reliability diagram", fontsize=9)
+    ax.legend(loc="upper left", fontsize=7)
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
 def plot_timeline(times: np.ndarray, probs: np.ndarray, path: Path, threshold: float = 0.5, title: str = "") -> None:
     """Palsy probability per sampled frame over time, with the decision threshold."""
     fig, ax = plt.subplots(figsize=(7, 3))
@@ -150,6 +168,41 @@ def leakage_sentence(guard: dict) -> str:
     return text
 
 
+def chance_lines(metrics: dict) -> list[str]:
+    """The chance check, bold when the model is not shown to beat chance."""
+    chance = metrics.get("chance")
+    if not chance:
+        return []
+    return [f"**{chance['statement']}**" if not chance["better_than_chance"] else chance["statement"], ""]
+
+
+def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
+    """Calibration: Brier, ECE, intercept and slope with intervals for each kind of probability, the temperature, the diagram."""
+    if not calibration:
+        return []
+    temperature = calibration.get("temperature")
+    lines = ["## Calibration", ""]
+    if temperature:
+        lines += [f"Temperature scaling fitted on the run's validation images: T = {temperature:.3f} "
+                  f"({'softens' if temperature > 1 else 'sharpens'} the network's probabilities"
+                  f"{'; at the search limit of 100: the validation images showed no usable signal, so calibrated probabilities sit near 0.5' if temperature > 99 else ''}). "
+                  f"Labels and figures above use the {calibration['applied']} probabilities (`--uncalibrated` for the other).", ""]
+    else:
+        lines += ["This run has no fitted temperature (no validation images, or a run from before calibration): probabilities as the model gives them.", ""]
+    lines += ["| probabilities | Brier | ECE | calibration intercept | calibration slope |", "|---|---|---|---|---|"]
+    for name, kind in calibration["kinds"].items():
+        cells = [_with_interval(kind[k], kind["ci95"].get(k)) for k in ("brier", "ece", "calibration_intercept", "calibration_slope")]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines += ["", "Brier: mean squared error of p(palsy) (0 is perfect, 0.25 is a constant 0.5); ECE: mean gap between predicted and observed "
+              "palsy rate over 10 bins; intercept 0 and slope 1 are ideal (slope < 1: too confident). 95% intervals: subject bootstrap.", "",
+              f"![reliability diagram]({out.reliability.name})", ""]
+    return lines
+
+
+def _with_interval(value: float, interval: tuple[float, float] | None) -> str:
+    return f"{value:.3f}" + (f" ({interval[0]:.3f} to {interval[1]:.3f})" if interval else "")
+
+
 def metrics_table(metrics: dict) -> list[str]:
     """The Table 1 metrics with their subject-bootstrap 95% intervals, as Markdown lines."""
     keys = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
@@ -187,11 +240,13 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     lines += [
         "## Test metrics (positive class: palsy)",
         "",
+        *chance_lines(metrics),
         f"Labels at the {metrics['threshold_text']}.",
         "",
         *metrics_table(metrics),
         "",
-        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
+        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together); where every "
+        "resample gives 0% or 100%, Wilson's score interval over the subjects instead, which does not collapse to a point.",
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}."
         + (f" Not in these figures: {metrics['left_out']['no_face']} images without a usable face (no verdict)." if metrics.get("left_out", {}).get("no_face") else ""),
@@ -201,6 +256,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         "",
         f"![confusion matrix]({out.confusion_matrix.name})", "",
     ]
+    lines += calibration_lines(metrics.get("calibration"), out)
     if metrics.get("heatmaps") == out.heatmaps.name:
         lines += [
             "## Where the network looked (Grad-CAM, palsy class)", "",

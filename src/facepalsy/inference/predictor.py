@@ -24,6 +24,7 @@ from PIL import Image
 from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.data.images import ModelInput, as_rgb_array, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
+from facepalsy.evaluation.metrics import apply_temperature
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import OutputFolder, RunFolder
@@ -92,10 +93,13 @@ class Prediction:
         return {k: v for k, v in self.__dict__.items() if v is not None and v != []}
 
 
-def load(run_dir: str | Path, *, engine: str = "torch", precision: str = "auto", batch_size: int = 32, threshold: float | None = None) -> "Predictor":
+def load(
+    run_dir: str | Path, *, engine: str = "torch", precision: str = "auto", batch_size: int = 32, threshold: float | None = None, calibrated: bool = True,
+) -> "Predictor":
     """The Predictor of a trained run folder (CNN or landmark baseline; ``engine="onnx"`` runs RUN/model.onnx).
 
-    ``threshold`` overrides the run's operating threshold; ``precision="fp32"`` turns bf16 off.
+    ``threshold`` overrides the run's operating threshold; ``precision="fp32"`` turns bf16 off;
+    ``calibrated=False`` gives the network's own probabilities instead of the temperature-scaled ones.
     """
     if engine not in ENGINES:
         raise FacepalsyError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -117,7 +121,7 @@ def load(run_dir: str | Path, *, engine: str = "torch", precision: str = "auto",
         from facepalsy.inference.export import OnnxEngine
 
         onnx = OnnxEngine(run.onnx)
-    return Predictor(spec, model, run, onnx=onnx, precision=precision, batch_size=batch_size, threshold=threshold)
+    return Predictor(spec, model, run, onnx=onnx, precision=precision, batch_size=batch_size, threshold=threshold, calibrated=calibrated)
 
 
 class Predictor:
@@ -125,7 +129,7 @@ class Predictor:
 
     def __init__(
         self, spec: ModelSpec, model, run: RunFolder | None = None, *, onnx=None, precision: str = "auto", batch_size: int = 32,
-        threshold: float | None = None,
+        threshold: float | None = None, calibrated: bool = True,
     ):
         if precision not in PRECISIONS:
             raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -135,6 +139,7 @@ class Predictor:
             raise FacepalsyError(f"threshold must be between 0 and 1, got {threshold}")
         self.spec, self.model, self.run, self.onnx = spec, model, run, onnx
         self.precision, self.batch_size, self.threshold_override = precision, batch_size, threshold
+        self.calibrated = calibrated  # apply the run's temperature (when it has one)
         self._decoders: ThreadPoolExecutor | None = None  # kept: each thread keeps its face detector (costly to create)
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -147,11 +152,25 @@ class Predictor:
         return isinstance(self.model, VGGClassifier)
 
     @property
+    def temperature(self) -> float | None:
+        """The temperature applied to probabilities: the run's, unless calibration is turned off."""
+        return self.spec.temperature if self.calibrated else None
+
+    @property
     def threshold(self) -> float:
-        """The threshold labels use: ``--threshold`` if given, else the run's operating threshold (0.5 for runs without one)."""
+        """The threshold labels use: ``--threshold`` if given, else the run's operating threshold (0.5 for runs without one).
+
+        The operating threshold was chosen on calibrated probabilities; uncalibrated, it is mapped back
+        through the temperature, so both label every image alike.
+        """
         if self.threshold_override is not None:
             return self.threshold_override
-        return self.spec.operating_point.threshold if self.spec.operating_point else 0.5
+        if self.spec.operating_point is None:
+            return 0.5
+        threshold = self.spec.operating_point.threshold
+        if self.spec.temperature and not self.calibrated:
+            threshold = float(apply_temperature(np.array([threshold]), 1.0 / self.spec.temperature)[0])
+        return threshold
 
     def threshold_text(self) -> str:
         """Where the threshold comes from, in words (for the page, reports and tables)."""
@@ -160,7 +179,8 @@ class Predictor:
             return f"threshold {self.threshold:.3f} (given by the user)"
         if point is None:
             return "threshold 0.500 (the run recorded no operating threshold)"
-        text = f"threshold {point.threshold:.3f} ({point.rule}, chosen on {point.validation_images} validation images"
+        space = "uncalibrated probabilities, mapped from the calibrated threshold" if self.spec.temperature and not self.calibrated else "calibrated probabilities" if self.spec.temperature else "probabilities"
+        text = f"threshold {self.threshold:.3f} on {space} ({point.rule}, chosen on {point.validation_images} validation images"
         if point.sensitivity is not None:
             text += f": sensitivity {100 * point.sensitivity:.1f}%, specificity {100 * point.specificity:.1f}%"
         return text + ")"
@@ -188,10 +208,12 @@ class Predictor:
             dtype = getattr(pixels, "dtype", "")
             raise InputError(f"model input must be an N×3×{size}×{size} uint8 array (this run's image size), got {shape} {dtype}".rstrip())
         if self.onnx is not None:
-            return self.onnx.predict_proba(pixels, self.batch_size)
-        if self.is_cnn:
-            return predict_probabilities(self.model, self.spec.preprocess, pixels, self.batch_size, self.precision)
-        return self.model.predict_proba(pixels)
+            probs = self.onnx.predict_proba(pixels, self.batch_size)
+        elif self.is_cnn:
+            probs = predict_probabilities(self.model, self.spec.preprocess, pixels, self.batch_size, self.precision)
+        else:
+            probs = self.model.predict_proba(pixels)
+        return apply_temperature(probs, self.temperature) if self.temperature else probs
 
     def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str]) -> list[Prediction]:
         """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings."""

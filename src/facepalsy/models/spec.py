@@ -48,7 +48,8 @@ class ModelSpec:
     preprocess: Preprocess
     face: FacePolicy  # what the model needs of the face: crop, required, yaw limit, harmonisation
     classes: tuple[str, ...] = CLASSES
-    operating_point: OperatingPoint | None = None  # chosen on validation data after training
+    operating_point: OperatingPoint | None = None  # chosen on validation data after training, on calibrated probabilities
+    temperature: float | None = None  # temperature scaling fitted on validation data; None: not calibrated
 
     @property
     def image_size(self) -> int:
@@ -63,6 +64,7 @@ class ModelSpec:
             "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face.crop, "classes": list(self.classes),
             "operating_point": self.operating_point.to_dict() if self.operating_point else None, "max_yaw": self.face.max_yaw,
             "require_face": self.face.required, "harmonise": self.face.harmonise.to_dict() if self.face.harmonise else None,
+            "temperature": self.temperature,
         }
 
     @classmethod
@@ -75,7 +77,7 @@ class ModelSpec:
                               Harmonisation.from_dict(harmonise) if harmonise else None)
             return cls(
                 str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), face, tuple(values["classes"]),
-                OperatingPoint.from_dict(point) if point else None,
+                OperatingPoint.from_dict(point) if point else None, values.get("temperature"),
             )
         except (KeyError, TypeError, ValueError, FacepalsyError) as exc:
             raise FacepalsyError(f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})") from None

@@ -25,7 +25,7 @@ from facepalsy.data.check import guard_split
 from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
-from facepalsy.evaluation.metrics import OperatingPoint, binary_metrics, choose_operating_point
+from facepalsy.evaluation.metrics import OperatingPoint, apply_temperature, binary_metrics, choose_operating_point, fit_temperature
 from facepalsy.inference.predictor import load, use_bf16
 from facepalsy.io import atomic_write, atomic_write_json
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
@@ -295,16 +295,20 @@ def finish_run(config: Config, run: RunFolder, images: np.ndarray, samples: list
     model.pt, then test the kept model through the same Predictor every other path uses."""
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
-    predictor = load(run.path, precision=config.precision)
+    predictor = load(run.path, precision=config.precision, calibrated=False)
     val = parts == "val"
+    temperature = None
     if val.any():
-        probs = predictor.probabilities(images[val])
+        raw = predictor.probabilities(images[val])
+        temperature = fit_temperature(labels[val], raw)
+        probs = apply_temperature(raw, temperature)
         point = choose_operating_point(labels[val], probs, config.operating_point)
-        atomic_write_json(run.validation, {**point.to_dict(), **binary_metrics(labels[val], probs, point.threshold)})
+        atomic_write_json(run.validation, {**point.to_dict(), "temperature": temperature, **binary_metrics(labels[val], probs, point.threshold)})
     else:
         point = OperatingPoint(0.5, "fixed=0.5")  # no validation data to choose on
-        notes = (*notes, "No validation images: the run labels at 0.5.")
-    predictor.spec = run.set_operating_point(point)
+        notes = (*notes, "No validation images: the run labels at 0.5 and its probabilities are not calibrated.")
+    predictor.spec = run.set_operating_point(point, temperature)
+    predictor.calibrated = True
     test = np.flatnonzero(parts == "test")
     return evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed)
 

@@ -1,0 +1,93 @@
+"""Calibration and the chance check: numbers against scikit-learn, torchmetrics and hand computation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from torchmetrics.functional.classification import binary_calibration_error
+
+import facepalsy
+from facepalsy.app.cli import main
+from facepalsy.evaluation.metrics import (
+    apply_temperature, binary_metrics, bootstrap_ci, calibration_line, calibration_metrics, chance_check,
+    expected_calibration_error, fit_temperature,
+)
+
+
+def _outcomes(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 2, n)
+    return (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int), 1 / (1 + np.exp(-z))  # calibrated by construction
+
+
+def test_calibration_numbers_match_scikit_learn_and_torchmetrics():
+    y, p = _outcomes()
+    got = calibration_metrics(y, p)
+    assert got["brier"] == pytest.approx(brier_score_loss(y, p))
+    assert got["ece"] == pytest.approx(binary_calibration_error(torch.tensor(p), torch.tensor(y), n_bins=10).item(), abs=1e-9)
+    slope = LogisticRegression(C=np.inf).fit(np.log(p / (1 - p))[:, None], y).coef_[0, 0]
+    assert got["calibration_slope"] == pytest.approx(slope)
+    assert abs(got["calibration_intercept"]) < 0.15 and abs(got["calibration_slope"] - 1) < 0.15  # calibrated data look calibrated
+
+
+def test_temperature_scaling_undoes_overconfidence_and_keeps_the_order():
+    y, p = _outcomes()
+    overconfident = apply_temperature(p, 0.5)  # logits doubled
+    assert calibration_line(y, overconfident)[1] == pytest.approx(0.5, abs=0.08)
+    temperature = fit_temperature(y, overconfident)
+    assert temperature == pytest.approx(2.0, rel=0.1)
+    fixed = apply_temperature(overconfident, temperature)
+    assert expected_calibration_error(y, fixed) < expected_calibration_error(y, overconfident) / 2
+    assert roc_auc_score(y, fixed) == roc_auc_score(y, overconfident)  # one monotone map: the order stays
+
+
+def test_intervals_at_100_percent_do_not_collapse_and_use_wilson():
+    y = np.array([1] * 10 + [0] * 10)
+    p = np.where(y == 1, 0.9, 0.1)
+    subjects = [str(i // 2) for i in range(20)]
+    ci = bootstrap_ci(y, p, subjects)
+    for key in ("accuracy", "recall", "precision", "specificity", "roc_auc", "f1"):
+        low, high = ci[key]
+        assert high == 1.0 and low < 0.9, key
+    # Wilson's interval for 5 of 5 subjects, by hand: centre (k + z²/2)/(n + z²), half-width z·sqrt(n/4 + ...)/(n + z²) at k = n
+    z, n = 1.959963984540054, 5
+    assert ci["recall"][0] == pytest.approx((n + z**2 / 2 - z * np.sqrt(z**2 / 4)) / (n + z**2))
+
+
+def test_chance_check_says_plainly_when_a_model_is_not_better_than_chance():
+    rng = np.random.default_rng(3)
+    y = np.array([1] * 30 + [0] * 30)
+    subjects = [str(i) for i in range(60)]
+    noise = rng.random(60)
+    metrics = {**binary_metrics(y, noise), "ci95": bootstrap_ci(y, noise, subjects)}
+    verdict = chance_check(y, metrics)
+    assert not verdict["better_than_chance"] and verdict["statement"].startswith("NOT SHOWN TO BE BETTER THAN CHANCE")
+    good = np.where(y == 1, 0.6 + 0.3 * noise, 0.4 - 0.3 * noise)
+    assert chance_check(y, {**binary_metrics(good, good), "ci95": bootstrap_ci(y, good, subjects)})["better_than_chance"]
+
+
+def test_a_run_is_calibrated_on_validation_data_and_reports_both(tiny_run, synth_data, capsys):
+    calibrated, raw = facepalsy.load(tiny_run, precision="fp32"), facepalsy.load(tiny_run, precision="fp32", calibrated=False)
+    temperature = calibrated.spec.temperature
+    assert temperature is not None and temperature > 0
+    validation = json.loads((tiny_run / "validation.json").read_text())
+    assert validation["temperature"] == temperature
+    images = sorted((synth_data / "palsy").rglob("*.jpg"))[:4] + sorted((synth_data / "normal").rglob("*.jpg"))[:4]
+    for a, b in zip(calibrated.predict(images), raw.predict(images)):
+        assert a.prob_palsy == pytest.approx(float(apply_temperature(np.array([b.prob_palsy]), temperature)[0]), abs=1e-6)
+        assert a.label == b.label  # the threshold is mapped, so the labels agree
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(metrics["calibration"]["kinds"]) == {"calibrated", "uncalibrated"} and "chance" in metrics
+    for kind in metrics["calibration"]["kinds"].values():
+        assert {"brier", "ece", "calibration_intercept", "calibration_slope"} <= set(kind) and kind["ci95"]["brier"]
+    report = (tiny_run / "report.md").read_text()
+    assert "## Calibration" in report and f"T = {temperature:.3f}" in report and (tiny_run / "reliability.png").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", str(tiny_run), "--uncalibrated", "--out", str(tiny_run.parent / "uncal")]) == 0
+    uncal = json.loads((tiny_run.parent / "uncal" / "metrics.json").read_text())
+    assert uncal["calibration"]["applied"] == "uncalibrated" and uncal["confusion_matrix"] == metrics["confusion_matrix"]
