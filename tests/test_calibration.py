@@ -14,8 +14,14 @@ from torchmetrics.functional.classification import binary_calibration_error
 import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.evaluation.metrics import (
-    apply_temperature, binary_metrics, bootstrap_ci, calibration_line, calibration_metrics, chance_check,
-    expected_calibration_error, fit_temperature,
+    apply_temperature,
+    binary_metrics,
+    bootstrap_ci,
+    calibration_line,
+    calibration_metrics,
+    chance_check,
+    expected_calibration_error,
+    fit_temperature,
 )
 
 

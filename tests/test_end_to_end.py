@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 
 import facepalsy
 from facepalsy.app.cli import main
+from facepalsy.data.synth import make_synthetic_dataset
 
 RUN_FILES = ["config.yaml", "model.pt", "checkpoints/last.ckpt", "history.csv", "split.csv", "metrics.json",
              "predictions.csv", "curves.png", "confusion_matrix.png", "report.md"]
@@ -71,8 +72,16 @@ def test_evaluate_reproduces_training_metrics_and_runs_on_other_data(tiny_run, s
     assert after["accuracy"] == pytest.approx(before["accuracy"])
     out = tmp_path / "ev"
     assert main(["evaluate", str(tiny_run), "--data", str(synth_data), "--out", str(out)]) == 0
-    assert json.loads((out / "metrics.json").read_text())["n"] == 72
+    evaluated = json.loads((out / "metrics.json").read_text())
+    seen = sum(1 for line in (tiny_run / "split.csv").read_text().splitlines()[1:] if not line.endswith(",test"))
+    assert evaluated["n"] == 72 and evaluated["overlap"]["identical"] == seen == evaluated["overlap"]["training_images"]
+    assert f"{seen}ofthe72imagesof{synth_data}arebyte-identical" in "".join(capsys.readouterr().err.split())  # rich wraps lines
     assert (out / "confusion_matrix.png").is_file() and "Evaluated on every image" in (out / "report.md").read_text()
+    unseen = make_synthetic_dataset(tmp_path / "unseen", subjects=4, images_per_subject=2, seed=77, size=48, progress=False)
+    assert main(["evaluate", str(tiny_run), "--data", str(unseen), "--out", str(tmp_path / "ev2")]) == 0
+    overlap = json.loads((tmp_path / "ev2" / "metrics.json").read_text())["overlap"]
+    assert overlap["identical"] == overlap["near_duplicates"] == 0
+    assert "noneofthe8images" in "".join(capsys.readouterr().err.split())
 
     other = tmp_path / "other"
     for label in ("palsy", "normal"):

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 import yaml
 
@@ -91,6 +92,7 @@ class RunFolder(ResultFiles, _Locked):
     check = property(lambda self: self.path / "check.json")  # the shortcut audit of the training data
     validation = property(lambda self: self.path / "validation.json")
     provenance = property(lambda self: self.path / "provenance.json")
+    fingerprints = property(lambda self: self.path / "fingerprints.json")  # of the training and validation images
     checkpoints = property(lambda self: self.path / "checkpoints")
     last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
 
@@ -163,6 +165,15 @@ class RunFolder(ResultFiles, _Locked):
         with self.history.open(newline="", encoding="utf-8") as f:
             return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
+    def write_fingerprints(self, root: Path, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None) -> None:
+        """fingerprints.json: SHA-256 of every training and validation file and pHash of its model input,
+        so that ``evaluate --data`` can count what an external set shares with them."""
+        seen = [i for i, part in enumerate(assignment) if part != "test"]
+        atomic_write_json(self.fingerprints, {
+            "sha256": [hashlib.sha256((root / samples[i].path).read_bytes()).hexdigest() for i in seen],
+            "phash": [hashes[i].tobytes().hex() for i in seen] if hashes is not None else [],
+        })
+
     def write_provenance(self, root: Path, samples: list[Sample], assignment: list[str]) -> None:
         """provenance.json: the software that trained the run and content hashes of its data and of its test set."""
         test = [s for s, part in zip(samples, assignment) if part == "test"]
@@ -182,6 +193,8 @@ class CvFolder(_Locked):
     results = property(lambda self: self.path / "cv.json")
     report = property(lambda self: self.path / "cv.md")
     roc = property(lambda self: self.path / "roc.png")
+    reliability = property(lambda self: self.path / "reliability.png")
+    model_card = property(lambda self: self.path / "model_card.md")
     no_face = property(lambda self: self.path / "no_face.txt")
     check = property(lambda self: self.path / "check.json")  # the shortcut audit of the data
     bad_images = property(lambda self: self.path / "bad_images.txt")

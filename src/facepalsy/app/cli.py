@@ -322,6 +322,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
     else:
         result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
     print("\n".join(["pooled (per image):", *metrics_table(result["pooled"]), "", "per subject:", *metrics_table(result["per_subject"])]))
+    chance = result["pooled"].get("chance")
+    if chance and not chance["better_than_chance"]:
+        console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
     console.print(f"report: [bold]{CvFolder(args.out).report}[/]")
     return 0
 

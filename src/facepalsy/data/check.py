@@ -75,9 +75,13 @@ def leakage(samples: list[Sample], assignment: list[str], hashes: np.ndarray | N
     return report
 
 
-def guard_split(protocol: str, samples: list[Sample], assignment: list[str], images: np.ndarray | None = None) -> dict:
+def perceptual_hashes(images: np.ndarray) -> np.ndarray | None:
+    """pHash of each N×3×S×S model input (None for none): what near-duplicate checks compare."""
+    return np.stack([perceptual_hash(image) for image in images]) if len(images) else None
+
+
+def guard_split(protocol: str, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None) -> dict:
     """The leakage guard of every split: refuse shared subjects under a subject protocol, count them under frame."""
-    hashes = np.stack([perceptual_hash(image) for image in images]) if images is not None and len(images) else None
     report = {"protocol": protocol, **leakage(samples, assignment, hashes)}
     shared = report["test_subjects_in_training"]
     if protocol != "frame" and shared:
@@ -86,6 +90,26 @@ def guard_split(protocol: str, samples: list[Sample], assignment: list[str], ima
             f"({', '.join(shared[:5])}{', …' if len(shared) > 5 else ''}); refusing to train"
         )
     return report
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndarray | None) -> dict:
+    """How many of these images the run was trained (or validated) on: byte-identical files (SHA-256), and
+    near-duplicates of its model inputs (pHash within NEAR_DUPLICATE_BITS) among the rest."""
+    seen = set(fingerprints["sha256"])
+    identical = [i for i, path in enumerate(files) if file_sha256(path) in seen]
+    near = []
+    if hashes is not None and fingerprints["phash"]:
+        pool = np.array([np.frombuffer(bytes.fromhex(h), dtype=np.uint8) for h in fingerprints["phash"]])
+        distances = nearest_distance(hashes, pool)
+        near = [i for i in np.flatnonzero(distances <= NEAR_DUPLICATE_BITS).tolist() if i not in set(identical)]
+    return {
+        "images": len(files), "training_images": len(seen), "identical": len(identical), "near_duplicates": len(near),
+        "identical_paths": [str(files[i]) for i in identical[:50]], "near_duplicate_paths": [str(files[i]) for i in near[:50]],
+    }
 
 
 def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = None) -> dict:

@@ -28,7 +28,7 @@ console = Console(stderr=True)
 
 def evaluate_arrays(
     predictor: Predictor, out: ResultFiles, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None,
-    seed: int = 0, left_out: dict[str, int] | None = None,
+    seed: int = 0, left_out: dict[str, int] | None = None, overlap: dict | None = None,
 ) -> dict:
     """Score decoded model inputs through the Predictor; write metrics, predictions, plots and report.
 
@@ -48,6 +48,7 @@ def evaluate_arrays(
         "ci95": bootstrap_ci(labels, probs, subjects, threshold, seed=seed),
         "data": data, "split": "test split of the run" if data is None else "all images of the data folder",
         "left_out": left_out or {"unreadable": 0, "no_face": 0},  # images without a verdict: not in n
+        "overlap": overlap,  # evaluate --data: what the set shares with the training images
     })
     result["chance"] = chance_check(labels, result)
     result["calibration"] = calibration_report(predictor, labels, probs, subjects, seed)
@@ -135,14 +136,19 @@ def evaluate_run(
     images, kept, left_out = load_images(root, samples, spec.image_size, skip_bad, progress, spec.face)
     results.path.mkdir(parents=True, exist_ok=True)
     unreadable, no_face = write_left_out(results, left_out)
-    notes = tuple(note for note in [test_set_warning(run, root, kept, own_test_split=data is None)] if note)
+    overlap = None
+    if data is None:
+        notes = tuple(note for note in [test_set_warning(run, root, kept)] if note)
+    else:
+        overlap, note = training_overlap(run, root, kept, images)
+        notes = (note,)
     for note in notes:
-        console.print(f"[yellow]warning:[/] {note}")
+        console.print(f"[yellow]warning:[/] {note}" if overlap is None or overlap.get("identical") or overlap.get("near_duplicates") else note)
     if no_face:
         console.print(f"images without a usable face (no verdict): {no_face}, listed in {results.no_face}")
     notes = (*notes, *left_out_notes(unreadable, no_face, results))
     metrics = evaluate_arrays(predictor, results, images, kept, notes=notes, data=None if data is None else str(data), seed=config.get("seed", 0),
-                              left_out={"unreadable": unreadable, "no_face": no_face})
+                              left_out={"unreadable": unreadable, "no_face": no_face}, overlap=overlap)
     return metrics, results.path
 
 
@@ -156,18 +162,32 @@ def left_out_notes(unreadable: int, no_face: int, folder) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def test_set_warning(run: RunFolder, root: Path, samples: list[Sample], own_test_split: bool) -> str | None:
-    """A warning when the images evaluated are not, byte for byte, the test set recorded at training."""
+def test_set_warning(run: RunFolder, root: Path, samples: list[Sample]) -> str | None:
+    """A warning when the images of the run's own test split are not, byte for byte, those recorded at training."""
     if not run.provenance.is_file():
         return None  # a run from before provenance was recorded
     recorded = read_json(run.provenance)["data"]
     if content_hash(root, samples) == recorded["test_content_sha256"]:
         return None
-    if own_test_split:
-        return (f"the test images in {root} changed since training (content hash differs from {run.provenance.name}): "
-                "these metrics are not those of the recorded test set")
-    return (f"{root} is not this run's test set (content hash differs from the one recorded in {run.provenance.name}): "
-            "its images may overlap the training data")
+    return (f"the test images in {root} changed since training (content hash differs from {run.provenance.name}): "
+            "these metrics are not those of the recorded test set")
+
+
+def training_overlap(run: RunFolder, root: Path, samples: list[Sample], images: np.ndarray) -> tuple[dict | None, str]:
+    """What an external data set shares with the run's training and validation images, counted, and a sentence saying it."""
+    from facepalsy.data.check import NEAR_DUPLICATE_BITS, overlap_with_training, perceptual_hashes
+
+    if not run.fingerprints.is_file():
+        return None, (f"{run.fingerprints.name} not found in {run.path} (a run from before it was recorded): "
+                      f"whether {root} overlaps the training images cannot be checked")
+    overlap = overlap_with_training(read_json(run.fingerprints), [root / s.path for s in samples], perceptual_hashes(images))
+    n = overlap["images"]
+    if not overlap["identical"] and not overlap["near_duplicates"]:
+        return overlap, (f"overlap with training: none of the {n} images of {root} is one of the run's {overlap['training_images']} training "
+                         f"and validation images (SHA-256), and none is a near-duplicate of one (pHash within {NEAR_DUPLICATE_BITS} bits)")
+    return overlap, (f"overlap with training: {overlap['identical']} of the {n} images of {root} are byte-identical to training or validation "
+                     f"images and {overlap['near_duplicates']} more are near-duplicates (pHash within {NEAR_DUPLICATE_BITS} bits): "
+                     "these metrics overstate performance on unseen data (listed in metrics.json, overlap)")
 
 
 def write_predictions(path: Path, samples: list[Sample], probs: np.ndarray, threshold: float | np.ndarray) -> None:

@@ -187,6 +187,8 @@ def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
                   f"({'softens' if temperature > 1 else 'sharpens'} the network's probabilities"
                   f"{'; at the search limit of 100: the validation images showed no usable signal, so calibrated probabilities sit near 0.5' if temperature > 99 else ''}). "
                   f"Labels and figures above use the {calibration['applied']} probabilities (`--uncalibrated` for the other).", ""]
+    elif calibration["applied"] == "each fold's own temperature":
+        lines += ["Each fold's probabilities were temperature-scaled with the temperature fitted on that fold's validation images; pooled here.", ""]
     else:
         lines += ["This run has no fitted temperature (no validation images, or a run from before calibration): probabilities as the model gives them.", ""]
     lines += ["| probabilities | Brier | ECE | calibration intercept | calibration slope |", "|---|---|---|---|---|"]

@@ -25,8 +25,16 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 from facepalsy.data.audit import audit_markdown
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
-from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci, subject_scores
-from facepalsy.evaluation.report import PROTOCOL_TEXT, metrics_table, percent, plot_roc
+from facepalsy.evaluation.metrics import (
+    binary_metrics,
+    bootstrap_ci,
+    calibration_ci,
+    calibration_metrics,
+    chance_check,
+    reliability_curve,
+    subject_scores,
+)
+from facepalsy.evaluation.report import PROTOCOL_TEXT, calibration_lines, chance_lines, metrics_table, percent, plot_reliability, plot_roc
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import Config, load_config, save_config
@@ -239,6 +247,13 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     pooled = {**binary_metrics(y, prob, thresholds), "ci95": bootstrap_ci(y, prob, subjects, thresholds, seed=config.seed)}
     at_half = binary_metrics(y, prob, 0.5)
     pooled.update({"sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"]})
+    pooled["chance"] = chance_check(y, pooled)
+    pooled["calibration"] = {
+        "temperature": None, "applied": "each fold's own temperature",
+        "kinds": {"pooled out-of-fold": {**calibration_metrics(y, prob), "ci95": calibration_ci(y, prob, subjects, seed=config.seed),
+                                         "curve": reliability_curve(y, prob)}},
+    }
+    plot_reliability(pooled["calibration"], cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability")
     order, subject_label, subject_prob = subject_scores(subjects, y, prob)
     subject_threshold = subject_scores(subjects, y, thresholds)[2]
     per_subject = {
@@ -276,7 +291,7 @@ def write_cv_markdown(cv: CvFolder, result: dict, audit: dict | None = None) -> 
         )
     pooled, per_subject = result["pooled"], result["per_subject"]
     thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    lines += ["", "## Pooled over all out-of-fold predictions (per image)", "", *metrics_table(pooled), ""]
+    lines += ["", "## Pooled over all out-of-fold predictions (per image)", "", *chance_lines(pooled), *metrics_table(pooled), ""]
     lines += [
         "Each image is labelled at its fold's operating threshold, chosen on that fold's validation data "
         f"(thresholds: {thresholds}). "
@@ -285,6 +300,7 @@ def write_cv_markdown(cv: CvFolder, result: dict, audit: dict | None = None) -> 
         "## Per subject (a subject's score is the mean palsy probability of its images)", "", *metrics_table(per_subject), "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).", "",
         f"![ROC]({cv.roc.name})", "",
+        *calibration_lines(pooled["calibration"], cv),
     ]
     if audit:
         lines += audit_markdown(audit)

@@ -21,7 +21,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
-from facepalsy.data.check import guard_split
+from facepalsy.data.check import guard_split, perceptual_hashes
 from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
@@ -260,8 +260,10 @@ def fit_split(
     The leakage guard runs first: under a subject protocol a subject on both sides is refused;
     under the frame protocol the overlap is counted, printed and written to the report.
     """
-    guard = guard_split(config.split, samples, assignment, images)
+    hashes = perceptual_hashes(images)
+    guard = guard_split(config.split, samples, assignment, hashes)
     if is_rank_zero():
+        run.write_fingerprints(Path(config.data), samples, assignment, hashes)
         if progress and config.split == "frame":
             console.print(
                 f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} of {guard['test_images']} test images "
