@@ -97,3 +97,37 @@ def test_a_run_is_calibrated_on_validation_data_and_reports_both(tiny_run, synth
     assert main(["evaluate", str(tiny_run), "--uncalibrated", "--out", str(tiny_run.parent / "uncal")]) == 0
     uncal = json.loads((tiny_run.parent / "uncal" / "metrics.json").read_text())
     assert uncal["calibration"]["applied"] == "uncalibrated" and uncal["confusion_matrix"] == metrics["confusion_matrix"]
+
+
+def test_model_cards_in_run_and_cv_folders_with_item_numbers_and_subgroups(synth_data, tmp_path):
+    from conftest import TINY_TRAIN_FLAGS
+
+    flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs", "1", "--subgroup", "side,nonexistent"]
+    run, cv = tmp_path / "run", tmp_path / "cv"
+    assert main(["train", str(synth_data), "--out", str(run), *flags]) == 0
+    assert main(["cv", str(synth_data), "--out", str(cv), "--folds", "2", *flags]) == 0
+    for card_path, report in ((run / "model_card.md", run / "report.md"), (cv / "model_card.md", cv / "cv.md")):
+        card = card_path.read_text()
+        for item in ("TRIPOD+AI 5a", "TRIPOD+AI 12f, 15", "TRIPOD+AI 12e, 23a", "TRIPOD+AI 14, 23b", "TRIPOD+AI 18e–f", "Not a diagnostic device"):
+            assert item in card, (card_path, item)
+        assert "Per `side`" in card and "| left |" in card and "not in the manifest: nonexistent" in card
+        assert "## Model card" in report.read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert f"Threshold {metrics['operating_point']['threshold']:.3f}" in (run / "model_card.md").read_text()
+
+
+def test_lightning_loggers_csv_always_tensorboard_when_asked(synth_data, tmp_path, capsys):
+    import importlib.util
+
+    from conftest import TINY_TRAIN_FLAGS
+
+    flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs", "2"]
+    assert main(["train", str(synth_data), "--out", str(tmp_path / "run"), *flags, "--logger", "tensorboard"]) == 0
+    with (tmp_path / "run" / "logs" / "metrics.csv").open() as f:
+        header = f.readline()
+    assert {"epoch", "train_loss", "val_loss"} <= set(header.strip().split(","))
+    events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    if importlib.util.find_spec("mlflow") is None:
+        assert main(["train", str(synth_data), "--out", str(tmp_path / "r2"), *flags, "--logger", "mlflow"]) == 2
+        assert "logger mlflow is not installed: pip install mlflow" in capsys.readouterr().err and not (tmp_path / "r2").exists()

@@ -80,7 +80,7 @@ def test_predict_files_streams_batches_and_keeps_order_and_errors(tiny_run, synt
     files = [synth_data / s.path for s in samples[:5]] + [bad] + [synth_data / s.path for s in samples[5:]]
     results = predictor.predict(files, cam_dir=tmp_path / "cams")
     images, _, _ = load_images(synth_data, samples, 32, progress=False)
-    expected = predict_probabilities(predictor.model, predictor.spec.preprocess, images)
+    expected = predictor.probabilities(images)  # the same batch at once (calibrated, as predict is)
     assert [r.source for r in results] == [str(f) for f in files]
     assert results[5].status == "unreadable" and results[5].error and results[5].prob_palsy is None and results[5].cam is None
     got = np.array([r.prob_palsy for r in results if r.ok])

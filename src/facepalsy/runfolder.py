@@ -93,6 +93,9 @@ class RunFolder(ResultFiles, _Locked):
     validation = property(lambda self: self.path / "validation.json")
     provenance = property(lambda self: self.path / "provenance.json")
     fingerprints = property(lambda self: self.path / "fingerprints.json")  # of the training and validation images
+    logs = property(lambda self: self.path / "logs")  # Lightning's CSVLogger: logs/metrics.csv, logs/hparams.yaml
+    tensorboard = property(lambda self: self.path / "tensorboard")  # with --logger tensorboard
+    mlruns = property(lambda self: self.path / "mlruns")  # with --logger mlflow and no MLFLOW_TRACKING_URI
     checkpoints = property(lambda self: self.path / "checkpoints")
     last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
 

@@ -50,6 +50,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operating-point", metavar="RULE",
                         help="how the run's threshold is chosen on validation data: youden (default), sensitivity=0.90, specificity=0.90 or fixed=0.5")
     parser.add_argument("--seed", type=int, help="default 42")
+    parser.add_argument("--logger", choices=["csv", "tensorboard", "mlflow"],
+                        help="experiment log: csv (RUN/logs/metrics.csv, always written) and, if named and installed, tensorboard or mlflow as well")
+    parser.add_argument("--subgroup", metavar="COLUMN[,COLUMN]", help="manifest column(s): the model card gives performance per value (the data source column, if any, always)")
     parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=None, help="skip unreadable images and list them in RUN/bad_images.txt")
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"],
                         help="auto: bf16 mixed precision where the CPU/GPU has native bf16 (default); fp32: exact")

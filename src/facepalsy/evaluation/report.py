@@ -5,6 +5,7 @@ Plotting functions only draw what they are given; the numbers come from evaluate
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -277,6 +278,9 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
 
         lines += audit_markdown(audit)
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+    card = run_card(run, out, metrics, config, in_run)
+    atomic_write_text(out.model_card, "\n".join([f"# Model card: {config['backbone']}", "", *card]))
+    lines += ["## Model card", "", f"Also in `{out.model_card.name}`.", "", *card]
     listed = []
     for attribute, what in RUN_FILES.items():
         path = next((p for p in (getattr(f, attribute, None) for f in (out, run)) if p is not None and p.exists()), None)
@@ -284,6 +288,70 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
             listed.append(f"- `{os.path.relpath(path, out.path)}`: {what}")
     lines += ["## Files", "", *dict.fromkeys(listed), ""]
     atomic_write_text(out.report, "\n".join(lines))
+
+
+def run_card(run: RunFolder, out: ResultFiles, metrics: dict, config: dict, in_run: bool) -> list[str]:
+    """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
+    from facepalsy.evaluation.model_card import card_lines, read_manifest_columns, subgroup_columns, subgroup_lines, subgroup_rows
+
+    spec = run.read_model()[0]
+    provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
+    data = Path(metrics["data"]) if metrics.get("data") else Path(config["data"])
+    if in_run:
+        samples, parts = run.read_split()
+        count_lines = ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in split_summary(run)]]
+        labels = np.array([s.label for s in samples])
+        balance = (f"{int((labels == 1).sum())} palsy and {int((labels == 0).sum())} normal images "
+                   f"({100 * labels.mean():.1f}% palsy); no resampling or class weights; the operating threshold is chosen on validation data.")
+        guard = read_json(run.leakage) if run.leakage.is_file() else None
+        protocol = PROTOCOL_TEXT[config["split"]] + (" " + leakage_sentence(guard) if guard else "")
+        data_hash = provenance["data"].get("content_sha256", "not recorded")
+    else:
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        count_lines = [f"Evaluated on every image of this folder: {tp + fn} palsy, {tn + fp} normal images."]
+        balance = f"{tp + fn} palsy and {tn + fp} normal images in this evaluation."
+        overlap = metrics.get("overlap")
+        protocol = ("External evaluation of a trained run" + (f": {overlap['identical']} images byte-identical to its training or validation "
+                    f"images, {overlap['near_duplicates']} near-duplicates." if overlap else "."))
+        data_hash = "see provenance of the evaluated files"
+    left_out = metrics.get("left_out") or {}
+    exclusions = (f"Unreadable images left out: {left_out.get('unreadable', 0)} (`{out.bad_images.name}`); images without a usable face, "
+                  f"no verdict: {left_out.get('no_face', 0)} (`{out.no_face.name}`). No image was dropped silently.")
+    augment = (f"augmentation rotation ±{config['rotation_degrees']}°, shift {config['shift_fraction']}, scale {config['scale_range']}, flips"
+               if config.get("augment") else "no augmentation")
+    preprocessing = (f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean {spec.preprocess.mean} and "
+                     f"std {spec.preprocess.std}; {augment}.")
+    model = (f"`{config['backbone']}`, weights {config['weights']}, {'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
+             f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr {config['lr']}, seed {config['seed']}; the epoch with the lowest "
+             "validation loss is kept. Internal validation: the protocol above.")
+    calibration = metrics.get("calibration") or {}
+    if calibration.get("temperature"):
+        kind = calibration["kinds"]["calibrated"]
+        calibration_text = (f"Temperature scaling fitted on validation data, T = {calibration['temperature']:.3f}; on these images: Brier "
+                            f"{kind['brier']:.3f}, ECE {kind['ece']:.3f}, intercept {kind['calibration_intercept']:.2f}, slope "
+                            f"{kind['calibration_slope']:.2f} (intervals in the report).")
+    else:
+        calibration_text = "No fitted temperature: probabilities as the model gives them."
+    point = spec.operating_point
+    threshold = (f"Threshold {point.threshold:.3f}, rule `{point.rule}`, chosen on {point.validation_images} validation images (never test)."
+                 if point else "Threshold 0.5: the run recorded no operating point.")
+    chance = metrics.get("chance")
+    performance = [*(["**" + chance["statement"] + "**" if not chance["better_than_chance"] else chance["statement"], ""] if chance else []),
+                   *metrics_table(metrics)]
+    manifest = read_manifest_columns(data)
+    asked = [c.strip() for c in str(config.get("subgroup") or "").split(",") if c.strip()]
+    columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
+    with out.predictions.open(newline="", encoding="utf-8") as f:
+        predictions = list(csv.DictReader(f))
+    tables = {c: subgroup_rows(predictions, manifest, c, seed=config.get("seed", 0)) for c in columns}
+    environment = provenance.get("environment") or {}
+    code = (f"facepalsy {environment.get('facepalsy', '?')}, git commit {environment.get('facepalsy_git_commit') or 'unknown'}; torch "
+            f"{environment.get('torch', '?')}; data content SHA-256 {data_hash}; all package versions in `{run.provenance.name}`.")
+    return card_lines({
+        "data": str(data), "data_hash": data_hash, "count_lines": count_lines, "exclusions": exclusions, "preprocessing": preprocessing,
+        "protocol": protocol, "model": model, "balance": balance, "calibration": calibration_text, "threshold": threshold,
+        "performance_lines": performance, "subgroup_lines": subgroup_lines(tables, missing), "code": code,
+    })
 
 
 RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
@@ -303,6 +371,11 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "curves": "loss and accuracy curves",
     "confusion_matrix": "confusion matrix on the test split",
     "heatmaps": "Grad-CAM overlays of example true positives, false positives and false negatives",
+    "reliability": "reliability diagram: observed palsy rate against predicted probability, calibrated and not",
+    "model_card": "the model card (TRIPOD+AI items the software can fill)",
+    "fingerprints": "SHA-256 and pHash of every training and validation image, for evaluate --data's overlap count",
+    "logs": "Lightning's CSV log (metrics.csv, hparams.yaml)",
+    "tensorboard": "TensorBoard events (--logger tensorboard)",
 }
 
 

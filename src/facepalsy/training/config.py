@@ -7,6 +7,7 @@ it travels in ``model.pt`` as a :class:`~facepalsy.models.spec.ModelSpec`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from facepalsy.inference.predictor import PRECISIONS
 from facepalsy.models.spec import ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
+LOGGERS = {"csv": None, "tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}  # name: modules, any of which serves
 
 
 @dataclass
@@ -50,9 +52,11 @@ class Config:
     face_crop: bool = False  # detect, level the eyes and crop the largest face before resizing
     face_required: bool = True  # no usable face, no verdict (and no training image); off only for faces the detector cannot see
     harmonise: int = 0  # 0: off; else every image becomes its aligned face at this many pixels across, re-encoded alike
+    subgroup: str = ""  # manifest column(s), comma-separated: the model card tabulates performance per value
     operating_point: str = "youden"  # how the run's threshold is chosen on validation data (see evaluation.metrics)
     feature_cache: int = 0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     seed: int = 42
+    logger: str = "csv"  # experiment log beside the run's history.csv: csv (Lightning's CSVLogger, always), tensorboard or mlflow in addition
     skip_bad: bool = False
     precision: str = "auto"  # auto: bf16 mixed precision where the CPU/GPU has native bf16; bf16; fp32
     accelerator: str = "auto"
@@ -66,6 +70,10 @@ class Config:
     def validate(self) -> None:
         if self.split not in SPLITS:
             raise FacepalsyError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.logger not in LOGGERS:
+            raise FacepalsyError(f"logger must be one of {', '.join(LOGGERS)}, got {self.logger!r}")
+        if LOGGERS[self.logger] and not any(importlib.util.find_spec(m) for m in LOGGERS[self.logger]):
+            raise FacepalsyError(f"logger {self.logger} is not installed: pip install {LOGGERS[self.logger][0]}")
         if self.precision not in PRECISIONS:
             raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0 < self.test_fraction < 1:

@@ -156,6 +156,52 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
     return result
 
 
+def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
+    """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration, subgroups."""
+    from facepalsy.evaluation.model_card import card_lines, read_manifest_columns, subgroup_columns, subgroup_lines, subgroup_rows
+
+    folds = [RunFolder(cv.path / fold["run"]) for fold in result["folds"]]
+    spec = folds[0].read_model()[0]
+    provenance = read_json(folds[0].provenance) if folds[0].provenance.is_file() else {"data": {}, "environment": {}}
+    rows = [row for fold in folds for row in _read_predictions(fold)]
+    subjects_of = {label: {r["subject"] for r in rows if r["label"] == label} for label in CLASSES}
+    images_of = {label: sum(r["label"] == label for r in rows) for label in CLASSES}
+    pooled = result["pooled"]
+    calibration = pooled["calibration"]["kinds"]["pooled out-of-fold"]
+    manifest = read_manifest_columns(Path(config.data))
+    asked = [c.strip() for c in config.subgroup.split(",") if c.strip()]
+    columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
+    environment = provenance.get("environment") or {}
+    data_hash = provenance["data"].get("content_sha256", "not recorded")
+    thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
+    chance = pooled.get("chance")
+    return card_lines({
+        "data": config.data, "data_hash": data_hash,
+        "count_lines": ["| class | images (out-of-fold) | subjects |", "|---|---|---|",
+                        *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES]],
+        "exclusions": (f"Unreadable images left out: {_lines(cv.bad_images)} (`{cv.bad_images.name}`); images without a usable face, no verdict: "
+                       f"{_lines(cv.no_face)} (`{cv.no_face.name}`). No image was dropped silently."),
+        "preprocessing": f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px; augmentation {'on' if config.augment else 'off'}.",
+        "protocol": (f"{result['protocol_text']} Protocol `{result['protocol']}`, {len(result['folds'])} folds; folds with a test subject in "
+                     f"training: {len(result['folds_with_test_subject_in_training'])}."),
+        "model": (f"`{config.backbone}`, weights {config.weights}, {'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
+                  f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."),
+        "balance": f"{images_of['palsy']} palsy and {images_of['normal']} normal images tested out of fold; no resampling or class weights.",
+        "calibration": (f"Each fold temperature-scaled on its own validation images; pooled: Brier {calibration['brier']:.3f}, ECE "
+                        f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, slope {calibration['calibration_slope']:.2f}."),
+        "threshold": f"Each fold labels at its own threshold, rule `{config.operating_point}`, chosen on its validation images: {thresholds}.",
+        "performance_lines": [*(["**" + chance["statement"] + "**" if not chance["better_than_chance"] else chance["statement"], ""] if chance else []),
+                              "Pooled per image:", "", *metrics_table(pooled), "", "Per subject:", "", *metrics_table(result["per_subject"])],
+        "subgroup_lines": subgroup_lines({c: subgroup_rows(rows, manifest, c, seed=config.seed) for c in columns}, missing),
+        "code": (f"facepalsy {environment.get('facepalsy', '?')}, git commit {environment.get('facepalsy_git_commit') or 'unknown'}; data content "
+                 f"SHA-256 {data_hash}; package versions in each fold's `provenance.json`."),
+    })
+
+
+def _lines(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.is_file() else 0
+
+
 def _test_subjects(samples: list[Sample], assignment: list[str]) -> list[str]:
     return sorted({s.subject for s, part in zip(samples, assignment) if part == "test"})
 
@@ -304,4 +350,7 @@ def write_cv_markdown(cv: CvFolder, result: dict, audit: dict | None = None) -> 
     ]
     if audit:
         lines += audit_markdown(audit)
+    card = cv_card(cv, result, load_config(cv.config))
+    atomic_write_text(cv.model_card, "\n".join([f"# Model card: {result['backbone']}, {result['protocol']} cross-validation", "", *card]))
+    lines += ["## Model card", "", f"Also in `{cv.model_card.name}`.", "", *card]
     atomic_write_text(cv.report, "\n".join(lines))

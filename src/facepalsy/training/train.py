@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -382,7 +383,7 @@ def _fit(
         precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
         callbacks=[recorder, last, *callbacks],
         plugins=[AtomicCheckpointIO()],
-        logger=False,
+        logger=experiment_loggers(config, run),
         enable_model_summary=False,
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
@@ -402,6 +403,26 @@ def _fit(
         return {}
 
     return finish_run(config, run, images, samples, assignment, notes)
+
+
+def experiment_loggers(config: Config, run: RunFolder) -> list:
+    """Lightning's CSVLogger always (``RUN/logs/metrics.csv``), and TensorBoard or MLflow when asked for
+    (``RUN/tensorboard``; MLflow at $MLFLOW_TRACKING_URI, else ``RUN/mlruns``)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers = [CSVLogger(save_dir=run.path, name=run.logs.name, version="")]
+    if config.logger == "tensorboard":
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=run.path, name=run.tensorboard.name, version="", default_hp_metric=False))
+    elif config.logger == "mlflow":
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or run.mlruns.resolve().as_uri()
+        loggers.append(MLFlowLogger(experiment_name="facepalsy", run_name=run.path.name, tracking_uri=uri))
+    for logger in loggers:
+        logger.log_hyperparams(config.to_dict())
+    return loggers
 
 
 def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):

@@ -1,0 +1,131 @@
+"""The model card: what a reviewer needs to judge a run, filled from the run, under TRIPOD+AI item numbers.
+
+TRIPOD+AI (Collins et al., BMJ 2024) lists what a report of a prediction model built with machine
+learning must state. Software can fill the items about data, preprocessing, protocol, model,
+calibration, threshold and performance; items only the authors know (setting, eligibility,
+ethics, funding, patient involvement) are named and left to them. The card is ``model_card.md`` in
+every run and cross-validation folder, and a section of their reports.
+
+Subgroup tables (per data source, and per any manifest column asked for) come from the images'
+predictions joined with the data folder's ``manifest.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from facepalsy.data.dataset import CLASSES, MANIFEST
+from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
+
+SOURCE_COLUMNS = ("source", "source_repo", "dataset")  # a manifest column naming where each image came from
+INTENDED_USE = (
+    "Research use: to study automated detection of facial palsy from face photos and video frames, and to reproduce "
+    "and compare published methods. **Not a diagnostic device**: it has no regulatory clearance, was not validated "
+    "prospectively, and its output must not be used to diagnose, grade or treat a patient. A verdict is a model's "
+    "estimate on one image; it says nothing about the cause (Bell's palsy, stroke, trauma) or the severity."
+)
+LIMITS = (
+    "Performance on photos from other sources (cameras, lighting, ethnicity, age, expressions) is unknown until "
+    "measured there; data sets that take the two classes from different sources let a model learn the source (see "
+    "the shortcut audit); the frame protocol overstates accuracy on new patients; labels are those of the data "
+    "folder, unverified by this software."
+)
+AUTHORS_ONLY = ("setting and dates of data collection (5b), eligibility of participants (6), outcome assessment and "
+                "blinding (8), ethics approval (17), funding and conflicts (18a–b), protocol and registration (18c–d), "
+                "patient and public involvement (19)")
+
+
+def read_manifest_columns(root: Path) -> dict[str, dict[str, str]]:
+    """The data folder's manifest rows by path ({} without a manifest)."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["path"]: row for row in csv.DictReader(f)}
+
+
+def subgroup_columns(manifest: dict[str, dict[str, str]], asked: list[str]) -> tuple[list[str], list[str]]:
+    """The columns to tabulate (the data-source column if there is one, then those asked for) and those asked for but absent."""
+    present = set(next(iter(manifest.values()), {}))
+    source = [c for c in SOURCE_COLUMNS if c in present][:1]
+    columns = list(dict.fromkeys(source + [c for c in asked if c in present]))
+    return columns, [c for c in asked if c not in present]
+
+
+def subgroup_rows(predictions: list[dict], manifest: dict[str, dict[str, str]], column: str, seed: int = 0) -> list[dict]:
+    """Performance per value of one manifest column, from prediction rows (path, subject, label, prob_palsy, threshold)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in predictions:
+        groups[(manifest.get(row["path"]) or {}).get(column) or "(not in manifest)"].append(row)
+    result = []
+    for value, rows in sorted(groups.items()):
+        y = np.array([CLASSES.index(r["label"]) for r in rows])
+        prob = np.array([float(r["prob_palsy"]) for r in rows])
+        threshold = np.array([float(r["threshold"]) for r in rows])
+        metrics = binary_metrics(y, prob, threshold)
+        ci = bootstrap_ci(y, prob, [r["subject"] for r in rows], threshold, n_boot=300, seed=seed)
+        result.append({"value": value, "n": len(rows), "palsy": int(y.sum()), "normal": int((1 - y).sum()), **{
+            k: metrics[k] for k in ("accuracy", "recall", "specificity", "roc_auc")}, "ci95": ci})
+    return result
+
+
+def _percent(value: float | None, interval: tuple[float, float] | None = None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}" + (f" ({100 * interval[0]:.1f}–{100 * interval[1]:.1f})" if interval else "")
+
+
+def subgroup_lines(tables: dict[str, list[dict]], missing: list[str]) -> list[str]:
+    lines = []
+    for column, rows in tables.items():
+        lines += [f"Per `{column}` (% with subject-bootstrap 95% CI; recall needs palsy images, specificity normal ones):", "",
+                  "| value | n | palsy | normal | accuracy | recall | specificity | ROC AUC |", "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            ci = r["ci95"]
+            lines.append(f"| {r['value']} | {r['n']} | {r['palsy']} | {r['normal']} | {_percent(r['accuracy'], ci['accuracy'])} | "
+                         f"{_percent(r['recall'] if r['palsy'] else None, ci['recall'])} | "
+                         f"{_percent(r['specificity'] if r['normal'] else None, ci['specificity'])} | {_percent(r['roc_auc'], ci['roc_auc'])} |")
+        lines.append("")
+    if not tables:
+        lines += ["No subgroup column: the manifest names no data source (`source`, `source_repo` or `dataset`) and none was "
+                  "asked for with `--subgroup COLUMN`.", ""]
+    if missing:
+        lines += [f"Asked for with `--subgroup` but not in the manifest: {', '.join(missing)}.", ""]
+    return lines
+
+
+def card_lines(facts: dict) -> list[str]:
+    """The card's Markdown body from gathered facts (see :func:`facepalsy.evaluation.report.card_facts`)."""
+    item = lambda number, title: [f"### {title} (TRIPOD+AI {number})", ""]  # noqa: E731
+    lines = [
+        *item("5a, 20b", "Data sources and counts"),
+        f"Data folder `{facts['data']}` (content SHA-256 `{facts['data_hash']}`).", "",
+        *facts["count_lines"], "",
+        *item("7, 11", "Exclusions and unusable images"),
+        facts["exclusions"], "",
+        *item("7, 9", "Preprocessing and model input"),
+        facts["preprocessing"], "",
+        *item("12a, 16", "Protocol and leakage check"),
+        facts["protocol"], "",
+        *item("12c, 22", "Model and hyperparameters"),
+        facts["model"], "",
+        *item("13", "Class balance"),
+        facts["balance"], "",
+        *item("12f, 15", "Calibration, operating threshold and how it was chosen"),
+        facts["calibration"], "", facts["threshold"], "",
+        *item("12e, 23a", "Performance with 95% confidence intervals"),
+        *facts["performance_lines"], "",
+        *item("14, 23b", "Performance per subgroup"),
+        *facts["subgroup_lines"],
+        *item("25–27", "Intended use and limits"),
+        INTENDED_USE, "", "Limits: " + LIMITS, "",
+        *item("18e–f", "Code version and data hash"),
+        facts["code"], "",
+        *item("5b, 6, 8, 17, 18a–d, 19", "Left to the authors"),
+        f"Not known to the software, to be stated by the authors: {AUTHORS_ONLY}.", "",
+    ]
+    return lines
