@@ -131,3 +131,24 @@ def test_lightning_loggers_csv_always_tensorboard_when_asked(synth_data, tmp_pat
     if importlib.util.find_spec("mlflow") is None:
         assert main(["train", str(synth_data), "--out", str(tmp_path / "r2"), *flags, "--logger", "mlflow"]) == 2
         assert "logger mlflow is not installed: pip install mlflow" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
+def test_a_chance_level_run_says_so_in_output_json_and_report(tmp_path, capsys):
+    from conftest import TINY_TRAIN_FLAGS
+    from PIL import Image
+
+    data = tmp_path / "identical"  # every image the same: nothing to learn
+    for label in ("palsy", "normal"):
+        for subject in range(6):
+            (data / label / f"{label}{subject}").mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (48, 48), (120, 100, 90)).save(data / label / f"{label}{subject}" / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(run), *TINY_TRAIN_FLAGS]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "NOT SHOWN TO BE BETTER THAN CHANCE" in said
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["chance"]["better_than_chance"] is False and metrics["roc_auc"] == 0.5
+    report = (run / "report.md").read_text()
+    assert "**NOT SHOWN TO BE BETTER THAN CHANCE" in report and "## Calibration" in report and "Brier" in report
+    assert "T = " in report and (run / "reliability.png").is_file() and "100.00–100.00" not in report

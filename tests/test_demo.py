@@ -56,3 +56,7 @@ def test_full_demo_reaches_090_on_unseen_subjects(tmp_path, empty_hub_cache):
     assert not any(r["subject"] in train_subjects for r in rows if r["split"] == "test")
     report = (run / "report.md").read_text()
     assert "VGG11 with batch norm" in report and "Subject split" in report
+    calibration = metrics["calibration"]
+    assert calibration["temperature"] > 0 and f"T = {calibration['temperature']:.3f}" in report and (run / "reliability.png").is_file()
+    assert "| calibrated | " in report and "| uncalibrated | " in report and metrics["chance"]["better_than_chance"]
+    assert (run / "model_card.md").is_file() and "100.00–100.00" not in report
