@@ -37,7 +37,7 @@ def test_calibration_numbers_match_scikit_learn_and_torchmetrics():
     assert got["brier"] == pytest.approx(brier_score_loss(y, p))
     assert got["ece"] == pytest.approx(binary_calibration_error(torch.tensor(p), torch.tensor(y), n_bins=10).item(), abs=1e-9)
     slope = LogisticRegression(C=np.inf).fit(np.log(p / (1 - p))[:, None], y).coef_[0, 0]
-    assert got["calibration_slope"] == pytest.approx(slope)
+    assert got["calibration_slope"] == pytest.approx(slope, rel=1e-4)  # scikit-learn stops its lbfgs earlier than Newton
     assert abs(got["calibration_intercept"]) < 0.15 and abs(got["calibration_slope"] - 1) < 0.15  # calibrated data look calibrated
 
 

@@ -159,7 +159,7 @@ def test_bad_uploads_get_a_sentence_not_an_exception(analyzer, tmp_path, faces, 
 def test_a_good_photo_gives_everything_and_is_kept_only_on_request(analyzer, faces, tmp_path):
     result = analyzer.photo(_upload(tmp_path, faces[0].name, faces[0].read_bytes()))  # a copy: the janitor deletes uploads
     assert result.verdict.startswith("## Verdict:") and 0 <= result.prob_palsy <= 1
-    assert result.cam.shape == (320, 320, 3) and result.landmarks is not None and "More affected side" in result.asymmetry
+    assert result.cam.shape == (320, 320, 3) and result.landmarks is not None and "healthy range" in result.asymmetry
     report = Path(result.report).read_text()
     assert "data:image/png;base64," in report and "Research tool, not a diagnosis" in report
     assert (tmp_path / "kept" / faces[0].name).is_file()

@@ -210,6 +210,24 @@ class CvFolder(_Locked):
         return self
 
 
+class ExamFolder:
+    """What ``facepalsy exam`` writes for one person."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    document = property(lambda self: self.path / "exam.json")
+    report = property(lambda self: self.path / "exam.md")
+    chart = property(lambda self: self.path / "regions.png")  # movement per side and region
+    timeline = property(lambda self: self.path / "timeline.png")  # video: region scores (and the CNN) over time
+
+    def drawing(self, expression: str) -> Path:
+        return self.path / f"landmarks_{expression}.png"
+
+    def peak(self, region: str) -> Path:
+        return self.path / f"peak_{region}.png"
+
+
 class OutputFolder:
     """The other folders facepalsy writes: a video's verdict, an explanation, a comparison table."""
 

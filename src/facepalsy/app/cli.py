@@ -22,7 +22,7 @@ from facepalsy.training.config import Config, load_config
 
 console = Console(stderr=True)
 EXIT_USER_ERROR = 2
-SINGLE_PROCESS_COMMANDS = {"predict", "evaluate", "explain", "asymmetry", "check", "prepare", "serve", "export"}  # start no worker processes
+SINGLE_PROCESS_COMMANDS = {"predict", "evaluate", "explain", "asymmetry", "check", "prepare", "serve", "export", "exam", "norms"}  # start no worker processes
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -183,12 +183,15 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
     from facepalsy.data.images import expand_inputs, load_image
     from facepalsy.errors import BadImageError
     from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
+    from facepalsy.face.norms import load_norms
 
+    norms = load_norms(args.norms)
     failed, paths = 0, expand_inputs(args.images)
     for path in paths:
         try:
             rgb = np.asarray(load_image(path))
             result, crop, landmarks = image_asymmetry(rgb, path)
+            result.compare(norms)
         except BadImageError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -202,11 +205,72 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
         for name in MEASURES:
             table.add_row(name.replace("_", " "), f"{result.right[name]:.3f}", f"{result.left[name]:.3f}", f"{result.difference[name]:+.3f}")
         Console().print(table)
-        Console().print(f"more affected side: patient's {result.more_affected_side}; asymmetry score {result.score:.3f}"
-                        + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""))
+        Console().print(reference_table(result.reference))
+        Console().print(reference_sentence(result.reference) + f"; asymmetry score {result.score:.3f}"
+                        + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""), highlight=False)
     if failed and len(paths) > 1:
         print(f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)", file=sys.stderr)
     return EXIT_USER_ERROR if failed and (args.strict or failed == len(paths)) else 0
+
+
+def cmd_exam(args: argparse.Namespace) -> int:
+    from facepalsy.face.exam import read_name_map, run_exam
+    from facepalsy.face.norms import load_norms
+    from facepalsy.inference.predictor import load
+
+    predictor = load(args.run, precision=args.precision) if args.run else None
+    out = Path(args.out or f"exam_{Path(args.path).stem}")
+    document = run_exam(args.path, out, load_norms(args.norms), read_name_map(args.names) if args.names else None, args.fps, predictor)
+    if args.json:
+        print(json.dumps(document))
+        return 0
+    table = Table("region", "resting score (percentile)", "expression", "movement R", "movement L", "symmetry %", "outside healthy range", "weaker side",
+                  title=f"exam: {args.path}")
+    for region, r in document["regions"].items():
+        moved = r["movement"] or {}
+        table.add_row(region.replace("_", " "), f"{r['rest']['score']:.2f} ({r['rest']['healthy_percentile']:.0f})" if r.get("rest") else "—",
+                      r["expression"] or "—", str(moved.get("right", "—")), str(moved.get("left", "—")),
+                      "—" if r["symmetry_percent"] is None else str(r["symmetry_percent"]), "[bold red]yes[/]" if r["outside_healthy_range"] else "no",
+                      r["weaker_side"] or "—")
+    console.print(table)
+    if document.get("missing"):
+        console.print(f"missing expressions: {', '.join(document['missing'])}")
+    outside = document["outside_healthy_range"]
+    console.print(f"more affected side: patient's {document['more_affected_side']}" if outside else "within the healthy range (no affected side named)")
+    console.print(f"report: [bold]{out / 'exam.md'}[/]")
+    return 0
+
+
+def cmd_norms_build(args: argparse.Namespace) -> int:
+    from facepalsy.face.norms import measure_healthy_folder
+    from facepalsy.io import atomic_write_json
+
+    norms, failures, turned = measure_healthy_folder(args.folder, args.source or str(args.folder))
+    atomic_write_json(Path(args.out), norms)
+    for failure in failures[:20]:
+        print(f"skipped: {failure}", file=sys.stderr)
+    console.print(f"wrote {args.out}: reference ranges from {norms['count']} healthy faces ({len(failures)} without a usable face, "
+                  f"{turned} turned too far, left out)")
+    return 0
+
+
+def reference_table(reference: dict) -> Table:
+    table = Table("region", "score", "healthy percentile", "outside healthy range", "weaker side",
+                  title=f"against healthy reference ranges ({reference.get('reference', {}).get('count', '?')} healthy faces)")
+    for region, r in reference["regions"].items():
+        table.add_row(region.replace("_", " "), f"{r['score']:.2f}", f"{r['healthy_percentile']:.1f}", "[bold red]yes[/]" if r["outside_healthy_range"] else "no",
+                      r["weaker_side"] or "—")
+    return table
+
+
+def reference_sentence(reference: dict) -> str:
+    """The reading in one line: within range (no side named), or which regions are outside and which side is weaker."""
+    if reference.get("turned"):
+        return "head turned too far to compare the sides: no reading against the healthy range"
+    outside = [r.replace("_", " ") for r, v in reference["regions"].items() if v["outside_healthy_range"]]
+    if not outside:
+        return "within the healthy range in every region (no affected side named)"
+    return f"outside the healthy range: {', '.join(outside)}; more affected side: patient's {reference['more_affected_side']}"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -525,7 +589,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
     p.add_argument("--draw", metavar="DIR", help="write the landmarks and measured lines over each face into DIR")
     p.add_argument("--strict", action="store_true", help="exit 2 if any image could not be measured (default: only if none could)")
+    p.add_argument("--norms", metavar="FILE", help="healthy reference ranges from `facepalsy norms build` (default: the shipped reference)")
     p.set_defaults(func=cmd_asymmetry)
+
+    p = sub.add_parser("exam", help="clinical exam of one person: a folder of expression photos or a video, per region and side (face extra)")
+    p.add_argument("path", metavar="PATH", help="folder of photos named rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, pucker, "
+                                                 "lip_depression (any subset), or a video")
+    p.add_argument("--out", metavar="DIR", help="where the report, chart and drawings go (default: exam_<name>)")
+    p.add_argument("--names", metavar="MAP.csv", help="file,expression rows for photos named otherwise")
+    p.add_argument("--norms", metavar="FILE", help="healthy reference ranges (default: the shipped reference)")
+    p.add_argument("--fps", type=float, default=6.0, help="video: frames per second measured (default 6)")
+    p.add_argument("--run", metavar="RUN", help="video: also plot this trained run's p(palsy) per frame")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    p.set_defaults(func=cmd_exam)
+
+    p = sub.add_parser("norms", help="healthy reference ranges for the landmark asymmetry (face extra)")
+    norms_sub = p.add_subparsers(dest="norms_command", required=True, metavar="ACTION")
+    b = norms_sub.add_parser("build", help="measure healthy faces in FOLDER into a reference JSON")
+    b.add_argument("folder", metavar="FOLDER", help="photos of healthy people (searched recursively)")
+    b.add_argument("--out", required=True, metavar="FILE.json")
+    b.add_argument("--source", help="where the photos come from, recorded in the file (default: the folder's path)")
+    b.set_defaults(func=cmd_norms_build)
 
     p = sub.add_parser("compare", help="the paper's Table 1 for any runs")
     p.add_argument("runs", nargs="+", metavar="RUN")

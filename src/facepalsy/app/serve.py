@@ -76,6 +76,9 @@ class Analyzer:
         self.keep_uploads = keep_uploads
         self.lock = threading.Lock()  # one inference at a time; Gradio's queue orders the rest
         self.janitor = UploadJanitor()
+        from facepalsy.face.norms import load_norms
+
+        self.norms = load_norms()  # the shipped healthy reference ranges
         split = predictor.run.read_config().get("split", "?")  # the training protocol, shown to the clinician
         self.model_line = f"model **{predictor.spec.backbone}** trained with a **{split} split** (run `{predictor.run.path.name}`)"
 
@@ -138,9 +141,10 @@ class Analyzer:
             result, crop, landmarks = image_asymmetry(rgb, name)
         except BadImageError as exc:
             return f"Landmark asymmetry: {exc.reason}.", None
+        result.compare(self.norms)
         rows = "\n".join(f"| {m.replace('_', ' ')} | {result.right[m]:.3f} | {result.left[m]:.3f} | {result.difference[m]:+.3f} |" for m in MEASURES)
         text = (
-            f"### Landmark asymmetry\n\nMore affected side: **patient's {result.more_affected_side}** "
+            f"### Landmark asymmetry against healthy reference ranges\n\n{reference_markdown(result.reference)} "
             f"(the patient's left is on the image's right); asymmetry score {result.score:.3f}.\n\n"
             f"| measure (inter-ocular distances) | patient's right | patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )
@@ -191,6 +195,57 @@ class Analyzer:
         style = "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"
         path.write_text(f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{style}{''.join(parts)}", encoding="utf-8")
         return str(path)
+
+
+    def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray]]:
+        """The exam of one person: expression photos (named by expression) or one video; the region/side table and pictures."""
+        from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
+        from facepalsy.face.exam import exam_markdown, run_exam
+
+        if not mediapipe_available():
+            return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", []
+        paths = [Path(u) for u in uploads or []]
+        try:
+            if video_upload:
+                source = self._consume(video_upload)
+                check_upload(source, "video", VIDEO_LIMIT_MB)
+                paths = [source]
+            elif paths:
+                for path in paths:
+                    check_upload(self._consume(str(path)), "photo", IMAGE_LIMIT_MB)
+                source = Path(tempfile.mkdtemp(dir=self.workdir))
+                for path in paths:
+                    shutil.copy(path, source / path.name)
+            else:
+                raise UploadError("Upload photos named by expression (rest.jpg, smile.jpg, …) or one video.")
+            out = Path(tempfile.mkdtemp(dir=self.workdir))
+            with self.lock:
+                document = run_exam(source, out, self.norms)
+        except UploadError as exc:
+            return f"**Could not run the exam.** {exc}", []
+        except FacepalsyError as exc:
+            return f"**Could not run the exam.** {exc}", []
+        finally:
+            for path in paths:
+                self.janitor.release(path)
+        from facepalsy.runfolder import ExamFolder
+
+        folder = ExamFolder(out)
+        text = "\n".join(line for line in exam_markdown(document, folder) if not line.startswith("!["))
+        pictures = [folder.chart] + ([folder.timeline] if document.get("video") else []) + sorted(out.glob("peak_*.png")) + sorted(out.glob("landmarks_*.png"))
+        return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()]
+
+
+def reference_markdown(reference: dict) -> str:
+    """The healthy-range reading in one sentence, a side named only for regions outside the range."""
+    if reference.get("turned"):
+        return "The head is turned too far to compare the sides: **no reading against the healthy range**"
+    outside = [r.replace("_", " ") for r, v in reference["regions"].items() if v["outside_healthy_range"]]
+    percentiles = ", ".join(f"{r.replace('_', ' ')} {v['healthy_percentile']:.0f}th" for r, v in reference["regions"].items())
+    if not outside:
+        return f"**Within the healthy range** in every region (healthy percentiles: {percentiles}); no affected side is named"
+    return (f"**Outside the healthy range: {', '.join(outside)}**; more affected side: **patient's {reference['more_affected_side']}** "
+            f"(healthy percentiles: {percentiles})")
 
 
 def _png64(image: np.ndarray) -> str:
@@ -265,6 +320,17 @@ def build_app(analyzer: Analyzer):
             asymmetry = gr.Markdown(elem_id="asymmetry")
             report = gr.File(label="Download report (HTML)", elem_id="report")
             go.click(photo, [upload, webcam], [verdict, prob, cam, asymmetry, drawing, report], api_name="analyze_photo")
+        with gr.Tab("Exam"):
+            gr.Markdown("One person: photos named by expression (rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, "
+                        "pucker, lip_depression; any subset), or one video. Per region and side: resting asymmetry, movement, "
+                        "symmetry of movement, against healthy reference ranges.")
+            with gr.Row():
+                exam_photos = gr.File(label="Expression photos", file_count="multiple", type="filepath", elem_id="exam-photos")
+                exam_video = gr.File(label="…or one video", type="filepath", elem_id="exam-video")
+            go_exam = gr.Button("Run exam", variant="primary", elem_id="run-exam")
+            exam_text = gr.Markdown(elem_id="exam-result")
+            exam_pictures = gr.Gallery(label="Movement per side, timeline, landmarks", elem_id="exam-pictures")
+            go_exam.click(analyzer.exam, [exam_photos, exam_video], [exam_text, exam_pictures], api_name="exam")
         with gr.Tab("Video"):
             video_in = gr.File(label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)", type="filepath", elem_id="video")
             go_video = gr.Button("Analyse video", variant="primary", elem_id="analyse-video")

@@ -74,8 +74,12 @@ def make_identity(rng: np.random.Generator, palsy: bool) -> Identity:
     return Identity(**identity, palsy_side=side if palsy else 0, severity=severity if palsy else 0.0)
 
 
-def draw_face(identity: Identity, rng: np.random.Generator, size: int) -> Image.Image:
-    """Draw one image of a subject with a random pose, scale, lighting and expression."""
+def draw_face(identity: Identity, rng: np.random.Generator, size: int, expression: dict[str, float] | None = None) -> Image.Image:
+    """Draw one image of a subject with a random pose, scale, lighting and expression.
+
+    ``expression`` fixes any of ``smile`` (0–1), ``eye_open`` (1: usual) and ``brow_raise`` (1: usual)
+    instead of drawing them, e.g. for the expression photos of an exam.
+    """
     big = size * SUPERSAMPLE
     layer = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
@@ -86,6 +90,7 @@ def draw_face(identity: Identity, rng: np.random.Generator, size: int) -> Image.
     smile = rng.uniform(0.0, 1.0)
     eye_open = rng.uniform(0.75, 1.15)
     brow_raise = rng.uniform(0.9, 1.2)
+    smile, eye_open, brow_raise = ({"smile": smile, "eye_open": eye_open, "brow_raise": brow_raise} | (expression or {})).values()
     yaw = rng.uniform(-0.08, 0.08) * fw  # inner features shift sideways with head turn
     jitter = lambda scale: rng.normal(0, scale)  # natural asymmetry everybody has  # noqa: E731
 

@@ -123,6 +123,51 @@ def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
     save_figure(fig, path)
 
 
+def plot_exam_regions(regions: dict, path: Path, title: str = "") -> None:
+    """Movement from rest per region, the patient's right and left side by side, regions outside the healthy range marked."""
+    names = list(regions)
+    right = [(regions[r]["movement"] or {}).get("right", 0.0) for r in names]
+    left = [(regions[r]["movement"] or {}).get("left", 0.0) for r in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.bar(x - 0.2, right, 0.4, label="patient's right")
+    ax.bar(x + 0.2, left, 0.4, label="patient's left")
+    labels = [f"{r.replace('_', ' ')}\n{regions[r]['expression'] or 'not measured'}" + ("\n(outside healthy range)" if regions[r]["outside_healthy_range"] else "")
+              for r in names]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylabel("movement from rest (inter-ocular distances)")
+    ax.set_title(title or "movement per side", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    save_figure(fig, path)
+
+
+def plot_region_timeline(timeline: dict, path: Path, cnn: tuple[list[float], list[float]] | None = None, title: str = "") -> None:
+    """Region scores against the healthy range per video frame (1.0: edge of the healthy 95% range of one measure), frames
+    without a usable face shaded, and the CNN's p(palsy) per frame below when given."""
+    rows = 2 if cnn else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(8, 2.8 * rows), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    times = np.array(timeline["time"])
+    for region, scores in timeline["regions"].items():
+        ax.plot(times, [np.nan if s is None else s for s in scores], "-o", markersize=2, label=region.replace("_", " "))
+    for t, face in zip(times, timeline["face"]):
+        if not face:
+            ax.axvspan(t - 0.08, t + 0.08, color="grey", alpha=0.3, linewidth=0)
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_ylabel("region score")
+    ax.set_title(title or "regions over time (grey: no usable face)", fontsize=9)
+    ax.legend(fontsize=7, ncol=4)
+    ax.grid(alpha=0.3)
+    if cnn:
+        axes[1, 0].plot(cnn[0], cnn[1], "-o", markersize=2, color="black")
+        axes[1, 0].set_ylim(-0.02, 1.02)
+        axes[1, 0].set_ylabel("CNN p(palsy)")
+        axes[1, 0].grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    save_figure(fig, path)
+
+
 def plot_timeline(times: np.ndarray, probs: np.ndarray, path: Path, threshold: float = 0.5, title: str = "") -> None:
     """Palsy probability per sampled frame over time, with the decision threshold."""
     fig, ax = plt.subplots(figsize=(7, 3))

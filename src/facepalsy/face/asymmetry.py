@@ -42,12 +42,25 @@ class Asymmetry:
     right: dict[str, float]  # per measure, patient's right side, in inter-ocular distances
     left: dict[str, float]
     difference: dict[str, float]  # left − right
-    more_affected_side: str  # "left" or "right" (the patient's)
+    more_affected_side: str | None  # "left" or "right" (the patient's): the leaning; after compare(), only where outside the healthy range
     affected_evidence: float  # > 0 points to the left side, < 0 to the right
     score: float  # sum of |differences|: 0 for a perfectly symmetric face
     faces_found: int = 1  # faces in the image; the largest was measured
     shape: dict[str, float] = field(default_factory=dict)  # SIDE_MEASURES differences and SHAPE_MEASURES, for the landmark model
     mesh: np.ndarray | None = field(default=None, repr=False)  # 468×2 landmarks in the eye frame (median over views), for the landmark model
+    reference: dict | None = None  # the healthy reference-range reading (face/norms.py), once compared
+
+    def compare(self, norms: dict) -> "Asymmetry":
+        """Read this face against healthy reference ranges. The affected side is then the one the
+        reading names (only for regions outside the healthy range), never a leaning within it."""
+        from facepalsy.face.norms import differences, reading
+
+        if self.turned:
+            self.reference = {"turned": True, "outside_healthy_range": None, "regions": {}, "more_affected_side": None}
+        else:
+            self.reference = reading(differences(self), norms)
+        self.more_affected_side = self.reference["more_affected_side"]
+        return self
 
     @property
     def turned(self) -> bool:
@@ -57,7 +70,8 @@ class Asymmetry:
     def to_dict(self) -> dict:
         values = asdict(self)
         values.pop("mesh")
-        return {**values, "turned": self.turned}
+        outside = self.reference.get("outside_healthy_range") if self.reference else None
+        return {**values, "turned": self.turned, "outside_healthy_range": outside}
 
 
 def eye_frame(landmarks: np.ndarray) -> np.ndarray:
@@ -163,11 +177,12 @@ def _median(results: list[Asymmetry]) -> Asymmetry:
     return Asymmetry(right, left, difference, "left" if evidence > 0 else "right", evidence, float(sum(abs(v) for v in difference.values())), shape=shape)
 
 
-def image_asymmetry(rgb: np.ndarray, path: str | Path = "image") -> tuple[Asymmetry, np.ndarray, np.ndarray]:
+def image_asymmetry(rgb: np.ndarray, path: str | Path = "image", views: list[tuple[float, float]] = JITTER) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
     """Measure the largest face of an RGB image.
 
     The face is aligned (eyes level, fixed inter-ocular distance) and measured on that crop, as
-    the median over slightly rotated and rescaled views of it (``JITTER``). Returns the measures,
+    the median over slightly rotated and rescaled views of it (``views``, default ``JITTER``; video
+    frames use fewer). Returns the measures,
     the aligned crop and its landmarks (for drawing).
     """
     if not mediapipe_available():
@@ -176,17 +191,17 @@ def image_asymmetry(rgb: np.ndarray, path: str | Path = "image") -> tuple[Asymme
     crop = align_face(rgb, face, CANONICAL_SIZE)
     landmarks = largest_face(crop, path, backend="mediapipe").landmarks
     centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
-    views = []
-    for degrees, scale in JITTER:
+    meshes = []
+    for degrees, scale in views:
         matrix = cv2.getRotationMatrix2D(centre, degrees, scale)
         view = cv2.warpAffine(crop, matrix, (CANONICAL_SIZE, CANONICAL_SIZE), borderMode=cv2.BORDER_REPLICATE)
         faces = detect_faces(view, backend="mediapipe")
         if faces:
-            views.append(faces[0].landmarks)
-    views = views or [landmarks]
-    result = _median([measure(view) for view in views])
+            meshes.append(faces[0].landmarks)
+    meshes = meshes or [landmarks]
+    result = _median([measure(mesh) for mesh in meshes])
     result.faces_found = face.faces_found
-    result.mesh = np.median([eye_frame(view)[:468] for view in views], axis=0)
+    result.mesh = np.median([eye_frame(mesh)[:468] for mesh in meshes], axis=0)
     return result, crop, landmarks
 
 
@@ -205,11 +220,11 @@ def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path) 
     cv2.line(canvas, as_int(right_eye - 0.4 * axis), as_int(left_eye + 0.4 * axis), (0, 200, 255), scale)
     cv2.line(canvas, as_int(middle - 0.9 * normal), as_int(middle + 1.6 * normal), (0, 200, 255), scale)
     for side, colour in ((0, (255, 80, 80)), (1, (80, 160, 255))):
-        weaker = ("right", "left")[side] == result.more_affected_side
+        weaker = ("right", "left")[side] == result.more_affected_side or result.more_affected_side == "both"
         mark = (255, 40, 40) if weaker else (60, 220, 60)
         for index in (*BROW[side], UPPER_LID[side], LOWER_LID[side], MOUTH_CORNER[side]):
             cv2.circle(canvas, as_int(landmarks[index]), 3 * scale, mark, -1)
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
-    label = f"more affected: patient's {result.more_affected_side}   score {result.score:.3f}"
+    label = (f"more affected: patient's {result.more_affected_side}" if result.more_affected_side else "within the healthy range") + f"   score {result.score:.3f}"
     cv2.putText(canvas, label, (8, 8 + 14 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
     atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))

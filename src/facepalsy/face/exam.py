@@ -1,0 +1,347 @@
+"""The clinical exam: one person's expressions (a folder of photos, or a video), region by region and side by side.
+
+Clinicians grade facial palsy per region across a set of voluntary expressions (House–Brackmann,
+Sunnybrook, eFACE). An exam takes whatever a clinic has: photos named by expression (any subset of
+EXPRESSIONS; a CSV can map other file names), or one video, in which the frame nearest to rest and
+each region's frame of largest movement are found automatically.
+
+Per region (brow, eye, mid-face, mouth) and side, with every length in inter-ocular distances in
+the eye-aligned frame (see ``asymmetry``) and the landmark indices in SIDE_POINTS:
+
+- *resting asymmetry*: the rest photo read against the healthy reference ranges (``norms``);
+- *movement* per side: how far the region's measure moves from rest in the region's expression
+  (MOVEMENT: brow height in brow_raise, eye opening in eye closure, nose-to-mouth-corner distance
+  in snarl, mouth-corner displacement in smile);
+- *symmetry of movement*: the weaker side's movement as a percentage of the stronger side's,
+  0–100 (100: both sides move alike), eFACE-like;
+- *synkinesis hint*: one eye narrowing by SYNKINESIS_NARROWING more than the other during smile or
+  pucker (eye opening relative to rest);
+- a region is ``outside_healthy_range`` when any of its photos reads outside the healthy range
+  there; the weaker side is named only then.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facepalsy.errors import FacepalsyError
+from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
+from facepalsy.face.norms import REGIONS
+
+EXPRESSIONS = ("rest", "brow_raise", "eye_closure_gentle", "eye_closure_full", "smile", "snarl", "pucker", "lip_depression")
+# Per region: the expressions that move it (the first present is used) and the per-side value that moves.
+MOVEMENT = {
+    "brow": (("brow_raise",), "brow_height"),
+    "eye": (("eye_closure_full", "eye_closure_gentle"), "eye_opening"),
+    "mid_face": (("snarl", "smile"), "nasolabial_length"),
+    "mouth": (("smile", "lip_depression", "pucker"), "mouth_corner"),
+}
+# Face-mesh indices per side (patient's right, left) of the per-side values.
+SIDE_POINTS = {
+    "brow": ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336]),
+    "upper_lid": (159, 386), "lower_lid": (145, 374), "mouth_corner": (61, 291), "nose_ala": (98, 327),
+}
+SYNKINESIS_NARROWING = 0.20  # one eye closes this much more (share of its resting opening) than the other
+SYNKINESIS_EXPRESSIONS = ("smile", "pucker")
+
+
+def side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
+    """Per side, from a 468×2 eye-frame mesh: brow height, eye opening, nose-to-mouth-corner length, mouth corner position."""
+    eye_rings = (RIGHT_EYE_RING, LEFT_EYE_RING)
+    values = {}
+    for side, name in ((0, "right"), (1, "left")):
+        eye_y = mesh[eye_rings[side]][:, 1].mean()
+        corner = mesh[SIDE_POINTS["mouth_corner"][side]]
+        values[name] = {
+            "brow_height": float(eye_y - mesh[SIDE_POINTS["brow"][side]][:, 1].mean()),
+            "eye_opening": float(mesh[SIDE_POINTS["lower_lid"][side]][1] - mesh[SIDE_POINTS["upper_lid"][side]][1]),
+            "nasolabial_length": float(np.hypot(*(mesh[SIDE_POINTS["nose_ala"][side]] - corner))),
+            "mouth_corner": corner.copy(),
+        }
+    return values
+
+
+def movement(rest: dict, expression: dict, value: str) -> dict[str, float]:
+    """How far each side's value moved from rest (absolute; a displacement length for the mouth corner)."""
+    if value == "mouth_corner":
+        return {side: float(np.hypot(*(expression[side][value] - rest[side][value]))) for side in ("right", "left")}
+    return {side: float(abs(expression[side][value] - rest[side][value])) for side in ("right", "left")}
+
+
+def symmetry_percent(moved: dict[str, float]) -> float | None:
+    """The weaker side's movement as a percentage of the stronger side's (None when neither moved)."""
+    strongest = max(moved.values())
+    return None if strongest < 1e-6 else round(100.0 * min(moved.values()) / strongest, 1)
+
+
+def read_name_map(path: str | Path) -> dict[str, str]:
+    """``file,expression`` rows mapping file stems (or names) to canonical expressions."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise FacepalsyError(f"{path}: cannot read name map ({exc})") from exc
+    mapping = {}
+    for line, row in enumerate(rows, start=2):
+        if not {"file", "expression"} <= set(row):
+            raise FacepalsyError(f"{path}: a name map needs the columns file,expression")
+        if row["expression"] not in EXPRESSIONS:
+            raise FacepalsyError(f"{path}, line {line}: unknown expression {row['expression']!r}; expressions are {', '.join(EXPRESSIONS)}")
+        mapping[Path(row["file"]).stem] = row["expression"]
+    return mapping
+
+
+def expression_photos(folder: Path, names: dict[str, str] | None = None) -> tuple[dict[str, Path], list[str]]:
+    """The photos of a folder by expression (file stem, or the name map), and files that name no expression."""
+    from facepalsy.data.images import IMAGE_EXTENSIONS
+
+    photos, unknown = {}, []
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
+        expression = (names or {}).get(path.stem, path.stem.lower())
+        if expression not in EXPRESSIONS:
+            unknown.append(path.name)
+        elif expression in photos:
+            raise FacepalsyError(f"{folder}: two photos for {expression}: {photos[expression].name} and {path.name}")
+        else:
+            photos[expression] = path
+    return photos, unknown
+
+
+@dataclass
+class Measured:
+    """One expression of the exam: a photo or a video frame, measured."""
+
+    source: str
+    asymmetry: object  # face.asymmetry.Asymmetry, compared against the norms
+    values: dict  # side_values of its mesh
+    crop: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+
+
+def exam_regions(measured: dict[str, Measured]) -> dict:
+    """Per region: the resting reading, movement per side, symmetry of movement, flags, weaker side; and the synkinesis hint."""
+    rest = measured.get("rest")
+    regions = {}
+    for region, (expressions, value) in MOVEMENT.items():
+        used = next((e for e in expressions if e in measured), None)
+        readings = {name: m.asymmetry.reference["regions"].get(region) for name, m in measured.items() if m.asymmetry.reference.get("regions")}
+        flagged = {name: r for name, r in readings.items() if r and r["outside_healthy_range"] and name in ("rest", used)}
+        sides = {r["weaker_side"] for r in flagged.values()}
+        entry = {
+            "measures": list(REGIONS[region]),
+            "rest": readings.get("rest"),
+            "expression": used,
+            "movement": None, "symmetry_percent": None,
+            "outside_healthy_range": bool(flagged),
+            "weaker_side": (sides.pop() if len(sides) == 1 else "both") if flagged else None,
+            "flagged_in": sorted(flagged),
+        }
+        if rest is not None and used is not None:
+            moved = movement(rest.values, measured[used].values, value)
+            entry["movement"] = {side: round(v, 4) for side, v in moved.items()}
+            entry["symmetry_percent"] = symmetry_percent(moved)
+        elif used is None:
+            entry["note"] = f"no {' or '.join(expressions)} photo: movement not measured"
+        else:
+            entry["note"] = "no rest photo: movement not measured"
+        regions[region] = entry
+    regions["eye"]["synkinesis_hint"] = synkinesis_hint(measured)
+    return regions
+
+
+def synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
+    """An eye that narrows clearly more than the other during smile or pucker (relative to its resting opening)."""
+    rest = measured.get("rest")
+    if rest is None:
+        return None
+    for expression in SYNKINESIS_EXPRESSIONS:
+        if expression not in measured:
+            continue
+        narrowing = {side: 1.0 - measured[expression].values[side]["eye_opening"] / max(rest.values[side]["eye_opening"], 1e-6)
+                     for side in ("right", "left")}
+        side = max(narrowing, key=narrowing.get)
+        other = "left" if side == "right" else "right"
+        if narrowing[side] - narrowing[other] > SYNKINESIS_NARROWING:
+            return {"expression": expression, "side": side, "narrowing": {s: round(v, 3) for s, v in narrowing.items()}}
+    return None
+
+
+def exam_document(person: str, measured: dict[str, Measured], kind: str, extra: dict | None = None) -> dict:
+    """The exam as one JSON-able document: regions, the top-level flag, what was measured and what is missing."""
+    regions = exam_regions(measured)
+    outside = any(r["outside_healthy_range"] for r in regions.values())
+    sides = {r["weaker_side"] for r in regions.values() if r["weaker_side"]}
+    return {
+        "person": person, "kind": kind,
+        "expressions": {name: m.source for name, m in measured.items()},
+        "missing": [e for e in EXPRESSIONS if e not in measured] if kind == "photos" else [],
+        "regions": regions,
+        "outside_healthy_range": outside,
+        "more_affected_side": (sides.pop() if len(sides) == 1 else "both") if sides else None,
+        "readings": {name: m.asymmetry.reference for name, m in measured.items()},
+        **(extra or {}),
+    }
+
+
+VIDEO_VIEWS = [(-3, 1.0), (0, 1.0), (3, 1.0)]  # fewer jittered views per video frame than per photo: many frames
+PEAK_NAMES = {"brow": "brow_raise", "eye": "eye_closure_full", "mid_face": "snarl", "mouth": "smile"}  # a video's peak frame stands for
+
+
+def _measure(rgb: np.ndarray, source: str, norms: dict, views=None) -> Measured:
+    from facepalsy.face.asymmetry import JITTER, image_asymmetry
+
+    result, crop, landmarks = image_asymmetry(rgb, source, views or JITTER)
+    result.compare(norms)
+    return Measured(source, result, side_values(result.mesh), crop, landmarks)
+
+
+def exam_photos(folder: Path, norms: dict, names: dict[str, str] | None = None) -> tuple[dict[str, Measured], dict[str, str], list[str]]:
+    """Measure each expression photo: the measured ones, those without a usable face (with the reason), unnamed files."""
+    from facepalsy.data.images import load_image
+    from facepalsy.errors import BadImageError
+
+    photos, unknown = expression_photos(folder, names)
+    if not photos:
+        raise FacepalsyError(f"{folder}: no photo named by an expression ({', '.join(EXPRESSIONS)}; or map names with --names MAP.csv)")
+    measured, failed = {}, {}
+    for expression in EXPRESSIONS:
+        if expression in photos:
+            try:
+                measured[expression] = _measure(np.asarray(load_image(photos[expression])), photos[expression].name, norms)
+            except BadImageError as exc:
+                failed[expression] = exc.reason
+    return measured, failed, unknown
+
+
+def exam_video(path: Path, norms: dict, fps: float = 6.0) -> tuple[dict[str, Measured], dict]:
+    """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most in.
+
+    Returns the measured rest and peak frames (named by PEAK_NAMES) and the timeline: per frame its
+    time, whether a face was measured and each region's score against the healthy range.
+    """
+    import cv2
+
+    from facepalsy.data.prepare import video_frames
+    from facepalsy.errors import BadImageError
+
+    frames: list[tuple[float, Measured | None, np.ndarray]] = []
+    for time, bgr in video_frames(path, fps):
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        try:
+            frames.append((time, _measure(rgb, f"{path.name} at {time:.2f} s", norms, VIDEO_VIEWS), rgb))
+        except BadImageError:
+            frames.append((time, None, rgb))
+    usable = [(t, m) for t, m, _ in frames if m is not None and not m.asymmetry.turned]
+    if not usable:
+        raise FacepalsyError(f"{path}: no frame with a usable, frontal face in {len(frames)} frames")
+    keys = ("brow_height", "eye_opening", "nasolabial_length")
+    table = np.array([[m.values[s][k] for s in ("right", "left") for k in keys] + list(m.values["right"]["mouth_corner"]) + list(m.values["left"]["mouth_corner"])
+                      for _, m in usable])
+    centre, spread = np.median(table, axis=0), table.std(axis=0) + 1e-6
+    rest_index = int(np.argmin((((table - centre) / spread) ** 2).sum(axis=1)))
+    rest = usable[rest_index][1]
+    measured = {"rest": rest}
+    peaks = {}
+    for region, (_, value) in MOVEMENT.items():
+        moved = [sum(movement(rest.values, m.values, value).values()) for _, m in usable]
+        best = int(np.argmax(moved))
+        measured[PEAK_NAMES[region]] = usable[best][1]
+        peaks[region] = {"time": round(usable[best][0], 3), "movement": round(moved[best], 4)}
+    timeline = {
+        "time": [round(t, 3) for t, _, _ in frames],
+        "face": [m is not None for _, m, _ in frames],
+        "regions": {region: [m.asymmetry.reference["regions"][region]["score"] if m is not None and m.asymmetry.reference.get("regions") else None
+                             for _, m, _ in frames] for region in REGIONS},
+    }
+    return measured, {"rest_time": round(usable[rest_index][0], 3), "peaks": peaks, "timeline": timeline, "frames": len(frames),
+                      "frames_measured": len(usable)}
+
+
+def run_exam(path: str | Path, out: str | Path, norms: dict, names: dict[str, str] | None = None, fps: float = 6.0, predictor=None) -> dict:
+    """The whole exam of one person (a folder of expression photos, or a video): ``out/exam.json``,
+    ``exam.md``, ``regions.png``, a landmark drawing per expression and, for a video, the timeline."""
+    from facepalsy.data.prepare import VIDEO_EXTENSIONS
+    from facepalsy.evaluation.report import plot_exam_regions, plot_region_timeline
+    from facepalsy.face.asymmetry import draw
+    from facepalsy.io import atomic_write_json, atomic_write_text
+    from facepalsy.runfolder import ExamFolder
+
+    path, folder = Path(path), ExamFolder(out)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        measured, failed, unknown = exam_photos(path, norms, names)
+        if not measured:
+            raise FacepalsyError(f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})")
+        document = exam_document(str(path), measured, "photos", {"no_face": failed, "unnamed_files": unknown})
+    elif path.suffix.lower() in VIDEO_EXTENSIONS:
+        measured, video = exam_video(path, norms, fps)
+        document = exam_document(str(path), measured, "video", {"video": {k: v for k, v in video.items() if k != "timeline"}})
+        cnn = None
+        if predictor is not None:
+            verdict = predictor.predict_video(path, folder.path / "cnn")
+            cnn = folder.path / "cnn" / "frames.csv" if verdict.error is None else None
+            document["cnn"] = verdict.to_dict()
+        plot_region_timeline(video["timeline"], folder.timeline, _read_cnn_frames(cnn), title=f"{path.name}: regions against the healthy range")
+        for region, peak in video["peaks"].items():
+            frame = measured[PEAK_NAMES[region]]
+            draw(frame.crop, frame.landmarks, frame.asymmetry, folder.peak(region))
+            peak["picture"] = folder.peak(region).name
+        document["video"]["timeline"] = folder.timeline.name
+    else:
+        raise FacepalsyError(f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    for name, m in measured.items():
+        draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name))
+    plot_exam_regions(document["regions"], folder.chart, title=f"{path.name}: movement per side")
+    atomic_write_json(folder.document, document)
+    atomic_write_text(folder.report, "\n".join(exam_markdown(document, folder)))
+    return document
+
+
+def _read_cnn_frames(path: Path | None) -> tuple[list[float], list[float]] | None:
+    if path is None or not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [float(r["frame_time"]) for r in rows], [float(r["prob_palsy"]) for r in rows]
+
+
+def exam_markdown(document: dict, folder) -> list[str]:
+    """The exam report: the overall reading, the region/side table, what is missing, the pictures."""
+    lines = [f"# Exam: {document['person']}", ""]
+    if document["outside_healthy_range"]:
+        outside = [r.replace("_", " ") for r, v in document["regions"].items() if v["outside_healthy_range"]]
+        lines += [f"**Outside the healthy range in: {', '.join(outside)}; more affected side: patient's {document['more_affected_side']}.**", ""]
+    else:
+        lines += ["Within the healthy range in every region measured (no affected side named).", ""]
+    lines += ["| region | resting score (healthy percentile) | expression | movement right | movement left | symmetry of movement % | "
+              "outside healthy range | weaker side |", "|---|---|---|---|---|---|---|---|"]
+    for region, r in document["regions"].items():
+        rest = f"{r['rest']['score']:.2f} ({r['rest']['healthy_percentile']:.0f})" if r.get("rest") else "—"
+        moved = r["movement"] or {}
+        lines.append(f"| {region.replace('_', ' ')} | {rest} | {r['expression'] or '—'} | {moved.get('right', '—')} | {moved.get('left', '—')} | "
+                     f"{r['symmetry_percent'] if r['symmetry_percent'] is not None else '—'} | {'**yes**' if r['outside_healthy_range'] else 'no'} | "
+                     f"{r['weaker_side'] or '—'} |")
+    hint = document["regions"]["eye"].get("synkinesis_hint")
+    lines += ["", f"Synkinesis hint: the patient's {hint['side']} eye narrows {100 * hint['narrowing'][hint['side']]:.0f}% during "
+              f"{hint['expression']} (the other {100 * hint['narrowing']['left' if hint['side'] == 'right' else 'right']:.0f}%)." if hint
+              else "Synkinesis hint: none (no eye narrowed clearly more than the other during smile or pucker, or no rest photo).", ""]
+    if document.get("missing"):
+        lines += [f"Missing expressions: {', '.join(document['missing'])}.", ""]
+    for key, text in (("no_face", "Photos without a usable face"), ("unnamed_files", "Files that name no expression (ignored)")):
+        if document.get(key):
+            items = document[key].items() if isinstance(document[key], dict) else ((n, "") for n in document[key])
+            lines += [f"{text}: " + "; ".join(f"{n}{': ' + r if r else ''}" for n, r in items) + ".", ""]
+    lines += ["Units: inter-ocular distances in the eye-aligned frame. Movement: how far the region's value moved from rest; symmetry of "
+              "movement: the weaker side's movement as a percentage of the stronger's (100: alike). Definitions: README, *The exam*.", "",
+              f"![movement per side]({folder.chart.name})", ""]
+    if document.get("video"):
+        lines += [f"![regions over time]({folder.timeline.name})", ""]
+        lines += [f"![{region} peak]({peak['picture']})" for region, peak in document["video"]["peaks"].items()] + [""]
+    lines += [f"![{name}]({folder.drawing(name).name})" for name in document["expressions"]] + [""]
+    lines += ["Research use only; not a diagnostic device.", ""]
+    return lines

@@ -1,0 +1,139 @@
+"""Healthy reference ranges: how asymmetric healthy faces are, region by region, and where a face falls.
+
+No face is perfectly symmetric, so a left/right difference means nothing until it is compared
+with healthy faces. ``facepalsy norms build FOLDER`` measures healthy photos and stores, per
+measure, the distribution of |left − right| (median, MAD, 95th and 99th percentiles) and, per
+region, the distribution of the region score; ``reading`` places one face against it.
+
+Definitions (all in the eye-aligned frame, lengths in inter-ocular distances; see ``asymmetry``):
+
+- A measure's *scaled difference* is |left − right| divided by the healthy 95th percentile of
+  |left − right| for that measure: 1.0 is the edge of the healthy 95% range.
+- A *region score* is the largest scaled difference among the region's measures (REGIONS).
+- A region is ``outside_healthy_range`` when its score is above the healthy 99th percentile of
+  that region's score; its *percentile* is the share of healthy faces with a lower score.
+- The *weaker side* of a region is the side its measures point to (WEAKER_SIGN: a lower brow, a
+  wider-open eye, a longer nose-to-mouth-corner distance, a lower mouth corner pulled less far
+  out), and it is named only for a region outside the healthy range.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from facepalsy.errors import FacepalsyError
+
+# Per region, the per-side measures compared (all from face/asymmetry.py, differences left − right).
+REGIONS: dict[str, tuple[str, ...]] = {
+    "brow": ("brow_height", "brow_inner_height", "brow_outer_height"),
+    "eye": ("eye_opening", "palpebral_ratio", "inner_lid_distance"),
+    "mid_face": ("nasolabial_length",),
+    "mouth": ("mouth_corner_drop", "mouth_corner_from_midline"),
+}
+# +1: the weaker (palsied) side has the larger value; −1: the smaller.
+WEAKER_SIGN = {
+    "brow_height": -1, "brow_inner_height": -1, "brow_outer_height": -1,
+    "eye_opening": +1, "palpebral_ratio": +1, "inner_lid_distance": +1,
+    "nasolabial_length": +1,
+    "mouth_corner_drop": +1, "mouth_corner_from_midline": -1,
+}
+OUTSIDE_PERCENTILE = 99.0
+DEFAULT_REFERENCE = "reference_norms.json"  # shipped with the package: numbers only, with their source
+FORMAT = 1
+
+
+def differences(result) -> dict[str, float]:
+    """left − right of every region measure of an Asymmetry."""
+    values = {**result.difference, **{k: v for k, v in result.shape.items() if k in WEAKER_SIGN}}
+    return {m: float(values[m]) for region in REGIONS.values() for m in region}
+
+
+def build_norms(measured: list[dict[str, float]], source: str) -> dict:
+    """Reference ranges from the region-measure differences of healthy faces (one dict per face)."""
+    from facepalsy import __version__
+
+    if len(measured) < 20:
+        raise FacepalsyError(f"healthy reference ranges need at least 20 measured faces, got {len(measured)}")
+    measures = {}
+    for m in WEAKER_SIGN:
+        absolute = np.abs([d[m] for d in measured])
+        median = float(np.median(absolute))
+        measures[m] = {"median_abs": median, "mad_abs": float(np.median(np.abs(absolute - median))),
+                       "p95_abs": float(np.percentile(absolute, 95)), "p99_abs": float(np.percentile(absolute, 99))}
+    norms = {"format": FORMAT, "source": source, "count": len(measured), "date": datetime.date.today().isoformat(),
+             "facepalsy": __version__, "measures": measures, "regions": {}}
+    for region in REGIONS:
+        scores = np.array([region_score(d, norms, region) for d in measured])
+        norms["regions"][region] = {"quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
+                                    "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE))}
+    return norms
+
+
+def region_score(diffs: dict[str, float], norms: dict, region: str) -> float:
+    return max(abs(diffs[m]) / max(norms["measures"][m]["p95_abs"], 1e-9) for m in REGIONS[region])
+
+
+def reading(diffs: dict[str, float], norms: dict) -> dict:
+    """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per measure z."""
+    regions = {}
+    for region, measures in REGIONS.items():
+        stats = norms["regions"][region]
+        score = region_score(diffs, norms, region)
+        percentile = float(np.interp(score, stats["quantiles"], np.arange(101)))
+        outside = score > stats["p99"]
+        evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(norms["measures"][m]["p95_abs"], 1e-9) for m in measures)
+        regions[region] = {
+            "score": round(score, 4), "healthy_percentile": round(percentile, 1), "outside_healthy_range": bool(outside),
+            "weaker_side": ("left" if evidence > 0 else "right") if outside else None,
+            "z": {m: round((abs(diffs[m]) - norms["measures"][m]["median_abs"]) / max(1.4826 * norms["measures"][m]["mad_abs"], 1e-9), 2)
+                  for m in measures},
+        }
+    outside = [r for r, v in regions.items() if v["outside_healthy_range"]]
+    sides = {regions[r]["weaker_side"] for r in outside}
+    return {
+        "regions": regions, "outside_healthy_range": bool(outside),
+        "more_affected_side": sides.pop() if len(sides) == 1 else ("both" if sides else None),
+        "reference": {"source": norms["source"], "count": norms["count"], "date": norms["date"]},
+    }
+
+
+def measure_healthy_folder(folder: str | Path, source: str, progress: bool = True) -> tuple[dict, list[str], int]:
+    """Reference ranges from every photo under ``folder``: the norms, the photos that could not be
+    measured (with the reason) and how many faces were turned too far to count (they are left out)."""
+    from facepalsy.data.dataset import map_with_progress
+    from facepalsy.data.images import expand_inputs, load_image
+    from facepalsy.errors import BadImageError
+    from facepalsy.face.asymmetry import image_asymmetry
+
+    paths = expand_inputs([folder])
+    if not paths:
+        raise FacepalsyError(f"{folder}: no images found")
+
+    def measure_one(path: Path):
+        try:
+            return image_asymmetry(np.asarray(load_image(path)), path)[0]
+        except BadImageError as exc:
+            return str(exc)
+
+    results = map_with_progress(measure_one, paths, f"measuring {len(paths)} healthy faces", progress)
+    failures = [r for r in results if isinstance(r, str)]
+    measured = [r for r in results if not isinstance(r, str)]
+    frontal = [r for r in measured if not r.turned]
+    return build_norms([differences(r) for r in frontal], source), failures, len(measured) - len(frontal)
+
+
+def load_norms(path: str | Path | None = None) -> dict:
+    """A reference written by ``norms build``; the shipped default without ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path else resources.files("facepalsy.face").joinpath(DEFAULT_REFERENCE).read_text(encoding="utf-8")
+        norms = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: cannot read healthy reference ranges ({exc})") from exc
+    if not isinstance(norms, dict) or norms.get("format") != FORMAT or set(norms.get("regions", {})) != set(REGIONS):
+        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: not a facepalsy reference (format {FORMAT} with regions {', '.join(REGIONS)})")
+    return norms
