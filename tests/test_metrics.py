@@ -138,3 +138,15 @@ def test_operating_point_rules_sensitivity_specificity_fixed_and_bad_rules():
     for bad in ("youden=0.3", "sensitivity", "sensitivity=1.5", "recall=0.9", ""):
         with pytest.raises(FacepalsyError, match="operating_point"):
             choose_operating_point(y, prob, bad)
+
+
+def test_weighted_auc_of_many_resamples_equals_scikit_learn():
+    from facepalsy.evaluation.metrics import weighted_auc
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 60)
+    scores = np.round(rng.random(60), 1)  # many ties
+    weights = rng.integers(0, 3, (40, 60))
+    weights[0, y == 1] = 0  # a resample without palsy: no AUC
+    expected = [skm.roc_auc_score(y, scores, sample_weight=w) if len(np.unique(y[w > 0])) == 2 else np.nan for w in weights]
+    np.testing.assert_allclose(weighted_auc(y, scores, weights), expected, atol=1e-12)

@@ -84,11 +84,7 @@ def bootstrap_ci(
             "f1": 2 * tp / (2 * tp + fp + fn),
             "specificity": tn / (tn + fp),
         }
-    image_weights = multiplicity[:, ids]
-    draws["roc_auc"] = np.array([
-        skm.roc_auc_score(y_true, prob_palsy, sample_weight=w) if len(np.unique(y_true[w > 0])) == 2 else np.nan
-        for w in image_weights
-    ])
+    draws["roc_auc"] = weighted_auc(y_true, prob_palsy, multiplicity[:, ids])
     tail = 100 * (1 - level) / 2
     intervals = {}
     for key in CI_METRICS:
@@ -98,6 +94,25 @@ def bootstrap_ci(
         point = intervals[key][0]
         intervals[key] = wilson_interval(round(point * subjects_counted), subjects_counted, level)
     return intervals
+
+
+def weighted_auc(y_true: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC for each row of image weights (B×N), ties counted half: what scikit-learn's
+    roc_auc_score gives with ``sample_weight`` (a test checks), for all rows at once.
+
+    Images sorted by score, weights summed per distinct score; each positive's weight counts the
+    negative weight below its score plus half that at it. NaN where a row lacks a class.
+    """
+    order = np.argsort(scores, kind="stable")
+    sorted_scores, positive = scores[order], y_true[order] == 1
+    starts = np.flatnonzero(np.r_[True, np.diff(sorted_scores) != 0])
+    w = np.atleast_2d(weights)[:, order].astype(float)
+    pos = np.add.reduceat(w * positive, starts, axis=1)
+    neg = np.add.reduceat(w * ~positive, starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, (pos * (below + 0.5 * neg)).sum(axis=1) / total, np.nan)
 
 
 def wilson_interval(successes: int, total: int, level: float = 0.95) -> tuple[float, float]:
@@ -287,7 +302,7 @@ def _logistic_newton(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.nda
 
     current = nll(beta)
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta + offset)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta + offset, -700, 700)))  # exp overflows past 709
         gradient = x.T @ (w * (p - y))
         hessian = (x * (w * p * (1 - p))[:, None]).T @ x + 1e-12 * np.eye(x.shape[1])
         step = np.linalg.solve(hessian, gradient)

@@ -383,7 +383,7 @@ def _fit(
         precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
         callbacks=[recorder, last, *callbacks],
         plugins=[AtomicCheckpointIO()],
-        logger=experiment_loggers(config, run),
+        logger=experiment_loggers(config, run, resume),
         enable_model_summary=False,
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
@@ -405,16 +405,18 @@ def _fit(
     return finish_run(config, run, images, samples, assignment, notes)
 
 
-def experiment_loggers(config: Config, run: RunFolder) -> list:
-    """Lightning's CSVLogger always (``RUN/logs/metrics.csv``), and TensorBoard or MLflow when asked for
+def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> list:
+    """Lightning's CSVLogger always (``RUN/logs/metrics.csv``; a resumed run logs into ``RUN/logs/resumed-K/``,
+    since the logger would otherwise delete the earlier file), and TensorBoard or MLflow when asked for
     (``RUN/tensorboard``; MLflow at $MLFLOW_TRACKING_URI, else ``RUN/mlruns``)."""
     from lightning.pytorch.loggers import CSVLogger
 
-    loggers = [CSVLogger(save_dir=run.path, name=run.logs.name, version="")]
+    version = f"resumed-{len(list(run.logs.glob('resumed-*'))) + 1}" if resume and run.logs.is_dir() else ""
+    loggers = [CSVLogger(save_dir=run.path, name=run.logs.name, version=version)]
     if config.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(save_dir=run.path, name=run.tensorboard.name, version="", default_hp_metric=False))
+        loggers.append(TensorBoardLogger(save_dir=run.path, name=run.tensorboard.name, version=version, default_hp_metric=False))
     elif config.logger == "mlflow":
         from lightning.pytorch.loggers import MLFlowLogger
 
