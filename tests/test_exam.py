@@ -113,7 +113,7 @@ def test_exam_refuses_a_folder_without_expression_names(tmp_path, capsys):
     assert "no photo named by an expression" in capsys.readouterr().err
 
 
-def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tmp_path, capsys):
+def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tiny_run, tmp_path, capsys):
     """A drawn palsy face at rest, smiling, at rest again: the mouth's peak is a smile frame; frames without a face are marked."""
     frames = [_face(11, {"smile": s}, palsy=True, side=1) for s in (0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0)]
     frames.insert(6, np.full_like(frames[0], 90))  # a blank frame: no face
@@ -124,13 +124,14 @@ def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tmp_
     writer.release()
     out = tmp_path / "exam"
     capsys.readouterr()
-    assert main(["exam", str(video), "--json", "--norms", str(norms), "--out", str(out)]) == 0
+    assert main(["exam", str(video), "--json", "--norms", str(norms), "--out", str(out), "--run", str(tiny_run)]) == 0
     document = json.loads(capsys.readouterr().out)
     peak = document["video"]["peaks"]["mouth"]
     assert document["kind"] == "video" and document["video"]["frames"] == 10 and document["video"]["frames_measured"] == 9
     assert 4 / 6 - 0.01 <= peak["time"] <= 5 / 6 + 0.01  # a full-smile frame
     assert document["video"]["rest_time"] in {round(i / 6, 3) for i in (0, 1, 2, 8, 9)}  # a resting frame
     assert (out / "timeline.png").is_file() and (out / "peak_mouth.png").is_file() and document["missing"] == []
+    assert document["cnn"]["frames"] == 10 and (out / "cnn" / "frames.csv").is_file()  # the CNN's timeline beside the regions
     assert document["regions"]["mouth"]["movement"]["left"] < document["regions"]["mouth"]["movement"]["right"]
 
 
