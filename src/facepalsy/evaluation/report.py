@@ -19,6 +19,7 @@ import yaml  # noqa: E402
 from facepalsy.data.dataset import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
 from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
+from facepalsy.models.spec import ModelSpec  # noqa: E402
 from facepalsy.runfolder import CvFolder, OutputFolder, ResultFiles, RunFolder, read_json  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
@@ -274,7 +275,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     lines = [f"# facepalsy report: {config['backbone']}", ""]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
-    lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], "", f"Model input: {run.read_model()[0].face.describe()}.", ""]
+    spec = run.read_model()[0]  # model.pt holds the weights too: read once
+    lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], "", f"Model input: {spec.face.describe()}.", ""]
     if in_run:
         parts = split_summary(run)
         lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
@@ -323,7 +325,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
 
         lines += audit_markdown(audit)
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
-    card = run_card(run, out, metrics, config, in_run)
+    card = run_card(run, spec, out, metrics, config, in_run)
     atomic_write_text(out.model_card, "\n".join([f"# Model card: {config['backbone']}", "", *card]))
     lines += ["## Model card", "", f"Also in `{out.model_card.name}`.", "", *card]
     listed = []
@@ -335,11 +337,9 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     atomic_write_text(out.report, "\n".join(lines))
 
 
-def run_card(run: RunFolder, out: ResultFiles, metrics: dict, config: dict, in_run: bool) -> list[str]:
+def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, config: dict, in_run: bool) -> list[str]:
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
     from facepalsy.evaluation.model_card import card_lines, read_manifest_columns, subgroup_columns, subgroup_lines, subgroup_rows
-
-    spec = run.read_model()[0]
     provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
     data = Path(metrics["data"]) if metrics.get("data") else Path(config["data"])
     if in_run:
