@@ -98,6 +98,15 @@ def read_manifest(path: Path) -> list[Sample]:
     return samples
 
 
+def manifest_rows(root: Path) -> dict[str, dict[str, str]]:
+    """Every column of a data folder's manifest, by image path ({} without a manifest): for subgroups and copies."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["path"]: row for row in csv.DictReader(f)}
+
+
 def unlisted_images(root: Path, samples: list[Sample]) -> list[str]:
     """Image files under ``root`` that its manifest does not list (a manifest silently leaves them out)."""
     if not (root / MANIFEST).is_file():

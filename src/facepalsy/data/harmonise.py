@@ -105,7 +105,7 @@ def harmonise_folder(
     listed in ``out/left_out.txt``. The shortcut audit is run on the result.
     """
     from facepalsy.data.audit import audit
-    from facepalsy.data.dataset import CLASSES, MANIFEST, map_with_progress, scan_dataset, write_bad_images, write_manifest
+    from facepalsy.data.dataset import CLASSES, manifest_rows, map_with_progress, scan_dataset, write_bad_images, write_manifest
     from facepalsy.data.images import load_image
     from facepalsy.errors import BadImageError, DataError
     from facepalsy.io import atomic_write
@@ -114,7 +114,7 @@ def harmonise_folder(
     if out.resolve() == source.resolve() or out.resolve().is_relative_to(source.resolve()):
         raise DataError(f"{out}: write the harmonised images outside the source folder {source}")
     samples = scan_dataset(source, require_both=False)
-    extra = _manifest_rows(source / MANIFEST)
+    extra = manifest_rows(source)
 
     def write(sample) -> dict | BadImageError:
         path = source / sample.path
@@ -138,11 +138,3 @@ def harmonise_folder(
     kept = scan_dataset(out, require_both=False)
     return HarmoniseReport(len(rows), left_out, audit(out, kept, progress=progress))
 
-
-def _manifest_rows(path: Path) -> dict[str, dict[str, str]]:
-    import csv
-
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as f:
-        return {row["path"]: row for row in csv.DictReader(f)}

@@ -13,10 +13,8 @@ from facepalsy.evaluation.metrics import (
     apply_temperature,
     binary_metrics,
     bootstrap_ci,
-    calibration_ci,
-    calibration_metrics,
+    calibration_summary,
     chance_check,
-    reliability_curve,
 )
 from facepalsy.evaluation.report import plot_confusion_matrix, plot_reliability, write_report
 from facepalsy.inference.predictor import Predictor, load
@@ -73,10 +71,7 @@ def calibration_report(predictor: Predictor, labels: np.ndarray, probs: np.ndarr
     return {
         "temperature": temperature,
         "applied": "calibrated" if temperature and predictor.calibrated else "uncalibrated",
-        "kinds": {
-            name: {**calibration_metrics(labels, p), "ci95": calibration_ci(labels, p, subjects, seed=seed), "curve": reliability_curve(labels, p)}
-            for name, p in kinds.items()
-        },
+        "kinds": {name: calibration_summary(labels, p, subjects, seed) for name, p in kinds.items()},
     }
 
 

@@ -329,6 +329,12 @@ def calibration_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.
     }
 
 
+def calibration_summary(y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], seed: int = 0) -> dict:
+    """Calibration metrics with their subject-bootstrap intervals and the reliability curve: what each evaluation reports."""
+    return {**calibration_metrics(y_true, prob_palsy), "ci95": calibration_ci(y_true, prob_palsy, subjects, seed=seed),
+            "curve": reliability_curve(y_true, prob_palsy)}
+
+
 def reliability_curve(y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, list[float]]:
     """Observed palsy rate against mean p(palsy) per equal-width bin (scikit-learn's calibration_curve), with counts."""
     from sklearn.calibration import calibration_curve

@@ -12,13 +12,11 @@ predictions joined with the data folder's ``manifest.csv``.
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES, MANIFEST
+from facepalsy.data.dataset import CLASSES
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 
 SOURCE_COLUMNS = ("source", "source_repo", "dataset")  # a manifest column naming where each image came from
@@ -37,15 +35,6 @@ LIMITS = (
 AUTHORS_ONLY = ("setting and dates of data collection (5b), eligibility of participants (6), outcome assessment and "
                 "blinding (8), ethics approval (17), funding and conflicts (18a–b), protocol and registration (18c–d), "
                 "patient and public involvement (19)")
-
-
-def read_manifest_columns(root: Path) -> dict[str, dict[str, str]]:
-    """The data folder's manifest rows by path ({} without a manifest)."""
-    path = root / MANIFEST
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as f:
-        return {row["path"]: row for row in csv.DictReader(f)}
 
 
 def subgroup_columns(manifest: dict[str, dict[str, str]], asked: list[str]) -> tuple[list[str], list[str]]:

@@ -339,7 +339,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
 
 def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, config: dict, in_run: bool) -> list[str]:
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
-    from facepalsy.evaluation.model_card import card_lines, read_manifest_columns, subgroup_columns, subgroup_lines, subgroup_rows
+    from facepalsy.data.dataset import manifest_rows
+    from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
     provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
     data = Path(metrics["data"]) if metrics.get("data") else Path(config["data"])
     if in_run:
@@ -380,10 +381,8 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
     point = spec.operating_point
     threshold = (f"Threshold {point.threshold:.3f}, rule `{point.rule}`, chosen on {point.validation_images} validation images (never test)."
                  if point else "Threshold 0.5: the run recorded no operating point.")
-    chance = metrics.get("chance")
-    performance = [*(["**" + chance["statement"] + "**" if not chance["better_than_chance"] else chance["statement"], ""] if chance else []),
-                   *metrics_table(metrics)]
-    manifest = read_manifest_columns(data)
+    performance = [*chance_lines(metrics), *metrics_table(metrics)]
+    manifest = manifest_rows(data)
     asked = [c.strip() for c in str(config.get("subgroup") or "").split(",") if c.strip()]
     columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
     with out.predictions.open(newline="", encoding="utf-8") as f:

@@ -28,10 +28,8 @@ from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.metrics import (
     binary_metrics,
     bootstrap_ci,
-    calibration_ci,
-    calibration_metrics,
+    calibration_summary,
     chance_check,
-    reliability_curve,
     subject_scores,
 )
 from facepalsy.evaluation.report import PROTOCOL_TEXT, calibration_lines, chance_lines, metrics_table, percent, plot_reliability, plot_roc
@@ -158,7 +156,8 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
 
 def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
     """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration, subgroups."""
-    from facepalsy.evaluation.model_card import card_lines, read_manifest_columns, subgroup_columns, subgroup_lines, subgroup_rows
+    from facepalsy.data.dataset import manifest_rows
+    from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
 
     folds = [RunFolder(cv.path / fold["run"]) for fold in result["folds"]]
     spec = folds[0].read_model()[0]
@@ -168,13 +167,12 @@ def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
     images_of = {label: sum(r["label"] == label for r in rows) for label in CLASSES}
     pooled = result["pooled"]
     calibration = pooled["calibration"]["kinds"]["pooled out-of-fold"]
-    manifest = read_manifest_columns(Path(config.data))
+    manifest = manifest_rows(Path(config.data))
     asked = [c.strip() for c in config.subgroup.split(",") if c.strip()]
     columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
     environment = provenance.get("environment") or {}
     data_hash = provenance["data"].get("content_sha256", "not recorded")
     thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    chance = pooled.get("chance")
     return card_lines({
         "data": config.data, "data_hash": data_hash,
         "count_lines": ["| class | images (out-of-fold) | subjects |", "|---|---|---|",
@@ -190,8 +188,7 @@ def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
         "calibration": (f"Each fold temperature-scaled on its own validation images; pooled: Brier {calibration['brier']:.3f}, ECE "
                         f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, slope {calibration['calibration_slope']:.2f}."),
         "threshold": f"Each fold labels at its own threshold, rule `{config.operating_point}`, chosen on its validation images: {thresholds}.",
-        "performance_lines": [*(["**" + chance["statement"] + "**" if not chance["better_than_chance"] else chance["statement"], ""] if chance else []),
-                              "Pooled per image:", "", *metrics_table(pooled), "", "Per subject:", "", *metrics_table(result["per_subject"])],
+        "performance_lines": [*chance_lines(pooled), "Pooled per image:", "", *metrics_table(pooled), "", "Per subject:", "", *metrics_table(result["per_subject"])],
         "subgroup_lines": subgroup_lines({c: subgroup_rows(rows, manifest, c, seed=config.seed) for c in columns}, missing),
         "code": (f"facepalsy {environment.get('facepalsy', '?')}, git commit {environment.get('facepalsy_git_commit') or 'unknown'}; data content "
                  f"SHA-256 {data_hash}; package versions in each fold's `provenance.json`."),
@@ -296,8 +293,7 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     pooled["chance"] = chance_check(y, pooled)
     pooled["calibration"] = {
         "temperature": None, "applied": "each fold's own temperature",
-        "kinds": {"pooled out-of-fold": {**calibration_metrics(y, prob), "ci95": calibration_ci(y, prob, subjects, seed=config.seed),
-                                         "curve": reliability_curve(y, prob)}},
+        "kinds": {"pooled out-of-fold": calibration_summary(y, prob, subjects, config.seed)},
     }
     plot_reliability(pooled["calibration"], cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability")
     order, subject_label, subject_prob = subject_scores(subjects, y, prob)
