@@ -85,6 +85,8 @@ class RunFolder(ResultFiles, _Locked):
 
     model = property(lambda self: self.path / "model.pt")
     onnx = property(lambda self: self.path / "model.onnx")
+    onnx_int8 = property(lambda self: self.path / "model-int8.onnx")
+    onnx_int8_check = property(lambda self: self.path / "model-int8.json")  # its agreement with PyTorch fp32 on the validation images
     split = property(lambda self: self.path / "split.csv")
     history = property(lambda self: self.path / "history.csv")
     curves = property(lambda self: self.path / "curves.png")

@@ -68,6 +68,8 @@ def _inference_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="auto: bf16 where the CPU/GPU has it (default); fp32: exact")
     parser.add_argument("--uncalibrated", action="store_true",
                         help="the network's own probabilities, without the temperature scaling fitted on validation data (labels stay the same)")
+    parser.add_argument("--engine", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                        help="torch (default); onnx / onnx-int8: RUN/model.onnx / RUN/model-int8.onnx with onnxruntime (see facepalsy export)")
 
 
 def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
@@ -109,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.evaluate import evaluate_run
     from facepalsy.runfolder import ResultFiles
 
-    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision, threshold=args.threshold,
+    metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision, threshold=args.threshold, engine=args.engine,
                                 calibrated=not args.uncalibrated)
     _print_metrics(metrics)
     results = ResultFiles(out)
@@ -163,7 +165,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.report import write_explain_report
     from facepalsy.inference.predictor import load
 
-    predictor = load(args.run, threshold=args.threshold, precision=args.precision, calibrated=not args.uncalibrated)
+    predictor = load(args.run, engine=args.engine, threshold=args.threshold, precision=args.precision, calibrated=not args.uncalibrated)
     if not predictor.is_cnn:
         raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
     results = predictor.predict(expand_inputs(args.images), cam_dir=Path(args.out))
@@ -445,7 +447,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
               + ("" if args.auth else " (no --auth given)"), file=sys.stderr)
     console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision, threshold=args.threshold,
+    serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision, threshold=args.threshold, engine=args.engine,
           calibrated=not args.uncalibrated)
     return 0
 
@@ -485,11 +487,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from facepalsy.inference.export import export_onnx
+    from facepalsy.inference.export import export_onnx, export_run_int8
     from facepalsy.inference.predictor import load
 
-    path, difference = export_onnx(load(args.run), Path(args.out) if args.out else None)
-    console.print(f"wrote [bold]{path}[/] (input: N×3×H×W float pixels 0–255; output: class probabilities, palsy second); "
+    predictor = load(args.run)
+    if args.format == "onnx-int8":
+        path, figures = export_run_int8(predictor, args.calibration_images)
+        console.print(f"wrote [bold]{path}[/] (int8, calibrated on {figures['calibration_images']} training images); against PyTorch fp32 on "
+                      f"{figures['check_images']} validation images: labels agree on {100 * figures['label_agreement']:.1f}%, "
+                      f"|Δp| ≤ {figures['delta_p_95th_percentile']:.4f} on 95% (max {figures['delta_p_max']:.4f})")
+        return 0
+    path, difference = export_onnx(predictor, Path(args.out) if args.out else None)
+    console.print(f"wrote [bold]{path}[/] (input: N×3×H×W float pixels 0–255; output: class probabilities, palsy second; the run's spec in its metadata); "
                   f"largest difference from PyTorch fp32 on 8 probe images: {difference:.1e}")
     return 0
 
@@ -568,13 +577,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
-    p.add_argument("--engine", choices=["torch", "onnx"], default="torch", help="onnx: run RUN/model.onnx with onnxruntime (see facepalsy export)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="export a run's model for deployment (ONNX)")
     p.add_argument("run", metavar="RUN")
-    p.add_argument("--format", choices=["onnx"], default="onnx")
-    p.add_argument("--out", help="file to write (default RUN/model.onnx)")
+    p.add_argument("--format", choices=["onnx", "onnx-int8"], default="onnx",
+                   help="onnx: fp32 graph (RUN/model.onnx); onnx-int8: static int8 quantisation calibrated on the run's training images, "
+                        "kept only if it agrees with fp32 on the validation images (RUN/model-int8.onnx)")
+    p.add_argument("--out", help="file to write (default RUN/model.onnx; onnx format only)")
+    p.add_argument("--calibration-images", type=int, default=200, metavar="N", help="onnx-int8: training images that set the activation ranges (default 200)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the network looked, per image")

@@ -344,7 +344,7 @@ def build_app(analyzer: Analyzer):
 
 def serve(
     run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None,
-    precision: str = "auto", threshold: float | None = None, calibrated: bool = True,
+    precision: str = "auto", threshold: float | None = None, calibrated: bool = True, engine: str = "torch",
 ) -> None:
     """Start the page and block until interrupted."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -361,7 +361,7 @@ def serve(
             raise FacepalsyError("--auth takes user:password")
         credentials = (user, password)
     Image.MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: Pillow refuses larger images
-    analyzer = Analyzer(load(run_dir, precision=precision, threshold=threshold, calibrated=calibrated), workdir, Path(keep_uploads) if keep_uploads else None)
+    analyzer = Analyzer(load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated), workdir, Path(keep_uploads) if keep_uploads else None)
     app = build_app(analyzer)
     try:
         app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True)

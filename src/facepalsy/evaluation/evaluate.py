@@ -26,14 +26,15 @@ console = Console(stderr=True)
 
 def evaluate_arrays(
     predictor: Predictor, out: ResultFiles, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None,
-    seed: int = 0, left_out: dict[str, int] | None = None, overlap: dict | None = None,
+    seed: int = 0, left_out: dict[str, int] | None = None, overlap: dict | None = None, features=None,
 ) -> dict:
     """Score decoded model inputs through the Predictor; write metrics, predictions, plots and report.
 
     Labels use the Predictor's threshold (the run's operating threshold unless overridden);
     sensitivity and specificity at 0.5 are kept beside them for comparison with argmax papers.
+    ``features``: the images' pooled backbone features, when training computed them (``Predictor.probabilities``).
     """
-    probs = predictor.probabilities(images)
+    probs = predictor.probabilities(images, features=features)
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
     threshold = predictor.threshold
@@ -109,13 +110,13 @@ def write_heatmap_grid(path: Path, predictor: Predictor, images: np.ndarray, sam
 
 def evaluate_run(
     run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
-    precision: str = "auto", threshold: float | None = None, calibrated: bool = True,
+    precision: str = "auto", threshold: float | None = None, calibrated: bool = True, engine: str = "torch",
 ) -> tuple[dict, Path]:
     """Evaluate on the run's own test split, or on every image of another data folder.
 
     With ``skip_bad``, unreadable images are left out and listed in ``OUT/bad_images.txt``.
     """
-    predictor = load(run_dir, precision=precision, threshold=threshold, calibrated=calibrated)
+    predictor = load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated)
     run = predictor.run
     config = run.read_config()
     if data is None:

@@ -1,11 +1,16 @@
-"""ONNX export of a run's model, and an onnxruntime engine for predict (the ``onnx`` extra).
+"""ONNX export of a run's model (fp32, and int8 by static quantisation), and the onnxruntime engine (the ``onnx`` extra).
 
 The exported graph takes N×3×H×W float pixels in [0, 255] and returns class probabilities, so the
-normalisation of the weights travels with it and a deployment needs nothing from this package.
+normalisation of the weights travels with it; the file's metadata carry the rest of the model spec
+(classes, size, mean and std, face policy, threshold, temperature, facepalsy version, run id), so a
+deployment needs nothing from this package and the engine reads them instead of the run folder.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -16,8 +21,8 @@ from torch import nn
 from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
 from facepalsy.inference.predictor import Predictor
-from facepalsy.io import atomic_write
-from facepalsy.models.spec import Normalize
+from facepalsy.io import atomic_write, atomic_write_json
+from facepalsy.models.spec import ModelSpec, Normalize
 
 ONNX_INSTALL = "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"
 
@@ -33,32 +38,72 @@ class _Deployable(nn.Module):
 
 
 PARITY_TOLERANCE = 2e-3  # max |p(palsy) difference| between the ONNX graph and PyTorch fp32
+INT8_LABEL_AGREEMENT = 0.99  # int8 labels equal PyTorch fp32's on at least this share of the check images …
+INT8_DELTA_P = 0.02  # … and |Δp(palsy)| is at most this on 95% of them
+INT8_CALIBRATION_IMAGES = 200
+METADATA_SPEC = "facepalsy.spec"  # the ModelSpec as JSON: face policy, size, normalisation, classes, threshold, temperature
 
 
-def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, float]:
-    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size, then check it.
+def run_id(predictor: Predictor) -> str:
+    """The SHA-256 of the run's model.pt: an exported file names the model it came from."""
+    return hashlib.sha256(predictor.run.model.read_bytes()).hexdigest()[:16] if predictor.run else "unsaved"
 
-    Returns the path and the largest difference in p(palsy) between onnxruntime and the
-    Predictor in fp32 on probe images; a file that differs by more than PARITY_TOLERANCE is
-    deleted and refused. Only the network travels: decoding, the face policy and the threshold
-    stay with the Predictor (``facepalsy.load(run, engine="onnx")`` uses the file with them).
-    """
+
+def onnx_metadata(predictor: Predictor) -> dict[str, str]:
+    """What a deployment needs beside the graph, readable by any ONNX tool (``metadata_props``)."""
+    from facepalsy import __version__
+
+    spec = predictor.spec
+    return {
+        METADATA_SPEC: json.dumps(spec.to_dict()), "facepalsy.version": __version__, "facepalsy.run_id": run_id(predictor),
+        "classes": ",".join(spec.classes), "image_size": str(spec.image_size),
+        "mean": ",".join(map(str, spec.preprocess.mean)), "std": ",".join(map(str, spec.preprocess.std)),
+        "input": "N×3×H×W float pixels in [0, 255], RGB; normalisation is inside the graph",
+        "threshold": f"{spec.operating_point.threshold:.6f}" if spec.operating_point else "0.5",
+        "temperature": "" if spec.temperature is None else f"{spec.temperature:.6f}",
+    }
+
+
+def _check_exportable(predictor: Predictor) -> None:
     if not predictor.is_cnn:
         raise FacepalsyError("only CNN runs can be exported to ONNX; the asymmetry baseline is a few numbers in model.pt")
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as exc:
         raise FacepalsyError(f"ONNX export needs the onnx package: {ONNX_INSTALL}") from exc
-    path = Path(path or predictor.run.onnx)
+
+
+def _write_graph(predictor: Predictor, path: Path) -> None:
+    """The fp32 graph with a dynamic batch size and the run's metadata."""
+    import onnx
+
     module = _Deployable(predictor).eval().to(memory_format=torch.contiguous_format)
     size = predictor.spec.image_size
-    example = torch.zeros(1, 3, size, size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        atomic_write(path, lambda tmp: torch.onnx.export(
-            module, example, str(tmp), input_names=["pixels"], output_names=["probabilities"],
-            dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17, dynamo=False,
-        ))
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(
+                module, torch.zeros(1, 3, size, size), str(raw), input_names=["pixels"], output_names=["probabilities"],
+                dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17, dynamo=False,
+            )
+        model = onnx.load(str(raw))
+        onnx.helper.set_model_props(model, onnx_metadata(predictor))
+        atomic_write(path, lambda target: onnx.save(model, str(target)))
+
+
+def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, float]:
+    """Write ``RUN/model.onnx`` (or ``path``) with a dynamic batch size and the run's metadata, then check it.
+
+    Returns the path and the largest difference in p(palsy) between onnxruntime and the
+    Predictor in fp32 on probe images; a file that differs by more than PARITY_TOLERANCE is
+    deleted and refused. The graph holds the network and its normalisation; the metadata hold the
+    rest (face policy, threshold, temperature), which ``facepalsy.load(run, engine="onnx")`` reads back.
+    """
+    _check_exportable(predictor)
+    path = Path(path or predictor.run.onnx)
+    _write_graph(predictor, path)
+    size = predictor.spec.image_size
     probe = np.random.default_rng(0).integers(0, 256, (8, 3, size, size), dtype=np.uint8)
     reference = Predictor(predictor.spec, predictor.model, precision="fp32", calibrated=False).probabilities(probe)  # the graph holds the network; calibration is applied after it
     difference = float(np.abs(OnnxEngine(path).predict_proba(probe) - reference).max())
@@ -68,8 +113,83 @@ def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, f
     return path, difference
 
 
+def export_onnx_int8(predictor: Predictor, calibration: np.ndarray, check: np.ndarray, path: Path | None = None) -> tuple[Path, dict]:
+    """Write ``RUN/model-int8.onnx``: onnxruntime's static quantisation, checked against PyTorch fp32.
+
+    Weights become int8 per output channel; activations uint8, with ranges measured on
+    ``calibration`` (N×3×S×S uint8 model inputs: the run's own training images). QDQ format, which
+    onnxruntime runs with integer (VNNI/AMX) kernels where the CPU has them. The file is kept only if
+    its labels agree with PyTorch fp32 on ≥ 99% of ``check`` (the validation images) and |Δp| ≤ 0.02
+    on 95% of them; the figures go to ``RUN/model-int8.json``.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    _check_exportable(predictor)
+    if len(calibration) == 0 or len(check) == 0:
+        raise FacepalsyError("int8 export needs calibration images (the run's training images) and check images (its validation images)")
+    path = Path(path or predictor.run.onnx_int8)
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration[i : i + 16].astype(np.float32) for i in range(0, len(calibration), 16))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"pixels": batch}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, prepared, quantised = Path(tmp) / "fp32.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
+        _write_graph(predictor, fp32)
+        quant_pre_process(str(fp32), str(prepared))
+        quantize_static(str(prepared), str(quantised), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        import onnx
+
+        model = onnx.load(str(quantised))
+        onnx.helper.set_model_props(model, {**onnx_metadata(predictor), "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images"})
+        atomic_write(path, lambda target: onnx.save(model, str(target)))
+    reference = Predictor(predictor.spec, predictor.model, precision="fp32").probabilities(check)
+    quantised_probs = Predictor(predictor.spec, predictor.model, onnx=OnnxEngine(path)).probabilities(check)
+    threshold = predictor.threshold
+    delta = np.abs(quantised_probs - reference)
+    figures = {
+        "calibration_images": len(calibration), "check_images": len(check),
+        "label_agreement": float(((quantised_probs >= threshold) == (reference >= threshold)).mean()),
+        "delta_p_95th_percentile": float(np.percentile(delta, 95)), "delta_p_max": float(delta.max()),
+        "limits": {"label_agreement": INT8_LABEL_AGREEMENT, "delta_p_95th_percentile": INT8_DELTA_P},
+    }
+    if figures["label_agreement"] < INT8_LABEL_AGREEMENT or figures["delta_p_95th_percentile"] > INT8_DELTA_P:
+        path.unlink()
+        raise FacepalsyError(
+            f"{path}: int8 labels agree with fp32 on {100 * figures['label_agreement']:.1f}% of {len(check)} check images and |Δp| reaches "
+            f"{figures['delta_p_95th_percentile']:.3f} on 5% of them (limits {100 * INT8_LABEL_AGREEMENT:.0f}% and {INT8_DELTA_P}); not written"
+        )
+    if predictor.run:
+        atomic_write_json(predictor.run.onnx_int8_check, figures)
+    return path, figures
+
+
+def export_run_int8(predictor: Predictor, calibration_images: int = INT8_CALIBRATION_IMAGES, progress: bool = True) -> tuple[Path, dict]:
+    """:func:`export_onnx_int8` on the run's own images: up to ``calibration_images`` of its training images
+    (an even sample), decoded through the run's face policy, and all its validation images as the check."""
+    from facepalsy.data.dataset import load_images
+
+    run = predictor.run
+    samples, parts = run.read_split()
+    root = Path(run.read_config()["data"])
+    if not root.is_dir():
+        raise FacepalsyError(f"{root}: the run's data folder is gone; int8 export calibrates on the run's own training images")
+    train = [s for s, part in zip(samples, parts) if part == "train"]
+    train = [train[i] for i in np.linspace(0, len(train) - 1, min(calibration_images, len(train))).astype(int)] if train else []
+    check = [s for s, part in zip(samples, parts) if part == "val"] or [s for s, part in zip(samples, parts) if part == "test"]
+    size, face = predictor.spec.image_size, predictor.spec.face
+    calibration = load_images(root, train, size, True, progress, face)[0]
+    return export_onnx_int8(predictor, calibration, load_images(root, check, size, True, progress, face)[0])
+
+
 class OnnxEngine:
-    """Palsy probabilities from ``model.onnx`` with onnxruntime (CPU)."""
+    """Palsy probabilities from an exported ONNX file with onnxruntime (CPU), and the metadata it carries."""
 
     def __init__(self, path: Path):
         try:
@@ -77,8 +197,16 @@ class OnnxEngine:
         except ImportError as exc:
             raise FacepalsyError(f"the onnx engine needs onnxruntime: {ONNX_INSTALL}") from exc
         if not path.is_file():
-            raise FacepalsyError(f"{path} not found: run `facepalsy export {path.parent} --format onnx` first")
+            export = "--format onnx-int8" if path.name.endswith("int8.onnx") else "--format onnx"
+            raise FacepalsyError(f"{path} not found: run `facepalsy export {path.parent} {export}` first")
+        self.path = path
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def spec(self) -> ModelSpec | None:
+        """The ModelSpec the file carries (None for a file exported before metadata)."""
+        text = self.metadata.get(METADATA_SPEC)
+        return ModelSpec.from_dict(json.loads(text), str(self.path)) if text else None
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         out = [self.session.run(None, {"pixels": images[i : i + batch_size].astype(np.float32)})[0][:, PALSY] for i in range(0, len(images), batch_size)]

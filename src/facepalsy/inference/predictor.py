@@ -30,7 +30,7 @@ from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import OutputFolder, RunFolder
 
 PRECISIONS = ("auto", "bf16", "fp32")
-ENGINES = ("torch", "onnx")
+ENGINES = ("torch", "onnx", "onnx-int8")
 ImageLike = str | Path | Image.Image | np.ndarray
 
 
@@ -96,7 +96,11 @@ class Prediction:
 def load(
     run_dir: str | Path, *, engine: str = "torch", precision: str = "auto", batch_size: int = 32, threshold: float | None = None, calibrated: bool = True,
 ) -> "Predictor":
-    """The Predictor of a trained run folder (CNN or landmark baseline; ``engine="onnx"`` runs RUN/model.onnx).
+    """The Predictor of a trained run folder (CNN or landmark baseline).
+
+    ``engine="onnx"`` runs RUN/model.onnx, ``"onnx-int8"`` RUN/model-int8.onnx (``facepalsy export``) with
+    onnxruntime; the model spec (face policy, size, threshold, temperature) then comes from the file's
+    metadata, which must name this run's model.pt.
 
     ``threshold`` overrides the run's operating threshold; ``precision="fp32"`` turns bf16 off;
     ``calibrated=False`` gives the network's own probabilities instead of the temperature-scaled ones.
@@ -117,10 +121,15 @@ def load(
             raise FacepalsyError(f"{run.model}: weights do not fit backbone {spec.backbone} ({str(exc).splitlines()[0]})") from exc
         model.eval()
     onnx = None
-    if engine == "onnx":
-        from facepalsy.inference.export import OnnxEngine
+    if engine != "torch":
+        from facepalsy.inference.export import OnnxEngine, run_id
 
-        onnx = OnnxEngine(run.onnx)
+        onnx = OnnxEngine(run.onnx if engine == "onnx" else run.onnx_int8)
+        exported_from = onnx.metadata.get("facepalsy.run_id")
+        if exported_from != run_id(Predictor(spec, model, run)):
+            raise FacepalsyError(f"{onnx.path} was not exported from this run's {run.model.name} ({'no facepalsy metadata' if exported_from is None else 'it changed since'}); "
+                                 f"export again: facepalsy export {run.path} --format {engine}")
+        spec = onnx.spec()
     return Predictor(spec, model, run, onnx=onnx, precision=precision, batch_size=batch_size, threshold=threshold, calibrated=calibrated)
 
 
@@ -200,8 +209,14 @@ class Predictor:
         return model_input(rgb, self.spec.image_size, self.spec.face, name, find_faces=find_faces)
 
     # -- model input → probability -------------------------------------------------------
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """Palsy probability per N×3×S×S uint8 model input (S the run's image size)."""
+    def probabilities(self, pixels: np.ndarray, features: torch.Tensor | None = None) -> np.ndarray:
+        """Palsy probability per N×3×S×S uint8 model input (S the run's image size).
+
+        ``features``: the pooled backbone features (N×512) of these inputs, when training computed them
+        already (a frozen backbone's feature bank): then only the head runs, under the same precision.
+        """
+        if features is not None:
+            return self._calibrated(self._head_probabilities(features))
         size = self.spec.image_size
         if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != (3, size, size):
             shape = getattr(pixels, "shape", type(pixels).__name__)
@@ -213,7 +228,20 @@ class Predictor:
             probs = predict_probabilities(self.model, self.spec.preprocess, pixels, self.batch_size, self.precision)
         else:
             probs = self.model.predict_proba(pixels)
+        return self._calibrated(probs)
+
+    def _calibrated(self, probs: np.ndarray) -> np.ndarray:
         return apply_temperature(probs, self.temperature) if self.temperature else probs
+
+    @torch.inference_mode()
+    def _head_probabilities(self, features: torch.Tensor) -> np.ndarray:
+        if not self.is_cnn:
+            raise InputError("pooled features are scored by CNN runs only")
+        head = self.model.head.eval()
+        device = next(head.parameters()).device
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(self.precision, device)):
+            logits = head.forward_pooled(features.to(device))
+        return torch.softmax(logits.float(), dim=1)[:, PALSY].cpu().numpy()
 
     def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str]) -> list[Prediction]:
         """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings."""

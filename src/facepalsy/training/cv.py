@@ -23,6 +23,7 @@ from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from facepalsy.data.audit import audit_markdown
+from facepalsy.data.check import perceptual_hashes
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.metrics import (
@@ -137,6 +138,7 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
     for k in todo:  # an interrupted fold starts again from scratch
         shutil.rmtree(fold_dirs[k].path, ignore_errors=True)
         fold_dirs[k].prepare()
+    hashes = perceptual_hashes(images) if todo else None  # once for all folds' leakage guards
     try:
         if config.devices > 1:
             metrics.update(zip(todo, _run_folds_in_parallel(config, [fold_dirs[k] for k in todo], images, samples, [assignments[k] for k in todo], progress)))
@@ -144,7 +146,7 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
             for k in todo:
                 if progress:
                     console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(_test_subjects(samples, assignments[k]))} subject(s)")
-                metrics[k] = fit_split(config, fold_dirs[k], build_model(config), images, samples, assignments[k], progress=progress)
+                metrics[k] = fit_split(config, fold_dirs[k], build_model(config), images, samples, assignments[k], progress=progress, hashes=hashes)
     except (Interrupted, KeyboardInterrupt) as exc:
         raise Interrupted(f"{cv.path} keeps its completed folds; continue with: facepalsy cv --resume --out {cv.path}") from exc
     fold_results = [_fold_summary(k, fold_dirs[k], _test_subjects(samples, assignments[k]), metrics[k]) for k in range(len(fold_dirs))]

@@ -82,13 +82,15 @@ class PalsyModule(L.LightningModule):
         self._step(batch, "val")
 
     @torch.inference_mode()
-    def pooled_features(self, images: torch.Tensor, augment: bool, batch_size: int, bf16: bool) -> torch.Tensor:
-        """Global-average-pooled backbone features (N×512, fp32) of uint8 images, augmented or not."""
+    def pooled_features(self, images: torch.Tensor, augment: bool, batch_size: int, bf16: bool, params: list | None = None) -> torch.Tensor:
+        """Global-average-pooled backbone features (N×512, fp32) of uint8 images, augmented or not
+        (with ``params``, kornia's parameters for all N images: then N must fit one batch)."""
         self.model.features.eval()
-        transform = self.train_transform if augment else self.eval_transform
+        device = next(self.model.parameters()).device
         chunks = []
         for i in range(0, len(images), batch_size):
-            batch = transform(images[i : i + batch_size]).contiguous(memory_format=torch.channels_last)
+            chunk = images[i : i + batch_size].to(device)
+            batch = (self.train_transform(chunk, params) if augment else self.eval_transform(chunk)).contiguous(memory_format=torch.channels_last)
             with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=bf16):
                 chunks.append(self.model.head.pool(self.model.forward_features(batch)).flatten(1).float())
         return torch.cat(chunks)
@@ -254,14 +256,15 @@ def run_bytes(model: VGGClassifier | None) -> int:
 
 def fit_split(
     config: Config, run: RunFolder, model: VGGClassifier | None, images: np.ndarray, samples: list[Sample], assignment: list[str],
-    progress: bool = True, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (),
+    progress: bool = True, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (), hashes: np.ndarray | None = None,
 ) -> dict:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
 
     The leakage guard runs first: under a subject protocol a subject on both sides is refused;
     under the frame protocol the overlap is counted, printed and written to the report.
+    ``hashes``: the images' perceptual hashes, when the caller has them (cv computes them once for all folds).
     """
-    hashes = perceptual_hashes(images)
+    hashes = perceptual_hashes(images) if hashes is None else hashes
     guard = guard_split(config.split, samples, assignment, hashes)
     if is_rank_zero():
         run.write_fingerprints(Path(config.data), samples, assignment, hashes)
@@ -293,16 +296,25 @@ def _fit_baseline(config: Config, run: RunFolder, images: np.ndarray, samples: l
     return finish_run(config, run, images, samples, assignment, notes)
 
 
-def finish_run(config: Config, run: RunFolder, images: np.ndarray, samples: list[Sample], assignment: list[str], notes: tuple[str, ...] = ()) -> dict:
+def finish_run(
+    config: Config, run: RunFolder, images: np.ndarray, samples: list[Sample], assignment: list[str], notes: tuple[str, ...] = (), bank=None,
+) -> dict:
     """After training: choose the operating threshold on validation data (never test), record it in
-    model.pt, then test the kept model through the same Predictor every other path uses."""
+    model.pt, then test the kept model through the same Predictor every other path uses.
+
+    With a feature bank (frozen backbone, ``--feature-cache``), the Predictor scores the bank's pooled
+    features of the validation and test images, so no image passes the frozen backbone twice."""
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
     predictor = load(run.path, precision=config.precision, calibrated=False)
     val = parts == "val"
+
+    def features(part: np.ndarray):
+        return bank.plain(torch.from_numpy(np.flatnonzero(part))) if bank is not None else None
+
     temperature = None
     if val.any():
-        raw = predictor.probabilities(images[val])
+        raw = predictor.probabilities(images[val], features=features(val))
         temperature = fit_temperature(labels[val], raw)
         probs = apply_temperature(raw, temperature)
         point = choose_operating_point(labels[val], probs, config.operating_point)
@@ -313,7 +325,7 @@ def finish_run(config: Config, run: RunFolder, images: np.ndarray, samples: list
     predictor.spec = run.set_operating_point(point, temperature)
     predictor.calibrated = True
     test = np.flatnonzero(parts == "test")
-    return evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed)
+    return evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed, features=features(parts == "test"))
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -370,8 +382,9 @@ def _fit(
 
     module = PalsyModule(config.to_dict(), spec.preprocess.to_dict(), model)
     train_loader, val_loader = loader("train", True), loader("val", False)
+    bank = None
     if config.feature_cache:
-        train_loader, val_loader = _feature_cache_loaders(module, config, tensors, labels, parts, progress, bf16)
+        train_loader, val_loader, bank = _feature_cache_loaders(module, config, images, labels, parts, progress, bf16)
     recorder = RunRecorder(run, spec, monitor="val_loss" if val_loader else "train_loss")
     last = ModelCheckpoint(dirpath=run.checkpoints, filename=run.last_checkpoint.stem, save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
     trainer = L.Trainer(
@@ -401,8 +414,7 @@ def _fit(
         ) from exc
     if not trainer.is_global_zero:
         return {}
-
-    return finish_run(config, run, images, samples, assignment, notes)
+    return finish_run(config, run, images, samples, assignment, notes, bank)
 
 
 def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> list:
@@ -427,16 +439,19 @@ def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> 
     return loggers
 
 
-def _feature_cache_loaders(module: PalsyModule, config: Config, images: torch.Tensor, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):
-    """Features of K augmented views of the training images and of the plain validation images, computed once."""
+def _feature_cache_loaders(module: PalsyModule, config: Config, images: np.ndarray, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):
+    """Features of K augmented views of the training images and of the plain validation images, from the process's feature bank
+    (computed once per image, whichever fold, protocol or run asks first)."""
+    from facepalsy.training.features import feature_bank
+
     train = torch.from_numpy(np.flatnonzero(parts == "train"))
     val = torch.from_numpy(np.flatnonzero(parts == "val"))
+    bank = feature_bank(module, config, images, bf16)
     if progress and is_rank_zero():
-        console.print(f"feature cache: {config.feature_cache} augmented views of {len(train)} training images")
-    views = torch.stack([module.pooled_features(images[train], True, config.batch_size, bf16) for _ in range(config.feature_cache)])
+        console.print(f"feature cache: {config.feature_cache} augmented views of {len(train)} training images ({bank.computed} image views already computed in this process)")
     generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(CachedViews(views, labels[train], lambda: module.current_epoch), batch_size=config.batch_size, shuffle=True, generator=generator)
+    train_loader = DataLoader(CachedViews(bank.augmented(train), labels[train], lambda: module.current_epoch), batch_size=config.batch_size, shuffle=True, generator=generator)
     val_loader = None
     if len(val):
-        val_loader = DataLoader(TensorDataset(module.pooled_features(images[val], False, config.batch_size, bf16), labels[val]), batch_size=config.batch_size)
-    return train_loader, val_loader
+        val_loader = DataLoader(TensorDataset(bank.plain(val), labels[val]), batch_size=config.batch_size)
+    return train_loader, val_loader, bank

@@ -1,0 +1,127 @@
+"""Pooled backbone features of a frozen backbone, computed once per image and shared by every fold, protocol and run of a process.
+
+With a frozen backbone and ``--feature-cache K``, training needs only each image's pooled backbone
+features: K augmented views of a training image, and the plain view of a validation or test image.
+A :class:`FeatureBank` computes a feature the first time it is asked for and keeps it, so the 24 folds
+of a leave-one-subject-out run, and the protocols of ``reproduce``, pass each image through the
+backbone K + 1 times in all, instead of once per fold.
+
+View k of image i does not depend on which images are asked for with it: the augmentation parameters
+of view k are drawn for all images at once, from a stream set by the seed and k alone, and a batch
+takes its images' rows of them. A fold therefore trains on the same views whether it runs alone, in
+a cross-validation, or after another protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from kornia.augmentation.container.params import ParamItem
+
+from facepalsy.training.config import Config
+
+BANKS_KEPT = 2  # banks kept per process (reproduce alternates two backbones); a VGG bank of 3,261 images and 5 views is 33 MB
+_banks: OrderedDict[tuple, "FeatureBank"] = OrderedDict()
+_digests: dict[int, tuple[weakref.ref, str]] = {}
+
+
+class FeatureBank:
+    """Pooled features (N×C, fp32) of the plain view and of K augmented views of N images, filled on demand."""
+
+    def __init__(self, module, images: torch.Tensor, views: int, seed: int, batch_size: int, bf16: bool):
+        self.module, self.images, self.views = module, images, views
+        self.seed, self.batch_size, self.bf16 = seed, batch_size, bf16
+        self.augment = module.config.augment
+        self._features: dict[int, torch.Tensor] = {}  # -1: plain view; k ≥ 0: augmented view k
+        self._done: dict[int, torch.Tensor] = {}
+        self._params: dict[int, list[ParamItem]] = {}
+        self.computed = 0  # backbone passes so far (images × views), for the benchmark
+
+    def plain(self, index: torch.Tensor) -> torch.Tensor:
+        """Features of the un-augmented images ``index`` (validation, test)."""
+        return self._view(-1, index)
+
+    def augmented(self, index: torch.Tensor) -> torch.Tensor:
+        """K×n×C features of the K augmented views of images ``index`` (training); without augmentation, K copies of the plain view."""
+        if not self.augment:
+            return self.plain(index).expand(self.views, -1, -1)
+        return torch.stack([self._view(k, index) for k in range(self.views)])
+
+    def _view(self, view: int, index: torch.Tensor) -> torch.Tensor:
+        index = torch.as_tensor(index, dtype=torch.long)
+        if view not in self._done:
+            self._done[view] = torch.zeros(len(self.images), dtype=torch.bool)
+        missing = index[~self._done[view][index]].unique()
+        if len(missing):
+            features = self._compute(view, missing)
+            if view not in self._features:
+                self._features[view] = torch.zeros(len(self.images), features.shape[1])
+            self._features[view][missing] = features
+            self._done[view][missing] = True
+            self.computed += len(missing)
+        return self._features[view][index]
+
+    def _compute(self, view: int, index: torch.Tensor) -> torch.Tensor:
+        if view < 0:
+            return self.module.pooled_features(self.images[index], False, self.batch_size, self.bf16)
+        params = self._view_params(view)
+        chunks = []
+        for start in range(0, len(index), self.batch_size):
+            batch = index[start : start + self.batch_size]
+            chunks.append(self.module.pooled_features(self.images[batch], True, self.batch_size, self.bf16, params=_rows(params, batch, self._device)))
+        return torch.cat(chunks)
+
+    def _view_params(self, view: int) -> list[ParamItem]:
+        """The augmentation parameters of view ``view`` for all N images, drawn once from a stream set by the seed and the view."""
+        if view not in self._params:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed + 7_919 * (view + 1))
+                self._params[view] = self.module.train_transform.augment.forward_parameters(self.images.shape)
+        return self._params[view]
+
+
+    @property
+    def _device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+
+def _rows(params: list[ParamItem], index: torch.Tensor, device: torch.device) -> list[ParamItem]:
+    """The parameters of the images ``index`` on ``device``: each per-image tensor's rows; the input shape follows the batch."""
+    def select(name: str, value):
+        if name == "forward_input_shape":
+            return torch.tensor([len(index), *value[1:].tolist()])
+        return value[index].to(device) if isinstance(value, torch.Tensor) and value.dim() > 0 else value
+
+    return [ParamItem(p.name, {k: select(k, v) for k, v in p.data.items()} if isinstance(p.data, dict) else p.data) for p in params]
+
+
+def feature_bank(module, config: Config, images: np.ndarray, bf16: bool) -> FeatureBank:
+    """The bank for these images, this backbone (by its weights) and these augmentation settings: the process's own, if it has one."""
+    weights = hashlib.blake2b(digest_size=16)
+    for tensor in module.model.features.state_dict().values():
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = (
+        weights.hexdigest(), _digest(images), config.feature_cache, config.seed, config.augment, config.rotation_degrees,
+        config.shift_fraction, config.scale_range, bf16, str(next(module.parameters()).device),
+    )
+    if key in _banks:
+        _banks.move_to_end(key)
+        return _banks[key]
+    while len(_banks) >= BANKS_KEPT:
+        _banks.popitem(last=False)
+    bank = _banks[key] = FeatureBank(module, torch.from_numpy(images), config.feature_cache, config.seed, config.batch_size, bf16)
+    return bank
+
+
+def _digest(images: np.ndarray) -> str:
+    """A content hash of the decoded images, remembered while the array lives (cv hands every fold the same one)."""
+    known = _digests.get(id(images))
+    if known is not None and known[0]() is images:
+        return known[1]
+    digest = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest() + str(images.shape)
+    _digests[id(images)] = (weakref.ref(images), digest)
+    return digest

@@ -1,0 +1,73 @@
+"""A frozen backbone's features are computed once per image and view, and shared by folds without changing any fold's result."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from conftest import TINY_TRAIN_FLAGS
+
+from facepalsy.data.dataset import load_images, scan_dataset
+from facepalsy.inference.predictor import load
+from facepalsy.runfolder import RunFolder
+from facepalsy.training import features as bank_module
+from facepalsy.training.config import Config
+from facepalsy.training.cv import fold_assignments, run_cv
+from facepalsy.training.train import PalsyModule, build_model, fit_split
+
+FROZEN = [f for f in TINY_TRAIN_FLAGS if f != "--finetune"]
+
+
+def _module(config: Config) -> PalsyModule:
+    return PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), build_model(config))
+
+
+def test_a_view_does_not_depend_on_which_images_are_asked_for_with_it(synth_data):
+    config = Config(backbone="vgg11_bn", weights="none", image_size=32, feature_cache=2, batch_size=4, face_required=False)
+    images, _, _ = load_images(synth_data, scan_dataset(synth_data), 32, progress=False)
+    whole = bank_module.FeatureBank(_module(config), torch.from_numpy(images), 2, config.seed, 4, False)
+    part = bank_module.FeatureBank(_module(config), torch.from_numpy(images), 2, config.seed, 4, False)
+    subset = torch.tensor([5, 1, 40, 17, 3])
+    all_views = whole.augmented(torch.arange(len(images)))
+    torch.testing.assert_close(part.augmented(subset), all_views[:, subset], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(all_views[0], all_views[1])  # two views are two different augmentations
+    assert not torch.allclose(all_views[0], whole.plain(torch.arange(len(images))))
+    part.augmented(subset)  # asked again: nothing recomputed
+    assert part.computed == 2 * len(subset)
+
+
+def test_scoring_bank_features_equals_scoring_the_images(tmp_path, synth_data):
+    run = tmp_path / "run"
+    from facepalsy.app.cli import main
+
+    assert main(["train", str(synth_data), "--out", str(run), "--split", "subject", *FROZEN, "--feature-cache", "2", "--precision", "fp32"]) == 0
+    predictor = load(run, precision="fp32")
+    images, _, _ = load_images(synth_data, scan_dataset(synth_data)[:12], 32, progress=False)
+    config = Config(backbone="vgg11_bn", weights="none", image_size=32, feature_cache=2, face_required=False)
+    module = PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), predictor.model)
+    pooled = module.pooled_features(torch.from_numpy(images), False, 8, False)
+    np.testing.assert_allclose(predictor.probabilities(images, features=pooled), predictor.probabilities(images), atol=1e-5)
+
+
+def test_lopo_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth_data):
+    """12 subjects, leave one out: each image passes the backbone at most K + 1 times in all, and fold 3 trained alone gives the same results."""
+    config = Config(data=str(synth_data), backbone="vgg11_bn", weights="none", image_size=32, epochs=2, batch_size=16, lr=1e-3,
+                    feature_cache=2, face_required=False, val_fraction=0.25)
+    bank_module._banks.clear()
+    result = run_cv(config, tmp_path / "cv", "lopo", progress=False)
+    assert len(result["folds"]) == 12
+    (bank,) = bank_module._banks.values()
+    images = len(scan_dataset(synth_data))
+    # at most K augmented views + the plain view of each image for all 12 folds (an image never in training needs no augmented view)
+    assert 2 * images < bank.computed <= (2 + 1) * images
+
+    bank_module._banks.clear()
+    samples = scan_dataset(synth_data)
+    loaded, samples, _ = load_images(synth_data, samples, 32, progress=False)
+    assignment = fold_assignments(samples, "lopo", 12, 0.25, config.seed)[3]
+    alone = fit_split(config.replace(split="subject"), RunFolder(tmp_path / "alone").prepare(),
+                      build_model(config), loaded, samples, assignment, progress=False)
+    in_cv = json.loads((tmp_path / "cv" / result["folds"][3]["run"] / "metrics.json").read_text())
+    assert alone["threshold"] == in_cv["threshold"]
+    assert (tmp_path / "alone" / "predictions.csv").read_text() == (tmp_path / "cv" / result["folds"][3]["run"] / "predictions.csv").read_text()
