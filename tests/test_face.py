@@ -97,9 +97,10 @@ def test_asymmetry_geometry_is_invariant_to_rotation_scale_and_shift():
 
 @needs_mediapipe
 def test_left_droop_is_reported_as_left_and_measures_survive_rotation_and_scale():
-    """Side: right on every copy. Region measures within 5%: the geometry is exactly invariant (test
-    above) and what remains is MediaPipe's landmark noise (measured over 8 faces × 6 copies: at most
-    4.4%). The overall score, a sum of small left−right differences, moved by up to 7.1%."""
+    """Side: right on every copy. Region measures within 6%: the geometry is exactly invariant (test
+    above) and what remains is MediaPipe's landmark noise, which the five views of JITTER leave at
+    up to 5.2% here (fifteen views: 4.4%, at three times the cost). The overall score, a sum of
+    small left−right differences, moved by up to 12.2% (fifteen views: 7.1%)."""
     for seed in range(3):
         rgb = synthetic_face(seed, palsy=True, side=1, size=384)  # side +1: the patient's left
         result, _, _ = asym.image_asymmetry(rgb)
@@ -110,9 +111,9 @@ def test_left_droop_is_reported_as_left_and_measures_survive_rotation_and_scale(
             moved, _, _ = asym.image_asymmetry(rotate(rgb, degrees, scale))
             assert moved.more_affected_side == "left"
             for key in asym.MEASURES:
-                assert moved.left[key] == pytest.approx(result.left[key], rel=0.05), (seed, degrees, scale, key)
-                assert moved.right[key] == pytest.approx(result.right[key], rel=0.05), (seed, degrees, scale, key)
-            assert moved.score == pytest.approx(result.score, rel=0.08), (seed, degrees, scale)
+                assert moved.left[key] == pytest.approx(result.left[key], rel=0.06), (seed, degrees, scale, key)
+                assert moved.right[key] == pytest.approx(result.right[key], rel=0.06), (seed, degrees, scale, key)
+            assert moved.score == pytest.approx(result.score, rel=0.13), (seed, degrees, scale)
 
 
 def test_asymmetry_without_the_extra_names_the_install_line(monkeypatch):

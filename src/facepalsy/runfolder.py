@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -175,7 +176,7 @@ class RunFolder(ResultFiles, _Locked):
         so that ``evaluate --data`` can count what an external set shares with them."""
         seen = [i for i, part in enumerate(assignment) if part != "test"]
         atomic_write_json(self.fingerprints, {
-            "sha256": [hashlib.sha256((root / samples[i].path).read_bytes()).hexdigest() for i in seen],
+            "sha256": [file_sha256(root / samples[i].path).hex() for i in seen],
             "phash": [hashes[i].tobytes().hex() for i in seen] if hashes is not None else [],
         })
 
@@ -337,15 +338,27 @@ def content_hash(root: Path, samples: list[Sample]) -> str:
     digest = hashlib.sha256()
     for sample in sorted(samples, key=lambda s: s.path):
         digest.update(f"{sample.path}\0{sample.label}\0{sample.subject}\0".encode("utf-8", "surrogateescape"))
-        try:
-            digest.update(hashlib.sha256((root / sample.path).read_bytes()).digest())
-        except OSError as exc:
-            raise FacepalsyError(f"{root / sample.path}: cannot read ({exc.strerror or exc})") from exc
+        digest.update(file_sha256(root / sample.path))
     return digest.hexdigest()
 
 
+def file_sha256(path: Path) -> bytes:
+    """SHA-256 of a file's bytes, remembered while its size and modification time stay (cv hashes the same files for every fold)."""
+    try:
+        stat = path.stat()
+        return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        raise FacepalsyError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+@functools.lru_cache(maxsize=100_000)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+@functools.cache
 def environment() -> dict:
-    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a checkout."""
+    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a checkout (read once per process)."""
     from facepalsy import __version__
 
     packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())

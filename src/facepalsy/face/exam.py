@@ -218,20 +218,26 @@ def exam_photos(folder: Path, norms: dict, names: dict[str, str] | None = None) 
     return measured, failed, unknown
 
 
-def exam_video(path: Path, norms: dict, fps: float = 6.0) -> tuple[dict[str, Measured], dict]:
+def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tuple[dict[str, Measured], dict]:
     """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most in.
 
     Returns the measured rest and peak frames (named by PEAK_NAMES) and the timeline: per frame its
-    time, whether a face was measured and each region's score against the healthy range.
+    time, whether a face was measured and each region's score against the healthy range. With
+    ``frames_for`` (a Predictor), the same decoded frames are prepared for its network too, into
+    ``video["cnn_frames"]``, so a video is decoded once for both.
     """
     import cv2
 
     from facepalsy.data.prepare import video_frames
     from facepalsy.errors import BadImageError
+    from facepalsy.inference.predictor import VideoFrames
 
     frames: list[tuple[float, Measured | None, np.ndarray]] = []
+    cnn_frames = VideoFrames()
     for time, bgr in video_frames(path, fps):
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if frames_for is not None:
+            cnn_frames.add(frames_for, time, rgb, f"{path.name} at {time:.2f} s")
         try:
             frames.append((time, _measure(rgb, f"{path.name} at {time:.2f} s", norms, VIDEO_VIEWS), rgb))
         except BadImageError:
@@ -259,7 +265,7 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0) -> tuple[dict[str, Mea
                              for _, m, _ in frames] for region in REGIONS},
     }
     return measured, {"rest_time": round(usable[rest_index][0], 3), "peaks": peaks, "timeline": timeline, "frames": len(frames),
-                      "frames_measured": len(usable)}
+                      "frames_measured": len(usable), "cnn_frames": cnn_frames}
 
 
 def run_exam(path: str | Path, out: str | Path, norms: dict, names: dict[str, str] | None = None, fps: float = 6.0, predictor=None) -> dict:
@@ -279,11 +285,11 @@ def run_exam(path: str | Path, out: str | Path, norms: dict, names: dict[str, st
             raise FacepalsyError(f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})")
         document = exam_document(str(path), measured, "photos", {"no_face": failed, "unnamed_files": unknown})
     elif path.suffix.lower() in VIDEO_EXTENSIONS:
-        measured, video = exam_video(path, norms, fps)
-        document = exam_document(str(path), measured, "video", {"video": {k: v for k, v in video.items() if k != "timeline"}})
+        measured, video = exam_video(path, norms, fps, frames_for=predictor)
+        document = exam_document(str(path), measured, "video", {"video": {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}})
         cnn = None
         if predictor is not None:
-            verdict = predictor.predict_video(path, folder.path / "cnn")
+            verdict = predictor.video_verdict(path, video["cnn_frames"], folder.path / "cnn")
             cnn = folder.path / "cnn" / "frames.csv" if verdict.error is None else None
             document["cnn"] = verdict.to_dict()
         plot_region_timeline(video["timeline"], folder.timeline, _read_cnn_frames(cnn), title=f"{path.name}: regions against the healthy range")

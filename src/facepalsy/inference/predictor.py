@@ -278,10 +278,12 @@ class Predictor:
         items = [images] if single else list(images)
         sources = [_source(item, i, single) for i, item in enumerate(items)]
         results: list[Prediction | None] = [None] * len(items)
-        pool = self._pool()
+        pool = self._pool() if len(items) > 1 else None
 
         def decode_batch(start: int) -> list[tuple[int, Future]]:
             end = min(start + self.batch_size, len(items))
+            if len(items) == 1:  # one photo: nothing to overlap, so it is decoded here rather than handed to a thread
+                return [(0, _run_now(self.prepare, items[0], sources[0]))]
             return [(i, pool.submit(self.prepare, items[i], sources[i])) for i in range(start, end)]
 
         pending = decode_batch(0)
@@ -326,34 +328,53 @@ class Predictor:
         import cv2
 
         from facepalsy.data.prepare import video_frames
+
+        path = Path(path)
+        frames = VideoFrames()
+        try:
+            for time, bgr in video_frames(path, fps):
+                frames.add(self, time, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s")
+        except FacepalsyError as exc:
+            return VideoVerdict(str(path), None, None, self.threshold, frames.total, 0, 0, error=str(exc))
+        return self.video_verdict(path, frames, out)
+
+    def video_verdict(self, path: Path, frames: "VideoFrames", out: str | Path) -> "VideoVerdict":
+        """The verdict of a video's prepared frames (collected by whoever decoded it: predict_video, or the exam in the same pass)."""
         from facepalsy.evaluation.report import plot_timeline
         from facepalsy.io import atomic_write_csv
 
-        path, out = Path(path), Path(out)
-        times, prepared, total, with_face = [], [], 0, 0
-        try:
-            for time, bgr in video_frames(path, fps):
-                total += 1
-                try:
-                    item = self.prepare(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s")
-                except NoFaceError:
-                    continue
-                with_face += bool(item.faces_found)
-                times.append(time)
-                prepared.append(item)
-        except FacepalsyError as exc:
-            return VideoVerdict(str(path), None, None, self.threshold, total, 0, 0, error=str(exc))
-        if total == 0:
+        if frames.total == 0:
             return VideoVerdict(str(path), None, None, self.threshold, 0, 0, 0, error="no decodable frame")
-        if not prepared:
-            return VideoVerdict(str(path), None, None, self.threshold, total, 0, 0, error=f"no usable face in any of {total} frames")
-        probs = self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared]))  # batched inside
+        if not frames.prepared:
+            return VideoVerdict(str(path), None, None, self.threshold, frames.total, 0, 0, error=f"no usable face in any of {frames.total} frames")
+        probs = self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in frames.prepared]))  # batched inside
         mean = float(probs.mean())
-        rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(times, probs)]
+        rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(frames.times, probs)]
         files = OutputFolder(out)
         atomic_write_csv(files.frames, ["frame_time", "prob_palsy"], rows)
-        plot_timeline(np.array(times), probs, files.timeline, self.threshold, title=f"{path.name}: p(palsy) {mean:.2f}, face in {with_face}/{total} frames")
-        return VideoVerdict(str(path), self.label(mean), mean, self.threshold, total, len(prepared), with_face, str(files.timeline))
+        title = f"{path.name}: p(palsy) {mean:.2f}, face in {frames.with_face}/{frames.total} frames"
+        plot_timeline(np.array(frames.times), probs, files.timeline, self.threshold, title=title)
+        return VideoVerdict(str(path), self.label(mean), mean, self.threshold, frames.total, len(frames.prepared), frames.with_face, str(files.timeline))
+
+
+@dataclass
+class VideoFrames:
+    """A video's frames as the model will see them: time and model input of each frame with a verdict, and the counts."""
+
+    times: list[float] = field(default_factory=list)
+    prepared: list[ModelInput] = field(default_factory=list)
+    total: int = 0
+    with_face: int = 0
+
+    def add(self, predictor: Predictor, time: float, rgb: np.ndarray, name: str) -> None:
+        self.total += 1
+        try:
+            item = predictor.prepare(rgb, name)
+        except NoFaceError:
+            return
+        self.with_face += bool(item.faces_found)
+        self.times.append(time)
+        self.prepared.append(item)
 
 
 @dataclass
@@ -374,6 +395,16 @@ class VideoVerdict:
 
     def to_dict(self) -> dict:
         return {"kind": "video", **{k: v for k, v in self.__dict__.items() if v is not None}, "face_fraction": self.face_fraction}
+
+
+def _run_now(function, *args) -> Future:
+    """``function(*args)`` run in this thread, as a finished Future (its result, or its exception)."""
+    future: Future = Future()
+    try:
+        future.set_result(function(*args))
+    except BaseException as exc:  # the caller's future.result() raises it, as a pool's would
+        future.set_exception(exc)
+    return future
 
 
 def _source(item: ImageLike, index: int, single: bool) -> str:
