@@ -251,3 +251,22 @@ def test_missing_inputs_are_named(tiny_run, tmp_path, capsys):
     _assert_user_error(main(["predict", str(tiny_run), str(missing)]), capsys.readouterr().err, str(missing), "file not found")
     _assert_user_error(main(["train", str(tmp_path / "no_data"), "--out", str(tmp_path / "run"), *TINY_TRAIN_FLAGS]), capsys.readouterr().err, "no_data", "not found")
     _assert_user_error(main(["evaluate", str(tmp_path / "no_run")]), capsys.readouterr().err, "no_run")
+
+
+@pytest.mark.parametrize("side", [7_000, 12_000, 20_000], ids=["over the limit", "over twice the limit", "over Pillow's own stop"])
+def test_one_pixel_limit_with_one_wording_in_cli_library_and_web_page(side, tiny_run, tmp_path, capsys):
+    """A 7000², 12000² or 20000² image (the last one stopped by Pillow itself) is refused from its header, in the same sentence everywhere."""
+    import facepalsy
+    from facepalsy.data.images import MAX_PIXELS, too_many_pixels
+
+    path = tmp_path / "big.png"
+    path.write_bytes(_png_header_only(side, side))
+    sentence = too_many_pixels(side * side, (side, side)) if side < 20_000 else too_many_pixels(side * side)
+    assert f"the limit against decompression bombs is {MAX_PIXELS:,}" in sentence and f"{side * side:,} pixels" in sentence
+    assert main(["predict", str(tiny_run), str(path)]) == 2
+    assert sentence in capsys.readouterr().err
+    assert facepalsy.load(tiny_run).predict(path).error == sentence
+    pytest.importorskip("gradio", reason="the web page is the web extra")
+    from facepalsy.app.serve import Analyzer
+
+    assert sentence in Analyzer(facepalsy.load(tiny_run), tmp_path / "work").photo(str(path)).verdict

@@ -35,6 +35,8 @@ def test_calibration_numbers_match_scikit_learn_and_torchmetrics():
     y, p = _outcomes()
     got = calibration_metrics(y, p)
     assert got["brier"] == pytest.approx(brier_score_loss(y, p))
+    weights = np.random.default_rng(1).integers(0, 3, len(y)).astype(float)  # as the subject bootstrap weighs images
+    assert calibration_metrics(y, p, weights)["brier"] == pytest.approx(brier_score_loss(y, p, sample_weight=weights))
     assert got["ece"] == pytest.approx(binary_calibration_error(torch.tensor(p), torch.tensor(y), n_bins=10).item(), abs=1e-9)
     slope = LogisticRegression(C=np.inf).fit(np.log(p / (1 - p))[:, None], y).coef_[0, 0]
     assert got["calibration_slope"] == pytest.approx(slope, rel=1e-4)  # scikit-learn stops its lbfgs earlier than Newton

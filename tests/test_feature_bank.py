@@ -71,3 +71,31 @@ def test_lopo_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, 
     in_cv = json.loads((tmp_path / "cv" / result["folds"][3]["run"] / "metrics.json").read_text())
     assert alone["threshold"] == in_cv["threshold"]
     assert (tmp_path / "alone" / "predictions.csv").read_text() == (tmp_path / "cv" / result["folds"][3]["run"] / "predictions.csv").read_text()
+
+
+def test_frozen_checkpoints_leave_the_backbone_out_and_resume_rebuilds_it(tmp_path, synth_data, capsys):
+    """Epoch checkpoints of a frozen run hold the head alone (and the backbone's digest); a run trained 1 epoch and resumed to 3
+    equals one trained 3 epochs straight; other backbone weights are refused on resume."""
+    from facepalsy.app.cli import main
+    from facepalsy.models.vgg import create_model
+
+    torch.manual_seed(0)
+    torch.save(create_model("vgg11_bn").state_dict(), tmp_path / "start.pth")
+    flags = [f for f in FROZEN if f not in ("--weights", "none")] + ["--weights", str(tmp_path / "start.pth"), "--feature-cache", "2", "--split", "subject"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", str(synth_data), "--out", str(straight), *flags, "--epochs", "3"]) == 0
+    assert main(["train", str(synth_data), "--out", str(resumed), *flags, "--epochs", "1"]) == 0
+    checkpoint = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)
+    assert not [k for k in checkpoint["state_dict"] if k.startswith("model.features.")] and checkpoint["facepalsy_backbone_digest"]
+    assert main(["train", "--resume", "--out", str(resumed), "--epochs", "3"]) == 0
+    for name in ("metrics.json", "history.csv", "predictions.csv", "validation.json"):
+        assert (resumed / name).read_bytes() == (straight / name).read_bytes(), name
+    model = torch.load(resumed / "model.pt", weights_only=True)["state_dict"]
+    start = torch.load(tmp_path / "start.pth", weights_only=True)
+    assert all(torch.equal(model[k], v) for k, v in start.items() if k.startswith("features."))  # model.pt carries the whole network
+
+    other = create_model("vgg11_bn").state_dict()  # another random backbone under the same file name
+    torch.save(other, tmp_path / "start.pth")
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(resumed), "--epochs", "4"]) == 2
+    assert "backbone weights" in capsys.readouterr().err

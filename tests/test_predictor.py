@@ -36,7 +36,7 @@ def runs(tiny_run, tmp_path_factory) -> dict[str, Path]:
     run that needs a face (the default), a face-crop run and a harmonised run; each with its ONNX export."""
     root = tmp_path_factory.mktemp("parity")
     whole = root / "whole"
-    shutil.copytree(tiny_run, whole, ignore=shutil.ignore_patterns(".lock"))
+    shutil.copytree(tiny_run, whole, ignore=shutil.ignore_patterns(".lock", ".lock.owner"))
     found = {"whole-image": whole}
     if mediapipe_available():
         data = make_synthetic_dataset(root / "faces", subjects=8, images_per_subject=3, seed=5, size=128, progress=False)

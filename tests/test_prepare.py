@@ -92,3 +92,29 @@ def test_existing_images_without_manifest_are_kept(tmp_path):
     prepare_videos(videos, data, "palsy", progress=False)
     assert {"normal/n1/x.jpg"} <= {r["path"] for r in _manifest(data)}
     assert {s.subject for s in scan_dataset(data) if s.label == 0} == {"n1"}
+
+
+def test_variable_frame_rate_video_gets_the_container_times(tmp_path):
+    """A phone-style video whose frames are unevenly spaced: each kept frame carries its own presentation time, not index ÷ nominal rate."""
+    import fractions
+
+    av = pytest.importorskip("av", reason="PyAV (the test extra) writes the variable-frame-rate video")
+    from facepalsy.data.prepare import video_frames
+
+    path = tmp_path / "vfr.mp4"
+    stamps_ms = [0, 100, 400, 1000, 1050, 1100, 2000, 2600]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = fractions.Fraction(1, 1000)
+        for i, stamp in enumerate(stamps_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = stamp, fractions.Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = list(video_frames(path, fps=2.0))  # steps at 0, 0.5, 1.0, 1.5, 2.0, 2.5 s
+    times = [round(t, 2) for t, _ in frames]
+    assert times == [0.0, 1.0, 2.0, 2.6]  # the first frame at or after each step, at its own time
+    assert [int(round(f.mean() / 30)) for _, f in frames] == [0, 3, 6, 7]  # and it is that frame

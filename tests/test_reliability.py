@@ -86,10 +86,21 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
     assert not (out / "metrics.json").exists()
     assert not [p for p in out.rglob("*.tmp") if sig != signal.SIGKILL]  # a clean stop leaves no temporary
 
+    # every consumer refuses the unfinished run, naming what is missing and how to complete it, and writes nothing into it
+    image = str(next((synth_data / "palsy").rglob("*.jpg")))
+    for args in (("evaluate", str(out)), ("predict", str(out), image), ("compare", str(out)), ("export", str(out))):
+        refused = _cli(*args)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, (args, refused.stderr)
+        assert f"{out}: unfinished run (training stopped after epoch 1 of" in refused.stderr, refused.stderr
+        assert "missing: model.pt, metrics.json" in refused.stderr or "missing: metrics.json" in refused.stderr, refused.stderr
+        assert f"facepalsy train --resume --out {out}" in refused.stderr
+    assert not (out / "metrics.json").exists() and not (out / "report.md").exists()
+
     resumed = _cli("train", "--resume", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
-    for name in ("metrics.json", "history.csv", "predictions.csv", "validation.json"):
+    for name in ("metrics.json", "history.csv", "predictions.csv", "validation.json", "complete.json"):
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+    assert _cli("evaluate", str(out)).returncode == 0
 
 
 @pytest.mark.slow

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import importlib.metadata
@@ -38,9 +37,14 @@ from facepalsy.models.spec import ModelSpec, Preprocess
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
+OWNER_FILE = ".lock.owner"  # who holds the lock, for the message a second writer gets
 MODEL_FORMAT = 2  # model.pt: 2 carries a ModelSpec; 1 (before it) carried the training config and is still read
 CHECKPOINT_FORMAT = 1  # checkpoints/last.ckpt, checked by --resume
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+
+
+class UnfinishedRunError(FacepalsyError):
+    """A run folder whose training or final writes did not complete."""
 
 
 class ResultFiles:
@@ -101,6 +105,40 @@ class RunFolder(ResultFiles, _Locked):
     mlruns = property(lambda self: self.path / "mlruns")  # with --logger mlflow and no MLFLOW_TRACKING_URI
     checkpoints = property(lambda self: self.path / "checkpoints")
     last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
+    complete = property(lambda self: self.path / "complete.json")  # written last, atomically: the run finished
+
+    FINAL_FILES = ("model.pt", "metrics.json", "predictions.csv", "report.md")
+
+    def mark_complete(self) -> None:
+        """Write the completion marker, after every other file: the epochs done and the files the run holds."""
+        files = sorted(p.name for p in self.path.iterdir() if p.is_file() and not p.name.startswith(".") and p.name != self.complete.name)
+        epochs = len(self.read_history()) if self.history.is_file() else None
+        atomic_write_json(self.complete, {"format": 1, "epochs_completed": epochs, "files": files})
+
+    @property
+    def finished(self) -> bool:
+        """Marked complete; or, for a run saved before the marker existed, holding all its final files after every epoch."""
+        if self.complete.is_file():
+            return True
+        if not self.config.is_file() or not all((self.path / name).is_file() for name in self.FINAL_FILES):
+            return False
+        return not self.history.is_file() or len(self.read_history()) >= int(self.read_config().get("epochs") or 0)
+
+    def require_finished(self) -> None:
+        """Refuse an unfinished run with one line: what is missing, and how to complete it."""
+        if self.finished:
+            return
+        if not self.path.is_dir():
+            raise FacepalsyError(f"{self.path}: run folder not found")
+        if not self.config.is_file():
+            raise FacepalsyError(f"{self.path}: not a facepalsy run folder ({CONFIG_FILE} not found)")
+        missing = [name for name in (*self.FINAL_FILES, self.complete.name) if not (self.path / name).is_file()]
+        done = len(self.read_history()) if self.history.is_file() else 0
+        planned = self.read_config().get("epochs")
+        progress = f"training stopped after epoch {done} of {planned}" if done < int(planned or 0) else "training ended but its final files were not all written"
+        fix = (f"`facepalsy train --resume --out {self.path}` completes it" if self.last_checkpoint.is_file()
+               else f"it stopped before its first epoch ended: start it again with `facepalsy train ... --out {self.path} --overwrite`")
+        raise UnfinishedRunError(f"{self.path}: unfinished run ({progress}; missing: {', '.join(missing)}); {fix}")
 
     def eval_results(self, data: Path) -> ResultFiles:
         """Where ``evaluate --data DATA`` writes by default."""
@@ -109,6 +147,16 @@ class RunFolder(ResultFiles, _Locked):
     def prepare(self, overwrite: bool = False, resume: bool = False, needed_bytes: int = 0) -> "RunFolder":
         _prepare(self.path, overwrite, resume, needed_bytes, self.last_checkpoint)
         return self
+
+    def discard(self) -> None:
+        """Delete what a run that never finished an epoch wrote (the lock stays with its holder)."""
+        for item in self.path.iterdir():
+            if item.name in (LOCK_FILE, OWNER_FILE):
+                continue
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item, ignore_errors=True)
+            else:
+                item.unlink(missing_ok=True)
 
     def save_model(self, spec: ModelSpec, *, state_dict: dict | None = None, baseline: dict | None = None, **info: Any) -> None:
         """model.pt: the spec plus the weights (CNN) or numbers (baseline); loads with ``weights_only``."""
@@ -273,7 +321,7 @@ def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resuma
             stale.unlink()
         check_writable(out, needed_bytes)
         return out
-    existing = out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir())
+    existing = out.is_dir() and any(p.name not in (LOCK_FILE, OWNER_FILE) for p in out.iterdir())
     if existing and not overwrite:
         raise FacepalsyError(f"{out}: run folder already exists; pass --overwrite to replace it or --resume to continue it")
     if existing and not (out / CONFIG_FILE).is_file():
@@ -284,7 +332,7 @@ def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resuma
         raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from exc
     if existing:  # config.yaml goes last, so a deletion cut short leaves a folder --overwrite still recognises
         for item in sorted(out.iterdir(), key=lambda item: item.name == CONFIG_FILE):
-            if item.name == LOCK_FILE:
+            if item.name in (LOCK_FILE, OWNER_FILE):
                 continue
             if item.is_dir() and not item.is_symlink():
                 shutil.rmtree(item)
@@ -312,25 +360,29 @@ def check_writable(out: Path, needed_bytes: int = 0) -> None:
 def _lock(out: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``out/.lock`` (creating ``out``) so that a second run cannot write into it.
 
-    The kernel releases the lock when the process ends, however it ends (SIGKILL included), so a
-    stale lock file never blocks a later run.
+    ``filelock`` takes the operating system's own lock (flock on Unix, LockFileEx on Windows), which
+    is released when the process ends, however it ends (SIGKILL included), so a stale lock file
+    never blocks a later run. Who holds it is written beside it, for the refusal message.
     """
+    from filelock import FileLock, Timeout
+
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(out / LOCK_FILE, timeout=0)
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = (out / OWNER_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            holder = ""
+        raise FacepalsyError(f"{out}: in use by another facepalsy run ({holder or 'another process'}); wait for it to end or choose another --out") from None
     except OSError as exc:
         raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out") from exc
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
-            raise FacepalsyError(f"{out}: in use by another facepalsy run ({holder}); wait for it to end or choose another --out") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        (out / OWNER_FILE).write_text(f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8")
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        lock.release()
 
 
 def content_hash(root: Path, samples: list[Sample]) -> str:

@@ -1,9 +1,13 @@
-"""facepalsy bench: speed and memory on this machine, each figure against the machine's own limit.
+"""facepalsy bench: speed and memory on this machine, each figure against the machine's own limit or the path it replaces.
 
 Measures the matrix-product peak (fp32 and bf16), then for each backbone at 224 px: batch
-inference (plain fp32 PyTorch vs the fast path), single-image latency of ``predict`` from a JPEG
-(decode and preprocessing included), training throughput with the paper's augmentation (frozen
-backbone and fine-tuned) and peak memory. Weights are random: speed does not depend on them.
+inference (plain fp32 PyTorch vs the fast path vs onnxruntime int8), single-image latency of
+``predict`` from a JPEG (decode and face look-up included) against the network's own time for one
+image, training throughput with the paper's augmentation (frozen backbone and fine-tuned) and peak
+memory. Then, once: a leave-one-subject-out cross-validation with a shared feature bank against one
+of its folds alone, the landmark measurement against the previous one, and a 60 s 720p video
+analysed at 6 fps (face, CNN, landmarks) against real time. Weights are random: speed does not
+depend on them; int8 label agreement needs trained weights (``--run``).
 """
 
 from __future__ import annotations
@@ -76,24 +80,191 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
 
     baseline = _timed(plain, repeats) / batch
     fast = _timed(lambda: predict_probabilities(model, preprocess, images, batch_size=batch, precision=precision), repeats) / batch
+    one = _timed(lambda: predict_probabilities(model, preprocess, images[:1], batch_size=1, precision=precision), max(repeats, 10))
 
     with tempfile.TemporaryDirectory() as tmp:
-        from PIL import Image
-
         jpeg = Path(tmp) / "face.jpg"
-        Image.fromarray(np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(jpeg, quality=90)
-        predictor = Predictor(spec, model, precision=precision)  # the whole path: decode, face look-up, resize, network, label
+        _face_photo().save(jpeg, quality=90)
+        face_spec = ModelSpec(name, spec.preprocess, FacePolicy(required=True))  # the default for new runs: no face, no verdict
+        predictor = Predictor(face_spec, model, precision=precision)  # the whole path: decode, face look-up, resize, network, label
+        assert predictor.predict(jpeg).ok, "the bench photo's face was not found"
         latency = _timed(lambda: predictor.predict(jpeg), max(repeats, 20))
+        int8 = bench_int8(model, spec, images, batch, repeats, Path(tmp))
 
     result = {
         "backbone": name, "size": size, "gflop_per_image": gflops, "bf16": use_bf16(precision, torch.device("cpu")),
         "inference_fp32_plain_ms": 1000 * baseline, "inference_fast_ms": 1000 * fast,
         "inference_fast_images_per_s": 1 / fast, "inference_fast_gflops": gflops / fast,
-        "speedup_vs_plain": baseline / fast, "predict_latency_ms": 1000 * latency,
-        "latency_over_network_time": latency / fast,
+        "speedup_vs_plain": baseline / fast, **int8, "network_one_image_ms": 1000 * one, "predict_latency_ms": 1000 * latency,
+        "latency_over_network_time": latency / one,
     }
     result.update(bench_training(name, size, batch, repeats, precision))
     result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _face_photo(size: tuple[int, int] = (640, 480), seed: int = 5):
+    """A drawn face on a plain 640×480 photo, as a phone portrait would frame it."""
+    from PIL import Image
+
+    from facepalsy.data.synth import draw_face, make_identity
+
+    rng = np.random.default_rng(seed)
+    face = draw_face(make_identity(rng, palsy=True), rng, 360).convert("RGB")
+    photo = Image.new("RGB", size, (128, 132, 140))
+    photo.paste(face, ((size[0] - 360) // 2, (size[1] - 360) // 2))
+    return photo
+
+
+def bench_int8(model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int, repeats: int, tmp: Path) -> dict:
+    """onnxruntime int8 (static quantisation, calibrated on ``images``) against the fast path, in images/s."""
+    from facepalsy.errors import FacepalsyError
+    from facepalsy.inference.export import OnnxEngine, write_onnx_int8
+
+    try:
+        path = write_onnx_int8(Predictor(spec, model), images, tmp / "int8.onnx")  # random weights: speed only (agreement: --run)
+    except (ImportError, FacepalsyError) as exc:
+        return {"int8": f"not measured: {exc}"}
+    engine = OnnxEngine(path)
+    fast = _timed(lambda: predict_probabilities(model, spec.preprocess, images, batch_size=batch), repeats) / batch
+    quantised = _timed(lambda: engine.predict_proba(images, batch), repeats) / batch
+    return {"inference_int8_ms": 1000 * quantised, "inference_int8_images_per_s": 1 / quantised, "int8_speedup_vs_fast_path": fast / quantised}
+
+
+def bench_int8_agreement(run: Path) -> dict:
+    """The int8 file's agreement with PyTorch fp32 on a trained run's validation images (written beside the run by export)."""
+    from facepalsy.inference.export import export_run_int8
+    from facepalsy.inference.predictor import load
+
+    _, figures = export_run_int8(load(run), progress=False)
+    return {"run": str(run), **figures}
+
+
+def bench_shared_features(backbone: str = "vgg16", size: int = 112, subjects: int = 24, images_per_subject: int = 6, views: int = 4, epochs: int = 10) -> dict:
+    """Leave-one-subject-out over ``subjects`` subjects with a frozen backbone and ``--feature-cache views``: the whole
+    cross-validation (features shared by the folds) against one of its folds trained alone. Wall time and backbone passes."""
+    from facepalsy.data.dataset import load_images, scan_dataset
+    from facepalsy.data.synth import make_synthetic_dataset
+    from facepalsy.runfolder import RunFolder
+    from facepalsy.training import features
+    from facepalsy.training.cv import fold_assignments, run_cv
+    from facepalsy.training.train import build_model, fit_split
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_synthetic_dataset(Path(tmp) / "data", subjects=subjects, images_per_subject=images_per_subject, seed=7, size=size, progress=False)
+        config = Config(data=str(data), backbone=backbone, weights="none", image_size=size, epochs=epochs, feature_cache=views, face_required=False)
+        features._banks.clear()
+        start = time.perf_counter()
+        run_cv(config, Path(tmp) / "cv", "lopo", progress=False)
+        whole = time.perf_counter() - start
+        passes_whole = sum(bank.computed for bank in features._banks.values())
+        features._banks.clear()
+        images, samples, _ = load_images(data, scan_dataset(data), size, progress=False)
+        assignment = fold_assignments(samples, "lopo", subjects, config.val_fraction, config.seed)[0]
+        start = time.perf_counter()
+        fit_split(config.replace(split="subject"), RunFolder(Path(tmp) / "alone").prepare(), build_model(config), images, samples, assignment, progress=False)
+        alone = time.perf_counter() - start
+        passes_alone = sum(bank.computed for bank in features._banks.values())
+        features._banks.clear()
+    return {
+        "backbone": backbone, "size": size, "subjects": subjects, "images": subjects * images_per_subject, "views": views, "epochs": epochs,
+        "lopo_seconds": whole, "one_fold_alone_seconds": alone, "lopo_over_one_run": whole / alone,
+        "backbone_passes_lopo": passes_whole, "backbone_passes_one_run": passes_alone, "backbone_passes_ratio": passes_whole / passes_alone,
+    }
+
+
+def _previous_asymmetry(rgb: np.ndarray) -> None:
+    """The landmark measurement before this version, kept here as the yardstick: a pass on the photo, one on the aligned
+    crop, then fifteen views (±6° × 0.92–1.08), each measured (its mirrored-landmark distances by broadcasting), and
+    the median of the measures."""
+    import cv2
+
+    from facepalsy.face.asymmetry import CANONICAL_SIZE, eye_frame, measure
+    from facepalsy.face.detect import align_face, detect_faces, largest_face
+
+    crop = align_face(rgb, largest_face(rgb, backend="mediapipe"), CANONICAL_SIZE)
+    largest_face(crop, backend="mediapipe")
+    scores = []
+    for degrees in (-6, -3, 0, 3, 6):
+        for scale in (0.92, 1.0, 1.08):
+            view = cv2.warpAffine(crop, cv2.getRotationMatrix2D((CANONICAL_SIZE / 2,) * 2, degrees, scale), (CANONICAL_SIZE,) * 2, borderMode=cv2.BORDER_REPLICATE)
+            for face in detect_faces(view, backend="mediapipe")[:1]:
+                mesh = eye_frame(face.landmarks)[:468]
+                nearest = np.sqrt(((mesh * [-1.0, 1.0])[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+                scores.append((measure(face.landmarks).score, nearest.mean()))
+    np.median(scores, axis=0)
+
+
+def bench_landmarks(photos: Path | None = None, count: int = 40) -> dict:
+    """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder ``photos``
+    (with a face), else on drawn faces."""
+    from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
+    from facepalsy.errors import BadImageError
+    from facepalsy.face.asymmetry import image_asymmetry
+    from facepalsy.face.detect import mediapipe_available
+
+    if not mediapipe_available():
+        return {"landmarks": "not measured: the face extra is not installed"}
+    if photos is None:
+        faces, source = [np.asarray(_face_photo(seed=seed)) for seed in range(12)], "drawn faces on 640×480"
+    else:
+        faces, source = [], str(photos)
+        for path in sorted(p for p in Path(photos).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+            try:
+                rgb = as_rgb_array(path)
+                image_asymmetry(rgb)
+            except BadImageError:
+                continue
+            faces.append(rgb)
+            if len(faces) == count:
+                break
+    now = _timed(lambda: [image_asymmetry(face) for face in faces], 2) / len(faces)
+    before = _timed(lambda: [_previous_asymmetry(face) for face in faces], 2) / len(faces)
+    return {"photos": len(faces), "source": source, "ms_per_photo": 1000 * now, "previous_ms_per_photo": 1000 * before, "speedup_vs_previous": before / now}
+
+
+def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0) -> dict:
+    """A ``seconds`` s, 30 fps, 1280×720 clip of a drawn face, analysed at ``fps`` as the exam with --run does
+    (decode, face, landmarks, CNN), with the torch fast path and with int8: its length over the analysis time."""
+    import cv2
+
+    from facepalsy.face.detect import mediapipe_available
+    from facepalsy.face.exam import exam_video
+    from facepalsy.face.norms import load_norms
+
+    if not mediapipe_available():
+        return {"video": "not measured: the face extra is not installed"}
+    model = create_model(backbone).eval()
+    spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, 224), FacePolicy(required=True))
+    result = {"seconds": seconds, "source_fps": 30, "size": "1280x720", "analysed_fps": fps}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
+        face = cv2.cvtColor(np.asarray(_face_photo((360, 360))), cv2.COLOR_RGB2BGR)
+        background = np.full((720, 1280, 3), 120, np.uint8)
+        for i in range(30 * seconds):
+            frame = background.copy()
+            x = 460 + int(80 * np.sin(i / 40))
+            frame[180:540, x : x + 360] = face
+            writer.write(frame)
+        writer.release()
+        engines = {"torch": Predictor(spec, model)}
+        try:
+            from facepalsy.inference.export import OnnxEngine, write_onnx_int8
+
+            calibration = np.stack([np.asarray(_face_photo((224, 224), seed)).transpose(2, 0, 1) for seed in range(16)])
+            path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")
+            engines["onnx-int8"] = Predictor(spec, model, onnx=OnnxEngine(path))
+        except ImportError:
+            pass
+        norms = load_norms()
+        for name, predictor in engines.items():
+            start = time.perf_counter()
+            measured, video = exam_video(clip, norms, fps, frames_for=predictor)
+            predictor.video_verdict(clip, video["cnn_frames"], Path(tmp) / name)
+            elapsed = time.perf_counter() - start
+            result[name] = {"frames_analysed": video["frames"], "frames_measured": video["frames_measured"], "analysis_seconds": elapsed,
+                            "real_time_factor": seconds / elapsed}
     return result
 
 
@@ -169,7 +340,12 @@ def _train_step(trainee, logits: torch.Tensor, labels: torch.Tensor) -> None:
     optimizer.step()
 
 
-def run_bench(backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
+def run_bench(
+    backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto",
+    run: Path | None = None, extras: bool = True, photos: Path | None = None,
+) -> dict:
+    """Every figure, measured in this one process; ``run``: a trained run whose int8 agreement is measured; ``photos``: a folder
+    of real photos for the landmark figure; ``extras=False`` skips the cross-validation, landmark and video figures."""
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     results = [bench_backbone(name, size, batch, repeats, precision) for name in backbones]
     for r in results:
@@ -180,4 +356,11 @@ def run_bench(backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, 
         r["train_frozen_fraction_of_peak"] = r["train_frozen_images_per_s"] * r["gflop_per_image"] / peak
         r["train_finetune_fraction_of_peak"] = r["train_finetune_images_per_s"] * 3 * r["gflop_per_image"] / peak
         r["train_frozen_plain_fraction_of_fp32_peak"] = r["train_frozen_plain_images_per_s"] * r["gflop_per_image"] / peaks["fp32"]
-    return {"threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "backbones": results}
+    bench = {"threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "backbones": results}
+    if run is not None:
+        bench["int8_agreement"] = bench_int8_agreement(run)
+    if extras:
+        bench["shared_features"] = bench_shared_features(backbones[0])
+        bench["landmarks"] = bench_landmarks(photos)
+        bench["video"] = bench_video(backbones[0])
+    return bench

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
+from facepalsy.log import console
 from facepalsy.training.config import Config, load_config
 
-console = Console(stderr=True)
 EXIT_USER_ERROR = 2
 SINGLE_PROCESS_COMMANDS = {"predict", "evaluate", "explain", "asymmetry", "check", "prepare", "serve", "export", "exam", "norms"}  # start no worker processes
 
@@ -100,10 +100,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         metrics = train(resolve_config(args, args.data), args.out, overwrite=args.overwrite)
     if not metrics:  # a DDP process other than rank 0: it trained, rank 0 reports
         return 0
-    _print_metrics(metrics)
     from facepalsy.runfolder import RunFolder
 
-    console.print(f"report: [bold]{RunFolder(args.out).report}[/]")
+    _print_result(args, metrics, RunFolder(args.out).report)
     return 0
 
 
@@ -113,10 +112,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     metrics, out = evaluate_run(args.run, data=args.data, out=args.out, skip_bad=args.skip_bad, precision=args.precision, threshold=args.threshold, engine=args.engine,
                                 calibrated=not args.uncalibrated)
-    _print_metrics(metrics)
-    results = ResultFiles(out)
-    console.print(f"metrics: [bold]{results.metrics}[/], report: [bold]{results.report}[/]")
+    _print_result(args, metrics, ResultFiles(out).report)
     return 0
+
+
+def _print_result(args: argparse.Namespace, metrics: dict, report: Path) -> None:
+    """Results on stdout: the metrics table, or with --json one JSON document (metrics and the report's path)."""
+    if args.json:
+        print(json.dumps({**metrics, "report": str(report)}, default=str))
+        return
+    _print_metrics(metrics)
+    console.print(f"report: [bold]{report}[/]")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -279,11 +285,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.report import comparison_markdown, comparison_rows, write_comparison
 
     rows = comparison_rows(args.runs)
-    print(comparison_markdown(rows))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         md, csv_path = write_comparison(rows, Path(args.out))
         console.print(f"wrote {md} and {csv_path}")
+    print(json.dumps({"rows": rows}, default=str) if args.json else comparison_markdown(rows))
     return 0
 
 
@@ -390,6 +396,9 @@ def cmd_cv(args: argparse.Namespace) -> int:
         raise FacepalsyError("cv needs a DATA folder (or --resume with --out DIR)")
     else:
         result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps({**result, "report": str(CvFolder(args.out).report)}, default=str))
+        return 0
     print("\n".join(["pooled (per image):", *metrics_table(result["pooled"]), "", "per subject:", *metrics_table(result["per_subject"])]))
     chance = result["pooled"].get("chance")
     if chance and not chance["better_than_chance"]:
@@ -448,14 +457,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
               + ("" if args.auth else " (no --auth given)"), file=sys.stderr)
     console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
     serve(args.run, host=args.host, port=args.port, auth=args.auth, keep_uploads=args.keep_uploads, precision=args.precision, threshold=args.threshold, engine=args.engine,
-          calibrated=not args.uncalibrated)
+          calibrated=not args.uncalibrated, forget_after=args.forget_after)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from facepalsy.app.bench import run_bench
 
-    result = run_bench(tuple(args.backbones.split(",")), args.size, args.batch, args.repeats, args.precision)
+    result = run_bench(tuple(args.backbones.split(",")), args.size, args.batch, args.repeats, args.precision,
+                       run=Path(args.run) if args.run else None, extras=not args.no_extras, photos=Path(args.photos) if args.photos else None)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -468,7 +478,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("inference, plain fp32 (ms/image)", "inference_fp32_plain_ms", "{:.0f}"), ("inference, fast path (ms/image)", "inference_fast_ms", "{:.0f}"),
         ("fast path images/s", "inference_fast_images_per_s", "{:.1f}"), ("fast path GFLOP/s", "inference_fast_gflops", "{:.0f}"),
         ("fast path, fraction of matmul peak", "inference_fraction_of_peak", "{:.0%}"), ("speed-up vs plain fp32", "speedup_vs_plain", "{:.2f}×"),
-        ("predict latency from JPEG (ms, median)", "predict_latency_ms", "{:.0f}"), ("latency / network time", "latency_over_network_time", "{:.2f}"),
+        ("onnxruntime int8 images/s", "inference_int8_images_per_s", "{:.1f}"), ("int8 speed-up vs fast path", "int8_speedup_vs_fast_path", "{:.2f}×"),
+        ("network alone, one image (ms)", "network_one_image_ms", "{:.0f}"),
+        ("predict latency from JPEG (ms, median)", "predict_latency_ms", "{:.0f}"), ("latency / network's one-image time", "latency_over_network_time", "{:.2f}"),
         ("predict latency, fraction of matmul peak", "predict_latency_fraction_of_peak", "{:.0%}"),
         ("training images/s, frozen backbone", "train_frozen_images_per_s", "{:.1f}"),
         ("  fraction of matmul peak (forward FLOPs)", "train_frozen_fraction_of_peak", "{:.0%}"),
@@ -481,9 +493,34 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("peak memory (MB, process)", "peak_memory_mb", "{:.0f}"),
     ]
     for label, key, fmt in rows:
-        table.add_row(label, *(fmt.format(r[key]) for r in result["backbones"]))
+        table.add_row(label, *(fmt.format(r[key]) if key in r else "—" for r in result["backbones"]))
     out.print(table)
+    for line in bench_lines(result):
+        out.print(line, highlight=False)
     return 0
+
+
+def bench_lines(result: dict) -> list[str]:
+    """The figures measured once (int8 agreement, shared features, landmarks, video), one line each."""
+    lines = []
+    if "int8_agreement" in result:
+        a = result["int8_agreement"]
+        lines.append(f"int8 vs fp32 on {a['check_images']} validation images of {a['run']}: labels agree on {100 * a['label_agreement']:.1f}%, "
+                     f"|Δp| ≤ {a['delta_p_95th_percentile']:.4f} on 95%")
+    if "shared_features" in result:
+        f = result["shared_features"]
+        lines.append(f"leave-one-subject-out, {f['subjects']} folds ({f['backbone']}, {f['size']} px, {f['images']} images, {f['views']} views, {f['epochs']} epochs): "
+                     f"{f['lopo_seconds']:.0f} s vs {f['one_fold_alone_seconds']:.0f} s for one fold alone = {f['lopo_over_one_run']:.2f}×; "
+                     f"backbone passes {f['backbone_passes_lopo']} vs {f['backbone_passes_one_run']} = {f['backbone_passes_ratio']:.2f}×")
+    if "landmarks" in result and "speedup_vs_previous" in result["landmarks"]:
+        m = result["landmarks"]
+        lines.append(f"landmarks ({m['photos']} photos, {m['source']}): {m['ms_per_photo']:.0f} ms per photo vs {m['previous_ms_per_photo']:.0f} ms "
+                     f"before = {m['speedup_vs_previous']:.1f}× faster")
+    for engine, v in result.get("video", {}).items():
+        if isinstance(v, dict):
+            lines.append(f"video ({engine}): 60 s of 1280×720 at 30 fps, {v['frames_analysed']} frames analysed (face, landmarks, CNN) in "
+                         f"{v['analysis_seconds']:.1f} s = {v['real_time_factor']:.2f}× real time")
+    return lines
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -539,12 +576,31 @@ def _print_metrics(metrics: dict) -> None:
         console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
 
 
+def _common_flags(parser: argparse.ArgumentParser, default) -> None:
+    """Flags every command takes, before or after its name (after it, a flag not given leaves the value set before it)."""
+    parser.add_argument("--debug", action="store_true", default=default if default is argparse.SUPPRESS else False, help="show tracebacks for errors")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", default=default if default is argparse.SUPPRESS else False,
+                          help="errors only: no progress bars or notes (results still go to stdout)")
+    loudness.add_argument("-v", "--verbose", action="store_true", default=default if default is argparse.SUPPRESS else False,
+                          help="also the training library's own log lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facepalsy", description="Facial palsy detection: VGG transfer learning with honest evaluation.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    from facepalsy import __version__
+
+    parser = argparse.ArgumentParser(prog="facepalsy", description="Facial palsy detection: VGG transfer learning with honest evaluation.",
+                                     epilog="Progress and notes go to stderr, results to stdout. Shell completion: see the README.")
+    parser.add_argument("--version", action="version", version=f"facepalsy {__version__}")
+    _common_flags(parser, default=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_flags(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("synth", help="draw a synthetic data set of palsy and normal faces")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = command("synth", help="draw a synthetic data set of palsy and normal faces")
     p.add_argument("--out", required=True, help="data folder to write")
     p.add_argument("--subjects", type=int, default=40)
     p.add_argument("--images-per-subject", type=int, default=20)
@@ -553,23 +609,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("train", help="train a classifier and write a run folder")
+    p = command("train", help="train a classifier and write a run folder")
     p.add_argument("data", nargs="?", metavar="DATA", help="data folder (palsy/, normal/, optional manifest.csv)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     _config_flags(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last completed epoch (with --epochs: train it longer)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON document on stdout (progress stays on stderr)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="metrics of a run on its test split or on another data folder")
+    p = command("evaluate", help="metrics of a run on its test split or on another data folder")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--data", help="evaluate on every image of this data folder instead")
     p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and list them in OUT/bad_images.txt")
     _inference_flags(p)
+    p.add_argument("--json", action="store_true", help="print the results as one JSON document on stdout (progress stays on stderr)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="label and palsy probability per image")
+    p = command("predict", help="label and palsy probability per image")
     p.add_argument("run", metavar="RUN")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders, or videos (.mp4 .avi .mov .mkv .webm)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -579,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("export", help="export a run's model for deployment (ONNX)")
+    p = command("export", help="export a run's model for deployment (ONNX)")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--format", choices=["onnx", "onnx-int8"], default="onnx",
                    help="onnx: fp32 graph (RUN/model.onnx); onnx-int8: static int8 quantisation calibrated on the run's training images, "
@@ -588,14 +646,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-images", type=int, default=200, metavar="N", help="onnx-int8: training images that set the activation ranges (default 200)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("explain", help="Grad-CAM heatmaps: where the network looked, per image")
+    p = command("explain", help="Grad-CAM heatmaps: where the network looked, per image")
     p.add_argument("run", metavar="RUN")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR")
     _inference_flags(p)
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
+    p = command("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
     p.add_argument("--draw", metavar="DIR", help="write the landmarks and measured lines over each face into DIR")
@@ -603,7 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norms", metavar="FILE", help="healthy reference ranges from `facepalsy norms build` (default: the shipped reference)")
     p.set_defaults(func=cmd_asymmetry)
 
-    p = sub.add_parser("exam", help="clinical exam of one person: a folder of expression photos or a video, per region and side (face extra)")
+    p = command("exam", help="clinical exam of one person: a folder of expression photos or a video, per region and side (face extra)")
     p.add_argument("path", metavar="PATH", help="folder of photos named rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, pucker, "
                                                  "lip_depression (any subset), or a video")
     p.add_argument("--out", metavar="DIR", help="where the report, chart and drawings go (default: exam_<name>)")
@@ -615,20 +673,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     p.set_defaults(func=cmd_exam)
 
-    p = sub.add_parser("norms", help="healthy reference ranges for the landmark asymmetry (face extra)")
+    p = command("norms", help="healthy reference ranges for the landmark asymmetry (face extra)")
     norms_sub = p.add_subparsers(dest="norms_command", required=True, metavar="ACTION")
-    b = norms_sub.add_parser("build", help="measure healthy faces in FOLDER into a reference JSON")
+    b = norms_sub.add_parser("build", parents=[common], help="measure healthy faces in FOLDER into a reference JSON")
     b.add_argument("folder", metavar="FOLDER", help="photos of healthy people (searched recursively)")
     b.add_argument("--out", required=True, metavar="FILE.json")
     b.add_argument("--source", help="where the photos come from, recorded in the file (default: the folder's path)")
     b.set_defaults(func=cmd_norms_build)
 
-    p = sub.add_parser("compare", help="the paper's Table 1 for any runs")
+    p = command("compare", help="the paper's Table 1 for any runs")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON document on stdout (progress stays on stderr)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("prepare", help="cut videos (or folders of frames) into the data contract at a fixed frame rate, or harmonise a data folder")
+    p = command("prepare", help="cut videos (or folders of frames) into the data contract at a fixed frame rate, or harmonise a data folder")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--videos", metavar="DIR", help="folder of .mp4/.avi/.mov/.mkv/.webm files or of per-video frame folders")
     source.add_argument("--images", metavar="DATA", help="a data folder to harmonise (with --harmonise) into --out, audited after")
@@ -642,12 +701,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-crop", type=int, metavar="SIZE", help="write the aligned face crop (SIZE px) instead of the whole frame")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("check", help="counts, unreadable files, duplicates and near-duplicates, subjects with both labels")
+    p = command("check", help="counts, unreadable files, duplicates and near-duplicates, subjects with both labels")
     p.add_argument("data", metavar="DATA")
     p.add_argument("--json", action="store_true", help="the full report as JSON")
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("cv", help="cross-validation: frame, subject-kfold or leave-one-subject-out")
+    p = command("cv", help="cross-validation: frame, subject-kfold or leave-one-subject-out")
     p.add_argument("data", nargs="?", metavar="DATA")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--protocol", choices=["frame", "subject-kfold", "lopo"], default="subject-kfold",
@@ -656,9 +715,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(p)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--resume", action="store_true", help="continue the cross-validation in --out: keep completed folds, run the rest")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON document on stdout (progress stays on stderr)")
     p.set_defaults(func=cmd_cv)
 
-    p = sub.add_parser("reproduce", help="train VGG16 and VGG19 under one or more protocols and write the comparison table")
+    p = command("reproduce", help="train VGG16 and VGG19 under one or more protocols and write the comparison table")
     p.add_argument("data", metavar="DATA")
     p.add_argument("--out", required=True)
     p.add_argument("--backbones", default="vgg16,vgg19")
@@ -670,30 +730,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("serve", help="local web page: upload a photo or video, see verdict, heatmap and asymmetry")
+    p = command("serve", help="local web page: upload a photo or video, see verdict, heatmap and asymmetry")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only); 0.0.0.0 opens it to the network")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login")
-    p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: deleted after the response)")
+    p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: none is kept)")
+    p.add_argument("--forget-after", type=float, default=30.0, metavar="SECONDS",
+                   help="delete each upload and every file derived from it this long after the last response that used it (default 30)")
     _inference_flags(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("bench", help="speed and memory on this machine, against its own matrix-product peak")
+    p = command("bench", help="speed and memory on this machine, against its own matrix-product peak")
     p.add_argument("--backbones", default="vgg16,vgg19")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure (median)")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument("--run", metavar="RUN", help="a trained run: also measure its int8 file's agreement with fp32 on its validation images")
+    p.add_argument("--photos", metavar="DIR", help="real face photos for the landmark figure (default: drawn faces)")
+    p.add_argument("--no-extras", action="store_true", help="skip the cross-validation, landmark and video figures (several minutes)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
+    p = command("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
     p.add_argument("--out", default="facepalsy-demo")
     p.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("models", help="list backbones and whether their ImageNet weights are cached")
+    p = command("models", help="list backbones and whether their ImageNet weights are cached")
     p.set_defaults(func=cmd_models)
     return parser
 
@@ -701,6 +766,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from facepalsy.face.detect import NATIVE_LOGS_ENV, route_native_logs_away
+    from facepalsy.log import set_verbosity
+
+    set_verbosity(-1 if args.quiet else 1 if args.verbose else 0)
 
     if args.debug:
         os.environ.setdefault(NATIVE_LOGS_ENV, "1")  # MediaPipe's and TFLite's own log lines

@@ -16,17 +16,15 @@ import shutil
 import time
 from pathlib import Path
 
-from rich.console import Console
-
 from facepalsy.data.dataset import MANIFEST
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.errors import FacepalsyError
+from facepalsy.log import console
 from facepalsy.models.vgg import imagenet_weights_cached
 from facepalsy.runfolder import RunFolder
 from facepalsy.training.config import Config
 from facepalsy.training.train import train
 
-console = Console(stderr=True)
 DEMO_SUBJECTS = 300
 DEMO_IMAGES_PER_SUBJECT = 3
 DEMO_DRAW_SIZE = 128

@@ -6,19 +6,24 @@ timeline; a report (HTML, images embedded) can be downloaded. It is a research t
 diagnosis, and says so on the page.
 
 Safety: binds to 127.0.0.1 unless told otherwise; uploads are checked by content, size and pixel
-count and live only in a private temporary folder that is emptied after each response (unless
-``--keep-uploads``) 30 s after the last response that used them; Gradio's analytics are off; the model is loaded once and requests are queued.
+count and live only in a private temporary folder; each upload and every file derived from it
+(report, heatmap, landmark drawing, timeline, exam pictures, Gradio's cached copies) is deleted
+30 s (``--forget-after``) after the last response that used it, unless ``--keep-uploads``; Gradio's
+analytics are off; the model is loaded once and requests are queued.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import os
+import queue
 import shutil
+import signal
 import tempfile
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +39,10 @@ CAUTION = (
     "examples it was trained on. It has not been validated for clinical use; a clinician decides."
 )
 IMAGE_LIMIT_MB, VIDEO_LIMIT_MB = 20, 200
+CONCURRENT_REQUESTS = 8  # taken from Gradio's queue at once: their photos' networks run in micro-batches
+ANALYSIS_THREADS = 4  # decoding, face and landmarks of that many photos in parallel
+QUEUE_LIMIT = 64  # waiting beyond the running ones; Gradio turns later requests away, so memory stays bounded
+FORGET_AFTER = 30.0  # seconds after the last response that used them, uploads and everything derived from them are deleted
 DISPLAY_SIZE = 320
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 VIDEO_SIGNATURES = (b"ftyp", b"RIFF", b"\x1aE\xdf\xa3")  # MP4/MOV (at offset 4), AVI, Matroska/WebM
@@ -52,6 +61,7 @@ class Analysis:
     landmarks: np.ndarray | None = None
     timeline: str | None = None
     report: str | None = None
+    files: dict[str, str] | None = None  # the pictures as PNG files (fast compression), for the page and the report: encoded once
 
 
 def check_upload(path: Path, kind: str, limit_mb: int) -> None:
@@ -69,13 +79,16 @@ def check_upload(path: Path, kind: str, limit_mb: int) -> None:
 class Analyzer:
     """Holds the run's model (loaded once) and turns one upload into an Analysis."""
 
-    def __init__(self, predictor: Predictor, workdir: Path, keep_uploads: Path | None = None):
+    def __init__(self, predictor: Predictor, workdir: Path, keep_uploads: Path | None = None, forget_after: float = FORGET_AFTER):
         self.predictor = predictor
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.keep_uploads = keep_uploads
-        self.lock = threading.Lock()  # one inference at a time; Gradio's queue orders the rest
-        self.janitor = UploadJanitor()
+        self.lock = threading.Lock()  # one video or exam at a time; photos share the network through the batcher
+        self.batcher = MicroBatcher(predictor)
+        # photo work runs on these threads, whatever thread Gradio calls from: each keeps one MediaPipe face mesh, so their number bounds memory
+        self.workers = ThreadPoolExecutor(max_workers=ANALYSIS_THREADS, thread_name_prefix="facepalsy-photo")
+        self.janitor = UploadJanitor(forget_after, root=workdir)
         from facepalsy.face.norms import load_norms
 
         self.norms = load_norms()  # the shipped healthy reference ranges
@@ -86,7 +99,9 @@ class Analyzer:
         if not upload:
             raise UploadError("Nothing was uploaded.")
         path = Path(upload)
+        self.janitor.hold(path)
         if not path.is_file():
+            self.janitor.release(path)
             raise UploadError("The upload has expired; please upload the file again.")
         if self.keep_uploads:
             self.keep_uploads.mkdir(parents=True, exist_ok=True)
@@ -94,6 +109,9 @@ class Analyzer:
         return path
 
     def photo(self, upload: str | None) -> Analysis:
+        return self.workers.submit(self._photo, upload).result()
+
+    def _photo(self, upload: str | None) -> Analysis:
         path = None
         try:
             path = self._consume(upload)
@@ -116,15 +134,13 @@ class Analyzer:
             raise UploadError(f"No usable face was found in this photo ({exc.reason}); this model only labels faces.") from exc
         except BadImageError as exc:
             raise UploadError(f"This file could not be read as an image ({exc.reason}).") from exc
-        with self.lock:
-            prediction = self.predictor.classify([prepared], [name])[0]
-            pixels = prepared.pixels.transpose(2, 0, 1)[None]
-            cam = overlay(pixels[0], self.predictor.gradcam(pixels)[0]) if self.predictor.is_cnn else prepared.pixels
-            cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
-            asymmetry_text, drawing = self._asymmetry(rgb, name)
+        prediction, heatmap = self.batcher.submit(prepared, name)  # with other requests' photos, in one pass of the network
+        cam = overlay(prepared.pixels.transpose(2, 0, 1), heatmap) if heatmap is not None else prepared.pixels
+        cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
+        asymmetry_text, drawing = self._asymmetry(rgb, name)
         notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
         result = Analysis(self._verdict(prediction.prob_palsy) + notes, prediction.prob_palsy, cam, asymmetry_text, drawing)
-        result.report = self._report(result, name)
+        result.report = self._report(result, name)  # also writes the pictures beside it, for the page
         return result
 
     def _verdict(self, prob: float) -> str:
@@ -148,18 +164,15 @@ class Analyzer:
             f"(the patient's left is on the image's right); asymmetry score {result.score:.3f}.\n\n"
             f"| measure (inter-ocular distances) | patient's right | patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )
-        target = self.workdir / f"landmarks_{threading.get_ident()}.png"
-        draw(crop, landmarks, result, target)
-        drawing = np.asarray(Image.open(target).convert("RGB"))
-        target.unlink(missing_ok=True)
+        drawing = draw(crop, landmarks, result)
         return text, drawing
 
     def video(self, upload: str | None) -> Analysis:
-        path = None
+        path, derived = None, []
         try:
             path = self._consume(upload)
             check_upload(path, "video", VIDEO_LIMIT_MB)
-            out = Path(tempfile.mkdtemp(dir=self.workdir))
+            out = self._derived(derived)
             with self.lock:
                 verdict = self.predictor.predict_video(path, out)
             if verdict.error:
@@ -175,23 +188,30 @@ class Analyzer:
         except UploadError as exc:
             return Analysis(f"**Could not analyse this upload.** {exc}")
         finally:
-            self.janitor.release(path)
+            for item in (path, *derived):
+                self.janitor.release(item)
 
     def _report(self, result: Analysis, name: str) -> str:
         """A self-contained HTML page (images embedded) with everything shown."""
         import markdown_it
 
         render = markdown_it.MarkdownIt("commonmark").enable("table").render
+        folder = Path(tempfile.mkdtemp(dir=self.workdir))
+        self.janitor.release(folder)  # derived from the upload: deleted with it
         parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(result.verdict)]
-        for title, image in (("Face with Grad-CAM (palsy evidence in red)", result.cam), ("Landmarks", result.landmarks)):
+        result.files = {}
+        for key, title, image in (("cam", "Face with Grad-CAM (palsy evidence in red)", result.cam), ("landmarks", "Landmarks", result.landmarks)):
             if image is not None:
-                parts.append(f"<h3>{title}</h3><img src='data:image/png;base64,{_png64(image)}' style='max-width:420px'>")
+                picture = folder / f"{key}.png"
+                Image.fromarray(image).save(picture, format="PNG", compress_level=1)  # fast: one encoding serves the page and the report
+                result.files[key] = str(picture)
+                parts.append(f"<h3>{title}</h3><img src='data:image/png;base64,{base64.b64encode(picture.read_bytes()).decode()}' style='max-width:420px'>")
         if result.asymmetry:
             parts.append(render(result.asymmetry))
         if result.timeline:
             data = base64.b64encode(Path(result.timeline).read_bytes()).decode()
             parts.append(f"<h3>Palsy probability over time</h3><img src='data:image/png;base64,{data}' style='max-width:700px'>")
-        path = Path(tempfile.mkdtemp(dir=self.workdir)) / "facepalsy-report.html"
+        path = folder / "facepalsy-report.html"
         style = "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"
         path.write_text(f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{style}{''.join(parts)}", encoding="utf-8")
         return str(path)
@@ -204,36 +224,42 @@ class Analyzer:
 
         if not mediapipe_available():
             return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", []
-        paths = [Path(u) for u in uploads or []]
+        from facepalsy.runfolder import ExamFolder
+
+        consumed, derived = [], []
         try:
             if video_upload:
-                source = self._consume(video_upload)
-                check_upload(source, "video", VIDEO_LIMIT_MB)
-                paths = [source]
-            elif paths:
-                for path in paths:
-                    check_upload(self._consume(str(path)), "photo", IMAGE_LIMIT_MB)
-                source = Path(tempfile.mkdtemp(dir=self.workdir))
-                for path in paths:
+                consumed.append(self._consume(video_upload))
+                check_upload(consumed[0], "video", VIDEO_LIMIT_MB)
+                source = consumed[0]
+            elif uploads:
+                for upload in uploads:
+                    consumed.append(self._consume(str(upload)))
+                    check_upload(consumed[-1], "photo", IMAGE_LIMIT_MB)
+                source = self._derived(derived)
+                for path in consumed:
                     shutil.copy(path, source / path.name)
             else:
                 raise UploadError("Upload photos named by expression (rest.jpg, smile.jpg, …) or one video.")
-            out = Path(tempfile.mkdtemp(dir=self.workdir))
+            out = self._derived(derived)
             with self.lock:
                 document = run_exam(source, out, self.norms)
-        except UploadError as exc:
-            return f"**Could not run the exam.** {exc}", []
-        except FacepalsyError as exc:
+            folder = ExamFolder(out)
+            text = "\n".join(line for line in exam_markdown(document, folder) if not line.startswith("!["))
+            pictures = [folder.chart] + ([folder.timeline] if document.get("video") else []) + sorted(out.glob("peak_*.png")) + sorted(out.glob("landmarks_*.png"))
+            return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()]
+        except FacepalsyError as exc:  # UploadError included
             return f"**Could not run the exam.** {exc}", []
         finally:
-            for path in paths:
-                self.janitor.release(path)
-        from facepalsy.runfolder import ExamFolder
+            for item in (*consumed, *derived):
+                self.janitor.release(item)
 
-        folder = ExamFolder(out)
-        text = "\n".join(line for line in exam_markdown(document, folder) if not line.startswith("!["))
-        pictures = [folder.chart] + ([folder.timeline] if document.get("video") else []) + sorted(out.glob("peak_*.png")) + sorted(out.glob("landmarks_*.png"))
-        return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()]
+    def _derived(self, derived: list[Path]) -> Path:
+        """A new folder for files derived from an upload, held until the response and then deleted with it."""
+        folder = Path(tempfile.mkdtemp(dir=self.workdir))
+        self.janitor.hold(folder)
+        derived.append(folder)
+        return folder
 
 
 def reference_markdown(reference: dict) -> str:
@@ -248,29 +274,79 @@ def reference_markdown(reference: dict) -> str:
             f"(healthy percentiles: {percentiles})")
 
 
-def _png64(image: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+class MicroBatcher:
+    """The network for concurrent photo requests: inputs arriving within ``wait`` seconds of each other (at most ``size``)
+    go through the Predictor together, probability and Grad-CAM, and each request gets its own answer back.
+
+    Requests decode, find faces and measure landmarks in their own threads; only this one thread
+    runs the network, so two cores are not split between competing forward passes.
+    """
+
+    def __init__(self, predictor: Predictor, size: int = 16, wait: float = 0.01):
+        self.predictor, self.size, self.wait = predictor, size, wait
+        self.inbox: queue.Queue = queue.Queue()
+        threading.Thread(target=self._serve_forever, name="facepalsy-batcher", daemon=True).start()
+
+    def submit(self, prepared, name: str):
+        """(Prediction, Grad-CAM heatmap or None) for one prepared input; blocks until its batch has run."""
+        future: Future = Future()
+        self.inbox.put((prepared, name, future))
+        return future.result()
+
+    def _serve_forever(self) -> None:
+        while True:
+            batch = [self.inbox.get()]
+            deadline = time.monotonic() + self.wait
+            while len(batch) < self.size and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(self.inbox.get(timeout=left))
+                except queue.Empty:
+                    break
+            try:
+                prepared = [item for item, _, _ in batch]
+                predictions = self.predictor.classify(prepared, [name for _, name, _ in batch])
+                heatmaps = self.predictor.gradcam(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared])) if self.predictor.is_cnn else [None] * len(batch)
+                for (_, _, future), prediction, heatmap in zip(batch, predictions, heatmaps):
+                    future.set_result((prediction, heatmap))
+            except BaseException as exc:  # every waiting request hears of it; the thread keeps serving
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
 
 
 class UploadJanitor:
-    """Deletes each upload once no response has used it for ``grace`` seconds.
+    """Deletes everything the page keeps of an upload once nothing has used it for ``grace`` seconds.
 
-    Gradio stores identical uploads under one content-addressed path, so a file deleted at once
-    after its response would vanish under a queued request carrying the same photo. Each use of a
-    path restarts its timer instead.
+    That is the upload itself, what was derived from it (report, heatmap, landmark drawing,
+    timeline, exam pictures) and Gradio's cached copies of those. Two ways: ``release(path)`` after
+    a response restarts that path's clock (Gradio stores identical uploads under one
+    content-addressed path, so a file deleted at once could vanish under a queued request carrying
+    the same photo); and, with ``root``, a sweep every ``period`` seconds deletes each entry of
+    ``root`` whose newest file is older than ``grace`` and that no running request holds.
     """
 
-    def __init__(self, grace: float = 30.0):
-        self.grace = grace
+    def __init__(self, grace: float = 30.0, root: Path | None = None, period: float = 1.0):
+        self.grace, self.root, self.period = grace, root, period
         self.timers: dict[Path, threading.Timer] = {}
+        self.held: dict[Path, int] = {}
         self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        if root is not None:
+            threading.Thread(target=self._sweep_forever, name="facepalsy-janitor", daemon=True).start()
+
+    def hold(self, path: Path) -> None:
+        """A request is using ``path``: no sweep deletes it until released."""
+        with self.lock:
+            self.held[path] = self.held.get(path, 0) + 1
 
     def release(self, path: Path | None) -> None:
         if path is None:
             return
         with self.lock:
+            if self.held.get(path, 0) > 1:
+                self.held[path] -= 1
+            else:
+                self.held.pop(path, None)
             if path in self.timers:
                 self.timers[path].cancel()
             timer = threading.Timer(self.grace, self._delete, args=(path,))
@@ -281,17 +357,68 @@ class UploadJanitor:
     def _delete(self, path: Path) -> None:
         with self.lock:
             self.timers.pop(path, None)
-        path.unlink(missing_ok=True)
+            if path in self.held:  # used again meanwhile: its release starts a new clock
+                return
+        _remove(path)
+
+    def sweep(self) -> None:
+        """Delete each entry of ``root`` untouched for ``grace`` seconds that nothing holds or waits to delete."""
+        if self.root is None or not self.root.is_dir():
+            return
+        now = time.time()
+        with self.lock:
+            busy = set(self.held) | set(self.timers)
+        for entry in _entries(self.root):
+            if any(entry == b or entry in b.parents or b in entry.parents for b in busy):
+                continue
+            if now - _last_change(entry) > self.grace:
+                _remove(entry)
+
+    def _sweep_forever(self) -> None:
+        while not self.stopped.wait(self.period):
+            self.sweep()
 
     def flush(self) -> None:
         """Delete everything now (at shutdown)."""
+        self.stopped.set()
         with self.lock:
             pending = list(self.timers)
             for timer in self.timers.values():
                 timer.cancel()
             self.timers.clear()
         for path in pending:
-            path.unlink(missing_ok=True)
+            _remove(path)
+
+
+def _entries(root: Path) -> list[Path]:
+    """The units the sweep deletes: each file or folder in ``root``, and inside Gradio's cache each of its folders."""
+    entries = []
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name == "uploads":
+            entries += list(entry.iterdir())
+        else:
+            entries.append(entry)
+    return entries
+
+
+def _last_change(entry: Path) -> float:
+    """When ``entry`` or anything in it last arrived or changed: ctime too, since a copied upload keeps its old mtime."""
+
+    def changed(path: Path) -> float:
+        stat = path.stat()
+        return max(stat.st_mtime, stat.st_ctime)
+
+    try:
+        return max([changed(entry), *(changed(p) for p in entry.rglob("*"))]) if entry.is_dir() else changed(entry)
+    except OSError:  # deleted meanwhile
+        return time.time()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def build_app(analyzer: Analyzer):
@@ -299,7 +426,8 @@ def build_app(analyzer: Analyzer):
 
     def photo(upload, webcam):
         result = analyzer.photo(upload or webcam)
-        return result.verdict, result.prob_palsy, result.cam, result.asymmetry, result.landmarks, result.report
+        files = result.files or {}  # PNG files already written: Gradio serves them instead of encoding the arrays again
+        return result.verdict, result.prob_palsy, files.get("cam", result.cam), result.asymmetry, files.get("landmarks", result.landmarks), result.report
 
     def video(upload):
         result = analyzer.video(upload)
@@ -339,17 +467,14 @@ def build_app(analyzer: Analyzer):
             timeline = gr.Image(label="Palsy probability over time", elem_id="timeline")
             video_report = gr.File(label="Download report (HTML)")
             go_video.click(video, [video_in], [video_verdict, video_prob, timeline, video_report], api_name="analyze_video")
-    return app.queue(default_concurrency_limit=1)
+    return app.queue(default_concurrency_limit=CONCURRENT_REQUESTS, max_size=QUEUE_LIMIT)
 
 
 def serve(
     run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None,
-    precision: str = "auto", threshold: float | None = None, calibrated: bool = True, engine: str = "torch",
+    precision: str = "auto", threshold: float | None = None, calibrated: bool = True, engine: str = "torch", forget_after: float = FORGET_AFTER,
 ) -> None:
-    """Start the page and block until interrupted."""
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    workdir = Path(tempfile.mkdtemp(prefix="facepalsy-serve-"))
-    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # every upload lands here, and only here
+    """Start the page and block until SIGINT or SIGTERM; then stop within seconds, deleting the working folder."""
     try:
         import gradio  # noqa: F401
     except ImportError as exc:
@@ -360,11 +485,24 @@ def serve(
         if not user or not password:
             raise FacepalsyError("--auth takes user:password")
         credentials = (user, password)
-    Image.MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: Pillow refuses larger images
-    analyzer = Analyzer(load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated), workdir, Path(keep_uploads) if keep_uploads else None)
-    app = build_app(analyzer)
+    predictor = load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    workdir = Path(tempfile.mkdtemp(prefix="facepalsy-serve-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # every upload lands here, and only here
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True)
-    finally:
+        analyzer = Analyzer(predictor, workdir, Path(keep_uploads) if keep_uploads else None, forget_after)
+        app = build_app(analyzer)
+        app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True,
+                   prevent_thread_lock=True)
+        while not stop.wait(0.5):
+            pass
+        closing = threading.Thread(target=app.close, daemon=True)  # Gradio's close can wait on its workers; give it 2 s
+        closing.start()
+        closing.join(timeout=2)
         analyzer.janitor.flush()
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

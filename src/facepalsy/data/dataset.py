@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from facepalsy.data.images import IMAGE_EXTENSIONS, WHOLE_IMAGE, FacePolicy, load_image, model_input
 from facepalsy.errors import BadImageError, DataError, NoFaceError, display_path
 from facepalsy.io import atomic_write_csv, atomic_write_text
+from facepalsy.log import progress_bar
 
 T, R = TypeVar("T"), TypeVar("R")
 CLASSES = ("normal", "palsy")  # index 1 is the positive class
@@ -124,10 +125,9 @@ def write_manifest(root: Path, rows: list[dict[str, object]]) -> None:
 
 def map_with_progress(function: Callable[[T], R], items: Sequence[T], description: str, progress: bool = True) -> list[R]:
     """``function`` over ``items`` in 4 threads (decoding releases the GIL), in order, with a progress bar."""
-    from rich.progress import Progress
-
+    
     results = []
-    with ThreadPoolExecutor(max_workers=4) as pool, Progress(disable=not progress, transient=True) as bar:
+    with ThreadPoolExecutor(max_workers=4) as pool, progress_bar(disable=not progress) as bar:
         task = bar.add_task(description, total=len(items))
         for result in pool.map(function, items):
             results.append(result)

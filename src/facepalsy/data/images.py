@@ -9,6 +9,7 @@ same pixels whichever way it came in.
 from __future__ import annotations
 
 import errno
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
+MAX_PIXELS = 40_000_000  # the one limit against decompression bombs (CLI, library and web page), checked from the header before decoding
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
 
 
@@ -52,8 +54,9 @@ def load_image(path: str | Path) -> Image.Image:
         raise BadImageError(path, "is a folder, not an image file") from exc
     except UnidentifiedImageError as exc:
         raise BadImageError(path, "not an image Pillow can read") from exc
-    except Image.DecompressionBombError as exc:
-        raise BadImageError(path, f"too many pixels ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own, stricter-worded stop for far larger images: the same sentence as ours
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise BadImageError(path, too_many_pixels(int(found.group(1)) if found else None)) from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise BadImageError(path, "symlink loop") from exc
@@ -64,9 +67,15 @@ def load_image(path: str | Path) -> Image.Image:
         raise BadImageError(path, f"cannot decode ({exc})") from exc
 
 
+def too_many_pixels(pixels: int | None, size: tuple[int, int] | None = None) -> str:
+    """The one wording of the decompression-bomb refusal."""
+    found = f"{pixels:,} pixels" + (f" ({size[0]}×{size[1]})" if size else "") if pixels else "more pixels than that"
+    return f"too many pixels: {found}; the limit against decompression bombs is {MAX_PIXELS:,}"
+
+
 def _check_size(img: Image.Image, name) -> None:
-    if img.width * img.height > Image.MAX_IMAGE_PIXELS:
-        raise BadImageError(name, f"too many pixels ({img.width}×{img.height}; the limit against decompression bombs is {Image.MAX_IMAGE_PIXELS:,})")
+    if img.width * img.height > MAX_PIXELS:
+        raise BadImageError(name, too_many_pixels(img.width * img.height, img.size))
     if min(img.size) < MIN_IMAGE_SIDE:
         raise BadImageError(name, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
 

@@ -22,6 +22,7 @@ from facepalsy.data.dataset import CLASSES, MANIFEST, MANIFEST_COLUMNS, scan_fol
 from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
 from facepalsy.io import atomic_write, atomic_write_csv
+from facepalsy.log import progress_bar
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 PREPARE_COLUMNS = (*MANIFEST_COLUMNS, "video", "frame_time")
@@ -55,21 +56,29 @@ def read_subject_map(path: Path) -> dict[str, str]:
 
 
 def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
-    """(time in seconds, BGR frame) at ``fps``: the first decoded frame at or after each 1/fps step."""
+    """(time in seconds, BGR frame) at ``fps``: the first frame at or after each 1/fps step.
+
+    Times are the container's presentation timestamps, so a phone's variable-frame-rate video gets
+    its real times (frame number ÷ nominal rate would drift). Frames between steps are only grabbed
+    (decoded, not converted), which is most of a 30 fps video analysed at 6 fps.
+    """
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise DataError(f"{path}: cannot open (not a video, or no OpenCV/FFmpeg decoder for this container or codec)")
     source_fps = capture.get(cv2.CAP_PROP_FPS)
     step, next_time, index = 1.0 / fps, 0.0, 0
     try:
-        while True:
-            ok, frame = capture.read()
+        while capture.grab():
+            stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            time = stamp if stamp > 0 or index == 0 or source_fps <= 0 else index / source_fps  # a backend without timestamps: the nominal rate
+            index += 1
+            if time + 1e-6 < next_time:
+                continue
+            ok, frame = capture.retrieve()
             if not ok:
                 break
-            time = index / source_fps if source_fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            index += 1
-            if time + 1e-6 >= next_time:
-                yield time, frame
+            yield time, frame
+            while next_time <= time + 1e-6:
                 next_time += step
     finally:
         capture.release()
@@ -108,8 +117,7 @@ def prepare_videos(
     ``face_crop`` (a size in pixels) each frame is replaced by its aligned face crop; frames
     without a usable face are counted per video and not written.
     """
-    from rich.progress import Progress
-
+    
     if label not in CLASSES:
         raise FacepalsyError(f"--label must be one of {', '.join(CLASSES)}, got {label!r}")
     if fps <= 0:
@@ -122,7 +130,7 @@ def prepare_videos(
     rows = _existing_rows(out)
     present = {row["path"] for row in rows}
 
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(disable=not progress) as bar:
         task = bar.add_task(f"preparing {len(sources)} videos", total=len(sources))
         for source in sources:
             subject = mapping.get(source.name) or mapping.get(source.stem) or source.stem

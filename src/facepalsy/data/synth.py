@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from facepalsy.data.dataset import CLASSES, write_manifest
 from facepalsy.errors import FacepalsyError
 from facepalsy.io import atomic_write
+from facepalsy.log import progress_bar
 
 SUPERSAMPLE = 2  # draw at twice the size, then downsample, for smooth edges
 
@@ -203,8 +204,6 @@ def make_synthetic_dataset(
     Half the subjects (rounded down) have palsy. The manifest adds ``side`` (the patient's
     affected side, left/right, empty for normal) and ``severity`` columns.
     """
-    from rich.progress import track
-
     if subjects < 2 or images_per_subject < 1 or size < 32:
         raise FacepalsyError("synth needs at least 2 subjects (one per class), 1 image per subject and 32 px")
     out = Path(out)
@@ -212,14 +211,15 @@ def make_synthetic_dataset(
     rows = []
     jobs = [(i, j) for i in range(subjects) for j in range(images_per_subject)]
     identities = {i: make_identity(np.random.default_rng([seed, i]), palsy=i < n_palsy) for i in range(subjects)}
-    for i, j in track(jobs, description=f"drawing {len(jobs)} faces", disable=not progress, transient=True):
-        identity = identities[i]
-        label = CLASSES[1] if identity.palsy_side else CLASSES[0]
-        subject = f"s{i:03d}"
-        rel = Path(label) / subject / f"{subject}_{j:03d}.jpg"
-        face = draw_face(identity, np.random.default_rng([seed, i, j]), size)
-        atomic_write(out / rel, lambda tmp: face.save(tmp, format="JPEG", quality=92))  # noqa: B023 (called at once)
-        side = {1: "left", -1: "right", 0: ""}[identity.palsy_side]
-        rows.append({"path": rel.as_posix(), "label": label, "subject": subject, "side": side, "severity": round(identity.severity, 3)})
+    with progress_bar(disable=not progress) as bar:
+        for i, j in bar.track(jobs, description=f"drawing {len(jobs)} faces"):
+            identity = identities[i]
+            label = CLASSES[1] if identity.palsy_side else CLASSES[0]
+            subject = f"s{i:03d}"
+            rel = Path(label) / subject / f"{subject}_{j:03d}.jpg"
+            face = draw_face(identity, np.random.default_rng([seed, i, j]), size)
+            atomic_write(out / rel, lambda tmp: face.save(tmp, format="JPEG", quality=92))  # noqa: B023 (called at once)
+            side = {1: "left", -1: "right", 0: ""}[identity.palsy_side]
+            rows.append({"path": rel.as_posix(), "label": label, "subject": subject, "side": side, "severity": round(identity.severity, 3)})
     write_manifest(out, rows)
     return out

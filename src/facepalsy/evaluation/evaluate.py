@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 
 from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import FacepalsyError
@@ -19,9 +18,8 @@ from facepalsy.evaluation.metrics import (
 from facepalsy.evaluation.report import plot_confusion_matrix, plot_reliability, write_report
 from facepalsy.inference.predictor import Predictor, load
 from facepalsy.io import atomic_write_csv, atomic_write_json
+from facepalsy.log import console
 from facepalsy.runfolder import ResultFiles, RunFolder, content_hash, read_json
-
-console = Console(stderr=True)
 
 
 def evaluate_arrays(

@@ -433,9 +433,9 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
             result = read_json(cv.results)
             backbone, protocol, metrics = result["backbone"], f"{result['protocol']} ({len(result['folds'])} folds)", result["pooled"]
         else:
-            for path in (run.config, run.metrics):
-                if not path.is_file():
-                    raise FacepalsyError(f"{run_dir}: not a finished run or cross-validation folder ({path.name} not found)")
+            if not run.config.is_file():
+                raise FacepalsyError(f"{run_dir}: not a run or cross-validation folder ({run.config.name} not found)")
+            run.require_finished()
             config = run.read_config()
             backbone, protocol = config["backbone"], f"{config['split']} split"
             metrics = run.read_metrics()

@@ -206,8 +206,8 @@ def image_asymmetry(rgb: np.ndarray, path: str | Path = "image", views: list[tup
     return result, crop, landmarks
 
 
-def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path) -> None:
-    """Landmarks, the eye line, the midline and the measured brow, lid and mouth points, over the face."""
+def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path | None = None) -> np.ndarray:
+    """Landmarks, the eye line, the midline and the measured brow, lid and mouth points, over the face; written as PNG to ``path`` if given."""
     from PIL import Image
 
     canvas = rgb.copy()
@@ -228,4 +228,6 @@ def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path) 
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
     label = (f"more affected: patient's {result.more_affected_side}" if result.more_affected_side else "within the healthy range") + f"   score {result.score:.3f}"
     cv2.putText(canvas, label, (8, 8 + 14 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
-    atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
+    if path is not None:
+        atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
+    return canvas

@@ -21,10 +21,7 @@ import numpy as np
 
 from facepalsy.errors import FacepalsyError, NoFaceError
 
-FACE_INSTALL = (
-    "bash scripts/setup, or: pip install --no-deps mediapipe==0.10.21 && "
-    "pip install absl-py attrs flatbuffers 'protobuf>=4.25.3,<5' sentencepiece"
-)
+FACE_INSTALL = "pip install 'facepalsy[face]' (MediaPipe 0.10.21), or bash scripts/setup in a clone"
 BACKENDS = ("auto", "mediapipe", "haar")
 MIN_EYE_DISTANCE_PX = 16  # below this the eye positions are too coarse to level the face
 EYE_DISTANCE_FRACTION = 0.36  # eye distance as a share of the crop width: the margin around the face

@@ -114,41 +114,14 @@ def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, f
 
 
 def export_onnx_int8(predictor: Predictor, calibration: np.ndarray, check: np.ndarray, path: Path | None = None) -> tuple[Path, dict]:
-    """Write ``RUN/model-int8.onnx``: onnxruntime's static quantisation, checked against PyTorch fp32.
+    """Write ``RUN/model-int8.onnx`` (:func:`write_onnx_int8`), checked against PyTorch fp32.
 
-    Weights become int8 per output channel; activations uint8, with ranges measured on
-    ``calibration`` (N×3×S×S uint8 model inputs: the run's own training images). QDQ format, which
-    onnxruntime runs with integer (VNNI/AMX) kernels where the CPU has them. The file is kept only if
-    its labels agree with PyTorch fp32 on ≥ 99% of ``check`` (the validation images) and |Δp| ≤ 0.02
-    on 95% of them; the figures go to ``RUN/model-int8.json``.
+    The file is kept only if its labels agree with PyTorch fp32 on ≥ 99% of ``check`` (the
+    validation images) and |Δp| ≤ 0.02 on 95% of them; the figures go to ``RUN/model-int8.json``.
     """
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    _check_exportable(predictor)
-    if len(calibration) == 0 or len(check) == 0:
-        raise FacepalsyError("int8 export needs calibration images (the run's training images) and check images (its validation images)")
-    path = Path(path or predictor.run.onnx_int8)
-
-    class Batches(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(calibration[i : i + 16].astype(np.float32) for i in range(0, len(calibration), 16))
-
-        def get_next(self):
-            batch = next(self.batches, None)
-            return None if batch is None else {"pixels": batch}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32, prepared, quantised = Path(tmp) / "fp32.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
-        _write_graph(predictor, fp32)
-        quant_pre_process(str(fp32), str(prepared))
-        quantize_static(str(prepared), str(quantised), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        import onnx
-
-        model = onnx.load(str(quantised))
-        onnx.helper.set_model_props(model, {**onnx_metadata(predictor), "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images"})
-        atomic_write(path, lambda target: onnx.save(model, str(target)))
+    if len(check) == 0:
+        raise FacepalsyError("int8 export needs check images (the run's validation images)")
+    path = write_onnx_int8(predictor, calibration, Path(path or predictor.run.onnx_int8))
     reference = Predictor(predictor.spec, predictor.model, precision="fp32").probabilities(check)
     quantised_probs = Predictor(predictor.spec, predictor.model, onnx=OnnxEngine(path)).probabilities(check)
     threshold = predictor.threshold
@@ -186,6 +159,42 @@ def export_run_int8(predictor: Predictor, calibration_images: int = INT8_CALIBRA
     size, face = predictor.spec.image_size, predictor.spec.face
     calibration = load_images(root, train, size, True, progress, face)[0]
     return export_onnx_int8(predictor, calibration, load_images(root, check, size, True, progress, face)[0])
+
+
+def write_onnx_int8(predictor: Predictor, calibration: np.ndarray, path: Path) -> Path:
+    """onnxruntime's static quantisation of the run's graph, unchecked.
+
+    Weights become int8 per output channel; activations uint8, with ranges measured on
+    ``calibration`` (N×3×S×S uint8 model inputs: the run's own training images). QDQ format, which
+    onnxruntime runs with integer (VNNI/AMX) kernels where the CPU has them.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    _check_exportable(predictor)
+    if len(calibration) == 0:
+        raise FacepalsyError("int8 export needs calibration images (the run's training images)")
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration[i : i + 16].astype(np.float32) for i in range(0, len(calibration), 16))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"pixels": batch}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, prepared, quantised = Path(tmp) / "fp32.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
+        _write_graph(predictor, fp32)
+        quant_pre_process(str(fp32), str(prepared))
+        quantize_static(str(prepared), str(quantised), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        import onnx
+
+        model = onnx.load(str(quantised))
+        onnx.helper.set_model_props(model, {**onnx_metadata(predictor), "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images"})
+        atomic_write(path, lambda target: onnx.save(model, str(target)))
+    return path
 
 
 class OnnxEngine:

@@ -95,12 +95,14 @@ class Prediction:
 
 def load(
     run_dir: str | Path, *, engine: str = "torch", precision: str = "auto", batch_size: int = 32, threshold: float | None = None, calibrated: bool = True,
+    finished_only: bool = True,
 ) -> "Predictor":
     """The Predictor of a trained run folder (CNN or landmark baseline).
 
     ``engine="onnx"`` runs RUN/model.onnx, ``"onnx-int8"`` RUN/model-int8.onnx (``facepalsy export``) with
     onnxruntime; the model spec (face policy, size, threshold, temperature) then comes from the file's
-    metadata, which must name this run's model.pt.
+    metadata, which must name this run's model.pt. An unfinished run (killed in training or in its
+    final writes) is refused with what it lacks; ``finished_only=False`` is for training's own test pass.
 
     ``threshold`` overrides the run's operating threshold; ``precision="fp32"`` turns bf16 off;
     ``calibrated=False`` gives the network's own probabilities instead of the temperature-scaled ones.
@@ -108,6 +110,8 @@ def load(
     if engine not in ENGINES:
         raise FacepalsyError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     run = RunFolder(run_dir)
+    if finished_only:
+        run.require_finished()
     spec, payload = run.read_model()
     if "baseline" in payload:
         from facepalsy.models.baseline import AsymmetryClassifier

@@ -28,12 +28,12 @@ import hashlib
 from collections import OrderedDict
 
 import numpy as np
-from rich.progress import Progress
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 
 from facepalsy.errors import BadImageError, DataError
 from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, image_asymmetry
+from facepalsy.log import progress_bar
 
 NAME = "asymmetry"
 SHAPE_FEATURES = (*SIDE_MEASURES, *SHAPE_MEASURES)
@@ -64,7 +64,7 @@ def image_features(image: np.ndarray) -> np.ndarray:
 
 def features(images: np.ndarray, progress: bool = False) -> np.ndarray:
     rows = []
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(disable=not progress) as bar:
         task = bar.add_task(f"measuring asymmetry of {len(images)} faces", total=len(images))
         for image in images:
             rows.append(image_features(image))

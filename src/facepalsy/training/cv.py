@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.console import Console
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
@@ -35,12 +34,12 @@ from facepalsy.evaluation.metrics import (
 )
 from facepalsy.evaluation.report import PROTOCOL_TEXT, calibration_lines, chance_lines, metrics_table, percent, plot_reliability, plot_roc
 from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.log import console, progress_bar
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device
 
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
-console = Console(stderr=True)
 
 
 def fold_assignments(samples: list[Sample], protocol: str, folds: int, val_fraction: float, seed: int) -> list[list[str]]:
@@ -125,7 +124,7 @@ def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -
 
 
 def _fold_done(fold: RunFolder) -> bool:
-    return all(path.is_file() for path in (fold.metrics, fold.predictions, fold.validation, fold.report))
+    return fold.finished
 
 
 def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> dict:
@@ -226,7 +225,7 @@ def _run_folds_in_parallel(config: Config, fold_dirs: list[RunFolder], images: n
             pool.submit(_fold_worker_run, fold_config, fold_dir, samples, assignment): k
             for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments))
         }
-        with Progress(*Progress.get_default_columns(), console=console, disable=not progress) as bar:
+        with progress_bar(*Progress.get_default_columns(), disable=not progress, transient=False) as bar:
             task = bar.add_task(f"{len(jobs)} folds on {config.devices} {device.type} devices", total=len(jobs))
             for job in as_completed(jobs):
                 results[jobs[job]] = job.result()

@@ -101,11 +101,8 @@ def _rows(params: list[ParamItem], index: torch.Tensor, device: torch.device) ->
 
 def feature_bank(module, config: Config, images: np.ndarray, bf16: bool) -> FeatureBank:
     """The bank for these images, this backbone (by its weights) and these augmentation settings: the process's own, if it has one."""
-    weights = hashlib.blake2b(digest_size=16)
-    for tensor in module.model.features.state_dict().values():
-        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     key = (
-        weights.hexdigest(), _digest(images), config.feature_cache, config.seed, config.augment, config.rotation_degrees,
+        backbone_digest(module.model), _digest(images), config.feature_cache, config.seed, config.augment, config.rotation_degrees,
         config.shift_fraction, config.scale_range, bf16, str(next(module.parameters()).device),
     )
     if key in _banks:
@@ -115,6 +112,14 @@ def feature_bank(module, config: Config, images: np.ndarray, bf16: bool) -> Feat
         _banks.popitem(last=False)
     bank = _banks[key] = FeatureBank(module, torch.from_numpy(images), config.feature_cache, config.seed, config.batch_size, bf16)
     return bank
+
+
+def backbone_digest(model) -> str:
+    """A content hash of the backbone's weights: which frozen backbone computed the features, or is missing from a checkpoint."""
+    weights = hashlib.blake2b(digest_size=16)
+    for tensor in model.features.state_dict().values():
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return weights.hexdigest()
 
 
 def _digest(images: np.ndarray) -> str:

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from rich.console import Console
 from torch.utils.data import DataLoader, TensorDataset
 
 from facepalsy.data.check import guard_split, perceptual_hashes
@@ -29,13 +28,13 @@ from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
 from facepalsy.evaluation.metrics import OperatingPoint, apply_temperature, binary_metrics, choose_operating_point, fit_temperature
 from facepalsy.inference.predictor import load, use_bf16
 from facepalsy.io import atomic_write, atomic_write_json
+from facepalsy.log import console, quiet, verbose
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder, is_rank_zero
 from facepalsy.training.augment import TrainTransform
 from facepalsy.training.config import Config, load_config, save_config
-
-console = Console(stderr=True)
+from facepalsy.training.features import backbone_digest, feature_bank
 
 
 class PalsyModule(L.LightningModule):
@@ -98,6 +97,33 @@ class PalsyModule(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.config.lr)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """A frozen backbone never changes, so the epoch checkpoints leave it out (58 MB per epoch for VGG16) and
+        keep its digest; ``--resume`` rebuilds it from the run's weights and checks the digest."""
+        if not self.config.finetune:
+            state = checkpoint["state_dict"]
+            for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
+                del state[key]
+            checkpoint["facepalsy_backbone_digest"] = self._backbone_digest()
+
+    def _backbone_digest(self) -> str:
+        """The frozen backbone's digest, computed once (hashing VGG16's 58 MB takes about 0.1 s)."""
+        if getattr(self, "_digest", None) is None:
+            self._digest = backbone_digest(self.model)
+        return self._digest
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        expected = checkpoint.get("facepalsy_backbone_digest")
+        if expected is None:  # a checkpoint that carries its backbone
+            return
+        if expected != self._backbone_digest():
+            raise FacepalsyError(f"the backbone weights ({self.config.weights}) differ from those the run started with; "
+                                 "resume needs the same weights file, or start again with --overwrite")
+        checkpoint["state_dict"].update({f"model.{k}": v for k, v in self.model.state_dict().items() if f"model.{k}".startswith(BACKBONE_PREFIX)})
+
+
+BACKBONE_PREFIX = "model.features."
+
 
 class CachedViews(torch.utils.data.Dataset):
     """Cached features of K augmented views; epoch e reads view e mod K."""
@@ -142,16 +168,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RunRecorder(Callback):
-    """Each epoch: append a row to history.csv and save model.pt when the monitored loss improves.
+    """Each epoch: append a row to history.csv and keep the model when the monitored loss improves.
 
-    Its state (history and best loss) is stored in the Lightning checkpoint, so ``--resume``
-    continues the same curves and keeps the same best model.
+    A fine-tuned model is written to model.pt at each improvement. With a frozen backbone only the
+    head changes: the best head is kept in memory and model.pt (backbone + best head) is written
+    once, when training ends, instead of 58 MB (VGG16) at every improvement. The recorder's state
+    (history, best loss, best head) is stored in the Lightning checkpoint, so ``--resume`` continues
+    the same curves and keeps the same best model.
     """
 
     def __init__(self, run: RunFolder, spec: ModelSpec, monitor: str):
         self.run, self.spec, self.monitor = run, spec, monitor
         self.history: list[dict[str, float]] = []
         self.best = math.inf
+        self.best_head: dict[str, torch.Tensor] | None = None
+        self.best_epoch: dict[str, float] = {}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PalsyModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -160,23 +191,33 @@ class RunRecorder(Callback):
         current = metrics.get(self.monitor, math.nan)
         improved = current < self.best
         self.best = min(self.best, current)
+        if improved:
+            self.best_epoch = {"epoch": row["epoch"], "val_loss": current}
+            if not pl_module.config.finetune:
+                self.best_head = {k: v.detach().cpu().clone() for k, v in pl_module.model.head.state_dict().items()}
         if not trainer.is_global_zero:  # every DDP process keeps the same state; one writes
             return
         self.run.write_history(self.history)
-        if improved:
-            self.run.save_model(self.spec, state_dict=pl_module.model.state_dict(), epoch=row["epoch"], val_loss=current)
+        if improved and pl_module.config.finetune:
+            self.run.save_model(self.spec, state_dict=pl_module.model.state_dict(), **self.best_epoch)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: PalsyModule) -> None:
+        if trainer.is_global_zero and not pl_module.config.finetune and self.best_head is not None:
+            state = {**pl_module.model.state_dict(), **{f"head.{k}": v for k, v in self.best_head.items()}}
+            self.run.save_model(self.spec, state_dict=state, **self.best_epoch)
 
     def state_dict(self) -> dict:
-        return {"history": self.history, "best": self.best}
+        return {"history": self.history, "best": self.best, "best_head": self.best_head, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.history, self.best = list(state_dict["history"]), float(state_dict["best"])
+        self.best_head, self.best_epoch = state_dict.get("best_head"), state_dict.get("best_epoch", {})
 
 
 def _quiet_lightning() -> None:
-    """Keep Lightning's start-up chatter and data-loader hints out of the user's terminal."""
+    """Keep Lightning's start-up chatter and data-loader hints out of the user's terminal (``-v`` lets its log lines through)."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.INFO if verbose() else logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
@@ -221,15 +262,33 @@ def train(
     with run.lock() if writer else nullcontext():
         if writer:
             run.prepare(overwrite=overwrite, needed_bytes=run_bytes(model))
-        root = Path(config.data)
-        spec = config.model_spec()
-        images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, spec.face)
-        if writer:
-            notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
-        assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
-        if writer:
-            audit_training_data(root, kept, run.check, spec, config.seed, progress)
-        return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
+        try:
+            return _train_prepared(config, run, model, samples, writer, progress, notes, callbacks)
+        except BaseException as exc:
+            if not writer or run.last_checkpoint.is_file():
+                raise  # an epoch finished: the folder is kept for --resume, and the message says so
+            run.discard()  # nothing to resume: a half-made folder would only block the next run
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, Interrupted)):
+                raise Interrupted(f"{run.path}: stopped before the first epoch ended; nothing was kept, so the same command starts it again") from exc
+            if isinstance(exc, FacepalsyError):
+                raise FacepalsyError(f"{exc} (nothing was kept in {run.path}; the same command starts it again)") from exc
+            raise
+
+
+def _train_prepared(
+    config: Config, run: RunFolder, model: VGGClassifier | None, samples: list[Sample], writer: bool, progress: bool, notes: tuple[str, ...],
+    callbacks: Sequence[Callback],
+) -> dict:
+    """train() after its run folder is locked and prepared: decode, split, audit, fit."""
+    root = Path(config.data)
+    spec = config.model_spec()
+    images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, spec.face)
+    if writer:
+        notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
+    assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
+    if writer:
+        audit_training_data(root, kept, run.check, spec, config.seed, progress)
+    return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
 
 
 def audit_training_data(root: Path, samples: list[Sample], path: Path, spec: ModelSpec, seed: int, progress: bool) -> dict:
@@ -306,7 +365,7 @@ def finish_run(
     features of the validation and test images, so no image passes the frozen backbone twice."""
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
-    predictor = load(run.path, precision=config.precision, calibrated=False)
+    predictor = load(run.path, precision=config.precision, calibrated=False, finished_only=False)
     val = parts == "val"
 
     def features(part: np.ndarray):
@@ -325,7 +384,9 @@ def finish_run(
     predictor.spec = run.set_operating_point(point, temperature)
     predictor.calibrated = True
     test = np.flatnonzero(parts == "test")
-    return evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed, features=features(parts == "test"))
+    result = evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed, features=features(parts == "test"))
+    run.mark_complete()  # last: only now is the run finished
+    return result
 
 
 def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
@@ -337,6 +398,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
     with run.lock() if writer else nullcontext():
         if writer:
             run.prepare(resume=True)
+            run.complete.unlink(missing_ok=True)  # training again (--epochs): unfinished until it ends
         check_lightning_checkpoint(run.last_checkpoint)
         config = load_config(run.config)
         if epochs is not None and epochs != config.epochs:
@@ -346,7 +408,8 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
         samples, assignment = run.read_split()
         spec = config.model_spec()
         images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, spec.face)
-        model = create_model(config.backbone, weights="none")  # the checkpoint carries the weights
+        # a fine-tuned backbone is in the checkpoint; a frozen one is rebuilt from the run's weights (and checked against its digest)
+        model = create_model(config.backbone, weights="none") if config.finetune else build_model(config)
         return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
 
@@ -394,11 +457,11 @@ def _fit(
         num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
-        callbacks=[recorder, last, *callbacks],
+        callbacks=[recorder, last, *callbacks, *progress_callbacks(progress)],
         plugins=[AtomicCheckpointIO()],
         logger=experiment_loggers(config, run, resume),
         enable_model_summary=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=progress and not quiet(),
         num_sanity_val_steps=0,
         deterministic="warn",
         default_root_dir=run.path,
@@ -415,6 +478,15 @@ def _fit(
     if not trainer.is_global_zero:
         return {}
     return finish_run(config, run, images, samples, assignment, notes, bank)
+
+
+def progress_callbacks(progress: bool) -> list[Callback]:
+    """Lightning's epoch bar, drawn on stderr like every other progress bar (stdout carries results alone)."""
+    if not progress or quiet():
+        return []
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    return [RichProgressBar(console_kwargs={"stderr": True})]
 
 
 def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> list:
@@ -442,15 +514,13 @@ def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> 
 def _feature_cache_loaders(module: PalsyModule, config: Config, images: np.ndarray, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):
     """Features of K augmented views of the training images and of the plain validation images, from the process's feature bank
     (computed once per image, whichever fold, protocol or run asks first)."""
-    from facepalsy.training.features import feature_bank
-
     train = torch.from_numpy(np.flatnonzero(parts == "train"))
     val = torch.from_numpy(np.flatnonzero(parts == "val"))
     bank = feature_bank(module, config, images, bf16)
     if progress and is_rank_zero():
         console.print(f"feature cache: {config.feature_cache} augmented views of {len(train)} training images ({bank.computed} image views already computed in this process)")
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(CachedViews(bank.augmented(train), labels[train], lambda: module.current_epoch), batch_size=config.batch_size, shuffle=True, generator=generator)
+    views = CachedViews(bank.augmented(train), labels[train], lambda: module.current_epoch)
+    train_loader = DataLoader(views, batch_size=config.batch_size, sampler=EpochShuffle(len(views), config.seed))  # an order set by seed and epoch: --resume repeats it
     val_loader = None
     if len(val):
         val_loader = DataLoader(TensorDataset(bank.plain(val), labels[val]), batch_size=config.batch_size)
