@@ -16,12 +16,30 @@ def test_vgg16_forward_costs_about_31_gflop_at_224():
 
 
 def test_bench_reports_all_figures(capsys):
-    assert main(["bench", "--backbones", "vgg11_bn", "--size", "32", "--batch", "2", "--repeats", "1", "--json"]) == 0
+    assert main(["bench", "--backbones", "vgg11_bn", "--size", "32", "--batch", "2", "--repeats", "1", "--no-extras", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["matmul_peak_gflops"]["fp32"] > 0 and result["matmul_peak_gflops"]["bf16"] > 0
     (row,) = result["backbones"]
     for key in ("inference_fp32_plain_ms", "inference_fast_ms", "predict_latency_ms", "train_frozen_images_per_s",
                 "train_finetune_images_per_s", "peak_memory_mb", "inference_fraction_of_peak", "speedup_vs_plain",
                 "train_frozen_plain_images_per_s", "train_frozen_speedup_vs_plain", "feature_cache_epoch_fraction",
-                "predict_latency_fraction_of_peak", "train_frozen_fraction_of_peak", "train_finetune_fraction_of_peak"):
+                "predict_latency_fraction_of_peak", "train_frozen_fraction_of_peak", "train_finetune_fraction_of_peak",
+                "inference_int8_images_per_s", "int8_speedup_vs_fast_path", "network_one_image_ms", "latency_over_network_time"):
         assert row[key] > 0, key
+
+
+def test_bench_extras_report_their_figures_at_tiny_settings():
+    """The cross-validation, landmark and video figures (the README's come from the full settings)."""
+    from facepalsy.app.bench import bench_landmarks, bench_shared_features, bench_video
+    from facepalsy.face.detect import mediapipe_available
+
+    shared = bench_shared_features("vgg11_bn", size=32, subjects=6, images_per_subject=2, views=1, epochs=1)
+    assert shared["lopo_seconds"] > 0 and shared["one_fold_alone_seconds"] > 0
+    assert shared["backbone_passes_lopo"] <= 2 * 12  # each image's view and plain features once, for all six folds
+    if not mediapipe_available():
+        pytest.skip("the landmark and video figures need the face extra")
+    landmarks = bench_landmarks(count=2)
+    assert landmarks["photos"] == 2 and landmarks["speedup_vs_previous"] > 0
+    video = bench_video("vgg11_bn", seconds=1, size=32)
+    for engine in ("torch", "onnx-int8"):
+        assert video[engine]["frames_analysed"] == 6 and video[engine]["real_time_factor"] > 0

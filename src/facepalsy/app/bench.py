@@ -195,9 +195,9 @@ def _previous_asymmetry(rgb: np.ndarray) -> None:
     np.median(scores, axis=0)
 
 
-def bench_landmarks(photos: Path | None = None, count: int = 40) -> dict:
+def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
     """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder ``photos``
-    (with a face), else on drawn faces."""
+    (the first with a face), else on ``count`` drawn faces."""
     from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
     from facepalsy.errors import BadImageError
     from facepalsy.face.asymmetry import image_asymmetry
@@ -206,7 +206,7 @@ def bench_landmarks(photos: Path | None = None, count: int = 40) -> dict:
     if not mediapipe_available():
         return {"landmarks": "not measured: the face extra is not installed"}
     if photos is None:
-        faces, source = [np.asarray(_face_photo(seed=seed)) for seed in range(12)], "drawn faces on 640×480"
+        faces, source = [np.asarray(_face_photo(seed=seed)) for seed in range(count)], "drawn faces on 640×480"
     else:
         faces, source = [], str(photos)
         for path in sorted(p for p in Path(photos).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
@@ -223,7 +223,7 @@ def bench_landmarks(photos: Path | None = None, count: int = 40) -> dict:
     return {"photos": len(faces), "source": source, "ms_per_photo": 1000 * now, "previous_ms_per_photo": 1000 * before, "speedup_vs_previous": before / now}
 
 
-def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0) -> dict:
+def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> dict:
     """A ``seconds`` s, 30 fps, 1280×720 clip of a drawn face, analysed at ``fps`` as the exam with --run does
     (decode, face, landmarks, CNN), with the torch fast path and with int8: its length over the analysis time."""
     import cv2
@@ -235,7 +235,7 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0) ->
     if not mediapipe_available():
         return {"video": "not measured: the face extra is not installed"}
     model = create_model(backbone).eval()
-    spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, 224), FacePolicy(required=True))
+    spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, size), FacePolicy(required=True))
     result = {"seconds": seconds, "source_fps": 30, "size": "1280x720", "analysed_fps": fps}
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
@@ -252,7 +252,7 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0) ->
         try:
             from facepalsy.inference.export import OnnxEngine, write_onnx_int8
 
-            calibration = np.stack([np.asarray(_face_photo((224, 224), seed)).transpose(2, 0, 1) for seed in range(16)])
+            calibration = np.stack([np.asarray(_face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)])
             path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")
             engines["onnx-int8"] = Predictor(spec, model, onnx=OnnxEngine(path))
         except ImportError:
@@ -361,6 +361,6 @@ def run_bench(
         bench["int8_agreement"] = bench_int8_agreement(run)
     if extras:
         bench["shared_features"] = bench_shared_features(backbones[0])
-        bench["landmarks"] = bench_landmarks(photos)
+        bench["landmarks"] = bench_landmarks(photos, count=40 if photos else 12)
         bench["video"] = bench_video(backbones[0])
     return bench

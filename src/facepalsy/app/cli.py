@@ -764,7 +764,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:  # shell completion when argcomplete is installed (README); without it, nothing changes
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    except ImportError:
+        pass
+    args = parser.parse_args(argv)
     from facepalsy.face.detect import NATIVE_LOGS_ENV, route_native_logs_away
     from facepalsy.log import set_verbosity
 
