@@ -50,22 +50,23 @@ def test_scoring_bank_features_equals_scoring_the_images(tmp_path, synth_data):
     np.testing.assert_allclose(predictor.probabilities(images, features=pooled), predictor.probabilities(images), atol=1e-5)
 
 
-def test_lopo_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth_data):
-    """12 subjects, leave one out: each image passes the backbone at most K + 1 times in all, and fold 3 trained alone gives the same results."""
+def test_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth_data):
+    """12 subjects in 4 subject folds: each image passes the backbone at most K + 1 times in all, and fold 3 trained alone gives the same results
+    (the 24-fold leave-one-subject-out run of tests/test_cv.py shares its bank the same way)."""
     config = Config(data=str(synth_data), backbone="vgg11_bn", weights="none", image_size=32, epochs=2, batch_size=16, lr=1e-3,
                     feature_cache=2, face_required=False, val_fraction=0.25)
     bank_module._banks.clear()
-    result = run_cv(config, tmp_path / "cv", "lopo", progress=False)
-    assert len(result["folds"]) == 12
+    result = run_cv(config, tmp_path / "cv", "subject-kfold", folds=4, progress=False)
+    assert len(result["folds"]) == 4
     (bank,) = bank_module._banks.values()
     images = len(scan_dataset(synth_data))
-    # at most K augmented views + the plain view of each image for all 12 folds (an image never in training needs no augmented view)
+    # at most K augmented views + the plain view of each image for all 4 folds (an image never in training needs no augmented view)
     assert 2 * images < bank.computed <= (2 + 1) * images
 
     bank_module._banks.clear()
     samples = scan_dataset(synth_data)
     loaded, samples, _ = load_images(synth_data, samples, 32, progress=False)
-    assignment = fold_assignments(samples, "lopo", 12, 0.25, config.seed)[3]
+    assignment = fold_assignments(samples, "subject-kfold", 4, 0.25, config.seed)[3]
     alone = fit_split(config.replace(split="subject"), RunFolder(tmp_path / "alone").prepare(),
                       build_model(config), loaded, samples, assignment, progress=False)
     in_cv = json.loads((tmp_path / "cv" / result["folds"][3]["run"] / "metrics.json").read_text())

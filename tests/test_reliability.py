@@ -88,7 +88,8 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
 
     # every consumer refuses the unfinished run, naming what is missing and how to complete it, and writes nothing into it
     image = str(next((synth_data / "palsy").rglob("*.jpg")))
-    for args in (("evaluate", str(out)), ("predict", str(out), image), ("compare", str(out)), ("export", str(out))):
+    consumers = (("evaluate", str(out)), ("predict", str(out), image), ("compare", str(out)), ("export", str(out)))
+    for args in consumers if sig == signal.SIGKILL else consumers[:1]:  # the other signals leave the same folder
         refused = _cli(*args)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, (args, refused.stderr)
         assert f"{out}: unfinished run (training stopped after epoch 1 of" in refused.stderr, refused.stderr

@@ -126,12 +126,8 @@ class RunFolder(ResultFiles, _Locked):
 
     def require_finished(self) -> None:
         """Refuse an unfinished run with one line: what is missing, and how to complete it."""
-        if self.finished:
-            return
-        if not self.path.is_dir():
-            raise FacepalsyError(f"{self.path}: run folder not found")
-        if not self.config.is_file():
-            raise FacepalsyError(f"{self.path}: not a facepalsy run folder ({CONFIG_FILE} not found)")
+        if self.finished or not self.config.is_file():
+            return  # finished; or not a training folder at all, e.g. a model.pt travelling alone (read_model judges it)
         missing = [name for name in (*self.FINAL_FILES, self.complete.name) if not (self.path / name).is_file()]
         done = len(self.read_history()) if self.history.is_file() else 0
         planned = self.read_config().get("epochs")

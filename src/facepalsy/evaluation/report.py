@@ -434,7 +434,7 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
             backbone, protocol, metrics = result["backbone"], f"{result['protocol']} ({len(result['folds'])} folds)", result["pooled"]
         else:
             if not run.config.is_file():
-                raise FacepalsyError(f"{run_dir}: not a run or cross-validation folder ({run.config.name} not found)")
+                raise FacepalsyError(f"{run_dir}: not a finished run or cross-validation folder ({run.config.name} not found)")
             run.require_finished()
             config = run.read_config()
             backbone, protocol = config["backbone"], f"{config['split']} split"
