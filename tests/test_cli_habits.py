@@ -43,7 +43,10 @@ def test_evaluate_cv_and_compare_take_json(tiny_run, tmp_path, synth_data, capsy
     assert json.loads(out.out)["pooled"]["n"] > 0 and out.err == ""  # -q: nothing but the result
 
 
-def test_debug_quiet_and_verbose_are_taken_after_the_command_too(tmp_path, capsys):
+def test_debug_quiet_and_verbose_are_taken_after_the_command_too(tmp_path, capsys, monkeypatch):
+    from facepalsy.face.detect import NATIVE_LOGS_ENV
+
+    monkeypatch.setenv(NATIVE_LOGS_ENV, "")  # --debug would set it for this whole process; restored after the test
     missing = tmp_path / "missing"
     assert main(["check", str(missing)]) == 2
     assert "error:" in capsys.readouterr().err

@@ -55,6 +55,9 @@ def read_subject_map(path: Path) -> dict[str, str]:
         raise DataError(f"{path}: cannot read subject map ({exc})") from exc
 
 
+TIMESTAMP_SLACK = 1e-3  # seconds: containers such as Matroska keep times to the millisecond (1/6 s is stored as 0.167, 2/6 s as 0.333)
+
+
 def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
     """(time in seconds, BGR frame) at ``fps``: the first frame at or after each 1/fps step.
 
@@ -72,13 +75,13 @@ def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
             stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             time = stamp if stamp > 0 or index == 0 or source_fps <= 0 else index / source_fps  # a backend without timestamps: the nominal rate
             index += 1
-            if time + 1e-6 < next_time:
+            if time + TIMESTAMP_SLACK < next_time:
                 continue
             ok, frame = capture.retrieve()
             if not ok:
                 break
             yield time, frame
-            while next_time <= time + 1e-6:
+            while next_time <= time + TIMESTAMP_SLACK:
                 next_time += step
     finally:
         capture.release()
