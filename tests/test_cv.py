@@ -93,9 +93,17 @@ def test_reproduce_puts_protocols_side_by_side(tmp_path, synth_data):
 
 @pytest.mark.slow
 def test_lopo_on_24_subjects_runs_to_the_end_without_leakage(tmp_path):
+    """24 folds with a frozen backbone and --feature-cache 2: the folds share one feature bank, so each image passes the
+    backbone at most 3 times in all (2 augmented views and the plain one), not once per fold."""
+    from facepalsy.training import features
+
     data = make_synthetic_dataset(tmp_path / "data", subjects=24, images_per_subject=20, seed=0, size=48, progress=False)
     out = tmp_path / "lopo"
-    assert main(["cv", str(data), "--out", str(out), "--protocol", "lopo", *FLAGS]) == 0
+    features._banks.clear()
+    frozen = [f for f in FLAGS if f != "--finetune"]
+    assert main(["cv", str(data), "--out", str(out), "--protocol", "lopo", *frozen, "--feature-cache", "2"]) == 0
+    (bank,) = features._banks.values()
+    assert bank.computed <= 3 * 480
     result = json.loads((out / "cv.json").read_text())
     assert len(result["folds"]) == 24
     for fold in result["folds"]:
