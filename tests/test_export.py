@@ -92,3 +92,4 @@ def test_int8_export_agrees_with_fp32_and_runs_as_an_engine(tmp_path, synth_data
     monkeypatch.setattr(export, "INT8_LABEL_AGREEMENT", 1.01)  # limits no file can meet: refused, named, nothing left behind
     assert main(["export", str(run), "--format", "onnx-int8", "--calibration-images", "24"]) == 2
     assert "not written" in capsys.readouterr().err and not (run / "model-int8.onnx").exists()
+    assert json.loads((run / "model-int8.json").read_text())["kept"] is False  # the refused measurement stays on record

@@ -506,7 +506,7 @@ def bench_lines(result: dict) -> list[str]:
     if "int8_agreement" in result:
         a = result["int8_agreement"]
         lines.append(f"int8 vs fp32 on {a['check_images']} validation images of {a['run']}: labels agree on {100 * a['label_agreement']:.1f}%, "
-                     f"|Δp| ≤ {a['delta_p_95th_percentile']:.4f} on 95%")
+                     f"|Δp| ≤ {a['delta_p_95th_percentile']:.4f} on 95% ({'kept' if a['kept'] else 'refused by the export check'})")
     if "shared_features" in result:
         f = result["shared_features"]
         lines.append(f"leave-one-subject-out, {f['subjects']} folds ({f['backbone']}, {f['size']} px, {f['images']} images, {f['views']} views, {f['epochs']} epochs): "

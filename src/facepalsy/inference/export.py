@@ -132,14 +132,15 @@ def export_onnx_int8(predictor: Predictor, calibration: np.ndarray, check: np.nd
         "delta_p_95th_percentile": float(np.percentile(delta, 95)), "delta_p_max": float(delta.max()),
         "limits": {"label_agreement": INT8_LABEL_AGREEMENT, "delta_p_95th_percentile": INT8_DELTA_P},
     }
-    if figures["label_agreement"] < INT8_LABEL_AGREEMENT or figures["delta_p_95th_percentile"] > INT8_DELTA_P:
+    figures["kept"] = figures["label_agreement"] >= INT8_LABEL_AGREEMENT and figures["delta_p_95th_percentile"] <= INT8_DELTA_P
+    if predictor.run:
+        atomic_write_json(predictor.run.onnx_int8_check, figures)  # kept or not: the measurement stays on record
+    if not figures["kept"]:
         path.unlink()
         raise FacepalsyError(
             f"{path}: int8 labels agree with fp32 on {100 * figures['label_agreement']:.1f}% of {len(check)} check images and |Δp| reaches "
             f"{figures['delta_p_95th_percentile']:.3f} on 5% of them (limits {100 * INT8_LABEL_AGREEMENT:.0f}% and {INT8_DELTA_P}); not written"
         )
-    if predictor.run:
-        atomic_write_json(predictor.run.onnx_int8_check, figures)
     return path, figures
 
 
@@ -164,9 +165,10 @@ def export_run_int8(predictor: Predictor, calibration_images: int = INT8_CALIBRA
 def write_onnx_int8(predictor: Predictor, calibration: np.ndarray, path: Path) -> Path:
     """onnxruntime's static quantisation of the run's graph, unchecked.
 
-    Weights become int8 per output channel; activations uint8, with ranges measured on
-    ``calibration`` (N×3×S×S uint8 model inputs: the run's own training images). QDQ format, which
-    onnxruntime runs with integer (VNNI/AMX) kernels where the CPU has them.
+    The convolutions' weights become int8 per output channel and their inputs uint8, with ranges
+    measured on ``calibration`` (N×3×S×S uint8 model inputs: the run's own training images); the
+    head stays fp32. QDQ format, which onnxruntime runs with integer (VNNI/AMX) kernels where the
+    CPU has them.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -187,8 +189,10 @@ def write_onnx_int8(predictor: Predictor, calibration: np.ndarray, path: Path) -
         fp32, prepared, quantised = Path(tmp) / "fp32.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         _write_graph(predictor, fp32)
         quant_pre_process(str(fp32), str(prepared))
+        # the convolutions only: the head (two small dense layers) stays fp32, which costs nothing in speed; quantising it too
+        # moved p(palsy) about 17 times as much as all the convolutions (a VGG16 run on the real-photo set: 95th percentile 0.019 vs 0.0011)
         quantize_static(str(prepared), str(quantised), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"])
         import onnx
 
         model = onnx.load(str(quantised))
