@@ -29,14 +29,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tiny_run, tmp_path_factory):
-    """`facepalsy serve` on a free loopback port; stopped after the tests."""
+def _start_server(run: Path, tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, str, Path]:
+    """`facepalsy serve` on a free port with its temporary folder under tmp_path; returns the process, URL and its working folder."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "facepalsy", "serve", str(tiny_run), "--port", str(port)], stdout=out, stderr=out, env=env)
+    temp = tmp_path / "tmp"
+    temp.mkdir(exist_ok=True)
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(temp)}
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "facepalsy", "serve", str(run), "--port", str(port), *flags], stdout=log, stderr=log, env=env)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
@@ -46,8 +46,16 @@ def server(tiny_run, tmp_path_factory):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"server did not start:\n{log.read_text()}")
+                pytest.fail(f"server did not start:\n{(tmp_path / 'server.log').read_text()}")
             time.sleep(0.5)
+    (workdir,) = temp.glob("facepalsy-serve-*")
+    return process, url, workdir
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run, tmp_path_factory):
+    """`facepalsy serve` on a free loopback port; stopped after the tests."""
+    process, url, _ = _start_server(tiny_run, tmp_path_factory.mktemp("serve"))
     yield url
     process.terminate()
     process.wait(timeout=30)
@@ -193,24 +201,8 @@ def test_nothing_derived_from_an_upload_outlives_the_promised_time(tiny_run, fac
     """A real server with --forget-after 3: after a photo and its report, its working folder holds no file at all 3 s (+ one sweep) later."""
     from gradio_client import Client, handle_file
 
-    port = _free_port()
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(temp)}  # the server's working folder lands here
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "facepalsy", "serve", str(tiny_run), "--port", str(port), "--forget-after", "3"],
-                               stdout=log, stderr=log, env=env)
+    process, url, workdir = _start_server(tiny_run, tmp_path, "--forget-after", "3")
     try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.5)
-        (workdir,) = temp.glob("facepalsy-serve-*")
         verdict, prob, cam, asymmetry, drawing, report = Client(url, verbose=False).predict(handle_file(str(faces[0])), None, api_name="/analyze_photo")
         assert "Verdict:" in verdict and report
         files = [p for p in workdir.rglob("*") if p.is_file()]
@@ -220,29 +212,6 @@ def test_nothing_derived_from_an_upload_outlives_the_promised_time(tiny_run, fac
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _start_server(run: Path, tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, str, Path]:
-    """`facepalsy serve` on a free port with its temporary folder under tmp_path; returns the process, URL and its working folder."""
-    port = _free_port()
-    temp = tmp_path / "tmp"
-    temp.mkdir(exist_ok=True)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(temp)}
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "facepalsy", "serve", str(run), "--port", str(port), *flags], stdout=log, stderr=log, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"server did not start:\n{(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.5)
-    (workdir,) = temp.glob("facepalsy-serve-*")
-    return process, url, workdir
 
 
 def _rss_mb(pid: int) -> float:
