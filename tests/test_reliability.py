@@ -46,10 +46,12 @@ def _start_paused_train(tmp_path: Path, data: Path, out: Path, command: tuple[st
     script, marker = tmp_path / "pausing_cli.py", tmp_path / "paused"
     script.write_text(PAUSING_CLI)
     env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker), "FACEPALSY_TEST_PAUSE_IN": pause_in}
-    proc = subprocess.Popen([sys.executable, str(script), *command, str(data), "--out", str(out), *flags], env=env, stderr=subprocess.PIPE, text=True)
+    # stderr to a file, not a pipe: the progress bar writes there, and a pipe nobody reads until exit fills and blocks the child
+    proc = subprocess.Popen([sys.executable, str(script), *command, str(data), "--out", str(out), *flags], env=env,
+                            stderr=(tmp_path / "stderr.txt").open("w+"), text=True)
     deadline = time.monotonic() + 120
     while not marker.exists():
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
         assert time.monotonic() < deadline, "training never reached epoch 2"
         time.sleep(0.1)
     return proc
@@ -73,7 +75,7 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
     out = tmp_path / "run"
     proc = _start_paused_train(tmp_path, synth_data, out)
     proc.send_signal(sig)
-    code, stderr = proc.wait(timeout=120), proc.stderr.read()
+    code, stderr = proc.wait(timeout=120), (tmp_path / "stderr.txt").read_text()
     if sig == signal.SIGKILL:
         assert code == -signal.SIGKILL
     else:
