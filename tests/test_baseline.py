@@ -33,28 +33,65 @@ def test_mirror_pairs_and_offsets_of_a_symmetric_face():
     assert np.abs(mesh_offsets(drooped[None], pairs)).max() == pytest.approx(0.1)
 
 
-def test_classifier_numbers_reproduce_scikit_learn():
-    """The stored numbers give scikit-learn's PCA + logistic regression probabilities."""
+def _training_set(rng: np.random.Generator, expression_column: bool):
+    from facepalsy.models import baseline
+
+    base = _symmetric_mesh(rng)
+    y = np.array([0, 1] * 30)
+    meshes = base + rng.normal(0, 0.01, (60, 468, 2)) + y[:, None, None] * (base[:, 0:1] > 0.5) * [0.0, 0.05]
+    scalars = np.abs(rng.normal(size=(60, len(baseline.FEATURES)))) + y[:, None]
+    groups = np.array([0, 4] * 15 + [4, 0] * 15)  # rest and smile, 15 healthy faces each (MIN_GROUP)
+    columns = [scalars, groups[:, None]] if expression_column else [scalars]
+    return np.hstack([*columns, meshes.reshape(60, -1)]), y, scalars, groups, meshes
+
+
+def test_format_1_classifier_numbers_reproduce_scikit_learn():
+    """Runs trained before the 3-D pose: the stored numbers give scikit-learn's PCA + logistic regression."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
     from facepalsy.models import baseline
 
-    rng = np.random.default_rng(1)
-    base = _symmetric_mesh(rng)
-    y = np.array([0, 1] * 30)
-    meshes = base + rng.normal(0, 0.01, (60, 468, 2)) + y[:, None, None] * (base[:, 0:1] > 0.5) * [0.0, 0.05]
-    scalars = rng.normal(size=(60, len(baseline.FEATURES))) + y[:, None]
-    x = np.hstack([scalars, meshes.reshape(60, -1)])
-    classifier = AsymmetryClassifier.fit(x, y)
+    x, y, scalars, _, meshes = _training_set(np.random.default_rng(1), expression_column=False)
+    classifier = AsymmetryClassifier.fit(x, y, version=1)
+    loaded = AsymmetryClassifier({k: v for k, v in classifier.to_dict().items()})  # as model.pt gives it back: no version key
+    assert loaded.version == 1 and "version" not in classifier.params
     pairs = baseline.mirror_pairs(meshes[y == 0].mean(axis=0))
     offsets = baseline.mesh_offsets(meshes, pairs)
     standard = (offsets - offsets.mean(0)) / (offsets.std(0) + 1e-9)
     design = np.hstack([scalars, PCA(20, random_state=0).fit_transform(standard)])
     design = (design - design.mean(0)) / (design.std(0) + 1e-9)
-    reference = LogisticRegression(C=baseline.REGULARISATION_C, max_iter=2000, random_state=0).fit(design, y)
+    reference = LogisticRegression(C=0.1, max_iter=3000, random_state=0).fit(design, y)
+    assert np.allclose(loaded.proba_from_features(x), reference.predict_proba(design)[:, 1], atol=1e-6)
+    assert loaded.proba_from_features(np.full((1, x.shape[1]), np.nan))[0] == pytest.approx(1 / (1 + np.exp(-loaded.params["intercept"][0])))
+
+
+def test_classifier_scales_by_expression_and_reproduces_scikit_learn():
+    """Format 2: each measure over the healthy 95th percentile of faces making the same expression, region maxima,
+    PCA of the mesh offsets standardised per expression, then logistic regression: computed here by hand."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+
+    from facepalsy.models import baseline
+
+    x, y, scalars, groups, meshes = _training_set(np.random.default_rng(2), expression_column=True)
+    classifier = AsymmetryClassifier.fit(x, y)
+    healthy = y == 0
+    scale = {g: np.percentile(scalars[healthy & (groups == g)], 95, axis=0) + 1e-9 for g in (0, 4)}
+    scaled = scalars / np.array([scale[g] for g in groups])
+    regions = np.column_stack([scaled[:, c].max(axis=1) for c in baseline.REGION_COLUMNS.values()])
+    offsets = baseline.mesh_offsets(meshes, baseline.mirror_pairs(meshes[healthy].mean(axis=0)))
+    mean = {g: offsets[healthy & (groups == g)].mean(0) for g in (0, 4)}
+    spread = {g: offsets[healthy & (groups == g)].std(0) + 1e-9 for g in (0, 4)}
+    standard = np.array([(o - mean[g]) / spread[g] for o, g in zip(offsets, groups)])
+    design = np.hstack([scaled, regions, regions[:, :2].max(1, keepdims=True), regions[:, 2:].max(1, keepdims=True),
+                        PCA(59, random_state=0).fit_transform(standard)])  # 60 components, at most samples − 1
+    design = (design - design.mean(0)) / (design.std(0) + 1e-9)
+    reference = LogisticRegression(C=0.05, max_iter=3000, random_state=0).fit(design, y)
     assert np.allclose(classifier.proba_from_features(x), reference.predict_proba(design)[:, 1], atol=1e-6)
-    assert classifier.proba_from_features(np.full((1, x.shape[1]), np.nan))[0] == pytest.approx(1 / (1 + np.exp(-classifier.params["intercept"][0])))
+    smiling_twin = x.copy()
+    smiling_twin[:, len(baseline.FEATURES)] = 4 - smiling_twin[:, len(baseline.FEATURES)]  # the same faces read as the other expression
+    assert not np.allclose(classifier.proba_from_features(smiling_twin), classifier.proba_from_features(x))
 
 
 @pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")

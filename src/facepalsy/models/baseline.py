@@ -5,130 +5,217 @@ metrics, cross-validation and comparison table as the CNNs, so it is one more ro
 It needs no ImageNet weights. It sees the aligned crop of the largest, fairly frontal face (its
 spec is face-crop with a yaw limit): no usable face, no verdict.
 
-Features per face, all measured in the eye-aligned frame (scale and in-plane rotation removed), as
-the median over slightly rotated and rescaled views:
+Features per face (format 2), all measured on the 3-D mesh rotated to frontal (``face/pose.py``),
+in the eye-aligned frame (scale and rotation removed), as the median over slightly rotated and
+rescaled views:
 
 - region measures after Emotrics: the absolute left−right difference of brow height (mean, inner,
   outer end), eye opening, palpebral fissure width and ratio, a second lid distance, mouth-corner
   height and excursion, nose ala to mouth corner; smile angle, lip and chin deviation; the mean
-  distance from each mirrored landmark to its nearest landmark; |yaw| (the side is irrelevant to
-  "palsy or not");
+  distance from each mirrored landmark to its nearest landmark; |cheek-width imbalance|. Each is
+  divided by the 95th percentile of healthy training faces *making the same expression*
+  (``face/expression.py``; all healthy faces for an expression with fewer than MIN_GROUP), so a
+  healthy lopsided smile counts as much as a healthy resting face, not more;
+- per region (brow, eye, mid-face, mouth) the largest of its scaled measures, and the largest of
+  the upper and of the lower face: a bad mouth under a symmetric forehead scores as a bad mouth,
+  not diluted by the healthy brow (central palsy);
 - the whole mesh mirrored: for each of 468 landmarks, the offset between its mirror image and its
-  symmetric partner (pairs found once, on the mean normal face of the training data), reduced by PCA.
+  symmetric partner (pairs found once, on the mean healthy face of the training data), standardised
+  by healthy faces of the same expression and reduced by PCA.
 
 Classifier, chosen by 5-fold cross-validation on the real-photo development set (README): logistic
-regression (C = 0.1) on the standardised region measures and 20 principal components of the mesh
+regression (C = 0.05) on the standardised features above with 60 principal components of the mesh
 offsets. It beat random forests and gradient boosting there (they overfit a few hundred faces), and
-its numbers are stored plainly in model.pt (loads with ``weights_only``).
-"""
+its numbers are stored plainly in model.pt (loads with ``weights_only``). The expression itself is
+not a feature: palsy photos on the web smile more often than healthy portraits, and a model that
+learned "smiling means palsy" would flag healthy smiles.
 
+Runs trained before (format 1: the same measures on the mesh without frontalising, unscaled, 20
+components, C = 0.1) keep their features and still predict as they did.
+"""
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
 
 import numpy as np
+from scipy.special import expit
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 
 from facepalsy.errors import BadImageError, DataError
-from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, image_asymmetry
+from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, Asymmetry, image_asymmetry, measure
+from facepalsy.face.expression import EXPRESSIONS
+from facepalsy.face.norms import REGIONS
 from facepalsy.log import progress_bar
 
 NAME = "asymmetry"
+FORMAT = 2  # the feature format new runs are trained with; 1: runs trained before the 3-D pose
 SHAPE_FEATURES = (*SIDE_MEASURES, *SHAPE_MEASURES)
 FEATURES = (*(f"abs_{m}" for m in MEASURES), "score", *(f"abs_{m}" for m in SHAPE_FEATURES))
 MESH_POINTS = 468
-MESH_COMPONENTS = 20
-REGULARISATION_C = 0.1
+SETTINGS = {1: (20, 0.1), 2: (60, 0.05)}  # per format: mesh components, logistic-regression C
+MIN_GROUP = 15  # healthy training faces an expression needs for its own scaling
+# Per region, the columns of FEATURES it takes its largest scaled measure from.
+REGION_COLUMNS = {region: [FEATURES.index(f"abs_{m}") for m in measures] for region, measures in REGIONS.items()}
 CACHE_LIMIT = 20_000  # entries of about 3.8 kB (float32): enough for YFP-sized cv, bounded for a long-running `serve`
-_features_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # image content hash → features, so cv folds measure each image once
+READINGS_LIMIT = 256  # the last faces' measures, for the palsy pattern of the predictions just made
+_features_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # (image hash, format) → features, so cv folds measure once
+_measured: OrderedDict[str, Asymmetry | None] = OrderedDict()  # image hash → its measures (None: no usable face)
 
 
-def image_features(image: np.ndarray) -> np.ndarray:
-    """Region measures and eye-frame mesh (flattened) of one CHW uint8 image; NaN when no usable face is found."""
+def _remember(cache: OrderedDict, key, value, limit: int) -> None:
+    if len(cache) >= limit:
+        cache.popitem(last=False)  # least recently used
+    cache[key] = value
+
+
+def measured(image: np.ndarray) -> Asymmetry | None:
+    """The measures of one CHW uint8 face crop (None without a usable face), kept for the last READINGS_LIMIT images."""
     key = hashlib.sha1(image.tobytes()).hexdigest()
+    if key in _measured:
+        _measured.move_to_end(key)
+        return _measured[key]
+    try:
+        result = image_asymmetry(np.ascontiguousarray(image.transpose(1, 2, 0)))[0]
+    except BadImageError:
+        result = None
+    _remember(_measured, key, result, READINGS_LIMIT)
+    return result
+
+
+def row_length(version: int = FORMAT) -> int:
+    return len(FEATURES) + (1 if version >= 2 else 0) + 2 * MESH_POINTS
+
+
+def image_features(image: np.ndarray, version: int = FORMAT) -> np.ndarray:
+    """One CHW uint8 image's feature row of the given format; NaN when no usable face is found."""
+    key = (hashlib.sha1(image.tobytes()).hexdigest(), version)
     if key in _features_cache:
         _features_cache.move_to_end(key)
+        return _features_cache[key]
+    result = measured(image)
+    if result is None:
+        row = np.full(row_length(version), np.nan, np.float32)
     else:
-        if len(_features_cache) >= CACHE_LIMIT:
-            _features_cache.popitem(last=False)  # least recently used
-        try:
-            result, _, _ = image_asymmetry(np.ascontiguousarray(image.transpose(1, 2, 0)))
-            scalars = [*(abs(result.difference[m]) for m in MEASURES), result.score, *(abs(result.shape[m]) for m in SHAPE_FEATURES)]
-            _features_cache[key] = np.concatenate([scalars, result.mesh.ravel()]).astype(np.float32)
-        except BadImageError:
-            _features_cache[key] = np.full(len(FEATURES) + 2 * MESH_POINTS, np.nan, np.float32)
-    return _features_cache[key]
+        if version == 1:
+            mesh, result = result.legacy_mesh[:MESH_POINTS], measure(result.legacy_mesh)
+            extra = []
+        else:
+            mesh, extra = result.mesh, [EXPRESSIONS.index(result.expression)]
+        scalars = [*(abs(result.difference[m]) for m in MEASURES), result.score, *(abs(result.shape[m]) for m in SHAPE_FEATURES)]
+        row = np.concatenate([scalars, extra, mesh.ravel()]).astype(np.float32)
+    _remember(_features_cache, key, row, CACHE_LIMIT)
+    return row
 
 
-def features(images: np.ndarray, progress: bool = False) -> np.ndarray:
+def features(images: np.ndarray, progress: bool = False, version: int = FORMAT) -> np.ndarray:
     rows = []
     with progress_bar(disable=not progress) as bar:
         task = bar.add_task(f"measuring asymmetry of {len(images)} faces", total=len(images))
         for image in images:
-            rows.append(image_features(image))
+            rows.append(image_features(image, version))
             bar.advance(task)
-    return np.array(rows, dtype=np.float64).reshape(len(images), len(FEATURES) + 2 * MESH_POINTS)
+    return np.array(rows, dtype=np.float64).reshape(len(images), row_length(version))
 
 
 def mirror_pairs(mesh: np.ndarray) -> np.ndarray:
     """For each landmark of a (mean) frontal mesh in the eye frame, the index of its symmetric partner."""
-    mirrored = mesh * np.array([-1.0, 1.0])
+    mirrored = mesh * _flip_x(mesh.shape[-1])
     return np.sqrt(((mirrored[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2)).argmin(axis=1)
 
 
 def mesh_offsets(meshes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Each landmark's mirror image minus its partner, flattened: zero for a perfectly symmetric face."""
-    return (meshes * np.array([-1.0, 1.0]) - meshes[:, pairs]).reshape(len(meshes), -1)
+    return (meshes * _flip_x(meshes.shape[-1]) - meshes[:, pairs]).reshape(len(meshes), -1)
+
+
+def _flip_x(dimensions: int) -> np.ndarray:
+    """Multiplier that mirrors points across the midline (x = 0) in 2-D or 3-D."""
+    return np.array([-1.0] + [1.0] * (dimensions - 1))
+
+
+def _split(x: np.ndarray, version: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Feature rows → scalars, expression indices (0, rest, for format 1), meshes."""
+    n = len(FEATURES)
+    if version == 1:
+        return x[:, :n], np.zeros(len(x), int), x[:, n:].reshape(len(x), MESH_POINTS, 2)
+    return x[:, :n], np.nan_to_num(x[:, n]).astype(int), x[:, n + 1 :].reshape(len(x), MESH_POINTS, 2)
 
 
 class AsymmetryClassifier:
-    """Region measures and PCA of mirrored mesh offsets → logistic regression, stored as plain numbers."""
+    """Expression-scaled region measures and PCA of mirrored mesh offsets → logistic regression, stored as plain numbers."""
 
     name = NAME
 
     def __init__(self, params: dict):
         self.params = {k: np.asarray(v, dtype=np.int64 if k == "pairs" else np.float64) for k, v in params.items()}
+        self.version = int(self.params["version"]) if "version" in self.params else 1
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0) -> "AsymmetryClassifier":
+    def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0, version: int = FORMAT) -> "AsymmetryClassifier":
         """Fit on features from :func:`features` (rows of NaN, faces the model could not measure, are left out)."""
         known = ~np.isnan(x).any(axis=1)
         x, y = x[known], y[known]
         if len(np.unique(y)) < 2:
             raise DataError("the landmark model needs measured faces of both classes in its training data")
-        scalars, meshes = x[:, : len(FEATURES)], x[:, len(FEATURES) :].reshape(len(x), MESH_POINTS, 2)
-        pairs = mirror_pairs(meshes[y == 0].mean(axis=0))
+        scalars, groups, meshes = _split(x, version)
+        healthy = y == 0
+        pairs = mirror_pairs(meshes[healthy].mean(axis=0))
         offsets = mesh_offsets(meshes, pairs)
-        mesh_mean, mesh_scale = offsets.mean(axis=0), offsets.std(axis=0) + 1e-9
-        pca = PCA(min(MESH_COMPONENTS, len(x) - 1, offsets.shape[1]), random_state=seed).fit((offsets - mesh_mean) / mesh_scale)
-        params = {"pairs": pairs, "mesh_mean": mesh_mean, "mesh_scale": mesh_scale, "components": pca.components_, "pca_mean": pca.mean_,
-                  }
-        design = cls(params)._design(scalars, meshes, standardise=False)
+        components, c = SETTINGS[version]
+        params: dict = {"pairs": pairs}
+        if version == 1:
+            params.update(mesh_mean=offsets.mean(axis=0), mesh_scale=offsets.std(axis=0) + 1e-9)
+            standard = (offsets - params["mesh_mean"]) / params["mesh_scale"]
+        else:
+            params.update(version=version, **_expression_scales(scalars[healthy], groups[healthy], offsets[healthy]))
+            standard = (offsets - params["mesh_mean"][groups]) / params["mesh_scale"][groups]
+        pca = PCA(min(components, len(x) - 1, offsets.shape[1]), random_state=seed).fit(standard)
+        params.update(components=pca.components_, pca_mean=pca.mean_)
+        design = cls(params)._design(scalars, groups, meshes, standardise=False)
         params.update({"mean": design.mean(axis=0), "scale": design.std(axis=0) + 1e-9})
-        logistic = LogisticRegression(C=REGULARISATION_C, max_iter=2000, random_state=seed).fit((design - params["mean"]) / params["scale"], y)
+        logistic = LogisticRegression(C=c, max_iter=3000, random_state=seed).fit((design - params["mean"]) / params["scale"], y)
         return cls({**params, "coef": logistic.coef_[0], "intercept": logistic.intercept_})
 
-    def _design(self, scalars: np.ndarray, meshes: np.ndarray, standardise: bool = True) -> np.ndarray:
+    def _design(self, scalars: np.ndarray, groups: np.ndarray, meshes: np.ndarray, standardise: bool = True) -> np.ndarray:
         p = self.params
-        scores = (((mesh_offsets(meshes, p["pairs"]) - p["mesh_mean"]) / p["mesh_scale"]) - p["pca_mean"]) @ p["components"].T
-        design = np.hstack([scalars, scores])
+        offsets = mesh_offsets(meshes, p["pairs"])
+        if self.version == 1:
+            standard = (offsets - p["mesh_mean"]) / p["mesh_scale"]
+        else:
+            standard = (offsets - p["mesh_mean"][groups]) / p["mesh_scale"][groups]
+            scalars = scalars / p["scalar_scale"][groups]
+            regions = np.column_stack([scalars[:, columns].max(axis=1) for columns in REGION_COLUMNS.values()])
+            scalars = np.hstack([scalars, regions, regions[:, :2].max(axis=1, keepdims=True), regions[:, 2:].max(axis=1, keepdims=True)])
+        design = np.hstack([scalars, (standard - p["pca_mean"]) @ p["components"].T])
         return (design - p["mean"]) / p["scale"] if standardise else design
 
     def predict_proba(self, images: np.ndarray, progress: bool = False) -> np.ndarray:
         """Palsy probability per CHW uint8 face crop (the rare crop the mesh cannot be re-found on gets the training means)."""
-        return self.proba_from_features(features(images, progress))
+        return self.proba_from_features(features(images, progress, self.version))
 
     def proba_from_features(self, x: np.ndarray) -> np.ndarray:
         """Palsy probability per row of :func:`features`; a row with anything unmeasured is scored as the training mean."""
         p = self.params
         missing = np.isnan(x).any(axis=1)
-        x = np.nan_to_num(x)
-        design = self._design(x[:, : len(FEATURES)], x[:, len(FEATURES) :].reshape(len(x), MESH_POINTS, 2))
+        design = self._design(*_split(np.nan_to_num(x), self.version))
         design[missing] = 0.0  # standardised: the training mean
         z = design @ p["coef"] + p["intercept"]
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)
 
     def to_dict(self) -> dict:
         return {k: v.tolist() for k, v in self.params.items()}
+
+
+def _expression_scales(scalars: np.ndarray, groups: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per expression (rows in EXPRESSIONS order): the healthy 95th percentile of each scalar measure and the
+    healthy mean and spread of each mesh offset; all healthy faces stand in for an expression with fewer than MIN_GROUP."""
+    pooled = (np.percentile(scalars, 95, axis=0) + 1e-9, offsets.mean(axis=0), offsets.std(axis=0) + 1e-9)
+    tables = [np.tile(value, (len(EXPRESSIONS), 1)) for value in pooled]
+    for index in range(len(EXPRESSIONS)):
+        own = groups == index
+        if own.sum() >= MIN_GROUP:
+            tables[0][index] = np.percentile(scalars[own], 95, axis=0) + 1e-9
+            tables[1][index], tables[2][index] = offsets[own].mean(axis=0), offsets[own].std(axis=0) + 1e-9
+    return {"scalar_scale": tables[0], "mesh_mean": tables[1], "mesh_scale": tables[2]}
