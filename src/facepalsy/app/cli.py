@@ -190,8 +190,11 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
 
     from facepalsy.data.images import expand_inputs, load_image
     from facepalsy.errors import BadImageError
+    from rich.markdown import Markdown
+
     from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
     from facepalsy.face.norms import load_norms
+    from facepalsy.face.pattern import pattern_text
 
     norms = load_norms(args.norms)
     failed, paths = 0, expand_inputs(args.images)
@@ -209,13 +212,16 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"path": str(path), **result.to_dict()}))
             continue
-        table = Table("measure (inter-ocular distances)", "patient's right", "patient's left", "left − right", title=str(path))
+        title = f"{path} ({result.expression}{'' if result.expression_named else ', recognised'}; head yaw {result.pose.get('yaw', 0):+.0f}°)"
+        table = Table("measure (inter-ocular distances)", "patient's right", "patient's left", "left − right", title=title)
         for name in MEASURES:
             table.add_row(name.replace("_", " "), f"{result.right[name]:.3f}", f"{result.left[name]:.3f}", f"{result.difference[name]:+.3f}")
         Console().print(table)
         Console().print(reference_table(result.reference))
         Console().print(reference_sentence(result.reference) + f"; asymmetry score {result.score:.3f}"
                         + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""), highlight=False)
+        if result.palsy_pattern:
+            Console().print(Markdown(pattern_text(result.palsy_pattern)))
     if failed and len(paths) > 1:
         print(f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)", file=sys.stderr)
     return EXIT_USER_ERROR if failed and (args.strict or failed == len(paths)) else 0
@@ -245,6 +251,12 @@ def cmd_exam(args: argparse.Namespace) -> int:
         console.print(f"missing expressions: {', '.join(document['missing'])}")
     outside = document["outside_healthy_range"]
     console.print(f"more affected side: patient's {document['more_affected_side']}" if outside else "within the healthy range (no affected side named)")
+    if document.get("palsy_pattern"):
+        from rich.markdown import Markdown
+
+        from facepalsy.face.pattern import pattern_text
+
+        console.print(Markdown(pattern_text(document["palsy_pattern"])))
     console.print(f"report: [bold]{out / 'exam.md'}[/]")
     return 0
 

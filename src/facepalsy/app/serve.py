@@ -137,7 +137,7 @@ class Analyzer:
         prediction, heatmap = self.batcher.submit(prepared, name)  # with other requests' photos, in one pass of the network
         cam = overlay(prepared.pixels.transpose(2, 0, 1), heatmap) if heatmap is not None else prepared.pixels
         cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
-        asymmetry_text, drawing = self._asymmetry(rgb, name)
+        asymmetry_text, drawing = self._asymmetry(rgb, name, palsy=prediction.label == "palsy")
         notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
         result = Analysis(self._verdict(prediction.prob_palsy) + notes, prediction.prob_palsy, cam, asymmetry_text, drawing)
         result.report = self._report(result, name)  # also writes the pictures beside it, for the page
@@ -147,9 +147,10 @@ class Analyzer:
         return (f"## Verdict: {self.predictor.label(prob)}\n\np(palsy) = **{prob:.3f}**, labelled at the {self.predictor.threshold_text()} — "
                 f"{self.model_line}.\n\n{CAUTION}")
 
-    def _asymmetry(self, rgb: np.ndarray, name: str) -> tuple[str, np.ndarray | None]:
+    def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
         from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
+        from facepalsy.face.pattern import pattern_text
 
         if not mediapipe_available():
             return f"Landmark asymmetry needs the face extra, which is not installed ({FACE_INSTALL}).", None
@@ -157,11 +158,12 @@ class Analyzer:
             result, crop, landmarks = image_asymmetry(rgb, name)
         except BadImageError as exc:
             return f"Landmark asymmetry: {exc.reason}.", None
-        result.compare(self.norms)
+        result.compare(self.norms, palsy)
         rows = "\n".join(f"| {m.replace('_', ' ')} | {result.right[m]:.3f} | {result.left[m]:.3f} | {result.difference[m]:+.3f} |" for m in MEASURES)
         text = (
             f"### Landmark asymmetry against healthy reference ranges\n\n{reference_markdown(result.reference)} "
-            f"(the patient's left is on the image's right); asymmetry score {result.score:.3f}.\n\n"
+            f"(the patient's left is on the image's right); asymmetry score {result.score:.3f}; expression {result.expression}, "
+            f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n" + (f"{pattern_text(result.palsy_pattern)}\n\n" if result.palsy_pattern else "") +
             f"| measure (inter-ocular distances) | patient's right | patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )
         drawing = draw(crop, landmarks, result)

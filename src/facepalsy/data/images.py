@@ -138,8 +138,9 @@ class FacePolicy:
 
     crop: bool = False  # the model sees the aligned crop of the largest face
     required: bool = False  # no usable face, no verdict (always so with ``crop`` or ``harmonise``)
-    max_yaw: float | None = None  # a face turned further gets no verdict (the landmark model compares the sides)
+    max_yaw: float | None = None  # runs before the 3-D pose: a face whose cheek-width imbalance is larger gets no verdict
     harmonise: "Harmonisation | None" = None  # one face crop, level of detail and JPEG re-encoding for every image
+    max_yaw_degrees: float | None = None  # a face turned further (3-D mesh, degrees) gets no verdict (the landmark model compares the sides)
 
     @property
     def needs_face(self) -> bool:
@@ -156,6 +157,8 @@ class FacePolicy:
         else:
             text = "the whole image, resized"
         text += "; no usable face, no verdict" if self.needs_face else "; images without a detectable face are labelled too"
+        if self.max_yaw_degrees is not None:
+            text += f"; a face turned further than ±{self.max_yaw_degrees:g}° gets no verdict"
         return text + (f"; a face turned further than yaw ±{self.max_yaw} gets no verdict" if self.max_yaw is not None else "")
 
 
@@ -179,13 +182,14 @@ def model_input(rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, na
         data, face = harmonised_jpeg(rgb, size, policy.harmonise, name)
         pixels = decode_jpeg(data)
         if policy.crop:  # the landmark model measures the harmonised face as it would any other photo
-            pixels = model_input(pixels, size, FacePolicy(crop=True, max_yaw=policy.max_yaw), name, find_faces).pixels
+            pixels = model_input(pixels, size, FacePolicy(crop=True, max_yaw=policy.max_yaw, max_yaw_degrees=policy.max_yaw_degrees),
+                                 name, find_faces).pixels
         else:
-            _check_yaw(face, policy.max_yaw, name)
+            _check_yaw(face, policy, name)
         return ModelInput(pixels, face.faces_found, _box(face.box), True)
     if policy.crop:
         crop, face = crop_face(rgb, size, name)
-        _check_yaw(face, policy.max_yaw, name)
+        _check_yaw(face, policy, name)
         return ModelInput(crop, face.faces_found, _box(face.box), True)
     pixels = resize_square(rgb, size)
     if policy.required:  # the same rule as the face crop: the largest face, both eyes, large enough
@@ -197,16 +201,22 @@ def model_input(rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, na
     return ModelInput(pixels, len(faces), _box(faces[0].box) if faces else None)
 
 
-def _check_yaw(face, max_yaw: float | None, name) -> None:
+def _check_yaw(face, policy: FacePolicy, name) -> None:
     from facepalsy.errors import NoFaceError
 
-    if max_yaw is None or face.landmarks is None:
+    if face.landmarks is None or (policy.max_yaw is None and policy.max_yaw_degrees is None):
         return
-    from facepalsy.face.asymmetry import head_yaw
+    from facepalsy.face.asymmetry import head_pose, head_yaw
 
-    yaw = head_yaw(face.landmarks)
-    if abs(yaw) > max_yaw:
-        raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.2f}, limit ±{max_yaw}); a frontal photo is needed")
+    if policy.max_yaw_degrees is not None and face.depth is not None:
+        yaw = head_pose(face).yaw
+        if abs(yaw) > policy.max_yaw_degrees:
+            raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.0f}°, limit ±{policy.max_yaw_degrees:g}°); "
+                              "a frontal photo is needed")
+    if policy.max_yaw is not None:
+        yaw = head_yaw(face.landmarks)
+        if abs(yaw) > policy.max_yaw:
+            raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.2f}, limit ±{policy.max_yaw}); a frontal photo is needed")
 
 
 def _box(box) -> tuple[float, float, float, float]:

@@ -1,9 +1,11 @@
 """Landmark asymmetry: brow, eye, mouth-corner measures per side, the more affected side, one score.
 
-Measured on MediaPipe face-mesh landmarks (the ``face`` extra) in an eye-aligned frame: origin at
-the midpoint of the eye centres, x along the eye line, y down, lengths divided by the
-inter-ocular distance. That makes every measure invariant to in-plane rotation, scale and
-position. "Left" and "right" are the patient's (the patient's left is on the image's right).
+Measured on MediaPipe's 3-D face mesh (the ``face`` extra), rotated to frontal (``pose``: a head
+turned or tilted within MAX_YAW_DEGREES does not read as asymmetry), then in an eye-aligned frame:
+origin at the midpoint of the eye centres, x along the eye line, y down, lengths divided by the
+inter-ocular distance. That makes every measure invariant to rotation, scale and position. Each
+face also gets its expression (``expression``), so it can be compared with healthy faces making
+the same one. "Left" and "right" are the patient's (the patient's left is on the image's right).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import cv2
 import numpy as np
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.face.detect import FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, align_face, detect_faces, largest_face, mediapipe_available
+from facepalsy.face.detect import FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, Face, align_face, detect_faces, largest_face, mediapipe_available
+from facepalsy.face.expression import recognise
+from facepalsy.face.pose import Pose, frontalise
 from facepalsy.io import atomic_write
 
 # Face-mesh indices per side of the patient: (right, left).
@@ -34,7 +38,10 @@ CHEEK = (234, 454)
 NOSE_TIP, UPPER_LIP, LOWER_LIP, CHIN = 1, 0, 17, 152
 SIDE_MEASURES = ("brow_inner_height", "brow_outer_height", "palpebral_width", "palpebral_ratio", "inner_lid_distance", "nasolabial_length")
 SHAPE_MEASURES = ("smile_angle", "lip_deviation", "chin_deviation", "mirror_disagreement", "yaw")
-TURNED_YAW = 0.35  # |yaw| (cheek-width imbalance) above this: the head is turned, and turned faces look asymmetric
+TURNED_YAW = 0.35  # runs trained before the 3-D pose: |cheek-width imbalance| above this is a turned head (about 12° of MAX_YAW_DEGREES)
+# A head turned further (estimated yaw of the 3-D mesh, degrees) gets no verdict. Up to here, a face
+# re-rendered turned moves the region measures about as much as landmark noise does (README, Figures).
+MAX_YAW_DEGREES = 20.0
 
 
 @dataclass
@@ -47,44 +54,57 @@ class Asymmetry:
     score: float  # sum of |differences|: 0 for a perfectly symmetric face
     faces_found: int = 1  # faces in the image; the largest was measured
     shape: dict[str, float] = field(default_factory=dict)  # SIDE_MEASURES differences and SHAPE_MEASURES, for the landmark model
-    mesh: np.ndarray | None = field(default=None, repr=False)  # 468×2 landmarks in the eye frame (median over views), for the landmark model
+    mesh: np.ndarray | None = field(default=None, repr=False)  # 468×2 frontal landmarks in the eye frame (median over views), for the landmark model
     reference: dict | None = None  # the healthy reference-range reading (face/norms.py), once compared
+    pose: dict[str, float] = field(default_factory=dict)  # yaw, pitch, roll (degrees) taken out before measuring
+    expression: str = "rest"  # recognised from the mesh, or as named by the user (face/expression.py)
+    expression_named: bool = False  # True: the user named the expression
+    palsy_pattern: dict | None = None  # central / peripheral / undetermined (face/pattern.py), once compared
+    legacy_mesh: np.ndarray | None = field(default=None, repr=False)  # 478×2, eye frame without frontalising (landmark models of format 1)
 
-    def compare(self, norms: dict) -> "Asymmetry":
+    def compare(self, norms: dict, palsy: bool = False) -> "Asymmetry":
         """Read this face against healthy reference ranges. The affected side is then the one the
-        reading names (only for regions outside the healthy range), never a leaning within it."""
-        from facepalsy.face.norms import differences, reading
+        reading names (only for regions outside the healthy range), never a leaning within it. A face
+        outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern."""
+        from facepalsy.face.norms import differences, reading, side_sizes
+        from facepalsy.face.pattern import photo_pattern
 
         if self.turned:
             self.reference = {"turned": True, "outside_healthy_range": None, "regions": {}, "more_affected_side": None}
         else:
-            self.reference = reading(differences(self), norms)
+            self.reference = reading(differences(self), norms, self.expression, side_sizes(self))
         self.more_affected_side = self.reference["more_affected_side"]
+        self.palsy_pattern = photo_pattern(self.reference, palsy)
         return self
 
     @property
     def turned(self) -> bool:
         """The head is turned far enough that left/right differences reflect the pose, not the face."""
+        if "yaw" in self.pose:
+            return abs(self.pose["yaw"]) > MAX_YAW_DEGREES
         return abs(self.shape.get("yaw", 0.0)) > TURNED_YAW
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values.pop("mesh")
+        values.pop("legacy_mesh")
         outside = self.reference.get("outside_healthy_range") if self.reference else None
         return {**values, "turned": self.turned, "outside_healthy_range": outside}
 
 
 def eye_frame(landmarks: np.ndarray) -> np.ndarray:
-    """Landmarks in the eye-aligned, inter-ocular-normalised frame."""
+    """Landmarks (N×2, or N×3 with depth) in the eye-aligned, inter-ocular-normalised frame."""
+    points = landmarks[:, :2]
     if len(landmarks) >= 478:  # refined iris centres: steadier than the eye contours
-        right_eye, left_eye = landmarks[468], landmarks[473]
+        right_eye, left_eye = points[468], points[473]
     else:
-        right_eye, left_eye = landmarks[RIGHT_EYE_RING].mean(axis=0), landmarks[LEFT_EYE_RING].mean(axis=0)
+        right_eye, left_eye = points[RIGHT_EYE_RING].mean(axis=0), points[LEFT_EYE_RING].mean(axis=0)
     axis = left_eye - right_eye
     distance = np.hypot(*axis)
     cos, sin = axis / distance
     rotation = np.array([[cos, sin], [-sin, cos]])  # turns the eye line onto +x
-    return (landmarks - (right_eye + left_eye) / 2) @ rotation.T / distance
+    flat = (points - (right_eye + left_eye) / 2) @ rotation.T / distance
+    return flat if landmarks.shape[1] == 2 else np.column_stack([flat, landmarks[:, 2] / distance])
 
 
 def measure(landmarks: np.ndarray) -> Asymmetry:
@@ -156,8 +176,14 @@ def _yaw(points: np.ndarray) -> float:
 
 def head_yaw(landmarks: np.ndarray) -> float:
     """How far the head is turned, from face-mesh landmarks in pixels: the imbalance of the cheek
-    widths either side of the nose tip, −1..1 (0 frontal); beyond ±TURNED_YAW sides cannot be compared."""
+    widths either side of the nose tip, −1..1 (0 frontal). Kept for runs trained before the 3-D pose
+    (their spec's ``max_yaw``); see :func:`head_pose`."""
     return _yaw(eye_frame(np.asarray(landmarks, dtype=np.float64)))
+
+
+def head_pose(face: Face) -> Pose:
+    """Yaw, pitch and roll (degrees) of a MediaPipe face, from its 3-D mesh."""
+    return frontalise(eye_frame(np.column_stack([face.landmarks, face.depth])))
 
 
 CANONICAL_SIZE = 384  # landmarks are measured on the aligned crop, so the detector always sees one pose and scale
@@ -171,14 +197,17 @@ CANONICAL_SIZE = 384  # landmarks are measured on the aligned crop, so the detec
 JITTER = [(0, 1.0), (-3, 1.0), (3, 1.0), (0, 0.92), (0, 1.08)]
 
 
-def image_asymmetry(rgb: np.ndarray, path: str | Path = "image", views: list[tuple[float, float]] = JITTER) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
+def image_asymmetry(
+    rgb: np.ndarray, path: str | Path = "image", views: list[tuple[float, float]] = JITTER, expression: str | None = None
+) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
     """Measure the largest face of an RGB image.
 
-    The face is aligned (eyes level, fixed inter-ocular distance) and its landmarks are found on
+    The face is aligned (eyes level, fixed inter-ocular distance) and its 3-D landmarks are found on
     slightly rotated and rescaled views of that crop (``views``, default ``JITTER``; the first is the
     crop itself). Each view's landmarks are brought into the eye frame, where the views agree up to
-    the detector's noise, and the measures are taken once, on the per-landmark median. Returns the
-    measures, the aligned crop and its landmarks (for drawing).
+    the detector's noise; the per-landmark median is rotated to frontal (``pose``) and the measures
+    are taken once, on it. ``expression`` names the face's expression; without it, it is recognised.
+    Returns the measures, the aligned crop and its landmarks (for drawing).
     """
     if not mediapipe_available():
         raise FacepalsyError(f"asymmetry needs the face extra (MediaPipe face mesh): {FACE_INSTALL}")
@@ -193,17 +222,28 @@ def image_asymmetry(rgb: np.ndarray, path: str | Path = "image", views: list[tup
             view = cv2.warpAffine(crop, matrix, (CANONICAL_SIZE, CANONICAL_SIZE), borderMode=cv2.BORDER_REPLICATE)
         faces = detect_faces(view, backend="mediapipe")
         if faces:
-            meshes.append(eye_frame(faces[0].landmarks))
+            meshes.append(eye_frame(np.column_stack([faces[0].landmarks, faces[0].depth])))
             if (degrees, scale) == (0, 1.0):
                 landmarks = faces[0].landmarks
     if landmarks is None:  # the crop itself was not among the views, or its mesh was not found there
-        landmarks = largest_face(crop, path, backend="mediapipe").landmarks
-        meshes = meshes or [eye_frame(landmarks)]
-    median = np.median(meshes, axis=0)
-    result = measure(median)  # the eye frame of the median mesh is the eye frame itself
+        found = largest_face(crop, path, backend="mediapipe")
+        landmarks = found.landmarks
+        meshes = meshes or [eye_frame(np.column_stack([found.landmarks, found.depth]))]
+    result = mesh_asymmetry(np.median(meshes, axis=0), expression)
     result.faces_found = face.faces_found
-    result.mesh = median[:468]
     return result, crop, landmarks
+
+
+def mesh_asymmetry(mesh: np.ndarray, expression: str | None = None) -> Asymmetry:
+    """The measures of a 478×3 mesh (eye frame or pixels): rotated to frontal, measured, its expression named or recognised."""
+    pose = frontalise(mesh)
+    frontal = eye_frame(pose.frontal[:, :2])
+    result = measure(frontal)
+    result.mesh = frontal[:468]
+    result.legacy_mesh = eye_frame(mesh[:, :2])
+    result.pose = pose.to_dict()
+    result.expression, result.expression_named = (expression, True) if expression else (recognise(pose.frontal), False)
+    return result
 
 
 def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path | None = None) -> np.ndarray:

@@ -39,6 +39,7 @@ class Face:
     left_eye: tuple[float, float] | None
     landmarks: np.ndarray | None = None  # 478×2 pixel coordinates (MediaPipe only)
     faces_found: int = 1
+    depth: np.ndarray | None = None  # 478 depths in pixels, smaller nearer the camera (MediaPipe only; x's scale)
 
     @property
     def area(self) -> float:
@@ -121,10 +122,12 @@ def _detect_mediapipe(rgb: np.ndarray) -> list[Face]:
     h, w = rgb.shape[:2]
     faces = []
     for mesh in result.multi_face_landmarks or []:
-        points = np.array([(p.x * w, p.y * h) for p in mesh.landmark], dtype=np.float64)
+        points3d = np.array([(p.x * w, p.y * h, p.z * w) for p in mesh.landmark], dtype=np.float64)
+        points = points3d[:, :2]
         x0, y0 = points.min(axis=0)
         x1, y1 = points.max(axis=0)
-        faces.append(Face((x0, y0, x1, y1), tuple(points[RIGHT_EYE_RING].mean(axis=0)), tuple(points[LEFT_EYE_RING].mean(axis=0)), points))
+        right_eye, left_eye = tuple(points[RIGHT_EYE_RING].mean(axis=0)), tuple(points[LEFT_EYE_RING].mean(axis=0))
+        faces.append(Face((x0, y0, x1, y1), right_eye, left_eye, points, depth=points3d[:, 2].copy()))
     return faces
 
 

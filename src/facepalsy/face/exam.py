@@ -30,9 +30,8 @@ import numpy as np
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
+from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
-
-EXPRESSIONS = ("rest", "brow_raise", "eye_closure_gentle", "eye_closure_full", "smile", "snarl", "pucker", "lip_depression")
 # Per region: the expressions that move it (the first present is used) and the per-side value that moves.
 MOVEMENT = {
     "brow": (("brow_raise",), "brow_height"),
@@ -173,10 +172,12 @@ def synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
 
 def exam_document(person: str, measured: dict[str, Measured], kind: str, extra: dict | None = None) -> dict:
     """The exam as one JSON-able document: regions, the top-level flag, what was measured and what is missing."""
+    from facepalsy.face.pattern import exam_pattern
+
     regions = exam_regions(measured)
     outside = any(r["outside_healthy_range"] for r in regions.values())
     sides = {r["weaker_side"] for r in regions.values() if r["weaker_side"]}
-    return {
+    document = {
         "person": person, "kind": kind,
         "expressions": {name: m.source for name, m in measured.items()},
         "missing": [e for e in EXPRESSIONS if e not in measured] if kind == "photos" else [],
@@ -184,18 +185,21 @@ def exam_document(person: str, measured: dict[str, Measured], kind: str, extra: 
         "outside_healthy_range": outside,
         "more_affected_side": (sides.pop() if len(sides) == 1 else "both") if sides else None,
         "readings": {name: m.asymmetry.reference for name, m in measured.items()},
+        "recognised_expressions": {name: m.asymmetry.expression for name, m in measured.items() if not m.asymmetry.expression_named},
         **(extra or {}),
     }
+    document["palsy_pattern"] = exam_pattern(document)
+    return document
 
 
 VIDEO_VIEWS = [(-3, 1.0), (0, 1.0), (3, 1.0)]  # fewer jittered views per video frame than per photo: many frames
 PEAK_NAMES = {"brow": "brow_raise", "eye": "eye_closure_full", "mid_face": "snarl", "mouth": "smile"}  # a video's peak frame stands for
 
 
-def _measure(rgb: np.ndarray, source: str, norms: dict, views=None) -> Measured:
+def _measure(rgb: np.ndarray, source: str, norms: dict, views=None, expression: str | None = None) -> Measured:
     from facepalsy.face.asymmetry import JITTER, image_asymmetry
 
-    result, crop, landmarks = image_asymmetry(rgb, source, views or JITTER)
+    result, crop, landmarks = image_asymmetry(rgb, source, views or JITTER, expression)
     result.compare(norms)
     return Measured(source, result, side_values(result.mesh), crop, landmarks)
 
@@ -212,7 +216,7 @@ def exam_photos(folder: Path, norms: dict, names: dict[str, str] | None = None) 
     for expression in EXPRESSIONS:
         if expression in photos:
             try:
-                measured[expression] = _measure(np.asarray(load_image(photos[expression])), photos[expression].name, norms)
+                measured[expression] = _measure(np.asarray(load_image(photos[expression])), photos[expression].name, norms, expression=expression)
             except BadImageError as exc:
                 failed[expression] = exc.reason
     return measured, failed, unknown
@@ -324,6 +328,10 @@ def exam_markdown(document: dict, folder) -> list[str]:
         lines += [f"**Outside the healthy range in: {', '.join(outside)}; more affected side: patient's {document['more_affected_side']}.**", ""]
     else:
         lines += ["Within the healthy range in every region measured (no affected side named).", ""]
+    if document.get("palsy_pattern"):
+        from facepalsy.face.pattern import pattern_text
+
+        lines += [pattern_text(document["palsy_pattern"]), ""]
     lines += ["| region | resting score (healthy percentile) | expression | movement right | movement left | symmetry of movement % | "
               "outside healthy range | weaker side |", "|---|---|---|---|---|---|---|---|"]
     for region, r in document["regions"].items():

@@ -15,6 +15,14 @@ Definitions (all in the eye-aligned frame, lengths in inter-ocular distances; se
 - The *weaker side* of a region is the side its measures point to (WEAKER_SIGN: a lower brow, a
   wider-open eye, a longer nose-to-mouth-corner distance, a lower mouth corner pulled less far
   out), and it is named only for a region outside the healthy range.
+
+Expressions: healthy faces are more asymmetric in a smile or a brow raise than at rest. Every
+healthy photo's expression is recognised (``expression``; a sub-folder or file named after an
+expression names it instead), and each expression with at least MIN_PER_EXPRESSION faces gets its
+own ranges (``expressions`` in the file). A face is read against the ranges of its expression
+where the reference has them, else against all healthy faces; for an expression without healthy
+data, the region it moves is allowed an asymmetry in proportion to how far it moved (a raised brow
+twice as high as a healthy resting brow may differ twice as much), and the reading says so.
 """
 
 from __future__ import annotations
@@ -44,7 +52,10 @@ WEAKER_SIGN = {
 }
 OUTSIDE_PERCENTILE = 99.0
 DEFAULT_REFERENCE = "reference_norms.json"  # shipped with the package: numbers only, with their source
-FORMAT = 1
+FORMAT = 2  # 2: per-expression ranges and side sizes; files of format 1 still load
+MIN_PER_EXPRESSION = 20
+# Per region, the per-side size that grows with the expression moving it (the slack for expressions without healthy data).
+REGION_SIZE = {"brow": "brow_height", "eye": "eye_opening", "mouth": "mouth_corner_from_midline"}
 
 
 def differences(result) -> dict[str, float]:
@@ -53,24 +64,46 @@ def differences(result) -> dict[str, float]:
     return {m: float(values[m]) for region in REGIONS.values() for m in region}
 
 
-def build_norms(measured: list[dict[str, float]], source: str) -> dict:
-    """Reference ranges from the region-measure differences of healthy faces (one dict per face)."""
-    from facepalsy import __version__
+def side_sizes(result) -> dict[str, float]:
+    """Per REGION_SIZE measure of an Asymmetry, the mean of its two sides (how far the region is moved)."""
+    return {m: (result.left[m] + result.right[m]) / 2 for m in REGION_SIZE.values()}
 
-    if len(measured) < 20:
-        raise FacepalsyError(f"healthy reference ranges need at least 20 measured faces, got {len(measured)}")
+
+def _ranges(measured: list[dict[str, float]]) -> dict:
     measures = {}
     for m in WEAKER_SIGN:
         absolute = np.abs([d[m] for d in measured])
         median = float(np.median(absolute))
         measures[m] = {"median_abs": median, "mad_abs": float(np.median(np.abs(absolute - median))),
                        "p95_abs": float(np.percentile(absolute, 95)), "p99_abs": float(np.percentile(absolute, 99))}
-    norms = {"format": FORMAT, "source": source, "count": len(measured), "date": datetime.date.today().isoformat(),
-             "facepalsy": __version__, "measures": measures, "regions": {}}
+    ranges = {"count": len(measured), "measures": measures, "regions": {}}
     for region in REGIONS:
-        scores = np.array([region_score(d, norms, region) for d in measured])
-        norms["regions"][region] = {"quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
-                                    "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE))}
+        scores = np.array([region_score(d, ranges, region) for d in measured])
+        ranges["regions"][region] = {"quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
+                                     "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE))}
+    return ranges
+
+
+def build_norms(measured: list[dict[str, float]], source: str, expressions: list[str] | None = None,
+                sizes: list[dict[str, float]] | None = None) -> dict:
+    """Reference ranges from the region-measure differences of healthy faces (one dict per face), over
+    all faces and per expression (``expressions``, one per face) with enough faces; ``sizes`` (one
+    :func:`side_sizes` per face) give the healthy resting sizes behind the slack for other expressions."""
+    from facepalsy import __version__
+
+    if len(measured) < 20:
+        raise FacepalsyError(f"healthy reference ranges need at least 20 measured faces, got {len(measured)}")
+    expressions = expressions or ["rest"] * len(measured)
+    norms = {"format": FORMAT, "source": source, "date": datetime.date.today().isoformat(), "facepalsy": __version__,
+             **_ranges(measured), "expressions": {}, "expression_counts": {}, "rest_sizes": {}}
+    for name in sorted(set(expressions)):
+        group = [d for d, e in zip(measured, expressions) if e == name]
+        norms["expression_counts"][name] = len(group)
+        if len(group) >= MIN_PER_EXPRESSION:
+            norms["expressions"][name] = _ranges(group)
+    if sizes:
+        resting = [s for s, e in zip(sizes, expressions) if e == "rest"] or sizes
+        norms["rest_sizes"] = {m: float(np.median([s[m] for s in resting])) for m in REGION_SIZE.values()}
     return norms
 
 
@@ -78,19 +111,33 @@ def region_score(diffs: dict[str, float], norms: dict, region: str) -> float:
     return max(abs(diffs[m]) / max(norms["measures"][m]["p95_abs"], 1e-9) for m in REGIONS[region])
 
 
-def reading(diffs: dict[str, float], norms: dict) -> dict:
-    """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per measure z."""
+def reading(diffs: dict[str, float], norms: dict, expression: str = "rest", sizes: dict[str, float] | None = None) -> dict:
+    """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per measure z.
+
+    The ranges are those of ``expression`` where the reference has them, else those of all healthy
+    faces; then, for an expression other than rest, a region is allowed the asymmetry of its size
+    (``sizes``, from :func:`side_sizes`) over the healthy resting size, where larger.
+    """
+    own = norms.get("expressions", {}).get(expression)
+    ranges = own or norms
+    slack = {}
+    if own is None and expression != "rest" and sizes and norms.get("rest_sizes"):
+        for region, measure in REGION_SIZE.items():
+            ratio = abs(sizes[measure]) / max(abs(norms["rest_sizes"][measure]), 1e-9)
+            if ratio > 1.0:
+                slack[region] = round(float(ratio), 3)
     regions = {}
     for region, measures in REGIONS.items():
-        stats = norms["regions"][region]
-        score = region_score(diffs, norms, region)
+        stats = ranges["regions"][region]
+        score = region_score(diffs, ranges, region) / slack.get(region, 1.0)
         percentile = float(np.interp(score, stats["quantiles"], np.arange(101)))
         outside = score > stats["p99"]
-        evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(norms["measures"][m]["p95_abs"], 1e-9) for m in measures)
+        evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(ranges["measures"][m]["p95_abs"], 1e-9) for m in measures)
         regions[region] = {
             "score": round(score, 4), "healthy_percentile": round(percentile, 1), "outside_healthy_range": bool(outside),
             "weaker_side": ("left" if evidence > 0 else "right") if outside else None,
-            "z": {m: round((abs(diffs[m]) - norms["measures"][m]["median_abs"]) / max(1.4826 * norms["measures"][m]["mad_abs"], 1e-9), 2)
+            "leaning_side": "left" if evidence > 0 else "right",  # where the measures point, inside the range too (for the pattern)
+            "z": {m: round((abs(diffs[m]) - ranges["measures"][m]["median_abs"]) / max(1.4826 * ranges["measures"][m]["mad_abs"], 1e-9), 2)
                   for m in measures},
         }
     outside = [r for r, v in regions.items() if v["outside_healthy_range"]]
@@ -98,7 +145,9 @@ def reading(diffs: dict[str, float], norms: dict) -> dict:
     return {
         "regions": regions, "outside_healthy_range": bool(outside),
         "more_affected_side": sides.pop() if len(sides) == 1 else ("both" if sides else None),
-        "reference": {"source": norms["source"], "count": norms["count"], "date": norms["date"]},
+        "reference": {"source": norms["source"], "count": norms["count"], "date": norms["date"], "expression": expression,
+                      "ranges": expression if own else "all expressions", "ranges_count": ranges["count"],
+                      **({"slack": slack} if slack else {})},
     }
 
 
@@ -116,7 +165,7 @@ def measure_healthy_folder(folder: str | Path, source: str, progress: bool = Tru
 
     def measure_one(path: Path):
         try:
-            return image_asymmetry(np.asarray(load_image(path)), path)[0]
+            return image_asymmetry(np.asarray(load_image(path)), path, expression=named_expression(path))[0]
         except BadImageError as exc:
             return str(exc)
 
@@ -124,7 +173,15 @@ def measure_healthy_folder(folder: str | Path, source: str, progress: bool = Tru
     failures = [r for r in results if isinstance(r, str)]
     measured = [r for r in results if not isinstance(r, str)]
     frontal = [r for r in measured if not r.turned]
-    return build_norms([differences(r) for r in frontal], source), failures, len(measured) - len(frontal)
+    norms = build_norms([differences(r) for r in frontal], source, [r.expression for r in frontal], [side_sizes(r) for r in frontal])
+    return norms, failures, len(measured) - len(frontal)
+
+
+def named_expression(path: Path) -> str | None:
+    """The expression a healthy photo's file or folder names (``smile.jpg``, ``brow_raise/0001.jpg``), if any."""
+    from facepalsy.face.expression import EXPRESSIONS
+
+    return next((n for n in (path.stem.lower(), path.parent.name.lower()) if n in EXPRESSIONS), None)
 
 
 def load_norms(path: str | Path | None = None) -> dict:
@@ -134,6 +191,6 @@ def load_norms(path: str | Path | None = None) -> dict:
         norms = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: cannot read healthy reference ranges ({exc})") from exc
-    if not isinstance(norms, dict) or norms.get("format") != FORMAT or set(norms.get("regions", {})) != set(REGIONS):
-        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: not a facepalsy reference (format {FORMAT} with regions {', '.join(REGIONS)})")
+    if not isinstance(norms, dict) or norms.get("format") not in (1, FORMAT) or set(norms.get("regions", {})) != set(REGIONS):
+        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: not a facepalsy reference (format 1 or {FORMAT} with regions {', '.join(REGIONS)})")
     return norms

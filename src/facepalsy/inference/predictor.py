@@ -84,6 +84,7 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     cam: str | None = None  # a Grad-CAM overlay written for this image
+    palsy_pattern: dict | None = None  # central / peripheral / undetermined, for a face read as palsy or outside the healthy range
 
     @property
     def ok(self) -> bool:
@@ -154,6 +155,7 @@ class Predictor:
         self.precision, self.batch_size, self.threshold_override = precision, batch_size, threshold
         self.calibrated = calibrated  # apply the run's temperature (when it has one)
         self._decoders: ThreadPoolExecutor | None = None  # kept: each thread keeps its face detector (costly to create)
+        self._norms: dict | None = None  # the shipped healthy reference, read at the first palsy pattern
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._decoders is None:
@@ -252,7 +254,28 @@ class Predictor:
         if not inputs:
             return []
         probs = self.probabilities(np.stack([i.pixels.transpose(2, 0, 1) for i in inputs]))
-        return [self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)]
+        predictions = [self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)]
+        for item, prediction in zip(inputs, predictions):
+            prediction.palsy_pattern = self.pattern(item.pixels, prediction.label == "palsy")
+        return predictions
+
+    def pattern(self, pixels: np.ndarray, palsy: bool) -> dict | None:
+        """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) read as palsy, or by the landmark model outside
+        the healthy range; needs the face extra. The landmark model measured the face already (cached), a CNN's input
+        is measured for it, and only when labelled palsy; None where nothing is to be named."""
+        from facepalsy.face.detect import mediapipe_available
+        from facepalsy.models.baseline import measured
+
+        if not (palsy or not self.is_cnn) or not mediapipe_available():
+            return None
+        if self._norms is None:
+            from facepalsy.face.norms import load_norms
+
+            self._norms = load_norms()
+        result = measured(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+        if result is None:
+            return {"pattern": "undetermined", "side": None, "evidence": {}, "why": "The face mesh could not be measured on this face."}
+        return result.compare(self._norms, palsy).palsy_pattern
 
     def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:
         warnings = []

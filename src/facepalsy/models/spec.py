@@ -63,6 +63,7 @@ class ModelSpec:
         return {
             "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face.crop, "classes": list(self.classes),
             "operating_point": self.operating_point.to_dict() if self.operating_point else None, "max_yaw": self.face.max_yaw,
+            "max_yaw_degrees": self.face.max_yaw_degrees,
             "require_face": self.face.required, "harmonise": self.face.harmonise.to_dict() if self.face.harmonise else None,
             "temperature": self.temperature,
         }
@@ -74,7 +75,7 @@ class ModelSpec:
             point, harmonise = values.get("operating_point"), values.get("harmonise")
             crop = bool(values["face_crop"])
             face = FacePolicy(crop, bool(values.get("require_face", crop)), values.get("max_yaw"),
-                              Harmonisation.from_dict(harmonise) if harmonise else None)
+                              Harmonisation.from_dict(harmonise) if harmonise else None, values.get("max_yaw_degrees"))
             return cls(
                 str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), face, tuple(values["classes"]),
                 OperatingPoint.from_dict(point) if point else None, values.get("temperature"),

@@ -97,14 +97,14 @@ class Config:
 
     def model_spec(self) -> ModelSpec:
         """What the trained model will carry for inference (its operating point is added after training)."""
-        from facepalsy.face.asymmetry import TURNED_YAW
+        from facepalsy.face.asymmetry import MAX_YAW_DEGREES
         from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 
         # the landmark model compares the sides of a face: it sees the aligned crop of the largest, fairly frontal face or nothing
         landmarks = self.backbone == LANDMARK_MODEL
         face = FacePolicy(
-            crop=self.face_crop or landmarks, required=self.face_required or landmarks, max_yaw=TURNED_YAW if landmarks else None,
-            harmonise=Harmonisation(self.harmonise) if self.harmonise else None,
+            crop=self.face_crop or landmarks, required=self.face_required or landmarks,
+            harmonise=Harmonisation(self.harmonise) if self.harmonise else None, max_yaw_degrees=MAX_YAW_DEGREES if landmarks else None,
         )
         return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), face)
 

@@ -1,0 +1,119 @@
+"""Central or peripheral: the pattern of a facial palsy, the first question a clinician asks.
+
+A peripheral palsy (Bell's type: the facial nerve or its nucleus) weakens the whole side, forehead
+and eye closure included. A central palsy (stroke type: above the nucleus) weakens the lower face
+and spares the forehead and eye closure, which are served from both sides of the brain. A central
+pattern can mean a stroke, so it is always named with a plain call for urgent clinical assessment.
+
+Evidence, strongest first:
+
+- an exam's brow-raise photo (with rest): the weaker side's forehead moves under MOVEMENT_WEAK % of
+  the other side's (peripheral) or at least MOVEMENT_SPARED % (spared: central when the lower face is
+  weak); in between it does not decide;
+- an exam's eye-closure photo: the weaker side's eye left open (the eye region outside the healthy
+  range on the lower face's side) is peripheral;
+- one photo: the upper face (brow, eye) read against healthy faces. Outside the healthy range, or
+  leaning weaker on the lower face's side beyond the PERIPHERAL_PERCENTILE-th healthy percentile:
+  peripheral. Not leaning that way, or below UNDECIDED_PERCENTILE: spared (central). In between the
+  photo does not decide, and the result says that a brow-raise photo would.
+
+``pattern`` is ``"peripheral"``, ``"central"`` or ``"undetermined"``; ``side`` the patient's weaker
+side where one is named; ``evidence`` the region readings used; ``why`` one plain sentence.
+"""
+
+from __future__ import annotations
+
+UPPER, LOWER = ("brow", "eye"), ("mid_face", "mouth")
+# Upper face leaning weaker on the lower face's side, within the healthy range: from this healthy
+# percentile on, peripheral; from UNDECIDED_PERCENTILE, undecided; below, spared. A central palsy's
+# upper face reads like a healthy one, so about 2 × ½ × 10% of them lean past 90 (read peripheral)
+# and 2 × ½ × 15% fall between (undecided), brow and eye each leaning either way.
+PERIPHERAL_PERCENTILE, UNDECIDED_PERCENTILE = 90.0, 75.0
+MOVEMENT_SPARED, MOVEMENT_WEAK = 70.0, 50.0  # brow-raise symmetry of movement, %
+CENTRAL_WARNING = ("A central pattern can be caused by a stroke, which cannot be excluded here: "
+                   "urgent clinical assessment is needed.")
+
+
+def _side(region: dict) -> str:
+    return region.get("weaker_side") or region.get("leaning_side")
+
+
+def _result(pattern: str, side: str | None, evidence: dict, why: str) -> dict:
+    if pattern == "central":
+        why = f"{why} {CENTRAL_WARNING}"
+    return {"pattern": pattern, "side": side, "evidence": evidence, "why": why}
+
+
+def photo_pattern(reading: dict | None, palsy: bool = False) -> dict | None:
+    """The pattern from one photo's healthy-range reading; None for a face read as healthy and within the range."""
+    if reading is None or (not palsy and not reading.get("outside_healthy_range")):
+        return None
+    regions = reading.get("regions") or {}
+    if not regions:
+        return _result("undetermined", None, {}, "The face is turned too far to compare its sides; a frontal photo is needed.")
+    evidence = {r: {k: regions[r][k] for k in ("healthy_percentile", "outside_healthy_range")} | {"side": _side(regions[r])}
+                for r in (*UPPER, *LOWER)}
+    evidence["expression"] = reading.get("reference", {}).get("expression", "rest")
+    lower = max(LOWER, key=lambda r: regions[r]["score"])
+    upper = max(UPPER, key=lambda r: regions[r]["score"])
+    lower_out = any(regions[r]["outside_healthy_range"] for r in LOWER)
+    upper_out = [r for r in UPPER if regions[r]["outside_healthy_range"]]
+    side, upper_side = _side(regions[lower]), _side(regions[upper])
+    name = lambda r: r.replace("_", " ")  # noqa: E731
+    if upper_out and lower_out:
+        if upper_side == side:
+            return _result("peripheral", side, evidence, f"Upper face ({name(upper)}) and lower face ({name(lower)}) are both weaker "
+                           f"on the patient's {side}: the whole side is involved.")
+        return _result("undetermined", None, evidence, f"The upper face ({name(upper)}) and the lower face ({name(lower)}) point to "
+                       "different sides; a brow-raise and an eye-closure photo would decide.")
+    if upper_out:
+        return _result("peripheral", upper_side, evidence, f"The upper face ({name(upper)}) is weaker on the patient's {upper_side}, "
+                       "which a central palsy spares.")
+    leaning = [regions[r]["healthy_percentile"] for r in UPPER if _side(regions[r]) == side]
+    percentile = max(leaning, default=0.0)
+    if percentile >= PERIPHERAL_PERCENTILE:
+        return _result("peripheral", side, evidence, f"The lower face ({name(lower)}) is weaker on the patient's {side} and the upper "
+                       f"face leans weaker on the same side ({percentile:.0f}th healthy percentile): the whole side is involved.")
+    if percentile >= UNDECIDED_PERCENTILE:
+        return _result("undetermined", side, evidence, f"The lower face ({name(lower)}) is weaker on the patient's {side} and the "
+                       f"upper face leans the same way within the healthy range ({percentile:.0f}th percentile); "
+                       "a brow-raise photo would decide.")
+    spared = f"at most the {percentile:.0f}th healthy percentile on that side" if leaning else "not weaker on that side"
+    return _result("central", side, evidence, f"The lower face ({name(lower)}) is weaker on the patient's {side} while the "
+                   f"forehead and eye are spared ({spared}).")
+
+
+def exam_pattern(document: dict) -> dict | None:
+    """The pattern of a whole exam: the brow-raise and eye-closure photos first, then the resting reading."""
+    regions = document["regions"]
+    readings = document.get("readings", {})
+    base = photo_pattern(readings.get("rest") or next(iter(readings.values()), None), palsy=document["outside_healthy_range"])
+    if base is None and not document["outside_healthy_range"]:
+        return None
+    side = document.get("more_affected_side") if document.get("more_affected_side") in ("left", "right") else (base or {}).get("side")
+    lower_weak = any(regions[r]["outside_healthy_range"] for r in LOWER)
+    brow = regions["brow"]
+    moved = brow.get("movement")
+    if moved and brow.get("symmetry_percent") is not None and side in ("left", "right"):
+        other = "right" if side == "left" else "left"
+        evidence = {"brow_raise_movement": moved, "brow_symmetry_percent": brow["symmetry_percent"]}
+        weaker_moves_less = moved[side] <= moved[other]
+        if brow["symmetry_percent"] < MOVEMENT_WEAK and weaker_moves_less:
+            return _result("peripheral", side, evidence, f"In the brow raise the patient's {side} forehead moves "
+                           f"{brow['symmetry_percent']:.0f}% as far as the other side: the upper face is involved.")
+        if brow["symmetry_percent"] >= MOVEMENT_SPARED and lower_weak:
+            return _result("central", side, evidence, f"In the brow raise both foreheads move alike ({brow['symmetry_percent']:.0f}%) "
+                           f"while the lower face is weaker on the patient's {side}: the forehead is spared.")
+    eye = readings.get("eye_closure_full") or readings.get("eye_closure_gentle")
+    if eye and eye.get("regions", {}).get("eye", {}).get("outside_healthy_range") and eye["regions"]["eye"]["weaker_side"] == side:
+        return _result("peripheral", side, {"eye_closure": eye["regions"]["eye"]}, f"In eye closure the patient's {side} eye "
+                       "stays open beyond the healthy range: the upper face is involved.")
+    return base
+
+
+def pattern_text(pattern: dict | None) -> str:
+    """The pattern in one Markdown sentence (for the terminal, the page and the reports); empty without one."""
+    if not pattern:
+        return ""
+    side = f" (patient's {pattern['side']} side)" if pattern.get("side") and pattern["pattern"] != "undetermined" else ""
+    return f"**Pattern: {pattern['pattern']}**{side}. {pattern['why']}"
