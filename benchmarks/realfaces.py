@@ -1,22 +1,50 @@
-"""The landmark model on a folder of real photos: faces found, the shortcut audit, cross-validated AUC, wall time.
+"""The landmark model on a folder of real photos: faces found, the shortcut audit, cross-validated AUC and more.
 
-    .venv/bin/python benchmarks/realfaces.py DATA [--out DIR] [--folds 5] [--image-size 224]
+    .venv/bin/python benchmarks/realfaces.py DATA [--out DIR] [--folds 5] [--image-size 224] [--json FILE]
+                                                  [--pose-faces 120]
 
 DATA follows the data contract (palsy/, normal/, optional manifest.csv), for example the real-photo
 development set beside the project (../shared/realfaces/dev). Everything runs through facepalsy's
 own code: ``check_dataset`` for the audit, ``run_cv`` with ``--backbone asymmetry`` under the
 subject-kfold protocol for the landmark model (pooled out-of-fold AUC, subject-bootstrap 95% CI).
+Then, on the same measured faces:
+
+- leave one source out: the palsy photos of each source in the manifest's ``source_repo`` column
+  are tested against half of the healthy photos by a model trained on the other sources' palsy photos
+  and the other half (healthy photos come from one source on the dev set, so they are split);
+- false positives per recognised expression: healthy photos labelled palsy out of fold;
+- the palsy pattern of the palsy photos per source (counts only: the dev set has no central or
+  peripheral labels);
+- pose robustness: frontal faces re-rendered turned (``face.pose.turn_face``, ±15° yaw, 10° pitch)
+  and tilted 10° in the image plane, through each face's own out-of-fold run: how often the verdict
+  holds, and how far the region measures move with and without rotating the mesh to frontal.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import tempfile
 import time
 from pathlib import Path
 
+import csv
+import json
+from collections import Counter
+
+import cv2
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
 from facepalsy.data.check import check_dataset
-from facepalsy.data.dataset import CLASSES, scan_dataset
+from facepalsy.data.dataset import CLASSES, load_images, manifest_rows, scan_dataset
+from facepalsy.data.images import load_image
+from facepalsy.face.asymmetry import image_asymmetry, measure
+from facepalsy.face.norms import WEAKER_SIGN, differences, load_norms
+from facepalsy.face.pose import turn_face
+from facepalsy.inference.predictor import load
+from facepalsy.models import baseline
+from facepalsy.models.baseline import AsymmetryClassifier, features, measured
 from facepalsy.runfolder import CvFolder
 from facepalsy.training.config import Config
 from facepalsy.training.cv import run_cv
@@ -28,8 +56,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="cross-validation folder to write (default: a temporary one)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--json", type=Path, help="write every figure into this JSON file as well")
+    parser.add_argument("--pose-faces", type=int, default=120, help="frontal faces re-rendered for the pose figure")
     args = parser.parse_args()
     start = time.perf_counter()
+    baseline.READINGS_LIMIT = 10_000  # keep every face's measures: the figures below read them again
 
     report = check_dataset(args.data, progress=False)
     audit = report["audit"]
@@ -51,7 +82,17 @@ def main() -> None:
     print(f"landmark model, {args.folds}-fold subject cross-validation, pooled out-of-fold: AUC {pooled['roc_auc']:.3f} "
           f"(95% CI {ci[0]:.3f}–{ci[1]:.3f}, subject bootstrap); sensitivity {pooled['recall']:.3f}, specificity {pooled['specificity']:.3f} "
           f"at each fold's operating threshold; n = {pooled['n']}")
-    print(f"wall time: {time.perf_counter() - start:.0f} s; folds in {out}")
+    figures = {"data": str(args.data), "faces": {c: readable[c] - no_face.get(c, 0) for c in CLASSES}, "cv_auc": pooled["roc_auc"],
+               "cv_auc_ci95": ci, "cv_n": pooled["n"], "sensitivity": pooled["recall"], "specificity": pooled["specificity"]}
+    samples, images = measured_faces(args.data, config)
+    figures["leave_one_source_out"] = leave_one_source_out(args.data, samples, images)
+    figures["false_positives_by_expression"] = false_positives_by_expression(out, samples, images)
+    figures["pattern_by_source"] = patterns_by_source(args.data, samples, images)
+    figures["pose"] = pose_robustness(args.data, out, args.pose_faces)
+    figures["wall_time_s"] = round(time.perf_counter() - start)
+    print(f"wall time: {figures['wall_time_s']} s; folds in {out}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=float), encoding="utf-8")
 
 
 def no_face_per_class(data: Path, out: Path) -> dict[str, int]:
@@ -65,6 +106,123 @@ def no_face_per_class(data: Path, out: Path) -> dict[str, int]:
         label = label_of.get(Path(line.split("\t")[0]).as_posix())
         counts[label] = counts.get(label, 0) + 1
     return counts
+
+
+def measured_faces(data: Path, config: Config) -> tuple[list, np.ndarray]:
+    """The samples with a usable face and their model inputs (the landmark model's face policy), as the cv saw them."""
+    images, kept, _ = load_images(data, scan_dataset(data), config.image_size, skip_bad=True, progress=False, face=config.model_spec().face)
+    return kept, images
+
+
+def _source(rows: dict, sample) -> str:
+    return rows.get(sample.path, {}).get("source_repo") or "(no source)"
+
+
+def leave_one_source_out(data: Path, samples: list, images: np.ndarray) -> list[dict]:
+    """Per palsy source: trained on the other sources' palsy photos and half the healthy ones, tested on this source and the other half."""
+    rows, x = manifest_rows(data), features(images)
+    labels = np.array([s.label for s in samples])
+    sources = np.array([_source(rows, s) if s.label == 1 else "" for s in samples])
+    half = np.array([int(hashlib.sha1(s.subject.encode()).hexdigest(), 16) % 2 for s in samples])
+    results = []
+    for source in sorted(set(sources[labels == 1])):
+        train = ((labels == 0) & (half == 0)) | ((labels == 1) & (sources != source))
+        test = ((labels == 0) & (half == 1)) | (sources == source)
+        known = ~np.isnan(x).any(axis=1)
+        model = AsymmetryClassifier.fit(x[train & known], labels[train & known])
+        auc = roc_auc_score(labels[test & known], model.proba_from_features(x[test & known]))
+        results.append({"test_source": source, "palsy": int((test & known & (labels == 1)).sum()), "normal": int((test & known & (labels == 0)).sum()),
+                        "auc": round(float(auc), 3)})
+        print(f"leave one source out: test on {source} ({results[-1]['palsy']} palsy, {results[-1]['normal']} healthy): AUC {auc:.3f}")
+    return results
+
+
+def false_positives_by_expression(out: Path, samples: list, images: np.ndarray) -> dict:
+    """Healthy photos labelled palsy by their own out-of-fold run, per recognised expression."""
+    predicted = {}
+    for fold in sorted(out.glob("fold_*")):
+        with (fold / "predictions.csv").open(newline="", encoding="utf-8") as f:
+            predicted.update({r["path"]: r["predicted"] for r in csv.DictReader(f)})
+    counts: dict[str, list[int]] = {}
+    for sample, image in zip(samples, images):
+        result = measured(image)
+        if sample.label == 0 and result is not None and sample.path in predicted:
+            flagged, total = counts.setdefault(result.expression, [0, 0])
+            counts[result.expression] = [flagged + (predicted[sample.path] == "palsy"), total + 1]
+    print("healthy photos labelled palsy, per recognised expression: " + ", ".join(f"{e} {f}/{t}" for e, (f, t) in sorted(counts.items())))
+    return {e: {"flagged": f, "healthy": t} for e, (f, t) in counts.items()}
+
+
+def patterns_by_source(data: Path, samples: list, images: np.ndarray) -> dict:
+    """The palsy pattern of every palsy photo, per source (counts: the set has no central/peripheral labels)."""
+    rows, norms, counts = manifest_rows(data), load_norms(), {}
+    for sample, image in zip(samples, images):
+        result = measured(image)
+        if sample.label == 1 and result is not None and not result.turned:
+            counts.setdefault(_source(rows, sample), Counter())[result.compare(norms, palsy=True).palsy_pattern["pattern"]] += 1
+    for source, counter in counts.items():
+        print(f"palsy pattern of {source} palsy photos: " + ", ".join(f"{k} {v}" for k, v in counter.most_common()))
+    return {source: dict(counter) for source, counter in counts.items()}
+
+
+POSES = {"yaw +15°": (15, 0, 0), "yaw −15°": (-15, 0, 0), "pitch 10°": (0, 10, 0), "tilt 10°": (0, 0, 10)}
+
+
+def _posed(rgb: np.ndarray, face, yaw: float, pitch: float, tilt: float) -> np.ndarray:
+    image = turn_face(rgb, face.landmarks, face.depth, yaw, pitch) if yaw or pitch else rgb
+    if tilt:
+        h, w = image.shape[:2]
+        image = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE)
+    return image
+
+
+def pose_robustness(data: Path, out: Path, count: int) -> dict:
+    """Frontal faces (|yaw| ≤ 5°) re-rendered in each pose of POSES, through their own out-of-fold run."""
+    from facepalsy.errors import BadImageError
+    from facepalsy.face.detect import largest_face
+
+    runs = {}
+    for fold in sorted(out.glob("fold_*")):
+        with (fold / "predictions.csv").open(newline="", encoding="utf-8") as f:
+            runs.update({r["path"]: fold for r in csv.DictReader(f)})
+    predictors, spread = {}, {}
+    healthy_p95 = {m: v["p95_abs"] for m, v in load_norms()["measures"].items()}
+    tally = {name: Counter() for name in POSES}
+    moved = {name: {"frontal": [], "not_frontalised": []} for name in POSES}
+    for path in sorted(runs)[:: max(1, len(runs) // (3 * count))]:
+        if sum(tally["tilt 10°"].values()) >= count:
+            break
+        try:
+            rgb = np.asarray(load_image(data / path))
+            base, _, _ = image_asymmetry(rgb)
+            face = largest_face(rgb, backend="mediapipe")
+        except BadImageError:
+            continue
+        if abs(base.pose["yaw"]) > 5:
+            continue
+        predictor = predictors.setdefault(runs[path], load(runs[path]))
+        verdict = predictor.predict(rgb)
+        if not verdict.ok:
+            continue
+        for name, pose in POSES.items():
+            image = _posed(rgb, face, *pose)
+            turned = predictor.predict(image)
+            tally[name]["refused" if not turned.ok else "same" if turned.label == verdict.label else "changed"] += 1
+            try:
+                after, _, _ = image_asymmetry(image)
+            except BadImageError:
+                continue
+            for kind, before_d, after_d in (("frontal", differences(base), differences(after)),
+                                            ("not_frontalised", differences(measure(base.legacy_mesh)), differences(measure(after.legacy_mesh)))):
+                moved[name][kind].append(np.mean([abs(after_d[m] - before_d[m]) / healthy_p95[m] for m in WEAKER_SIGN]))
+    for name in POSES:
+        t = tally[name]
+        spread[name] = {"faces": sum(t.values()), **t, "measure_change_frontal": round(float(np.median(moved[name]["frontal"])), 3),
+                        "measure_change_not_frontalised": round(float(np.median(moved[name]["not_frontalised"])), 3)}
+        print(f"pose {name}: verdict held {t['same']}/{sum(t.values())}, changed {t['changed']}, refused {t['refused']}; region measures moved "
+              f"{spread[name]['measure_change_frontal']:.2f} of the healthy 95th percentile (median; without rotating to frontal "
+              f"{spread[name]['measure_change_not_frontalised']:.2f})")
+    return spread
 
 
 if __name__ == "__main__":

@@ -154,16 +154,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
         console.print(f"labels at the {predictor.threshold_text()}")
         table = Table("image", "label", "p(palsy)", "note")
         for r in results:
-            table.add_row(r.source, r.label or f"[red]{r.status.replace('_', ' ')}[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}", "; ".join(r.warnings))
+            table.add_row(r.source, r.label or f"[red]{r.status.replace('_', ' ')}[/]", "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}",
+                          "; ".join([*r.warnings, *_pattern_note(r)]))
         Console().print(table)
     else:  # piped: one tab-separated line per image, never truncated
         for r in results:
             prob = "" if r.prob_palsy is None else f"{r.prob_palsy:.4f}"
-            print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}" + "".join(f"\t{w}" for w in r.warnings))
+            print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}" + "".join(f"\t{w}" for w in [*r.warnings, *_pattern_note(r)]))
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"error: {r.source}: {r.error}", file=sys.stderr)
     return EXIT_USER_ERROR if failed or any(v.error for v in verdicts) else 0
+
+
+def _pattern_note(prediction) -> list[str]:
+    """The palsy pattern as a note beside a prediction (the JSON carries it whole)."""
+    pattern = prediction.palsy_pattern
+    if not pattern:
+        return []
+    side = f", patient's {pattern['side']}" if pattern.get("side") and pattern["pattern"] != "undetermined" else ""
+    urgent = "; stroke not excluded: urgent clinical assessment" if pattern["pattern"] == "central" else ""
+    return [f"pattern: {pattern['pattern']}{side}{urgent}"]
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
