@@ -131,8 +131,8 @@ def leave_one_source_out(data: Path, samples: list, images: np.ndarray) -> list[
         known = ~np.isnan(x).any(axis=1)
         model = AsymmetryClassifier.fit(x[train & known], labels[train & known])
         auc = roc_auc_score(labels[test & known], model.proba_from_features(x[test & known]))
-        results.append({"test_source": source, "palsy": int((test & known & (labels == 1)).sum()), "normal": int((test & known & (labels == 0)).sum()),
-                        "auc": round(float(auc), 3)})
+        results.append({"test_source": source, "palsy": int((test & known & (labels == 1)).sum()),
+                        "normal": int((test & known & (labels == 0)).sum()), "auc": round(float(auc), 3)})
         print(f"leave one source out: test on {source} ({results[-1]['palsy']} palsy, {results[-1]['normal']} healthy): AUC {auc:.3f}")
     return results
 
@@ -212,14 +212,15 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
                 after, _, _ = image_asymmetry(image)
             except BadImageError:
                 continue
-            for kind, before_d, after_d in (("frontal", differences(base), differences(after)),
-                                            ("not_frontalised", differences(measure(base.legacy_mesh)), differences(measure(after.legacy_mesh)))):
+            legacy = (differences(measure(base.legacy_mesh)), differences(measure(after.legacy_mesh)))
+            for kind, before_d, after_d in (("frontal", differences(base), differences(after)), ("not_frontalised", *legacy)):
                 moved[name][kind].append(np.mean([abs(after_d[m] - before_d[m]) / healthy_p95[m] for m in WEAKER_SIGN]))
     for name in POSES:
         t = tally[name]
         spread[name] = {"faces": sum(t.values()), **t, "measure_change_frontal": round(float(np.median(moved[name]["frontal"])), 3),
                         "measure_change_not_frontalised": round(float(np.median(moved[name]["not_frontalised"])), 3)}
-        print(f"pose {name}: verdict held {t['same']}/{sum(t.values())}, changed {t['changed']}, refused {t['refused']}; region measures moved "
+        print(f"pose {name}: verdict held {t['same']}/{sum(t.values())}, changed {t['changed']}, refused {t['refused']}; "
+              f"region measures moved "
               f"{spread[name]['measure_change_frontal']:.2f} of the healthy 95th percentile (median; without rotating to frontal "
               f"{spread[name]['measure_change_not_frontalised']:.2f})")
     return spread

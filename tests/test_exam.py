@@ -102,9 +102,12 @@ def test_exam_on_rest_smile_and_eye_closure_names_what_is_missing(norms, tmp_pat
         assert (tmp_path / f"exam_{who}" / "landmarks_smile.png").is_file()
         if who == "healthy":
             assert document["outside_healthy_range"] is False and document["more_affected_side"] is None
+            assert document["palsy_pattern"] is None and "Pattern:" not in report
         else:
             assert mouth["movement"]["left"] < mouth["movement"]["right"]  # the drooping side follows the smile less
             assert document["outside_healthy_range"] is True and document["more_affected_side"] == "left"
+            assert document["palsy_pattern"]["pattern"] in ("peripheral", "central", "undetermined")
+            assert f"**Pattern: {document['palsy_pattern']['pattern']}**" in report
 
 
 def test_exam_refuses_a_folder_without_expression_names(tmp_path, capsys):
@@ -148,4 +151,8 @@ def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):
         uploads.append(str(path))
     text, pictures = analyzer.exam(uploads, None)
     assert "| mouth |" in text and "Missing expressions: brow_raise" in text and len(pictures) >= 3
+    for name, smile in (("rest", 0.0), ("smile", 1.0)):  # a drawn palsy face (brow, eye and mouth droop on one side)
+        Image.fromarray(_face(5, {"smile": smile}, palsy=True, side=1)).save(tmp_path / "uploads" / f"{name}.png")
+    text, _ = analyzer.exam(uploads, None)
+    assert "**Pattern: " in text, text
     assert "Upload photos named by expression" in analyzer.exam(None, None)[0]

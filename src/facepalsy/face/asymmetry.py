@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.face.detect import FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, Face, align_face, detect_faces, largest_face, mediapipe_available
+from facepalsy.face.detect import (
+    FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, Face, align_face, detect_faces, largest_face, mediapipe_available,
+)
 from facepalsy.face.expression import recognise
 from facepalsy.face.pose import Pose, frontalise
 from facepalsy.io import atomic_write

@@ -192,5 +192,6 @@ def load_norms(path: str | Path | None = None) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: cannot read healthy reference ranges ({exc})") from exc
     if not isinstance(norms, dict) or norms.get("format") not in (1, FORMAT) or set(norms.get("regions", {})) != set(REGIONS):
-        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: not a facepalsy reference (format 1 or {FORMAT} with regions {', '.join(REGIONS)})")
+        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: not a facepalsy reference "
+                             f"(format 1 or {FORMAT} with regions {', '.join(REGIONS)})")
     return norms
