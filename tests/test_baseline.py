@@ -107,6 +107,11 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     image = next((data / "palsy").rglob("*.jpg"))
     assert main(["predict", str(run), str(image), "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["prob_palsy"] <= 1
+    assert main(["predict", str(run), str(image), "--json", "--threshold", "0"]) == 0  # labelled palsy: its pattern is named
+    pattern = json.loads(capsys.readouterr().out)["palsy_pattern"]
+    assert pattern["pattern"] in ("peripheral", "central", "undetermined") and pattern["why"]
+    assert main(["predict", str(run), str(image), "--json", "--threshold", "0", "--no-pattern"]) == 0
+    assert "palsy_pattern" not in json.loads(capsys.readouterr().out)
     assert main(["explain", str(run), str(image), "--out", str(tmp_path / "x")]) == 2
     assert "Grad-CAM needs a CNN backbone" in capsys.readouterr().err
     cv = tmp_path / "cv"

@@ -146,7 +146,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(images)
     if not paths:
         raise FacepalsyError("no images given (folders are searched for .bmp, .jpeg, .jpg, .png, .webp)")
-    results = predictor.predict(paths, cam_dir=Path(args.cam) if args.cam else None)
+    results = predictor.predict(paths, cam_dir=Path(args.cam) if args.cam else None, patterns=args.pattern)
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))
@@ -658,6 +658,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.add_argument("--out", default=".", metavar="DIR", help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
+    p.add_argument("--pattern", action=argparse.BooleanOptionalAction, default=True,
+                   help="name the palsy pattern (central/peripheral) of faces labelled palsy (default on; face extra; "
+                        "a CNN run measures each such face's landmarks once, about 45 ms)")
     p.set_defaults(func=cmd_predict)
 
     p = command("export", help="export a run's model for deployment (ONNX)")

@@ -249,14 +249,16 @@ class Predictor:
             logits = head.forward_pooled(features.to(device))
         return torch.softmax(logits.float(), dim=1)[:, PALSY].cpu().numpy()
 
-    def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str]) -> list[Prediction]:
-        """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings."""
+    def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str], patterns: bool = False) -> list[Prediction]:
+        """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings;
+        with ``patterns``, the palsy pattern too (see :meth:`pattern`)."""
         if not inputs:
             return []
         probs = self.probabilities(np.stack([i.pixels.transpose(2, 0, 1) for i in inputs]))
         predictions = [self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)]
         for item, prediction in zip(inputs, predictions):
-            prediction.palsy_pattern = self.pattern(item.pixels, prediction.label == "palsy")
+            if patterns:
+                prediction.palsy_pattern = self.pattern(item.pixels, prediction.label == "palsy")
         return predictions
 
     def pattern(self, pixels: np.ndarray, palsy: bool) -> dict | None:
@@ -292,14 +294,18 @@ class Predictor:
         return Prediction(source, status, threshold=self.threshold, error=exc.reason)
 
     # -- the whole path -----------------------------------------------------------------
-    def predict(self, images: ImageLike | Sequence[ImageLike], cam_dir: str | Path | None = None) -> Prediction | list[Prediction]:
+    def predict(
+        self, images: ImageLike | Sequence[ImageLike], cam_dir: str | Path | None = None, patterns: bool = True
+    ) -> Prediction | list[Prediction]:
         """Predict one image (path, PIL image or H×W×3 uint8 RGB array) or a list of them.
 
         An image that cannot be decoded, or without a usable face for a face-crop model, gets a
         Prediction with ``status`` and ``error`` and no label; the others are still predicted.
         Images are decoded by a thread pool one batch ahead of the network, so decoding overlaps
         compute and memory holds two batches. With ``cam_dir``, a Grad-CAM overlay of each image
-        is written there in the same pass.
+        is written there in the same pass. With ``patterns`` (and the face extra), a face labelled
+        palsy, or read outside the healthy range by the landmark model, gets its ``palsy_pattern``:
+        free for the landmark model, one landmark measurement per palsy-labelled face for a CNN.
         """
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
@@ -323,7 +329,7 @@ class Predictor:
                     good.append(i)
                 except BadImageError as exc:
                     results[i] = self.failed(sources[i], exc)
-            for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good])):
+            for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good], patterns)):
                 results[i] = prediction
             if cam_dir is not None and prepared:
                 self._write_cams(Path(cam_dir), [results[i] for i in good], prepared, good, items)
