@@ -268,7 +268,7 @@ class Predictor:
         from facepalsy.face.detect import mediapipe_available
         from facepalsy.models.baseline import measured
 
-        if not (palsy or not self.is_cnn) or not mediapipe_available():
+        if (self.is_cnn and not palsy) or not mediapipe_available():  # a CNN says nothing about healthy ranges
             return None
         if self._norms is None:
             from facepalsy.face.norms import load_norms
