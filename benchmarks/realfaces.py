@@ -23,7 +23,11 @@ Then, on the same measured faces:
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
+import os
+import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -90,9 +94,24 @@ def main() -> None:
     figures["pattern_by_source"] = patterns_by_source(args.data, samples, images)
     figures["pose"] = pose_robustness(args.data, out, args.pose_faces)
     figures["wall_time_s"] = round(time.perf_counter() - start)
+    figures.update(provenance())
     print(f"wall time: {figures['wall_time_s']} s; folds in {out}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=float), encoding="utf-8")
+
+
+def provenance() -> dict:
+    """When, at which commit and on which CPU the figures were made (a figure without them cannot be compared)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                                cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), platform.processor())
+    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
+    vector = "AVX-512" + (" with bf16" if "avx512_bf16" in flags else "") if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
+    return {"date": datetime.date.today().isoformat(), "commit": commit, "cpu": f"{cpu} ({vector})", "cores": os.cpu_count()}
 
 
 def no_face_per_class(data: Path, out: Path) -> dict[str, int]:

@@ -75,7 +75,7 @@ def test_classifier_scales_by_expression_and_reproduces_scikit_learn():
     from facepalsy.models import baseline
 
     x, y, scalars, groups, meshes = _training_set(np.random.default_rng(2), expression_column=True)
-    classifier = AsymmetryClassifier.fit(x, y)
+    classifier = AsymmetryClassifier.fit(x, y, version=2)
     healthy = y == 0
     scale = {g: np.percentile(scalars[healthy & (groups == g)], 95, axis=0) + 1e-9 for g in (0, 4)}
     scaled = scalars / np.array([scale[g] for g in groups])
@@ -92,6 +92,28 @@ def test_classifier_scales_by_expression_and_reproduces_scikit_learn():
     smiling_twin = x.copy()
     smiling_twin[:, len(baseline.FEATURES)] = 4 - smiling_twin[:, len(baseline.FEATURES)]  # the same faces read as the other expression
     assert not np.allclose(classifier.proba_from_features(smiling_twin), classifier.proba_from_features(x))
+
+
+def test_format_3_adds_a_platt_scaled_kernel_machine_as_scikit_learn_computes_it():
+    """Format 3: the mean of the logistic regression's log-odds and those of an RBF SVM with Platt's sigmoid fitted
+    out of fold, both on format 2's standardised design; the stored support vectors give scikit-learn's numbers."""
+    from scipy.special import expit, logit
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    from facepalsy.models import baseline
+
+    x, y, *_ = _training_set(np.random.default_rng(3), expression_column=True)
+    linear, combined = AsymmetryClassifier.fit(x, y, version=2), AsymmetryClassifier.fit(x, y)
+    loaded = AsymmetryClassifier(combined.to_dict())  # as model.pt gives it back
+    assert loaded.version == 3 == baseline.FORMAT
+    design = linear._design(*baseline._split(x, 2))
+    svm = CalibratedClassifierCV(SVC(C=1.0, gamma=1 / design.shape[1]), method="sigmoid", cv=5, ensemble=False).fit(design, y)
+    expected = expit((logit(linear.proba_from_features(x)) + logit(svm.predict_proba(design)[:, 1])) / 2)
+    assert np.allclose(loaded.proba_from_features(x), expected, atol=1e-6)
+    assert not np.allclose(loaded.proba_from_features(x), linear.proba_from_features(x), atol=1e-3)
+    with pytest.raises(baseline.DataError, match="at least 2 measured faces of each class"):
+        AsymmetryClassifier.fit(x[:3], np.array([0, 1, 0]))
 
 
 @pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")
