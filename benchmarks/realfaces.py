@@ -23,26 +23,25 @@ Then, on the same measured faces:
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import hashlib
+import json
 import os
 import platform
 import subprocess
 import tempfile
 import time
-from pathlib import Path
-
-import csv
-import json
 from collections import Counter
+from pathlib import Path
 
 import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from facepalsy.data.check import check_dataset
 from facepalsy.data.dataset import CLASSES, load_images, manifest_rows, scan_dataset
 from facepalsy.data.images import load_image
+from facepalsy.evaluation.check import check_dataset
 from facepalsy.face.asymmetry import image_asymmetry, measure
 from facepalsy.face.norms import WEAKER_SIGN, differences, load_norms
 from facepalsy.face.pose import turn_face

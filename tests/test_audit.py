@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from facepalsy.app.cli import main
-from facepalsy.data.audit import audit, image_measures, jpeg_quality
 from facepalsy.data.dataset import scan_dataset
 from facepalsy.data.synth import draw_face, make_identity
+from facepalsy.evaluation.audit import audit, image_measures, jpeg_quality
 
 REALFACES = Path(os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev"))
 

@@ -14,7 +14,6 @@ from torchmetrics.functional.classification import binary_calibration_error
 import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.evaluation.metrics import (
-    apply_temperature,
     binary_metrics,
     bootstrap_ci,
     calibration_line,
@@ -23,6 +22,7 @@ from facepalsy.evaluation.metrics import (
     expected_calibration_error,
     fit_temperature,
 )
+from facepalsy.models.operating_point import apply_temperature
 
 
 def _outcomes(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -108,7 +108,7 @@ def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsy
     from facepalsy.data.images import load_image, resize_square
     from facepalsy.inference.predictor import predict_probabilities
     direct = predict_probabilities(predictor.model, predictor.spec.preprocess, resize_square(load_image(images[0]), 32).transpose(2, 0, 1)[None])
-    from facepalsy.evaluation.metrics import apply_temperature
+    from facepalsy.models.operating_point import apply_temperature
 
     assert lines[0]["prob_palsy"] == pytest.approx(float(apply_temperature(direct, predictor.spec.temperature)[0]), abs=1e-6)  # calibrated
 

@@ -9,7 +9,8 @@ import pytest
 
 from facepalsy.app.cli import main
 from facepalsy.data.dataset import load_images, scan_dataset
-from facepalsy.inference.export import OnnxEngine, export_onnx
+from facepalsy.inference.export import export_onnx
+from facepalsy.inference.onnx_engine import OnnxEngine
 from facepalsy.inference.predictor import load, predict_probabilities
 
 

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from facepalsy.app.cli import main
-from facepalsy.data.audit import audit
 from facepalsy.data.dataset import scan_dataset
 from facepalsy.data.harmonise import Harmonisation, decode_jpeg, harmonised_jpeg
 from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.errors import FacepalsyError, NoFaceError
+from facepalsy.evaluation.audit import audit
 from facepalsy.face.detect import crop_face, mediapipe_available
 from facepalsy.models.spec import ModelSpec
 from facepalsy.training.config import Config

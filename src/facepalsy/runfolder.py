@@ -29,10 +29,10 @@ import torch
 import yaml
 
 from facepalsy.data.dataset import CLASSES, Sample
-from facepalsy.data.images import FacePolicy
+from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
-from facepalsy.evaluation.metrics import OperatingPoint
-from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_json
+from facepalsy.files import atomic_write, atomic_write_csv, atomic_write_json, file_sha256
+from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.spec import ModelSpec, Preprocess
 
 CONFIG_FILE = "config.yaml"
@@ -108,6 +108,11 @@ class RunFolder(ResultFiles, _Locked):
     complete = property(lambda self: self.path / "complete.json")  # written last, atomically: the run finished
 
     FINAL_FILES = ("model.pt", "metrics.json", "predictions.csv", "report.md")
+
+    @property
+    def run_id(self) -> str:
+        """The first 16 hex digits of model.pt's SHA-256: an exported file names the model it came from."""
+        return file_sha256(self.model)[:16]
 
     def mark_complete(self) -> None:
         """Write the completion marker, after every other file: the epochs done and the files the run holds."""
@@ -220,7 +225,7 @@ class RunFolder(ResultFiles, _Locked):
         so that ``evaluate --data`` can count what an external set shares with them."""
         seen = [i for i, part in enumerate(assignment) if part != "test"]
         atomic_write_json(self.fingerprints, {
-            "sha256": [file_sha256(root / samples[i].path).hex() for i in seen],
+            "sha256": [file_sha256(root / samples[i].path) for i in seen],
             "phash": [hashes[i].tobytes().hex() for i in seen] if hashes is not None else [],
         })
 
@@ -386,28 +391,14 @@ def content_hash(root: Path, samples: list[Sample]) -> str:
     digest = hashlib.sha256()
     for sample in sorted(samples, key=lambda s: s.path):
         digest.update(f"{sample.path}\0{sample.label}\0{sample.subject}\0".encode("utf-8", "surrogateescape"))
-        digest.update(file_sha256(root / sample.path))
+        digest.update(bytes.fromhex(file_sha256(root / sample.path)))
     return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> bytes:
-    """SHA-256 of a file's bytes, remembered while its size and modification time stay (cv hashes the same files for every fold)."""
-    try:
-        stat = path.stat()
-        return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
-    except OSError as exc:
-        raise FacepalsyError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-
-
-@functools.lru_cache(maxsize=100_000)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> bytes:
-    return hashlib.sha256(Path(path).read_bytes()).digest()
 
 
 @functools.cache
 def environment() -> dict:
     """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a checkout (read once per process)."""
-    from facepalsy import __version__
+    from facepalsy.version import __version__
 
     packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())
     return {

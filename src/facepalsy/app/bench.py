@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.data.images import FacePolicy
+from facepalsy.data.model_input import FacePolicy
 from facepalsy.inference.predictor import Predictor, predict_probabilities, use_bf16
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import create_model
@@ -119,7 +119,8 @@ def _face_photo(size: tuple[int, int] = (640, 480), seed: int = 5):
 def bench_int8(model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int, repeats: int, tmp: Path) -> dict:
     """onnxruntime int8 (static quantisation, calibrated on ``images``) against the fast path, in images/s."""
     from facepalsy.errors import FacepalsyError
-    from facepalsy.inference.export import OnnxEngine, write_onnx_int8
+    from facepalsy.inference.export import write_onnx_int8
+    from facepalsy.inference.onnx_engine import OnnxEngine
 
     try:
         path = write_onnx_int8(Predictor(spec, model), images, tmp / "int8.onnx")  # random weights: speed only (agreement: --run)
@@ -234,8 +235,8 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, si
     import cv2
 
     from facepalsy.face.detect import mediapipe_available
-    from facepalsy.face.exam import exam_video
     from facepalsy.face.norms import load_norms
+    from facepalsy.workflows.exam import exam_video
 
     if not mediapipe_available():
         return {"video": "not measured: the face extra is not installed"}
@@ -255,7 +256,8 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, si
         writer.release()
         engines = {"torch": Predictor(spec, model)}
         try:
-            from facepalsy.inference.export import OnnxEngine, write_onnx_int8
+            from facepalsy.inference.export import write_onnx_int8
+            from facepalsy.inference.onnx_engine import OnnxEngine
 
             calibration = np.stack([np.asarray(_face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)])
             path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")

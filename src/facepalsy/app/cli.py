@@ -198,11 +198,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_asymmetry(args: argparse.Namespace) -> int:
     import numpy as np
+    from rich.markdown import Markdown
 
     from facepalsy.data.images import expand_inputs, load_image
     from facepalsy.errors import BadImageError
-    from rich.markdown import Markdown
-
     from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
     from facepalsy.face.norms import load_norms
     from facepalsy.face.pattern import pattern_text
@@ -239,9 +238,9 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
 
 
 def cmd_exam(args: argparse.Namespace) -> int:
-    from facepalsy.face.exam import read_name_map, run_exam
     from facepalsy.face.norms import load_norms
     from facepalsy.inference.predictor import load
+    from facepalsy.workflows.exam import read_name_map, run_exam
 
     predictor = load(args.run, precision=args.precision) if args.run else None
     out = Path(args.out or f"exam_{Path(args.path).stem}")
@@ -273,8 +272,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
 
 
 def cmd_norms_build(args: argparse.Namespace) -> int:
-    from facepalsy.face.norms import measure_healthy_folder
-    from facepalsy.io import atomic_write_json
+    from facepalsy.files import atomic_write_json
+    from facepalsy.workflows.norms import measure_healthy_folder
 
     norms, failures, turned = measure_healthy_folder(args.folder, args.source or str(args.folder))
     atomic_write_json(Path(args.out), norms)
@@ -336,7 +335,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from facepalsy.data.check import NEAR_DUPLICATE_BITS, check_dataset
+    from facepalsy.evaluation.check import NEAR_DUPLICATE_BITS, check_dataset
 
     report = check_dataset(args.data)
     audit = report["audit"]
@@ -375,7 +374,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _harmonise_images(args: argparse.Namespace) -> int:
-    from facepalsy.data.harmonise import LEFT_OUT, Harmonisation, harmonise_folder
+    from facepalsy.data.harmonise import Harmonisation
+    from facepalsy.workflows.harmonise import LEFT_OUT, harmonise_folder
 
     if not args.harmonise:
         raise FacepalsyError("--images DATA is harmonised into --out: give --harmonise [PX]")
@@ -610,7 +610,7 @@ def _common_flags(parser: argparse.ArgumentParser, default) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from facepalsy import __version__
+    from facepalsy.version import __version__
 
     parser = argparse.ArgumentParser(prog="facepalsy", description="Facial palsy detection: VGG transfer learning with honest evaluation.",
                                      epilog="Progress and notes go to stderr, results to stdout. Shell completion: see the README.")

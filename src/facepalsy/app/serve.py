@@ -222,7 +222,7 @@ class Analyzer:
     def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray]]:
         """The exam of one person: expression photos (named by expression) or one video; the region/side table and pictures."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
-        from facepalsy.face.exam import exam_markdown, run_exam
+        from facepalsy.workflows.exam import exam_markdown, run_exam
 
         if not mediapipe_available():
             return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", []

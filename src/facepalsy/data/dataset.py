@@ -17,9 +17,10 @@ from typing import Callable, Sequence, TypeVar
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from facepalsy.data.images import IMAGE_EXTENSIONS, WHOLE_IMAGE, FacePolicy, load_image, model_input
+from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
+from facepalsy.data.model_input import WHOLE_IMAGE, FacePolicy, model_input
 from facepalsy.errors import BadImageError, DataError, NoFaceError, display_path
-from facepalsy.io import atomic_write_csv, atomic_write_text
+from facepalsy.files import atomic_write_csv, atomic_write_text
 from facepalsy.log import progress_bar
 
 T, R = TypeVar("T"), TypeVar("R")

@@ -9,7 +9,7 @@ same detail), resized to the model's size and JPEG-encoded at one quality withou
 A run trained with ``--harmonise`` records these settings in its model spec, and its Predictor
 applies the same function to every image it is given, so training and prediction see the same
 pixels. ``prepare --harmonise`` writes the harmonised images as a new data folder (to inspect, to
-audit, to train other tools on).
+audit, to train other tools on): ``workflows/harmonise.py``.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from facepalsy.data.images import resize_square
 from facepalsy.errors import FacepalsyError
 
 if TYPE_CHECKING:
     from facepalsy.face.detect import Face
 
-LEFT_OUT = "left_out.txt"  # in a harmonised data folder: the images not written, with the reason
 # The oval, in fractions of the crop (eyes at 40% height, 36% of the width apart): brows to chin, cheek to cheek.
 OVAL_CENTRE, OVAL_AXES, OVAL_FEATHER = (0.5, 0.56), (0.42, 0.52), 0.08
 SUPERSAMPLE = 4  # the face is aligned at this multiple of ``detail`` and then area-averaged down: no aliasing
@@ -56,7 +56,6 @@ class Harmonisation:
 def harmonised_jpeg(rgb: np.ndarray, size: int, settings: Harmonisation, name: str | Path = "image") -> tuple[bytes, "Face"]:
     """The harmonised image as JPEG bytes (aligned largest face, ``detail`` px across, ``size`` px out)
     and that face; NoFaceError (naming ``name``) when there is no usable face."""
-    from facepalsy.data.images import resize_square
     from facepalsy.face.detect import align_face, largest_face
 
     face = largest_face(rgb, name)
@@ -81,60 +80,3 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     """Harmonised bytes back to RGB pixels, decoded as a harmonised file on disk is."""
     with Image.open(io.BytesIO(data)) as img:
         return np.asarray(img.convert("RGB"))
-
-
-@dataclass
-class HarmoniseReport:
-    written: int
-    left_out: list  # BadImageError: unreadable, or no usable face (NoFaceError)
-    audit: dict  # the shortcut audit of the harmonised folder: the separability left
-
-
-def harmonised_name(relative: str) -> str:
-    """``a/b.jpg`` stays; ``a/b.png`` becomes ``a/b.png.jpg`` so that ``b.png`` and ``b.jpg`` never collide."""
-    return relative if relative.lower().endswith(".jpg") else relative + ".jpg"
-
-
-def harmonise_folder(
-    source: str | Path, out: str | Path, size: int = 224, settings: Harmonisation = Harmonisation(), progress: bool = True,
-) -> HarmoniseReport:
-    """Write every image of the data folder ``source`` harmonised into the data folder ``out``.
-
-    ``out/manifest.csv`` keeps each image's subject and the source manifest's other columns (for
-    subgroups), plus ``harmonised_from``. Images without a usable face, or unreadable, are left out and
-    listed in ``out/left_out.txt``. The shortcut audit is run on the result.
-    """
-    from facepalsy.data.audit import audit
-    from facepalsy.data.dataset import CLASSES, manifest_rows, map_with_progress, scan_dataset, write_bad_images, write_manifest
-    from facepalsy.data.images import load_image
-    from facepalsy.errors import BadImageError, DataError
-    from facepalsy.io import atomic_write
-
-    source, out = Path(source), Path(out)
-    if out.resolve() == source.resolve() or out.resolve().is_relative_to(source.resolve()):
-        raise DataError(f"{out}: write the harmonised images outside the source folder {source}")
-    samples = scan_dataset(source, require_both=False)
-    extra = manifest_rows(source)
-
-    def write(sample) -> dict | BadImageError:
-        path = source / sample.path
-        try:
-            data, _ = harmonised_jpeg(np.asarray(load_image(path)), size, settings, path)
-        except BadImageError as exc:
-            return exc
-        target = harmonised_name(sample.path)
-        atomic_write(out / target, lambda tmp: tmp.write_bytes(data))
-        row = {k: v for k, v in extra.get(sample.path, {}).items() if k not in ("path", "label", "subject")}
-        return {"path": target, "label": CLASSES[sample.label], "subject": sample.subject, **row, "harmonised_from": sample.path}
-
-    results = map_with_progress(write, samples, f"harmonising {len(samples)} images", progress)
-    rows = [r for r in results if isinstance(r, dict)]
-    left_out = [r for r in results if isinstance(r, BadImageError)]
-    if not rows:
-        raise DataError(f"{source}: no image with a usable face to harmonise ({len(left_out)} left out)")
-    write_manifest(out, rows)
-    if left_out:
-        write_bad_images(out / LEFT_OUT, left_out)
-    kept = scan_dataset(out, require_both=False)
-    return HarmoniseReport(len(rows), left_out, audit(out, kept, progress=progress))
-

@@ -21,7 +21,7 @@ import numpy as np
 from facepalsy.data.dataset import CLASSES, MANIFEST, MANIFEST_COLUMNS, scan_folders
 from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
-from facepalsy.io import atomic_write, atomic_write_csv
+from facepalsy.files import atomic_write, atomic_write_csv
 from facepalsy.log import progress_bar
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -175,7 +175,7 @@ def prepare_videos(
 
 
 def _face_crop_bgr(frame: np.ndarray | Path, size: int, where: str) -> np.ndarray:
-    from facepalsy.data.images import FacePolicy, model_input
+    from facepalsy.data.model_input import FacePolicy, model_input
 
     rgb = np.asarray(load_image(frame)) if isinstance(frame, Path) else cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     return cv2.cvtColor(model_input(rgb, size, FacePolicy(crop=True), where).pixels, cv2.COLOR_RGB2BGR)

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from facepalsy.data.dataset import CLASSES, write_manifest
 from facepalsy.errors import FacepalsyError
-from facepalsy.io import atomic_write
+from facepalsy.files import atomic_write
 from facepalsy.log import progress_bar
 
 SUPERSAMPLE = 2  # draw at twice the size, then downsample, for smooth edges

@@ -9,16 +9,17 @@ import numpy as np
 from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import (
-    apply_temperature,
     binary_metrics,
     bootstrap_ci,
     calibration_summary,
     chance_check,
 )
-from facepalsy.evaluation.report import plot_confusion_matrix, plot_reliability, write_report
+from facepalsy.evaluation.report import write_report
+from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.inference.predictor import Predictor, load
-from facepalsy.io import atomic_write_csv, atomic_write_json
 from facepalsy.log import console
+from facepalsy.models.operating_point import apply_temperature, is_palsy
+from facepalsy.plots import plot_confusion_matrix, plot_reliability
 from facepalsy.runfolder import ResultFiles, RunFolder, content_hash, read_json
 
 
@@ -76,7 +77,7 @@ def calibration_report(predictor: Predictor, labels: np.ndarray, probs: np.ndarr
 
 def pick_examples(labels: np.ndarray, probs: np.ndarray, per_group: int = 4, threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Indices of the most confident true positives, false positives and false negatives."""
-    predicted = probs >= threshold
+    predicted = is_palsy(probs, threshold)
     groups = {
         "true positives": np.flatnonzero((labels == 1) & predicted),
         "false positives": np.flatnonzero((labels == 0) & predicted),
@@ -169,7 +170,7 @@ def test_set_warning(run: RunFolder, root: Path, samples: list[Sample]) -> str |
 
 def training_overlap(run: RunFolder, root: Path, samples: list[Sample], images: np.ndarray) -> tuple[dict | None, str]:
     """What an external data set shares with the run's training and validation images, counted, and a sentence saying it."""
-    from facepalsy.data.check import NEAR_DUPLICATE_BITS, overlap_with_training, perceptual_hashes
+    from facepalsy.evaluation.check import NEAR_DUPLICATE_BITS, overlap_with_training, perceptual_hashes
 
     if not run.fingerprints.is_file():
         return None, (f"{run.fingerprints.name} not found in {run.path} (a run from before it was recorded): "

@@ -5,15 +5,11 @@ Nothing here reads or writes files, so every number can be checked against sciki
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
-
 import numpy as np
 from sklearn import metrics as skm
 
 from facepalsy.errors import FacepalsyError
-
-OPERATING_POINT_HELP = "youden (default: max sensitivity + specificity − 1), sensitivity=0.90, specificity=0.90, or fixed=0.5"
+from facepalsy.models.operating_point import OperatingPoint, is_palsy, logit, parse_operating_point
 
 
 def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float | np.ndarray = 0.5) -> dict:
@@ -24,7 +20,7 @@ def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float 
     """
     y_true = np.asarray(y_true).astype(int)
     prob_palsy = np.asarray(prob_palsy, dtype=float)
-    y_pred = (prob_palsy >= threshold).astype(int)
+    y_pred = is_palsy(prob_palsy, threshold).astype(int)
     cm = skm.confusion_matrix(y_true, y_pred, labels=[0, 1])
     tn, fp, _, _ = cm.ravel()
     both = len(np.unique(y_true)) == 2
@@ -69,7 +65,7 @@ def bootstrap_ci(
     y_true, prob_palsy = np.asarray(y_true).astype(int), np.asarray(prob_palsy, float)
     order = sorted(set(subjects))
     ids = np.searchsorted(order, subjects)
-    y_pred = (prob_palsy >= threshold).astype(int)
+    y_pred = is_palsy(prob_palsy, threshold).astype(int)
     cells = np.stack([(y_true == t) & (y_pred == p) for t, p in ((1, 1), (0, 1), (0, 0), (1, 0))], axis=1)
     per_subject = np.stack([np.bincount(ids, weights=cells[:, k], minlength=len(order)) for k in range(4)], axis=1)
     rng = np.random.default_rng(seed)
@@ -158,35 +154,6 @@ def chance_check(y_true: np.ndarray, metrics: dict) -> dict:
     return {"better_than_chance": not reasons, "majority_rate": majority, "reasons": reasons, "statement": statement}
 
 
-@dataclass(frozen=True)
-class OperatingPoint:
-    """The threshold a run labels with, the rule that chose it and what it gave on validation data."""
-
-    threshold: float
-    rule: str = "fixed=0.5"
-    sensitivity: float | None = None  # on the validation images, at this threshold
-    specificity: float | None = None
-    validation_images: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "OperatingPoint":
-        return cls(**values)
-
-
-def parse_operating_point(rule: str) -> tuple[str, float | None]:
-    """``youden`` → ("youden", None); ``sensitivity=0.9`` → ("sensitivity", 0.9); refuses anything else in one line."""
-    match = re.fullmatch(r"\s*(youden|sensitivity|specificity|fixed)\s*(?:=\s*([0-9]*\.?[0-9]+)\s*)?", str(rule))
-    if not match or (match.group(1) == "youden") != (match.group(2) is None):
-        raise FacepalsyError(f"operating_point must be one of: {OPERATING_POINT_HELP}; got {rule!r}")
-    value = None if match.group(2) is None else float(match.group(2))
-    if value is not None and not 0 <= value <= 1:
-        raise FacepalsyError(f"operating_point {rule!r}: the value must be between 0 and 1")
-    return match.group(1), value
-
-
 def choose_operating_point(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str = "youden") -> OperatingPoint:
     """The threshold chosen by ``rule`` on these (validation) data, with its sensitivity and specificity.
 
@@ -228,19 +195,6 @@ def choose_operating_point(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str
 # -- calibration ----------------------------------------------------------------------------
 CALIBRATION_BINS = 10
 CALIBRATION_METRICS = ("brier", "ece", "calibration_intercept", "calibration_slope")
-_EPS = 1e-12  # probabilities of exactly 0 or 1 (float32 softmax) get a finite logit
-
-
-def logit(prob: np.ndarray) -> np.ndarray:
-    prob = np.clip(np.asarray(prob, dtype=float), _EPS, 1 - _EPS)
-    return np.log(prob / (1 - prob))
-
-
-def apply_temperature(prob_palsy: np.ndarray, temperature: float) -> np.ndarray:
-    """Temperature scaling of two-class probabilities: sigmoid(logit(p) / T); T > 1 softens, T < 1 sharpens."""
-    return 1.0 / (1.0 + np.exp(-logit(prob_palsy) / temperature))
-
-
 def fit_temperature(y_true: np.ndarray, prob_palsy: np.ndarray) -> float:
     """The temperature minimising the negative log-likelihood on these (validation) data (Guo et al., 2017).
 

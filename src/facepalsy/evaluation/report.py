@@ -1,7 +1,5 @@
-"""Figures and Markdown: curves, confusion matrix, the run report and the comparison table.
-
-Plotting functions only draw what they are given; the numbers come from evaluate and train.
-"""
+"""Markdown: the run report, its model card and the comparison table (the figures they show are drawn by
+``facepalsy/plots.py``)."""
 
 from __future__ import annotations
 
@@ -9,17 +7,14 @@ import csv
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from facepalsy.data.dataset import CLASSES  # noqa: E402
 from facepalsy.errors import FacepalsyError  # noqa: E402
-from facepalsy.io import atomic_write, atomic_write_csv, atomic_write_text  # noqa: E402
+from facepalsy.files import atomic_write_csv, atomic_write_text  # noqa: E402
 from facepalsy.models.spec import ModelSpec  # noqa: E402
+from facepalsy.plots import plot_curves  # noqa: E402
 from facepalsy.runfolder import CvFolder, OutputFolder, ResultFiles, RunFolder, read_json  # noqa: E402
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
@@ -40,147 +35,6 @@ PROTOCOL_TEXT = {
         "figures estimate accuracy on patients the model has never seen."
     ),
 }
-
-
-def save_figure(fig: plt.Figure, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
-    plt.close(fig)
-
-
-def plot_curves(history: list[dict[str, float]], path: Path, title: str = "", best_epoch: int | None = None) -> None:
-    """Loss and accuracy per epoch, train and validation (the paper's Figures 5a/b and 6a/b).
-
-    ``best_epoch``, if given, is marked: it is the epoch whose model was kept and tested.
-    """
-    epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "acc", "Accuracy")):
-        for stage, style in (("train", "-o"), ("val", "-s")):
-            values = [row.get(f"{stage}_{metric}", np.nan) for row in history]
-            if not np.all(np.isnan(values)):
-                ax.plot(epochs, values, style, markersize=3, label="train" if stage == "train" else "validation")
-        if best_epoch is not None:
-            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best_epoch})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.set_title(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    if title:
-        fig.suptitle(title)
-    save_figure(fig, path)
-
-
-def plot_confusion_matrix(cm: np.ndarray, path: Path, title: str = "") -> None:
-    """Counts with row percentages; rows are true classes, columns predicted (Figures 5c/6c)."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
-    ax.imshow(cm, cmap="Blues")
-    totals = cm.sum(axis=1, keepdims=True).clip(min=1)
-    for (i, j), count in np.ndenumerate(cm):
-        colour = "white" if count > cm.max() / 2 else "black"
-        ax.text(j, i, f"{count}\n{100 * count / totals[i, 0]:.1f}%", ha="center", va="center", color=colour)
-    ax.set_xticks([0, 1], CLASSES)
-    ax.set_yticks([0, 1], CLASSES)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or "Confusion matrix")
-    save_figure(fig, path)
-
-
-def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title: str = "") -> None:
-    """ROC curves, each given as (true labels, palsy probabilities, name), with their AUC."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    for y_true, prob, name in curves:
-        if len(np.unique(y_true)) < 2:
-            continue
-        fpr, tpr, _ = roc_curve(y_true, prob)
-        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_true, prob):.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("1 − specificity")
-    ax.set_ylabel("sensitivity")
-    ax.set_title(title or "ROC")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
-    """Reliability diagram: observed palsy rate against mean p(palsy) per bin, for each kind of probability given."""
-    fig, ax = plt.subplots(figsize=(4.8, 4.5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
-    for (name, kind), style in zip(calibration["kinds"].items(), ("-o", "--s")):
-        curve = kind["curve"]
-        if curve["predicted"]:
-            ax.plot(curve["predicted"], curve["observed"], style, markersize=4, label=f"{name} (ECE {kind['ece']:.3f}, Brier {kind['brier']:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted p(palsy) in bin")
-    ax.set_ylabel("observed share of palsy in bin")
-    ax.set_title(title or "Reliability diagram", fontsize=9)
-    ax.legend(loc="upper left", fontsize=7)
-    ax.grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-def plot_exam_regions(regions: dict, path: Path, title: str = "") -> None:
-    """Movement from rest per region, the patient's right and left side by side, regions outside the healthy range marked."""
-    names = list(regions)
-    right = [(regions[r]["movement"] or {}).get("right", 0.0) for r in names]
-    left = [(regions[r]["movement"] or {}).get("left", 0.0) for r in names]
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.bar(x - 0.2, right, 0.4, label="patient's right")
-    ax.bar(x + 0.2, left, 0.4, label="patient's left")
-    labels = [f"{r.replace('_', ' ')}\n{regions[r]['expression'] or 'not measured'}" + ("\n(outside healthy range)" if regions[r]["outside_healthy_range"] else "")
-              for r in names]
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylabel("movement from rest (inter-ocular distances)")
-    ax.set_title(title or "movement per side", fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    save_figure(fig, path)
-
-
-def plot_region_timeline(timeline: dict, path: Path, cnn: tuple[list[float], list[float]] | None = None, title: str = "") -> None:
-    """Region scores against the healthy range per video frame (1.0: edge of the healthy 95% range of one measure), frames
-    without a usable face shaded, and the CNN's p(palsy) per frame below when given."""
-    rows = 2 if cnn else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(8, 2.8 * rows), sharex=True, squeeze=False)
-    ax = axes[0, 0]
-    times = np.array(timeline["time"])
-    for region, scores in timeline["regions"].items():
-        ax.plot(times, [np.nan if s is None else s for s in scores], "-o", markersize=2, label=region.replace("_", " "))
-    for t, face in zip(times, timeline["face"]):
-        if not face:
-            ax.axvspan(t - 0.08, t + 0.08, color="grey", alpha=0.3, linewidth=0)
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_ylabel("region score")
-    ax.set_title(title or "regions over time (grey: no usable face)", fontsize=9)
-    ax.legend(fontsize=7, ncol=4)
-    ax.grid(alpha=0.3)
-    if cnn:
-        axes[1, 0].plot(cnn[0], cnn[1], "-o", markersize=2, color="black")
-        axes[1, 0].set_ylim(-0.02, 1.02)
-        axes[1, 0].set_ylabel("CNN p(palsy)")
-        axes[1, 0].grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("time (s)")
-    save_figure(fig, path)
-
-
-def plot_timeline(times: np.ndarray, probs: np.ndarray, path: Path, threshold: float = 0.5, title: str = "") -> None:
-    """Palsy probability per sampled frame over time, with the decision threshold."""
-    fig, ax = plt.subplots(figsize=(7, 3))
-    ax.plot(times, probs, "-o", markersize=3)
-    ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("p(palsy)")
-    ax.set_title(title or "palsy probability over time", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
-    save_figure(fig, path)
 
 
 def percent(value: float | None) -> str:
@@ -321,7 +175,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "",
                   f"![curves]({run.curves.name})", ""]
     if audit:
-        from facepalsy.data.audit import audit_markdown
+        from facepalsy.evaluation.audit import audit_markdown
 
         lines += audit_markdown(audit)
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]

@@ -18,11 +18,18 @@ import numpy as np
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.detect import (
-    FACE_INSTALL, LEFT_EYE_RING, RIGHT_EYE_RING, Face, align_face, detect_faces, largest_face, mediapipe_available,
+    FACE_INSTALL,
+    LEFT_EYE_RING,
+    RIGHT_EYE_RING,
+    Face,
+    align_face,
+    detect_faces,
+    largest_face,
+    mediapipe_available,
 )
 from facepalsy.face.expression import recognise
 from facepalsy.face.pose import Pose, frontalise
-from facepalsy.io import atomic_write
+from facepalsy.files import atomic_write
 
 # Face-mesh indices per side of the patient: (right, left).
 BROW = ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336])

@@ -89,7 +89,7 @@ def build_norms(measured: list[dict[str, float]], source: str, expressions: list
     """Reference ranges from the region-measure differences of healthy faces (one dict per face), over
     all faces and per expression (``expressions``, one per face) with enough faces; ``sizes`` (one
     :func:`side_sizes` per face) give the healthy resting sizes behind the slack for other expressions."""
-    from facepalsy import __version__
+    from facepalsy.version import __version__
 
     if len(measured) < 20:
         raise FacepalsyError(f"healthy reference ranges need at least 20 measured faces, got {len(measured)}")
@@ -149,39 +149,6 @@ def reading(diffs: dict[str, float], norms: dict, expression: str = "rest", size
                       "ranges": expression if own else "all expressions", "ranges_count": ranges["count"],
                       **({"slack": slack} if slack else {})},
     }
-
-
-def measure_healthy_folder(folder: str | Path, source: str, progress: bool = True) -> tuple[dict, list[str], int]:
-    """Reference ranges from every photo under ``folder``: the norms, the photos that could not be
-    measured (with the reason) and how many faces were turned too far to count (they are left out)."""
-    from facepalsy.data.dataset import map_with_progress
-    from facepalsy.data.images import expand_inputs, load_image
-    from facepalsy.errors import BadImageError
-    from facepalsy.face.asymmetry import image_asymmetry
-
-    paths = expand_inputs([folder])
-    if not paths:
-        raise FacepalsyError(f"{folder}: no images found")
-
-    def measure_one(path: Path):
-        try:
-            return image_asymmetry(np.asarray(load_image(path)), path, expression=named_expression(path))[0]
-        except BadImageError as exc:
-            return str(exc)
-
-    results = map_with_progress(measure_one, paths, f"measuring {len(paths)} healthy faces", progress)
-    failures = [r for r in results if isinstance(r, str)]
-    measured = [r for r in results if not isinstance(r, str)]
-    frontal = [r for r in measured if not r.turned]
-    norms = build_norms([differences(r) for r in frontal], source, [r.expression for r in frontal], [side_sizes(r) for r in frontal])
-    return norms, failures, len(measured) - len(frontal)
-
-
-def named_expression(path: Path) -> str | None:
-    """The expression a healthy photo's file or folder names (``smile.jpg``, ``brow_raise/0001.jpg``), if any."""
-    from facepalsy.face.expression import EXPRESSIONS
-
-    return next((n for n in (path.stem.lower(), path.parent.name.lower()) if n in EXPRESSIONS), None)
 
 
 def load_norms(path: str | Path | None = None) -> dict:

@@ -15,6 +15,7 @@ from torch import nn
 
 from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.errors import FacepalsyError
+from facepalsy.models.operating_point import is_palsy
 from facepalsy.models.spec import Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier
 
@@ -65,7 +66,7 @@ def save_overlay(path: Path, image: np.ndarray, heatmap: np.ndarray, prob_palsy:
     """The overlay beside the face, titled with the predicted label and palsy probability."""
     import matplotlib.pyplot as plt
 
-    from facepalsy.evaluation.report import save_figure
+    from facepalsy.plots import save_figure
 
     fig, axes = plt.subplots(1, 2, figsize=(6, 3.3))
     axes[0].imshow(image.transpose(1, 2, 0))
@@ -74,7 +75,7 @@ def save_overlay(path: Path, image: np.ndarray, heatmap: np.ndarray, prob_palsy:
     axes[1].set_title("Grad-CAM (palsy)")
     for ax in axes:
         ax.axis("off")
-    fig.suptitle(f"{CLASSES[int(prob_palsy >= threshold)]}, p(palsy) = {prob_palsy:.3f}")
+    fig.suptitle(f"{CLASSES[int(is_palsy(prob_palsy, threshold))]}, p(palsy) = {prob_palsy:.3f}")
     save_figure(fig, path)
 
 
@@ -82,7 +83,7 @@ def save_heatmap_grid(path: Path, rows: dict[str, list[tuple[np.ndarray, np.ndar
     """A grid of overlays, one row per group (true positives, false positives, false negatives)."""
     import matplotlib.pyplot as plt
 
-    from facepalsy.evaluation.report import save_figure
+    from facepalsy.plots import save_figure
 
     width = max(1, max((len(items) for items in rows.values()), default=1))
     fig, axes = plt.subplots(len(rows), width, figsize=(2.2 * width, 2.5 * len(rows)), squeeze=False)

@@ -1,4 +1,5 @@
-"""ONNX export of a run's model (fp32, and int8 by static quantisation), and the onnxruntime engine (the ``onnx`` extra).
+"""ONNX export of a run's model (fp32, and int8 by static quantisation); the engine that runs the files is
+``inference/onnx_engine.py``.
 
 The exported graph takes N×3×H×W float pixels in [0, 255] and returns class probabilities, so the
 normalisation of the weights travels with it; the file's metadata carry the rest of the model spec
@@ -8,7 +9,6 @@ deployment needs nothing from this package and the engine reads them instead of 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import warnings
@@ -18,13 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
+from facepalsy.files import atomic_write, atomic_write_json
+from facepalsy.inference.onnx_engine import METADATA_SPEC, ONNX_INSTALL, OnnxEngine
 from facepalsy.inference.predictor import Predictor
-from facepalsy.io import atomic_write, atomic_write_json
-from facepalsy.models.spec import ModelSpec, Normalize
-
-ONNX_INSTALL = "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"
+from facepalsy.models.operating_point import is_palsy
+from facepalsy.models.spec import Normalize
 
 
 class _Deployable(nn.Module):
@@ -41,21 +40,15 @@ PARITY_TOLERANCE = 2e-3  # max |p(palsy) difference| between the ONNX graph and 
 INT8_LABEL_AGREEMENT = 0.99  # int8 labels equal PyTorch fp32's on at least this share of the check images …
 INT8_DELTA_P = 0.02  # … and |Δp(palsy)| is at most this on 95% of them
 INT8_CALIBRATION_IMAGES = 200
-METADATA_SPEC = "facepalsy.spec"  # the ModelSpec as JSON: face policy, size, normalisation, classes, threshold, temperature
-
-
-def run_id(predictor: Predictor) -> str:
-    """The SHA-256 of the run's model.pt: an exported file names the model it came from."""
-    return hashlib.sha256(predictor.run.model.read_bytes()).hexdigest()[:16] if predictor.run else "unsaved"
 
 
 def onnx_metadata(predictor: Predictor) -> dict[str, str]:
     """What a deployment needs beside the graph, readable by any ONNX tool (``metadata_props``)."""
-    from facepalsy import __version__
+    from facepalsy.version import __version__
 
     spec = predictor.spec
     return {
-        METADATA_SPEC: json.dumps(spec.to_dict()), "facepalsy.version": __version__, "facepalsy.run_id": run_id(predictor),
+        METADATA_SPEC: json.dumps(spec.to_dict()), "facepalsy.version": __version__, "facepalsy.run_id": predictor.run.run_id if predictor.run else "unsaved",
         "classes": ",".join(spec.classes), "image_size": str(spec.image_size),
         "mean": ",".join(map(str, spec.preprocess.mean)), "std": ",".join(map(str, spec.preprocess.std)),
         "input": "N×3×H×W float pixels in [0, 255], RGB; normalisation is inside the graph",
@@ -128,7 +121,7 @@ def export_onnx_int8(predictor: Predictor, calibration: np.ndarray, check: np.nd
     delta = np.abs(quantised_probs - reference)
     figures = {
         "calibration_images": len(calibration), "check_images": len(check),
-        "label_agreement": float(((quantised_probs >= threshold) == (reference >= threshold)).mean()),
+        "label_agreement": float((is_palsy(quantised_probs, threshold) == is_palsy(reference, threshold)).mean()),
         "delta_p_95th_percentile": float(np.percentile(delta, 95)), "delta_p_max": float(delta.max()),
         "limits": {"label_agreement": INT8_LABEL_AGREEMENT, "delta_p_95th_percentile": INT8_DELTA_P},
     }
@@ -199,28 +192,3 @@ def write_onnx_int8(predictor: Predictor, calibration: np.ndarray, path: Path) -
         onnx.helper.set_model_props(model, {**onnx_metadata(predictor), "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images"})
         atomic_write(path, lambda target: onnx.save(model, str(target)))
     return path
-
-
-class OnnxEngine:
-    """Palsy probabilities from an exported ONNX file with onnxruntime (CPU), and the metadata it carries."""
-
-    def __init__(self, path: Path):
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise FacepalsyError(f"the onnx engine needs onnxruntime: {ONNX_INSTALL}") from exc
-        if not path.is_file():
-            export = "--format onnx-int8" if path.name.endswith("int8.onnx") else "--format onnx"
-            raise FacepalsyError(f"{path} not found: run `facepalsy export {path.parent} {export}` first")
-        self.path = path
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-
-    def spec(self) -> ModelSpec | None:
-        """The ModelSpec the file carries (None for a file exported before metadata)."""
-        text = self.metadata.get(METADATA_SPEC)
-        return ModelSpec.from_dict(json.loads(text), str(self.path)) if text else None
-
-    def predict_proba(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        out = [self.session.run(None, {"pixels": images[i : i + batch_size].astype(np.float32)})[0][:, PALSY] for i in range(0, len(images), batch_size)]
-        return np.concatenate(out) if out else np.zeros(0, np.float32)

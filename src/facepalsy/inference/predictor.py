@@ -22,9 +22,10 @@ import torch
 from PIL import Image
 
 from facepalsy.data.dataset import CLASSES, PALSY
-from facepalsy.data.images import ModelInput, as_rgb_array, model_input
+from facepalsy.data.images import as_rgb_array
+from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
-from facepalsy.evaluation.metrics import apply_temperature
+from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import OutputFolder, RunFolder
@@ -127,11 +128,11 @@ def load(
         model.eval()
     onnx = None
     if engine != "torch":
-        from facepalsy.inference.export import OnnxEngine, run_id
+        from facepalsy.inference.onnx_engine import OnnxEngine
 
         onnx = OnnxEngine(run.onnx if engine == "onnx" else run.onnx_int8)
         exported_from = onnx.metadata.get("facepalsy.run_id")
-        if exported_from != run_id(Predictor(spec, model, run)):
+        if exported_from != run.run_id:
             raise FacepalsyError(f"{onnx.path} was not exported from this run's {run.model.name} ({'no facepalsy metadata' if exported_from is None else 'it changed since'}); "
                                  f"export again: facepalsy export {run.path} --format {engine}")
         spec = onnx.spec()
@@ -201,7 +202,7 @@ class Predictor:
         return text + ")"
 
     def label(self, prob_palsy: float) -> str:
-        return CLASSES[int(prob_palsy >= self.threshold)]
+        return CLASSES[int(is_palsy(prob_palsy, self.threshold))]
 
     # -- image → model input -------------------------------------------------------------
     def prepare(self, image: ImageLike, name: str | None = None, find_faces: bool = True) -> ModelInput:
@@ -373,8 +374,8 @@ class Predictor:
 
     def video_verdict(self, path: Path, frames: "VideoFrames", out: str | Path) -> "VideoVerdict":
         """The verdict of a video's prepared frames (collected by whoever decoded it: predict_video, or the exam in the same pass)."""
-        from facepalsy.evaluation.report import plot_timeline
-        from facepalsy.io import atomic_write_csv
+        from facepalsy.files import atomic_write_csv
+        from facepalsy.plots import plot_timeline
 
         if frames.total == 0:
             return VideoVerdict(str(path), None, None, self.threshold, 0, 0, 0, error="no decodable frame")

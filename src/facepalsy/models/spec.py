@@ -13,9 +13,9 @@ from torch import nn
 
 from facepalsy.data.dataset import CLASSES
 from facepalsy.data.harmonise import Harmonisation
-from facepalsy.data.images import FacePolicy
+from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
-from facepalsy.evaluation.metrics import OperatingPoint
+from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 
 

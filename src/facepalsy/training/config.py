@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 
 from facepalsy.data.harmonise import Harmonisation
-from facepalsy.data.images import FacePolicy
+from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
-from facepalsy.evaluation.metrics import parse_operating_point
 from facepalsy.inference.predictor import PRECISIONS
+from facepalsy.models.operating_point import parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
@@ -160,6 +160,6 @@ def load_config(path: str | Path) -> Config:
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    from facepalsy.io import atomic_write_text
+    from facepalsy.files import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -21,10 +21,10 @@ import torch
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
-from facepalsy.data.audit import audit_markdown
-from facepalsy.data.check import perceptual_hashes
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
+from facepalsy.evaluation.audit import audit_markdown
+from facepalsy.evaluation.check import perceptual_hashes
 from facepalsy.evaluation.metrics import (
     binary_metrics,
     bootstrap_ci,
@@ -32,9 +32,10 @@ from facepalsy.evaluation.metrics import (
     chance_check,
     subject_scores,
 )
-from facepalsy.evaluation.report import PROTOCOL_TEXT, calibration_lines, chance_lines, metrics_table, percent, plot_reliability, plot_roc
-from facepalsy.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.evaluation.report import PROTOCOL_TEXT, calibration_lines, chance_lines, metrics_table, percent
+from facepalsy.files import atomic_write_csv, atomic_write_json, atomic_write_text
 from facepalsy.log import console, progress_bar
+from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device

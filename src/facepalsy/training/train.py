@@ -21,14 +21,15 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, TensorDataset
 
-from facepalsy.data.check import guard_split, perceptual_hashes
 from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
+from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
-from facepalsy.evaluation.metrics import OperatingPoint, apply_temperature, binary_metrics, choose_operating_point, fit_temperature
+from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point, fit_temperature
+from facepalsy.files import atomic_write, atomic_write_json
 from facepalsy.inference.predictor import load, use_bf16
-from facepalsy.io import atomic_write, atomic_write_json
 from facepalsy.log import console, quiet, verbose
+from facepalsy.models.operating_point import OperatingPoint, apply_temperature
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder, is_rank_zero
@@ -294,7 +295,7 @@ def _train_prepared(
 def audit_training_data(root: Path, samples: list[Sample], path: Path, spec: ModelSpec, seed: int, progress: bool) -> dict:
     """The shortcut audit of the images a run or cross-validation trains on (harmonised, when the run
     harmonises): written beside it, its warning shown."""
-    from facepalsy.data.audit import audit
+    from facepalsy.evaluation.audit import audit
 
     harmonise = (spec.image_size, spec.face.harmonise) if spec.face.harmonise else None
     result = audit(root, samples, progress=progress, seed=seed, harmonise=harmonise)

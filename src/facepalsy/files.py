@@ -1,13 +1,17 @@
-"""Atomic file writes: readers never see half a file (write to a temporary name, then rename)."""
+"""Atomic file writes (readers never see half a file: write to a temporary name, then rename) and file hashes."""
 
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
+
+from facepalsy.errors import FacepalsyError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -48,3 +52,18 @@ def atomic_write_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[
             writer.writerows(rows)
 
     atomic_write(path, write)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, remembered while its size and modification time stay (cv hashes the same
+    files for every fold)."""
+    try:
+        stat = Path(path).stat()
+        return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        raise FacepalsyError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+@functools.lru_cache(maxsize=100_000)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

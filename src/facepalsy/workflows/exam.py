@@ -32,6 +32,7 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
+
 # Per region: the expressions that move it (the first present is used) and the per-side value that moves.
 MOVEMENT = {
     "brow": (("brow_raise",), "brow_height"),
@@ -276,9 +277,9 @@ def run_exam(path: str | Path, out: str | Path, norms: dict, names: dict[str, st
     """The whole exam of one person (a folder of expression photos, or a video): ``out/exam.json``,
     ``exam.md``, ``regions.png``, a landmark drawing per expression and, for a video, the timeline."""
     from facepalsy.data.prepare import VIDEO_EXTENSIONS
-    from facepalsy.evaluation.report import plot_exam_regions, plot_region_timeline
     from facepalsy.face.asymmetry import draw
-    from facepalsy.io import atomic_write_json, atomic_write_text
+    from facepalsy.files import atomic_write_json, atomic_write_text
+    from facepalsy.plots import plot_exam_regions, plot_region_timeline
     from facepalsy.runfolder import ExamFolder
 
     path, folder = Path(path), ExamFolder(out)

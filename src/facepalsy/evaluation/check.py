@@ -7,7 +7,6 @@ resized or consecutive video frames.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PIL import Image
 from facepalsy.data.dataset import CLASSES, Sample, map_with_progress, scan_dataset, unlisted_images
 from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
+from facepalsy.files import file_sha256
 
 HASH_SIZE = 16  # pHash of 16×16 DCT coefficients: 256 bits
 # Radius for "near-duplicate". On synthetic faces, different people are at least 40 bits apart and
@@ -92,10 +92,6 @@ def guard_split(protocol: str, samples: list[Sample], assignment: list[str], has
     return report
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndarray | None) -> dict:
     """How many of these images the run was trained (or validated) on: byte-identical files (SHA-256), and
     near-duplicates of its model inputs (pHash within NEAR_DUPLICATE_BITS) among the rest."""
@@ -115,7 +111,7 @@ def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndar
 def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = None) -> dict:
     """Counts, unreadable files, exact and near-duplicates, subjects with both labels, files the manifest
     leaves out, and the shortcut audit (with face measures when the face extra is installed, or ``faces``)."""
-    from facepalsy.data.audit import audit
+    from facepalsy.evaluation.audit import audit
     from facepalsy.face.detect import mediapipe_available
 
     root = Path(root)
@@ -123,7 +119,7 @@ def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = 
 
     def inspect(sample: Sample) -> tuple[str, np.ndarray | None, str | None]:
         path = root / sample.path
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        digest = file_sha256(path) if path.is_file() else ""
         try:
             return digest, perceptual_hash(load_image(path)), None
         except BadImageError as exc:
