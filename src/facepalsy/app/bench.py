@@ -1,4 +1,5 @@
-"""facepalsy bench: speed and memory on this machine, each figure against the machine's own limit or the path it replaces.
+"""facepalsy bench: speed and memory on this machine, each figure against the machine's own limit or the path it
+replaces.
 
 Measures the matrix-product peak (fp32 and bf16), then for each backbone at 224 px: batch
 inference (plain fp32 PyTorch vs the fast path vs onnxruntime int8), single-image latency of
@@ -41,10 +42,18 @@ def _timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an n×n×n matrix product."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return 2 * n**3 / _timed(lambda: a @ b, repeats) / 1e9
+def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enough_seconds: float = 0.25) -> float:
+    """GFLOP/s of an n×n×n matrix product, n doubled from 256 until one product takes ``enough_seconds`` (at most
+    ``largest``): large enough to reach the peak, and minutes shorter where a type is emulated (bf16 without AVX-512
+    BF16 runs about 50× slower than fp32, and a 2048 product took 30 s)."""
+    n = 256
+    while True:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        start = time.perf_counter()
+        a @ b
+        if n >= largest or time.perf_counter() - start >= enough_seconds:
+            return 2 * n**3 / _timed(lambda a=a, b=b: a @ b, repeats) / 1e9
+        n *= 2
 
 
 def model_gflops(model: nn.Module, size: int) -> float:
@@ -54,7 +63,9 @@ def model_gflops(model: nn.Module, size: int) -> float:
     def count(module, inputs, output):
         nonlocal total
         if isinstance(module, nn.Conv2d):
-            total += 2 * output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+            total += (
+                2 * output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
+            )
         elif isinstance(module, nn.Linear):
             total += 2 * module.in_features * module.out_features * output.shape[0]
 
@@ -79,23 +90,41 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
             model.to(memory_format=torch.contiguous_format)(normalize(torch.tensor(images)))
 
     baseline = _timed(plain, repeats) / batch
-    fast = _timed(lambda: predict_probabilities(model, preprocess, images, batch_size=batch, precision=precision), repeats) / batch
-    one = _timed(lambda: predict_probabilities(model, preprocess, images[:1], batch_size=1, precision=precision), max(repeats, 10))
+    fast = (
+        _timed(lambda: predict_probabilities(model, preprocess, images, batch_size=batch, precision=precision), repeats)
+        / batch
+    )
+    one = _timed(
+        lambda: predict_probabilities(model, preprocess, images[:1], batch_size=1, precision=precision),
+        max(repeats, 10),
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         jpeg = Path(tmp) / "face.jpg"
         _face_photo().save(jpeg, quality=90)
-        face_spec = ModelSpec(name, spec.preprocess, FacePolicy(required=True))  # the default for new runs: no face, no verdict
-        predictor = Predictor(face_spec, model, precision=precision)  # the whole path: decode, face look-up, resize, network, label
+        face_spec = ModelSpec(
+            name, spec.preprocess, FacePolicy(required=True)
+        )  # the default for new runs: no face, no verdict
+        predictor = Predictor(
+            face_spec, model, precision=precision
+        )  # the whole path: decode, face look-up, resize, network, label
         assert predictor.predict(jpeg).ok, "the bench photo's face was not found"
         latency = _timed(lambda: predictor.predict(jpeg), max(repeats, 20))
         int8 = bench_int8(model, spec, images, batch, repeats, Path(tmp))
 
     result = {
-        "backbone": name, "size": size, "gflop_per_image": gflops, "bf16": use_bf16(precision, torch.device("cpu")),
-        "inference_fp32_plain_ms": 1000 * baseline, "inference_fast_ms": 1000 * fast,
-        "inference_fast_images_per_s": 1 / fast, "inference_fast_gflops": gflops / fast,
-        "speedup_vs_plain": baseline / fast, **int8, "network_one_image_ms": 1000 * one, "predict_latency_ms": 1000 * latency,
+        "backbone": name,
+        "size": size,
+        "gflop_per_image": gflops,
+        "bf16": use_bf16(precision, torch.device("cpu")),
+        "inference_fp32_plain_ms": 1000 * baseline,
+        "inference_fast_ms": 1000 * fast,
+        "inference_fast_images_per_s": 1 / fast,
+        "inference_fast_gflops": gflops / fast,
+        "speedup_vs_plain": baseline / fast,
+        **int8,
+        "network_one_image_ms": 1000 * one,
+        "predict_latency_ms": 1000 * latency,
         "latency_over_network_time": latency / one,
     }
     result.update(bench_training(name, size, batch, repeats, precision))
@@ -123,17 +152,24 @@ def bench_int8(model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int
     from facepalsy.inference.onnx_engine import OnnxEngine
 
     try:
-        path = write_onnx_int8(Predictor(spec, model), images, tmp / "int8.onnx")  # random weights: speed only (agreement: --run)
+        path = write_onnx_int8(
+            Predictor(spec, model), images, tmp / "int8.onnx"
+        )  # random weights: speed only (agreement: --run)
     except (ImportError, FacepalsyError) as exc:
         return {"int8": f"not measured: {exc}"}
     engine = OnnxEngine(path)
     fast = _timed(lambda: predict_probabilities(model, spec.preprocess, images, batch_size=batch), repeats) / batch
     quantised = _timed(lambda: engine.predict_proba(images, batch), repeats) / batch
-    return {"inference_int8_ms": 1000 * quantised, "inference_int8_images_per_s": 1 / quantised, "int8_speedup_vs_fast_path": fast / quantised}
+    return {
+        "inference_int8_ms": 1000 * quantised,
+        "inference_int8_images_per_s": 1 / quantised,
+        "int8_speedup_vs_fast_path": fast / quantised,
+    }
 
 
 def bench_int8_agreement(run: Path) -> dict:
-    """The int8 file's agreement with PyTorch fp32 on a trained run's validation images (written beside the run by export)."""
+    """The int8 file's agreement with PyTorch fp32 on a trained run's validation images (written beside the run by
+    export)."""
     from facepalsy.errors import FacepalsyError
     from facepalsy.inference.export import export_run_int8
     from facepalsy.inference.predictor import load
@@ -146,9 +182,17 @@ def bench_int8_agreement(run: Path) -> dict:
     return {"run": str(run), **read_json(RunFolder(run).onnx_int8_check)}
 
 
-def bench_shared_features(backbone: str = "vgg16", size: int = 112, subjects: int = 24, images_per_subject: int = 6, views: int = 4, epochs: int = 10) -> dict:
+def bench_shared_features(
+    backbone: str = "vgg16",
+    size: int = 112,
+    subjects: int = 24,
+    images_per_subject: int = 6,
+    views: int = 4,
+    epochs: int = 10,
+) -> dict:
     """Leave-one-subject-out over ``subjects`` subjects with a frozen backbone and ``--feature-cache views``: the whole
-    cross-validation (features shared by the folds) against one of its folds trained alone. Wall time and backbone passes."""
+    cross-validation (features shared by the folds) against one of its folds trained alone. Wall time and backbone
+    passes."""
     from facepalsy.data.dataset import load_images, scan_dataset
     from facepalsy.data.synth import make_synthetic_dataset
     from facepalsy.runfolder import RunFolder
@@ -157,8 +201,23 @@ def bench_shared_features(backbone: str = "vgg16", size: int = 112, subjects: in
     from facepalsy.training.train import build_model, fit_split
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_synthetic_dataset(Path(tmp) / "data", subjects=subjects, images_per_subject=images_per_subject, seed=7, size=size, progress=False)
-        config = Config(data=str(data), backbone=backbone, weights="none", image_size=size, epochs=epochs, feature_cache=views, face_required=False)
+        data = make_synthetic_dataset(
+            Path(tmp) / "data",
+            subjects=subjects,
+            images_per_subject=images_per_subject,
+            seed=7,
+            size=size,
+            progress=False,
+        )
+        config = Config(
+            data=str(data),
+            backbone=backbone,
+            weights="none",
+            image_size=size,
+            epochs=epochs,
+            feature_cache=views,
+            face_required=False,
+        )
         features._banks.clear()
         start = time.perf_counter()
         run_cv(config, Path(tmp) / "cv", "lopo", progress=False)
@@ -168,14 +227,31 @@ def bench_shared_features(backbone: str = "vgg16", size: int = 112, subjects: in
         images, samples, _ = load_images(data, scan_dataset(data), size, progress=False)
         assignment = fold_assignments(samples, "lopo", subjects, config.val_fraction, config.seed)[0]
         start = time.perf_counter()
-        fit_split(config.replace(split="subject"), RunFolder(Path(tmp) / "alone").prepare(), build_model(config), images, samples, assignment, progress=False)
+        fit_split(
+            config.replace(split="subject"),
+            RunFolder(Path(tmp) / "alone").prepare(),
+            build_model(config),
+            images,
+            samples,
+            assignment,
+            progress=False,
+        )
         alone = time.perf_counter() - start
         passes_alone = sum(bank.computed for bank in features._banks.values())
         features._banks.clear()
     return {
-        "backbone": backbone, "size": size, "subjects": subjects, "images": subjects * images_per_subject, "views": views, "epochs": epochs,
-        "lopo_seconds": whole, "one_fold_alone_seconds": alone, "lopo_over_one_run": whole / alone,
-        "backbone_passes_lopo": passes_whole, "backbone_passes_one_run": passes_alone, "backbone_passes_ratio": passes_whole / passes_alone,
+        "backbone": backbone,
+        "size": size,
+        "subjects": subjects,
+        "images": subjects * images_per_subject,
+        "views": views,
+        "epochs": epochs,
+        "lopo_seconds": whole,
+        "one_fold_alone_seconds": alone,
+        "lopo_over_one_run": whole / alone,
+        "backbone_passes_lopo": passes_whole,
+        "backbone_passes_one_run": passes_alone,
+        "backbone_passes_ratio": passes_whole / passes_alone,
     }
 
 
@@ -193,7 +269,12 @@ def _previous_asymmetry(rgb: np.ndarray) -> None:
     scores = []
     for degrees in (-6, -3, 0, 3, 6):
         for scale in (0.92, 1.0, 1.08):
-            view = cv2.warpAffine(crop, cv2.getRotationMatrix2D((CANONICAL_SIZE / 2,) * 2, degrees, scale), (CANONICAL_SIZE,) * 2, borderMode=cv2.BORDER_REPLICATE)
+            view = cv2.warpAffine(
+                crop,
+                cv2.getRotationMatrix2D((CANONICAL_SIZE / 2,) * 2, degrees, scale),
+                (CANONICAL_SIZE,) * 2,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
             for face in detect_faces(view, backend="mediapipe")[:1]:
                 mesh = eye_frame(face.landmarks)[:468]
                 nearest = np.sqrt(((mesh * [-1.0, 1.0])[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2).min(axis=1)
@@ -202,7 +283,8 @@ def _previous_asymmetry(rgb: np.ndarray) -> None:
 
 
 def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
-    """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder ``photos``
+    """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder
+    ``photos``
     (the first with a face), else on ``count`` drawn faces."""
     from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
     from facepalsy.errors import BadImageError
@@ -226,7 +308,13 @@ def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
                 break
     now = _timed(lambda: [image_asymmetry(face) for face in faces], 2) / len(faces)
     before = _timed(lambda: [_previous_asymmetry(face) for face in faces], 2) / len(faces)
-    return {"photos": len(faces), "source": source, "ms_per_photo": 1000 * now, "previous_ms_per_photo": 1000 * before, "speedup_vs_previous": before / now}
+    return {
+        "photos": len(faces),
+        "source": source,
+        "ms_per_photo": 1000 * now,
+        "previous_ms_per_photo": 1000 * before,
+        "speedup_vs_previous": before / now,
+    }
 
 
 def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> dict:
@@ -259,7 +347,9 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, si
             from facepalsy.inference.export import write_onnx_int8
             from facepalsy.inference.onnx_engine import OnnxEngine
 
-            calibration = np.stack([np.asarray(_face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)])
+            calibration = np.stack(
+                [np.asarray(_face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)]
+            )
             path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")
             engines["onnx-int8"] = Predictor(spec, model, onnx=OnnxEngine(path))
         except ImportError:
@@ -270,13 +360,20 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, si
             measured, video = exam_video(clip, norms, fps, frames_for=predictor)
             predictor.video_verdict(clip, video["cnn_frames"], Path(tmp) / name)
             elapsed = time.perf_counter() - start
-            result[name] = {"frames_analysed": video["frames"], "frames_measured": video["frames_measured"], "analysis_seconds": elapsed,
-                            "real_time_factor": seconds / elapsed}
+            result[name] = {
+                "frames_analysed": video["frames"],
+                "frames_measured": video["frames_measured"],
+                "analysis_seconds": elapsed,
+                "real_time_factor": seconds / elapsed,
+            }
     return result
 
 
-def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto", batches: int = 2) -> dict:
-    """Training epochs on ``batches`` × ``batch`` JPEGs with the paper's augmentation: the plain pipeline vs facepalsy's.
+def bench_training(
+    name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto", batches: int = 2
+) -> dict:
+    """Training epochs on ``batches`` × ``batch`` JPEGs with the paper's augmentation: the plain pipeline vs
+    facepalsy's.
 
     Plain: decode and resize each image from disk every epoch, augment image by image, fp32.
     facepalsy: images decoded once into a uint8 array, augmented on the device in batches,
@@ -295,7 +392,9 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
         files = [Path(tmp) / f"{i}.jpg" for i in range(batch * batches)]
         for file in files:
             Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(file, quality=90)
-        decoded = torch.from_numpy(np.stack([resize_square(load_image(f), size).transpose(2, 0, 1) for f in files]))  # once per run
+        decoded = torch.from_numpy(
+            np.stack([resize_square(load_image(f), size).transpose(2, 0, 1) for f in files])
+        )  # once per run
 
         frozen = _module(name, size, finetune=False)
         fast = _timed(lambda: _epoch(frozen, list(decoded.split(batch)), labels, bf16), timed)
@@ -305,18 +404,27 @@ def bench_training(name: str, size: int = 224, batch: int = 16, repeats: int = 3
 
         def plain_epoch():
             for i in range(0, len(files), batch):
-                per_image = [plain_module.train_transform(torch.from_numpy(resize_square(load_image(f), size).transpose(2, 0, 1).copy())[None]) for f in files[i : i + batch]]
+                per_image = [
+                    plain_module.train_transform(
+                        torch.from_numpy(resize_square(load_image(f), size).transpose(2, 0, 1).copy())[None]
+                    )
+                    for f in files[i : i + batch]
+                ]
                 _train_step(plain_trainee, plain_module.model(torch.cat(per_image)), labels)
 
         plain = _timed(plain_epoch, timed)
-        features = frozen[0].pooled_features(decoded, True, batch, bf16).clone()  # a normal tensor, as the DataLoader gives
+        features = (
+            frozen[0].pooled_features(decoded, True, batch, bf16).clone()
+        )  # a normal tensor, as the DataLoader gives
         head_only = _module(name, size, finetune=False, feature_cache=4, model=frozen[0].model)
         cached = _timed(lambda: _epoch(head_only, list(features.split(batch)), labels, False), repeats)
         finetuned = _module(name, size, finetune=True)
         finetune = _timed(lambda: _epoch(finetuned, list(decoded.split(batch)), labels, bf16), timed)
     return {
-        "train_frozen_images_per_s": len(files) / fast, "train_frozen_plain_images_per_s": len(files) / plain,
-        "train_frozen_speedup_vs_plain": plain / fast, "feature_cache_epoch_fraction": cached / fast,
+        "train_frozen_images_per_s": len(files) / fast,
+        "train_frozen_plain_images_per_s": len(files) / plain,
+        "train_frozen_speedup_vs_plain": plain / fast,
+        "feature_cache_epoch_fraction": cached / fast,
         "train_finetune_images_per_s": len(files) / finetune,
     }
 
@@ -326,7 +434,9 @@ def _module(name: str, size: int, finetune: bool, feature_cache: int = 0, model=
     from facepalsy.training.train import PalsyModule
 
     config = Config(backbone=name, image_size=size, finetune=finetune, feature_cache=feature_cache)
-    module = PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), model or create_model(name)).train()
+    module = PalsyModule(
+        config.to_dict(), config.model_spec().preprocess.to_dict(), model or create_model(name)
+    ).train()
     module.on_train_epoch_start()
     return module, module.configure_optimizers()
 
@@ -348,10 +458,17 @@ def _train_step(trainee, logits: torch.Tensor, labels: torch.Tensor) -> None:
 
 
 def run_bench(
-    backbones: tuple[str, ...] = ("vgg16", "vgg19"), size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto",
-    run: Path | None = None, extras: bool = True, photos: Path | None = None,
+    backbones: tuple[str, ...] = ("vgg16", "vgg19"),
+    size: int = 224,
+    batch: int = 16,
+    repeats: int = 3,
+    precision: str = "auto",
+    run: Path | None = None,
+    extras: bool = True,
+    photos: Path | None = None,
 ) -> dict:
-    """Every figure, measured in this one process; ``run``: a trained run whose int8 agreement is measured; ``photos``: a folder
+    """Every figure, measured in this one process; ``run``: a trained run whose int8 agreement is measured; ``photos``:
+    a folder
     of real photos for the landmark figure; ``extras=False`` skips the cross-validation, landmark and video figures."""
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     results = [bench_backbone(name, size, batch, repeats, precision) for name in backbones]
@@ -362,7 +479,9 @@ def run_bench(
         # training FLOPs: a frozen backbone runs forward only (the head is negligible); fine-tuning ≈ 3× forward
         r["train_frozen_fraction_of_peak"] = r["train_frozen_images_per_s"] * r["gflop_per_image"] / peak
         r["train_finetune_fraction_of_peak"] = r["train_finetune_images_per_s"] * 3 * r["gflop_per_image"] / peak
-        r["train_frozen_plain_fraction_of_fp32_peak"] = r["train_frozen_plain_images_per_s"] * r["gflop_per_image"] / peaks["fp32"]
+        r["train_frozen_plain_fraction_of_fp32_peak"] = (
+            r["train_frozen_plain_images_per_s"] * r["gflop_per_image"] / peaks["fp32"]
+        )
     bench = {"threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "backbones": results}
     if run is not None:
         bench["int8_agreement"] = bench_int8_agreement(run)
