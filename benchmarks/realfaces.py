@@ -68,25 +68,53 @@ def main() -> None:
     report = check_dataset(args.data, progress=False)
     audit = report["audit"]
     combined = audit["combined"]
-    print(f"data: {args.data} ({', '.join(f'{n} {c}' for c, n in report['images'].items())} listed; {len(report['unreadable'])} unreadable or missing)")
+    print(
+        f"data: {args.data} ({', '.join(f'{n} {c}' for c, n in report['images'].items())} "
+        f"listed; {len(report['unreadable'])} unreadable or missing)"
+    )
     flagged = ", ".join(f"{m['name']} {m['auc']:.3f}" for m in audit["measures"] if m["name"] in audit["flagged"])
-    print(f"shortcut audit: all measures together AUC {combined['auc']:.3f} (95% CI {combined['ci95'][0]:.3f}–{combined['ci95'][1]:.3f}); over 0.70: {flagged or 'none'}")
+    print(
+        f"shortcut audit: all measures together AUC {combined['auc']:.3f} (95% CI "
+        f"{combined['ci95'][0]:.3f}–{combined['ci95'][1]:.3f}); over 0.70: {flagged or 'none'}"
+    )
     print(f"  [{time.perf_counter() - start:.0f} s]")
 
     out = args.out or Path(tempfile.mkdtemp(prefix="facepalsy-realfaces-")) / "cv"
-    config = Config(data=str(args.data.resolve()), backbone="asymmetry", image_size=args.image_size, val_fraction=0.2, skip_bad=True)
+    config = Config(
+        data=str(args.data.resolve()), backbone="asymmetry", image_size=args.image_size, val_fraction=0.2, skip_bad=True
+    )
     result = run_cv(config, out, "subject-kfold", args.folds, overwrite=True, progress=False)
     no_face = no_face_per_class(args.data, out)
-    unreadable = {c: sum(CLASSES[s.label] == c for s in scan_dataset(args.data) if s.path in {u["path"] for u in report["unreadable"]}) for c in CLASSES}
+    unreadable = {
+        c: sum(
+            CLASSES[s.label] == c
+            for s in scan_dataset(args.data)
+            if s.path in {u["path"] for u in report["unreadable"]}
+        )
+        for c in CLASSES
+    }
     readable = {c: report["images"][c] - unreadable[c] for c in CLASSES}
-    print("usable face for the landmark model: " + ", ".join(f"{c} {readable[c] - no_face.get(c, 0)} of {readable[c]} readable" for c in CLASSES))
+    print(
+        "usable face for the landmark model: "
+        + ", ".join(f"{c} {readable[c] - no_face.get(c, 0)} of {readable[c]} readable" for c in CLASSES)
+    )
     pooled = result["pooled"]
     ci = pooled["ci95"]["roc_auc"]
-    print(f"landmark model, {args.folds}-fold subject cross-validation, pooled out-of-fold: AUC {pooled['roc_auc']:.3f} "
-          f"(95% CI {ci[0]:.3f}–{ci[1]:.3f}, subject bootstrap); sensitivity {pooled['recall']:.3f}, specificity {pooled['specificity']:.3f} "
-          f"at each fold's operating threshold; n = {pooled['n']}")
-    figures = {"data": str(args.data), "faces": {c: readable[c] - no_face.get(c, 0) for c in CLASSES}, "cv_auc": pooled["roc_auc"],
-               "cv_auc_ci95": ci, "cv_n": pooled["n"], "sensitivity": pooled["recall"], "specificity": pooled["specificity"]}
+    print(
+        f"landmark model, {args.folds}-fold subject cross-validation, pooled out-of-fold: AUC {pooled['roc_auc']:.3f} "
+        f"(95% CI {ci[0]:.3f}–{ci[1]:.3f}, subject bootstrap); sensitivity "
+        f"{pooled['recall']:.3f}, specificity {pooled['specificity']:.3f} "
+        f"at each fold's operating threshold; n = {pooled['n']}"
+    )
+    figures = {
+        "data": str(args.data),
+        "faces": {c: readable[c] - no_face.get(c, 0) for c in CLASSES},
+        "cv_auc": pooled["roc_auc"],
+        "cv_auc_ci95": ci,
+        "cv_n": pooled["n"],
+        "sensitivity": pooled["recall"],
+        "specificity": pooled["specificity"],
+    }
     samples, images = measured_faces(args.data, config)
     figures["leave_one_source_out"] = leave_one_source_out(args.data, samples, images)
     figures["false_positives_by_expression"] = false_positives_by_expression(out, samples, images)
@@ -102,15 +130,31 @@ def main() -> None:
 def provenance() -> dict:
     """When, at which commit and on which CPU the figures were made (a figure without them cannot be compared)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).parent).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
     cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), platform.processor())
     flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
-    vector = "AVX-512" + (" with bf16" if "avx512_bf16" in flags else "") if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
-    return {"date": datetime.date.today().isoformat(), "commit": commit, "cpu": f"{cpu} ({vector})", "cores": os.cpu_count()}
+    vector = (
+        "AVX-512" + (" with bf16" if "avx512_bf16" in flags else "")
+        if "avx512f" in flags
+        else "AVX2"
+        if "avx2" in flags
+        else "other"
+    )
+    return {
+        "date": datetime.date.today().isoformat(),
+        "commit": commit,
+        "cpu": f"{cpu} ({vector})",
+        "cores": os.cpu_count(),
+    }
 
 
 def no_face_per_class(data: Path, out: Path) -> dict[str, int]:
@@ -128,7 +172,9 @@ def no_face_per_class(data: Path, out: Path) -> dict[str, int]:
 
 def measured_faces(data: Path, config: Config) -> tuple[list, np.ndarray]:
     """The samples with a usable face and their model inputs (the landmark model's face policy), as the cv saw them."""
-    images, kept, _ = load_images(data, scan_dataset(data), config.image_size, skip_bad=True, progress=False, face=config.model_spec().face)
+    images, kept, _ = load_images(
+        data, scan_dataset(data), config.image_size, skip_bad=True, progress=False, face=config.model_spec().face
+    )
     return kept, images
 
 
@@ -137,7 +183,8 @@ def _source(rows: dict, sample) -> str:
 
 
 def leave_one_source_out(data: Path, samples: list, images: np.ndarray) -> list[dict]:
-    """Per palsy source: trained on the other sources' palsy photos and half the healthy ones, tested on this source and the other half."""
+    """Per palsy source: trained on the other sources' palsy photos and half the healthy ones, tested on this source and
+    the other half."""
     rows, x = manifest_rows(data), features(images)
     labels = np.array([s.label for s in samples])
     sources = np.array([_source(rows, s) if s.label == 1 else "" for s in samples])
@@ -149,9 +196,18 @@ def leave_one_source_out(data: Path, samples: list, images: np.ndarray) -> list[
         known = ~np.isnan(x).any(axis=1)
         model = AsymmetryClassifier.fit(x[train & known], labels[train & known])
         auc = roc_auc_score(labels[test & known], model.proba_from_features(x[test & known]))
-        results.append({"test_source": source, "palsy": int((test & known & (labels == 1)).sum()),
-                        "normal": int((test & known & (labels == 0)).sum()), "auc": round(float(auc), 3)})
-        print(f"leave one source out: test on {source} ({results[-1]['palsy']} palsy, {results[-1]['normal']} healthy): AUC {auc:.3f}")
+        results.append(
+            {
+                "test_source": source,
+                "palsy": int((test & known & (labels == 1)).sum()),
+                "normal": int((test & known & (labels == 0)).sum()),
+                "auc": round(float(auc), 3),
+            }
+        )
+        print(
+            f"leave one source out: test on {source} ({results[-1]['palsy']} "
+            f"palsy, {results[-1]['normal']} healthy): AUC {auc:.3f}"
+        )
     return results
 
 
@@ -167,7 +223,10 @@ def false_positives_by_expression(out: Path, samples: list, images: np.ndarray) 
         if sample.label == 0 and result is not None and sample.path in predicted:
             flagged, total = counts.setdefault(result.expression, [0, 0])
             counts[result.expression] = [flagged + (predicted[sample.path] == "palsy"), total + 1]
-    print("healthy photos labelled palsy, per recognised expression: " + ", ".join(f"{e} {f}/{t}" for e, (f, t) in sorted(counts.items())))
+    print(
+        "healthy photos labelled palsy, per recognised expression: "
+        + ", ".join(f"{e} {f}/{t}" for e, (f, t) in sorted(counts.items()))
+    )
     return {e: {"flagged": f, "healthy": t} for e, (f, t) in counts.items()}
 
 
@@ -177,7 +236,9 @@ def patterns_by_source(data: Path, samples: list, images: np.ndarray) -> dict:
     for sample, image in zip(samples, images):
         result = measured(image)
         if sample.label == 1 and result is not None and not result.turned:
-            counts.setdefault(_source(rows, sample), Counter())[result.compare(norms, palsy=True).palsy_pattern["pattern"]] += 1
+            counts.setdefault(_source(rows, sample), Counter())[
+                result.compare(norms, palsy=True).palsy_pattern["pattern"]
+            ] += 1
     for source, counter in counts.items():
         print(f"palsy pattern of {source} palsy photos: " + ", ".join(f"{k} {v}" for k, v in counter.most_common()))
     return {source: dict(counter) for source, counter in counts.items()}
@@ -190,7 +251,9 @@ def _posed(rgb: np.ndarray, face, yaw: float, pitch: float, tilt: float) -> np.n
     image = turn_face(rgb, face.landmarks, face.depth, yaw, pitch) if yaw or pitch else rgb
     if tilt:
         h, w = image.shape[:2]
-        image = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE)
+        image = cv2.warpAffine(
+            image, cv2.getRotationMatrix2D((w / 2, h / 2), tilt, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE
+        )
     return image
 
 
@@ -231,16 +294,26 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
             except BadImageError:
                 continue
             legacy = (differences(measure(base.legacy_mesh)), differences(measure(after.legacy_mesh)))
-            for kind, before_d, after_d in (("frontal", differences(base), differences(after)), ("not_frontalised", *legacy)):
+            for kind, before_d, after_d in (
+                ("frontal", differences(base), differences(after)),
+                ("not_frontalised", *legacy),
+            ):
                 moved[name][kind].append(np.mean([abs(after_d[m] - before_d[m]) / healthy_p95[m] for m in WEAKER_SIGN]))
     for name in POSES:
         t = tally[name]
-        spread[name] = {"faces": sum(t.values()), **t, "measure_change_frontal": round(float(np.median(moved[name]["frontal"])), 3),
-                        "measure_change_not_frontalised": round(float(np.median(moved[name]["not_frontalised"])), 3)}
-        print(f"pose {name}: verdict held {t['same']}/{sum(t.values())}, changed {t['changed']}, refused {t['refused']}; "
-              f"region measures moved "
-              f"{spread[name]['measure_change_frontal']:.2f} of the healthy 95th percentile (median; without rotating to frontal "
-              f"{spread[name]['measure_change_not_frontalised']:.2f})")
+        spread[name] = {
+            "faces": sum(t.values()),
+            **t,
+            "measure_change_frontal": round(float(np.median(moved[name]["frontal"])), 3),
+            "measure_change_not_frontalised": round(float(np.median(moved[name]["not_frontalised"])), 3),
+        }
+        print(
+            f"pose {name}: verdict held {t['same']}/{sum(t.values())}, changed {t['changed']}, refused {t['refused']}; "
+            f"region measures moved "
+            f"{spread[name]['measure_change_frontal']:.2f} of the healthy "
+            "95th percentile (median; without rotating to frontal "
+            f"{spread[name]['measure_change_not_frontalised']:.2f})"
+        )
     return spread
 
 

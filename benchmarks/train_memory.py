@@ -27,15 +27,43 @@ def main() -> None:
     parser.add_argument("--backbone", default="vgg16")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_synthetic_dataset(Path(tmp) / "data", subjects=args.images // 6, images_per_subject=6, seed=0, size=args.size)
-        command = [sys.executable, "-m", "facepalsy", "train", str(data), "--out", str(Path(tmp) / "run"), "--backbone", args.backbone,
-                   "--weights", "none", "--image-size", str(args.size), "--epochs", "1"]
+        data = make_synthetic_dataset(
+            Path(tmp) / "data", subjects=args.images // 6, images_per_subject=6, seed=0, size=args.size
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "facepalsy",
+            "train",
+            str(data),
+            "--out",
+            str(Path(tmp) / "run"),
+            "--backbone",
+            args.backbone,
+            "--weights",
+            "none",
+            "--image-size",
+            str(args.size),
+            "--epochs",
+            "1",
+        ]
         start = time.perf_counter()
         subprocess.run(command, check=True)
         seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"images": args.images // 6 * 6, "size": args.size, "backbone": args.backbone, "epochs": 1,
-                      "train_process_peak_memory_mb": round(peak_mb), "seconds": round(seconds, 1)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "images": args.images // 6 * 6,
+                "size": args.size,
+                "backbone": args.backbone,
+                "epochs": 1,
+                "train_process_peak_memory_mb": round(peak_mb),
+                "seconds": round(seconds, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

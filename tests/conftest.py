@@ -11,15 +11,31 @@ from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
 
 TINY_TRAIN_FLAGS = [
-    "--backbone", "vgg11_bn", "--weights", "none", "--image-size", "32", "--epochs", "2",
-    "--batch-size", "16", "--lr", "1e-3", "--finetune", "--test-fraction", "0.25", "--val-fraction", "0.25",
+    "--backbone",
+    "vgg11_bn",
+    "--weights",
+    "none",
+    "--image-size",
+    "32",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--lr",
+    "1e-3",
+    "--finetune",
+    "--test-fraction",
+    "0.25",
+    "--val-fraction",
+    "0.25",
     "--no-require-face",  # drawn 48-px faces are too small for the detector; tests of the face policy draw larger ones
 ]
 
 
 @pytest.fixture(autouse=True, scope="session")
 def no_network():
-    """Tests never touch the network: any connection beyond this machine fails loudly (the web page's own server is local)."""
+    """Tests never touch the network: any connection beyond this machine fails loudly (the web page's own server is
+    local)."""
     real_connect = socket.socket.connect
 
     def local_only(self, address):
@@ -36,7 +52,9 @@ def no_network():
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory) -> Path:
     """12 subjects (6 palsy, 6 normal) × 6 images at 48 px, with manifest.csv."""
-    return make_synthetic_dataset(tmp_path_factory.mktemp("synth"), subjects=12, images_per_subject=6, seed=1, size=48, progress=False)
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("synth"), subjects=12, images_per_subject=6, seed=1, size=48, progress=False
+    )
 
 
 @pytest.fixture(scope="session")

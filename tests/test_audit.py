@@ -16,7 +16,9 @@ from facepalsy.data.dataset import scan_dataset
 from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.evaluation.audit import audit, image_measures, jpeg_quality
 
-REALFACES = Path(os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev"))
+REALFACES = Path(
+    os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev")
+)
 
 
 def _face(i: int, palsy: bool, size: int) -> Image.Image:
@@ -46,12 +48,17 @@ def test_jpeg_quality_is_recovered_from_the_quantisation_table(tmp_path):
 
 def test_measures_of_one_image_see_format_size_grey_alpha_and_swapped_channels(tmp_path):
     rgb = np.asarray(_face(2, False, 80))
-    Image.fromarray(rgb[..., ::-1].copy()).save(tmp_path / "swapped.jpg", quality=90)  # an OpenCV BGR image saved as RGB
+    Image.fromarray(rgb[..., ::-1].copy()).save(
+        tmp_path / "swapped.jpg", quality=90
+    )  # an OpenCV BGR image saved as RGB
     Image.fromarray(rgb).save(tmp_path / "right.jpg", quality=90)
     Image.fromarray(rgb).convert("LA").save(tmp_path / "grey.png")
     right, swapped, grey = (image_measures(tmp_path / name) for name in ("right.jpg", "swapped.jpg", "grey.png"))
     assert (right["width"], right["height"], right["jpeg"], right["png"]) == (80, 80, 1.0, 0.0)
-    assert right["jpeg_quality"] == pytest.approx(90, abs=1) and right["file_bytes"] == (tmp_path / "right.jpg").stat().st_size
+    assert (
+        right["jpeg_quality"] == pytest.approx(90, abs=1)
+        and right["file_bytes"] == (tmp_path / "right.jpg").stat().st_size
+    )
     assert right["red_minus_blue"] > 0 > swapped["red_minus_blue"]  # skin is red-dominant
     assert grey["grey"] == 1.0 and grey["alpha"] == 1.0 and right["grey"] == 0.0
 
@@ -85,7 +92,10 @@ def test_train_writes_the_audit_and_the_report_shows_it(confounded, tmp_path, ca
     from conftest import TINY_TRAIN_FLAGS
 
     run = tmp_path / "run"
-    assert main(["train", str(confounded), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1", "--split", "subject"]) == 0
+    assert (
+        main(["train", str(confounded), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1", "--split", "subject"])
+        == 0
+    )
     assert json.loads((run / "check.json").read_text())["warning"]
     assert "WARNING" in capsys.readouterr().err
     report = (run / "report.md").read_text()
@@ -95,7 +105,11 @@ def test_train_writes_the_audit_and_the_report_shows_it(confounded, tmp_path, ca
 def test_files_missing_from_the_manifest_are_listed_and_one_class_is_checked(confounded, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(confounded, data)
-    rows = ["path,label,subject"] + [f"palsy/p{i:02d}.png,palsy,p{i}" for i in range(16)] + [f"normal/n{i:02d}.jpg,normal,n{i}" for i in range(15)]
+    rows = (
+        ["path,label,subject"]
+        + [f"palsy/p{i:02d}.png,palsy,p{i}" for i in range(16)]
+        + [f"normal/n{i:02d}.jpg,normal,n{i}" for i in range(15)]
+    )
     (data / "manifest.csv").write_text("\n".join(rows) + "\n")
     assert main(["check", str(data), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

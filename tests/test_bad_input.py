@@ -65,7 +65,11 @@ def _make_bad_file(folder: Path, case: str) -> Path:
         "decompression bomb": _png_header_only(20_000, 20_000),
         "under the bomb error, over the limit": _png_header_only(12_000, 9_000),
     }[case]
-    suffix = ".png" if "PNG" in case or case in ("1x1 px image", "decompression bomb", "under the bomb error, over the limit") else ".jpg"
+    suffix = (
+        ".png"
+        if "PNG" in case or case in ("1x1 px image", "decompression bomb", "under the bomb error, over the limit")
+        else ".jpg"
+    )
     path = folder / f"{case.replace(' ', '_').replace(',', '')}{suffix}"
     path.write_bytes(content)
     return path
@@ -114,7 +118,9 @@ def test_train_names_the_bad_image_and_trains_nothing(case, data_copy, tmp_path,
     path = _make_bad_file(data_copy / "palsy" / "s_bad", case)
     out = tmp_path / "run"
     code = main(["train", str(data_copy), "--out", str(out), *TINY_TRAIN_FLAGS])
-    _assert_user_error(code, capsys.readouterr().err, display_path(path.relative_to(data_copy)), BAD_IMAGES[case], "--skip-bad")
+    _assert_user_error(
+        code, capsys.readouterr().err, display_path(path.relative_to(data_copy)), BAD_IMAGES[case], "--skip-bad"
+    )
     assert not (out / "model.pt").exists()
 
 
@@ -126,7 +132,10 @@ def test_train_skip_bad_uses_the_good_images_and_lists_the_bad(data_copy, tmp_pa
     listed = (out / "bad_images.txt").read_text(encoding="utf-8").splitlines()
     assert len(listed) == len(bad) + 1  # the symlink loop is two links, both listed
     for path, case in zip(bad, BAD_IMAGES.items()):
-        assert any(line.startswith(display_path(data_copy / path.relative_to(data_copy))) and case[1] in line for line in listed), (path, listed)
+        assert any(
+            line.startswith(display_path(data_copy / path.relative_to(data_copy))) and case[1] in line
+            for line in listed
+        ), (path, listed)
     used = sorted(line.split(",")[0] for line in (out / "split.csv").read_text().splitlines()[1:])
     assert used == good
 
@@ -136,7 +145,11 @@ def test_train_skip_bad_uses_the_good_images_and_lists_the_bad(data_copy, tmp_pa
     [
         ("sixteen_bit.png", lambda: Image.fromarray(np.full((40, 40), 257 * 120, np.uint16)), (120, 120, 120)),
         ("cmyk.jpg", lambda: Image.new("CMYK", (40, 40), (0, 255, 255, 0)), (255, 0, 0)),
-        ("palette.png", lambda: Image.new("RGB", (40, 40), (0, 128, 255)).convert("P", palette=Image.Palette.ADAPTIVE), (0, 128, 255)),
+        (
+            "palette.png",
+            lambda: Image.new("RGB", (40, 40), (0, 128, 255)).convert("P", palette=Image.Palette.ADAPTIVE),
+            (0, 128, 255),
+        ),
     ],
 )
 def test_unusual_but_valid_images_are_read(name, make, expected, tiny_run, tmp_path, capsys):
@@ -167,7 +180,10 @@ MANIFESTS = {
     "missing columns": ("path,label\npalsy/s000/s000_000.jpg,palsy\n", "missing column(s) subject"),
     "unknown label": ("path,label,subject\npalsy/s000/s000_000.jpg,sick,s000\n", "line 2: unknown label 'sick'"),
     "path outside DATA": ("path,label,subject\n../../etc/passwd,palsy,s000\n", "points outside the data folder"),
-    "duplicate rows": ("path,label,subject\npalsy/s000/s000_000.jpg,palsy,s000\npalsy/s000/s000_000.jpg,palsy,s000\n", "line 3: duplicate row"),
+    "duplicate rows": (
+        "path,label,subject\npalsy/s000/s000_000.jpg,palsy,s000\npalsy/s000/s000_000.jpg,palsy,s000\n",
+        "line 3: duplicate row",
+    ),
     "not UTF-8": (b"path,label,subject\n\xff\xfe,palsy,s000\n", "cannot read manifest"),
 }
 
@@ -177,7 +193,10 @@ def test_bad_manifest_is_named_with_its_line(case, data_copy, tmp_path, capsys):
     content, message = MANIFESTS[case]
     manifest = data_copy / "manifest.csv"
     manifest.write_bytes(content if isinstance(content, bytes) else content.encode())
-    for command in (["train", str(data_copy), "--out", str(tmp_path / "run"), *TINY_TRAIN_FLAGS], ["check", str(data_copy)]):
+    for command in (
+        ["train", str(data_copy), "--out", str(tmp_path / "run"), *TINY_TRAIN_FLAGS],
+        ["check", str(data_copy)],
+    ):
         _assert_user_error(main(command), capsys.readouterr().err, str(manifest), message)
 
 
@@ -210,7 +229,14 @@ def _spoil_model(run: Path, case: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case, message", [("truncated", "cannot read checkpoint"), ("other version", "format 99 not supported"), ("text", "cannot read checkpoint")])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("truncated", "cannot read checkpoint"),
+        ("other version", "format 99 not supported"),
+        ("text", "cannot read checkpoint"),
+    ],
+)
 def test_bad_model_checkpoint_is_named(case, message, tiny_run, synth_data, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -220,7 +246,9 @@ def test_bad_model_checkpoint_is_named(case, message, tiny_run, synth_data, tmp_
         _assert_user_error(main(command), capsys.readouterr().err, str(path), message)
 
 
-@pytest.mark.parametrize("case, message", [("truncated", "cannot read checkpoint"), ("other version", "format None not supported")])
+@pytest.mark.parametrize(
+    "case, message", [("truncated", "cannot read checkpoint"), ("other version", "format None not supported")]
+)
 def test_bad_resume_checkpoint_is_named(case, message, tiny_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -231,14 +259,20 @@ def test_bad_resume_checkpoint_is_named(case, message, tiny_run, tmp_path, capsy
         checkpoint = torch.load(last, weights_only=True)
         checkpoint.pop("facepalsy_format_version")
         torch.save(checkpoint, last)
-    _assert_user_error(main(["train", "--resume", "--out", str(run)]), capsys.readouterr().err, str(last), message, "--overwrite")
+    _assert_user_error(
+        main(["train", "--resume", "--out", str(run)]), capsys.readouterr().err, str(last), message, "--overwrite"
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not a video at all"], ids=["empty", "text"])
 def test_bad_video_is_named(content, tiny_run, tmp_path, capsys):
     video = tmp_path / "clip.mp4"
     video.write_bytes(content)
-    _assert_user_error(main(["predict", str(tiny_run), str(video), "--out", str(tmp_path / "out")]), capsys.readouterr().err, str(video))
+    _assert_user_error(
+        main(["predict", str(tiny_run), str(video), "--out", str(tmp_path / "out")]),
+        capsys.readouterr().err,
+        str(video),
+    )
     videos = tmp_path / "videos"
     videos.mkdir()
     shutil.copy(video, videos / "clip.mp4")
@@ -248,21 +282,33 @@ def test_bad_video_is_named(content, tiny_run, tmp_path, capsys):
 
 def test_missing_inputs_are_named(tiny_run, tmp_path, capsys):
     missing = tmp_path / "nowhere.jpg"
-    _assert_user_error(main(["predict", str(tiny_run), str(missing)]), capsys.readouterr().err, str(missing), "file not found")
-    _assert_user_error(main(["train", str(tmp_path / "no_data"), "--out", str(tmp_path / "run"), *TINY_TRAIN_FLAGS]), capsys.readouterr().err, "no_data", "not found")
+    _assert_user_error(
+        main(["predict", str(tiny_run), str(missing)]), capsys.readouterr().err, str(missing), "file not found"
+    )
+    _assert_user_error(
+        main(["train", str(tmp_path / "no_data"), "--out", str(tmp_path / "run"), *TINY_TRAIN_FLAGS]),
+        capsys.readouterr().err,
+        "no_data",
+        "not found",
+    )
     _assert_user_error(main(["evaluate", str(tmp_path / "no_run")]), capsys.readouterr().err, "no_run")
 
 
-@pytest.mark.parametrize("side", [7_000, 12_000, 20_000], ids=["over the limit", "over twice the limit", "over Pillow's own stop"])
+@pytest.mark.parametrize(
+    "side", [7_000, 12_000, 20_000], ids=["over the limit", "over twice the limit", "over Pillow's own stop"]
+)
 def test_one_pixel_limit_with_one_wording_in_cli_library_and_web_page(side, tiny_run, tmp_path, capsys):
-    """A 7000², 12000² or 20000² image (the last one stopped by Pillow itself) is refused from its header, in the same sentence everywhere."""
+    """A 7000², 12000² or 20000² image (the last one stopped by Pillow itself) is refused from its header, in the same
+    sentence everywhere."""
     import facepalsy
     from facepalsy.data.images import MAX_PIXELS, too_many_pixels
 
     path = tmp_path / "big.png"
     path.write_bytes(_png_header_only(side, side))
     sentence = too_many_pixels(side * side, (side, side)) if side < 20_000 else too_many_pixels(side * side)
-    assert f"the limit against decompression bombs is {MAX_PIXELS:,}" in sentence and f"{side * side:,} pixels" in sentence
+    assert (
+        f"the limit against decompression bombs is {MAX_PIXELS:,}" in sentence and f"{side * side:,} pixels" in sentence
+    )
     assert main(["predict", str(tiny_run), str(path)]) == 2
     assert sentence in capsys.readouterr().err
     assert facepalsy.load(tiny_run).predict(path).error == sentence

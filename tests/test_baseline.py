@@ -26,7 +26,9 @@ def test_mirror_pairs_and_offsets_of_a_symmetric_face():
 
     mesh = _symmetric_mesh(np.random.default_rng(0))
     pairs = mirror_pairs(mesh)
-    assert (pairs[pairs] == np.arange(468)).all() and (pairs != np.arange(468)).all()  # an involution without fixed points
+    assert (pairs[pairs] == np.arange(468)).all() and (
+        pairs != np.arange(468)
+    ).all()  # an involution without fixed points
     assert np.abs(mesh_offsets(mesh[None], pairs)).max() < 1e-12
     drooped = mesh.copy()
     drooped[mesh[:, 0] > 0.5, 1] += 0.1  # one side's outer half sags
@@ -54,7 +56,9 @@ def test_format_1_classifier_numbers_reproduce_scikit_learn():
 
     x, y, scalars, _, meshes = _training_set(np.random.default_rng(1), expression_column=False)
     classifier = AsymmetryClassifier.fit(x, y, version=1)
-    loaded = AsymmetryClassifier({k: v for k, v in classifier.to_dict().items()})  # as model.pt gives it back: no version key
+    loaded = AsymmetryClassifier(
+        {k: v for k, v in classifier.to_dict().items()}
+    )  # as model.pt gives it back: no version key
     assert loaded.version == 1 and "version" not in classifier.params
     pairs = baseline.mirror_pairs(meshes[y == 0].mean(axis=0))
     offsets = baseline.mesh_offsets(meshes, pairs)
@@ -63,7 +67,9 @@ def test_format_1_classifier_numbers_reproduce_scikit_learn():
     design = (design - design.mean(0)) / (design.std(0) + 1e-9)
     reference = LogisticRegression(C=0.1, max_iter=3000, random_state=0).fit(design, y)
     assert np.allclose(loaded.proba_from_features(x), reference.predict_proba(design)[:, 1], atol=1e-6)
-    assert loaded.proba_from_features(np.full((1, x.shape[1]), np.nan))[0] == pytest.approx(1 / (1 + np.exp(-loaded.params["intercept"][0])))
+    assert loaded.proba_from_features(np.full((1, x.shape[1]), np.nan))[0] == pytest.approx(
+        1 / (1 + np.exp(-loaded.params["intercept"][0]))
+    )
 
 
 def test_classifier_scales_by_expression_and_reproduces_scikit_learn():
@@ -84,13 +90,22 @@ def test_classifier_scales_by_expression_and_reproduces_scikit_learn():
     mean = {g: offsets[healthy & (groups == g)].mean(0) for g in (0, 4)}
     spread = {g: offsets[healthy & (groups == g)].std(0) + 1e-9 for g in (0, 4)}
     standard = np.array([(o - mean[g]) / spread[g] for o, g in zip(offsets, groups)])
-    design = np.hstack([scaled, regions, regions[:, :2].max(1, keepdims=True), regions[:, 2:].max(1, keepdims=True),
-                        PCA(59, random_state=0).fit_transform(standard)])  # 60 components, at most samples − 1
+    design = np.hstack(
+        [
+            scaled,
+            regions,
+            regions[:, :2].max(1, keepdims=True),
+            regions[:, 2:].max(1, keepdims=True),
+            PCA(59, random_state=0).fit_transform(standard),
+        ]
+    )  # 60 components, at most samples − 1
     design = (design - design.mean(0)) / (design.std(0) + 1e-9)
     reference = LogisticRegression(C=0.05, max_iter=3000, random_state=0).fit(design, y)
     assert np.allclose(classifier.proba_from_features(x), reference.predict_proba(design)[:, 1], atol=1e-6)
     smiling_twin = x.copy()
-    smiling_twin[:, len(baseline.FEATURES)] = 4 - smiling_twin[:, len(baseline.FEATURES)]  # the same faces read as the other expression
+    smiling_twin[:, len(baseline.FEATURES)] = (
+        4 - smiling_twin[:, len(baseline.FEATURES)]
+    )  # the same faces read as the other expression
     assert not np.allclose(classifier.proba_from_features(smiling_twin), classifier.proba_from_features(x))
 
 
@@ -108,7 +123,9 @@ def test_format_3_adds_a_platt_scaled_kernel_machine_as_scikit_learn_computes_it
     loaded = AsymmetryClassifier(combined.to_dict())  # as model.pt gives it back
     assert loaded.version == 3 == baseline.FORMAT
     design = linear._design(*baseline._split(x, 2))
-    svm = CalibratedClassifierCV(SVC(C=1.0, gamma=1 / design.shape[1]), method="sigmoid", cv=5, ensemble=False).fit(design, y)
+    svm = CalibratedClassifierCV(SVC(C=1.0, gamma=1 / design.shape[1]), method="sigmoid", cv=5, ensemble=False).fit(
+        design, y
+    )
     expected = expit((logit(linear.proba_from_features(x)) + logit(svm.predict_proba(design)[:, 1])) / 2)
     assert np.allclose(loaded.proba_from_features(x), expected, atol=1e-6)
     assert not np.allclose(loaded.proba_from_features(x), linear.proba_from_features(x), atol=1e-3)
@@ -118,9 +135,22 @@ def test_format_3_adds_a_platt_scaled_kernel_machine_as_scikit_learn_computes_it
 
 @pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")
 def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys):
-    data = make_synthetic_dataset(tmp_path / "data", subjects=12, images_per_subject=3, seed=4, size=128, progress=False)
+    data = make_synthetic_dataset(
+        tmp_path / "data", subjects=12, images_per_subject=3, seed=4, size=128, progress=False
+    )
     run = tmp_path / "asym"
-    flags = ["--backbone", "asymmetry", "--image-size", "128", "--split", "subject", "--test-fraction", "0.25", "--val-fraction", "0.25"]
+    flags = [
+        "--backbone",
+        "asymmetry",
+        "--image-size",
+        "128",
+        "--split",
+        "subject",
+        "--test-fraction",
+        "0.25",
+        "--val-fraction",
+        "0.25",
+    ]
     assert main(["train", str(data), "--out", str(run), *flags]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n"] > 0 and 0 <= metrics["accuracy"] <= 1 and metrics["heatmaps"].startswith("not drawn")
@@ -129,7 +159,9 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     image = next((data / "palsy").rglob("*.jpg"))
     assert main(["predict", str(run), str(image), "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["prob_palsy"] <= 1
-    assert main(["predict", str(run), str(image), "--json", "--threshold", "0"]) == 0  # labelled palsy: its pattern is named
+    assert (
+        main(["predict", str(run), str(image), "--json", "--threshold", "0"]) == 0
+    )  # labelled palsy: its pattern is named
     pattern = json.loads(capsys.readouterr().out)["palsy_pattern"]
     assert pattern["pattern"] in ("peripheral", "central", "undetermined") and pattern["why"]
     assert main(["predict", str(run), str(image), "--json", "--threshold", "0", "--no-pattern"]) == 0

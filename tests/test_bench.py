@@ -16,15 +16,47 @@ def test_vgg16_forward_costs_about_31_gflop_at_224():
 
 
 def test_bench_reports_all_figures(capsys):
-    assert main(["bench", "--backbones", "vgg11_bn", "--size", "32", "--batch", "2", "--repeats", "1", "--no-extras", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--backbones",
+                "vgg11_bn",
+                "--size",
+                "32",
+                "--batch",
+                "2",
+                "--repeats",
+                "1",
+                "--no-extras",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["matmul_peak_gflops"]["fp32"] > 0 and result["matmul_peak_gflops"]["bf16"] > 0
     (row,) = result["backbones"]
-    for key in ("inference_fp32_plain_ms", "inference_fast_ms", "predict_latency_ms", "train_frozen_images_per_s",
-                "train_finetune_images_per_s", "peak_memory_mb", "inference_fraction_of_peak", "speedup_vs_plain",
-                "train_frozen_plain_images_per_s", "train_frozen_speedup_vs_plain", "feature_cache_epoch_fraction",
-                "predict_latency_fraction_of_peak", "train_frozen_fraction_of_peak", "train_finetune_fraction_of_peak",
-                "inference_int8_images_per_s", "int8_speedup_vs_fast_path", "network_one_image_ms", "latency_over_network_time"):
+    for key in (
+        "inference_fp32_plain_ms",
+        "inference_fast_ms",
+        "predict_latency_ms",
+        "train_frozen_images_per_s",
+        "train_finetune_images_per_s",
+        "peak_memory_mb",
+        "inference_fraction_of_peak",
+        "speedup_vs_plain",
+        "train_frozen_plain_images_per_s",
+        "train_frozen_speedup_vs_plain",
+        "feature_cache_epoch_fraction",
+        "predict_latency_fraction_of_peak",
+        "train_frozen_fraction_of_peak",
+        "train_finetune_fraction_of_peak",
+        "inference_int8_images_per_s",
+        "int8_speedup_vs_fast_path",
+        "network_one_image_ms",
+        "latency_over_network_time",
+    ):
         assert row[key] > 0, key
 
 

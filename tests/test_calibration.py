@@ -37,10 +37,16 @@ def test_calibration_numbers_match_scikit_learn_and_torchmetrics():
     assert got["brier"] == pytest.approx(brier_score_loss(y, p))
     weights = np.random.default_rng(1).integers(0, 3, len(y)).astype(float)  # as the subject bootstrap weighs images
     assert calibration_metrics(y, p, weights)["brier"] == pytest.approx(brier_score_loss(y, p, sample_weight=weights))
-    assert got["ece"] == pytest.approx(binary_calibration_error(torch.tensor(p), torch.tensor(y), n_bins=10).item(), abs=1e-9)
+    assert got["ece"] == pytest.approx(
+        binary_calibration_error(torch.tensor(p), torch.tensor(y), n_bins=10).item(), abs=1e-9
+    )
     slope = LogisticRegression(C=np.inf).fit(np.log(p / (1 - p))[:, None], y).coef_[0, 0]
-    assert got["calibration_slope"] == pytest.approx(slope, rel=1e-4)  # scikit-learn stops its lbfgs earlier than Newton
-    assert abs(got["calibration_intercept"]) < 0.15 and abs(got["calibration_slope"] - 1) < 0.15  # calibrated data look calibrated
+    assert got["calibration_slope"] == pytest.approx(
+        slope, rel=1e-4
+    )  # scikit-learn stops its lbfgs earlier than Newton
+    assert (
+        abs(got["calibration_intercept"]) < 0.15 and abs(got["calibration_slope"] - 1) < 0.15
+    )  # calibrated data look calibrated
 
 
 def test_temperature_scaling_undoes_overconfidence_and_keeps_the_order():
@@ -62,7 +68,8 @@ def test_intervals_at_100_percent_do_not_collapse_and_use_wilson():
     for key in ("accuracy", "recall", "precision", "specificity", "roc_auc", "f1"):
         low, high = ci[key]
         assert high == 1.0 and low < 0.9, key
-    # Wilson's interval for 5 of 5 subjects, by hand: centre (k + z²/2)/(n + z²), half-width z·sqrt(n/4 + ...)/(n + z²) at k = n
+    # Wilson's interval for 5 of 5 subjects, by hand: centre (k + z²/2)/(n + z²), half-width z·sqrt(n/4 + ...)/(n + z²)
+    # at k = n
     z, n = 1.959963984540054, 5
     assert ci["recall"][0] == pytest.approx((n + z**2 / 2 - z * np.sqrt(z**2 / 4)) / (n + z**2))
 
@@ -76,41 +83,64 @@ def test_chance_check_says_plainly_when_a_model_is_not_better_than_chance():
     verdict = chance_check(y, metrics)
     assert not verdict["better_than_chance"] and verdict["statement"].startswith("NOT SHOWN TO BE BETTER THAN CHANCE")
     good = np.where(y == 1, 0.6 + 0.3 * noise, 0.4 - 0.3 * noise)
-    assert chance_check(y, {**binary_metrics(good, good), "ci95": bootstrap_ci(y, good, subjects)})["better_than_chance"]
+    assert chance_check(y, {**binary_metrics(good, good), "ci95": bootstrap_ci(y, good, subjects)})[
+        "better_than_chance"
+    ]
 
 
 def test_a_run_is_calibrated_on_validation_data_and_reports_both(tiny_run, synth_data, capsys):
-    calibrated, raw = facepalsy.load(tiny_run, precision="fp32"), facepalsy.load(tiny_run, precision="fp32", calibrated=False)
+    calibrated, raw = (
+        facepalsy.load(tiny_run, precision="fp32"),
+        facepalsy.load(tiny_run, precision="fp32", calibrated=False),
+    )
     temperature = calibrated.spec.temperature
     assert temperature is not None and temperature > 0
     validation = json.loads((tiny_run / "validation.json").read_text())
     assert validation["temperature"] == temperature
     images = sorted((synth_data / "palsy").rglob("*.jpg"))[:4] + sorted((synth_data / "normal").rglob("*.jpg"))[:4]
     for a, b in zip(calibrated.predict(images), raw.predict(images)):
-        assert a.prob_palsy == pytest.approx(float(apply_temperature(np.array([b.prob_palsy]), temperature)[0]), abs=1e-6)
+        assert a.prob_palsy == pytest.approx(
+            float(apply_temperature(np.array([b.prob_palsy]), temperature)[0]), abs=1e-6
+        )
         assert a.label == b.label  # the threshold is mapped, so the labels agree
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert set(metrics["calibration"]["kinds"]) == {"calibrated", "uncalibrated"} and "chance" in metrics
     for kind in metrics["calibration"]["kinds"].values():
         assert {"brier", "ece", "calibration_intercept", "calibration_slope"} <= set(kind) and kind["ci95"]["brier"]
     report = (tiny_run / "report.md").read_text()
-    assert "## Calibration" in report and f"T = {temperature:.3f}" in report and (tiny_run / "reliability.png").is_file()
+    assert (
+        "## Calibration" in report and f"T = {temperature:.3f}" in report and (tiny_run / "reliability.png").is_file()
+    )
     capsys.readouterr()
     assert main(["evaluate", str(tiny_run), "--uncalibrated", "--out", str(tiny_run.parent / "uncal")]) == 0
     uncal = json.loads((tiny_run.parent / "uncal" / "metrics.json").read_text())
-    assert uncal["calibration"]["applied"] == "uncalibrated" and uncal["confusion_matrix"] == metrics["confusion_matrix"]
+    assert (
+        uncal["calibration"]["applied"] == "uncalibrated" and uncal["confusion_matrix"] == metrics["confusion_matrix"]
+    )
 
 
 def test_model_cards_in_run_and_cv_folders_with_item_numbers_and_subgroups(synth_data, tmp_path):
     from conftest import TINY_TRAIN_FLAGS
 
-    flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs", "1", "--subgroup", "side,nonexistent"]
+    flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + [
+        "--epochs",
+        "1",
+        "--subgroup",
+        "side,nonexistent",
+    ]
     run, cv = tmp_path / "run", tmp_path / "cv"
     assert main(["train", str(synth_data), "--out", str(run), *flags]) == 0
     assert main(["cv", str(synth_data), "--out", str(cv), "--folds", "2", *flags]) == 0
     for card_path, report in ((run / "model_card.md", run / "report.md"), (cv / "model_card.md", cv / "cv.md")):
         card = card_path.read_text()
-        for item in ("TRIPOD+AI 5a", "TRIPOD+AI 12f, 15", "TRIPOD+AI 12e, 23a", "TRIPOD+AI 14, 23b", "TRIPOD+AI 18e–f", "Not a diagnostic device"):
+        for item in (
+            "TRIPOD+AI 5a",
+            "TRIPOD+AI 12f, 15",
+            "TRIPOD+AI 12e, 23a",
+            "TRIPOD+AI 14, 23b",
+            "TRIPOD+AI 18e–f",
+            "Not a diagnostic device",
+        ):
             assert item in card, (card_path, item)
         assert "Per `side`" in card and "| left |" in card and "not in the manifest: nonexistent" in card
         assert "## Model card" in report.read_text()
@@ -132,7 +162,10 @@ def test_lightning_loggers_csv_always_tensorboard_when_asked(synth_data, tmp_pat
     assert events and events[0].stat().st_size > 0
     if importlib.util.find_spec("mlflow") is None:
         assert main(["train", str(synth_data), "--out", str(tmp_path / "r2"), *flags, "--logger", "mlflow"]) == 2
-        assert "logger mlflow is not installed: pip install mlflow" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+        assert (
+            "logger mlflow is not installed: pip install mlflow" in capsys.readouterr().err
+            and not (tmp_path / "r2").exists()
+        )
 
 
 def test_a_chance_level_run_says_so_in_output_json_and_report(tmp_path, capsys):

@@ -14,7 +14,7 @@ def _seeded_folder(tmp_path, synth_data):
     data = tmp_path / "data"
     sources = {label: sorted((synth_data / label).rglob("*.jpg")) for label in ("palsy", "normal")}
     for label, files in sources.items():
-        for src in files[:: 6][:4]:  # one image of each of four subjects
+        for src in files[::6][:4]:  # one image of each of four subjects
             target = data / label / src.parent.name / src.name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(src.read_bytes())
@@ -25,7 +25,9 @@ def _seeded_folder(tmp_path, synth_data):
     (data / "normal" / "copied" / "dup.jpg").write_bytes(palsy_file.read_bytes())
     # near-duplicate: a resized, brightened re-encode of a normal image under another subject
     (data / "normal" / "other").mkdir()
-    ImageEnhance.Brightness(Image.open(normal_file).resize((40, 40))).enhance(1.08).save(data / "normal" / "other" / "near.png")
+    ImageEnhance.Brightness(Image.open(normal_file).resize((40, 40))).enhance(1.08).save(
+        data / "normal" / "other" / "near.png"
+    )
     # truncated JPEG
     whole = palsy_file.read_bytes()
     (data / "palsy" / "cut.jpg").write_bytes(whole[: len(whole) // 3])

@@ -1,4 +1,5 @@
-"""The CLI behaves as Unix tools do: --version, -q/-v/--debug anywhere, results alone on stdout, one JSON document with --json;
+"""The CLI behaves as Unix tools do: --version, -q/-v/--debug anywhere, results alone on stdout, one JSON document with
+--json;
 a failed train leaves nothing that blocks the next one; the installed requirements are consistent."""
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ def test_version(capsys):
 def test_train_json_is_one_document_on_stdout_with_progress_on_stderr(tmp_path, synth_data):
     """In a real process: stdout parses as JSON, the epoch bar and notes went to stderr."""
     run = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "facepalsy", "train", str(synth_data), "--out", str(run), *TINY_TRAIN_FLAGS, "--json"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "facepalsy", "train", str(synth_data), "--out", str(run), *TINY_TRAIN_FLAGS, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     assert 0 <= metrics["accuracy"] <= 1 and metrics["report"].endswith("report.md")
@@ -52,13 +57,16 @@ def test_debug_quiet_and_verbose_are_taken_after_the_command_too(tmp_path, capsy
     assert "error:" in capsys.readouterr().err
     with pytest.raises(FacepalsyError):  # --debug after the command: the exception itself, not the one line
         main(["check", str(missing), "--debug"])
-    assert main(["-q", "check", str(missing)]) == 2 and "error:" in capsys.readouterr().err  # errors still speak under -q
+    assert (
+        main(["-q", "check", str(missing)]) == 2 and "error:" in capsys.readouterr().err
+    )  # errors still speak under -q
     with pytest.raises(SystemExit):
         main(["check", str(missing), "-q", "-v"])  # one or the other
 
 
 def test_a_failed_train_leaves_nothing_that_blocks_the_next(tmp_path, synth_data, capsys, monkeypatch):
-    """A train that fails before its first epoch ends removes what it wrote; the same command then runs without --overwrite."""
+    """A train that fails before its first epoch ends removes what it wrote; the same command then runs without
+    --overwrite."""
     from facepalsy.training import train as training
 
     def broken(*args, **kwargs):

@@ -12,9 +12,17 @@ from facepalsy.training.config import Config, load_config, save_config
 def test_yaml_sets_and_flags_win(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("backbone: vgg19\nepochs: 5\nlr: 0.001\nsplit: subject\n")
-    args = build_parser().parse_args(["train", "DATA", "--out", "RUN", "--config", str(path), "--epochs", "9", "--finetune"])
+    args = build_parser().parse_args(
+        ["train", "DATA", "--out", "RUN", "--config", str(path), "--epochs", "9", "--finetune"]
+    )
     config = resolve_config(args, args.data)
-    assert (config.backbone, config.epochs, config.lr, config.split, config.finetune) == ("vgg19", 9, 0.001, "subject", True)
+    assert (config.backbone, config.epochs, config.lr, config.split, config.finetune) == (
+        "vgg19",
+        9,
+        0.001,
+        "subject",
+        True,
+    )
     assert config.image_size == 224 and config.data.endswith("DATA")
 
 

@@ -22,7 +22,12 @@ FLAGS = [f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")] + ["--epochs
 
 
 def _samples(subjects_per_class=6, images=4):
-    return [Sample(f"{c}/{s}/{i}.jpg", c, f"{c}-{s}") for c in (0, 1) for s in range(subjects_per_class) for i in range(images)]
+    return [
+        Sample(f"{c}/{s}/{i}.jpg", c, f"{c}-{s}")
+        for c in (0, 1)
+        for s in range(subjects_per_class)
+        for i in range(images)
+    ]
 
 
 @pytest.mark.parametrize("protocol, folds, expected", [("subject-kfold", 3, 3), ("lopo", 0, 12), ("frame", 4, 4)])
@@ -83,12 +88,26 @@ def test_cv_writes_results_and_pools_out_of_fold_predictions(tmp_path, synth_dat
 def test_reproduce_puts_protocols_side_by_side(tmp_path, synth_data):
     out = tmp_path / "repro"
     flags = [f for f in FLAGS if f not in ("--backbone", "vgg11_bn")]
-    args = ["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--protocols", "frame,subject-kfold", "--folds", "2", *flags]
+    args = [
+        "reproduce",
+        str(synth_data),
+        "--out",
+        str(out),
+        "--backbones",
+        "vgg11_bn",
+        "--protocols",
+        "frame,subject-kfold",
+        "--folds",
+        "2",
+        *flags,
+    ]
     assert main(args) == 0
     with (out / "comparison.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["protocol"] for r in rows[:2]] == ["frame split", "subject-kfold (2 folds)"]
-    assert (out / "frame" / "vgg11_bn" / "metrics.json").is_file() and (out / "subject-kfold" / "vgg11_bn" / "cv.json").is_file()
+    assert (out / "frame" / "vgg11_bn" / "metrics.json").is_file() and (
+        out / "subject-kfold" / "vgg11_bn" / "cv.json"
+    ).is_file()
 
 
 @pytest.mark.slow
@@ -97,7 +116,9 @@ def test_lopo_on_24_subjects_runs_to_the_end_without_leakage(tmp_path):
     backbone at most 3 times in all (2 augmented views and the plain one), not once per fold."""
     from facepalsy.training import features
 
-    data = make_synthetic_dataset(tmp_path / "data", subjects=24, images_per_subject=20, seed=0, size=48, progress=False)
+    data = make_synthetic_dataset(
+        tmp_path / "data", subjects=24, images_per_subject=20, seed=0, size=48, progress=False
+    )
     out = tmp_path / "lopo"
     features._banks.clear()
     frozen = [f for f in FLAGS if f != "--finetune"]
@@ -117,7 +138,9 @@ def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
     """--devices 2 on CPU: two worker processes train whole folds; the results are those of one process, bit for bit."""
     flags = ["--protocol", "subject-kfold", "--folds", "3", "--accelerator", "cpu", *FLAGS]
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # as each of the two workers, so float summation orders match
+    torch.set_num_threads(
+        max(1, (os.cpu_count() or 1) // 2)
+    )  # as each of the two workers, so float summation orders match
     try:
         assert main(["cv", str(synth_data), "--out", str(tmp_path / "seq"), *flags]) == 0
     finally:
@@ -128,8 +151,16 @@ def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
     assert par["folds_with_test_subject_in_training"] == []
     for name in ("seq", "par"):
         assert all((tmp_path / name / f"fold_{k:02d}" / "metrics.json").is_file() for k in range(3))
-    probs = [np.array([float(r["prob_palsy"]) for f in result["folds"] for r in csv.DictReader((tmp_path / name / f["run"] / "predictions.csv").open())])
-             for name, result in (("seq", seq), ("par", par))]
+    probs = [
+        np.array(
+            [
+                float(r["prob_palsy"])
+                for f in result["folds"]
+                for r in csv.DictReader((tmp_path / name / f["run"] / "predictions.csv").open())
+            ]
+        )
+        for name, result in (("seq", seq), ("par", par))
+    ]
     assert np.array_equal(probs[1], probs[0])
 
 
@@ -142,7 +173,27 @@ def test_reproduce_obeys_split_or_refuses_a_contradiction(tmp_path, synth_data, 
     assert reproduce_protocols("subject-kfold,lopo", "subject", PROTOCOLS) == ["subject-kfold", "lopo"]
     out = tmp_path / "repro"
     flags = [f for f in FLAGS if f not in ("--backbone", "vgg11_bn")]
-    assert main(["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--split", "subject", "--protocols", "frame", *flags]) == 2
+    assert (
+        main(
+            [
+                "reproduce",
+                str(synth_data),
+                "--out",
+                str(out),
+                "--backbones",
+                "vgg11_bn",
+                "--split",
+                "subject",
+                "--protocols",
+                "frame",
+                *flags,
+            ]
+        )
+        == 2
+    )
     assert "--split subject contradicts --protocols frame" in capsys.readouterr().err and not out.exists()
-    assert main(["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--split", "subject", *flags]) == 0
+    assert (
+        main(["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn", "--split", "subject", *flags])
+        == 0
+    )
     assert json.loads((out / "vgg11_bn" / "leakage.json").read_text())["protocol"] == "subject"

@@ -25,7 +25,11 @@ def _save(path, img, **kwargs):
         ("gray_alpha.png", lambda: Image.new("LA", (24, 18), (10, 0)), (255, 255, 255)),
         ("rgba_opaque.png", lambda: Image.new("RGBA", (24, 18), (10, 20, 30, 255)), (10, 20, 30)),
         ("rgba_clear.png", lambda: Image.new("RGBA", (24, 18), (10, 20, 30, 0)), (255, 255, 255)),
-        ("palette.png", lambda: Image.new("RGB", (24, 18), (0, 128, 255)).convert("P", palette=Image.Palette.ADAPTIVE), (0, 128, 255)),
+        (
+            "palette.png",
+            lambda: Image.new("RGB", (24, 18), (0, 128, 255)).convert("P", palette=Image.Palette.ADAPTIVE),
+            (0, 128, 255),
+        ),
         ("sixteen.png", lambda: Image.fromarray(np.full((18, 24), 32896, np.uint16)), (128, 128, 128)),
         ("cmyk.jpg", lambda: Image.new("CMYK", (24, 18), (0, 0, 0, 0)), (255, 255, 255)),
         ("bitmap.bmp", lambda: Image.new("RGB", (24, 18), (1, 2, 3)), (1, 2, 3)),
@@ -95,7 +99,9 @@ def test_folder_scan_subject_is_first_subfolder_else_file(tmp_path):
 
 def test_manifest_overrides_folder_scan(tmp_path):
     root = _folder_dataset(tmp_path)
-    (root / "manifest.csv").write_text("path,label,subject,extra\npalsy/loose.PNG,normal,s9,x\nnormal/n.bmp,palsy,s8,y\n")
+    (root / "manifest.csv").write_text(
+        "path,label,subject,extra\npalsy/loose.PNG,normal,s9,x\nnormal/n.bmp,palsy,s8,y\n"
+    )
     samples = scan_dataset(root)
     assert [(s.path, s.label, s.subject) for s in samples] == [("palsy/loose.PNG", 0, "s9"), ("normal/n.bmp", 1, "s8")]
 

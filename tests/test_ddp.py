@@ -14,7 +14,7 @@ from facepalsy.data.synth import make_synthetic_dataset
 
 # Run as a script because Lightning's DDP launcher starts the other ranks by re-running the command;
 # the probe records what each rank trained on and every checkpoint write with the writing rank.
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import hashlib, os, sys
     from pathlib import Path
 
@@ -44,12 +44,15 @@ PROBE = textwrap.dedent('''
     class SeenImages(Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             for image in batch[0]:
-                record(f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.txt", hashlib.sha1(image.numpy().tobytes()).hexdigest())
+                record(f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.txt",
+                hashlib.sha1(image.numpy().tobytes()).hexdigest())
 
-    config = Config(data=data, backbone="vgg11_bn", weights="none", image_size=32, epochs=2, batch_size=4, split="subject",
-                    test_fraction=0.25, val_fraction=0.25, accelerator="cpu", devices=2, strategy="ddp", face_required=False)
+    config = Config(data=data, backbone="vgg11_bn", weights="none", image_size=32, epochs=2, batch_size=4,
+    split="subject",
+                    test_fraction=0.25, val_fraction=0.25, accelerator="cpu", devices=2, strategy="ddp",
+                    face_required=False)
     T.train(config, out, progress=False, callbacks=[SeenImages()])
-''')
+""")
 
 
 @pytest.mark.slow
@@ -57,7 +60,9 @@ def test_ddp_two_cpu_processes_split_the_data_and_rank_zero_writes_once(tmp_path
     data = make_synthetic_dataset(tmp_path / "data", subjects=8, images_per_subject=4, seed=3, size=48, progress=False)
     script, out, log = tmp_path / "probe.py", tmp_path / "run", tmp_path / "log"
     script.write_text(PROBE)
-    done = subprocess.run([sys.executable, str(script), str(data), str(out), str(log)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(data), str(out), str(log)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     with (out / "split.csv").open(newline="") as f:

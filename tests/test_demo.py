@@ -35,7 +35,22 @@ def test_demo_uses_paper_vgg16_only_when_imagenet_weights_are_cached(tmp_path, e
 def test_reproduce_trains_both_backbones_on_one_split(tmp_path, synth_data, capsys):
     out = tmp_path / "repro"
     flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--backbone", "vgg11_bn")]
-    assert main(["reproduce", str(synth_data), "--out", str(out), "--backbones", "vgg11_bn,vgg13_bn", *flags, "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "reproduce",
+                str(synth_data),
+                "--out",
+                str(out),
+                "--backbones",
+                "vgg11_bn,vgg13_bn",
+                *flags,
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert (out / "vgg11_bn" / "split.csv").read_text() == (out / "vgg13_bn" / "split.csv").read_text()
     with (out / "comparison.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -57,6 +72,10 @@ def test_full_demo_reaches_090_on_unseen_subjects(tmp_path, empty_hub_cache):
     report = (run / "report.md").read_text()
     assert "VGG11 with batch norm" in report and "Subject split" in report
     calibration = metrics["calibration"]
-    assert calibration["temperature"] > 0 and f"T = {calibration['temperature']:.3f}" in report and (run / "reliability.png").is_file()
+    assert (
+        calibration["temperature"] > 0
+        and f"T = {calibration['temperature']:.3f}" in report
+        and (run / "reliability.png").is_file()
+    )
     assert "| calibrated | " in report and "| uncalibrated | " in report and metrics["chance"]["better_than_chance"]
     assert (run / "model_card.md").is_file() and "100.00–100.00" not in report

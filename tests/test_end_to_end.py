@@ -19,8 +19,18 @@ import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
 
-RUN_FILES = ["config.yaml", "model.pt", "checkpoints/last.ckpt", "history.csv", "split.csv", "metrics.json",
-             "predictions.csv", "curves.png", "confusion_matrix.png", "report.md"]
+RUN_FILES = [
+    "config.yaml",
+    "model.pt",
+    "checkpoints/last.ckpt",
+    "history.csv",
+    "split.csv",
+    "metrics.json",
+    "predictions.csv",
+    "curves.png",
+    "confusion_matrix.png",
+    "report.md",
+]
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -32,7 +42,11 @@ def test_train_writes_a_complete_run_folder(tiny_run, synth_data):
     for name in RUN_FILES:
         assert (tiny_run / name).is_file(), name
     config = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    assert config["backbone"] == "vgg11_bn" and config["split"] == "subject" and config["data"] == str(synth_data.resolve())
+    assert (
+        config["backbone"] == "vgg11_bn"
+        and config["split"] == "subject"
+        and config["data"] == str(synth_data.resolve())
+    )
     history = _read_csv(tiny_run / "history.csv")
     assert [int(float(r["epoch"])) for r in history] == [1, 2]
     assert all(np.isfinite(float(r[k])) for r in history for k in ("train_loss", "train_acc", "val_loss", "val_acc"))
@@ -52,7 +66,9 @@ def test_metrics_match_scikit_learn_on_the_saved_predictions(tiny_run):
     y_true = np.array([r["label"] == "palsy" for r in rows], int)
     prob = np.array([float(r["prob_palsy"]) for r in rows])
     threshold = facepalsy.load(tiny_run).threshold  # the operating threshold chosen on validation data, from model.pt
-    assert metrics["threshold"] == threshold and all(float(r["threshold"]) == pytest.approx(threshold, abs=1e-9) for r in rows)
+    assert metrics["threshold"] == threshold and all(
+        float(r["threshold"]) == pytest.approx(threshold, abs=1e-9) for r in rows
+    )
     y_pred = (prob >= threshold).astype(int)
     assert metrics["n"] == len(rows) == sum(r["split"] == "test" for r in _read_csv(tiny_run / "split.csv"))
     assert metrics["accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred))
@@ -75,9 +91,13 @@ def test_evaluate_reproduces_training_metrics_and_runs_on_other_data(tiny_run, s
     evaluated = json.loads((out / "metrics.json").read_text())
     seen = sum(1 for line in (tiny_run / "split.csv").read_text().splitlines()[1:] if not line.endswith(",test"))
     assert evaluated["n"] == 72 and evaluated["overlap"]["identical"] == seen == evaluated["overlap"]["training_images"]
-    assert f"{seen}ofthe72imagesof{synth_data}arebyte-identical" in "".join(capsys.readouterr().err.split())  # rich wraps lines
+    assert f"{seen}ofthe72imagesof{synth_data}arebyte-identical" in "".join(
+        capsys.readouterr().err.split()
+    )  # rich wraps lines
     assert (out / "confusion_matrix.png").is_file() and "Evaluated on every image" in (out / "report.md").read_text()
-    unseen = make_synthetic_dataset(tmp_path / "unseen", subjects=4, images_per_subject=2, seed=77, size=48, progress=False)
+    unseen = make_synthetic_dataset(
+        tmp_path / "unseen", subjects=4, images_per_subject=2, seed=77, size=48, progress=False
+    )
     assert main(["evaluate", str(tiny_run), "--data", str(unseen), "--out", str(tmp_path / "ev2")]) == 0
     overlap = json.loads((tmp_path / "ev2" / "metrics.json").read_text())["overlap"]
     assert overlap["identical"] == overlap["near_duplicates"] == 0
@@ -107,10 +127,15 @@ def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsy
     predictor = facepalsy.load(tiny_run)
     from facepalsy.data.images import load_image, resize_square
     from facepalsy.inference.predictor import predict_probabilities
-    direct = predict_probabilities(predictor.model, predictor.spec.preprocess, resize_square(load_image(images[0]), 32).transpose(2, 0, 1)[None])
+
+    direct = predict_probabilities(
+        predictor.model, predictor.spec.preprocess, resize_square(load_image(images[0]), 32).transpose(2, 0, 1)[None]
+    )
     from facepalsy.models.operating_point import apply_temperature
 
-    assert lines[0]["prob_palsy"] == pytest.approx(float(apply_temperature(direct, predictor.spec.temperature)[0]), abs=1e-6)  # calibrated
+    assert lines[0]["prob_palsy"] == pytest.approx(
+        float(apply_temperature(direct, predictor.spec.temperature)[0]), abs=1e-6
+    )  # calibrated
 
     bad = tmp_path / "notes.jpg"
     bad.write_text("not an image")
@@ -144,7 +169,10 @@ def test_plain_folder_without_manifest_frame_split(tmp_path, synth_data):
 
 def test_resume_extends_a_run(tmp_path, synth_data):
     run = tmp_path / "run"
-    assert main(["train", str(synth_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--epochs", "1"]) == 0
+    assert (
+        main(["train", str(synth_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--epochs", "1"])
+        == 0
+    )
     split_before = (run / "split.csv").read_text()
     assert main(["train", "--resume", "--out", str(run), "--epochs", "2"]) == 0
     assert [r["epoch"] for r in _read_csv(run / "history.csv")] == ["1", "2"]
@@ -205,10 +233,15 @@ def test_checkpoint_of_another_backbone_is_refused(tiny_run, tmp_path, capsys):
 
 
 def test_module_and_console_script_entry_points():
-    for cmd in ([sys.executable, "-m", "facepalsy", "--help"], [str(Path(sys.executable).parent / "facepalsy"), "models"]):
+    for cmd in (
+        [sys.executable, "-m", "facepalsy", "--help"],
+        [str(Path(sys.executable).parent / "facepalsy"), "models"],
+    ):
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-    error = subprocess.run([sys.executable, "-m", "facepalsy", "evaluate", "/nonexistent/run"], capture_output=True, text=True, timeout=120)
+    error = subprocess.run(
+        [sys.executable, "-m", "facepalsy", "evaluate", "/nonexistent/run"], capture_output=True, text=True, timeout=120
+    )
     assert error.returncode == 2 and "Traceback" not in error.stderr and "/nonexistent/run" in error.stderr
 
 

@@ -15,17 +15,28 @@ from facepalsy.app.cli import main
 from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.face.detect import largest_face, mediapipe_available
 
-pytestmark = pytest.mark.skipif(not mediapipe_available(), reason="reference ranges and the exam need the face extra (bash scripts/setup)")
+pytestmark = pytest.mark.skipif(
+    not mediapipe_available(), reason="reference ranges and the exam need the face extra (bash scripts/setup)"
+)
 SIZE = 320
 
 
 def _identity(i: int, palsy: bool = False, side: int = 1, severity: float = 0.9):
     identity = make_identity(np.random.default_rng([i, 0]), palsy=palsy)
-    return dataclasses.replace(identity, palsy_side=side, severity=severity) if palsy else identity  # image right (+1) is the patient's left
+    return (
+        dataclasses.replace(identity, palsy_side=side, severity=severity) if palsy else identity
+    )  # image right (+1) is the patient's left
 
 
 def _face(i: int, expression: dict | None = None, **identity) -> np.ndarray:
-    return np.asarray(draw_face(_identity(i, **identity), np.random.default_rng([i, 1]), SIZE, expression or {"smile": 0.2, "eye_open": 1.0, "brow_raise": 1.0}))
+    return np.asarray(
+        draw_face(
+            _identity(i, **identity),
+            np.random.default_rng([i, 1]),
+            SIZE,
+            expression or {"smile": 0.2, "eye_open": 1.0, "brow_raise": 1.0},
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +44,17 @@ def norms(tmp_path_factory) -> Path:
     """Reference ranges from 30 drawn healthy faces, built by the CLI."""
     folder = tmp_path_factory.mktemp("healthy")
     for i in range(30):
-        Image.fromarray(_face(200 + i, {"smile": float(np.random.default_rng(i).uniform(0, 1))})).save(folder / f"h{i:02d}.png")
+        Image.fromarray(_face(200 + i, {"smile": float(np.random.default_rng(i).uniform(0, 1))})).save(
+            folder / f"h{i:02d}.png"
+        )
     out = folder.parent / "norms.json"
     assert main(["norms", "build", str(folder), "--out", str(out), "--source", "drawn healthy faces"]) == 0
     values = json.loads(out.read_text())
-    assert values["count"] >= 25 and values["source"] == "drawn healthy faces" and set(values["regions"]) == {"brow", "eye", "mid_face", "mouth"}
+    assert (
+        values["count"] >= 25
+        and values["source"] == "drawn healthy faces"
+        and set(values["regions"]) == {"brow", "eye", "mid_face", "mouth"}
+    )
     return out
 
 
@@ -45,7 +62,9 @@ def _warp(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float], sigma
     """Move the pixels around ``centre`` by ``shift`` (a smooth Gaussian displacement)."""
     y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
     weight = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma**2))
-    return cv2.remap(rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def _asymmetry_json(path: Path, norms: Path, capsys) -> dict:
@@ -54,15 +73,23 @@ def _asymmetry_json(path: Path, norms: Path, capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-# (region, landmark of the patient's left side, displacement and reach in inter-ocular distances): each makes that side look
+# (region, landmark of the patient's left side, displacement and reach in inter-ocular distances): each makes that side
+# look
 # weaker (a lower mouth corner, a lower brow, a wider-open eye, a sagging cheek that lengthens the nose-to-mouth-corner
 # distance). Other regions may
 # move too (the face mesh is fitted as a whole), so only the warped region is asserted.
-WARPS = [("mouth", 291, (0.0, 0.14), 0.16), ("brow", 334, (0.0, 0.14), 0.16), ("eye", 386, (0.0, -0.08), 0.08), ("mid_face", 291, (0.0, 0.20), 0.16)]
+WARPS = [
+    ("mouth", 291, (0.0, 0.14), 0.16),
+    ("brow", 334, (0.0, 0.14), 0.16),
+    ("eye", 386, (0.0, -0.08), 0.08),
+    ("mid_face", 291, (0.0, 0.20), 0.16),
+]
 
 
 @pytest.mark.parametrize("region, landmark, shift, sigma", WARPS, ids=[w[0] for w in WARPS])
-def test_a_warped_region_is_flagged_on_its_side_and_a_healthy_face_names_no_side(region, landmark, shift, sigma, norms, tmp_path, capsys):
+def test_a_warped_region_is_flagged_on_its_side_and_a_healthy_face_names_no_side(
+    region, landmark, shift, sigma, norms, tmp_path, capsys
+):
     rgb = _face(7)
     healthy = tmp_path / "healthy.png"
     Image.fromarray(rgb).save(healthy)
@@ -78,24 +105,36 @@ def test_a_warped_region_is_flagged_on_its_side_and_a_healthy_face_names_no_side
         Image.fromarray(warped).save(path)
         result = _asymmetry_json(path, norms, capsys)
         flagged = result["reference"]["regions"][region]
-        assert flagged["outside_healthy_range"] and flagged["weaker_side"] == side, (region, side, result["reference"]["regions"])
+        assert flagged["outside_healthy_range"] and flagged["weaker_side"] == side, (
+            region,
+            side,
+            result["reference"]["regions"],
+        )
         assert result["outside_healthy_range"] is True
 
 
 def test_exam_on_rest_smile_and_eye_closure_names_what_is_missing(norms, tmp_path, capsys):
-    expressions = {"rest": {"smile": 0.0}, "smile": {"smile": 1.0}, "eye_closure_full": {"smile": 0.0, "eye_open": 0.45}}
+    expressions = {
+        "rest": {"smile": 0.0},
+        "smile": {"smile": 1.0},
+        "eye_closure_full": {"smile": 0.0, "eye_open": 0.45},
+    }
     for who, identity in (("healthy", {}), ("palsy", {"palsy": True, "side": 1})):
         folder = tmp_path / who
         folder.mkdir()
         for name, expression in expressions.items():
-            Image.fromarray(_face(11, {"eye_open": 1.0, "brow_raise": 1.0, **expression}, **identity)).save(folder / f"{name}.jpg")
+            Image.fromarray(_face(11, {"eye_open": 1.0, "brow_raise": 1.0, **expression}, **identity)).save(
+                folder / f"{name}.jpg"
+            )
         capsys.readouterr()
         assert main(["exam", str(folder), "--json", "--norms", str(norms), "--out", str(tmp_path / f"exam_{who}")]) == 0
         document = json.loads(capsys.readouterr().out)
         assert document["missing"] == ["brow_raise", "eye_closure_gentle", "snarl", "pucker", "lip_depression"]
         assert set(document["regions"]) == {"brow", "eye", "mid_face", "mouth"} and "outside_healthy_range" in document
         mouth = document["regions"]["mouth"]
-        assert mouth["expression"] == "smile" and mouth["movement"]["left"] >= 0 and 0 <= mouth["symmetry_percent"] <= 100
+        assert (
+            mouth["expression"] == "smile" and mouth["movement"]["left"] >= 0 and 0 <= mouth["symmetry_percent"] <= 100
+        )
         assert document["regions"]["brow"]["movement"] is None and "brow_raise" in document["regions"]["brow"]["note"]
         report = (tmp_path / f"exam_{who}" / "exam.md").read_text()
         assert "Missing expressions: brow_raise" in report and (tmp_path / f"exam_{who}" / "regions.png").is_file()
@@ -117,7 +156,8 @@ def test_exam_refuses_a_folder_without_expression_names(tmp_path, capsys):
 
 
 def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tiny_run, tmp_path, capsys):
-    """A drawn palsy face at rest, smiling, at rest again: the mouth's peak is a smile frame; frames without a face are marked."""
+    """A drawn palsy face at rest, smiling, at rest again: the mouth's peak is a smile frame; frames without a face are
+    marked."""
     frames = [_face(11, {"smile": s}, palsy=True, side=1) for s in (0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0)]
     frames.insert(6, np.full_like(frames[0], 90))  # a blank frame: no face
     video = tmp_path / "clip.mkv"
@@ -130,11 +170,15 @@ def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tiny
     assert main(["exam", str(video), "--json", "--norms", str(norms), "--out", str(out), "--run", str(tiny_run)]) == 0
     document = json.loads(capsys.readouterr().out)
     peak = document["video"]["peaks"]["mouth"]
-    assert document["kind"] == "video" and document["video"]["frames"] == 10 and document["video"]["frames_measured"] == 9
+    assert (
+        document["kind"] == "video" and document["video"]["frames"] == 10 and document["video"]["frames_measured"] == 9
+    )
     assert 4 / 6 - 0.01 <= peak["time"] <= 5 / 6 + 0.01  # a full-smile frame
     assert document["video"]["rest_time"] in {round(i / 6, 3) for i in (0, 1, 2, 8, 9)}  # a resting frame
     assert (out / "timeline.png").is_file() and (out / "peak_mouth.png").is_file() and document["missing"] == []
-    assert document["cnn"]["frames"] == 10 and (out / "cnn" / "frames.csv").is_file()  # the CNN's timeline beside the regions
+    assert (
+        document["cnn"]["frames"] == 10 and (out / "cnn" / "frames.csv").is_file()
+    )  # the CNN's timeline beside the regions
     assert document["regions"]["mouth"]["movement"]["left"] < document["regions"]["mouth"]["movement"]["right"]
 
 

@@ -15,7 +15,12 @@ from facepalsy.data.images import load_image, resize_square
 def run64(synth_data, tmp_path_factory):
     """A run at 64 px, so the last feature map is 2×2 and heatmaps can vary across the face."""
     run = tmp_path_factory.mktemp("explain") / "run"
-    assert main(["train", str(synth_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--image-size", "64"]) == 0
+    assert (
+        main(
+            ["train", str(synth_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--image-size", "64"]
+        )
+        == 0
+    )
     return run
 
 

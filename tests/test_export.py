@@ -70,7 +70,8 @@ def test_onnx_file_carries_the_run_spec_and_the_engine_reads_it(tiny_run, tmp_pa
 
 
 def test_int8_export_agrees_with_fp32_and_runs_as_an_engine(tmp_path, synth_data, capsys, monkeypatch):
-    """A frozen-backbone run, quantised on its own training images: labels and probabilities within the limits, or no file."""
+    """A frozen-backbone run, quantised on its own training images: labels and probabilities within the limits, or no
+    file."""
     from conftest import TINY_TRAIN_FLAGS
 
     run = tmp_path / "run"
@@ -79,7 +80,11 @@ def test_int8_export_agrees_with_fp32_and_runs_as_an_engine(tmp_path, synth_data
     capsys.readouterr()
     assert main(["export", str(run), "--format", "onnx-int8", "--calibration-images", "24"]) == 0
     figures = json.loads((run / "model-int8.json").read_text())
-    assert figures["calibration_images"] == 24 and figures["label_agreement"] >= 0.99 and figures["delta_p_95th_percentile"] <= 0.02
+    assert (
+        figures["calibration_images"] == 24
+        and figures["label_agreement"] >= 0.99
+        and figures["delta_p_95th_percentile"] <= 0.02
+    )
     images, _, _ = load_images(synth_data, scan_dataset(synth_data), 32, progress=False)
     int8, fp32 = load(run, engine="onnx-int8").probabilities(images), load(run, precision="fp32").probabilities(images)
     assert np.percentile(np.abs(int8 - fp32), 95) <= 0.05
@@ -90,7 +95,9 @@ def test_int8_export_agrees_with_fp32_and_runs_as_an_engine(tmp_path, synth_data
 
     import facepalsy.inference.export as export
 
-    monkeypatch.setattr(export, "INT8_LABEL_AGREEMENT", 1.01)  # limits no file can meet: refused, named, nothing left behind
+    monkeypatch.setattr(
+        export, "INT8_LABEL_AGREEMENT", 1.01
+    )  # limits no file can meet: refused, named, nothing left behind
     assert main(["export", str(run), "--format", "onnx-int8", "--calibration-images", "24"]) == 2
     assert "not written" in capsys.readouterr().err and not (run / "model-int8.onnx").exists()
     assert json.loads((run / "model-int8.json").read_text())["kept"] is False  # the refused measurement stays on record

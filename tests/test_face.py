@@ -17,7 +17,9 @@ from facepalsy.errors import BadImageError, FacepalsyError
 from facepalsy.face import asymmetry as asym
 from facepalsy.face.detect import alignment_matrix, crop_face, detect_faces, eye_angle, mediapipe_available
 
-needs_mediapipe = pytest.mark.skipif(not mediapipe_available(), reason="face extra not installed (bash scripts/setup installs it)")
+needs_mediapipe = pytest.mark.skipif(
+    not mediapipe_available(), reason="face extra not installed (bash scripts/setup installs it)"
+)
 
 
 def rotate(rgb: np.ndarray, degrees: float, scale: float = 1.0) -> np.ndarray:
@@ -128,7 +130,9 @@ def test_asymmetry_cli_json_and_drawing(tmp_path, capsys):
     path = tmp_path / "face.png"
     Image.fromarray(synthetic_face(4, palsy=True, side=1, size=320)).save(path)
     (tmp_path / "blank.png").write_bytes(cv2.imencode(".png", np.full((50, 50, 3), 90, np.uint8))[1].tobytes())
-    assert main(["asymmetry", str(path), str(tmp_path / "blank.png"), "--json", "--draw", str(tmp_path / "drawn")]) == 0  # one of two measured
+    assert (
+        main(["asymmetry", str(path), str(tmp_path / "blank.png"), "--json", "--draw", str(tmp_path / "drawn")]) == 0
+    )  # one of two measured
     captured = capsys.readouterr()
     line = json.loads(captured.out.splitlines()[0])
     assert line["more_affected_side"] == "left" and set(line["difference"]) == set(asym.MEASURES)
@@ -143,10 +147,20 @@ def test_asymmetry_cli_json_and_drawing(tmp_path, capsys):
 def test_mediapipe_log_lines_are_silenced_unless_debug(tmp_path):
     path = tmp_path / "face.png"
     Image.fromarray(synthetic_face(4, palsy=True, side=1, size=320)).save(path)
-    quiet = subprocess.run([sys.executable, "-m", "facepalsy", "asymmetry", str(path), "--json"], capture_output=True, text=True, timeout=120)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "facepalsy", "asymmetry", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert quiet.returncode == 0 and json.loads(quiet.stdout)["more_affected_side"] == "left"
     assert quiet.stderr == "", quiet.stderr
-    loud = subprocess.run([sys.executable, "-m", "facepalsy", "--debug", "asymmetry", str(path), "--json"], capture_output=True, text=True, timeout=120)
+    loud = subprocess.run(
+        [sys.executable, "-m", "facepalsy", "--debug", "asymmetry", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert loud.returncode == 0 and loud.stderr  # MediaPipe's own lines, for debugging
 
 
@@ -158,7 +172,23 @@ def test_face_crop_is_recorded_and_repeated_by_predict(tmp_path, capsys):
 
     data = make_synthetic_dataset(tmp_path / "data", subjects=8, images_per_subject=4, seed=2, size=128, progress=False)
     run = tmp_path / "run"
-    assert main(["train", str(data), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1", "--face-crop", "--image-size", "64"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(data),
+                "--out",
+                str(run),
+                *TINY_TRAIN_FLAGS,
+                "--epochs",
+                "1",
+                "--face-crop",
+                "--image-size",
+                "64",
+            ]
+        )
+        == 0
+    )
     assert "face_crop: true" in (run / "config.yaml").read_text()
     blank = tmp_path / "blank.png"
     Image.new("RGB", (120, 120), (90, 90, 90)).save(blank)

@@ -17,10 +17,31 @@ needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 @needs_bf16
 def test_bf16_labels_agree_with_fp32_on_99_percent(tmp_path):
-    train_data = make_synthetic_dataset(tmp_path / "train", subjects=40, images_per_subject=3, seed=11, size=64, progress=False)
+    train_data = make_synthetic_dataset(
+        tmp_path / "train", subjects=40, images_per_subject=3, seed=11, size=64, progress=False
+    )
     run = tmp_path / "run"
-    assert main(["train", str(train_data), "--out", str(run), "--split", "subject", *TINY_TRAIN_FLAGS, "--image-size", "64", "--epochs", "3"]) == 0
-    test_data = make_synthetic_dataset(tmp_path / "test", subjects=100, images_per_subject=2, seed=12, size=64, progress=False)
+    assert (
+        main(
+            [
+                "train",
+                str(train_data),
+                "--out",
+                str(run),
+                "--split",
+                "subject",
+                *TINY_TRAIN_FLAGS,
+                "--image-size",
+                "64",
+                "--epochs",
+                "3",
+            ]
+        )
+        == 0
+    )
+    test_data = make_synthetic_dataset(
+        tmp_path / "test", subjects=100, images_per_subject=2, seed=12, size=64, progress=False
+    )
     images, _, _ = load_images(test_data, scan_dataset(test_data), 64, progress=False)
     predictor = load(run)
     fp32 = predict_probabilities(predictor.model, predictor.spec.preprocess, images, precision="fp32")
@@ -38,7 +59,9 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
     with torch.no_grad():
         from facepalsy.models.spec import Normalize
 
-        reference = torch.softmax(model.to(memory_format=torch.contiguous_format)(Normalize(preprocess)(torch.tensor(images))), 1)[:, 1].numpy()
+        reference = torch.softmax(
+            model.to(memory_format=torch.contiguous_format)(Normalize(preprocess)(torch.tensor(images))), 1
+        )[:, 1].numpy()
     assert np.allclose(predict_probabilities(model, preprocess, images, precision="fp32"), reference, atol=1e-5)
     with pytest.raises(Exception, match="precision must be one of auto, bf16, fp32"):
         predict_probabilities(model, preprocess, images, precision="fp16")
@@ -53,7 +76,19 @@ def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_pat
     torch.save(start, tmp_path / "start.pth")
     run = tmp_path / "cached"
     flags = [f for f in TINY_TRAIN_FLAGS if f not in ("--finetune", "--weights", "none")]
-    args = ["train", str(synth_data), "--out", str(run), *flags, "--weights", str(tmp_path / "start.pth"), "--epochs", "3", "--feature-cache", "2"]
+    args = [
+        "train",
+        str(synth_data),
+        "--out",
+        str(run),
+        *flags,
+        "--weights",
+        str(tmp_path / "start.pth"),
+        "--epochs",
+        "3",
+        "--feature-cache",
+        "2",
+    ]
     assert main([*args, "--split", "subject"]) == 0
     assert len((run / "history.csv").read_text().splitlines()) == 4
     trained = load(run).model.state_dict()
@@ -82,7 +117,14 @@ def test_predict_files_streams_batches_and_keeps_order_and_errors(tiny_run, synt
     images, _, _ = load_images(synth_data, samples, 32, progress=False)
     expected = predictor.probabilities(images)  # the same batch at once (calibrated, as predict is)
     assert [r.source for r in results] == [str(f) for f in files]
-    assert results[5].status == "unreadable" and results[5].error and results[5].prob_palsy is None and results[5].cam is None
+    assert (
+        results[5].status == "unreadable"
+        and results[5].error
+        and results[5].prob_palsy is None
+        and results[5].cam is None
+    )
     got = np.array([r.prob_palsy for r in results if r.ok])
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert sorted(p.name for p in (tmp_path / "cams").iterdir())[5].startswith("0006_")  # overlays named by input number
+    assert sorted(p.name for p in (tmp_path / "cams").iterdir())[5].startswith(
+        "0006_"
+    )  # overlays named by input number

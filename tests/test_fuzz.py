@@ -68,9 +68,21 @@ def test_image_reader_raises_only_bad_image_error(scratch, content, suffix):
 
 
 @FUZZ
-@given(content=st.one_of(st.binary(max_size=1024), st.text(max_size=1024).map(str.encode),
-                          st.lists(st.lists(st.sampled_from(["path", "label", "subject", "palsy", "normal", "a.jpg", "../x.jpg", "", "s1", '"', ","]),
-                                            max_size=5), max_size=8).map(lambda rows: "\n".join(",".join(r) for r in rows).encode())))
+@given(
+    content=st.one_of(
+        st.binary(max_size=1024),
+        st.text(max_size=1024).map(str.encode),
+        st.lists(
+            st.lists(
+                st.sampled_from(
+                    ["path", "label", "subject", "palsy", "normal", "a.jpg", "../x.jpg", "", "s1", '"', ","]
+                ),
+                max_size=5,
+            ),
+            max_size=8,
+        ).map(lambda rows: "\n".join(",".join(r) for r in rows).encode()),
+    )
+)
 def test_manifest_reader_raises_only_data_error(scratch, content):
     manifest = scratch / "manifest.csv"
     manifest.write_bytes(content)
@@ -83,10 +95,17 @@ def test_manifest_reader_raises_only_data_error(scratch, content):
 
 
 @FUZZ
-@given(content=st.one_of(st.binary(max_size=512), st.text(max_size=512).map(str.encode),
-                          st.dictionaries(st.sampled_from(["epochs", "lr", "backbone", "split", "seed", "unknown"]),
-                                          st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none()),
-                                          max_size=4).map(lambda d: "\n".join(f"{k}: {v!r}" for k, v in d.items()).encode())))
+@given(
+    content=st.one_of(
+        st.binary(max_size=512),
+        st.text(max_size=512).map(str.encode),
+        st.dictionaries(
+            st.sampled_from(["epochs", "lr", "backbone", "split", "seed", "unknown"]),
+            st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(), st.none()),
+            max_size=4,
+        ).map(lambda d: "\n".join(f"{k}: {v!r}" for k, v in d.items()).encode()),
+    )
+)
 def test_config_reader_raises_only_facepalsy_error(scratch, content):
     path = scratch / "config.yaml"
     path.write_bytes(content)

@@ -20,7 +20,9 @@ from facepalsy.face.detect import crop_face, mediapipe_available
 from facepalsy.models.spec import ModelSpec
 from facepalsy.training.config import Config
 
-needs_face_extra = pytest.mark.skipif(not mediapipe_available(), reason="harmonising finds faces with the face extra (bash scripts/setup)")
+needs_face_extra = pytest.mark.skipif(
+    not mediapipe_available(), reason="harmonising finds faces with the face extra (bash scripts/setup)"
+)
 
 
 def _face(i: int, palsy: bool, size: int) -> Image.Image:
@@ -35,7 +37,9 @@ def _sharpness(rgb: np.ndarray) -> float:
 def test_a_sharp_large_photo_and_a_small_one_come_out_alike(tmp_path):
     settings = Harmonisation(detail=40, jpeg_quality=90)
     large = np.asarray(_face(3, False, 512))
-    small = np.asarray(Image.fromarray(large).resize((128, 128), Image.Resampling.LANCZOS))  # the same photo, saved small
+    small = np.asarray(
+        Image.fromarray(large).resize((128, 128), Image.Resampling.LANCZOS)
+    )  # the same photo, saved small
     outputs = []
     for rgb in (small, large):
         data, face = harmonised_jpeg(rgb, 112, settings)
@@ -43,7 +47,9 @@ def test_a_sharp_large_photo_and_a_small_one_come_out_alike(tmp_path):
         assert face.faces_found == 1
         with Image.open(io.BytesIO(data)) as img:
             assert img.size == (112, 112) and img.format == "JPEG" and not img.info.get("exif")
-    as_given = [_sharpness(crop_face(rgb, 112)[0]) for rgb in (small, large)]  # the face crop alone keeps each source's detail
+    as_given = [
+        _sharpness(crop_face(rgb, 112)[0]) for rgb in (small, large)
+    ]  # the face crop alone keeps each source's detail
     harmonised = [_sharpness(rgb) for rgb in outputs]
     print(f"sharpness as given {as_given}, harmonised {harmonised}")
     assert max(as_given) / min(as_given) > 3  # cropped alone, the small photo's face is far blurrier: a source tell
@@ -103,7 +109,11 @@ def test_settings_are_validated_and_a_spec_from_before_reads_as_it_behaved():
     spec = Config(harmonise=96).model_spec()
     assert spec.face.harmonise == Harmonisation(96) and spec.face.required and not spec.face.crop
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    old = {k: v for k, v in Config(face_required=False).model_spec().to_dict().items() if k not in ("require_face", "harmonise")}
+    old = {
+        k: v
+        for k, v in Config(face_required=False).model_spec().to_dict().items()
+        if k not in ("require_face", "harmonise")
+    }
     assert not ModelSpec.from_dict(old).face.needs_face  # whole-image runs saved before labelled every image
     old["face_crop"] = True
     assert ModelSpec.from_dict(old).face.required

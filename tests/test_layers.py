@@ -10,7 +10,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "facepalsy"
 # Lowest first. A module may import its own unit and the units before it, never one after it.
 LAYERS = (
-    "errors", "version", "log", "files",  # the base: exceptions, the version, logging, atomic writes and hashes
+    "errors",
+    "version",
+    "log",
+    "files",  # the base: exceptions, the version, logging, atomic writes and hashes
     "face",  # landmarks, pose, measures and the healthy reading, on RGB arrays: no files, no data sets
     "data",  # decoding, the data contract, harmonising and the face policy that makes a model's input
     "plots",  # figures that draw what they are given
@@ -21,7 +24,8 @@ LAYERS = (
     "training",  # the training loop, cross-validation, features
     "workflows",  # the exam, norms build, harmonising a folder
     "app",  # the CLI, the page, the benchmark command
-    "__init__", "__main__",  # the front door: facepalsy.load
+    "__init__",
+    "__main__",  # the front door: facepalsy.load
 )
 
 
@@ -72,7 +76,9 @@ def test_every_package_and_module_has_its_layer():
 
 def test_imports_go_down_the_layers_only():
     rank = {unit: index for index, unit in enumerate(LAYERS)}
-    upward = sorted(f"{a} imports {b}" for a, targets in _graph().items() for b in targets if rank[_unit(b)] > rank[_unit(a)])
+    upward = sorted(
+        f"{a} imports {b}" for a, targets in _graph().items() for b in targets if rank[_unit(b)] > rank[_unit(a)]
+    )
     assert not upward, "imports against the layer order:\n" + "\n".join(upward)
 
 
@@ -83,7 +89,7 @@ def test_no_import_cycle_between_modules():
         state[module] = "open"
         for target in sorted(graph[module]):
             if state.get(target) == "open":
-                cycles.append(" → ".join([*stack[stack.index(target):], target]))
+                cycles.append(" → ".join([*stack[stack.index(target) :], target]))
             elif target not in state:
                 visit(target, [*stack, target])
         state[module] = "done"
@@ -99,5 +105,10 @@ def test_the_contract_sees_imports_inside_functions(tmp_path):
     module = tmp_path / "facepalsy" / "late.py"
     module.parent.mkdir()
     module.write_text("def f():\n    from facepalsy.app import cli\n    from . import other\n", encoding="utf-8")
-    modules = {"facepalsy.late": module, "facepalsy.app": tmp_path, "facepalsy.app.cli": tmp_path, "facepalsy.other": tmp_path}
+    modules = {
+        "facepalsy.late": module,
+        "facepalsy.app": tmp_path,
+        "facepalsy.app.cli": tmp_path,
+        "facepalsy.other": tmp_path,
+    }
     assert _imports("facepalsy.late", module, modules) == {"facepalsy.app.cli", "facepalsy.other"}

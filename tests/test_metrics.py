@@ -61,7 +61,9 @@ def test_youden_threshold_is_the_middle_of_the_best_interval():
 def test_subject_scores_average_probabilities_per_subject():
     from facepalsy.evaluation.metrics import subject_scores
 
-    order, label, prob = subject_scores(["b", "a", "b", "a", "c"], np.array([1, 0, 1, 0, 1]), np.array([0.8, 0.2, 0.6, 0.4, 0.9]))
+    order, label, prob = subject_scores(
+        ["b", "a", "b", "a", "c"], np.array([1, 0, 1, 0, 1]), np.array([0.8, 0.2, 0.6, 0.4, 0.9])
+    )
     assert order == ["a", "b", "c"] and label.tolist() == [0, 1, 1]
     assert prob == pytest.approx([0.3, 0.7, 0.9])
 
@@ -130,7 +132,11 @@ def test_operating_point_rules_sensitivity_specificity_fixed_and_bad_rules():
     prob = np.array([0.1, 0.2, 0.3, 0.6, 0.15, 0.4, 0.5, 0.55, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
     # sensitivity >= 0.9 (9 of 10 palsy): the threshold may go up to 0.4, keeping 0.15 out only; middle of (0.3, 0.4]
     high_sensitivity = choose_operating_point(y, prob, "sensitivity=0.9")
-    assert high_sensitivity.threshold == pytest.approx(0.35) and high_sensitivity.sensitivity == 0.9 and high_sensitivity.specificity == 0.75
+    assert (
+        high_sensitivity.threshold == pytest.approx(0.35)
+        and high_sensitivity.sensitivity == 0.9
+        and high_sensitivity.specificity == 0.75
+    )
     # specificity 1.0: above 0.6, the highest normal; middle of (0.6, 0.7]
     strict = choose_operating_point(y, prob, "specificity=1")
     assert strict.threshold == pytest.approx(0.65) and strict.specificity == 1.0 and strict.sensitivity == 0.6
@@ -148,5 +154,7 @@ def test_weighted_auc_of_many_resamples_equals_scikit_learn():
     scores = np.round(rng.random(60), 1)  # many ties
     weights = rng.integers(0, 3, (40, 60))
     weights[0, y == 1] = 0  # a resample without palsy: no AUC
-    expected = [skm.roc_auc_score(y, scores, sample_weight=w) if len(np.unique(y[w > 0])) == 2 else np.nan for w in weights]
+    expected = [
+        skm.roc_auc_score(y, scores, sample_weight=w) if len(np.unique(y[w > 0])) == 2 else np.nan for w in weights
+    ]
     np.testing.assert_allclose(weighted_auc(y, scores, weights), expected, atol=1e-12)

@@ -16,7 +16,9 @@ from facepalsy.face.detect import largest_face, mediapipe_available
 from facepalsy.face.expression import recognise
 from facepalsy.face.pose import canonical_face, frontalise, mean_symmetric_face, rotation_matrix, turn_face
 
-needs_mediapipe = pytest.mark.skipif(not mediapipe_available(), reason="the face mesh needs the face extra (bash scripts/setup)")
+needs_mediapipe = pytest.mark.skipif(
+    not mediapipe_available(), reason="the face mesh needs the face extra (bash scripts/setup)"
+)
 SIZE = 320
 
 
@@ -30,8 +32,12 @@ def test_frontalise_recovers_a_known_pose_and_the_canonical_face_is_symmetric():
     nearest = np.sqrt(((mirrored[:, None] - canonical[None, :468]) ** 2).sum(-1)).min(axis=1)
     assert np.median(nearest) < 1e-6 and nearest.max() < 0.01
     assert np.linalg.norm(canonical[473] - canonical[468]) == pytest.approx(1.0, abs=1e-4)
-    rebuilt = mean_symmetric_face(np.stack([canonical @ rotation_matrix(yaw=y).T * s for y, s in ((-10, 1.0), (12, 2.0))]))
-    assert np.abs(frontalise(rebuilt).frontal - canonical).max() < 0.02  # rotated, scaled copies of a symmetric face average back to it
+    rebuilt = mean_symmetric_face(
+        np.stack([canonical @ rotation_matrix(yaw=y).T * s for y, s in ((-10, 1.0), (12, 2.0))])
+    )
+    assert (
+        np.abs(frontalise(rebuilt).frontal - canonical).max() < 0.02
+    )  # rotated, scaled copies of a symmetric face average back to it
 
 
 def _moved(mesh: np.ndarray, indices, dy: float) -> np.ndarray:
@@ -54,20 +60,30 @@ def test_expressions_are_recognised_from_the_mesh():
 
 
 def _region(score: float, percentile: float, outside: bool, side: str) -> dict:
-    return {"score": score, "healthy_percentile": percentile, "outside_healthy_range": outside,
-            "weaker_side": side if outside else None, "leaning_side": side}
+    return {
+        "score": score,
+        "healthy_percentile": percentile,
+        "outside_healthy_range": outside,
+        "weaker_side": side if outside else None,
+        "leaning_side": side,
+    }
 
 
 def _reading(**regions) -> dict:
     values = {r: _region(0.3, 40.0, False, "right") for r in ("brow", "eye", "mid_face", "mouth")} | regions
-    return {"regions": values, "outside_healthy_range": any(v["outside_healthy_range"] for v in values.values()),
-            "reference": {"expression": "rest"}}
+    return {
+        "regions": values,
+        "outside_healthy_range": any(v["outside_healthy_range"] for v in values.values()),
+        "reference": {"expression": "rest"},
+    }
 
 
 def test_the_pattern_of_one_photo_from_its_regions():
     mouth = _region(3.0, 100.0, True, "left")
     central = patterns.photo_pattern(_reading(mouth=mouth))
-    assert central["pattern"] == "central" and central["side"] == "left" and "urgent clinical assessment" in central["why"]
+    assert (
+        central["pattern"] == "central" and central["side"] == "left" and "urgent clinical assessment" in central["why"]
+    )
     peripheral = patterns.photo_pattern(_reading(mouth=mouth, brow=_region(2.0, 99.5, True, "left")))
     assert peripheral["pattern"] == "peripheral" and peripheral["side"] == "left" and "stroke" not in peripheral["why"]
     leaning = patterns.photo_pattern(_reading(mouth=mouth, eye=_region(0.9, 95.0, False, "left")))
@@ -75,19 +91,32 @@ def test_the_pattern_of_one_photo_from_its_regions():
     between = patterns.photo_pattern(_reading(mouth=mouth, eye=_region(0.8, 80.0, False, "left")))
     assert between["pattern"] == "undetermined" and "brow-raise photo would decide" in between["why"]
     other_side = patterns.photo_pattern(_reading(mouth=mouth, eye=_region(0.9, 95.0, False, "right")))
-    assert other_side["pattern"] == "central"  # the upper face leaning to the other side is not weakness of the mouth's side
+    assert (
+        other_side["pattern"] == "central"
+    )  # the upper face leaning to the other side is not weakness of the mouth's side
     crossed = patterns.photo_pattern(_reading(mouth=mouth, brow=_region(2.0, 99.5, True, "right")))
     assert crossed["pattern"] == "undetermined"
     assert patterns.photo_pattern(_reading()) is None  # healthy, within the range: nothing to name
-    assert patterns.photo_pattern(_reading(), palsy=True)["pattern"] == "central"  # a model's palsy with a quiet upper face
-    assert patterns.photo_pattern({"regions": {}, "outside_healthy_range": None}, palsy=True)["pattern"] == "undetermined"
+    assert (
+        patterns.photo_pattern(_reading(), palsy=True)["pattern"] == "central"
+    )  # a model's palsy with a quiet upper face
+    assert (
+        patterns.photo_pattern({"regions": {}, "outside_healthy_range": None}, palsy=True)["pattern"] == "undetermined"
+    )
 
 
 def test_a_brow_raise_decides_the_exam_pattern():
     rest = _reading(mouth=_region(3.0, 100.0, True, "left"), eye=_region(0.8, 80.0, False, "left"))
-    regions = {r: {"outside_healthy_range": r == "mouth", "movement": None, "symmetry_percent": None}
-               for r in ("brow", "eye", "mid_face", "mouth")}
-    document = {"regions": regions, "readings": {"rest": rest}, "outside_healthy_range": True, "more_affected_side": "left"}
+    regions = {
+        r: {"outside_healthy_range": r == "mouth", "movement": None, "symmetry_percent": None}
+        for r in ("brow", "eye", "mid_face", "mouth")
+    }
+    document = {
+        "regions": regions,
+        "readings": {"rest": rest},
+        "outside_healthy_range": True,
+        "more_affected_side": "left",
+    }
     assert patterns.exam_pattern(document)["pattern"] == "undetermined"  # the rest photo alone does not decide
     regions["brow"].update(movement={"left": 0.02, "right": 0.10}, symmetry_percent=20.0)
     assert patterns.exam_pattern(document)["pattern"] == "peripheral"
@@ -100,13 +129,17 @@ def _drawn(i: int, smile: float = 0.0) -> np.ndarray:
     from facepalsy.data.synth import draw_face, make_identity
 
     identity = make_identity(np.random.default_rng([i, 0]), palsy=False)
-    return np.asarray(draw_face(identity, np.random.default_rng([i, 1]), SIZE, {"smile": smile, "eye_open": 1.0, "brow_raise": 1.0}))
+    return np.asarray(
+        draw_face(identity, np.random.default_rng([i, 1]), SIZE, {"smile": smile, "eye_open": 1.0, "brow_raise": 1.0})
+    )
 
 
 def _warp(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float], sigma: float) -> np.ndarray:
     y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
     weight = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma**2))
-    return cv2.remap(rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +171,15 @@ def test_droops_give_their_pattern_and_side(expression_norms, tmp_path, capsys):
     mouth = _warp(rgb, face.landmarks[291], (0.0, 0.16 * iod), 0.16 * iod)  # the patient's left mouth corner droops
     lower = _read(mouth, tmp_path / "lower.png", expression_norms, capsys)
     assert lower["reference"]["regions"]["mouth"]["outside_healthy_range"], lower["reference"]["regions"]
-    assert lower["palsy_pattern"]["pattern"] == "central" and lower["palsy_pattern"]["side"] == "left", lower["palsy_pattern"]
+    assert lower["palsy_pattern"]["pattern"] == "central" and lower["palsy_pattern"]["side"] == "left", lower[
+        "palsy_pattern"
+    ]
     whole = _warp(mouth, face.landmarks[334], (0.0, 0.16 * iod), 0.16 * iod)  # and the brow above it
     whole = _warp(whole, face.landmarks[386], (0.0, -0.08 * iod), 0.08 * iod)  # and the eye stays open
     side = _read(whole, tmp_path / "whole.png", expression_norms, capsys)
-    assert side["palsy_pattern"]["pattern"] == "peripheral" and side["palsy_pattern"]["side"] == "left", side["palsy_pattern"]
+    assert side["palsy_pattern"]["pattern"] == "peripheral" and side["palsy_pattern"]["side"] == "left", side[
+        "palsy_pattern"
+    ]
     mirrored = _read(np.ascontiguousarray(whole[:, ::-1]), tmp_path / "mirrored.png", expression_norms, capsys)
     assert mirrored["palsy_pattern"]["pattern"] == "peripheral" and mirrored["palsy_pattern"]["side"] == "right"
 
@@ -152,9 +189,15 @@ def test_a_healthy_face_turned_or_tilted_and_a_healthy_smile_read_within_the_ran
     rgb = _drawn(22)  # frontal (yaw 0°), its regions at or below the 32nd healthy percentile
     face = largest_face(rgb, backend="mediapipe")
     h, w = rgb.shape[:2]
-    tilted = cv2.warpAffine(rgb, cv2.getRotationMatrix2D((w / 2, h / 2), 10, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE)
-    posed = {"turned_left": turn_face(rgb, face.landmarks, face.depth, 15), "turned_right": turn_face(rgb, face.landmarks, face.depth, -15),
-             "nodded": turn_face(rgb, face.landmarks, face.depth, 0, 10), "tilted": tilted}
+    tilted = cv2.warpAffine(
+        rgb, cv2.getRotationMatrix2D((w / 2, h / 2), 10, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE
+    )
+    posed = {
+        "turned_left": turn_face(rgb, face.landmarks, face.depth, 15),
+        "turned_right": turn_face(rgb, face.landmarks, face.depth, -15),
+        "nodded": turn_face(rgb, face.landmarks, face.depth, 0, 10),
+        "tilted": tilted,
+    }
     for name, image in posed.items():
         reading = _read(image, tmp_path / f"{name}.png", expression_norms, capsys)
         assert reading["turned"] is False, (name, reading["pose"])

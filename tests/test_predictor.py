@@ -25,8 +25,12 @@ from facepalsy.errors import InputError
 from facepalsy.face.detect import mediapipe_available
 from facepalsy.training.config import load_config
 
-REALFACES = Path(os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev"))
-needs_face_extra = pytest.mark.skipif(not mediapipe_available(), reason="face-crop runs need the face extra (bash scripts/setup)")
+REALFACES = Path(
+    os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev")
+)
+needs_face_extra = pytest.mark.skipif(
+    not mediapipe_available(), reason="face-crop runs need the face extra (bash scripts/setup)"
+)
 FP32_TOLERANCE, ONNX_TOLERANCE = 1e-5, 2e-3
 
 
@@ -39,9 +43,15 @@ def runs(tiny_run, tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(tiny_run, whole, ignore=shutil.ignore_patterns(".lock", ".lock.owner"))
     found = {"whole-image": whole}
     if mediapipe_available():
-        data = make_synthetic_dataset(root / "faces", subjects=8, images_per_subject=3, seed=5, size=128, progress=False)
+        data = make_synthetic_dataset(
+            root / "faces", subjects=8, images_per_subject=3, seed=5, size=128, progress=False
+        )
         flags = [f for f in TINY_TRAIN_FLAGS if f != "--no-require-face"] + ["--epochs", "1", "--split", "subject"]
-        for kind, extra in (("face-crop", ["--face-crop"]), ("face-required", []), ("harmonised", ["--harmonise", "48"])):
+        for kind, extra in (
+            ("face-crop", ["--face-crop"]),
+            ("face-required", []),
+            ("harmonised", ["--harmonise", "48"]),
+        ):
             assert main(["train", str(data), "--out", str(root / kind), *flags, *extra]) == 0
             found[kind] = root / kind
     for run in found.values():
@@ -50,7 +60,8 @@ def runs(tiny_run, tmp_path_factory) -> dict[str, Path]:
 
 
 def _lossless_video(rgb: np.ndarray, path: Path, seconds: float = 1.0, fps: int = 6) -> np.ndarray:
-    """A short FFV1 video (lossless) of one image; video frames need even sides, so odd ones lose their last row or column.
+    """A short FFV1 video (lossless) of one image; video frames need even sides, so odd ones lose their last row or
+    column.
     Returns the frame exactly as the video holds it."""
     frame = np.ascontiguousarray(rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2])
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (frame.shape[1], frame.shape[0]))
@@ -80,7 +91,14 @@ def _check_parity(run: Path, images: list[Path], tmp_path: Path, capsys) -> dict
         frame = _lossless_video(rgb, tmp_path / f"clip{i}.mkv")
         video = predictor.predict_video(tmp_path / f"clip{i}.mkv", tmp_path / f"clip{i}")
         by_frame = predictor.predict(frame)  # the video's own pixels, through the photo door
-        assert from_cli["status"] == by_path.status == by_pil.status == by_array.status == by_onnx.status == by_frame.status, path
+        assert (
+            from_cli["status"]
+            == by_path.status
+            == by_pil.status
+            == by_array.status
+            == by_onnx.status
+            == by_frame.status
+        ), path
         outcomes[by_path.status] += 1
         if by_path.status != "ok":
             assert "Could not analyse" in analysis.verdict and "No usable face" in analysis.verdict
@@ -90,8 +108,13 @@ def _check_parity(run: Path, images: list[Path], tmp_path: Path, capsys) -> dict
         for other in (from_cli["prob_palsy"], by_pil.prob_palsy, by_array.prob_palsy, analysis.prob_palsy):
             assert other == pytest.approx(prob, abs=FP32_TOLERANCE), path
         assert from_cli["label"] == by_pil.label == by_array.label == label and f"Verdict: {label}" in analysis.verdict
-        assert from_cli["threshold"] == by_path.threshold == predictor.threshold and f"threshold {predictor.threshold:.3f}" in analysis.verdict
-        assert video.prob_palsy == pytest.approx(by_frame.prob_palsy, abs=FP32_TOLERANCE) and video.label == by_frame.label
+        assert (
+            from_cli["threshold"] == by_path.threshold == predictor.threshold
+            and f"threshold {predictor.threshold:.3f}" in analysis.verdict
+        )
+        assert (
+            video.prob_palsy == pytest.approx(by_frame.prob_palsy, abs=FP32_TOLERANCE) and video.label == by_frame.label
+        )
         assert video.frames == video.frames_scored == 6
         if frame.shape == rgb.shape:  # even sides: the video is the image itself
             assert video.prob_palsy == pytest.approx(prob, abs=FP32_TOLERANCE) and video.label == label
@@ -102,7 +125,8 @@ def _check_parity(run: Path, images: list[Path], tmp_path: Path, capsys) -> dict
 
 
 def _copy_photos(folder: Path, into: Path, count: int) -> list[Path]:
-    """The first ``count`` photos of a shared folder, copied first so that a file removed from it meanwhile cannot fail the test."""
+    """The first ``count`` photos of a shared folder, copied first so that a file removed from it meanwhile cannot fail
+    the test."""
     into.mkdir()
     copied = []
     for path in sorted(folder.iterdir()):
@@ -122,7 +146,9 @@ KINDS = ["whole-image", "face-crop", "face-required", "harmonised"]
 def test_every_door_gives_the_same_answer_on_synthetic_faces(kind, runs, tmp_path, capsys):
     if kind not in runs:
         pytest.skip(f"{kind} runs need the face extra (bash scripts/setup)")
-    data = make_synthetic_dataset(tmp_path / "faces", subjects=4, images_per_subject=2, seed=9, size=128, progress=False)
+    data = make_synthetic_dataset(
+        tmp_path / "faces", subjects=4, images_per_subject=2, seed=9, size=128, progress=False
+    )
     images = sorted((data / "palsy").rglob("*.jpg"))[:3] + sorted((data / "normal").rglob("*.jpg"))[:3]
     gradient = tmp_path / "gradient.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 128, dtype=np.uint8)[None, :, None], (128, 1, 3))).save(gradient)
@@ -131,7 +157,10 @@ def test_every_door_gives_the_same_answer_on_synthetic_faces(kind, runs, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REALFACES.is_dir(), reason=f"real photos not found at {REALFACES} (set FACEPALSY_REALFACES); only the synthetic parity ran")
+@pytest.mark.skipif(
+    not REALFACES.is_dir(),
+    reason=f"real photos not found at {REALFACES} (set FACEPALSY_REALFACES); only the synthetic parity ran",
+)
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_door_gives_the_same_answer_on_20_real_photos(kind, runs, tmp_path, capsys):
     if kind not in runs:
@@ -162,7 +191,24 @@ def test_predict_json_prints_the_runs_threshold_and_the_override_wins(tiny_run, 
 
 def test_operating_point_option_is_recorded_in_the_model(synth_data, tmp_path):
     run = tmp_path / "sens"
-    assert main(["train", str(synth_data), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1", "--split", "subject", "--operating-point", "sensitivity=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(synth_data),
+                "--out",
+                str(run),
+                *TINY_TRAIN_FLAGS,
+                "--epochs",
+                "1",
+                "--split",
+                "subject",
+                "--operating-point",
+                "sensitivity=1",
+            ]
+        )
+        == 0
+    )
     point = facepalsy.load(run).spec.operating_point
     validation = json.loads((run / "validation.json").read_text())
     assert point.rule == "sensitivity=1" and point.sensitivity == 1.0 and validation["recall"] == 1.0
@@ -180,13 +226,17 @@ def test_predictor_refuses_wrong_inputs_clearly(tiny_run, tmp_path):
         predictor.predict(np.zeros((64, 64), np.uint8))
     with pytest.raises(InputError, match="got dict"):
         predictor.predict({"image": 1})
-    with pytest.raises(InputError, match=r"N×3×32×32 uint8"):  # model input of another size is refused, not silently used
+    with pytest.raises(
+        InputError, match=r"N×3×32×32 uint8"
+    ):  # model input of another size is refused, not silently used
         predictor.probabilities(np.zeros((1, 3, 128, 128), np.uint8))
     # a PIL image in any mode, and an array, are accepted and agree
     rgba = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 4), dtype=np.uint8), "RGBA")
     from facepalsy.data.images import to_rgb
 
-    assert predictor.predict(rgba).prob_palsy == pytest.approx(predictor.predict(np.asarray(to_rgb(rgba))).prob_palsy, abs=1e-6)
+    assert predictor.predict(rgba).prob_palsy == pytest.approx(
+        predictor.predict(np.asarray(to_rgb(rgba))).prob_palsy, abs=1e-6
+    )
 
 
 def test_corrupt_png_and_a_folder_named_like_an_image_are_refused_by_name(tiny_run, tmp_path, capsys):
@@ -224,12 +274,21 @@ def test_face_crop_run_gives_no_verdict_without_a_face_and_names_the_largest_of_
     assert wall.status == "no_face" and wall.label is None and wall.prob_palsy is None and "no face" in wall.error
     from facepalsy.data.synth import draw_face, make_identity
 
-    big = np.asarray(draw_face(make_identity(np.random.default_rng([1, 0]), palsy=True), np.random.default_rng([1, 1]), 256))
-    small = np.asarray(draw_face(make_identity(np.random.default_rng([2, 0]), palsy=False), np.random.default_rng([2, 1]), 160))
+    big = np.asarray(
+        draw_face(make_identity(np.random.default_rng([1, 0]), palsy=True), np.random.default_rng([1, 1]), 256)
+    )
+    small = np.asarray(
+        draw_face(make_identity(np.random.default_rng([2, 0]), palsy=False), np.random.default_rng([2, 1]), 160)
+    )
     pair = np.full((256, 448, 3), 255, np.uint8)
     pair[:, :256], pair[48:208, 272:432] = big, small
     both = predictor.predict(pair)
-    assert both.ok and both.faces_found == 2 and both.face_used and "2 faces found; the largest was analysed" in both.warnings
+    assert (
+        both.ok
+        and both.faces_found == 2
+        and both.face_used
+        and "2 faces found; the largest was analysed" in both.warnings
+    )
     assert both.face_box[2] <= 260  # the box is the big face's, on the left
     assert both.prob_palsy == pytest.approx(predictor.predict(pair[:, :256].copy()).prob_palsy, abs=0.05)
 
@@ -240,14 +299,27 @@ def test_landmark_model_gives_no_verdict_without_a_face_and_the_largest_faces_ve
 
     data = make_synthetic_dataset(tmp_path / "data", subjects=8, images_per_subject=3, seed=4, size=128, progress=False)
     run = tmp_path / "landmarks"
-    args = ["--backbone", "asymmetry", "--image-size", "128", "--split", "subject", "--test-fraction", "0.25", "--val-fraction", "0.25"]
+    args = [
+        "--backbone",
+        "asymmetry",
+        "--image-size",
+        "128",
+        "--split",
+        "subject",
+        "--test-fraction",
+        "0.25",
+        "--val-fraction",
+        "0.25",
+    ]
     assert main(["train", str(data), "--out", str(run), *args]) == 0
     predictor = facepalsy.load(run)
     assert predictor.spec.face_crop  # the landmark model measures the aligned largest face, as the face crop does
 
     gradient = np.repeat(np.tile(np.linspace(0, 255, 200).astype(np.uint8), (150, 1))[..., None], 3, axis=2)
     tiny = np.full((200, 200, 3), 128, np.uint8)
-    tiny[88:112, 88:112] = np.asarray(draw_face(make_identity(np.random.default_rng([3, 0]), palsy=False), np.random.default_rng([3, 1]), 24))
+    tiny[88:112, 88:112] = np.asarray(
+        draw_face(make_identity(np.random.default_rng([3, 0]), palsy=False), np.random.default_rng([3, 1]), 24)
+    )
     for name, image in (("gradient.png", gradient), ("tiny_face.png", tiny)):
         Image.fromarray(image).save(tmp_path / name)
         capsys.readouterr()
@@ -256,7 +328,12 @@ def test_landmark_model_gives_no_verdict_without_a_face_and_the_largest_faces_ve
         assert f"{tmp_path / name}: " in captured.err and ("no face" in captured.err or "too small" in captured.err)
         assert "palsy" not in captured.out and "normal" not in captured.out  # no verdict
 
-    healthy = [np.asarray(draw_face(make_identity(np.random.default_rng([i, 0]), palsy=False), np.random.default_rng([i, 1]), size)) for i, size in ((5, 256), (6, 160))]
+    healthy = [
+        np.asarray(
+            draw_face(make_identity(np.random.default_rng([i, 0]), palsy=False), np.random.default_rng([i, 1]), size)
+        )
+        for i, size in ((5, 256), (6, 160))
+    ]
     pair = np.full((256, 448, 3), 255, np.uint8)
     pair[:, :256], pair[48:208, 272:432] = healthy
     both, alone = predictor.predict(pair), predictor.predict(healthy[0])
@@ -274,7 +351,10 @@ def test_evaluate_counts_and_lists_images_without_a_face(runs, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["left_out"] == {"unreadable": 0, "no_face": 1} and metrics["n"] == 8
     assert "wall.png\tno face found" in (out / "no_face.txt").read_text()
-    assert "Images without a usable face, so without a verdict from this face-crop model: 1" in (out / "report.md").read_text()
+    assert (
+        "Images without a usable face, so without a verdict from this face-crop model: 1"
+        in (out / "report.md").read_text()
+    )
 
 
 @needs_face_extra
@@ -287,7 +367,22 @@ def test_a_harmonised_run_sees_what_prepare_harmonise_writes(runs, tmp_path):
     assert "Model input: harmonised" in (run / "report.md").read_text()
     source = Path(load_config(run / "config.yaml").data)
     out = tmp_path / "harmonised"
-    assert main(["prepare", "--images", str(source), "--out", str(out), "--harmonise", "48", "--size", str(predictor.spec.image_size)]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--images",
+                str(source),
+                "--out",
+                str(out),
+                "--harmonise",
+                "48",
+                "--size",
+                str(predictor.spec.image_size),
+            ]
+        )
+        == 0
+    )
     for written in sorted(out.rglob("*.jpg"))[:4]:
         original = source / written.relative_to(out)
         assert np.array_equal(predictor.prepare(original).pixels, np.asarray(Image.open(written).convert("RGB")))

@@ -29,7 +29,9 @@ def _manifest(data):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("seconds, fps, ext, codec", [(2.0, 30, ".mp4", "mp4v"), (1.5, 25, ".avi", "MJPG"), (3.0, 24, ".mkv", "XVID")])
+@pytest.mark.parametrize(
+    "seconds, fps, ext, codec", [(2.0, 30, ".mp4", "mp4v"), (1.5, 25, ".avi", "MJPG"), (3.0, 24, ".mkv", "XVID")]
+)
 def test_frames_at_six_fps_with_subject_and_video_columns(tmp_path, seconds, fps, ext, codec):
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -59,7 +61,9 @@ def test_rerun_is_idempotent_and_map_groups_videos(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "broken.mp4: cannot open" in err and "ghost.mp4" in err
     rows = _manifest(data)
-    assert len(rows) == 12 and {r["subject"] for r in rows} == {"P1"} and {r["video"] for r in rows} == {"a.mp4", "b.mp4"}
+    assert (
+        len(rows) == 12 and {r["subject"] for r in rows} == {"P1"} and {r["video"] for r in rows} == {"a.mp4", "b.mp4"}
+    )
     main(args)
     assert len(_manifest(data)) == 12  # nothing duplicated
     assert "0 new frames (12 already present)" in capsys.readouterr().err
@@ -95,7 +99,8 @@ def test_existing_images_without_manifest_are_kept(tmp_path):
 
 
 def test_variable_frame_rate_video_gets_the_container_times(tmp_path):
-    """A phone-style video whose frames are unevenly spaced: each kept frame carries its own presentation time, not index ÷ nominal rate."""
+    """A phone-style video whose frames are unevenly spaced: each kept frame carries its own presentation time, not
+    index ÷ nominal rate."""
     import fractions
 
     av = pytest.importorskip("av", reason="PyAV (the test extra) writes the variable-frame-rate video")

@@ -41,14 +41,26 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _start_paused_train(tmp_path: Path, data: Path, out: Path, command: tuple[str, ...] = ("train",), flags: list[str] = FLAGS, pause_in: str = "") -> subprocess.Popen:
+def _start_paused_train(
+    tmp_path: Path,
+    data: Path,
+    out: Path,
+    command: tuple[str, ...] = ("train",),
+    flags: list[str] = FLAGS,
+    pause_in: str = "",
+) -> subprocess.Popen:
     """Start the CLI and return once it is paused in epoch 2 (of the run folder named ``pause_in``, if given)."""
     script, marker = tmp_path / "pausing_cli.py", tmp_path / "paused"
     script.write_text(PAUSING_CLI)
     env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker), "FACEPALSY_TEST_PAUSE_IN": pause_in}
-    # stderr to a file, not a pipe: the progress bar writes there, and a pipe nobody reads until exit fills and blocks the child
-    proc = subprocess.Popen([sys.executable, str(script), *command, str(data), "--out", str(out), *flags], env=env,
-                            stderr=(tmp_path / "stderr.txt").open("w+"), text=True)
+    # stderr to a file, not a pipe: the progress bar writes there, and a pipe nobody reads until exit fills and blocks
+    # the child
+    proc = subprocess.Popen(
+        [sys.executable, str(script), *command, str(data), "--out", str(out), *flags],
+        env=env,
+        stderr=(tmp_path / "stderr.txt").open("w+"),
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
@@ -88,14 +100,17 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
     assert not (out / "metrics.json").exists()
     assert not [p for p in out.rglob("*.tmp") if sig != signal.SIGKILL]  # a clean stop leaves no temporary
 
-    # every consumer refuses the unfinished run, naming what is missing and how to complete it, and writes nothing into it
+    # every consumer refuses the unfinished run, naming what is missing and how to complete it, and writes nothing into
+    # it
     image = str(next((synth_data / "palsy").rglob("*.jpg")))
     consumers = (("evaluate", str(out)), ("predict", str(out), image), ("compare", str(out)), ("export", str(out)))
     for args in consumers if sig == signal.SIGKILL else consumers[:1]:  # the other signals leave the same folder
         refused = _cli(*args)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, (args, refused.stderr)
         assert f"{out}: unfinished run (training stopped after epoch 1 of" in refused.stderr, refused.stderr
-        assert "missing: model.pt, metrics.json" in refused.stderr or "missing: metrics.json" in refused.stderr, refused.stderr
+        assert "missing: model.pt, metrics.json" in refused.stderr or "missing: metrics.json" in refused.stderr, (
+            refused.stderr
+        )
         assert f"facepalsy train --resume --out {out}" in refused.stderr
     assert not (out / "metrics.json").exists() and not (out / "report.md").exists()
 
@@ -128,10 +143,16 @@ def test_a_second_train_into_the_same_out_is_refused_by_the_lock(tmp_path, synth
     out = tmp_path / "run"
     first = _start_paused_train(tmp_path, synth_data, out)
     try:
-        for args in (["train", str(synth_data), "--out", str(out), "--overwrite", *FLAGS], ["train", "--resume", "--out", str(out)]):
+        for args in (
+            ["train", str(synth_data), "--out", str(out), "--overwrite", *FLAGS],
+            ["train", "--resume", "--out", str(out)],
+        ):
             second = _cli(*args)
             assert second.returncode == 2, second.stderr
-            assert f"{out}: in use by another facepalsy run (pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+            assert (
+                f"{out}: in use by another facepalsy run (pid {first.pid}" in second.stderr
+                and "Traceback" not in second.stderr
+            )
     finally:
         first.kill()
         first.wait()
@@ -151,7 +172,9 @@ def test_same_seed_gives_byte_identical_split_metrics_and_predictions(tmp_path, 
 def test_provenance_records_versions_commit_and_data_hashes(tiny_run):
     provenance = json.loads((tiny_run / "provenance.json").read_text())
     environment = provenance["environment"]
-    assert environment["torch"] == torch.__version__ and environment["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert environment["torch"] == torch.__version__ and environment["python"] == ".".join(
+        map(str, sys.version_info[:3])
+    )
     assert environment["packages"]["lightning"] and environment["packages"]["numpy"]
     commit = environment["facepalsy_git_commit"]
     assert commit is None or len(commit.split("-")[0]) == 40
@@ -168,7 +191,9 @@ def test_evaluate_warns_when_the_data_differs_from_the_recorded_test_set(tmp_pat
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
     assert "warning" not in capsys.readouterr().err
-    test_image = next(line.split(",")[0] for line in (run / "split.csv").read_text().splitlines() if line.endswith(",test"))
+    test_image = next(
+        line.split(",")[0] for line in (run / "split.csv").read_text().splitlines() if line.endswith(",test")
+    )
     with (data / test_image).open("ab") as f:
         f.write(b"\0")  # one byte more: the same picture, other content
     assert main(["evaluate", str(run)]) == 0
@@ -215,7 +240,12 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one(tmp_path, synth_data,
     out = tmp_path / "run"
     assert main(["train", str(synth_data), "--out", str(out), *FLAGS]) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "keeps its last completed epoch" in err and "--resume" in err and "Traceback" not in err
+    assert (
+        "No space left on device" in err
+        and "keeps its last completed epoch" in err
+        and "--resume" in err
+        and "Traceback" not in err
+    )
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
     assert not list(out.rglob("*.tmp"))
     monkeypatch.undo()
@@ -224,7 +254,18 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one(tmp_path, synth_data,
 
 
 def test_cv_interrupted_in_a_fold_resumes_from_the_completed_folds(tmp_path, synth_data, monkeypatch):
-    config = Config(data=str(synth_data), backbone="vgg11_bn", weights="none", image_size=32, epochs=1, batch_size=16, lr=1e-3, finetune=True, val_fraction=0.25, face_required=False)
+    config = Config(
+        data=str(synth_data),
+        backbone="vgg11_bn",
+        weights="none",
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        lr=1e-3,
+        finetune=True,
+        val_fraction=0.25,
+        face_required=False,
+    )
     reference = run_cv(config, tmp_path / "whole", "subject-kfold", folds=3, progress=False)
 
     real_fit, fits = train_module.fit_split, []

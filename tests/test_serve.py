@@ -20,7 +20,9 @@ from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.face.detect import mediapipe_available
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(not mediapipe_available(), reason="the page finds faces with the face extra (bash scripts/setup)")
+pytestmark = pytest.mark.skipif(
+    not mediapipe_available(), reason="the page finds faces with the face extra (bash scripts/setup)"
+)
 
 
 def _free_port() -> int:
@@ -30,13 +32,19 @@ def _free_port() -> int:
 
 
 def _start_server(run: Path, tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, str, Path]:
-    """`facepalsy serve` on a free port with its temporary folder under tmp_path; returns the process, URL and its working folder."""
+    """`facepalsy serve` on a free port with its temporary folder under tmp_path; returns the process, URL and its
+    working folder."""
     port = _free_port()
     temp = tmp_path / "tmp"
     temp.mkdir(exist_ok=True)
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(temp)}
     log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "facepalsy", "serve", str(run), "--port", str(port), *flags], stdout=log, stderr=log, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facepalsy", "serve", str(run), "--port", str(port), *flags],
+        stdout=log,
+        stderr=log,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
     while True:
@@ -80,7 +88,14 @@ def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces,
 
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is text, not a JPEG")
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
@@ -160,12 +175,16 @@ def test_bad_uploads_get_a_sentence_not_an_exception(analyzer, tmp_path, faces, 
     # this run was trained on whole images: it labels the wall, and says no face was found
     assert "No face found; this model labels the whole image" in analyzer.photo(str(wall)).verdict
     monkeypatch.setattr(serve, "IMAGE_LIMIT_MB", 0)
-    assert "the limit for a photo is 0 MB" in analyzer.photo(_upload(tmp_path, "big.jpg", faces[0].read_bytes())).verdict
+    assert (
+        "the limit for a photo is 0 MB" in analyzer.photo(_upload(tmp_path, "big.jpg", faces[0].read_bytes())).verdict
+    )
     assert "not a video" in analyzer.video(_upload(tmp_path, "clip.mp4", b"not a video at all")).verdict
 
 
 def test_a_good_photo_gives_everything_and_is_kept_only_on_request(analyzer, faces, tmp_path):
-    result = analyzer.photo(_upload(tmp_path, faces[0].name, faces[0].read_bytes()))  # a copy: the janitor deletes uploads
+    result = analyzer.photo(
+        _upload(tmp_path, faces[0].name, faces[0].read_bytes())
+    )  # a copy: the janitor deletes uploads
     assert result.verdict.startswith("## Verdict:") and 0 <= result.prob_palsy <= 1
     assert result.cam.shape == (320, 320, 3) and result.landmarks is not None and "healthy range" in result.asymmetry
     report = Path(result.report).read_text()
@@ -198,15 +217,20 @@ def test_open_host_warns(tiny_run, capsys, monkeypatch):
 
 
 def test_nothing_derived_from_an_upload_outlives_the_promised_time(tiny_run, faces, tmp_path):
-    """A real server with --forget-after 3: after a photo and its report, its working folder holds no file at all 3 s (+ one sweep) later."""
+    """A real server with --forget-after 3: after a photo and its report, its working folder holds no file at all 3 s (+
+    one sweep) later."""
     from gradio_client import Client, handle_file
 
     process, url, workdir = _start_server(tiny_run, tmp_path, "--forget-after", "3")
     try:
-        verdict, prob, cam, asymmetry, drawing, report = Client(url, verbose=False).predict(handle_file(str(faces[0])), None, api_name="/analyze_photo")
+        verdict, prob, cam, asymmetry, drawing, report = Client(url, verbose=False).predict(
+            handle_file(str(faces[0])), None, api_name="/analyze_photo"
+        )
         assert "Verdict:" in verdict and report
         files = [p for p in workdir.rglob("*") if p.is_file()]
-        assert any(p.suffix == ".html" for p in files) and any(p.name == faces[0].name for p in files)  # while the response is fresh
+        assert any(p.suffix == ".html" for p in files) and any(
+            p.name == faces[0].name for p in files
+        )  # while the response is fresh
         time.sleep(3 + 2.5)
         assert [p for p in workdir.rglob("*") if p.is_file()] == []
     finally:
@@ -221,8 +245,10 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.mark.slow
 def test_load_twenty_concurrent_photos_with_bad_uploads_and_memory_over_100_requests(tiny_run, faces, tmp_path):
-    """Loopback load: 20 photos and 5 bad uploads at once, every answer right (photos equal `predict`); p95 and memory printed;
-    memory after 105 requests stays within MEMORY_BOUND_MB of what it was after warm-up (analysis threads are a fixed pool,
+    """Loopback load: 20 photos and 5 bad uploads at once, every answer right (photos equal `predict`); p95 and memory
+    printed;
+    memory after 105 requests stays within MEMORY_BOUND_MB of what it was after warm-up (analysis threads are a fixed
+    pool,
     each with one face mesh; the queue is bounded)."""
     from gradio_client import Client, handle_file
 
@@ -234,7 +260,9 @@ def test_load_twenty_concurrent_photos_with_bad_uploads_and_memory_over_100_requ
     bad.write_text("this is text, not a JPEG")
     process, url, _ = _start_server(tiny_run, tmp_path)
     try:
-        clients = [Client(url, verbose=False, download_files=False) for _ in range(25)]  # the answers are in the JSON; pictures stay on the server
+        clients = [
+            Client(url, verbose=False, download_files=False) for _ in range(25)
+        ]  # the answers are in the JSON; pictures stay on the server
 
         def ask(job: tuple[Client, Path]) -> tuple[str, str, float | None, float]:
             client, path = job
@@ -259,9 +287,12 @@ def test_load_twenty_concurrent_photos_with_bad_uploads_and_memory_over_100_requ
             else:
                 assert "Verdict:" in verdict and prob == pytest.approx(expected[name], abs=1e-4), (name, verdict)
         latencies = np.array([seconds for name, _, _, seconds in measured if name != bad.name])
-        print(f"\nserve load: 20 concurrent photos (+5 bad uploads) on {os.cpu_count()} cores: p50 {np.percentile(latencies, 50):.2f} s, "
-              f"p95 {np.percentile(latencies, 95):.2f} s; server memory {baseline:.0f} MB after warm-up, "
-              f"{grown:+.0f} MB after 105 more requests (bound {MEMORY_BOUND_MB} MB)")
+        print(
+            "\nserve load: 20 concurrent photos (+5 bad uploads) on "
+            f"{os.cpu_count()} cores: p50 {np.percentile(latencies, 50):.2f} s, "
+            f"p95 {np.percentile(latencies, 95):.2f} s; server memory {baseline:.0f} MB after warm-up, "
+            f"{grown:+.0f} MB after 105 more requests (bound {MEMORY_BOUND_MB} MB)"
+        )
         assert grown <= MEMORY_BOUND_MB
     finally:
         process.terminate()
@@ -274,7 +305,9 @@ def test_a_signal_stops_the_server_within_5_s_and_deletes_its_folder(sig, tiny_r
 
     process, url, workdir = _start_server(tiny_run, tmp_path)
     try:
-        Client(url, verbose=False).predict(handle_file(str(faces[0])), None, api_name="/analyze_photo")  # it has served, and holds files
+        Client(url, verbose=False).predict(
+            handle_file(str(faces[0])), None, api_name="/analyze_photo"
+        )  # it has served, and holds files
         assert any(p.is_file() for p in workdir.rglob("*"))
         process.send_signal(sig)
         start = time.monotonic()

@@ -18,7 +18,12 @@ from facepalsy.data.synth import make_synthetic_dataset
 
 def test_writes_the_data_contract_with_manifest(tmp_path):
     out = tmp_path / "data"
-    assert main(["synth", "--out", str(out), "--subjects", "5", "--images-per-subject", "3", "--size", "40", "--seed", "2"]) == 0
+    assert (
+        main(
+            ["synth", "--out", str(out), "--subjects", "5", "--images-per-subject", "3", "--size", "40", "--seed", "2"]
+        )
+        == 0
+    )
     with (out / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 15

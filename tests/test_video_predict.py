@@ -25,7 +25,9 @@ def synthetic_video(path, seconds=2.0, fps=24, size=160):
     return path
 
 
-@pytest.mark.skipif(not mediapipe_available(), reason="synthetic faces are found by the face extra (MediaPipe); Haar misses most")
+@pytest.mark.skipif(
+    not mediapipe_available(), reason="synthetic faces are found by the face extra (MediaPipe); Haar misses most"
+)
 def test_predict_on_a_video_gives_a_verdict_and_timeline(tiny_run, tmp_path, capsys):
     video = synthetic_video(tmp_path / "clip.mp4")
     out = tmp_path / "verdicts"
@@ -37,7 +39,9 @@ def test_predict_on_a_video_gives_a_verdict_and_timeline(tiny_run, tmp_path, cap
     assert (out / "clip" / "timeline.png").is_file()
     with (out / "clip" / "frames.csv").open() as f:
         probs = [float(r["prob_palsy"]) for r in csv.DictReader(f)]
-    assert len(probs) == verdict["frames_with_face"] and verdict["prob_palsy"] == pytest.approx(np.mean(probs), abs=1e-5)
+    assert len(probs) == verdict["frames_with_face"] and verdict["prob_palsy"] == pytest.approx(
+        np.mean(probs), abs=1e-5
+    )
 
 
 def test_undecodable_video_is_reported(tiny_run, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Where facepalsy talks: progress bars and messages on stderr, at the verbosity the CLI set; results alone go to stdout.
+"""Where facepalsy talks: progress bars and messages on stderr, at the verbosity the CLI set; results alone go to
+stdout.
 
 Every module prints through :data:`console` and draws progress with :func:`progress_bar`, so
 ``-q`` silences all of it at once and ``facepalsy train ... --json > out.json`` leaves a clean file.

@@ -89,7 +89,13 @@ def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
     for (name, kind), style in zip(calibration["kinds"].items(), ("-o", "--s")):
         curve = kind["curve"]
         if curve["predicted"]:
-            ax.plot(curve["predicted"], curve["observed"], style, markersize=4, label=f"{name} (ECE {kind['ece']:.3f}, Brier {kind['brier']:.3f})")
+            ax.plot(
+                curve["predicted"],
+                curve["observed"],
+                style,
+                markersize=4,
+                label=f"{name} (ECE {kind['ece']:.3f}, Brier {kind['brier']:.3f})",
+            )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted p(palsy) in bin")
@@ -101,7 +107,8 @@ def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
 
 
 def plot_exam_regions(regions: dict, path: Path, title: str = "") -> None:
-    """Movement from rest per region, the patient's right and left side by side, regions outside the healthy range marked."""
+    """Movement from rest per region, the patient's right and left side by side, regions outside the healthy range
+    marked."""
     names = list(regions)
     right = [(regions[r]["movement"] or {}).get("right", 0.0) for r in names]
     left = [(regions[r]["movement"] or {}).get("left", 0.0) for r in names]
@@ -109,8 +116,11 @@ def plot_exam_regions(regions: dict, path: Path, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.bar(x - 0.2, right, 0.4, label="patient's right")
     ax.bar(x + 0.2, left, 0.4, label="patient's left")
-    labels = [f"{r.replace('_', ' ')}\n{regions[r]['expression'] or 'not measured'}" + ("\n(outside healthy range)" if regions[r]["outside_healthy_range"] else "")
-              for r in names]
+    labels = [
+        f"{r.replace('_', ' ')}\n{regions[r]['expression'] or 'not measured'}"
+        + ("\n(outside healthy range)" if regions[r]["outside_healthy_range"] else "")
+        for r in names
+    ]
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("movement from rest (inter-ocular distances)")
     ax.set_title(title or "movement per side", fontsize=9)
@@ -119,8 +129,11 @@ def plot_exam_regions(regions: dict, path: Path, title: str = "") -> None:
     save_figure(fig, path)
 
 
-def plot_region_timeline(timeline: dict, path: Path, cnn: tuple[list[float], list[float]] | None = None, title: str = "") -> None:
-    """Region scores against the healthy range per video frame (1.0: edge of the healthy 95% range of one measure), frames
+def plot_region_timeline(
+    timeline: dict, path: Path, cnn: tuple[list[float], list[float]] | None = None, title: str = ""
+) -> None:
+    """Region scores against the healthy range per video frame (1.0: edge of the healthy 95% range of one measure),
+    frames
     without a usable face shaded, and the CNN's p(palsy) per frame below when given."""
     rows = 2 if cnn else 1
     fig, axes = plt.subplots(rows, 1, figsize=(8, 2.8 * rows), sharex=True, squeeze=False)

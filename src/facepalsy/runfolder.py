@@ -91,7 +91,9 @@ class RunFolder(ResultFiles, _Locked):
     model = property(lambda self: self.path / "model.pt")
     onnx = property(lambda self: self.path / "model.onnx")
     onnx_int8 = property(lambda self: self.path / "model-int8.onnx")
-    onnx_int8_check = property(lambda self: self.path / "model-int8.json")  # its agreement with PyTorch fp32 on the validation images
+    onnx_int8_check = property(
+        lambda self: self.path / "model-int8.json"
+    )  # its agreement with PyTorch fp32 on the validation images
     split = property(lambda self: self.path / "split.csv")
     history = property(lambda self: self.path / "history.csv")
     curves = property(lambda self: self.path / "curves.png")
@@ -116,13 +118,18 @@ class RunFolder(ResultFiles, _Locked):
 
     def mark_complete(self) -> None:
         """Write the completion marker, after every other file: the epochs done and the files the run holds."""
-        files = sorted(p.name for p in self.path.iterdir() if p.is_file() and not p.name.startswith(".") and p.name != self.complete.name)
+        files = sorted(
+            p.name
+            for p in self.path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.name != self.complete.name
+        )
         epochs = len(self.read_history()) if self.history.is_file() else None
         atomic_write_json(self.complete, {"format": 1, "epochs_completed": epochs, "files": files})
 
     @property
     def finished(self) -> bool:
-        """Marked complete; or, for a run saved before the marker existed, holding all its final files after every epoch."""
+        """Marked complete; or, for a run saved before the marker existed, holding all its final files after every
+        epoch."""
         if self.complete.is_file():
             return True
         if not self.config.is_file() or not all((self.path / name).is_file() for name in self.FINAL_FILES):
@@ -136,9 +143,17 @@ class RunFolder(ResultFiles, _Locked):
         missing = [name for name in (*self.FINAL_FILES, self.complete.name) if not (self.path / name).is_file()]
         done = len(self.read_history()) if self.history.is_file() else 0
         planned = self.read_config().get("epochs")
-        progress = f"training stopped after epoch {done} of {planned}" if done < int(planned or 0) else "training ended but its final files were not all written"
-        fix = (f"`facepalsy train --resume --out {self.path}` completes it" if self.last_checkpoint.is_file()
-               else f"it stopped before its first epoch ended: start it again with `facepalsy train ... --out {self.path} --overwrite`")
+        progress = (
+            f"training stopped after epoch {done} of {planned}"
+            if done < int(planned or 0)
+            else "training ended but its final files were not all written"
+        )
+        fix = (
+            f"`facepalsy train --resume --out {self.path}` completes it"
+            if self.last_checkpoint.is_file()
+            else "it stopped before its first epoch ended: start it again "
+            f"with `facepalsy train ... --out {self.path} --overwrite`"
+        )
         raise UnfinishedRunError(f"{self.path}: unfinished run ({progress}; missing: {', '.join(missing)}); {fix}")
 
     def eval_results(self, data: Path) -> ResultFiles:
@@ -159,7 +174,9 @@ class RunFolder(ResultFiles, _Locked):
             else:
                 item.unlink(missing_ok=True)
 
-    def save_model(self, spec: ModelSpec, *, state_dict: dict | None = None, baseline: dict | None = None, **info: Any) -> None:
+    def save_model(
+        self, spec: ModelSpec, *, state_dict: dict | None = None, baseline: dict | None = None, **info: Any
+    ) -> None:
         """model.pt: the spec plus the weights (CNN) or numbers (baseline); loads with ``weights_only``."""
         payload = {"format_version": MODEL_FORMAT, "spec": spec.to_dict(), **info}
         if state_dict is not None:
@@ -180,7 +197,9 @@ class RunFolder(ResultFiles, _Locked):
         if found == 1:
             return self._spec_from_format_1(payload), payload
         if found != MODEL_FORMAT:
-            raise FacepalsyError(f"{self.model}: checkpoint format {found!r} not supported (this facepalsy reads {MODEL_FORMAT} and 1)")
+            raise FacepalsyError(
+                f"{self.model}: checkpoint format {found!r} not supported (this facepalsy reads {MODEL_FORMAT} and 1)"
+            )
         return ModelSpec.from_dict(payload["spec"], source=str(self.model)), payload
 
     def _spec_from_format_1(self, payload: dict) -> ModelSpec:
@@ -189,19 +208,36 @@ class RunFolder(ResultFiles, _Locked):
         point = None
         if self.validation.is_file():
             recorded = read_json(self.validation)
-            point = OperatingPoint(float(recorded["youden_threshold"]), "youden", recorded.get("recall"), recorded.get("specificity"), int(recorded.get("n", 0)))
+            point = OperatingPoint(
+                float(recorded["youden_threshold"]),
+                "youden",
+                recorded.get("recall"),
+                recorded.get("specificity"),
+                int(recorded.get("n", 0)),
+            )
         crop = bool(config.get("face_crop"))
-        return ModelSpec(config["backbone"], Preprocess.from_dict(payload["preprocess"]), FacePolicy(crop, crop), tuple(payload["classes"]), point)
+        return ModelSpec(
+            config["backbone"],
+            Preprocess.from_dict(payload["preprocess"]),
+            FacePolicy(crop, crop),
+            tuple(payload["classes"]),
+            point,
+        )
 
     def set_operating_point(self, point: OperatingPoint, temperature: float | None = None) -> ModelSpec:
         """Record the threshold and the temperature chosen on validation data in model.pt."""
         spec, payload = self.read_model()
         spec = dataclasses.replace(spec, operating_point=point, temperature=temperature)
-        atomic_write(self.model, lambda tmp: torch.save({**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()}, tmp))
+        atomic_write(
+            self.model, lambda tmp: torch.save({**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()}, tmp)
+        )
         return spec
 
     def write_split(self, samples: list[Sample], assignment: list[str]) -> None:
-        rows = ({"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "split": part} for s, part in zip(samples, assignment))
+        rows = (
+            {"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "split": part}
+            for s, part in zip(samples, assignment)
+        )
         atomic_write_csv(self.split, ["path", "label", "subject", "split"], rows)
 
     def read_split(self) -> tuple[list[Sample], list[str]]:
@@ -220,20 +256,30 @@ class RunFolder(ResultFiles, _Locked):
         with self.history.open(newline="", encoding="utf-8") as f:
             return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
-    def write_fingerprints(self, root: Path, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None) -> None:
+    def write_fingerprints(
+        self, root: Path, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None
+    ) -> None:
         """fingerprints.json: SHA-256 of every training and validation file and pHash of its model input,
         so that ``evaluate --data`` can count what an external set shares with them."""
         seen = [i for i, part in enumerate(assignment) if part != "test"]
-        atomic_write_json(self.fingerprints, {
-            "sha256": [file_sha256(root / samples[i].path) for i in seen],
-            "phash": [hashes[i].tobytes().hex() for i in seen] if hashes is not None else [],
-        })
+        atomic_write_json(
+            self.fingerprints,
+            {
+                "sha256": [file_sha256(root / samples[i].path) for i in seen],
+                "phash": [hashes[i].tobytes().hex() for i in seen] if hashes is not None else [],
+            },
+        )
 
     def write_provenance(self, root: Path, samples: list[Sample], assignment: list[str]) -> None:
         """provenance.json: the software that trained the run and content hashes of its data and of its test set."""
         test = [s for s, part in zip(samples, assignment) if part == "test"]
-        data = {"root": str(root), "images": len(samples), "content_sha256": content_hash(root, samples),
-                "test_images": len(test), "test_content_sha256": content_hash(root, test)}
+        data = {
+            "root": str(root),
+            "images": len(samples),
+            "content_sha256": content_hash(root, samples),
+            "test_images": len(test),
+            "test_content_sha256": content_hash(root, test),
+        }
         atomic_write_json(self.provenance, {"environment": environment(), "data": data})
 
 
@@ -316,7 +362,11 @@ def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resuma
     """
     if resume:
         if not resumable.is_file():
-            hint = " (it stopped before its first epoch ended; start it again with --overwrite)" if (out / CONFIG_FILE).is_file() else ""
+            hint = (
+                " (it stopped before its first epoch ended; start it again with --overwrite)"
+                if (out / CONFIG_FILE).is_file()
+                else ""
+            )
             raise FacepalsyError(f"{out}: nothing to resume ({resumable.relative_to(out)} not found){hint}")
         for stale in out.rglob(".*.tmp"):  # a write cut short by SIGKILL; the file it was replacing is intact
             stale.unlink()
@@ -324,9 +374,13 @@ def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resuma
         return out
     existing = out.is_dir() and any(p.name not in (LOCK_FILE, OWNER_FILE) for p in out.iterdir())
     if existing and not overwrite:
-        raise FacepalsyError(f"{out}: run folder already exists; pass --overwrite to replace it or --resume to continue it")
+        raise FacepalsyError(
+            f"{out}: run folder already exists; pass --overwrite to replace it or --resume to continue it"
+        )
     if existing and not (out / CONFIG_FILE).is_file():
-        raise FacepalsyError(f"{out}: --overwrite refused: not a facepalsy run folder (no {CONFIG_FILE}), nothing deleted")
+        raise FacepalsyError(
+            f"{out}: --overwrite refused: not a facepalsy run folder (no {CONFIG_FILE}), nothing deleted"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -352,9 +406,14 @@ def check_writable(out: Path, needed_bytes: int = 0) -> None:
             os.fsync(probe.fileno())
         free = shutil.disk_usage(out).free
     except OSError as exc:
-        raise FacepalsyError(f"{out}: cannot write to the run folder ({exc.strerror or exc}); choose another --out") from exc
+        raise FacepalsyError(
+            f"{out}: cannot write to the run folder ({exc.strerror or exc}); choose another --out"
+        ) from exc
     if free < needed_bytes:
-        raise FacepalsyError(f"{out}: only {free / 1e6:.0f} MB free, the run needs about {needed_bytes / 1e6:.0f} MB; free space or choose another --out")
+        raise FacepalsyError(
+            f"{out}: only {free / 1e6:.0f} MB free, the run needs about "
+            f"{needed_bytes / 1e6:.0f} MB; free space or choose another --out"
+        )
 
 
 @contextmanager
@@ -376,9 +435,14 @@ def _lock(out: Path) -> Iterator[None]:
             holder = (out / OWNER_FILE).read_text(encoding="utf-8").strip()
         except OSError:
             holder = ""
-        raise FacepalsyError(f"{out}: in use by another facepalsy run ({holder or 'another process'}); wait for it to end or choose another --out") from None
+        raise FacepalsyError(
+            f"{out}: in use by another facepalsy run ({holder or 'another process'}); "
+            "wait for it to end or choose another --out"
+        ) from None
     except OSError as exc:
-        raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out") from exc
+        raise FacepalsyError(
+            f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out"
+        ) from exc
     try:
         (out / OWNER_FILE).write_text(f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8")
         yield
@@ -387,7 +451,8 @@ def _lock(out: Path) -> Iterator[None]:
 
 
 def content_hash(root: Path, samples: list[Sample]) -> str:
-    """SHA-256 over each sample's path, label, subject and file bytes, in path order: any change to the data changes it."""
+    """SHA-256 over each sample's path, label, subject and file bytes, in path order: any change to the data changes
+    it."""
     digest = hashlib.sha256()
     for sample in sorted(samples, key=lambda s: s.path):
         digest.update(f"{sample.path}\0{sample.label}\0{sample.subject}\0".encode("utf-8", "surrogateescape"))
@@ -397,22 +462,30 @@ def content_hash(root: Path, samples: list[Sample]) -> str:
 
 @functools.cache
 def environment() -> dict:
-    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a checkout (read once per process)."""
+    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a
+    checkout (read once per process)."""
     from facepalsy.version import __version__
 
     packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())
     return {
-        "python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-        "facepalsy": __version__, "facepalsy_git_commit": git_commit(), "packages": dict(packages),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "facepalsy": __version__,
+        "facepalsy_git_commit": git_commit(),
+        "packages": dict(packages),
     }
 
 
 def git_commit() -> str | None:
-    """The commit of the facepalsy checkout this code runs from (``-dirty`` with uncommitted changes); None when installed from a wheel."""
+    """The commit of the facepalsy checkout this code runs from (``-dirty`` with uncommitted changes); None when
+    installed from a wheel."""
     package = Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         if Path(git("rev-parse", "--show-toplevel")).resolve() / "src" / "facepalsy" != package:
@@ -421,5 +494,3 @@ def git_commit() -> str | None:
         return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-

@@ -32,7 +32,9 @@ DEMO_DRAW_SIZE = 128
 
 def demo_config(data: Path) -> tuple[Config, str]:
     """The demo's training config and a sentence saying which model was chosen and why."""
-    common = dict(data=str(data.resolve()), split="subject", test_fraction=0.2, val_fraction=0.1, batch_size=32, lr=1e-3, seed=0)
+    common = dict(
+        data=str(data.resolve()), split="subject", test_fraction=0.2, val_fraction=0.1, batch_size=32, lr=1e-3, seed=0
+    )
     if imagenet_weights_cached("vgg16"):
         why = (
             "ImageNet VGG16 weights were found in torch's cache, so the demo trains the paper's model: "
@@ -53,16 +55,22 @@ def run_demo(out: Path, overwrite: bool = False) -> dict:
     if out.exists() and any(out.iterdir()):
         is_demo = (out / "data" / MANIFEST).is_file() or (out / "run").is_dir()
         if not overwrite:
-            raise FacepalsyError(f"{out}: folder exists; pass --overwrite to replace the previous demo, or --out elsewhere")
+            raise FacepalsyError(
+                f"{out}: folder exists; pass --overwrite to replace the previous demo, or --out elsewhere"
+            )
         if not is_demo:
             raise FacepalsyError(f"{out}: --overwrite refused: not a facepalsy demo folder, nothing deleted")
         shutil.rmtree(out)
     start = time.perf_counter()
     data, run = out / "data", out / "run"
-    console.print(f"[bold]1/3[/] drawing {DEMO_SUBJECTS} synthetic subjects × {DEMO_IMAGES_PER_SUBJECT} images into {data}")
+    console.print(
+        f"[bold]1/3[/] drawing {DEMO_SUBJECTS} synthetic subjects × {DEMO_IMAGES_PER_SUBJECT} images into {data}"
+    )
     make_synthetic_dataset(data, DEMO_SUBJECTS, DEMO_IMAGES_PER_SUBJECT, seed=0, size=DEMO_DRAW_SIZE)
     config, why = demo_config(data)
-    console.print(f"[bold]2/3[/] training {config.backbone} ({config.epochs} epochs, {config.image_size} px, subject split)")
+    console.print(
+        f"[bold]2/3[/] training {config.backbone} ({config.epochs} epochs, {config.image_size} px, subject split)"
+    )
     console.print(why)
     notes = (
         why,
@@ -72,7 +80,9 @@ def run_demo(out: Path, overwrite: bool = False) -> dict:
         "training identities and reached only about 0.8 accuracy on unseen subjects.",
     )
     metrics = train(config, run, notes=notes)
-    console.print(f"[bold]3/3[/] done in {time.perf_counter() - start:.0f} s: test accuracy {100 * metrics['accuracy']:.1f}% "
-                  f"on {metrics['n']} images of unseen subjects")
+    console.print(
+        f"[bold]3/3[/] done in {time.perf_counter() - start:.0f} s: test accuracy {100 * metrics['accuracy']:.1f}% "
+        f"on {metrics['n']} images of unseen subjects"
+    )
     console.print(f"report: [bold]{RunFolder(run).report}[/]")
     return metrics

@@ -42,7 +42,9 @@ IMAGE_LIMIT_MB, VIDEO_LIMIT_MB = 20, 200
 CONCURRENT_REQUESTS = 8  # taken from Gradio's queue at once: their photos' networks run in micro-batches
 ANALYSIS_THREADS = 4  # decoding, face and landmarks of that many photos in parallel
 QUEUE_LIMIT = 64  # waiting beyond the running ones; Gradio turns later requests away, so memory stays bounded
-FORGET_AFTER = 30.0  # seconds after the last response that used them, uploads and everything derived from them are deleted
+FORGET_AFTER = (
+    30.0  # seconds after the last response that used them, uploads and everything derived from them are deleted
+)
 DISPLAY_SIZE = 320
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 VIDEO_SIGNATURES = (b"ftyp", b"RIFF", b"\x1aE\xdf\xa3")  # MP4/MOV (at offset 4), AVI, Matroska/WebM
@@ -61,7 +63,9 @@ class Analysis:
     landmarks: np.ndarray | None = None
     timeline: str | None = None
     report: str | None = None
-    files: dict[str, str] | None = None  # the pictures as PNG files (fast compression), for the page and the report: encoded once
+    files: dict[str, str] | None = (
+        None  # the pictures as PNG files (fast compression), for the page and the report: encoded once
+    )
 
 
 def check_upload(path: Path, kind: str, limit_mb: int) -> None:
@@ -79,21 +83,26 @@ def check_upload(path: Path, kind: str, limit_mb: int) -> None:
 class Analyzer:
     """Holds the run's model (loaded once) and turns one upload into an Analysis."""
 
-    def __init__(self, predictor: Predictor, workdir: Path, keep_uploads: Path | None = None, forget_after: float = FORGET_AFTER):
+    def __init__(
+        self, predictor: Predictor, workdir: Path, keep_uploads: Path | None = None, forget_after: float = FORGET_AFTER
+    ):
         self.predictor = predictor
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.keep_uploads = keep_uploads
         self.lock = threading.Lock()  # one video or exam at a time; photos share the network through the batcher
         self.batcher = MicroBatcher(predictor)
-        # photo work runs on these threads, whatever thread Gradio calls from: each keeps one MediaPipe face mesh, so their number bounds memory
+        # photo work runs on these threads, whatever thread Gradio calls from: each keeps one MediaPipe face mesh, so
+        # their number bounds memory
         self.workers = ThreadPoolExecutor(max_workers=ANALYSIS_THREADS, thread_name_prefix="facepalsy-photo")
         self.janitor = UploadJanitor(forget_after, root=workdir)
         from facepalsy.face.norms import load_norms
 
         self.norms = load_norms()  # the shipped healthy reference ranges
         split = predictor.run.read_config().get("split", "?")  # the training protocol, shown to the clinician
-        self.model_line = f"model **{predictor.spec.backbone}** trained with a **{split} split** (run `{predictor.run.path.name}`)"
+        self.model_line = (
+            f"model **{predictor.spec.backbone}** trained with a **{split} split** (run `{predictor.run.path.name}`)"
+        )
 
     def _consume(self, upload: str | None) -> Path:
         if not upload:
@@ -131,21 +140,32 @@ class Analyzer:
             rgb = as_rgb_array(image, name)  # decoded once: for the Predictor and for the landmarks
             prepared = self.predictor.prepare(rgb, name)
         except NoFaceError as exc:
-            raise UploadError(f"No usable face was found in this photo ({exc.reason}); this model only labels faces.") from exc
+            raise UploadError(
+                f"No usable face was found in this photo ({exc.reason}); this model only labels faces."
+            ) from exc
         except BadImageError as exc:
             raise UploadError(f"This file could not be read as an image ({exc.reason}).") from exc
-        prediction, heatmap = self.batcher.submit(prepared, name)  # with other requests' photos, in one pass of the network
+        prediction, heatmap = self.batcher.submit(
+            prepared, name
+        )  # with other requests' photos, in one pass of the network
         cam = overlay(prepared.pixels.transpose(2, 0, 1), heatmap) if heatmap is not None else prepared.pixels
-        cam = np.asarray(Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC))  # small inputs stay visible
+        cam = np.asarray(
+            Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
+        )  # small inputs stay visible
         asymmetry_text, drawing = self._asymmetry(rgb, name, palsy=prediction.label == "palsy")
         notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
-        result = Analysis(self._verdict(prediction.prob_palsy) + notes, prediction.prob_palsy, cam, asymmetry_text, drawing)
+        result = Analysis(
+            self._verdict(prediction.prob_palsy) + notes, prediction.prob_palsy, cam, asymmetry_text, drawing
+        )
         result.report = self._report(result, name)  # also writes the pictures beside it, for the page
         return result
 
     def _verdict(self, prob: float) -> str:
-        return (f"## Verdict: {self.predictor.label(prob)}\n\np(palsy) = **{prob:.3f}**, labelled at the {self.predictor.threshold_text()} — "
-                f"{self.model_line}.\n\n{CAUTION}")
+        return (
+            f"## Verdict: {self.predictor.label(prob)}\n\np(palsy) = "
+            f"**{prob:.3f}**, labelled at the {self.predictor.threshold_text()} — "
+            f"{self.model_line}.\n\n{CAUTION}"
+        )
 
     def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
         from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
@@ -159,12 +179,18 @@ class Analyzer:
         except BadImageError as exc:
             return f"Landmark asymmetry: {exc.reason}.", None
         result.compare(self.norms, palsy)
-        rows = "\n".join(f"| {m.replace('_', ' ')} | {result.right[m]:.3f} | {result.left[m]:.3f} | {result.difference[m]:+.3f} |" for m in MEASURES)
+        rows = "\n".join(
+            f"| {m.replace('_', ' ')} | {result.right[m]:.3f} | {result.left[m]:.3f} | {result.difference[m]:+.3f} |"
+            for m in MEASURES
+        )
         text = (
             f"### Landmark asymmetry against healthy reference ranges\n\n{reference_markdown(result.reference)} "
-            f"(the patient's left is on the image's right); asymmetry score {result.score:.3f}; expression {result.expression}, "
-            f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n" + (f"{pattern_text(result.palsy_pattern)}\n\n" if result.palsy_pattern else "") +
-            f"| measure (inter-ocular distances) | patient's right | patient's left | left − right |\n|---|---|---|---|\n{rows}"
+            "(the patient's left is on the image's right); asymmetry "
+            f"score {result.score:.3f}; expression {result.expression}, "
+            f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n"
+            + (f"{pattern_text(result.palsy_pattern)}\n\n" if result.palsy_pattern else "")
+            + "| measure (inter-ocular distances) | patient's right | "
+            f"patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )
         drawing = draw(crop, landmarks, result)
         return text, drawing
@@ -202,25 +228,42 @@ class Analyzer:
         self.janitor.release(folder)  # derived from the upload: deleted with it
         parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(result.verdict)]
         result.files = {}
-        for key, title, image in (("cam", "Face with Grad-CAM (palsy evidence in red)", result.cam), ("landmarks", "Landmarks", result.landmarks)):
+        for key, title, image in (
+            ("cam", "Face with Grad-CAM (palsy evidence in red)", result.cam),
+            ("landmarks", "Landmarks", result.landmarks),
+        ):
             if image is not None:
                 picture = folder / f"{key}.png"
-                Image.fromarray(image).save(picture, format="PNG", compress_level=1)  # fast: one encoding serves the page and the report
+                Image.fromarray(image).save(
+                    picture, format="PNG", compress_level=1
+                )  # fast: one encoding serves the page and the report
                 result.files[key] = str(picture)
-                parts.append(f"<h3>{title}</h3><img src='data:image/png;base64,{base64.b64encode(picture.read_bytes()).decode()}' style='max-width:420px'>")
+                parts.append(
+                    f"<h3>{title}</h3><img "
+                    f"src='data:image/png;base64,{base64.b64encode(picture.read_bytes()).decode()}' "
+                    "style='max-width:420px'>"
+                )
         if result.asymmetry:
             parts.append(render(result.asymmetry))
         if result.timeline:
             data = base64.b64encode(Path(result.timeline).read_bytes()).decode()
-            parts.append(f"<h3>Palsy probability over time</h3><img src='data:image/png;base64,{data}' style='max-width:700px'>")
+            parts.append(
+                f"<h3>Palsy probability over time</h3><img src='data:image/png;base64,{data}' style='max-width:700px'>"
+            )
         path = folder / "facepalsy-report.html"
-        style = "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"
-        path.write_text(f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{style}{''.join(parts)}", encoding="utf-8")
+        style = (
+            "<style>body{font-family:sans-serif;max-width:900px;margin:2em "
+            "auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"
+        )
+        path.write_text(
+            f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{style}{''.join(parts)}",
+            encoding="utf-8",
+        )
         return str(path)
 
-
     def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray]]:
-        """The exam of one person: expression photos (named by expression) or one video; the region/side table and pictures."""
+        """The exam of one person: expression photos (named by expression) or one video; the region/side table and
+        pictures."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
         from facepalsy.workflows.exam import exam_markdown, run_exam
 
@@ -248,7 +291,12 @@ class Analyzer:
                 document = run_exam(source, out, self.norms)
             folder = ExamFolder(out)
             text = "\n".join(line for line in exam_markdown(document, folder) if not line.startswith("!["))
-            pictures = [folder.chart] + ([folder.timeline] if document.get("video") else []) + sorted(out.glob("peak_*.png")) + sorted(out.glob("landmarks_*.png"))
+            pictures = (
+                [folder.chart]
+                + ([folder.timeline] if document.get("video") else [])
+                + sorted(out.glob("peak_*.png"))
+                + sorted(out.glob("landmarks_*.png"))
+            )
             return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()]
         except FacepalsyError as exc:  # UploadError included
             return f"**Could not run the exam.** {exc}", []
@@ -269,15 +317,24 @@ def reference_markdown(reference: dict) -> str:
     if reference.get("turned"):
         return "The head is turned too far to compare the sides: **no reading against the healthy range**"
     outside = [r.replace("_", " ") for r, v in reference["regions"].items() if v["outside_healthy_range"]]
-    percentiles = ", ".join(f"{r.replace('_', ' ')} {v['healthy_percentile']:.0f}th" for r, v in reference["regions"].items())
+    percentiles = ", ".join(
+        f"{r.replace('_', ' ')} {v['healthy_percentile']:.0f}th" for r, v in reference["regions"].items()
+    )
     if not outside:
-        return f"**Within the healthy range** in every region (healthy percentiles: {percentiles}); no affected side is named"
-    return (f"**Outside the healthy range: {', '.join(outside)}**; more affected side: **patient's {reference['more_affected_side']}** "
-            f"(healthy percentiles: {percentiles})")
+        return (
+            "**Within the healthy range** in every region (healthy "
+            f"percentiles: {percentiles}); no affected side is named"
+        )
+    return (
+        f"**Outside the healthy range: {', '.join(outside)}**; more "
+        f"affected side: **patient's {reference['more_affected_side']}** "
+        f"(healthy percentiles: {percentiles})"
+    )
 
 
 class MicroBatcher:
-    """The network for concurrent photo requests: inputs arriving within ``wait`` seconds of each other (at most ``size``)
+    """The network for concurrent photo requests: inputs arriving within ``wait`` seconds of each other (at most
+    ``size``)
     go through the Predictor together, probability and Grad-CAM, and each request gets its own answer back.
 
     Requests decode, find faces and measure landmarks in their own threads; only this one thread
@@ -307,7 +364,11 @@ class MicroBatcher:
             try:
                 prepared = [item for item, _, _ in batch]
                 predictions = self.predictor.classify(prepared, [name for _, name, _ in batch])
-                heatmaps = self.predictor.gradcam(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared])) if self.predictor.is_cnn else [None] * len(batch)
+                heatmaps = (
+                    self.predictor.gradcam(np.stack([p.pixels.transpose(2, 0, 1) for p in prepared]))
+                    if self.predictor.is_cnn
+                    else [None] * len(batch)
+                )
                 for (_, _, future), prediction, heatmap in zip(batch, predictions, heatmaps):
                     future.set_result((prediction, heatmap))
             except BaseException as exc:  # every waiting request hears of it; the thread keeps serving
@@ -404,7 +465,8 @@ def _entries(root: Path) -> list[Path]:
 
 
 def _last_change(entry: Path) -> float:
-    """When ``entry`` or anything in it last arrived or changed: ctime too, since a copied upload keeps its old mtime."""
+    """When ``entry`` or anything in it last arrived or changed: ctime too, since a copied upload keeps its old
+    mtime."""
 
     def changed(path: Path) -> float:
         stat = path.stat()
@@ -429,7 +491,14 @@ def build_app(analyzer: Analyzer):
     def photo(upload, webcam):
         result = analyzer.photo(upload or webcam)
         files = result.files or {}  # PNG files already written: Gradio serves them instead of encoding the arrays again
-        return result.verdict, result.prob_palsy, files.get("cam", result.cam), result.asymmetry, files.get("landmarks", result.landmarks), result.report
+        return (
+            result.verdict,
+            result.prob_palsy,
+            files.get("cam", result.cam),
+            result.asymmetry,
+            files.get("landmarks", result.landmarks),
+            result.report,
+        )
 
     def video(upload):
         result = analyzer.video(upload)
@@ -439,8 +508,14 @@ def build_app(analyzer: Analyzer):
         gr.Markdown(f"# facepalsy\n\nUpload a face photo or a short video. Using {analyzer.model_line}.\n\n{CAUTION}")
         with gr.Tab("Photo"):
             with gr.Row():
-                upload = gr.File(label=f"Face photo (JPEG, PNG, BMP, WebP; up to {IMAGE_LIMIT_MB} MB)", type="filepath", elem_id="photo")
-                webcam = gr.Image(label="…or take one with the webcam", sources=["webcam"], type="filepath", elem_id="webcam")
+                upload = gr.File(
+                    label=f"Face photo (JPEG, PNG, BMP, WebP; up to {IMAGE_LIMIT_MB} MB)",
+                    type="filepath",
+                    elem_id="photo",
+                )
+                webcam = gr.Image(
+                    label="…or take one with the webcam", sources=["webcam"], type="filepath", elem_id="webcam"
+                )
             go = gr.Button("Analyse photo", variant="primary", elem_id="analyse-photo")
             verdict = gr.Markdown(elem_id="verdict")
             prob = gr.Number(label="p(palsy)", precision=4, elem_id="prob")
@@ -449,32 +524,53 @@ def build_app(analyzer: Analyzer):
                 drawing = gr.Image(label="Landmarks", elem_id="landmarks")
             asymmetry = gr.Markdown(elem_id="asymmetry")
             report = gr.File(label="Download report (HTML)", elem_id="report")
-            go.click(photo, [upload, webcam], [verdict, prob, cam, asymmetry, drawing, report], api_name="analyze_photo")
+            go.click(
+                photo, [upload, webcam], [verdict, prob, cam, asymmetry, drawing, report], api_name="analyze_photo"
+            )
         with gr.Tab("Exam"):
-            gr.Markdown("One person: photos named by expression (rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, "
-                        "pucker, lip_depression; any subset), or one video. Per region and side: resting asymmetry, movement, "
-                        "symmetry of movement, against healthy reference ranges.")
+            gr.Markdown(
+                "One person: photos named by expression (rest, brow_raise, "
+                "eye_closure_gentle, eye_closure_full, smile, snarl, "
+                "pucker, lip_depression; any subset), or one video. Per region and side: resting asymmetry, movement, "
+                "symmetry of movement, against healthy reference ranges."
+            )
             with gr.Row():
-                exam_photos = gr.File(label="Expression photos", file_count="multiple", type="filepath", elem_id="exam-photos")
+                exam_photos = gr.File(
+                    label="Expression photos", file_count="multiple", type="filepath", elem_id="exam-photos"
+                )
                 exam_video = gr.File(label="…or one video", type="filepath", elem_id="exam-video")
             go_exam = gr.Button("Run exam", variant="primary", elem_id="run-exam")
             exam_text = gr.Markdown(elem_id="exam-result")
             exam_pictures = gr.Gallery(label="Movement per side, timeline, landmarks", elem_id="exam-pictures")
             go_exam.click(analyzer.exam, [exam_photos, exam_video], [exam_text, exam_pictures], api_name="exam")
         with gr.Tab("Video"):
-            video_in = gr.File(label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)", type="filepath", elem_id="video")
+            video_in = gr.File(
+                label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)",
+                type="filepath",
+                elem_id="video",
+            )
             go_video = gr.Button("Analyse video", variant="primary", elem_id="analyse-video")
             video_verdict = gr.Markdown(elem_id="video-verdict")
             video_prob = gr.Number(label="p(palsy), mean over frames with a face", precision=4)
             timeline = gr.Image(label="Palsy probability over time", elem_id="timeline")
             video_report = gr.File(label="Download report (HTML)")
-            go_video.click(video, [video_in], [video_verdict, video_prob, timeline, video_report], api_name="analyze_video")
+            go_video.click(
+                video, [video_in], [video_verdict, video_prob, timeline, video_report], api_name="analyze_video"
+            )
     return app.queue(default_concurrency_limit=CONCURRENT_REQUESTS, max_size=QUEUE_LIMIT)
 
 
 def serve(
-    run_dir: str | Path, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, keep_uploads: str | Path | None = None,
-    precision: str = "auto", threshold: float | None = None, calibrated: bool = True, engine: str = "torch", forget_after: float = FORGET_AFTER,
+    run_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: str | None = None,
+    keep_uploads: str | Path | None = None,
+    precision: str = "auto",
+    threshold: float | None = None,
+    calibrated: bool = True,
+    engine: str = "torch",
+    forget_after: float = FORGET_AFTER,
 ) -> None:
     """Start the page and block until SIGINT or SIGTERM; then stop within seconds, deleting the working folder."""
     try:
@@ -496,8 +592,15 @@ def serve(
     try:
         analyzer = Analyzer(predictor, workdir, Path(keep_uploads) if keep_uploads else None, forget_after)
         app = build_app(analyzer)
-        app.launch(server_name=host, server_port=port, auth=credentials, share=False, max_file_size=f"{VIDEO_LIMIT_MB}mb", quiet=True,
-                   prevent_thread_lock=True)
+        app.launch(
+            server_name=host,
+            server_port=port,
+            auth=credentials,
+            share=False,
+            max_file_size=f"{VIDEO_LIMIT_MB}mb",
+            quiet=True,
+            prevent_thread_lock=True,
+        )
         while not stop.wait(0.5):
             pass
         closing = threading.Thread(target=app.close, daemon=True)  # Gradio's close can wait on its workers; give it 2 s

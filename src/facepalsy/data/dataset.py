@@ -64,7 +64,9 @@ def scan_folders(root: Path, require_both: bool = True) -> list[Sample]:
                 continue
             raise DataError(f"{class_dir}: class folder missing (a data folder needs palsy/ and normal/)")
         # symlinks are kept even when broken or looping, so that decoding reports them instead of dropping them silently
-        for path in sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink())):
+        for path in sorted(
+            p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink())
+        ):
             relative = path.relative_to(class_dir)
             subject = relative.parts[0] if len(relative.parts) > 1 else path.relative_to(root).as_posix()
             samples.append(Sample(path.relative_to(root).as_posix(), label, subject))
@@ -114,7 +116,9 @@ def unlisted_images(root: Path, samples: list[Sample]) -> list[str]:
     if not (root / MANIFEST).is_file():
         return []
     listed = {s.path for s in samples}
-    found = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    found = (
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
     return sorted(p for p in found if p not in listed)
 
 
@@ -124,9 +128,11 @@ def write_manifest(root: Path, rows: list[dict[str, object]]) -> None:
     atomic_write_csv(root / MANIFEST, [*MANIFEST_COLUMNS, *extra], rows)
 
 
-def map_with_progress(function: Callable[[T], R], items: Sequence[T], description: str, progress: bool = True) -> list[R]:
+def map_with_progress(
+    function: Callable[[T], R], items: Sequence[T], description: str, progress: bool = True
+) -> list[R]:
     """``function`` over ``items`` in 4 threads (decoding releases the GIL), in order, with a progress bar."""
-    
+
     results = []
     with ThreadPoolExecutor(max_workers=4) as pool, progress_bar(disable=not progress) as bar:
         task = bar.add_task(description, total=len(items))
@@ -137,7 +143,12 @@ def map_with_progress(function: Callable[[T], R], items: Sequence[T], descriptio
 
 
 def load_images(
-    root: str | Path, samples: list[Sample], size: int, skip_bad: bool = False, progress: bool = True, face: FacePolicy = WHOLE_IMAGE,
+    root: str | Path,
+    samples: list[Sample],
+    size: int,
+    skip_bad: bool = False,
+    progress: bool = True,
+    face: FacePolicy = WHOLE_IMAGE,
 ) -> tuple[np.ndarray, list[Sample], list[BadImageError]]:
     """Decode every image once into an N×3×size×size uint8 model input (threads overlap decoding).
 
@@ -161,7 +172,10 @@ def load_images(
         raise DataError(f"{bad[0]} (pass --skip-bad to skip it; the output folder then lists it in its bad-image list)")
     if bad and not skip_bad:
         listing = "\n".join(f"  {b}" for b in bad[:20]) + (f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else "")
-        raise DataError(f"{len(bad)} unreadable images (pass --skip-bad to skip them; the output folder then lists them):\n{listing}")
+        raise DataError(
+            f"{len(bad)} unreadable images (pass --skip-bad to skip "
+            f"them; the output folder then lists them):\n{listing}"
+        )
     kept = [s for s, r in zip(samples, results) if not isinstance(r, BadImageError)]
     arrays = [r for r in results if not isinstance(r, BadImageError)]
     images = np.stack(arrays).transpose(0, 3, 1, 2).copy() if arrays else np.zeros((0, 3, size, size), np.uint8)
@@ -200,13 +214,28 @@ def split_samples(
     assignment = np.full(len(samples), "train", dtype=object)
     assignment[test] = "test"
     if val_fraction > 0:
-        _, val = holdout(train, labels[train], subjects[train], protocol, val_fraction / (1 - test_fraction), seed, "validation", shrink=True)
+        _, val = holdout(
+            train,
+            labels[train],
+            subjects[train],
+            protocol,
+            val_fraction / (1 - test_fraction),
+            seed,
+            "validation",
+            shrink=True,
+        )
         assignment[val] = "val"
     return list(assignment)
 
 
 def holdout(
-    indices: np.ndarray, labels: np.ndarray, subjects: np.ndarray, protocol: str, fraction: float, seed: int, part: str,
+    indices: np.ndarray,
+    labels: np.ndarray,
+    subjects: np.ndarray,
+    protocol: str,
+    fraction: float,
+    seed: int,
+    part: str,
     shrink: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split ``indices`` into kept and held-out parts, stratified by class (and grouped by subject).

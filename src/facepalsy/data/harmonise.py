@@ -53,7 +53,9 @@ class Harmonisation:
         return cls(int(values["detail"]), int(values["jpeg_quality"]))
 
 
-def harmonised_jpeg(rgb: np.ndarray, size: int, settings: Harmonisation, name: str | Path = "image") -> tuple[bytes, "Face"]:
+def harmonised_jpeg(
+    rgb: np.ndarray, size: int, settings: Harmonisation, name: str | Path = "image"
+) -> tuple[bytes, "Face"]:
     """The harmonised image as JPEG bytes (aligned largest face, ``detail`` px across, ``size`` px out)
     and that face; NoFaceError (naming ``name``) when there is no usable face."""
     from facepalsy.face.detect import align_face, largest_face
@@ -62,7 +64,9 @@ def harmonised_jpeg(rgb: np.ndarray, size: int, settings: Harmonisation, name: s
     large = align_face(rgb, face, SUPERSAMPLE * settings.detail)
     small = cv2.resize(large, (settings.detail, settings.detail), interpolation=cv2.INTER_AREA)
     buffer = io.BytesIO()
-    Image.fromarray(face_oval(resize_square(small, size))).save(buffer, "JPEG", quality=settings.jpeg_quality, subsampling="4:2:0")
+    Image.fromarray(face_oval(resize_square(small, size))).save(
+        buffer, "JPEG", quality=settings.jpeg_quality, subsampling="4:2:0"
+    )
     return buffer.getvalue(), face
 
 

@@ -19,7 +19,8 @@ from facepalsy.errors import BadImageError, InputError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
-MAX_PIXELS = 40_000_000  # the one limit against decompression bombs (CLI, library and web page), checked from the header before decoding
+# the one limit against decompression bombs (CLI, library and web page), checked from the header before decoding
+MAX_PIXELS = 40_000_000
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
 
 
@@ -48,7 +49,9 @@ def load_image(path: str | Path) -> Image.Image:
         raise BadImageError(path, "is a folder, not an image file") from exc
     except UnidentifiedImageError as exc:
         raise BadImageError(path, "not an image Pillow can read") from exc
-    except Image.DecompressionBombError as exc:  # Pillow's own, stricter-worded stop for far larger images: the same sentence as ours
+    except (
+        Image.DecompressionBombError
+    ) as exc:  # Pillow's own, stricter-worded stop for far larger images: the same sentence as ours
         found = re.search(r"\((\d+) pixels\)", str(exc))
         raise BadImageError(path, too_many_pixels(int(found.group(1)) if found else None)) from exc
     except OSError as exc:
@@ -71,7 +74,9 @@ def _check_size(img: Image.Image, name) -> None:
     if img.width * img.height > MAX_PIXELS:
         raise BadImageError(name, too_many_pixels(img.width * img.height, img.size))
     if min(img.size) < MIN_IMAGE_SIDE:
-        raise BadImageError(name, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
+        raise BadImageError(
+            name, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed"
+        )
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -101,14 +106,22 @@ def as_rgb_array(image: str | Path | Image.Image | np.ndarray, name: str = "imag
         _check_size(image, name)
         return np.asarray(to_rgb(ImageOps.exif_transpose(image)))
     if not isinstance(image, np.ndarray):
-        raise InputError(f"{name}: expected a file path, a PIL image or an H×W×3 uint8 RGB array, got {type(image).__name__}")
+        raise InputError(
+            f"{name}: expected a file path, a PIL image or an H×W×3 uint8 RGB array, got {type(image).__name__}"
+        )
     if image.dtype != np.uint8:
-        raise InputError(f"{name}: arrays must be uint8 RGB (0–255), got {image.dtype}; convert with (x * 255).round().astype(np.uint8) if values are in [0, 1]")
+        raise InputError(
+            f"{name}: arrays must be uint8 RGB (0–255), got {image.dtype}; convert "
+            "with (x * 255).round().astype(np.uint8) if values are in [0, 1]"
+        )
     if image.ndim != 3 or image.shape[2] != 3:
         hint = " (channels first? pass H×W×3)" if image.ndim == 3 and image.shape[0] == 3 else ""
         raise InputError(f"{name}: arrays must be H×W×3 RGB, got shape {image.shape}{hint}")
     if min(image.shape[:2]) < MIN_IMAGE_SIDE:
-        raise InputError(f"{name}: image is only {image.shape[1]}×{image.shape[0]} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed")
+        raise InputError(
+            f"{name}: image is only {image.shape[1]}×{image.shape[0]} "
+            f"px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed"
+        )
     return np.ascontiguousarray(image)
 
 

@@ -29,9 +29,13 @@ class FacePolicy:
 
     crop: bool = False  # the model sees the aligned crop of the largest face
     required: bool = False  # no usable face, no verdict (always so with ``crop`` or ``harmonise``)
-    max_yaw: float | None = None  # runs before the 3-D pose: a face whose cheek-width imbalance is larger gets no verdict
+    max_yaw: float | None = (
+        None  # runs before the 3-D pose: a face whose cheek-width imbalance is larger gets no verdict
+    )
     harmonise: Harmonisation | None = None  # one face crop, level of detail and JPEG re-encoding for every image
-    max_yaw_degrees: float | None = None  # a face turned further (3-D mesh, degrees) gets no verdict (the landmark model compares the sides)
+    max_yaw_degrees: float | None = (
+        None  # a face turned further (3-D mesh, degrees) gets no verdict (the landmark model compares the sides)
+    )
 
     @property
     def needs_face(self) -> bool:
@@ -41,22 +45,31 @@ class FacePolicy:
         """The policy in one sentence, for reports and the web page."""
         if self.harmonise is not None:
             h = self.harmonise
-            text = (f"harmonised: the aligned largest face, {h.detail} px across, inside a grey oval, JPEG quality {h.jpeg_quality}, "
-                    "the same for every image")
+            text = (
+                f"harmonised: the aligned largest face, {h.detail} px "
+                f"across, inside a grey oval, JPEG quality {h.jpeg_quality}, "
+                "the same for every image"
+            )
         elif self.crop:
             text = "the aligned crop of the largest face"
         else:
             text = "the whole image, resized"
-        text += "; no usable face, no verdict" if self.needs_face else "; images without a detectable face are labelled too"
+        text += (
+            "; no usable face, no verdict" if self.needs_face else "; images without a detectable face are labelled too"
+        )
         if self.max_yaw_degrees is not None:
             text += f"; a face turned further than ±{self.max_yaw_degrees:g}° gets no verdict"
-        return text + (f"; a face turned further than yaw ±{self.max_yaw} gets no verdict" if self.max_yaw is not None else "")
+        return text + (
+            f"; a face turned further than yaw ±{self.max_yaw} gets no verdict" if self.max_yaw is not None else ""
+        )
 
 
 WHOLE_IMAGE = FacePolicy()  # the whole image, resized; no face needed
 
 
-def model_input(rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, name: str | Path = "image", find_faces: bool = True) -> ModelInput:
+def model_input(
+    rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, name: str | Path = "image", find_faces: bool = True
+) -> ModelInput:
     """The face policy, in one place.
 
     A harmonised model sees the harmonised face (see :mod:`facepalsy.data.harmonise`); a face-crop
@@ -69,8 +82,13 @@ def model_input(rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, na
         data, face = harmonised_jpeg(rgb, size, policy.harmonise, name)
         pixels = decode_jpeg(data)
         if policy.crop:  # the landmark model measures the harmonised face as it would any other photo
-            pixels = model_input(pixels, size, FacePolicy(crop=True, max_yaw=policy.max_yaw, max_yaw_degrees=policy.max_yaw_degrees),
-                                 name, find_faces).pixels
+            pixels = model_input(
+                pixels,
+                size,
+                FacePolicy(crop=True, max_yaw=policy.max_yaw, max_yaw_degrees=policy.max_yaw_degrees),
+                name,
+                find_faces,
+            ).pixels
         else:
             _check_yaw(face, policy, name)
         return ModelInput(pixels, face.faces_found, _box(face.box), True)
@@ -94,12 +112,19 @@ def _check_yaw(face, policy: FacePolicy, name) -> None:
     if policy.max_yaw_degrees is not None and face.depth is not None:
         yaw = head_pose(face).yaw
         if abs(yaw) > policy.max_yaw_degrees:
-            raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.0f}°, limit ±{policy.max_yaw_degrees:g}°); "
-                              "a frontal photo is needed")
+            raise NoFaceError(
+                name,
+                f"face turned too far to compare its sides (yaw {yaw:+.0f}°, limit ±{policy.max_yaw_degrees:g}°); "
+                "a frontal photo is needed",
+            )
     if policy.max_yaw is not None:
         yaw = head_yaw(face.landmarks)
         if abs(yaw) > policy.max_yaw:
-            raise NoFaceError(name, f"face turned too far to compare its sides (yaw {yaw:+.2f}, limit ±{policy.max_yaw}); a frontal photo is needed")
+            raise NoFaceError(
+                name,
+                f"face turned too far to compare its sides (yaw {yaw:+.2f}, "
+                f"limit ±{policy.max_yaw}); a frontal photo is needed",
+            )
 
 
 def _box(box) -> tuple[float, float, float, float]:

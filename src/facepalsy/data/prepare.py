@@ -55,7 +55,8 @@ def read_subject_map(path: Path) -> dict[str, str]:
         raise DataError(f"{path}: cannot read subject map ({exc})") from exc
 
 
-TIMESTAMP_SLACK = 1e-3  # seconds: containers such as Matroska keep times to the millisecond (1/6 s is stored as 0.167, 2/6 s as 0.333)
+# seconds: containers such as Matroska keep times to the millisecond (1/6 s is stored as 0.167, 2/6 s as 0.333)
+TIMESTAMP_SLACK = 1e-3
 
 
 def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
@@ -73,7 +74,9 @@ def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
     try:
         while capture.grab():
             stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            time = stamp if stamp > 0 or index == 0 or source_fps <= 0 else index / source_fps  # a backend without timestamps: the nominal rate
+            time = (
+                stamp if stamp > 0 or index == 0 or source_fps <= 0 else index / source_fps
+            )  # a backend without timestamps: the nominal rate
             index += 1
             if time + TIMESTAMP_SLACK < next_time:
                 continue
@@ -90,7 +93,11 @@ def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
 def _sources(videos: Path) -> list[Path]:
     if not videos.is_dir():
         raise DataError(f"{videos}: folder of videos not found")
-    found = [p for p in sorted(videos.iterdir()) if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and _frame_files(p))]
+    found = [
+        p
+        for p in sorted(videos.iterdir())
+        if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS) or (p.is_dir() and _frame_files(p))
+    ]
     if not found:
         raise DataError(f"{videos}: no videos ({', '.join(sorted(VIDEO_EXTENSIONS))}) or folders of frames found")
     return found
@@ -107,12 +114,19 @@ def _existing_rows(out: Path) -> list[dict]:
             return list(csv.DictReader(f))
     if not out.is_dir():
         return []
-    return [{"path": s.path, "label": CLASSES[s.label], "subject": s.subject} for s in scan_folders(out, require_both=False)]
+    return [
+        {"path": s.path, "label": CLASSES[s.label], "subject": s.subject} for s in scan_folders(out, require_both=False)
+    ]
 
 
 def prepare_videos(
-    videos: str | Path, out: str | Path, label: str, fps: float = 6.0, subject_map: str | Path | None = None,
-    face_crop: int | None = None, progress: bool = True,
+    videos: str | Path,
+    out: str | Path,
+    label: str,
+    fps: float = 6.0,
+    subject_map: str | Path | None = None,
+    face_crop: int | None = None,
+    progress: bool = True,
 ) -> PrepareReport:
     """Write the frames of every video (and folder of frames) in ``videos`` into the data folder ``out``.
 
@@ -120,7 +134,7 @@ def prepare_videos(
     ``face_crop`` (a size in pixels) each frame is replaced by its aligned face crop; frames
     without a usable face are counted per video and not written.
     """
-    
+
     if label not in CLASSES:
         raise FacepalsyError(f"--label must be one of {', '.join(CLASSES)}, got {label!r}")
     if fps <= 0:
@@ -161,7 +175,15 @@ def prepare_videos(
                             continue
                     _write_frame(out / rel, frame)
                     present.add(rel)
-                    rows.append({"path": rel, "label": label, "subject": subject, "video": source.name, "frame_time": f"{time:.3f}"})
+                    rows.append(
+                        {
+                            "path": rel,
+                            "label": label,
+                            "subject": subject,
+                            "video": source.name,
+                            "frame_time": f"{time:.3f}",
+                        }
+                    )
                     report.written += 1
                 if count == 0:
                     raise DataError(f"{source}: no decodable frame")

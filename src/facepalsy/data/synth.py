@@ -75,7 +75,9 @@ def make_identity(rng: np.random.Generator, palsy: bool) -> Identity:
     return Identity(**identity, palsy_side=side if palsy else 0, severity=severity if palsy else 0.0)
 
 
-def draw_face(identity: Identity, rng: np.random.Generator, size: int, expression: dict[str, float] | None = None) -> Image.Image:
+def draw_face(
+    identity: Identity, rng: np.random.Generator, size: int, expression: dict[str, float] | None = None
+) -> Image.Image:
     """Draw one image of a subject with a random pose, scale, lighting and expression.
 
     ``expression`` fixes any of ``smile`` (0–1), ``eye_open`` (1: usual) and ``brow_raise`` (1: usual)
@@ -91,7 +93,9 @@ def draw_face(identity: Identity, rng: np.random.Generator, size: int, expressio
     smile = rng.uniform(0.0, 1.0)
     eye_open = rng.uniform(0.75, 1.15)
     brow_raise = rng.uniform(0.9, 1.2)
-    smile, eye_open, brow_raise = ({"smile": smile, "eye_open": eye_open, "brow_raise": brow_raise} | (expression or {})).values()
+    smile, eye_open, brow_raise = (
+        {"smile": smile, "eye_open": eye_open, "brow_raise": brow_raise} | (expression or {})
+    ).values()
     yaw = rng.uniform(-0.08, 0.08) * fw  # inner features shift sideways with head turn
     jitter = lambda scale: rng.normal(0, scale)  # natural asymmetry everybody has  # noqa: E731
 
@@ -105,7 +109,10 @@ def draw_face(identity: Identity, rng: np.random.Generator, size: int, expressio
     skin_shadow = tuple(int(c * 0.85) for c in identity.skin)
     draw.rectangle([cx - fw * 0.45, cy + fh * 0.6, cx + fw * 0.45, big], fill=skin_shadow)
     for side in (-1, 1):
-        draw.ellipse([cx + side * fw * 0.95 - fw * 0.12, cy - fh * 0.2, cx + side * fw * 0.95 + fw * 0.12, cy + fh * 0.15], fill=skin_shadow)
+        draw.ellipse(
+            [cx + side * fw * 0.95 - fw * 0.12, cy - fh * 0.2, cx + side * fw * 0.95 + fw * 0.12, cy + fh * 0.15],
+            fill=skin_shadow,
+        )
     draw.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=identity.skin)
     if identity.hair_style >= 1:
         draw.chord([cx - fw * 1.03, cy - fh * 1.08, cx + fw * 1.03, cy - fh * 0.1], 180, 360, fill=identity.hair)
@@ -130,14 +137,22 @@ def draw_face(identity: Identity, rng: np.random.Generator, size: int, expressio
         by = eye_y - fh * (0.17 * brow_raise - 0.11 * s) + jitter(0.008) * fh
         arch = fh * 0.05 * (1 - 0.8 * s)
         inner, outer = ex - side * ew * 1.1, ex + side * ew * 1.2
-        draw.line([(inner, by), (ex, by - arch), (outer, by + arch * 0.3 + s * 0.03 * fh)], fill=identity.hair, width=line * 2, joint="curve")
+        draw.line(
+            [(inner, by), (ex, by - arch), (outer, by + arch * 0.3 + s * 0.03 * fh)],
+            fill=identity.hair,
+            width=line * 2,
+            joint="curve",
+        )
 
     # Nose and nostrils.
     nose_top, nose_tip = eye_y + 0.05 * fh, eye_y + identity.nose_length * 2 * fh
     draw.line([(fx, nose_top), (fx + fw * 0.04, nose_tip)], fill=skin_shadow, width=line)
     for side in (-1, 1):
         nx = fx + side * fw * 0.1
-        draw.ellipse([nx - fw * 0.04, nose_tip - fh * 0.015, nx + fw * 0.04, nose_tip + fh * 0.025], fill=tuple(int(c * 0.6) for c in identity.skin))
+        draw.ellipse(
+            [nx - fw * 0.04, nose_tip - fh * 0.015, nx + fw * 0.04, nose_tip + fh * 0.025],
+            fill=tuple(int(c * 0.6) for c in identity.skin),
+        )
 
     # Mouth: corners rise with the smile, except where the face droops.
     mouth_y = cy + 0.5 * fh
@@ -145,11 +160,20 @@ def draw_face(identity: Identity, rng: np.random.Generator, size: int, expressio
     for side in (-1, 1):
         s = droop(side)
         lift = smile * 0.07 * fh * (1 - s)
-        corners[side] = (fx + side * identity.mouth_width * fw * (1 - 0.1 * s), mouth_y - lift + s * 0.15 * fh + jitter(0.01) * fh)
+        corners[side] = (
+            fx + side * identity.mouth_width * fw * (1 - 0.1 * s),
+            mouth_y - lift + s * 0.15 * fh + jitter(0.01) * fh,
+        )
     centre_y = mouth_y + smile * 0.02 * fh
     lip = fh * 0.06
     left, right = corners[-1], corners[1]
-    upper_lip = [left, (fx - fw * 0.12, centre_y - lip), (fx, centre_y - lip * 0.7), (fx + fw * 0.12, centre_y - lip), right]
+    upper_lip = [
+        left,
+        (fx - fw * 0.12, centre_y - lip),
+        (fx, centre_y - lip * 0.7),
+        (fx + fw * 0.12, centre_y - lip),
+        right,
+    ]
     lower_lip = [right, (fx + fw * 0.12, centre_y + lip * 1.2), (fx - fw * 0.12, centre_y + lip * 1.2), left]
     draw.polygon(upper_lip + lower_lip, fill=identity.lips)
     draw.line([left, (fx, centre_y), right], fill=tuple(int(c * 0.5) for c in identity.lips), width=line)
@@ -168,9 +192,14 @@ def draw_face(identity: Identity, rng: np.random.Generator, size: int, expressio
     layer = layer.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BICUBIC, center=(cx, cy))
     scale = rng.uniform(0.9, 1.05)
     scaled = layer.resize((round(big * scale),) * 2, Image.Resampling.BICUBIC)
-    offset = (round((big - scaled.width) / 2 + rng.uniform(-0.05, 0.05) * big), round((big - scaled.height) / 2 + rng.uniform(-0.05, 0.05) * big))
+    offset = (
+        round((big - scaled.width) / 2 + rng.uniform(-0.05, 0.05) * big),
+        round((big - scaled.height) / 2 + rng.uniform(-0.05, 0.05) * big),
+    )
     canvas = _background(identity, rng, big)
-    canvas.alpha_composite(scaled, dest=(max(offset[0], 0), max(offset[1], 0)), source=(max(-offset[0], 0), max(-offset[1], 0)))
+    canvas.alpha_composite(
+        scaled, dest=(max(offset[0], 0), max(offset[1], 0)), source=(max(-offset[0], 0), max(-offset[1], 0))
+    )
     image = canvas.convert("RGB").filter(ImageFilter.GaussianBlur(0.6)).resize((size, size), Image.Resampling.LANCZOS)
     return _lighting(np.asarray(image, dtype=np.float32), rng)
 
@@ -197,7 +226,12 @@ def _lighting(pixels: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 
 def make_synthetic_dataset(
-    out: str | Path, subjects: int = 40, images_per_subject: int = 20, seed: int = 0, size: int = 224, progress: bool = True
+    out: str | Path,
+    subjects: int = 40,
+    images_per_subject: int = 20,
+    seed: int = 0,
+    size: int = 224,
+    progress: bool = True,
 ) -> Path:
     """Write a data folder in the data contract (``palsy/``, ``normal/``, ``manifest.csv``).
 
@@ -220,6 +254,14 @@ def make_synthetic_dataset(
             face = draw_face(identity, np.random.default_rng([seed, i, j]), size)
             atomic_write(out / rel, lambda tmp: face.save(tmp, format="JPEG", quality=92))  # noqa: B023 (called at once)
             side = {1: "left", -1: "right", 0: ""}[identity.palsy_side]
-            rows.append({"path": rel.as_posix(), "label": label, "subject": subject, "side": side, "severity": round(identity.severity, 3)})
+            rows.append(
+                {
+                    "path": rel.as_posix(),
+                    "label": label,
+                    "subject": subject,
+                    "side": side,
+                    "severity": round(identity.severity, 3),
+                }
+            )
     write_manifest(out, rows)
     return out

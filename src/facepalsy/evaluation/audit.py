@@ -27,14 +27,29 @@ from facepalsy.errors import BadImageError
 
 WARN_AUC = 0.70  # above this, a measure (or all of them together) carries the label
 BINARY = ("jpeg", "png", "grey", "alpha", "cmyk", "exif_rotated")
-ACQUISITION = ("width", "height", "pixels", "file_bytes", "bytes_per_pixel", "jpeg", "png", "jpeg_quality", "grey", "alpha", "cmyk",
-               "red_minus_blue", "exif_rotated")
+ACQUISITION = (
+    "width",
+    "height",
+    "pixels",
+    "file_bytes",
+    "bytes_per_pixel",
+    "jpeg",
+    "png",
+    "jpeg_quality",
+    "grey",
+    "alpha",
+    "cmyk",
+    "red_minus_blue",
+    "exif_rotated",
+)
 FACE = ("face_width_fraction", "face_centre_x", "face_centre_y")
 # The IJG standard luminance quantisation table (quality 50): JPEG quality is estimated from its scale.
 _IJG_LUMINANCE_SUM = 3688  # sum of the 64 entries of Annex K, Table K.1 of ITU-T T.81
-ADVICE = ("A model trained on these photos can learn where they came from instead of the palsy. Harmonise them "
-          "(the same decoding, face crop, size and re-encoding for every image), train on aligned face crops (--face-crop), "
-          "or take both classes from the same source; then check again.")
+ADVICE = (
+    "A model trained on these photos can learn where they came from instead of the palsy. Harmonise them "
+    "(the same decoding, face crop, size and re-encoding for every image), train on aligned face crops (--face-crop), "
+    "or take both classes from the same source; then check again."
+)
 
 
 def jpeg_quality(img: Image.Image) -> float:
@@ -62,21 +77,32 @@ def image_measures(path: Path, faces: bool = False, data: bytes | None = None) -
     channel_spread = np.abs(small - small.mean(axis=2, keepdims=True)).mean()
     size = len(data) if data is not None else path.stat().st_size
     result = {
-        "width": float(width), "height": float(height), "pixels": float(width * height), "file_bytes": float(size),
-        "bytes_per_pixel": size / (width * height), "jpeg": float(fmt == "JPEG"), "png": float(fmt == "PNG"), "jpeg_quality": quality,
-        "grey": float(mode in ("1", "L", "LA", "I", "I;16", "F") or channel_spread < 2.0), "alpha": float("A" in mode or mode == "PA"),
-        "cmyk": float(mode == "CMYK"), "red_minus_blue": float(centre[..., 0].mean() - centre[..., 2].mean()), "exif_rotated": float(orientation not in (1, None)),
+        "width": float(width),
+        "height": float(height),
+        "pixels": float(width * height),
+        "file_bytes": float(size),
+        "bytes_per_pixel": size / (width * height),
+        "jpeg": float(fmt == "JPEG"),
+        "png": float(fmt == "PNG"),
+        "jpeg_quality": quality,
+        "grey": float(mode in ("1", "L", "LA", "I", "I;16", "F") or channel_spread < 2.0),
+        "alpha": float("A" in mode or mode == "PA"),
+        "cmyk": float(mode == "CMYK"),
+        "red_minus_blue": float(centre[..., 0].mean() - centre[..., 2].mean()),
+        "exif_rotated": float(orientation not in (1, None)),
     }
     if faces:
         from facepalsy.face.detect import detect_faces
 
         found = detect_faces(np.asarray(load_image(path)))
         box = found[0].box if found else None
-        result.update({
-            "face_width_fraction": (box[2] - box[0]) / width if box else float("nan"),
-            "face_centre_x": (box[0] + box[2]) / 2 / width if box else float("nan"),
-            "face_centre_y": (box[1] + box[3]) / 2 / height if box else float("nan"),
-        })
+        result.update(
+            {
+                "face_width_fraction": (box[2] - box[0]) / width if box else float("nan"),
+                "face_centre_x": (box[0] + box[2]) / 2 / width if box else float("nan"),
+                "face_centre_y": (box[1] + box[3]) / 2 / height if box else float("nan"),
+            }
+        )
     return result
 
 
@@ -112,24 +138,39 @@ def combined_separability(x: np.ndarray, labels: np.ndarray, subjects: list[str]
     folds = min(5, per_class)
     if folds < 2:
         return {"auc": None, "ci95": None, "folds": 0}
-    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed) if per_class >= folds else StratifiedKFold(folds, shuffle=True, random_state=seed)
+    splitter = (
+        StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        if per_class >= folds
+        else StratifiedKFold(folds, shuffle=True, random_state=seed)
+    )
     prob = np.zeros(len(labels))
     for train, test in splitter.split(x, labels, groups):
         model = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1).fit(x[train], labels[train])
         prob[test] = model.predict_proba(x[test])[:, 1]
     auc = float(roc_auc_score(labels, prob))
     ci = bootstrap_ci(labels, prob, subjects, n_boot=500, seed=seed)["roc_auc"]
-    return {"auc": auc, "ci95": ci, "folds": folds, "model": "scikit-learn RandomForestClassifier, subject-grouped cross-validation"}
+    return {
+        "auc": auc,
+        "ci95": ci,
+        "folds": folds,
+        "model": "scikit-learn RandomForestClassifier, subject-grouped cross-validation",
+    }
 
 
 def audit(
-    root: Path, samples: list[Sample], faces: bool = False, progress: bool = True, seed: int = 0, harmonise: tuple[int, Harmonisation] | None = None,
+    root: Path,
+    samples: list[Sample],
+    faces: bool = False,
+    progress: bool = True,
+    seed: int = 0,
+    harmonise: tuple[int, Harmonisation] | None = None,
 ) -> dict:
     """The shortcut audit of a data set: per-class distributions and separability of every measure, and of all together.
 
     With ``harmonise`` (output size, settings) the images are measured as a harmonised run sees them:
     the separability left after harmonising.
     """
+
     def measure(sample: Sample) -> dict[str, float] | None:
         path = root / sample.path
         try:
@@ -148,14 +189,31 @@ def audit(
     present = {CLASSES[c] for c in np.unique(labels)}
     measures = []
     for j, name in enumerate(names):
-        measures.append({
-            "name": name,
-            "per_class": {c: summary(x[labels == i, j], name in BINARY) for i, c in enumerate(CLASSES) if c in present},
-            "auc": separability(labels, x[:, j]) if len(present) == 2 else None,
-        })
-    result = {"images": len(kept), "measures": measures, "face_measures": faces, "warn_auc": WARN_AUC, "harmonised": harmonise is not None}
+        measures.append(
+            {
+                "name": name,
+                "per_class": {
+                    c: summary(x[labels == i, j], name in BINARY) for i, c in enumerate(CLASSES) if c in present
+                },
+                "auc": separability(labels, x[:, j]) if len(present) == 2 else None,
+            }
+        )
+    result = {
+        "images": len(kept),
+        "measures": measures,
+        "face_measures": faces,
+        "warn_auc": WARN_AUC,
+        "harmonised": harmonise is not None,
+    }
     if len(present) < 2:
-        result.update({"combined": None, "flagged": [], "warning": None, "note": f"only {', '.join(sorted(present)) or 'no'} images: nothing to compare"})
+        result.update(
+            {
+                "combined": None,
+                "flagged": [],
+                "warning": None,
+                "note": f"only {', '.join(sorted(present)) or 'no'} images: nothing to compare",
+            }
+        )
         return result
     result["combined"] = combined_separability(x, labels, [s.subject for s, _ in kept], seed)
     flagged = [m for m in measures if m["auc"] is not None and m["auc"] > WARN_AUC]
@@ -165,8 +223,10 @@ def audit(
         parts = [f"{m['name']} (AUC {m['auc']:.2f})" for m in sorted(flagged, key=lambda m: -m["auc"])]
         ci = result["combined"]["ci95"]
         together = f"all measures together: AUC {combined:.2f}" + (f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
-        result["warning"] = (f"the photos' acquisition separates palsy from normal without looking at a face: "
-                             f"{', '.join(parts) + '; ' if parts else ''}{together}. {ADVICE}")
+        result["warning"] = (
+            f"the photos' acquisition separates palsy from normal without looking at a face: "
+            f"{', '.join(parts) + '; ' if parts else ''}{together}. {ADVICE}"
+        )
     else:
         result["warning"] = None
     return result
@@ -176,8 +236,11 @@ def audit_markdown(result: dict) -> list[str]:
     """The audit as Markdown lines for reports."""
     lines = ["## Shortcut audit (photo acquisition, no face)", ""]
     if result.get("harmonised"):
-        lines += ["Measured on the harmonised images the model was trained on: what is left after harmonising. "
-                  "`facepalsy check DATA` measures the photos as given.", ""]
+        lines += [
+            "Measured on the harmonised images the model was trained on: what is left after harmonising. "
+            "`facepalsy check DATA` measures the photos as given.",
+            "",
+        ]
     if result.get("warning"):
         lines += [f"**Warning:** {result['warning']}", ""]
     classes = [c for c in CLASSES if c in result["measures"][0]["per_class"]]
@@ -188,8 +251,11 @@ def audit_markdown(result: dict) -> list[str]:
     combined = result.get("combined")
     if combined and combined.get("auc") is not None:
         ci = combined["ci95"]
-        lines += ["", f"All measures together ({combined['model']}, {combined['folds']} folds): AUC {combined['auc']:.3f}"
-                  + (f", 95% CI {ci[0]:.3f}–{ci[1]:.3f} (subject bootstrap)." if ci else ".")]
+        lines += [
+            "",
+            f"All measures together ({combined['model']}, {combined['folds']} folds): AUC {combined['auc']:.3f}"
+            + (f", 95% CI {ci[0]:.3f}–{ci[1]:.3f} (subject bootstrap)." if ci else "."),
+        ]
     elif result.get("note"):
         lines += ["", result["note"] + "."]
     return lines + [""]

@@ -38,7 +38,9 @@ def hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _POPCOUNT[np.bitwise_xor(a[:, None, :], b[None, :, :])].sum(axis=-1, dtype=np.int32)
 
 
-def near_duplicate_pairs(hashes: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS, block: int = 256) -> list[tuple[int, int, int]]:
+def near_duplicate_pairs(
+    hashes: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS, block: int = 256
+) -> list[tuple[int, int, int]]:
     """Index pairs (i < j) whose hashes differ in at most ``max_bits`` bits, with the distance."""
     pairs = []
     for start in range(0, len(hashes), block):
@@ -51,7 +53,9 @@ def near_duplicate_pairs(hashes: np.ndarray, max_bits: int = NEAR_DUPLICATE_BITS
 
 def nearest_distance(queries: np.ndarray, pool: np.ndarray, block: int = 256) -> np.ndarray:
     """For each query hash, the Hamming distance to its nearest hash in ``pool``."""
-    return np.concatenate([hamming_matrix(queries[i : i + block], pool).min(axis=1) for i in range(0, len(queries), block)])
+    return np.concatenate(
+        [hamming_matrix(queries[i : i + block], pool).min(axis=1) for i in range(0, len(queries), block)]
+    )
 
 
 def leakage(samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None) -> dict:
@@ -103,8 +107,12 @@ def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndar
         distances = nearest_distance(hashes, pool)
         near = [i for i in np.flatnonzero(distances <= NEAR_DUPLICATE_BITS).tolist() if i not in set(identical)]
     return {
-        "images": len(files), "training_images": len(seen), "identical": len(identical), "near_duplicates": len(near),
-        "identical_paths": [str(files[i]) for i in identical[:50]], "near_duplicate_paths": [str(files[i]) for i in near[:50]],
+        "images": len(files),
+        "training_images": len(seen),
+        "identical": len(identical),
+        "near_duplicates": len(near),
+        "identical_paths": [str(files[i]) for i in identical[:50]],
+        "near_duplicate_paths": [str(files[i]) for i in near[:50]],
     }
 
 
@@ -149,13 +157,22 @@ def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = 
         "data": str(root),
         "images": {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)},
         "subjects": {name: sum(i in labels for labels in labels_of.values()) for i, name in enumerate(CLASSES)},
-        "images_per_subject": {"min": int(per_subject.min()), "median": float(np.median(per_subject)), "max": int(per_subject.max())},
+        "images_per_subject": {
+            "min": int(per_subject.min()),
+            "median": float(np.median(per_subject)),
+            "max": int(per_subject.max()),
+        },
         "unreadable": unreadable,
         "exact_duplicates": [
             {"paths": [s.path for s in group], "across_classes": len({s.label for s in group}) > 1} for group in exact
         ],
         "near_duplicates": [
-            {"paths": [a.path, b.path], "bits": d, "same_subject": a.subject == b.subject, "across_classes": a.label != b.label}
+            {
+                "paths": [a.path, b.path],
+                "bits": d,
+                "same_subject": a.subject == b.subject,
+                "across_classes": a.label != b.label,
+            }
             for a, b, d in near
         ],
         "subjects_with_both_labels": sorted(s for s, labels in labels_of.items() if len(labels) > 1),

@@ -24,8 +24,16 @@ from facepalsy.runfolder import ResultFiles, RunFolder, content_hash, read_json
 
 
 def evaluate_arrays(
-    predictor: Predictor, out: ResultFiles, images: np.ndarray, samples: list[Sample], notes: tuple[str, ...] = (), data: str | None = None,
-    seed: int = 0, left_out: dict[str, int] | None = None, overlap: dict | None = None, features=None,
+    predictor: Predictor,
+    out: ResultFiles,
+    images: np.ndarray,
+    samples: list[Sample],
+    notes: tuple[str, ...] = (),
+    data: str | None = None,
+    seed: int = 0,
+    left_out: dict[str, int] | None = None,
+    overlap: dict | None = None,
+    features=None,
 ) -> dict:
     """Score decoded model inputs through the Predictor; write metrics, predictions, plots and report.
 
@@ -39,35 +47,56 @@ def evaluate_arrays(
     threshold = predictor.threshold
     result = binary_metrics(labels, probs, threshold)
     at_half = binary_metrics(labels, probs, 0.5)
-    result.update({
-        "threshold_text": predictor.threshold_text(),
-        "operating_point": predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
-        "sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"],
-        "ci95": bootstrap_ci(labels, probs, subjects, threshold, seed=seed),
-        "data": data, "split": "test split of the run" if data is None else "all images of the data folder",
-        "left_out": left_out or {"unreadable": 0, "no_face": 0},  # images without a verdict: not in n
-        "overlap": overlap,  # evaluate --data: what the set shares with the training images
-    })
+    result.update(
+        {
+            "threshold_text": predictor.threshold_text(),
+            "operating_point": predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
+            "sensitivity_at_0.5": at_half["recall"],
+            "specificity_at_0.5": at_half["specificity"],
+            "ci95": bootstrap_ci(labels, probs, subjects, threshold, seed=seed),
+            "data": data,
+            "split": "test split of the run" if data is None else "all images of the data folder",
+            "left_out": left_out or {"unreadable": 0, "no_face": 0},  # images without a verdict: not in n
+            "overlap": overlap,  # evaluate --data: what the set shares with the training images
+        }
+    )
     result["chance"] = chance_check(labels, result)
     result["calibration"] = calibration_report(predictor, labels, probs, subjects, seed)
     out.path.mkdir(parents=True, exist_ok=True)
     result["heatmaps"] = write_heatmap_grid(out.heatmaps, predictor, images, samples, probs)
-    plot_reliability(result["calibration"], out.reliability, title=f"{predictor.spec.backbone}: reliability ({len(labels)} images)")
+    plot_reliability(
+        result["calibration"], out.reliability, title=f"{predictor.spec.backbone}: reliability ({len(labels)} images)"
+    )
     atomic_write_json(out.metrics, result)
     write_predictions(out.predictions, samples, probs, threshold)
-    plot_confusion_matrix(np.array(result["confusion_matrix"]), out.confusion_matrix, title=f"{predictor.spec.backbone}, threshold {threshold:.3f}")
+    plot_confusion_matrix(
+        np.array(result["confusion_matrix"]),
+        out.confusion_matrix,
+        title=f"{predictor.spec.backbone}, threshold {threshold:.3f}",
+    )
     write_report(predictor.run, out, notes=notes)
     return result
 
 
-def calibration_report(predictor: Predictor, labels: np.ndarray, probs: np.ndarray, subjects: list[str], seed: int = 0) -> dict:
+def calibration_report(
+    predictor: Predictor, labels: np.ndarray, probs: np.ndarray, subjects: list[str], seed: int = 0
+) -> dict:
     """Calibration of the probabilities the Predictor gives, and of the other kind (uncalibrated or
-    temperature-scaled) for comparison: Brier, ECE, intercept and slope with subject-bootstrap CIs, reliability curves."""
+    temperature-scaled) for comparison: Brier, ECE, intercept and slope with subject-bootstrap CIs, reliability
+    curves."""
     temperature = predictor.spec.temperature
     kinds = {"as given": probs}
     if temperature:
-        other = apply_temperature(probs, 1.0 / temperature) if predictor.calibrated else apply_temperature(probs, temperature)
-        kinds = {"calibrated": probs, "uncalibrated": other} if predictor.calibrated else {"uncalibrated": probs, "calibrated": other}
+        other = (
+            apply_temperature(probs, 1.0 / temperature)
+            if predictor.calibrated
+            else apply_temperature(probs, temperature)
+        )
+        kinds = (
+            {"calibrated": probs, "uncalibrated": other}
+            if predictor.calibrated
+            else {"uncalibrated": probs, "calibrated": other}
+        )
     return {
         "temperature": temperature,
         "applied": "calibrated" if temperature and predictor.calibrated else "uncalibrated",
@@ -75,7 +104,9 @@ def calibration_report(predictor: Predictor, labels: np.ndarray, probs: np.ndarr
     }
 
 
-def pick_examples(labels: np.ndarray, probs: np.ndarray, per_group: int = 4, threshold: float = 0.5) -> dict[str, np.ndarray]:
+def pick_examples(
+    labels: np.ndarray, probs: np.ndarray, per_group: int = 4, threshold: float = 0.5
+) -> dict[str, np.ndarray]:
     """Indices of the most confident true positives, false positives and false negatives."""
     predicted = is_palsy(probs, threshold)
     groups = {
@@ -87,7 +118,9 @@ def pick_examples(labels: np.ndarray, probs: np.ndarray, per_group: int = 4, thr
     return {name: idx[np.argsort(-confidence[idx])][:per_group] for name, idx in groups.items()}
 
 
-def write_heatmap_grid(path: Path, predictor: Predictor, images: np.ndarray, samples: list[Sample], probs: np.ndarray) -> str:
+def write_heatmap_grid(
+    path: Path, predictor: Predictor, images: np.ndarray, samples: list[Sample], probs: np.ndarray
+) -> str:
     """Grad-CAM grid of example TP/FP/FN for the report; says why when it cannot be drawn."""
     from facepalsy.inference.explain import save_heatmap_grid
 
@@ -102,14 +135,23 @@ def write_heatmap_grid(path: Path, predictor: Predictor, images: np.ndarray, sam
         heat = dict(zip(chosen.tolist(), predictor.gradcam(images[chosen])))
     except FacepalsyError as exc:
         return f"not drawn: {exc}"
-    rows = {name: [(images[i], heat[i], float(probs[i]), samples[i].path) for i in idx] for name, idx in examples.items()}
+    rows = {
+        name: [(images[i], heat[i], float(probs[i]), samples[i].path) for i in idx] for name, idx in examples.items()
+    }
     save_heatmap_grid(path, rows)
     return path.name
 
 
 def evaluate_run(
-    run_dir: str | Path, data: str | Path | None = None, out: str | Path | None = None, skip_bad: bool = False, progress: bool = True,
-    precision: str = "auto", threshold: float | None = None, calibrated: bool = True, engine: str = "torch",
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+    precision: str = "auto",
+    threshold: float | None = None,
+    calibrated: bool = True,
+    engine: str = "torch",
 ) -> tuple[dict, Path]:
     """Evaluate on the run's own test split, or on every image of another data folder.
 
@@ -138,12 +180,25 @@ def evaluate_run(
         overlap, note = training_overlap(run, root, kept, images)
         notes = (note,)
     for note in notes:
-        console.print(f"[yellow]warning:[/] {note}" if overlap is None or overlap.get("identical") or overlap.get("near_duplicates") else note)
+        console.print(
+            f"[yellow]warning:[/] {note}"
+            if overlap is None or overlap.get("identical") or overlap.get("near_duplicates")
+            else note
+        )
     if no_face:
         console.print(f"images without a usable face (no verdict): {no_face}, listed in {results.no_face}")
     notes = (*notes, *left_out_notes(unreadable, no_face, results))
-    metrics = evaluate_arrays(predictor, results, images, kept, notes=notes, data=None if data is None else str(data), seed=config.get("seed", 0),
-                              left_out={"unreadable": unreadable, "no_face": no_face}, overlap=overlap)
+    metrics = evaluate_arrays(
+        predictor,
+        results,
+        images,
+        kept,
+        notes=notes,
+        data=None if data is None else str(data),
+        seed=config.get("seed", 0),
+        left_out={"unreadable": unreadable, "no_face": no_face},
+        overlap=overlap,
+    )
     return metrics, results.path
 
 
@@ -153,7 +208,10 @@ def left_out_notes(unreadable: int, no_face: int, folder) -> tuple[str, ...]:
     if unreadable:
         notes.append(f"Unreadable images skipped (--skip-bad): {unreadable}, listed in `{folder.bad_images.name}`.")
     if no_face:
-        notes.append(f"Images without a usable face, so without a verdict from this face-crop model: {no_face}, listed in `{folder.no_face.name}`.")
+        notes.append(
+            "Images without a usable face, so without a verdict from this "
+            f"face-crop model: {no_face}, listed in `{folder.no_face.name}`."
+        )
     return tuple(notes)
 
 
@@ -164,32 +222,53 @@ def test_set_warning(run: RunFolder, root: Path, samples: list[Sample]) -> str |
     recorded = read_json(run.provenance)["data"]
     if content_hash(root, samples) == recorded["test_content_sha256"]:
         return None
-    return (f"the test images in {root} changed since training (content hash differs from {run.provenance.name}): "
-            "these metrics are not those of the recorded test set")
+    return (
+        f"the test images in {root} changed since training (content hash differs from {run.provenance.name}): "
+        "these metrics are not those of the recorded test set"
+    )
 
 
 def training_overlap(run: RunFolder, root: Path, samples: list[Sample], images: np.ndarray) -> tuple[dict | None, str]:
-    """What an external data set shares with the run's training and validation images, counted, and a sentence saying it."""
+    """What an external data set shares with the run's training and validation images, counted, and a sentence saying
+    it."""
     from facepalsy.evaluation.check import NEAR_DUPLICATE_BITS, overlap_with_training, perceptual_hashes
 
     if not run.fingerprints.is_file():
-        return None, (f"{run.fingerprints.name} not found in {run.path} (a run from before it was recorded): "
-                      f"whether {root} overlaps the training images cannot be checked")
-    overlap = overlap_with_training(read_json(run.fingerprints), [root / s.path for s in samples], perceptual_hashes(images))
+        return None, (
+            f"{run.fingerprints.name} not found in {run.path} (a run from before it was recorded): "
+            f"whether {root} overlaps the training images cannot be checked"
+        )
+    overlap = overlap_with_training(
+        read_json(run.fingerprints), [root / s.path for s in samples], perceptual_hashes(images)
+    )
     n = overlap["images"]
     if not overlap["identical"] and not overlap["near_duplicates"]:
-        return overlap, (f"overlap with training: none of the {n} images of {root} is one of the run's {overlap['training_images']} training "
-                         f"and validation images (SHA-256), and none is a near-duplicate of one (pHash within {NEAR_DUPLICATE_BITS} bits)")
-    return overlap, (f"overlap with training: {overlap['identical']} of the {n} images of {root} are byte-identical to training or validation "
-                     f"images and {overlap['near_duplicates']} more are near-duplicates (pHash within {NEAR_DUPLICATE_BITS} bits): "
-                     "these metrics overstate performance on unseen data (listed in metrics.json, overlap)")
+        return overlap, (
+            f"overlap with training: none of the {n} images of {root} is "
+            f"one of the run's {overlap['training_images']} training "
+            "and validation images (SHA-256), and none is a near-duplicate "
+            f"of one (pHash within {NEAR_DUPLICATE_BITS} bits)"
+        )
+    return overlap, (
+        f"overlap with training: {overlap['identical']} of the {n} "
+        f"images of {root} are byte-identical to training or validation "
+        f"images and {overlap['near_duplicates']} more are near-duplicates (pHash within {NEAR_DUPLICATE_BITS} bits): "
+        "these metrics overstate performance on unseen data (listed in metrics.json, overlap)"
+    )
 
 
 def write_predictions(path: Path, samples: list[Sample], probs: np.ndarray, threshold: float | np.ndarray) -> None:
     """predictions.csv: each image's palsy probability and its label at the threshold used."""
     thresholds = np.broadcast_to(threshold, np.shape(probs))
     rows = (
-        {"path": s.path, "subject": s.subject, "label": CLASSES[s.label], "prob_palsy": f"{p:.6f}", "threshold": f"{t:.10g}", "predicted": CLASSES[int(p >= t)]}
+        {
+            "path": s.path,
+            "subject": s.subject,
+            "label": CLASSES[s.label],
+            "prob_palsy": f"{p:.6f}",
+            "threshold": f"{t:.10g}",
+            "predicted": CLASSES[int(p >= t)],
+        }
         for s, p, t in zip(samples, probs, thresholds)
     )
     atomic_write_csv(path, ["path", "subject", "label", "prob_palsy", "threshold", "predicted"], rows)

@@ -37,7 +37,9 @@ def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float 
     }
 
 
-def subject_scores(subjects: list[str], y_true: np.ndarray, prob_palsy: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+def subject_scores(
+    subjects: list[str], y_true: np.ndarray, prob_palsy: np.ndarray
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """One score per subject: the mean palsy probability of its images; its label is its images' majority."""
     order = sorted(set(subjects))
     index = {s: i for i, s in enumerate(order)}
@@ -52,8 +54,13 @@ CI_METRICS = ("accuracy", "precision", "recall", "f1", "specificity", "roc_auc")
 
 
 def bootstrap_ci(
-    y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], threshold: float | np.ndarray = 0.5,
-    n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+    y_true: np.ndarray,
+    prob_palsy: np.ndarray,
+    subjects: list[str],
+    threshold: float | np.ndarray = 0.5,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, tuple[float, float] | None]:
     """Percentile bootstrap intervals for each metric, resampling subjects (not images) with replacement.
 
@@ -85,7 +92,9 @@ def bootstrap_ci(
     intervals = {}
     for key in CI_METRICS:
         values = draws[key][np.isfinite(draws[key])]
-        intervals[key] = (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+        intervals[key] = (
+            (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+        )
     for key, subjects_counted in _collapsed(intervals, per_subject, y_true, ids).items():
         point = intervals[key][0]
         intervals[key] = wilson_interval(round(point * subjects_counted), subjects_counted, level)
@@ -127,10 +136,18 @@ def _collapsed(intervals: dict, per_subject: np.ndarray, y_true: np.ndarray, ids
     palsy_subjects = len(np.unique(ids[y_true == 1]))
     normal_subjects = len(np.unique(ids[y_true == 0]))
     counted = {
-        "accuracy": int(((tp + fp + tn + fn) > 0).sum()), "recall": int(((tp + fn) > 0).sum()), "precision": int(((tp + fp) > 0).sum()),
-        "f1": int(((tp + fp + fn) > 0).sum()), "specificity": int(((tn + fp) > 0).sum()), "roc_auc": min(palsy_subjects, normal_subjects),
+        "accuracy": int(((tp + fp + tn + fn) > 0).sum()),
+        "recall": int(((tp + fn) > 0).sum()),
+        "precision": int(((tp + fp) > 0).sum()),
+        "f1": int(((tp + fp + fn) > 0).sum()),
+        "specificity": int(((tn + fp) > 0).sum()),
+        "roc_auc": min(palsy_subjects, normal_subjects),
     }
-    return {key: counted[key] for key, ci in intervals.items() if ci is not None and ci[1] - ci[0] < 1e-12 and counted[key] > 0}
+    return {
+        key: counted[key]
+        for key, ci in intervals.items()
+        if ci is not None and ci[1] - ci[0] < 1e-12 and counted[key] > 0
+    }
 
 
 def chance_check(y_true: np.ndarray, metrics: dict) -> dict:
@@ -148,9 +165,15 @@ def chance_check(y_true: np.ndarray, metrics: dict) -> dict:
         reasons.append(f"the AUC's 95% interval ({auc[0]:.3f}–{auc[1]:.3f}) includes 0.5")
     accuracy = ci.get("accuracy")
     if accuracy is not None and accuracy[0] <= majority:
-        reasons.append(f"accuracy's 95% interval ({100 * accuracy[0]:.1f}–{100 * accuracy[1]:.1f}%) includes the majority-class rate {100 * majority:.1f}%")
-    statement = ("NOT SHOWN TO BE BETTER THAN CHANCE: " + "; ".join(reasons) + "." if reasons
-                 else "Better than chance: the AUC's 95% interval is above 0.5 and accuracy's above the majority-class rate.")
+        reasons.append(
+            f"accuracy's 95% interval ({100 * accuracy[0]:.1f}–{100 * accuracy[1]:.1f}%) "
+            f"includes the majority-class rate {100 * majority:.1f}%"
+        )
+    statement = (
+        "NOT SHOWN TO BE BETTER THAN CHANCE: " + "; ".join(reasons) + "."
+        if reasons
+        else "Better than chance: the AUC's 95% interval is above 0.5 and accuracy's above the majority-class rate."
+    )
     return {"better_than_chance": not reasons, "majority_rate": majority, "reasons": reasons, "statement": statement}
 
 
@@ -189,12 +212,20 @@ def choose_operating_point(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str
         threshold = float((lower[run[0]] + upper[run[-1]]) / 2)
     at = binary_metrics(y_true, prob_palsy, threshold)
     both = len(np.unique(y_true)) == 2
-    return OperatingPoint(threshold, rule if kind != "youden" else "youden", at["recall"] if both else None, at["specificity"] if both else None, int(len(y_true)))
+    return OperatingPoint(
+        threshold,
+        rule if kind != "youden" else "youden",
+        at["recall"] if both else None,
+        at["specificity"] if both else None,
+        int(len(y_true)),
+    )
 
 
 # -- calibration ----------------------------------------------------------------------------
 CALIBRATION_BINS = 10
 CALIBRATION_METRICS = ("brier", "ece", "calibration_intercept", "calibration_slope")
+
+
 def fit_temperature(y_true: np.ndarray, prob_palsy: np.ndarray) -> float:
     """The temperature minimising the negative log-likelihood on these (validation) data (Guo et al., 2017).
 
@@ -214,7 +245,9 @@ def fit_temperature(y_true: np.ndarray, prob_palsy: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(-np.log(100), np.log(100)), method="bounded").x))
 
 
-def expected_calibration_error(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None, bins: int = CALIBRATION_BINS) -> float:
+def expected_calibration_error(
+    y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None, bins: int = CALIBRATION_BINS
+) -> float:
     """ECE of p(palsy): the (weighted) mean over equal-width bins of |observed palsy rate − mean p|,
     as torchmetrics' binary_calibration_error with norm l1, but for p(palsy) and with weights for the bootstrap."""
     y_true, prob = np.asarray(y_true, dtype=float), np.asarray(prob_palsy, dtype=float)
@@ -229,7 +262,9 @@ def expected_calibration_error(y_true: np.ndarray, prob_palsy: np.ndarray, weigh
 SLOPE_LIMIT = 1000.0  # a slope this steep means the outcome is separated by logit(p): its estimate runs off to infinity
 
 
-def calibration_line(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+def calibration_line(
+    y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, float]:
     """Calibration intercept (calibration-in-the-large: logistic intercept with logit(p) as offset; 0 is
     ideal) and slope (logistic regression of the outcome on logit(p); 1 is ideal, < 1 overconfident).
 
@@ -246,7 +281,9 @@ def calibration_line(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.nda
     return float(intercept), float(np.clip(slope, -SLOPE_LIMIT, SLOPE_LIMIT))
 
 
-def _logistic_newton(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray | float = 0.0, steps: int = 100) -> np.ndarray:
+def _logistic_newton(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray | float = 0.0, steps: int = 100
+) -> np.ndarray:
     """Weighted maximum-likelihood logistic regression coefficients (Newton–Raphson with step halving)."""
     beta = np.zeros(x.shape[1])
 
@@ -266,13 +303,18 @@ def _logistic_newton(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.nda
         beta = beta - scale * step
         previous, current = current, nll(beta)
         converged = np.abs(scale * step).max() < 1e-9 or previous - current < 1e-10
-        if converged or current < 1e-6 * w.sum() or np.abs(beta).max() > 10 * SLOPE_LIMIT:  # the middle one: separated data
+        if (
+            converged or current < 1e-6 * w.sum() or np.abs(beta).max() > 10 * SLOPE_LIMIT
+        ):  # the middle one: separated data
             break
     return beta
 
 
-def calibration_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
-    """Brier score (scikit-learn's formula, without its input checks: the bootstrap calls this 600 times per evaluation),
+def calibration_metrics(
+    y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
+    """Brier score (scikit-learn's formula, without its input checks: the bootstrap calls this 600 times per
+    evaluation),
     expected calibration error, calibration intercept and slope."""
     y_true, prob = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
     intercept, slope = calibration_line(y_true, prob, weights)
@@ -285,12 +327,18 @@ def calibration_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, weights: np.
 
 
 def calibration_summary(y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], seed: int = 0) -> dict:
-    """Calibration metrics with their subject-bootstrap intervals and the reliability curve: what each evaluation reports."""
-    return {**calibration_metrics(y_true, prob_palsy), "ci95": calibration_ci(y_true, prob_palsy, subjects, seed=seed),
-            "curve": reliability_curve(y_true, prob_palsy)}
+    """Calibration metrics with their subject-bootstrap intervals and the reliability curve: what each evaluation
+    reports."""
+    return {
+        **calibration_metrics(y_true, prob_palsy),
+        "ci95": calibration_ci(y_true, prob_palsy, subjects, seed=seed),
+        "curve": reliability_curve(y_true, prob_palsy),
+    }
 
 
-def reliability_curve(y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS) -> dict[str, list[float]]:
+def reliability_curve(
+    y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS
+) -> dict[str, list[float]]:
     """Observed palsy rate against mean p(palsy) per equal-width bin (scikit-learn's calibration_curve), with counts."""
     from sklearn.calibration import calibration_curve
 
@@ -303,7 +351,12 @@ def reliability_curve(y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CA
 
 
 def calibration_ci(
-    y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], n_boot: int = 300, seed: int = 0, level: float = 0.95,
+    y_true: np.ndarray,
+    prob_palsy: np.ndarray,
+    subjects: list[str],
+    n_boot: int = 300,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, tuple[float, float] | None]:
     """Subject-bootstrap percentile intervals of the calibration metrics (resampled subjects as weights)."""
     order = sorted(set(subjects))
@@ -318,5 +371,7 @@ def calibration_ci(
     intervals = {}
     for key, values in draws.items():
         values = np.array(values)[np.isfinite(values)]
-        intervals[key] = (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+        intervals[key] = (
+            (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))) if len(values) else None
+        )
     return intervals

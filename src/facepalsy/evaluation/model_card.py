@@ -32,21 +32,27 @@ LIMITS = (
     "the shortcut audit); the frame protocol overstates accuracy on new patients; labels are those of the data "
     "folder, unverified by this software."
 )
-AUTHORS_ONLY = ("setting and dates of data collection (5b), eligibility of participants (6), outcome assessment and "
-                "blinding (8), ethics approval (17), funding and conflicts (18a–b), protocol and registration (18c–d), "
-                "patient and public involvement (19)")
+AUTHORS_ONLY = (
+    "setting and dates of data collection (5b), eligibility of participants (6), outcome assessment and "
+    "blinding (8), ethics approval (17), funding and conflicts (18a–b), protocol and registration (18c–d), "
+    "patient and public involvement (19)"
+)
 
 
 def subgroup_columns(manifest: dict[str, dict[str, str]], asked: list[str]) -> tuple[list[str], list[str]]:
-    """The columns to tabulate (the data-source column if there is one, then those asked for) and those asked for but absent."""
+    """The columns to tabulate (the data-source column if there is one, then those asked for) and those asked for but
+    absent."""
     present = set(next(iter(manifest.values()), {}))
     source = [c for c in SOURCE_COLUMNS if c in present][:1]
     columns = list(dict.fromkeys(source + [c for c in asked if c in present]))
     return columns, [c for c in asked if c not in present]
 
 
-def subgroup_rows(predictions: list[dict], manifest: dict[str, dict[str, str]], column: str, seed: int = 0) -> list[dict]:
-    """Performance per value of one manifest column, from prediction rows (path, subject, label, prob_palsy, threshold)."""
+def subgroup_rows(
+    predictions: list[dict], manifest: dict[str, dict[str, str]], column: str, seed: int = 0
+) -> list[dict]:
+    """Performance per value of one manifest column, from prediction rows (path, subject, label, prob_palsy,
+    threshold)."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for row in predictions:
         groups[(manifest.get(row["path"]) or {}).get(column) or "(not in manifest)"].append(row)
@@ -57,8 +63,16 @@ def subgroup_rows(predictions: list[dict], manifest: dict[str, dict[str, str]], 
         threshold = np.array([float(r["threshold"]) for r in rows])
         metrics = binary_metrics(y, prob, threshold)
         ci = bootstrap_ci(y, prob, [r["subject"] for r in rows], threshold, n_boot=300, seed=seed)
-        result.append({"value": value, "n": len(rows), "palsy": int(y.sum()), "normal": int((1 - y).sum()), **{
-            k: metrics[k] for k in ("accuracy", "recall", "specificity", "roc_auc")}, "ci95": ci})
+        result.append(
+            {
+                "value": value,
+                "n": len(rows),
+                "palsy": int(y.sum()),
+                "normal": int((1 - y).sum()),
+                **{k: metrics[k] for k in ("accuracy", "recall", "specificity", "roc_auc")},
+                "ci95": ci,
+            }
+        )
     return result
 
 
@@ -71,17 +85,28 @@ def _percent(value: float | None, interval: tuple[float, float] | None = None) -
 def subgroup_lines(tables: dict[str, list[dict]], missing: list[str]) -> list[str]:
     lines = []
     for column, rows in tables.items():
-        lines += [f"Per `{column}` (% with subject-bootstrap 95% CI; recall needs palsy images, specificity normal ones):", "",
-                  "| value | n | palsy | normal | accuracy | recall | specificity | ROC AUC |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"Per `{column}` (% with subject-bootstrap 95% CI; recall needs palsy images, specificity normal ones):",
+            "",
+            "| value | n | palsy | normal | accuracy | recall | specificity | ROC AUC |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in rows:
             ci = r["ci95"]
-            lines.append(f"| {r['value']} | {r['n']} | {r['palsy']} | {r['normal']} | {_percent(r['accuracy'], ci['accuracy'])} | "
-                         f"{_percent(r['recall'] if r['palsy'] else None, ci['recall'])} | "
-                         f"{_percent(r['specificity'] if r['normal'] else None, ci['specificity'])} | {_percent(r['roc_auc'], ci['roc_auc'])} |")
+            lines.append(
+                f"| {r['value']} | {r['n']} | {r['palsy']} | {r['normal']} "
+                f"| {_percent(r['accuracy'], ci['accuracy'])} | "
+                f"{_percent(r['recall'] if r['palsy'] else None, ci['recall'])} | "
+                f"{_percent(r['specificity'] if r['normal'] else None, ci['specificity'])} "
+                f"| {_percent(r['roc_auc'], ci['roc_auc'])} |"
+            )
         lines.append("")
     if not tables:
-        lines += ["No subgroup column: the manifest names no data source (`source`, `source_repo` or `dataset`) and none was "
-                  "asked for with `--subgroup COLUMN`.", ""]
+        lines += [
+            "No subgroup column: the manifest names no data source (`source`, `source_repo` or `dataset`) and none was "
+            "asked for with `--subgroup COLUMN`.",
+            "",
+        ]
     if missing:
         lines += [f"Asked for with `--subgroup` but not in the manifest: {', '.join(missing)}.", ""]
     return lines
@@ -92,29 +117,45 @@ def card_lines(facts: dict) -> list[str]:
     item = lambda number, title: [f"### {title} (TRIPOD+AI {number})", ""]  # noqa: E731
     lines = [
         *item("5a, 20b", "Data sources and counts"),
-        f"Data folder `{facts['data']}` (content SHA-256 `{facts['data_hash']}`).", "",
-        *facts["count_lines"], "",
+        f"Data folder `{facts['data']}` (content SHA-256 `{facts['data_hash']}`).",
+        "",
+        *facts["count_lines"],
+        "",
         *item("7, 11", "Exclusions and unusable images"),
-        facts["exclusions"], "",
+        facts["exclusions"],
+        "",
         *item("7, 9", "Preprocessing and model input"),
-        facts["preprocessing"], "",
+        facts["preprocessing"],
+        "",
         *item("12a, 16", "Protocol and leakage check"),
-        facts["protocol"], "",
+        facts["protocol"],
+        "",
         *item("12c, 22", "Model and hyperparameters"),
-        facts["model"], "",
+        facts["model"],
+        "",
         *item("13", "Class balance"),
-        facts["balance"], "",
+        facts["balance"],
+        "",
         *item("12f, 15", "Calibration, operating threshold and how it was chosen"),
-        facts["calibration"], "", facts["threshold"], "",
+        facts["calibration"],
+        "",
+        facts["threshold"],
+        "",
         *item("12e, 23a", "Performance with 95% confidence intervals"),
-        *facts["performance_lines"], "",
+        *facts["performance_lines"],
+        "",
         *item("14, 23b", "Performance per subgroup"),
         *facts["subgroup_lines"],
         *item("25–27", "Intended use and limits"),
-        INTENDED_USE, "", "Limits: " + LIMITS, "",
+        INTENDED_USE,
+        "",
+        "Limits: " + LIMITS,
+        "",
         *item("18e–f", "Code version and data hash"),
-        facts["code"], "",
+        facts["code"],
+        "",
         *item("5b, 6, 8, 17, 18a–d, 19", "Left to the authors"),
-        f"Not known to the software, to be stated by the authors: {AUTHORS_ONLY}.", "",
+        f"Not known to the software, to be stated by the authors: {AUTHORS_ONLY}.",
+        "",
     ]
     return lines

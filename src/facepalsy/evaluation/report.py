@@ -19,8 +19,24 @@ from facepalsy.runfolder import CvFolder, OutputFolder, ResultFiles, RunFolder, 
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
 PUBLISHED = [
-    {"model": "VGG16 (published)", "protocol": "frame split", "accuracy": 88.47, "recall": 83.55, "precision": 92.15, "f1": 87.64, "threshold": "0.5 (argmax)"},
-    {"model": "VGG19 (published)", "protocol": "frame split", "accuracy": 81.95, "recall": 72.44, "precision": 88.58, "f1": 79.70, "threshold": "0.5 (argmax)"},
+    {
+        "model": "VGG16 (published)",
+        "protocol": "frame split",
+        "accuracy": 88.47,
+        "recall": 83.55,
+        "precision": 92.15,
+        "f1": 87.64,
+        "threshold": "0.5 (argmax)",
+    },
+    {
+        "model": "VGG19 (published)",
+        "protocol": "frame split",
+        "accuracy": 81.95,
+        "recall": 72.44,
+        "precision": 88.58,
+        "f1": 79.70,
+        "threshold": "0.5 (argmax)",
+    },
 ]
 
 PROTOCOL_TEXT = {
@@ -58,7 +74,10 @@ def leakage_sentence(guard: dict) -> str:
     """What the test side shares with training, said plainly."""
     n = guard["test_images"]
     near = guard.get("test_images_with_near_duplicate_in_training")
-    text = f"Test images with an image of the same subject in training or validation: **{guard['test_images_with_subject_in_training']} of {n}**"
+    text = (
+        "Test images with an image of the same subject in training or "
+        f"validation: **{guard['test_images_with_subject_in_training']} of {n}**"
+    )
     if near is not None:
         text += f"; with a near-duplicate image (perceptual hash) in training or validation: **{near} of {n}**"
     text += "."
@@ -78,27 +97,54 @@ def chance_lines(metrics: dict) -> list[str]:
 
 
 def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
-    """Calibration: Brier, ECE, intercept and slope with intervals for each kind of probability, the temperature, the diagram."""
+    """Calibration: Brier, ECE, intercept and slope with intervals for each kind of probability, the temperature, the
+    diagram."""
     if not calibration:
         return []
     temperature = calibration.get("temperature")
     lines = ["## Calibration", ""]
     if temperature:
-        lines += [f"Temperature scaling fitted on the run's validation images: T = {temperature:.3f} "
-                  f"({'softens' if temperature > 1 else 'sharpens'} the network's probabilities"
-                  f"{'; at the search limit of 100: the validation images showed no usable signal, so calibrated probabilities sit near 0.5' if temperature > 99 else ''}). "
-                  f"Labels and figures above use the {calibration['applied']} probabilities (`--uncalibrated` for the other).", ""]
+        at_limit = (
+            "; at the search limit of 100: the validation images showed no usable signal, "
+            "so calibrated probabilities sit near 0.5"
+        )
+        lines += [
+            f"Temperature scaling fitted on the run's validation images: T = {temperature:.3f} "
+            f"({'softens' if temperature > 1 else 'sharpens'} the network's probabilities"
+            f"{at_limit if temperature > 99 else ''}). "
+            f"Labels and figures above use the {calibration['applied']} "
+            "probabilities (`--uncalibrated` for the other).",
+            "",
+        ]
     elif calibration["applied"] == "each fold's own temperature":
-        lines += ["Each fold's probabilities were temperature-scaled with the temperature fitted on that fold's validation images; pooled here.", ""]
+        lines += [
+            "Each fold's probabilities were temperature-scaled with the "
+            "temperature fitted on that fold's validation images; pooled here.",
+            "",
+        ]
     else:
-        lines += ["This run has no fitted temperature (no validation images, or a run from before calibration): probabilities as the model gives them.", ""]
+        lines += [
+            "This run has no fitted temperature (no validation images, or a run "
+            "from before calibration): probabilities as the model gives them.",
+            "",
+        ]
     lines += ["| probabilities | Brier | ECE | calibration intercept | calibration slope |", "|---|---|---|---|---|"]
     for name, kind in calibration["kinds"].items():
-        cells = [_with_interval(kind[k], kind["ci95"].get(k)) for k in ("brier", "ece", "calibration_intercept", "calibration_slope")]
+        cells = [
+            _with_interval(kind[k], kind["ci95"].get(k))
+            for k in ("brier", "ece", "calibration_intercept", "calibration_slope")
+        ]
         lines.append(f"| {name} | {' | '.join(cells)} |")
-    lines += ["", "Brier: mean squared error of p(palsy) (0 is perfect, 0.25 is a constant 0.5); ECE: mean gap between predicted and observed "
-              "palsy rate over 10 bins; intercept 0 and slope 1 are ideal (slope < 1: too confident). 95% intervals: subject bootstrap.", "",
-              f"![reliability diagram]({out.reliability.name})", ""]
+    lines += [
+        "",
+        "Brier: mean squared error of p(palsy) (0 is perfect, 0.25 is "
+        "a constant 0.5); ECE: mean gap between predicted and observed "
+        "palsy rate over 10 bins; intercept 0 and slope 1 are ideal "
+        "(slope < 1: too confident). 95% intervals: subject bootstrap.",
+        "",
+        f"![reliability diagram]({out.reliability.name})",
+        "",
+    ]
     return lines
 
 
@@ -133,7 +179,12 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], "", f"Model input: {spec.face.describe()}.", ""]
     if in_run:
         parts = split_summary(run)
-        lines += ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts], ""]
+        lines += [
+            "| split | normal | palsy |",
+            "|---|---|---|",
+            *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts],
+            "",
+        ]
         if run.leakage.is_file():
             lines += [leakage_sentence(read_json(run.leakage)), ""]
         if audit and audit.get("warning"):
@@ -150,30 +201,49 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         *metrics_table(metrics),
         "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together); where every "
-        "resample gives 0% or 100%, Wilson's score interval over the subjects instead, which does not collapse to a point.",
+        "resample gives 0% or 100%, Wilson's score interval over "
+        "the subjects instead, which does not collapse to a point.",
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}."
-        + (f" Not in these figures: {metrics['left_out']['no_face']} images without a usable face (no verdict)." if metrics.get("left_out", {}).get("no_face") else ""),
+        + (
+            f" Not in these figures: {metrics['left_out']['no_face']} images without a usable face (no verdict)."
+            if metrics.get("left_out", {}).get("no_face")
+            else ""
+        ),
         "",
-        f"Sensitivity / specificity at 0.5 (argmax, as the paper): {percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
-        f"at the operating threshold {metrics['threshold']:.3f}: {percent(metrics['recall'])} / {percent(metrics['specificity'])}.",
+        "Sensitivity / specificity at 0.5 (argmax, as the paper): "
+        f"{percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
+        f"at the operating threshold {metrics['threshold']:.3f}: "
+        f"{percent(metrics['recall'])} / {percent(metrics['specificity'])}.",
         "",
-        f"![confusion matrix]({out.confusion_matrix.name})", "",
+        f"![confusion matrix]({out.confusion_matrix.name})",
+        "",
     ]
     lines += calibration_lines(metrics.get("calibration"), out)
     if metrics.get("heatmaps") == out.heatmaps.name:
         lines += [
-            "## Where the network looked (Grad-CAM, palsy class)", "",
-            "Most confident true positives, false positives and false negatives of the test set.", "",
-            f"![Grad-CAM examples]({out.heatmaps.name})", "",
+            "## Where the network looked (Grad-CAM, palsy class)",
+            "",
+            "Most confident true positives, false positives and false negatives of the test set.",
+            "",
+            f"![Grad-CAM examples]({out.heatmaps.name})",
+            "",
         ]
     elif metrics.get("heatmaps"):
         lines += [f"Grad-CAM examples: {metrics['heatmaps']}.", ""]
     if history and in_run:
-        best = int(min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"])
+        best = int(
+            min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"]
+        )
         plot_curves(history, run.curves, title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
-        lines += ["## Training curves", "", f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).", "",
-                  f"![curves]({run.curves.name})", ""]
+        lines += [
+            "## Training curves",
+            "",
+            f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).",
+            "",
+            f"![curves]({run.curves.name})",
+            "",
+        ]
     if audit:
         from facepalsy.evaluation.audit import audit_markdown
 
@@ -184,7 +254,9 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     lines += ["## Model card", "", f"Also in `{out.model_card.name}`.", "", *card]
     listed = []
     for attribute, what in RUN_FILES.items():
-        path = next((p for p in (getattr(f, attribute, None) for f in (out, run)) if p is not None and p.exists()), None)
+        path = next(
+            (p for p in (getattr(f, attribute, None) for f in (out, run)) if p is not None and p.exists()), None
+        )
         if path is not None:
             listed.append(f"- `{os.path.relpath(path, out.path)}`: {what}")
     lines += ["## Files", "", *dict.fromkeys(listed), ""]
@@ -195,14 +267,22 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
     from facepalsy.data.dataset import manifest_rows
     from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
+
     provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
     data = Path(metrics["data"]) if metrics.get("data") else Path(config["data"])
     if in_run:
         samples, parts = run.read_split()
-        count_lines = ["| split | normal | palsy |", "|---|---|---|", *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in split_summary(run)]]
+        count_lines = [
+            "| split | normal | palsy |",
+            "|---|---|---|",
+            *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in split_summary(run)],
+        ]
         labels = np.array([s.label for s in samples])
-        balance = (f"{int((labels == 1).sum())} palsy and {int((labels == 0).sum())} normal images "
-                   f"({100 * labels.mean():.1f}% palsy); no resampling or class weights; the operating threshold is chosen on validation data.")
+        balance = (
+            f"{int((labels == 1).sum())} palsy and {int((labels == 0).sum())} normal images "
+            f"({100 * labels.mean():.1f}% palsy); no resampling or class "
+            "weights; the operating threshold is chosen on validation data."
+        )
         guard = read_json(run.leakage) if run.leakage.is_file() else None
         protocol = PROTOCOL_TEXT[config["split"]] + (" " + leakage_sentence(guard) if guard else "")
         data_hash = provenance["data"].get("content_sha256", "not recorded")
@@ -211,30 +291,55 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
         count_lines = [f"Evaluated on every image of this folder: {tp + fn} palsy, {tn + fp} normal images."]
         balance = f"{tp + fn} palsy and {tn + fp} normal images in this evaluation."
         overlap = metrics.get("overlap")
-        protocol = ("External evaluation of a trained run" + (f": {overlap['identical']} images byte-identical to its training or validation "
-                    f"images, {overlap['near_duplicates']} near-duplicates." if overlap else "."))
+        protocol = "External evaluation of a trained run" + (
+            f": {overlap['identical']} images byte-identical to its training or validation "
+            f"images, {overlap['near_duplicates']} near-duplicates."
+            if overlap
+            else "."
+        )
         data_hash = "see provenance of the evaluated files"
     left_out = metrics.get("left_out") or {}
-    exclusions = (f"Unreadable images left out: {left_out.get('unreadable', 0)} (`{out.bad_images.name}`); images without a usable face, "
-                  f"no verdict: {left_out.get('no_face', 0)} (`{out.no_face.name}`). No image was dropped silently.")
-    augment = (f"augmentation rotation ±{config['rotation_degrees']}°, shift {config['shift_fraction']}, scale {config['scale_range']}, flips"
-               if config.get("augment") else "no augmentation")
-    preprocessing = (f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean {spec.preprocess.mean} and "
-                     f"std {spec.preprocess.std}; {augment}.")
-    model = (f"`{config['backbone']}`, weights {config['weights']}, {'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
-             f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr {config['lr']}, seed {config['seed']}; the epoch with the lowest "
-             "validation loss is kept. Internal validation: the protocol above.")
+    exclusions = (
+        f"Unreadable images left out: {left_out.get('unreadable', 0)} "
+        f"(`{out.bad_images.name}`); images without a usable face, "
+        f"no verdict: {left_out.get('no_face', 0)} (`{out.no_face.name}`). No image was dropped silently."
+    )
+    augment = (
+        f"augmentation rotation ±{config['rotation_degrees']}°, shift "
+        f"{config['shift_fraction']}, scale {config['scale_range']}, flips"
+        if config.get("augment")
+        else "no augmentation"
+    )
+    preprocessing = (
+        f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
+        f"px, normalised with mean {spec.preprocess.mean} and "
+        f"std {spec.preprocess.std}; {augment}."
+    )
+    model = (
+        f"`{config['backbone']}`, weights {config['weights']}, "
+        f"{'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
+        f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr "
+        f"{config['lr']}, seed {config['seed']}; the epoch with the lowest "
+        "validation loss is kept. Internal validation: the protocol above."
+    )
     calibration = metrics.get("calibration") or {}
     if calibration.get("temperature"):
         kind = calibration["kinds"]["calibrated"]
-        calibration_text = (f"Temperature scaling fitted on validation data, T = {calibration['temperature']:.3f}; on these images: Brier "
-                            f"{kind['brier']:.3f}, ECE {kind['ece']:.3f}, intercept {kind['calibration_intercept']:.2f}, slope "
-                            f"{kind['calibration_slope']:.2f} (intervals in the report).")
+        calibration_text = (
+            "Temperature scaling fitted on validation data, T = "
+            f"{calibration['temperature']:.3f}; on these images: Brier "
+            f"{kind['brier']:.3f}, ECE {kind['ece']:.3f}, intercept {kind['calibration_intercept']:.2f}, slope "
+            f"{kind['calibration_slope']:.2f} (intervals in the report)."
+        )
     else:
         calibration_text = "No fitted temperature: probabilities as the model gives them."
     point = spec.operating_point
-    threshold = (f"Threshold {point.threshold:.3f}, rule `{point.rule}`, chosen on {point.validation_images} validation images (never test)."
-                 if point else "Threshold 0.5: the run recorded no operating point.")
+    threshold = (
+        f"Threshold {point.threshold:.3f}, rule `{point.rule}`, chosen "
+        f"on {point.validation_images} validation images (never test)."
+        if point
+        else "Threshold 0.5: the run recorded no operating point."
+    )
     performance = [*chance_lines(metrics), *metrics_table(metrics)]
     manifest = manifest_rows(data)
     asked = [c.strip() for c in str(config.get("subgroup") or "").split(",") if c.strip()]
@@ -243,18 +348,35 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
         predictions = list(csv.DictReader(f))
     tables = {c: subgroup_rows(predictions, manifest, c, seed=config.get("seed", 0)) for c in columns}
     environment = provenance.get("environment") or {}
-    code = (f"facepalsy {environment.get('facepalsy', '?')}, git commit {environment.get('facepalsy_git_commit') or 'unknown'}; torch "
-            f"{environment.get('torch', '?')}; data content SHA-256 {data_hash}; all package versions in `{run.provenance.name}`.")
-    return card_lines({
-        "data": str(data), "data_hash": data_hash, "count_lines": count_lines, "exclusions": exclusions, "preprocessing": preprocessing,
-        "protocol": protocol, "model": model, "balance": balance, "calibration": calibration_text, "threshold": threshold,
-        "performance_lines": performance, "subgroup_lines": subgroup_lines(tables, missing), "code": code,
-    })
+    code = (
+        f"facepalsy {environment.get('facepalsy', '?')}, git commit "
+        f"{environment.get('facepalsy_git_commit') or 'unknown'}; torch "
+        f"{environment.get('torch', '?')}; data content SHA-256 "
+        f"{data_hash}; all package versions in `{run.provenance.name}`."
+    )
+    return card_lines(
+        {
+            "data": str(data),
+            "data_hash": data_hash,
+            "count_lines": count_lines,
+            "exclusions": exclusions,
+            "preprocessing": preprocessing,
+            "protocol": protocol,
+            "model": model,
+            "balance": balance,
+            "calibration": calibration_text,
+            "threshold": threshold,
+            "performance_lines": performance,
+            "subgroup_lines": subgroup_lines(tables, missing),
+            "code": code,
+        }
+    )
 
 
 RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "config": "the resolved training configuration; enough to rebuild the run",
-    "model": "the best model (lowest validation loss) with its spec: backbone, preprocessing, face policy, operating threshold",
+    "model": "the best model (lowest validation loss) with its spec: "
+    "backbone, preprocessing, face policy, operating threshold",
     "last_checkpoint": "Lightning checkpoint of the last epoch, for --resume",
     "history": "loss and accuracy per epoch, train and validation",
     "split": "which image went to train, val or test",
@@ -263,8 +385,10 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "validation": "the kept model on validation data, and the operating threshold chosen there",
     "bad_images": "images skipped with --skip-bad, with the reason",
     "no_face": "images without a usable face for this face-crop model: no verdict, with the reason",
-    "provenance": "versions of Python, torch and every package, facepalsy's git commit, content hashes of the data and the test set",
-    "metrics": "test metrics (fractions) at the operating threshold with subject-bootstrap 95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
+    "provenance": "versions of Python, torch and every package, facepalsy's "
+    "git commit, content hashes of the data and the test set",
+    "metrics": "test metrics (fractions) at the operating threshold with subject-bootstrap "
+    "95% intervals, confusion matrix [[tn, fp], [fn, tp]], ROC AUC",
     "predictions": "palsy probability, threshold and predicted label of every test image",
     "curves": "loss and accuracy curves",
     "confusion_matrix": "confusion matrix on the test split",
@@ -285,27 +409,39 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
         cv, run = CvFolder(run_dir), RunFolder(run_dir)
         if cv.results.is_file():
             result = read_json(cv.results)
-            backbone, protocol, metrics = result["backbone"], f"{result['protocol']} ({len(result['folds'])} folds)", result["pooled"]
+            backbone, protocol, metrics = (
+                result["backbone"],
+                f"{result['protocol']} ({len(result['folds'])} folds)",
+                result["pooled"],
+            )
         else:
             if not run.config.is_file():
-                raise FacepalsyError(f"{run_dir}: not a finished run or cross-validation folder ({run.config.name} not found)")
+                raise FacepalsyError(
+                    f"{run_dir}: not a finished run or cross-validation folder ({run.config.name} not found)"
+                )
             run.require_finished()
             config = run.read_config()
             backbone, protocol = config["backbone"], f"{config['split']} split"
             metrics = run.read_metrics()
-        rows.append({
-            "model": backbone.upper().replace("_BN", " + BN"),
-            "protocol": protocol,
-            **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
-            "threshold": "per fold" if metrics.get("threshold") is None else round(metrics["threshold"], 3),
-            "run": str(run_dir),
-        })
+        rows.append(
+            {
+                "model": backbone.upper().replace("_BN", " + BN"),
+                "protocol": protocol,
+                **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
+                "threshold": "per fold" if metrics.get("threshold") is None else round(metrics["threshold"], 3),
+                "run": str(run_dir),
+            }
+        )
     return rows
 
 
 def comparison_markdown(rows: list[dict]) -> str:
     header = "| model | protocol | accuracy | recall | precision | F1 | threshold |\n|---|---|---|---|---|---|---|\n"
-    body = "".join(f"| {r['model']} | {r['protocol']} | {r['accuracy']:.2f} | {r['recall']:.2f} | {r['precision']:.2f} | {r['f1']:.2f} | {r['threshold']} |\n" for r in rows)
+    body = "".join(
+        f"| {r['model']} | {r['protocol']} | {r['accuracy']:.2f} | {r['recall']:.2f} "
+        f"| {r['precision']:.2f} | {r['f1']:.2f} | {r['threshold']} |\n"
+        for r in rows
+    )
     return header + body
 
 
@@ -314,7 +450,9 @@ def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
     md, csv_path = OutputFolder(out).comparison, OutputFolder(out).comparison_table
     kinds = sorted({"frame" if r["protocol"].startswith("frame") else "subject" for r in rows})
     note = "\n".join(f"- {PROTOCOL_TEXT[kind]}" for kind in kinds)
-    atomic_write_text(md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n")
+    atomic_write_text(
+        md, "# Model comparison (%, positive class palsy)\n\n" + comparison_markdown(rows) + "\n" + note + "\n"
+    )
 
     atomic_write_csv(csv_path, ["model", "protocol", "accuracy", "recall", "precision", "f1", "threshold", "run"], rows)
     return md, csv_path
@@ -322,14 +460,21 @@ def write_comparison(rows: list[dict], out: Path) -> tuple[Path, Path]:
 
 def write_explain_report(out: Path, predictor, results: list) -> Path:
     """report.md of ``facepalsy explain``: each overlay, grouped by predicted class."""
-    lines = [f"# Grad-CAM: {predictor.spec.backbone} ({predictor.run.path})", "",
-             "Red marks the regions that raised the palsy score most (Grad-CAM on the last convolution).",
-             f"Labels at the {predictor.threshold_text()}.", ""]
+    lines = [
+        f"# Grad-CAM: {predictor.spec.backbone} ({predictor.run.path})",
+        "",
+        "Red marks the regions that raised the palsy score most (Grad-CAM on the last convolution).",
+        f"Labels at the {predictor.threshold_text()}.",
+        "",
+    ]
     for label in ("palsy", "normal"):
         chosen = [r for r in results if r.label == label]
         if chosen:
             lines += [f"## Predicted {label} ({len(chosen)})", ""]
-            lines += [f"- `{r.source}`: p(palsy) = {r.prob_palsy:.3f}\n\n  ![{Path(r.cam).name}]({Path(r.cam).name})" for r in chosen]
+            lines += [
+                f"- `{r.source}`: p(palsy) = {r.prob_palsy:.3f}\n\n  ![{Path(r.cam).name}]({Path(r.cam).name})"
+                for r in chosen
+            ]
             lines.append("")
     failed = [r for r in results if not r.ok]
     if failed:

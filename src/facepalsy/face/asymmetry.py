@@ -45,9 +45,17 @@ INNER_LIDS = ((158, 153), (385, 380))  # upper, lower
 NOSE_ALA = (98, 327)
 CHEEK = (234, 454)
 NOSE_TIP, UPPER_LIP, LOWER_LIP, CHIN = 1, 0, 17, 152
-SIDE_MEASURES = ("brow_inner_height", "brow_outer_height", "palpebral_width", "palpebral_ratio", "inner_lid_distance", "nasolabial_length")
+SIDE_MEASURES = (
+    "brow_inner_height",
+    "brow_outer_height",
+    "palpebral_width",
+    "palpebral_ratio",
+    "inner_lid_distance",
+    "nasolabial_length",
+)
 SHAPE_MEASURES = ("smile_angle", "lip_deviation", "chin_deviation", "mirror_disagreement", "yaw")
-TURNED_YAW = 0.35  # runs trained before the 3-D pose: |cheek-width imbalance| above this is a turned head (about 12° of MAX_YAW_DEGREES)
+# runs trained before the 3-D pose: |cheek-width imbalance| above this is a turned head (about 12° of MAX_YAW_DEGREES)
+TURNED_YAW = 0.35
 # A head turned further (estimated yaw of the 3-D mesh, degrees) gets no verdict. Up to here, a face
 # re-rendered turned moves the region measures about as much as landmark noise does (README, Figures).
 MAX_YAW_DEGREES = 20.0
@@ -58,18 +66,26 @@ class Asymmetry:
     right: dict[str, float]  # per measure, patient's right side, in inter-ocular distances
     left: dict[str, float]
     difference: dict[str, float]  # left − right
-    more_affected_side: str | None  # "left" or "right" (the patient's): the leaning; after compare(), only where outside the healthy range
+    more_affected_side: (
+        str | None
+    )  # "left" or "right" (the patient's): the leaning; after compare(), only where outside the healthy range
     affected_evidence: float  # > 0 points to the left side, < 0 to the right
     score: float  # sum of |differences|: 0 for a perfectly symmetric face
     faces_found: int = 1  # faces in the image; the largest was measured
-    shape: dict[str, float] = field(default_factory=dict)  # SIDE_MEASURES differences and SHAPE_MEASURES, for the landmark model
-    mesh: np.ndarray | None = field(default=None, repr=False)  # 468×2 frontal landmarks in the eye frame (median over views), for the landmark model
+    shape: dict[str, float] = field(
+        default_factory=dict
+    )  # SIDE_MEASURES differences and SHAPE_MEASURES, for the landmark model
+    mesh: np.ndarray | None = field(
+        default=None, repr=False
+    )  # 468×2 frontal landmarks in the eye frame (median over views), for the landmark model
     reference: dict | None = None  # the healthy reference-range reading (face/norms.py), once compared
     pose: dict[str, float] = field(default_factory=dict)  # yaw, pitch, roll (degrees) taken out before measuring
     expression: str = "rest"  # recognised from the mesh, or as named by the user (face/expression.py)
     expression_named: bool = False  # True: the user named the expression
     palsy_pattern: dict | None = None  # central / peripheral / undetermined (face/pattern.py), once compared
-    legacy_mesh: np.ndarray | None = field(default=None, repr=False)  # 478×2, eye frame without frontalising (landmark models of format 1)
+    legacy_mesh: np.ndarray | None = field(
+        default=None, repr=False
+    )  # 478×2, eye frame without frontalising (landmark models of format 1)
 
     def compare(self, norms: dict, palsy: bool = False) -> "Asymmetry":
         """Read this face against healthy reference ranges. The affected side is then the one the
@@ -123,18 +139,32 @@ def measure(landmarks: np.ndarray) -> Asymmetry:
     sides = []
     for side in (0, 1):
         corner = points[MOUTH_CORNER[side]]
-        sides.append({
-            "brow_height": float(eye_y[side] - points[BROW[side]][:, 1].mean()),
-            "eye_opening": float(points[LOWER_LID[side]][1] - points[UPPER_LID[side]][1]),
-            "mouth_corner_drop": float(corner[1]),
-            "mouth_corner_from_midline": float(abs(corner[0])),
-        })
+        sides.append(
+            {
+                "brow_height": float(eye_y[side] - points[BROW[side]][:, 1].mean()),
+                "eye_opening": float(points[LOWER_LID[side]][1] - points[UPPER_LID[side]][1]),
+                "mouth_corner_drop": float(corner[1]),
+                "mouth_corner_from_midline": float(abs(corner[0])),
+            }
+        )
     right, left = sides
     difference = {k: left[k] - right[k] for k in MEASURES}
     # Palsy weakens one side: its brow sits lower, its eye closes less, its mouth corner hangs
     # lower and is pulled less far out. Each term is positive when the left side looks weaker.
-    evidence = -difference["brow_height"] + difference["eye_opening"] + difference["mouth_corner_drop"] - difference["mouth_corner_from_midline"]
-    result = Asymmetry(right, left, difference, "left" if evidence > 0 else "right", float(evidence), float(sum(abs(v) for v in difference.values())))
+    evidence = (
+        -difference["brow_height"]
+        + difference["eye_opening"]
+        + difference["mouth_corner_drop"]
+        - difference["mouth_corner_from_midline"]
+    )
+    result = Asymmetry(
+        right,
+        left,
+        difference,
+        "left" if evidence > 0 else "right",
+        float(evidence),
+        float(sum(abs(v) for v in difference.values())),
+    )
     result.shape = shape_measures(points)
     return result
 
@@ -148,6 +178,7 @@ def shape_measures(points: np.ndarray) -> dict[str, float]:
     from each landmark mirrored across the midline to its nearest landmark (the whole mesh's left/right
     disagreement, needing no list of symmetric pairs), and yaw (cheek-width imbalance, −1..1).
     """
+
     def per_side(side: int) -> dict[str, float]:
         eye_y = points[(RIGHT_EYE_RING, LEFT_EYE_RING)[side]][:, 1].mean()
         outer, inner = points[EYE_CORNERS[side][0]], points[EYE_CORNERS[side][1]]
@@ -166,7 +197,9 @@ def shape_measures(points: np.ndarray) -> dict[str, float]:
     corners = points[MOUTH_CORNER[1]] - points[MOUTH_CORNER[0]]
     mesh = points[:468]
     mirrored = mesh * np.array([-1.0, 1.0])
-    squared = (mirrored**2).sum(axis=1)[:, None] + (mesh**2).sum(axis=1)[None, :] - 2 * mirrored @ mesh.T  # |a − b|², one matrix product
+    squared = (
+        (mirrored**2).sum(axis=1)[:, None] + (mesh**2).sum(axis=1)[None, :] - 2 * mirrored @ mesh.T
+    )  # |a − b|², one matrix product
     nearest = np.sqrt(np.maximum(squared.min(axis=1), 0.0))
     return {
         **{name: left[name] - right[name] for name in SIDE_MEASURES},
@@ -179,7 +212,10 @@ def shape_measures(points: np.ndarray) -> dict[str, float]:
 
 
 def _yaw(points: np.ndarray) -> float:
-    cheek_right, cheek_left = abs(points[NOSE_TIP][0] - points[CHEEK[0]][0]), abs(points[CHEEK[1]][0] - points[NOSE_TIP][0])
+    cheek_right, cheek_left = (
+        abs(points[NOSE_TIP][0] - points[CHEEK[0]][0]),
+        abs(points[CHEEK[1]][0] - points[NOSE_TIP][0]),
+    )
     return float((cheek_left - cheek_right) / max(cheek_left + cheek_right, 1e-6))
 
 
@@ -207,7 +243,10 @@ JITTER = [(0, 1.0), (-3, 1.0), (3, 1.0), (0, 0.92), (0, 1.08)]
 
 
 def image_asymmetry(
-    rgb: np.ndarray, path: str | Path = "image", views: list[tuple[float, float]] = JITTER, expression: str | None = None
+    rgb: np.ndarray,
+    path: str | Path = "image",
+    views: list[tuple[float, float]] = JITTER,
+    expression: str | None = None,
 ) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
     """Measure the largest face of an RGB image.
 
@@ -244,7 +283,8 @@ def image_asymmetry(
 
 
 def mesh_asymmetry(mesh: np.ndarray, expression: str | None = None) -> Asymmetry:
-    """The measures of a 478×3 mesh (eye frame or pixels): rotated to frontal, measured, its expression named or recognised."""
+    """The measures of a 478×3 mesh (eye frame or pixels): rotated to frontal, measured, its expression named or
+    recognised."""
     pose = frontalise(mesh)
     frontal = eye_frame(pose.frontal[:, :2])
     result = measure(frontal)
@@ -256,7 +296,8 @@ def mesh_asymmetry(mesh: np.ndarray, expression: str | None = None) -> Asymmetry
 
 
 def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path | None = None) -> np.ndarray:
-    """Landmarks, the eye line, the midline and the measured brow, lid and mouth points, over the face; written as PNG to ``path`` if given."""
+    """Landmarks, the eye line, the midline and the measured brow, lid and mouth points, over the face; written as PNG
+    to ``path`` if given."""
     from PIL import Image
 
     canvas = rgb.copy()
@@ -275,8 +316,14 @@ def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path |
         for index in (*BROW[side], UPPER_LID[side], LOWER_LID[side], MOUTH_CORNER[side]):
             cv2.circle(canvas, as_int(landmarks[index]), 3 * scale, mark, -1)
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
-    label = (f"more affected: patient's {result.more_affected_side}" if result.more_affected_side else "within the healthy range") + f"   score {result.score:.3f}"
-    cv2.putText(canvas, label, (8, 8 + 14 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+    label = (
+        f"more affected: patient's {result.more_affected_side}"
+        if result.more_affected_side
+        else "within the healthy range"
+    ) + f"   score {result.score:.3f}"
+    cv2.putText(
+        canvas, label, (8, 8 + 14 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA
+    )
     if path is not None:
         atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
     return canvas

@@ -106,7 +106,9 @@ def _face_mesh():
         import mediapipe as mp
 
         with _native_stderr_silenced():
-            _local.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True)
+            _local.mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=5, refine_landmarks=True
+            )
         _local.first_face_seen = False
     return _local.mesh
 
@@ -139,7 +141,9 @@ def _detect_haar(rgb: np.ndarray) -> list[Face]:
     faces = []
     for x, y, w, h in face_cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=4):
         eyes = eye_cascade.detectMultiScale(gray[y : y + h // 2 + h // 8, x : x + w], scaleFactor=1.1, minNeighbors=3)
-        centres = sorted(((x + ex + ew / 2, y + ey + eh / 2, ew * eh) for ex, ey, ew, eh in eyes), key=lambda e: -e[2])[:2]
+        centres = sorted(((x + ex + ew / 2, y + ey + eh / 2, ew * eh) for ex, ey, ew, eh in eyes), key=lambda e: -e[2])[
+            :2
+        ]
         right, left = (sorted(centres)[0][:2], sorted(centres)[1][:2]) if len(centres) == 2 else (None, None)
         faces.append(Face((x, y, x + w, y + h), right, left))
     return faces
@@ -157,7 +161,8 @@ def detect_faces(rgb: np.ndarray, backend: str = "auto") -> list[Face]:
 
 
 def largest_face(rgb: np.ndarray, path: str | Path = "image", backend: str = "auto") -> Face:
-    """The largest face, with the number found; NoFaceError if there is none, its eyes are not found or it is too small."""
+    """The largest face, with the number found; NoFaceError if there is none, its eyes are not found or it is too
+    small."""
     faces = detect_faces(rgb, backend)
     if not faces:
         raise NoFaceError(path, "no face found")
@@ -167,7 +172,9 @@ def largest_face(rgb: np.ndarray, path: str | Path = "image", backend: str = "au
         raise NoFaceError(path, "face found but not both eyes, so it cannot be aligned")
     distance = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
     if distance < MIN_EYE_DISTANCE_PX:
-        raise NoFaceError(path, f"face too small to align: eyes {distance:.0f} px apart, need at least {MIN_EYE_DISTANCE_PX}")
+        raise NoFaceError(
+            path, f"face too small to align: eyes {distance:.0f} px apart, need at least {MIN_EYE_DISTANCE_PX}"
+        )
     return face
 
 

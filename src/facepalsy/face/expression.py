@@ -25,7 +25,16 @@ from __future__ import annotations
 
 import numpy as np
 
-EXPRESSIONS = ("rest", "brow_raise", "eye_closure_gentle", "eye_closure_full", "smile", "snarl", "pucker", "lip_depression")
+EXPRESSIONS = (
+    "rest",
+    "brow_raise",
+    "eye_closure_gentle",
+    "eye_closure_full",
+    "smile",
+    "snarl",
+    "pucker",
+    "lip_depression",
+)
 EYE_CLOSED = 0.07  # lid gap / eye width
 BROW_RAISED = 0.43  # brow above the eye corners
 PUCKER_WIDTH = 0.60

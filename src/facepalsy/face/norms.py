@@ -45,16 +45,22 @@ REGIONS: dict[str, tuple[str, ...]] = {
 }
 # +1: the weaker (palsied) side has the larger value; −1: the smaller.
 WEAKER_SIGN = {
-    "brow_height": -1, "brow_inner_height": -1, "brow_outer_height": -1,
-    "eye_opening": +1, "palpebral_ratio": +1, "inner_lid_distance": +1,
+    "brow_height": -1,
+    "brow_inner_height": -1,
+    "brow_outer_height": -1,
+    "eye_opening": +1,
+    "palpebral_ratio": +1,
+    "inner_lid_distance": +1,
     "nasolabial_length": +1,
-    "mouth_corner_drop": +1, "mouth_corner_from_midline": -1,
+    "mouth_corner_drop": +1,
+    "mouth_corner_from_midline": -1,
 }
 OUTSIDE_PERCENTILE = 99.0
 DEFAULT_REFERENCE = "reference_norms.json"  # shipped with the package: numbers only, with their source
 FORMAT = 2  # 2: per-expression ranges and side sizes; files of format 1 still load
 MIN_PER_EXPRESSION = 20
-# Per region, the per-side size that grows with the expression moving it (the slack for expressions without healthy data).
+# Per region, the per-side size that grows with the expression moving it (the slack for expressions without healthy
+# data).
 REGION_SIZE = {"brow": "brow_height", "eye": "eye_opening", "mouth": "mouth_corner_from_midline"}
 
 
@@ -74,18 +80,28 @@ def _ranges(measured: list[dict[str, float]]) -> dict:
     for m in WEAKER_SIGN:
         absolute = np.abs([d[m] for d in measured])
         median = float(np.median(absolute))
-        measures[m] = {"median_abs": median, "mad_abs": float(np.median(np.abs(absolute - median))),
-                       "p95_abs": float(np.percentile(absolute, 95)), "p99_abs": float(np.percentile(absolute, 99))}
+        measures[m] = {
+            "median_abs": median,
+            "mad_abs": float(np.median(np.abs(absolute - median))),
+            "p95_abs": float(np.percentile(absolute, 95)),
+            "p99_abs": float(np.percentile(absolute, 99)),
+        }
     ranges = {"count": len(measured), "measures": measures, "regions": {}}
     for region in REGIONS:
         scores = np.array([region_score(d, ranges, region) for d in measured])
-        ranges["regions"][region] = {"quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
-                                     "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE))}
+        ranges["regions"][region] = {
+            "quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
+            "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE)),
+        }
     return ranges
 
 
-def build_norms(measured: list[dict[str, float]], source: str, expressions: list[str] | None = None,
-                sizes: list[dict[str, float]] | None = None) -> dict:
+def build_norms(
+    measured: list[dict[str, float]],
+    source: str,
+    expressions: list[str] | None = None,
+    sizes: list[dict[str, float]] | None = None,
+) -> dict:
     """Reference ranges from the region-measure differences of healthy faces (one dict per face), over
     all faces and per expression (``expressions``, one per face) with enough faces; ``sizes`` (one
     :func:`side_sizes` per face) give the healthy resting sizes behind the slack for other expressions."""
@@ -94,8 +110,16 @@ def build_norms(measured: list[dict[str, float]], source: str, expressions: list
     if len(measured) < 20:
         raise FacepalsyError(f"healthy reference ranges need at least 20 measured faces, got {len(measured)}")
     expressions = expressions or ["rest"] * len(measured)
-    norms = {"format": FORMAT, "source": source, "date": datetime.date.today().isoformat(), "facepalsy": __version__,
-             **_ranges(measured), "expressions": {}, "expression_counts": {}, "rest_sizes": {}}
+    norms = {
+        "format": FORMAT,
+        "source": source,
+        "date": datetime.date.today().isoformat(),
+        "facepalsy": __version__,
+        **_ranges(measured),
+        "expressions": {},
+        "expression_counts": {},
+        "rest_sizes": {},
+    }
     for name in sorted(set(expressions)):
         group = [d for d, e in zip(measured, expressions) if e == name]
         norms["expression_counts"][name] = len(group)
@@ -111,8 +135,11 @@ def region_score(diffs: dict[str, float], norms: dict, region: str) -> float:
     return max(abs(diffs[m]) / max(norms["measures"][m]["p95_abs"], 1e-9) for m in REGIONS[region])
 
 
-def reading(diffs: dict[str, float], norms: dict, expression: str = "rest", sizes: dict[str, float] | None = None) -> dict:
-    """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per measure z.
+def reading(
+    diffs: dict[str, float], norms: dict, expression: str = "rest", sizes: dict[str, float] | None = None
+) -> dict:
+    """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per
+    measure z.
 
     The ranges are those of ``expression`` where the reference has them, else those of all healthy
     faces; then, for an expression other than rest, a region is allowed the asymmetry of its size
@@ -134,31 +161,58 @@ def reading(diffs: dict[str, float], norms: dict, expression: str = "rest", size
         outside = score > stats["p99"]
         evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(ranges["measures"][m]["p95_abs"], 1e-9) for m in measures)
         regions[region] = {
-            "score": round(score, 4), "healthy_percentile": round(percentile, 1), "outside_healthy_range": bool(outside),
+            "score": round(score, 4),
+            "healthy_percentile": round(percentile, 1),
+            "outside_healthy_range": bool(outside),
             "weaker_side": ("left" if evidence > 0 else "right") if outside else None,
-            "leaning_side": "left" if evidence > 0 else "right",  # where the measures point, inside the range too (for the pattern)
-            "z": {m: round((abs(diffs[m]) - ranges["measures"][m]["median_abs"]) / max(1.4826 * ranges["measures"][m]["mad_abs"], 1e-9), 2)
-                  for m in measures},
+            "leaning_side": "left"
+            if evidence > 0
+            else "right",  # where the measures point, inside the range too (for the pattern)
+            "z": {
+                m: round(
+                    (abs(diffs[m]) - ranges["measures"][m]["median_abs"])
+                    / max(1.4826 * ranges["measures"][m]["mad_abs"], 1e-9),
+                    2,
+                )
+                for m in measures
+            },
         }
     outside = [r for r, v in regions.items() if v["outside_healthy_range"]]
     sides = {regions[r]["weaker_side"] for r in outside}
     return {
-        "regions": regions, "outside_healthy_range": bool(outside),
+        "regions": regions,
+        "outside_healthy_range": bool(outside),
         "more_affected_side": sides.pop() if len(sides) == 1 else ("both" if sides else None),
-        "reference": {"source": norms["source"], "count": norms["count"], "date": norms["date"], "expression": expression,
-                      "ranges": expression if own else "all expressions", "ranges_count": ranges["count"],
-                      **({"slack": slack} if slack else {})},
+        "reference": {
+            "source": norms["source"],
+            "count": norms["count"],
+            "date": norms["date"],
+            "expression": expression,
+            "ranges": expression if own else "all expressions",
+            "ranges_count": ranges["count"],
+            **({"slack": slack} if slack else {}),
+        },
     }
 
 
 def load_norms(path: str | Path | None = None) -> dict:
     """A reference written by ``norms build``; the shipped default without ``path``."""
     try:
-        text = Path(path).read_text(encoding="utf-8") if path else resources.files("facepalsy.face").joinpath(DEFAULT_REFERENCE).read_text(encoding="utf-8")
+        text = (
+            Path(path).read_text(encoding="utf-8")
+            if path
+            else resources.files("facepalsy.face").joinpath(DEFAULT_REFERENCE).read_text(encoding="utf-8")
+        )
         norms = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: cannot read healthy reference ranges ({exc})") from exc
-    if not isinstance(norms, dict) or norms.get("format") not in (1, FORMAT) or set(norms.get("regions", {})) != set(REGIONS):
-        raise FacepalsyError(f"{path or DEFAULT_REFERENCE}: not a facepalsy reference "
-                             f"(format 1 or {FORMAT} with regions {', '.join(REGIONS)})")
+    if (
+        not isinstance(norms, dict)
+        or norms.get("format") not in (1, FORMAT)
+        or set(norms.get("regions", {})) != set(REGIONS)
+    ):
+        raise FacepalsyError(
+            f"{path or DEFAULT_REFERENCE}: not a facepalsy reference "
+            f"(format 1 or {FORMAT} with regions {', '.join(REGIONS)})"
+        )
     return norms

@@ -30,8 +30,9 @@ UPPER, LOWER = ("brow", "eye"), ("mid_face", "mouth")
 # and 2 × ½ × 15% fall between (undecided), brow and eye each leaning either way.
 PERIPHERAL_PERCENTILE, UNDECIDED_PERCENTILE = 90.0, 75.0
 MOVEMENT_SPARED, MOVEMENT_WEAK = 70.0, 50.0  # brow-raise symmetry of movement, %
-CENTRAL_WARNING = ("A central pattern can be caused by a stroke, which cannot be excluded here: "
-                   "urgent clinical assessment is needed.")
+CENTRAL_WARNING = (
+    "A central pattern can be caused by a stroke, which cannot be excluded here: urgent clinical assessment is needed."
+)
 
 
 def _side(region: dict) -> str:
@@ -50,9 +51,13 @@ def photo_pattern(reading: dict | None, palsy: bool = False) -> dict | None:
         return None
     regions = reading.get("regions") or {}
     if not regions:
-        return _result("undetermined", None, {}, "The face is turned too far to compare its sides; a frontal photo is needed.")
-    evidence = {r: {k: regions[r][k] for k in ("healthy_percentile", "outside_healthy_range")} | {"side": _side(regions[r])}
-                for r in (*UPPER, *LOWER)}
+        return _result(
+            "undetermined", None, {}, "The face is turned too far to compare its sides; a frontal photo is needed."
+        )
+    evidence = {
+        r: {k: regions[r][k] for k in ("healthy_percentile", "outside_healthy_range")} | {"side": _side(regions[r])}
+        for r in (*UPPER, *LOWER)
+    }
     evidence["expression"] = reading.get("reference", {}).get("expression", "rest")
     lower = max(LOWER, key=lambda r: regions[r]["score"])
     upper = max(UPPER, key=lambda r: regions[r]["score"])
@@ -62,35 +67,70 @@ def photo_pattern(reading: dict | None, palsy: bool = False) -> dict | None:
     name = lambda r: r.replace("_", " ")  # noqa: E731
     if upper_out and lower_out:
         if upper_side == side:
-            return _result("peripheral", side, evidence, f"Upper face ({name(upper)}) and lower face ({name(lower)}) are both weaker "
-                           f"on the patient's {side}: the whole side is involved.")
-        return _result("undetermined", None, evidence, f"The upper face ({name(upper)}) and the lower face ({name(lower)}) point to "
-                       "different sides; a brow-raise and an eye-closure photo would decide.")
+            return _result(
+                "peripheral",
+                side,
+                evidence,
+                f"Upper face ({name(upper)}) and lower face ({name(lower)}) are both weaker "
+                f"on the patient's {side}: the whole side is involved.",
+            )
+        return _result(
+            "undetermined",
+            None,
+            evidence,
+            f"The upper face ({name(upper)}) and the lower face ({name(lower)}) point to "
+            "different sides; a brow-raise and an eye-closure photo would decide.",
+        )
     if upper_out:
-        return _result("peripheral", upper_side, evidence, f"The upper face ({name(upper)}) is weaker on the patient's {upper_side}, "
-                       "which a central palsy spares.")
+        return _result(
+            "peripheral",
+            upper_side,
+            evidence,
+            f"The upper face ({name(upper)}) is weaker on the patient's {upper_side}, which a central palsy spares.",
+        )
     leaning = [regions[r]["healthy_percentile"] for r in UPPER if _side(regions[r]) == side]
     percentile = max(leaning, default=0.0)
     if percentile >= PERIPHERAL_PERCENTILE:
-        return _result("peripheral", side, evidence, f"The lower face ({name(lower)}) is weaker on the patient's {side} and the upper "
-                       f"face leans weaker on the same side ({percentile:.0f}th healthy percentile): the whole side is involved.")
+        return _result(
+            "peripheral",
+            side,
+            evidence,
+            f"The lower face ({name(lower)}) is weaker on the patient's {side} and the upper "
+            f"face leans weaker on the same side ({percentile:.0f}th healthy percentile): the whole side is involved.",
+        )
     if percentile >= UNDECIDED_PERCENTILE:
-        return _result("undetermined", side, evidence, f"The lower face ({name(lower)}) is weaker on the patient's {side} and the "
-                       f"upper face leans the same way within the healthy range ({percentile:.0f}th percentile); "
-                       "a brow-raise photo would decide.")
+        return _result(
+            "undetermined",
+            side,
+            evidence,
+            f"The lower face ({name(lower)}) is weaker on the patient's {side} and the "
+            f"upper face leans the same way within the healthy range ({percentile:.0f}th percentile); "
+            "a brow-raise photo would decide.",
+        )
     spared = f"at most the {percentile:.0f}th healthy percentile on that side" if leaning else "not weaker on that side"
-    return _result("central", side, evidence, f"The lower face ({name(lower)}) is weaker on the patient's {side} while the "
-                   f"forehead and eye are spared ({spared}).")
+    return _result(
+        "central",
+        side,
+        evidence,
+        f"The lower face ({name(lower)}) is weaker on the patient's {side} while the "
+        f"forehead and eye are spared ({spared}).",
+    )
 
 
 def exam_pattern(document: dict) -> dict | None:
     """The pattern of a whole exam: the brow-raise and eye-closure photos first, then the resting reading."""
     regions = document["regions"]
     readings = document.get("readings", {})
-    base = photo_pattern(readings.get("rest") or next(iter(readings.values()), None), palsy=document["outside_healthy_range"])
+    base = photo_pattern(
+        readings.get("rest") or next(iter(readings.values()), None), palsy=document["outside_healthy_range"]
+    )
     if base is None and not document["outside_healthy_range"]:
         return None
-    side = document.get("more_affected_side") if document.get("more_affected_side") in ("left", "right") else (base or {}).get("side")
+    side = (
+        document.get("more_affected_side")
+        if document.get("more_affected_side") in ("left", "right")
+        else (base or {}).get("side")
+    )
     lower_weak = any(regions[r]["outside_healthy_range"] for r in LOWER)
     brow = regions["brow"]
     moved = brow.get("movement")
@@ -99,15 +139,33 @@ def exam_pattern(document: dict) -> dict | None:
         evidence = {"brow_raise_movement": moved, "brow_symmetry_percent": brow["symmetry_percent"]}
         weaker_moves_less = moved[side] <= moved[other]
         if brow["symmetry_percent"] < MOVEMENT_WEAK and weaker_moves_less:
-            return _result("peripheral", side, evidence, f"In the brow raise the patient's {side} forehead moves "
-                           f"{brow['symmetry_percent']:.0f}% as far as the other side: the upper face is involved.")
+            return _result(
+                "peripheral",
+                side,
+                evidence,
+                f"In the brow raise the patient's {side} forehead moves "
+                f"{brow['symmetry_percent']:.0f}% as far as the other side: the upper face is involved.",
+            )
         if brow["symmetry_percent"] >= MOVEMENT_SPARED and lower_weak:
-            return _result("central", side, evidence, f"In the brow raise both foreheads move alike ({brow['symmetry_percent']:.0f}%) "
-                           f"while the lower face is weaker on the patient's {side}: the forehead is spared.")
+            return _result(
+                "central",
+                side,
+                evidence,
+                f"In the brow raise both foreheads move alike ({brow['symmetry_percent']:.0f}%) "
+                f"while the lower face is weaker on the patient's {side}: the forehead is spared.",
+            )
     eye = readings.get("eye_closure_full") or readings.get("eye_closure_gentle")
-    if eye and eye.get("regions", {}).get("eye", {}).get("outside_healthy_range") and eye["regions"]["eye"]["weaker_side"] == side:
-        return _result("peripheral", side, {"eye_closure": eye["regions"]["eye"]}, f"In eye closure the patient's {side} eye "
-                       "stays open beyond the healthy range: the upper face is involved.")
+    if (
+        eye
+        and eye.get("regions", {}).get("eye", {}).get("outside_healthy_range")
+        and eye["regions"]["eye"]["weaker_side"] == side
+    ):
+        return _result(
+            "peripheral",
+            side,
+            {"eye_closure": eye["regions"]["eye"]},
+            f"In eye closure the patient's {side} eye stays open beyond the healthy range: the upper face is involved.",
+        )
     return base
 
 
@@ -115,5 +173,7 @@ def pattern_text(pattern: dict | None) -> str:
     """The pattern in one Markdown sentence (for the terminal, the page and the reports); empty without one."""
     if not pattern:
         return ""
-    side = f" (patient's {pattern['side']} side)" if pattern.get("side") and pattern["pattern"] != "undetermined" else ""
+    side = (
+        f" (patient's {pattern['side']} side)" if pattern.get("side") and pattern["pattern"] != "undetermined" else ""
+    )
     return f"**Pattern: {pattern['pattern']}**{side}. {pattern['why']}"

@@ -30,13 +30,88 @@ import numpy as np
 
 # Landmarks on bone or tight skin, which facial palsy does not move: forehead, nose bridge and tip,
 # inner and outer eye corners, the face outline from the temples to the upper cheeks.
-STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 108, 337, 109, 338, 67, 297, 69, 299, 133, 362, 33, 263,
-          127, 356, 234, 454, 162, 389, 21, 251, 54, 284, 103, 332, 243, 463, 122, 351)
+STABLE = (
+    10,
+    151,
+    9,
+    8,
+    168,
+    6,
+    197,
+    195,
+    5,
+    4,
+    1,
+    108,
+    337,
+    109,
+    338,
+    67,
+    297,
+    69,
+    299,
+    133,
+    362,
+    33,
+    263,
+    127,
+    356,
+    234,
+    454,
+    162,
+    389,
+    21,
+    251,
+    54,
+    284,
+    103,
+    332,
+    243,
+    463,
+    122,
+    351,
+)
 RIGHT_IRIS, LEFT_IRIS = 468, 473  # refined landmarks: the patient's right and left iris centres
 CANONICAL_FILE = "canonical_face.json"
 # The face outline (MediaPipe's FACE_OVAL), for re-rendering a turned face.
-OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149,
-        150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+OVAL = (
+    10,
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,
+    323,
+    361,
+    288,
+    397,
+    365,
+    379,
+    378,
+    400,
+    377,
+    152,
+    148,
+    176,
+    149,
+    150,
+    136,
+    172,
+    58,
+    132,
+    93,
+    234,
+    127,
+    162,
+    21,
+    54,
+    103,
+    67,
+    109,
+)
 
 
 @dataclass
@@ -108,7 +183,9 @@ def mean_symmetric_face(meshes: np.ndarray, rounds: int = 5) -> np.ndarray:
         mean = mean - (mean[RIGHT_IRIS] + mean[LEFT_IRIS]) / 2
         symmetric = mean.copy()
         symmetric[:468] = (mean[:468] + mean[mirror_partners(mean[:468])] * flip) / 2
-        irises = np.r_[LEFT_IRIS:LEFT_IRIS + 5, RIGHT_IRIS:RIGHT_IRIS + 5]  # each iris point's partner in the other eye
+        irises = np.r_[
+            LEFT_IRIS : LEFT_IRIS + 5, RIGHT_IRIS : RIGHT_IRIS + 5
+        ]  # each iris point's partner in the other eye
         symmetric[RIGHT_IRIS:] = (mean[RIGHT_IRIS:] + mean[irises] * flip) / 2
         mean = symmetric / np.linalg.norm(symmetric[LEFT_IRIS] - symmetric[RIGHT_IRIS])
     return mean
@@ -140,8 +217,10 @@ def turn_face(rgb: np.ndarray, landmarks: np.ndarray, depth: np.ndarray, yaw: fl
     centre[2] = points[:, 2].mean()
     head = np.vstack([points, centre + (points[oval] - centre) * np.array([1.35, 1.25, 1.0])])
     moved = (head - centre) @ rotation_matrix(yaw, pitch).T + centre
-    border = np.array([[x, y] for x in np.linspace(0, w - 1, 5) for y in (0, h - 1)]
-                      + [[x, y] for y in np.linspace(0, h - 1, 5)[1:-1] for x in (0, w - 1)])
+    border = np.array(
+        [[x, y] for x in np.linspace(0, w - 1, 5) for y in (0, h - 1)]
+        + [[x, y] for y in np.linspace(0, h - 1, 5)[1:-1] for x in (0, w - 1)]
+    )
     source, target = np.vstack([head[:, :2], border]), np.vstack([moved[:, :2], border])
     depth_order = np.concatenate([moved[:, 2], np.full(len(border), np.inf)])
     triangles = Delaunay(source).simplices
@@ -153,7 +232,9 @@ def turn_face(rgb: np.ndarray, landmarks: np.ndarray, depth: np.ndarray, yaw: fl
         if x1 <= x0 or y1 <= y0:
             continue
         corner = np.array([x0, y0], np.float32)
-        patch = cv2.warpAffine(rgb, cv2.getAffineTransform(src, dst - corner), (int(x1 - x0), int(y1 - y0)), borderMode=cv2.BORDER_REFLECT)
+        patch = cv2.warpAffine(
+            rgb, cv2.getAffineTransform(src, dst - corner), (int(x1 - x0), int(y1 - y0)), borderMode=cv2.BORDER_REFLECT
+        )
         mask = np.zeros(patch.shape[:2], np.uint8)
         cv2.fillConvexPoly(mask, np.round(dst - corner).astype(np.int32), 1)
         out[y0:y1, x0:x1][mask.astype(bool)] = patch[mask.astype(bool)]

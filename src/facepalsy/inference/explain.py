@@ -30,7 +30,9 @@ def _layer_gradcam():
     return LayerGradCam, LayerAttribution
 
 
-def gradcam(model: VGGClassifier, preprocess: Preprocess, images: np.ndarray, target: int = PALSY, batch_size: int = 16) -> np.ndarray:
+def gradcam(
+    model: VGGClassifier, preprocess: Preprocess, images: np.ndarray, target: int = PALSY, batch_size: int = 16
+) -> np.ndarray:
     """Heatmaps in [0, 1] of shape N×H×W (the input's size) for class ``target`` of uint8 N×3×H×W images."""
     if not isinstance(model, VGGClassifier):
         raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")

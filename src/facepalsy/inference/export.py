@@ -48,9 +48,13 @@ def onnx_metadata(predictor: Predictor) -> dict[str, str]:
 
     spec = predictor.spec
     return {
-        METADATA_SPEC: json.dumps(spec.to_dict()), "facepalsy.version": __version__, "facepalsy.run_id": predictor.run.run_id if predictor.run else "unsaved",
-        "classes": ",".join(spec.classes), "image_size": str(spec.image_size),
-        "mean": ",".join(map(str, spec.preprocess.mean)), "std": ",".join(map(str, spec.preprocess.std)),
+        METADATA_SPEC: json.dumps(spec.to_dict()),
+        "facepalsy.version": __version__,
+        "facepalsy.run_id": predictor.run.run_id if predictor.run else "unsaved",
+        "classes": ",".join(spec.classes),
+        "image_size": str(spec.image_size),
+        "mean": ",".join(map(str, spec.preprocess.mean)),
+        "std": ",".join(map(str, spec.preprocess.std)),
         "input": "N×3×H×W float pixels in [0, 255], RGB; normalisation is inside the graph",
         "threshold": f"{spec.operating_point.threshold:.6f}" if spec.operating_point else "0.5",
         "temperature": "" if spec.temperature is None else f"{spec.temperature:.6f}",
@@ -59,7 +63,9 @@ def onnx_metadata(predictor: Predictor) -> dict[str, str]:
 
 def _check_exportable(predictor: Predictor) -> None:
     if not predictor.is_cnn:
-        raise FacepalsyError("only CNN runs can be exported to ONNX; the asymmetry baseline is a few numbers in model.pt")
+        raise FacepalsyError(
+            "only CNN runs can be exported to ONNX; the asymmetry baseline is a few numbers in model.pt"
+        )
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as exc:
@@ -77,8 +83,14 @@ def _write_graph(predictor: Predictor, path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
             torch.onnx.export(
-                module, torch.zeros(1, 3, size, size), str(raw), input_names=["pixels"], output_names=["probabilities"],
-                dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17, dynamo=False,
+                module,
+                torch.zeros(1, 3, size, size),
+                str(raw),
+                input_names=["pixels"],
+                output_names=["probabilities"],
+                dynamic_axes={"pixels": {0: "batch"}, "probabilities": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
             )
         model = onnx.load(str(raw))
         onnx.helper.set_model_props(model, onnx_metadata(predictor))
@@ -98,15 +110,22 @@ def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, f
     _write_graph(predictor, path)
     size = predictor.spec.image_size
     probe = np.random.default_rng(0).integers(0, 256, (8, 3, size, size), dtype=np.uint8)
-    reference = Predictor(predictor.spec, predictor.model, precision="fp32", calibrated=False).probabilities(probe)  # the graph holds the network; calibration is applied after it
+    reference = Predictor(predictor.spec, predictor.model, precision="fp32", calibrated=False).probabilities(
+        probe
+    )  # the graph holds the network; calibration is applied after it
     difference = float(np.abs(OnnxEngine(path).predict_proba(probe) - reference).max())
     if difference > PARITY_TOLERANCE:
         path.unlink()
-        raise FacepalsyError(f"{path}: the exported graph differs from PyTorch by {difference:.2g} in p(palsy) (limit {PARITY_TOLERANCE}); not written")
+        raise FacepalsyError(
+            f"{path}: the exported graph differs from PyTorch by {difference:.2g} "
+            f"in p(palsy) (limit {PARITY_TOLERANCE}); not written"
+        )
     return path, difference
 
 
-def export_onnx_int8(predictor: Predictor, calibration: np.ndarray, check: np.ndarray, path: Path | None = None) -> tuple[Path, dict]:
+def export_onnx_int8(
+    predictor: Predictor, calibration: np.ndarray, check: np.ndarray, path: Path | None = None
+) -> tuple[Path, dict]:
     """Write ``RUN/model-int8.onnx`` (:func:`write_onnx_int8`), checked against PyTorch fp32.
 
     The file is kept only if its labels agree with PyTorch fp32 on ≥ 99% of ``check`` (the
@@ -120,24 +139,32 @@ def export_onnx_int8(predictor: Predictor, calibration: np.ndarray, check: np.nd
     threshold = predictor.threshold
     delta = np.abs(quantised_probs - reference)
     figures = {
-        "calibration_images": len(calibration), "check_images": len(check),
+        "calibration_images": len(calibration),
+        "check_images": len(check),
         "label_agreement": float((is_palsy(quantised_probs, threshold) == is_palsy(reference, threshold)).mean()),
-        "delta_p_95th_percentile": float(np.percentile(delta, 95)), "delta_p_max": float(delta.max()),
+        "delta_p_95th_percentile": float(np.percentile(delta, 95)),
+        "delta_p_max": float(delta.max()),
         "limits": {"label_agreement": INT8_LABEL_AGREEMENT, "delta_p_95th_percentile": INT8_DELTA_P},
     }
-    figures["kept"] = figures["label_agreement"] >= INT8_LABEL_AGREEMENT and figures["delta_p_95th_percentile"] <= INT8_DELTA_P
+    figures["kept"] = (
+        figures["label_agreement"] >= INT8_LABEL_AGREEMENT and figures["delta_p_95th_percentile"] <= INT8_DELTA_P
+    )
     if predictor.run:
         atomic_write_json(predictor.run.onnx_int8_check, figures)  # kept or not: the measurement stays on record
     if not figures["kept"]:
         path.unlink()
         raise FacepalsyError(
-            f"{path}: int8 labels agree with fp32 on {100 * figures['label_agreement']:.1f}% of {len(check)} check images and |Δp| reaches "
-            f"{figures['delta_p_95th_percentile']:.3f} on 5% of them (limits {100 * INT8_LABEL_AGREEMENT:.0f}% and {INT8_DELTA_P}); not written"
+            f"{path}: int8 labels agree with fp32 on {100 * figures['label_agreement']:.1f}% "
+            f"of {len(check)} check images and |Δp| reaches "
+            f"{figures['delta_p_95th_percentile']:.3f} on 5% of them (limits "
+            f"{100 * INT8_LABEL_AGREEMENT:.0f}% and {INT8_DELTA_P}); not written"
         )
     return path, figures
 
 
-def export_run_int8(predictor: Predictor, calibration_images: int = INT8_CALIBRATION_IMAGES, progress: bool = True) -> tuple[Path, dict]:
+def export_run_int8(
+    predictor: Predictor, calibration_images: int = INT8_CALIBRATION_IMAGES, progress: bool = True
+) -> tuple[Path, dict]:
     """:func:`export_onnx_int8` on the run's own images: up to ``calibration_images`` of its training images
     (an even sample), decoded through the run's face policy, and all its validation images as the check."""
     from facepalsy.data.dataset import load_images
@@ -146,10 +173,18 @@ def export_run_int8(predictor: Predictor, calibration_images: int = INT8_CALIBRA
     samples, parts = run.read_split()
     root = Path(run.read_config()["data"])
     if not root.is_dir():
-        raise FacepalsyError(f"{root}: the run's data folder is gone; int8 export calibrates on the run's own training images")
+        raise FacepalsyError(
+            f"{root}: the run's data folder is gone; int8 export calibrates on the run's own training images"
+        )
     train = [s for s, part in zip(samples, parts) if part == "train"]
-    train = [train[i] for i in np.linspace(0, len(train) - 1, min(calibration_images, len(train))).astype(int)] if train else []
-    check = [s for s, part in zip(samples, parts) if part == "val"] or [s for s, part in zip(samples, parts) if part == "test"]
+    train = (
+        [train[i] for i in np.linspace(0, len(train) - 1, min(calibration_images, len(train))).astype(int)]
+        if train
+        else []
+    )
+    check = [s for s, part in zip(samples, parts) if part == "val"] or [
+        s for s, part in zip(samples, parts) if part == "test"
+    ]
     size, face = predictor.spec.image_size, predictor.spec.face
     calibration = load_images(root, train, size, True, progress, face)[0]
     return export_onnx_int8(predictor, calibration, load_images(root, check, size, True, progress, face)[0])
@@ -182,13 +217,29 @@ def write_onnx_int8(predictor: Predictor, calibration: np.ndarray, path: Path) -
         fp32, prepared, quantised = Path(tmp) / "fp32.onnx", Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
         _write_graph(predictor, fp32)
         quant_pre_process(str(fp32), str(prepared))
-        # the convolutions only: the head (two small dense layers) stays fp32, which costs nothing in speed; quantising it too
-        # moved p(palsy) about 17 times as much as all the convolutions (a VGG16 run on the real-photo set: 95th percentile 0.019 vs 0.0011)
-        quantize_static(str(prepared), str(quantised), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"])
+        # the convolutions only: the head (two small dense layers) stays fp32, which costs nothing in speed; quantising
+        # it too
+        # moved p(palsy) about 17 times as much as all the convolutions (a VGG16 run on the real-photo set: 95th
+        # percentile 0.019 vs 0.0011)
+        quantize_static(
+            str(prepared),
+            str(quantised),
+            Batches(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["Conv"],
+        )
         import onnx
 
         model = onnx.load(str(quantised))
-        onnx.helper.set_model_props(model, {**onnx_metadata(predictor), "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images"})
+        onnx.helper.set_model_props(
+            model,
+            {
+                **onnx_metadata(predictor),
+                "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images",
+            },
+        )
         atomic_write(path, lambda target: onnx.save(model, str(target)))
     return path

@@ -12,8 +12,12 @@ from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
 from facepalsy.models.spec import ModelSpec
 
-ONNX_INSTALL = "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"
-METADATA_SPEC = "facepalsy.spec"  # the ModelSpec as JSON: face policy, size, normalisation, classes, threshold, temperature
+ONNX_INSTALL = (
+    "pip install 'onnx==1.17.0' onnxruntime  (onnx 1.18+ needs protobuf 6, which MediaPipe 0.10.21 cannot use)"
+)
+METADATA_SPEC = (
+    "facepalsy.spec"  # the ModelSpec as JSON: face policy, size, normalisation, classes, threshold, temperature
+)
 
 
 class OnnxEngine:
@@ -37,5 +41,8 @@ class OnnxEngine:
         return ModelSpec.from_dict(json.loads(text), str(self.path)) if text else None
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        out = [self.session.run(None, {"pixels": images[i : i + batch_size].astype(np.float32)})[0][:, PALSY] for i in range(0, len(images), batch_size)]
+        out = [
+            self.session.run(None, {"pixels": images[i : i + batch_size].astype(np.float32)})[0][:, PALSY]
+            for i in range(0, len(images), batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros(0, np.float32)

@@ -63,7 +63,9 @@ def predict_probabilities(
     normalize = Normalize(preprocess).to(device)
     out = []
     for start in range(0, len(images), batch_size):
-        batch = normalize(torch.tensor(images[start : start + batch_size], device=device)).contiguous(memory_format=torch.channels_last)
+        batch = normalize(torch.tensor(images[start : start + batch_size], device=device)).contiguous(
+            memory_format=torch.channels_last
+        )
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(batch)
         out.append(torch.softmax(logits.float(), dim=1)[:, PALSY].cpu())
@@ -85,7 +87,9 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     cam: str | None = None  # a Grad-CAM overlay written for this image
-    palsy_pattern: dict | None = None  # central / peripheral / undetermined, for a face read as palsy or outside the healthy range
+    palsy_pattern: dict | None = (
+        None  # central / peripheral / undetermined, for a face read as palsy or outside the healthy range
+    )
 
     @property
     def ok(self) -> bool:
@@ -96,7 +100,13 @@ class Prediction:
 
 
 def load(
-    run_dir: str | Path, *, engine: str = "torch", precision: str = "auto", batch_size: int = 32, threshold: float | None = None, calibrated: bool = True,
+    run_dir: str | Path,
+    *,
+    engine: str = "torch",
+    precision: str = "auto",
+    batch_size: int = 32,
+    threshold: float | None = None,
+    calibrated: bool = True,
     finished_only: bool = True,
 ) -> "Predictor":
     """The Predictor of a trained run folder (CNN or landmark baseline).
@@ -124,7 +134,9 @@ def load(
         try:
             model.load_state_dict(payload["state_dict"])
         except RuntimeError as exc:
-            raise FacepalsyError(f"{run.model}: weights do not fit backbone {spec.backbone} ({str(exc).splitlines()[0]})") from exc
+            raise FacepalsyError(
+                f"{run.model}: weights do not fit backbone {spec.backbone} ({str(exc).splitlines()[0]})"
+            ) from exc
         model.eval()
     onnx = None
     if engine != "torch":
@@ -133,18 +145,38 @@ def load(
         onnx = OnnxEngine(run.onnx if engine == "onnx" else run.onnx_int8)
         exported_from = onnx.metadata.get("facepalsy.run_id")
         if exported_from != run.run_id:
-            raise FacepalsyError(f"{onnx.path} was not exported from this run's {run.model.name} ({'no facepalsy metadata' if exported_from is None else 'it changed since'}); "
-                                 f"export again: facepalsy export {run.path} --format {engine}")
+            raise FacepalsyError(
+                f"{onnx.path} was not exported from this run's {run.model.name} "
+                f"({'no facepalsy metadata' if exported_from is None else 'it changed since'}); "
+                f"export again: facepalsy export {run.path} --format {engine}"
+            )
         spec = onnx.spec()
-    return Predictor(spec, model, run, onnx=onnx, precision=precision, batch_size=batch_size, threshold=threshold, calibrated=calibrated)
+    return Predictor(
+        spec,
+        model,
+        run,
+        onnx=onnx,
+        precision=precision,
+        batch_size=batch_size,
+        threshold=threshold,
+        calibrated=calibrated,
+    )
 
 
 class Predictor:
     """A trained model with everything needed to use it. Build it with :func:`load`."""
 
     def __init__(
-        self, spec: ModelSpec, model, run: RunFolder | None = None, *, onnx=None, precision: str = "auto", batch_size: int = 32,
-        threshold: float | None = None, calibrated: bool = True,
+        self,
+        spec: ModelSpec,
+        model,
+        run: RunFolder | None = None,
+        *,
+        onnx=None,
+        precision: str = "auto",
+        batch_size: int = 32,
+        threshold: float | None = None,
+        calibrated: bool = True,
     ):
         if precision not in PRECISIONS:
             raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -160,7 +192,9 @@ class Predictor:
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._decoders is None:
-            self._decoders = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="facepalsy-decode")
+            self._decoders = ThreadPoolExecutor(
+                max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="facepalsy-decode"
+            )
         return self._decoders
 
     @property
@@ -174,7 +208,8 @@ class Predictor:
 
     @property
     def threshold(self) -> float:
-        """The threshold labels use: ``--threshold`` if given, else the run's operating threshold (0.5 for runs without one).
+        """The threshold labels use: ``--threshold`` if given, else the run's operating threshold (0.5 for runs without
+        one).
 
         The operating threshold was chosen on calibrated probabilities; uncalibrated, it is mapped back
         through the temperature, so both label every image alike.
@@ -195,8 +230,17 @@ class Predictor:
             return f"threshold {self.threshold:.3f} (given by the user)"
         if point is None:
             return "threshold 0.500 (the run recorded no operating threshold)"
-        space = "uncalibrated probabilities, mapped from the calibrated threshold" if self.spec.temperature and not self.calibrated else "calibrated probabilities" if self.spec.temperature else "probabilities"
-        text = f"threshold {self.threshold:.3f} on {space} ({point.rule}, chosen on {point.validation_images} validation images"
+        space = (
+            "uncalibrated probabilities, mapped from the calibrated threshold"
+            if self.spec.temperature and not self.calibrated
+            else "calibrated probabilities"
+            if self.spec.temperature
+            else "probabilities"
+        )
+        text = (
+            f"threshold {self.threshold:.3f} on {space} ({point.rule}, "
+            f"chosen on {point.validation_images} validation images"
+        )
         if point.sensitivity is not None:
             text += f": sensitivity {100 * point.sensitivity:.1f}%, specificity {100 * point.specificity:.1f}%"
         return text + ")"
@@ -225,10 +269,18 @@ class Predictor:
         if features is not None:
             return self._calibrated(self._head_probabilities(features))
         size = self.spec.image_size
-        if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[1:] != (3, size, size):
+        if (
+            not isinstance(pixels, np.ndarray)
+            or pixels.dtype != np.uint8
+            or pixels.ndim != 4
+            or pixels.shape[1:] != (3, size, size)
+        ):
             shape = getattr(pixels, "shape", type(pixels).__name__)
             dtype = getattr(pixels, "dtype", "")
-            raise InputError(f"model input must be an N×3×{size}×{size} uint8 array (this run's image size), got {shape} {dtype}".rstrip())
+            raise InputError(
+                f"model input must be an N×3×{size}×{size} uint8 "
+                f"array (this run's image size), got {shape} {dtype}".rstrip()
+            )
         if self.onnx is not None:
             probs = self.onnx.predict_proba(pixels, self.batch_size)
         elif self.is_cnn:
@@ -250,20 +302,25 @@ class Predictor:
             logits = head.forward_pooled(features.to(device))
         return torch.softmax(logits.float(), dim=1)[:, PALSY].cpu().numpy()
 
-    def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str], patterns: bool = False) -> list[Prediction]:
+    def classify(
+        self, inputs: Sequence[ModelInput], sources: Sequence[str], patterns: bool = False
+    ) -> list[Prediction]:
         """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings;
         with ``patterns``, the palsy pattern too (see :meth:`pattern`)."""
         if not inputs:
             return []
         probs = self.probabilities(np.stack([i.pixels.transpose(2, 0, 1) for i in inputs]))
-        predictions = [self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)]
+        predictions = [
+            self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)
+        ]
         for item, prediction in zip(inputs, predictions):
             if patterns:
                 prediction.palsy_pattern = self.pattern(item.pixels, prediction.label == "palsy")
         return predictions
 
     def pattern(self, pixels: np.ndarray, palsy: bool) -> dict | None:
-        """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) read as palsy, or by the landmark model outside
+        """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) read as palsy, or by the landmark model
+        outside
         the healthy range; needs the face extra. The landmark model measured the face already (cached), a CNN's input
         is measured for it, and only when labelled palsy; None where nothing is to be named."""
         from facepalsy.face.detect import mediapipe_available
@@ -277,7 +334,12 @@ class Predictor:
             self._norms = load_norms()
         result = measured(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
         if result is None:
-            return {"pattern": "undetermined", "side": None, "evidence": {}, "why": "The face mesh could not be measured on this face."}
+            return {
+                "pattern": "undetermined",
+                "side": None,
+                "evidence": {},
+                "why": "The face mesh could not be measured on this face.",
+            }
         return result.compare(self._norms, palsy).palsy_pattern
 
     def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:
@@ -285,10 +347,23 @@ class Predictor:
         if self.threshold_override is None and self.spec.operating_point is None:
             warnings.append("this run recorded no operating threshold; labelled at 0.5")
         if item.faces_found and item.faces_found > 1:
-            warnings.append(f"{item.faces_found} faces found; " + ("the largest was analysed" if item.face_used else "this model labels the whole image"))
+            warnings.append(
+                f"{item.faces_found} faces found; "
+                + ("the largest was analysed" if item.face_used else "this model labels the whole image")
+            )
         elif item.faces_found == 0:
             warnings.append("no face found; this model labels the whole image")
-        return Prediction(source, "ok", self.label(prob), prob, self.threshold, item.faces_found, item.face_box, item.face_used, warnings)
+        return Prediction(
+            source,
+            "ok",
+            self.label(prob),
+            prob,
+            self.threshold,
+            item.faces_found,
+            item.face_box,
+            item.face_used,
+            warnings,
+        )
 
     def failed(self, source: str, exc: BadImageError) -> Prediction:
         status = "no_face" if isinstance(exc, NoFaceError) else "unreadable"
@@ -322,7 +397,10 @@ class Predictor:
 
         pending = decode_batch(0)
         for start in range(0, len(items), self.batch_size):
-            current, pending = pending, decode_batch(start + self.batch_size)  # the next batch decodes while this one computes
+            current, pending = (
+                pending,
+                decode_batch(start + self.batch_size),
+            )  # the next batch decodes while this one computes
             prepared, good = [], []
             for i, future in current:
                 try:
@@ -336,7 +414,9 @@ class Predictor:
                 self._write_cams(Path(cam_dir), [results[i] for i in good], prepared, good, items)
         return results[0] if single else results
 
-    def _write_cams(self, cam_dir: Path, predictions: list[Prediction], prepared: list[ModelInput], indices: list[int], items: list) -> None:
+    def _write_cams(
+        self, cam_dir: Path, predictions: list[Prediction], prepared: list[ModelInput], indices: list[int], items: list
+    ) -> None:
         from facepalsy.inference.explain import save_overlay
 
         pixels = np.stack([p.pixels.transpose(2, 0, 1) for p in prepared])
@@ -373,14 +453,24 @@ class Predictor:
         return self.video_verdict(path, frames, out)
 
     def video_verdict(self, path: Path, frames: "VideoFrames", out: str | Path) -> "VideoVerdict":
-        """The verdict of a video's prepared frames (collected by whoever decoded it: predict_video, or the exam in the same pass)."""
+        """The verdict of a video's prepared frames (collected by whoever decoded it: predict_video, or the exam in the
+        same pass)."""
         from facepalsy.files import atomic_write_csv
         from facepalsy.plots import plot_timeline
 
         if frames.total == 0:
             return VideoVerdict(str(path), None, None, self.threshold, 0, 0, 0, error="no decodable frame")
         if not frames.prepared:
-            return VideoVerdict(str(path), None, None, self.threshold, frames.total, 0, 0, error=f"no usable face in any of {frames.total} frames")
+            return VideoVerdict(
+                str(path),
+                None,
+                None,
+                self.threshold,
+                frames.total,
+                0,
+                0,
+                error=f"no usable face in any of {frames.total} frames",
+            )
         probs = self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in frames.prepared]))  # batched inside
         mean = float(probs.mean())
         rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(frames.times, probs)]
@@ -388,12 +478,22 @@ class Predictor:
         atomic_write_csv(files.frames, ["frame_time", "prob_palsy"], rows)
         title = f"{path.name}: p(palsy) {mean:.2f}, face in {frames.with_face}/{frames.total} frames"
         plot_timeline(np.array(frames.times), probs, files.timeline, self.threshold, title=title)
-        return VideoVerdict(str(path), self.label(mean), mean, self.threshold, frames.total, len(frames.prepared), frames.with_face, str(files.timeline))
+        return VideoVerdict(
+            str(path),
+            self.label(mean),
+            mean,
+            self.threshold,
+            frames.total,
+            len(frames.prepared),
+            frames.with_face,
+            str(files.timeline),
+        )
 
 
 @dataclass
 class VideoFrames:
-    """A video's frames as the model will see them: time and model input of each frame with a verdict, and the counts."""
+    """A video's frames as the model will see them: time and model input of each frame with a verdict, and the
+    counts."""
 
     times: list[float] = field(default_factory=list)
     prepared: list[ModelInput] = field(default_factory=list)
@@ -428,7 +528,11 @@ class VideoVerdict:
         return self.frames_with_face / self.frames if self.frames else 0.0
 
     def to_dict(self) -> dict:
-        return {"kind": "video", **{k: v for k, v in self.__dict__.items() if v is not None}, "face_fraction": self.face_fraction}
+        return {
+            "kind": "video",
+            **{k: v for k, v in self.__dict__.items() if v is not None},
+            "face_fraction": self.face_fraction,
+        }
 
 
 def _run_now(function, *args) -> Future:
@@ -444,5 +548,11 @@ def _run_now(function, *args) -> Future:
 def _source(item: ImageLike, index: int, single: bool) -> str:
     if isinstance(item, (str, Path)):
         return display_path(item)
-    kind = "PIL image" if isinstance(item, Image.Image) else "array" if isinstance(item, np.ndarray) else type(item).__name__
+    kind = (
+        "PIL image"
+        if isinstance(item, Image.Image)
+        else "array"
+        if isinstance(item, np.ndarray)
+        else type(item).__name__
+    )
     return f"<{kind}>" if single else f"<{kind} #{index}>"

@@ -37,6 +37,7 @@ learned "smiling means palsy" would flag healthy smiles.
 Runs trained before keep their features and still predict as they did: format 2 (logistic regression
 alone) and format 1 (the same measures on the mesh without frontalising, unscaled, 20 components, C = 0.1).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,7 +69,9 @@ MIN_GROUP = 15  # healthy training faces an expression needs for its own scaling
 REGION_COLUMNS = {region: [FEATURES.index(f"abs_{m}") for m in measures] for region, measures in REGIONS.items()}
 CACHE_LIMIT = 20_000  # entries of about 3.8 kB (float32): enough for YFP-sized cv, bounded for a long-running `serve`
 READINGS_LIMIT = 256  # the last faces' measures, for the palsy pattern of the predictions just made
-_features_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # (image hash, format) → features, so cv folds measure once
+_features_cache: OrderedDict[tuple[str, int], np.ndarray] = (
+    OrderedDict()
+)  # (image hash, format) → features, so cv folds measure once
 _measured: OrderedDict[str, Asymmetry | None] = OrderedDict()  # image hash → its measures (None: no usable face)
 
 
@@ -111,7 +114,11 @@ def image_features(image: np.ndarray, version: int = FORMAT) -> np.ndarray:
             extra = []
         else:
             mesh, extra = result.mesh, [EXPRESSIONS.index(result.expression)]
-        scalars = [*(abs(result.difference[m]) for m in MEASURES), result.score, *(abs(result.shape[m]) for m in SHAPE_FEATURES)]
+        scalars = [
+            *(abs(result.difference[m]) for m in MEASURES),
+            result.score,
+            *(abs(result.shape[m]) for m in SHAPE_FEATURES),
+        ]
         row = np.concatenate([scalars, extra, mesh.ravel()]).astype(np.float32)
     _remember(_features_cache, key, row, CACHE_LIMIT)
     return row
@@ -191,7 +198,9 @@ class AsymmetryClassifier:
             params.update(_kernel_machine(design, y, seed))
         return cls(params)
 
-    def _design(self, scalars: np.ndarray, groups: np.ndarray, meshes: np.ndarray, standardise: bool = True) -> np.ndarray:
+    def _design(
+        self, scalars: np.ndarray, groups: np.ndarray, meshes: np.ndarray, standardise: bool = True
+    ) -> np.ndarray:
         p = self.params
         offsets = mesh_offsets(meshes, p["pairs"])
         if self.version == 1:
@@ -200,16 +209,20 @@ class AsymmetryClassifier:
             standard = (offsets - p["mesh_mean"][groups]) / p["mesh_scale"][groups]
             scalars = scalars / p["scalar_scale"][groups]
             regions = np.column_stack([scalars[:, columns].max(axis=1) for columns in REGION_COLUMNS.values()])
-            scalars = np.hstack([scalars, regions, regions[:, :2].max(axis=1, keepdims=True), regions[:, 2:].max(axis=1, keepdims=True)])
+            scalars = np.hstack(
+                [scalars, regions, regions[:, :2].max(axis=1, keepdims=True), regions[:, 2:].max(axis=1, keepdims=True)]
+            )
         design = np.hstack([scalars, (standard - p["pca_mean"]) @ p["components"].T])
         return (design - p["mean"]) / p["scale"] if standardise else design
 
     def predict_proba(self, images: np.ndarray, progress: bool = False) -> np.ndarray:
-        """Palsy probability per CHW uint8 face crop (the rare crop the mesh cannot be re-found on gets the training means)."""
+        """Palsy probability per CHW uint8 face crop (the rare crop the mesh cannot be re-found on gets the training
+        means)."""
         return self.proba_from_features(features(images, progress, self.version))
 
     def proba_from_features(self, x: np.ndarray) -> np.ndarray:
-        """Palsy probability per row of :func:`features`; a row with anything unmeasured is scored as the training mean."""
+        """Palsy probability per row of :func:`features`; a row with anything unmeasured is scored as the training
+        mean."""
         p = self.params
         missing = np.isnan(x).any(axis=1)
         design = self._design(*_split(np.nan_to_num(x), self.version))
@@ -235,13 +248,19 @@ def _kernel_machine(design: np.ndarray, y: np.ndarray, seed: int) -> dict[str, n
     calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False).fit(design, y)
     fitted = calibrated.calibrated_classifiers_[0]
     machine, sigmoid = fitted.estimator, fitted.calibrators[0]
-    return {"support_vectors": machine.support_vectors_, "dual_coef": machine.dual_coef_[0],
-            "svm_intercept": machine.intercept_, "gamma": np.array([gamma]), "platt": np.array([sigmoid.a_, sigmoid.b_])}
+    return {
+        "support_vectors": machine.support_vectors_,
+        "dual_coef": machine.dual_coef_[0],
+        "svm_intercept": machine.intercept_,
+        "gamma": np.array([gamma]),
+        "platt": np.array([sigmoid.a_, sigmoid.b_]),
+    }
 
 
 def _expression_scales(scalars: np.ndarray, groups: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
     """Per expression (rows in EXPRESSIONS order): the healthy 95th percentile of each scalar measure and the
-    healthy mean and spread of each mesh offset; all healthy faces stand in for an expression with fewer than MIN_GROUP."""
+    healthy mean and spread of each mesh offset; all healthy faces stand in for an expression with fewer than
+    MIN_GROUP."""
     pooled = (np.percentile(scalars, 95, axis=0) + 1e-9, offsets.mean(axis=0), offsets.std(axis=0) + 1e-9)
     tables = [np.tile(value, (len(EXPRESSIONS), 1)) for value in pooled]
     for index in range(len(EXPRESSIONS)):

@@ -13,7 +13,9 @@ import numpy as np
 
 from facepalsy.errors import FacepalsyError
 
-OPERATING_POINT_HELP = "youden (default: max sensitivity + specificity − 1), sensitivity=0.90, specificity=0.90, or fixed=0.5"
+OPERATING_POINT_HELP = (
+    "youden (default: max sensitivity + specificity − 1), sensitivity=0.90, specificity=0.90, or fixed=0.5"
+)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,9 @@ class ModelSpec:
     preprocess: Preprocess
     face: FacePolicy  # what the model needs of the face: crop, required, yaw limit, harmonisation
     classes: tuple[str, ...] = CLASSES
-    operating_point: OperatingPoint | None = None  # chosen on validation data after training, on calibrated probabilities
+    operating_point: OperatingPoint | None = (
+        None  # chosen on validation data after training, on calibrated probabilities
+    )
     temperature: float | None = None  # temperature scaling fitted on validation data; None: not calibrated
 
     @property
@@ -61,27 +63,44 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return {
-            "backbone": self.backbone, "preprocess": self.preprocess.to_dict(), "face_crop": self.face.crop, "classes": list(self.classes),
-            "operating_point": self.operating_point.to_dict() if self.operating_point else None, "max_yaw": self.face.max_yaw,
+            "backbone": self.backbone,
+            "preprocess": self.preprocess.to_dict(),
+            "face_crop": self.face.crop,
+            "classes": list(self.classes),
+            "operating_point": self.operating_point.to_dict() if self.operating_point else None,
+            "max_yaw": self.face.max_yaw,
             "max_yaw_degrees": self.face.max_yaw_degrees,
-            "require_face": self.face.required, "harmonise": self.face.harmonise.to_dict() if self.face.harmonise else None,
+            "require_face": self.face.required,
+            "harmonise": self.face.harmonise.to_dict() if self.face.harmonise else None,
             "temperature": self.temperature,
         }
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "model spec") -> "ModelSpec":
-        """Read a spec; one saved before faces could be required reads as it behaved then (required with a crop only)."""
+        """Read a spec; one saved before faces could be required reads as it behaved then (required with a crop
+        only)."""
         try:
             point, harmonise = values.get("operating_point"), values.get("harmonise")
             crop = bool(values["face_crop"])
-            face = FacePolicy(crop, bool(values.get("require_face", crop)), values.get("max_yaw"),
-                              Harmonisation.from_dict(harmonise) if harmonise else None, values.get("max_yaw_degrees"))
+            face = FacePolicy(
+                crop,
+                bool(values.get("require_face", crop)),
+                values.get("max_yaw"),
+                Harmonisation.from_dict(harmonise) if harmonise else None,
+                values.get("max_yaw_degrees"),
+            )
             return cls(
-                str(values["backbone"]), Preprocess.from_dict(values["preprocess"]), face, tuple(values["classes"]),
-                OperatingPoint.from_dict(point) if point else None, values.get("temperature"),
+                str(values["backbone"]),
+                Preprocess.from_dict(values["preprocess"]),
+                face,
+                tuple(values["classes"]),
+                OperatingPoint.from_dict(point) if point else None,
+                values.get("temperature"),
             )
         except (KeyError, TypeError, ValueError, FacepalsyError) as exc:
-            raise FacepalsyError(f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})") from None
+            raise FacepalsyError(
+                f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})"
+            ) from None
 
 
 class Normalize(nn.Module):

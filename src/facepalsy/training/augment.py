@@ -39,7 +39,8 @@ class TrainTransform(nn.Module):
         self.normalize = Normalize(preprocess)
 
     def forward(self, images: torch.Tensor, params: list | None = None) -> torch.Tensor:
-        """``params``: kornia's augmentation parameters for this batch (the feature bank's fixed views); else drawn now."""
+        """``params``: kornia's augmentation parameters for this batch (the feature bank's fixed views); else drawn
+        now."""
         scaled = images.float() / 255.0
         augmented = (self.augment(scaled, params=params) if params is not None else self.augment(scaled)) * 255.0
         return self.normalize(augmented)

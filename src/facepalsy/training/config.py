@@ -22,7 +22,11 @@ from facepalsy.models.operating_point import parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
-LOGGERS = {"csv": None, "tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}  # name: modules, any of which serves
+LOGGERS = {
+    "csv": None,
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "mlflow": ("mlflow",),
+}  # name: modules, any of which serves
 
 
 @dataclass
@@ -50,13 +54,19 @@ class Config:
     shift_fraction: float = 0.1
     scale_range: float = 0.1
     face_crop: bool = False  # detect, level the eyes and crop the largest face before resizing
-    face_required: bool = True  # no usable face, no verdict (and no training image); off only for faces the detector cannot see
+    face_required: bool = (
+        True  # no usable face, no verdict (and no training image); off only for faces the detector cannot see
+    )
     harmonise: int = 0  # 0: off; else every image becomes its aligned face at this many pixels across, re-encoded alike
     subgroup: str = ""  # manifest column(s), comma-separated: the model card tabulates performance per value
     operating_point: str = "youden"  # how the run's threshold is chosen on validation data (see evaluation.metrics)
-    feature_cache: int = 0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
+    feature_cache: int = (
+        0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
+    )
     seed: int = 42
-    logger: str = "csv"  # experiment log beside the run's history.csv: csv (Lightning's CSVLogger, always), tensorboard or mlflow in addition
+    # experiment log beside the run's history.csv: csv (Lightning's CSVLogger, always), tensorboard or mlflow in
+    # addition
+    logger: str = "csv"
     skip_bad: bool = False
     precision: str = "auto"  # auto: bf16 mixed precision where the CPU/GPU has native bf16; bf16; fp32
     accelerator: str = "auto"
@@ -89,22 +99,31 @@ class Config:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
         parse_operating_point(self.operating_point)
         if self.harmonise and not 32 <= self.harmonise <= 1024:
-            raise FacepalsyError(f"harmonise must be 0 (off) or a face size between 32 and 1024 px, got {self.harmonise}")
+            raise FacepalsyError(
+                f"harmonise must be 0 (off) or a face size between 32 and 1024 px, got {self.harmonise}"
+            )
         if self.harmonise and not self.face_required:
-            raise FacepalsyError("harmonise crops every image to its face, so it cannot be combined with allowing images without a face")
+            raise FacepalsyError(
+                "harmonise crops every image to its face, so it cannot be combined with allowing images without a face"
+            )
         if self.feature_cache < 0 or (self.feature_cache and self.finetune):
-            raise FacepalsyError("feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1")
+            raise FacepalsyError(
+                "feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1"
+            )
 
     def model_spec(self) -> ModelSpec:
         """What the trained model will carry for inference (its operating point is added after training)."""
         from facepalsy.face.asymmetry import MAX_YAW_DEGREES
         from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 
-        # the landmark model compares the sides of a face: it sees the aligned crop of the largest, fairly frontal face or nothing
+        # the landmark model compares the sides of a face: it sees the aligned crop of the largest, fairly frontal face
+        # or nothing
         landmarks = self.backbone == LANDMARK_MODEL
         face = FacePolicy(
-            crop=self.face_crop or landmarks, required=self.face_required or landmarks,
-            harmonise=Harmonisation(self.harmonise) if self.harmonise else None, max_yaw_degrees=MAX_YAW_DEGREES if landmarks else None,
+            crop=self.face_crop or landmarks,
+            required=self.face_required or landmarks,
+            harmonise=Harmonisation(self.harmonise) if self.harmonise else None,
+            max_yaw_degrees=MAX_YAW_DEGREES if landmarks else None,
         )
         return ModelSpec(self.backbone, Preprocess.for_backbone(self.backbone, self.image_size), face)
 
@@ -117,9 +136,7 @@ class Config:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise FacepalsyError(
-                f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}"
-            )
+            raise FacepalsyError(f"{source}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(known)}")
         checked = {name: _coerce(name, value, known[name].type, source) for name, value in values.items()}
         try:
             return cls(**checked)
@@ -138,9 +155,7 @@ def _coerce(name: str, value: Any, type_name: str, source: str) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is int and isinstance(value, bool) or not isinstance(value, expected):
-        raise FacepalsyError(
-            f"{source}: {name} must be of type {type_name}, got {type(value).__name__} {value!r}"
-        )
+        raise FacepalsyError(f"{source}: {name} must be of type {type_name}, got {type(value).__name__} {value!r}")
     return value
 
 

@@ -43,7 +43,9 @@ from facepalsy.training.train import audit_training_data, build_model, fit_split
 PROTOCOLS = ("frame", "subject-kfold", "lopo")
 
 
-def fold_assignments(samples: list[Sample], protocol: str, folds: int, val_fraction: float, seed: int) -> list[list[str]]:
+def fold_assignments(
+    samples: list[Sample], protocol: str, folds: int, val_fraction: float, seed: int
+) -> list[list[str]]:
     """One train/val/test assignment per fold; validation is carved from each fold's training side."""
     if protocol not in PROTOCOLS:
         raise FacepalsyError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -71,13 +73,24 @@ def fold_assignments(samples: list[Sample], protocol: str, folds: int, val_fract
         assignment = np.full(len(samples), "train", dtype=object)
         assignment[test_idx] = "test"
         if val_fraction > 0:
-            _, val = holdout(train_idx, labels[train_idx], subjects[train_idx], split_protocol, val_fraction, seed, "validation", shrink=True)
+            _, val = holdout(
+                train_idx,
+                labels[train_idx],
+                subjects[train_idx],
+                split_protocol,
+                val_fraction,
+                seed,
+                "validation",
+                shrink=True,
+            )
             assignment[val] = "val"
         assignments.append(list(assignment))
     return assignments
 
 
-def run_cv(config: Config, out: str | Path, protocol: str, folds: int = 5, overwrite: bool = False, progress: bool = True) -> dict:
+def run_cv(
+    config: Config, out: str | Path, protocol: str, folds: int = 5, overwrite: bool = False, progress: bool = True
+) -> dict:
     """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
@@ -101,7 +114,10 @@ def resume_cv(out: str | Path, progress: bool = True) -> dict:
     cv = CvFolder(out)
     with cv.lock():
         if not cv.plan.is_file():
-            raise FacepalsyError(f"{cv.path}: nothing to resume ({cv.plan.name} not found; not a cross-validation folder, or it stopped before its first fold)")
+            raise FacepalsyError(
+                f"{cv.path}: nothing to resume ({cv.plan.name} not found; not a "
+                "cross-validation folder, or it stopped before its first fold)"
+            )
         plan = read_json(cv.plan)
         config = load_config(cv.config)
         images, samples = _load(config, cv, scan_dataset(config.data), progress)
@@ -109,7 +125,10 @@ def resume_cv(out: str | Path, progress: bool = True) -> dict:
         with cv.folds_table.open(newline="", encoding="utf-8") as f:
             recorded = list(csv.DictReader(f))
         if recorded != [{k: str(v) for k, v in row.items()} for row in fold_rows(samples, assignments)]:
-            raise DataError(f"{config.data}: the data changed since this cross-validation started (its folds differ from {cv.folds_table}); start again with --overwrite")
+            raise DataError(
+                f"{config.data}: the data changed since this cross-validation started "
+                f"(its folds differ from {cv.folds_table}); start again with --overwrite"
+            )
         return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress)
 
 
@@ -128,7 +147,15 @@ def _fold_done(fold: RunFolder) -> bool:
     return fold.finished
 
 
-def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> dict:
+def _run_folds(
+    config: Config,
+    cv: CvFolder,
+    protocol: str,
+    images: np.ndarray,
+    samples: list[Sample],
+    assignments: list[list[str]],
+    progress: bool,
+) -> dict:
     """Train the folds not yet complete (sequentially, or in parallel with ``devices`` > 1), then pool all of them."""
     fold_dirs = [cv.fold(k) for k in range(len(assignments))]
     metrics = {k: fold.read_metrics() for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
@@ -141,15 +168,39 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
     hashes = perceptual_hashes(images) if todo else None  # once for all folds' leakage guards
     try:
         if config.devices > 1:
-            metrics.update(zip(todo, _run_folds_in_parallel(config, [fold_dirs[k] for k in todo], images, samples, [assignments[k] for k in todo], progress)))
+            metrics.update(
+                zip(
+                    todo,
+                    _run_folds_in_parallel(
+                        config, [fold_dirs[k] for k in todo], images, samples, [assignments[k] for k in todo], progress
+                    ),
+                )
+            )
         else:
             for k in todo:
                 if progress:
-                    console.rule(f"fold {k + 1}/{len(assignments)}: testing {len(_test_subjects(samples, assignments[k]))} subject(s)")
-                metrics[k] = fit_split(config, fold_dirs[k], build_model(config), images, samples, assignments[k], progress=progress, hashes=hashes)
+                    console.rule(
+                        f"fold {k + 1}/{len(assignments)}: testing "
+                        f"{len(_test_subjects(samples, assignments[k]))} subject(s)"
+                    )
+                metrics[k] = fit_split(
+                    config,
+                    fold_dirs[k],
+                    build_model(config),
+                    images,
+                    samples,
+                    assignments[k],
+                    progress=progress,
+                    hashes=hashes,
+                )
     except (Interrupted, KeyboardInterrupt) as exc:
-        raise Interrupted(f"{cv.path} keeps its completed folds; continue with: facepalsy cv --resume --out {cv.path}") from exc
-    fold_results = [_fold_summary(k, fold_dirs[k], _test_subjects(samples, assignments[k]), metrics[k]) for k in range(len(fold_dirs))]
+        raise Interrupted(
+            f"{cv.path} keeps its completed folds; continue with: facepalsy cv --resume --out {cv.path}"
+        ) from exc
+    fold_results = [
+        _fold_summary(k, fold_dirs[k], _test_subjects(samples, assignments[k]), metrics[k])
+        for k in range(len(fold_dirs))
+    ]
     result = pool_folds(cv, protocol, config, fold_results)
     atomic_write_json(cv.results, result)
     write_cv_markdown(cv, result, read_json(cv.check) if cv.check.is_file() else None)
@@ -157,7 +208,8 @@ def _run_folds(config: Config, cv: CvFolder, protocol: str, images: np.ndarray, 
 
 
 def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
-    """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration, subgroups."""
+    """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration,
+    subgroups."""
     from facepalsy.data.dataset import manifest_rows
     from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
 
@@ -175,26 +227,62 @@ def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
     environment = provenance.get("environment") or {}
     data_hash = provenance["data"].get("content_sha256", "not recorded")
     thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    return card_lines({
-        "data": config.data, "data_hash": data_hash,
-        "count_lines": ["| class | images (out-of-fold) | subjects |", "|---|---|---|",
-                        *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES]],
-        "exclusions": (f"Unreadable images left out: {_lines(cv.bad_images)} (`{cv.bad_images.name}`); images without a usable face, no verdict: "
-                       f"{_lines(cv.no_face)} (`{cv.no_face.name}`). No image was dropped silently."),
-        "preprocessing": f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px; augmentation {'on' if config.augment else 'off'}.",
-        "protocol": (f"{result['protocol_text']} Protocol `{result['protocol']}`, {len(result['folds'])} folds; folds with a test subject in "
-                     f"training: {len(result['folds_with_test_subject_in_training'])}."),
-        "model": (f"`{config.backbone}`, weights {config.weights}, {'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
-                  f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."),
-        "balance": f"{images_of['palsy']} palsy and {images_of['normal']} normal images tested out of fold; no resampling or class weights.",
-        "calibration": (f"Each fold temperature-scaled on its own validation images; pooled: Brier {calibration['brier']:.3f}, ECE "
-                        f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, slope {calibration['calibration_slope']:.2f}."),
-        "threshold": f"Each fold labels at its own threshold, rule `{config.operating_point}`, chosen on its validation images: {thresholds}.",
-        "performance_lines": [*chance_lines(pooled), "Pooled per image:", "", *metrics_table(pooled), "", "Per subject:", "", *metrics_table(result["per_subject"])],
-        "subgroup_lines": subgroup_lines({c: subgroup_rows(rows, manifest, c, seed=config.seed) for c in columns}, missing),
-        "code": (f"facepalsy {environment.get('facepalsy', '?')}, git commit {environment.get('facepalsy_git_commit') or 'unknown'}; data content "
-                 f"SHA-256 {data_hash}; package versions in each fold's `provenance.json`."),
-    })
+    return card_lines(
+        {
+            "data": config.data,
+            "data_hash": data_hash,
+            "count_lines": [
+                "| class | images (out-of-fold) | subjects |",
+                "|---|---|---|",
+                *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES],
+            ],
+            "exclusions": (
+                f"Unreadable images left out: {_lines(cv.bad_images)} "
+                f"(`{cv.bad_images.name}`); images without a usable face, no verdict: "
+                f"{_lines(cv.no_face)} (`{cv.no_face.name}`). No image was dropped silently."
+            ),
+            "preprocessing": f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
+            f"px; augmentation {'on' if config.augment else 'off'}.",
+            "protocol": (
+                f"{result['protocol_text']} Protocol `{result['protocol']}`, "
+                f"{len(result['folds'])} folds; folds with a test subject in "
+                f"training: {len(result['folds_with_test_subject_in_training'])}."
+            ),
+            "model": (
+                f"`{config.backbone}`, weights {config.weights}, "
+                f"{'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
+                f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."
+            ),
+            "balance": f"{images_of['palsy']} palsy and {images_of['normal']} normal "
+            "images tested out of fold; no resampling or class weights.",
+            "calibration": (
+                "Each fold temperature-scaled on its own validation "
+                f"images; pooled: Brier {calibration['brier']:.3f}, ECE "
+                f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, "
+                f"slope {calibration['calibration_slope']:.2f}."
+            ),
+            "threshold": f"Each fold labels at its own threshold, rule `{config.operating_point}`, "
+            f"chosen on its validation images: {thresholds}.",
+            "performance_lines": [
+                *chance_lines(pooled),
+                "Pooled per image:",
+                "",
+                *metrics_table(pooled),
+                "",
+                "Per subject:",
+                "",
+                *metrics_table(result["per_subject"]),
+            ],
+            "subgroup_lines": subgroup_lines(
+                {c: subgroup_rows(rows, manifest, c, seed=config.seed) for c in columns}, missing
+            ),
+            "code": (
+                f"facepalsy {environment.get('facepalsy', '?')}, git commit "
+                f"{environment.get('facepalsy_git_commit') or 'unknown'}; data content "
+                f"SHA-256 {data_hash}; package versions in each fold's `provenance.json`."
+            ),
+        }
+    )
 
 
 def _lines(path: Path) -> int:
@@ -205,7 +293,14 @@ def _test_subjects(samples: list[Sample], assignment: list[str]) -> list[str]:
     return sorted({s.subject for s, part in zip(samples, assignment) if part == "test"})
 
 
-def _run_folds_in_parallel(config: Config, fold_dirs: list[RunFolder], images: np.ndarray, samples: list[Sample], assignments: list[list[str]], progress: bool) -> list[dict]:
+def _run_folds_in_parallel(
+    config: Config,
+    fold_dirs: list[RunFolder],
+    images: np.ndarray,
+    samples: list[Sample],
+    assignments: list[list[str]],
+    progress: bool,
+) -> list[dict]:
     """One worker process per device, each training whole folds on its own device (a GPU, or a share of the CPU cores).
 
     Folds are independent trainings, so this scales without DDP's communication; the decoded
@@ -221,7 +316,12 @@ def _run_folds_in_parallel(config: Config, fold_dirs: list[RunFolder], images: n
         slots.put(slot)
     fold_config = config.replace(devices=1, num_nodes=1, strategy="auto")
     results: list[dict] = [{}] * len(fold_dirs)
-    with ProcessPoolExecutor(config.devices, mp_context=context, initializer=_fold_worker_start, initargs=(shared, slots, device.type, config.devices)) as pool:
+    with ProcessPoolExecutor(
+        config.devices,
+        mp_context=context,
+        initializer=_fold_worker_start,
+        initargs=(shared, slots, device.type, config.devices),
+    ) as pool:
         jobs = {
             pool.submit(_fold_worker_run, fold_config, fold_dir, samples, assignment): k
             for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments))
@@ -265,12 +365,22 @@ def fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]
         for sample, part in zip(samples, assignment):
             if part == "test":
                 tested.setdefault(sample.subject, []).append(sample)
-        rows += [{"fold": k, "subject": s, "label": CLASSES[items[0].label], "test_images": len(items)} for s, items in sorted(tested.items())]
+        rows += [
+            {"fold": k, "subject": s, "label": CLASSES[items[0].label], "test_images": len(items)}
+            for s, items in sorted(tested.items())
+        ]
     return rows
 
 
 def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: dict) -> dict:
-    return {"fold": k, "run": fold.path.name, "test_subjects": test_subjects, "threshold": metrics["threshold"], "leakage": read_json(fold.leakage), "metrics": metrics}
+    return {
+        "fold": k,
+        "run": fold.path.name,
+        "test_subjects": test_subjects,
+        "threshold": metrics["threshold"],
+        "leakage": read_json(fold.leakage),
+        "metrics": metrics,
+    }
 
 
 def _read_predictions(fold: RunFolder) -> list[dict]:
@@ -289,15 +399,21 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     prob = np.array([float(row["prob_palsy"]) for row in rows])
     thresholds = np.array([float(row["threshold"]) for row in rows])
     subjects = [row["subject"] for row in rows]
-    pooled = {**binary_metrics(y, prob, thresholds), "ci95": bootstrap_ci(y, prob, subjects, thresholds, seed=config.seed)}
+    pooled = {
+        **binary_metrics(y, prob, thresholds),
+        "ci95": bootstrap_ci(y, prob, subjects, thresholds, seed=config.seed),
+    }
     at_half = binary_metrics(y, prob, 0.5)
     pooled.update({"sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"]})
     pooled["chance"] = chance_check(y, pooled)
     pooled["calibration"] = {
-        "temperature": None, "applied": "each fold's own temperature",
+        "temperature": None,
+        "applied": "each fold's own temperature",
         "kinds": {"pooled out-of-fold": calibration_summary(y, prob, subjects, config.seed)},
     }
-    plot_reliability(pooled["calibration"], cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability")
+    plot_reliability(
+        pooled["calibration"], cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability"
+    )
     order, subject_label, subject_prob = subject_scores(subjects, y, prob)
     subject_threshold = subject_scores(subjects, y, thresholds)[2]
     per_subject = {
@@ -315,40 +431,76 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
         "folds_with_test_subject_in_training": leaks,
         "pooled": pooled,
         "per_subject": per_subject,
-        "subject_scores": [{"subject": s, "label": CLASSES[l], "mean_prob_palsy": float(p)} for s, l, p in zip(order, subject_label, subject_prob)],
+        "subject_scores": [
+            {"subject": s, "label": CLASSES[l], "mean_prob_palsy": float(p)}
+            for s, l, p in zip(order, subject_label, subject_prob)
+        ],
     }
 
 
 def write_cv_markdown(cv: CvFolder, result: dict, audit: dict | None = None) -> None:
-    lines = [f"# Cross-validation: {result['backbone']}, protocol `{result['protocol']}` ({len(result['folds'])} folds)", "", result["protocol_text"], ""]
+    lines = [
+        f"# Cross-validation: {result['backbone']}, protocol `{result['protocol']}` ({len(result['folds'])} folds)",
+        "",
+        result["protocol_text"],
+        "",
+    ]
     if audit and audit.get("warning"):
         lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
     if result["protocol"] != "frame":
-        lines += [f"Folds with a test subject also in training: **{len(result['folds_with_test_subject_in_training'])}** (the guard refuses any).", ""]
-    lines += ["## Per fold", "", "| fold | test subjects | n | accuracy | recall | precision | F1 | ROC AUC | same-subject test images in training |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "Folds with a test subject also in training: "
+            f"**{len(result['folds_with_test_subject_in_training'])}** (the guard refuses any).",
+            "",
+        ]
+    lines += [
+        "## Per fold",
+        "",
+        "| fold | test subjects | n | accuracy | recall | precision "
+        "| F1 | ROC AUC | same-subject test images in training |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for fold in result["folds"]:
         m, guard = fold["metrics"], fold["leakage"]
         subjects = ", ".join(fold["test_subjects"][:4]) + (" …" if len(fold["test_subjects"]) > 4 else "")
         lines.append(
-            f"| {fold['fold']} | {subjects} | {m['n']} | {percent(m['accuracy'])} | {percent(m['recall'])} | {percent(m['precision'])} "
-            f"| {percent(m['f1'])} | {percent(m['roc_auc'])} | {guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
+            f"| {fold['fold']} | {subjects} | {m['n']} | {percent(m['accuracy'])} "
+            f"| {percent(m['recall'])} | {percent(m['precision'])} "
+            f"| {percent(m['f1'])} | {percent(m['roc_auc'])} | "
+            f"{guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
         )
     pooled, per_subject = result["pooled"], result["per_subject"]
     thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    lines += ["", "## Pooled over all out-of-fold predictions (per image)", "", *chance_lines(pooled), *metrics_table(pooled), ""]
+    lines += [
+        "",
+        "## Pooled over all out-of-fold predictions (per image)",
+        "",
+        *chance_lines(pooled),
+        *metrics_table(pooled),
+        "",
+    ]
     lines += [
         "Each image is labelled at its fold's operating threshold, chosen on that fold's validation data "
         f"(thresholds: {thresholds}). "
-        f"Sensitivity / specificity at 0.5 instead: {percent(pooled['sensitivity_at_0.5'])} / {percent(pooled['specificity_at_0.5'])}.",
+        f"Sensitivity / specificity at 0.5 instead: {percent(pooled['sensitivity_at_0.5'])} "
+        f"/ {percent(pooled['specificity_at_0.5'])}.",
         "",
-        "## Per subject (a subject's score is the mean palsy probability of its images)", "", *metrics_table(per_subject), "",
-        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).", "",
-        f"![ROC]({cv.roc.name})", "",
+        "## Per subject (a subject's score is the mean palsy probability of its images)",
+        "",
+        *metrics_table(per_subject),
+        "",
+        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
+        "",
+        f"![ROC]({cv.roc.name})",
+        "",
         *calibration_lines(pooled["calibration"], cv),
     ]
     if audit:
         lines += audit_markdown(audit)
     card = cv_card(cv, result, load_config(cv.config))
-    atomic_write_text(cv.model_card, "\n".join([f"# Model card: {result['backbone']}, {result['protocol']} cross-validation", "", *card]))
+    atomic_write_text(
+        cv.model_card,
+        "\n".join([f"# Model card: {result['backbone']}, {result['protocol']} cross-validation", "", *card]),
+    )
     lines += ["## Model card", "", f"Also in `{cv.model_card.name}`.", "", *card]
     atomic_write_text(cv.report, "\n".join(lines))

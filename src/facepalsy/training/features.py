@@ -1,4 +1,5 @@
-"""Pooled backbone features of a frozen backbone, computed once per image and shared by every fold, protocol and run of a process.
+"""Pooled backbone features of a frozen backbone, computed once per image and shared by every fold, protocol and run of
+a process.
 
 With a frozen backbone and ``--feature-cache K``, training needs only each image's pooled backbone
 features: K augmented views of a training image, and the plain view of a validation or test image.
@@ -24,7 +25,9 @@ from kornia.augmentation.container.params import ParamItem
 
 from facepalsy.training.config import Config
 
-BANKS_KEPT = 2  # banks kept per process (reproduce alternates two backbones); a VGG bank of 3,261 images and 5 views is 33 MB
+BANKS_KEPT = (
+    2  # banks kept per process (reproduce alternates two backbones); a VGG bank of 3,261 images and 5 views is 33 MB
+)
 _banks: OrderedDict[tuple, "FeatureBank"] = OrderedDict()
 _digests: dict[int, tuple[weakref.ref, str]] = {}
 
@@ -46,7 +49,8 @@ class FeatureBank:
         return self._view(-1, index)
 
     def augmented(self, index: torch.Tensor) -> torch.Tensor:
-        """K×n×C features of the K augmented views of images ``index`` (training); without augmentation, K copies of the plain view."""
+        """K×n×C features of the K augmented views of images ``index`` (training); without augmentation, K copies of the
+        plain view."""
         if not self.augment:
             return self.plain(index).expand(self.views, -1, -1)
         return torch.stack([self._view(k, index) for k in range(self.views)])
@@ -72,17 +76,21 @@ class FeatureBank:
         chunks = []
         for start in range(0, len(index), self.batch_size):
             batch = index[start : start + self.batch_size]
-            chunks.append(self.module.pooled_features(self.images[batch], True, self.batch_size, self.bf16, params=_rows(params, batch, self._device)))
+            chunks.append(
+                self.module.pooled_features(
+                    self.images[batch], True, self.batch_size, self.bf16, params=_rows(params, batch, self._device)
+                )
+            )
         return torch.cat(chunks)
 
     def _view_params(self, view: int) -> list[ParamItem]:
-        """The augmentation parameters of view ``view`` for all N images, drawn once from a stream set by the seed and the view."""
+        """The augmentation parameters of view ``view`` for all N images, drawn once from a stream set by the seed and
+        the view."""
         if view not in self._params:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + 7_919 * (view + 1))
                 self._params[view] = self.module.train_transform.augment.forward_parameters(self.images.shape)
         return self._params[view]
-
 
     @property
     def _device(self) -> torch.device:
@@ -90,32 +98,49 @@ class FeatureBank:
 
 
 def _rows(params: list[ParamItem], index: torch.Tensor, device: torch.device) -> list[ParamItem]:
-    """The parameters of the images ``index`` on ``device``: each per-image tensor's rows; the input shape follows the batch."""
+    """The parameters of the images ``index`` on ``device``: each per-image tensor's rows; the input shape follows the
+    batch."""
+
     def select(name: str, value):
         if name == "forward_input_shape":
             return torch.tensor([len(index), *value[1:].tolist()])
         return value[index].to(device) if isinstance(value, torch.Tensor) and value.dim() > 0 else value
 
-    return [ParamItem(p.name, {k: select(k, v) for k, v in p.data.items()} if isinstance(p.data, dict) else p.data) for p in params]
+    return [
+        ParamItem(p.name, {k: select(k, v) for k, v in p.data.items()} if isinstance(p.data, dict) else p.data)
+        for p in params
+    ]
 
 
 def feature_bank(module, config: Config, images: np.ndarray, bf16: bool) -> FeatureBank:
-    """The bank for these images, this backbone (by its weights) and these augmentation settings: the process's own, if it has one."""
+    """The bank for these images, this backbone (by its weights) and these augmentation settings: the process's own, if
+    it has one."""
     key = (
-        backbone_digest(module.model), _digest(images), config.feature_cache, config.seed, config.augment, config.rotation_degrees,
-        config.shift_fraction, config.scale_range, bf16, str(next(module.parameters()).device),
+        backbone_digest(module.model),
+        _digest(images),
+        config.feature_cache,
+        config.seed,
+        config.augment,
+        config.rotation_degrees,
+        config.shift_fraction,
+        config.scale_range,
+        bf16,
+        str(next(module.parameters()).device),
     )
     if key in _banks:
         _banks.move_to_end(key)
         return _banks[key]
     while len(_banks) >= BANKS_KEPT:
         _banks.popitem(last=False)
-    bank = _banks[key] = FeatureBank(module, torch.from_numpy(images), config.feature_cache, config.seed, config.batch_size, bf16)
+    bank = _banks[key] = FeatureBank(
+        module, torch.from_numpy(images), config.feature_cache, config.seed, config.batch_size, bf16
+    )
     return bank
 
 
 def backbone_digest(model) -> str:
-    """A content hash of the backbone's weights: which frozen backbone computed the features, or is missing from a checkpoint."""
+    """A content hash of the backbone's weights: which frozen backbone computed the features, or is missing from a
+    checkpoint."""
     weights = hashlib.blake2b(digest_size=16)
     for tensor in model.features.state_dict().values():
         weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())

@@ -46,7 +46,9 @@ class PalsyModule(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
         self.config = Config.from_dict(config)
         preprocess_ = Preprocess.from_dict(preprocess)
-        self.model = model.to(memory_format=torch.channels_last)  # the fast layout for CPU (oneDNN) and GPU convolutions
+        self.model = model.to(
+            memory_format=torch.channels_last
+        )  # the fast layout for CPU (oneDNN) and GPU convolutions
         self.model.set_backbone_trainable(self.config.finetune)
         self.train_transform = TrainTransform(self.config, preprocess_)
         self.eval_transform = Normalize(preprocess_)
@@ -56,7 +58,11 @@ class PalsyModule(L.LightningModule):
             self.model.features.eval()  # a frozen backbone keeps its batch-norm statistics
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
-        if batch_idx == 0:  # augmentation and dropout draw from a stream set by the seed and epoch alone, so --resume repeats them exactly
+        if (
+            batch_idx == 0
+            # augmentation and dropout draw from a stream set by the seed and epoch alone, so --resume repeats them
+            # exactly
+        ):
             torch.manual_seed(self.config.seed + 1_000_003 * (self.current_epoch + 1))
 
     def logits(self, inputs: torch.Tensor, train: bool) -> torch.Tensor:
@@ -72,7 +78,15 @@ class PalsyModule(L.LightningModule):
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         for name, value in (("loss", loss), ("acc", accuracy)):  # sync_dist: averaged over DDP processes
-            self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(labels), sync_dist=True)
+            self.log(
+                f"{stage}_{name}",
+                value,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=True,
+                batch_size=len(labels),
+                sync_dist=True,
+            )
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -82,7 +96,9 @@ class PalsyModule(L.LightningModule):
         self._step(batch, "val")
 
     @torch.inference_mode()
-    def pooled_features(self, images: torch.Tensor, augment: bool, batch_size: int, bf16: bool, params: list | None = None) -> torch.Tensor:
+    def pooled_features(
+        self, images: torch.Tensor, augment: bool, batch_size: int, bf16: bool, params: list | None = None
+    ) -> torch.Tensor:
         """Global-average-pooled backbone features (N×512, fp32) of uint8 images, augmented or not
         (with ``params``, kornia's parameters for all N images: then N must fit one batch)."""
         self.model.features.eval()
@@ -90,7 +106,9 @@ class PalsyModule(L.LightningModule):
         chunks = []
         for i in range(0, len(images), batch_size):
             chunk = images[i : i + batch_size].to(device)
-            batch = (self.train_transform(chunk, params) if augment else self.eval_transform(chunk)).contiguous(memory_format=torch.channels_last)
+            batch = (self.train_transform(chunk, params) if augment else self.eval_transform(chunk)).contiguous(
+                memory_format=torch.channels_last
+            )
             with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=bf16):
                 chunks.append(self.model.head.pool(self.model.forward_features(batch)).flatten(1).float())
         return torch.cat(chunks)
@@ -118,9 +136,13 @@ class PalsyModule(L.LightningModule):
         if expected is None:  # a checkpoint that carries its backbone
             return
         if expected != self._backbone_digest():
-            raise FacepalsyError(f"the backbone weights ({self.config.weights}) differ from those the run started with; "
-                                 "resume needs the same weights file, or start again with --overwrite")
-        checkpoint["state_dict"].update({f"model.{k}": v for k, v in self.model.state_dict().items() if f"model.{k}".startswith(BACKBONE_PREFIX)})
+            raise FacepalsyError(
+                f"the backbone weights ({self.config.weights}) differ from those the run started with; "
+                "resume needs the same weights file, or start again with --overwrite"
+            )
+        checkpoint["state_dict"].update(
+            {f"model.{k}": v for k, v in self.model.state_dict().items() if f"model.{k}".startswith(BACKBONE_PREFIX)}
+        )
 
 
 BACKBONE_PREFIX = "model.features."
@@ -153,7 +175,11 @@ class EpochShuffle(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def __iter__(self):
-        return iter(torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)).tolist())
+        return iter(
+            torch.randperm(
+                self.size, generator=torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)
+            ).tolist()
+        )
 
     def __len__(self) -> int:
         return self.size
@@ -216,14 +242,17 @@ class RunRecorder(Callback):
 
 
 def _quiet_lightning() -> None:
-    """Keep Lightning's start-up chatter and data-loader hints out of the user's terminal (``-v`` lets its log lines through)."""
+    """Keep Lightning's start-up chatter and data-loader hints out of the user's terminal (``-v`` lets its log lines
+    through)."""
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.INFO if verbose() else logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
     warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")  # --resume
-    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")  # the frozen backbone, by design
+    warnings.filterwarnings(
+        "ignore", message=".*module\\(s\\) in eval mode at the start of training.*"
+    )  # the frozen backbone, by design
 
 
 def training_device(config: Config) -> torch.device:
@@ -245,7 +274,11 @@ def build_model(config: Config) -> VGGClassifier | None:
 
 
 def train(
-    config: Config, out: str | Path, overwrite: bool = False, progress: bool = True, notes: tuple[str, ...] = (),
+    config: Config,
+    out: str | Path,
+    overwrite: bool = False,
+    progress: bool = True,
+    notes: tuple[str, ...] = (),
     callbacks: Sequence[Callback] = (),
 ) -> dict:
     """Train a new run: split, fit, keep the best model by validation loss, evaluate it on the test split.
@@ -270,20 +303,33 @@ def train(
                 raise  # an epoch finished: the folder is kept for --resume, and the message says so
             run.discard()  # nothing to resume: a half-made folder would only block the next run
             if isinstance(exc, (KeyboardInterrupt, SystemExit, Interrupted)):
-                raise Interrupted(f"{run.path}: stopped before the first epoch ended; nothing was kept, so the same command starts it again") from exc
+                raise Interrupted(
+                    f"{run.path}: stopped before the first epoch ended; "
+                    "nothing was kept, so the same command starts it again"
+                ) from exc
             if isinstance(exc, FacepalsyError):
-                raise FacepalsyError(f"{exc} (nothing was kept in {run.path}; the same command starts it again)") from exc
+                raise FacepalsyError(
+                    f"{exc} (nothing was kept in {run.path}; the same command starts it again)"
+                ) from exc
             raise
 
 
 def _train_prepared(
-    config: Config, run: RunFolder, model: VGGClassifier | None, samples: list[Sample], writer: bool, progress: bool, notes: tuple[str, ...],
+    config: Config,
+    run: RunFolder,
+    model: VGGClassifier | None,
+    samples: list[Sample],
+    writer: bool,
+    progress: bool,
+    notes: tuple[str, ...],
     callbacks: Sequence[Callback],
 ) -> dict:
     """train() after its run folder is locked and prepared: decode, split, audit, fit."""
     root = Path(config.data)
     spec = config.model_spec()
-    images, kept, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress and writer, spec.face)
+    images, kept, left_out = load_images(
+        root, samples, config.image_size, config.skip_bad, progress and writer, spec.face
+    )
     if writer:
         notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
     assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
@@ -292,7 +338,9 @@ def _train_prepared(
     return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
 
 
-def audit_training_data(root: Path, samples: list[Sample], path: Path, spec: ModelSpec, seed: int, progress: bool) -> dict:
+def audit_training_data(
+    root: Path, samples: list[Sample], path: Path, spec: ModelSpec, seed: int, progress: bool
+) -> dict:
     """The shortcut audit of the images a run or cross-validation trains on (harmonised, when the run
     harmonises): written beside it, its warning shown."""
     from facepalsy.evaluation.audit import audit
@@ -315,8 +363,16 @@ def run_bytes(model: VGGClassifier | None) -> int:
 
 
 def fit_split(
-    config: Config, run: RunFolder, model: VGGClassifier | None, images: np.ndarray, samples: list[Sample], assignment: list[str],
-    progress: bool = True, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (), hashes: np.ndarray | None = None,
+    config: Config,
+    run: RunFolder,
+    model: VGGClassifier | None,
+    images: np.ndarray,
+    samples: list[Sample],
+    assignment: list[str],
+    progress: bool = True,
+    notes: tuple[str, ...] = (),
+    callbacks: Sequence[Callback] = (),
+    hashes: np.ndarray | None = None,
 ) -> dict:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
 
@@ -330,8 +386,10 @@ def fit_split(
         run.write_fingerprints(Path(config.data), samples, assignment, hashes)
         if progress and config.split == "frame":
             console.print(
-                f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} of {guard['test_images']} test images "
-                f"have an image of the same subject in training, {guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
+                f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} "
+                f"of {guard['test_images']} test images "
+                "have an image of the same subject in training, "
+                f"{guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
             )
         atomic_write_json(run.leakage, guard)
         save_config(config, run.config)
@@ -339,10 +397,29 @@ def fit_split(
         run.write_provenance(Path(config.data), samples, assignment)
     if model is None:
         return _fit_baseline(config, run, images, samples, assignment, progress, notes)
-    return _fit(config, run, model, images, samples, assignment, resume=False, progress=progress, notes=notes, callbacks=callbacks)
+    return _fit(
+        config,
+        run,
+        model,
+        images,
+        samples,
+        assignment,
+        resume=False,
+        progress=progress,
+        notes=notes,
+        callbacks=callbacks,
+    )
 
 
-def _fit_baseline(config: Config, run: RunFolder, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool, notes: tuple[str, ...]) -> dict:
+def _fit_baseline(
+    config: Config,
+    run: RunFolder,
+    images: np.ndarray,
+    samples: list[Sample],
+    assignment: list[str],
+    progress: bool,
+    notes: tuple[str, ...],
+) -> dict:
     """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
     from facepalsy.models.baseline import AsymmetryClassifier, features
 
@@ -352,12 +429,22 @@ def _fit_baseline(config: Config, run: RunFolder, images: np.ndarray, samples: l
     classifier = AsymmetryClassifier.fit(x, labels[parts == "train"], seed=config.seed)
     run.save_model(config.model_spec(), baseline=classifier.to_dict())
     without_face = int(np.isnan(features(images, progress)).any(axis=1).sum())
-    notes = (*notes, f"Landmark-asymmetry baseline (logistic regression); {without_face} of {len(images)} images had no usable face and got the training means.")
+    notes = (
+        *notes,
+        f"Landmark-asymmetry baseline (logistic regression); {without_face} of "
+        f"{len(images)} images had no usable face and got the training means.",
+    )
     return finish_run(config, run, images, samples, assignment, notes)
 
 
 def finish_run(
-    config: Config, run: RunFolder, images: np.ndarray, samples: list[Sample], assignment: list[str], notes: tuple[str, ...] = (), bank=None,
+    config: Config,
+    run: RunFolder,
+    images: np.ndarray,
+    samples: list[Sample],
+    assignment: list[str],
+    notes: tuple[str, ...] = (),
+    bank=None,
 ) -> dict:
     """After training: choose the operating threshold on validation data (never test), record it in
     model.pt, then test the kept model through the same Predictor every other path uses.
@@ -378,14 +465,25 @@ def finish_run(
         temperature = fit_temperature(labels[val], raw)
         probs = apply_temperature(raw, temperature)
         point = choose_operating_point(labels[val], probs, config.operating_point)
-        atomic_write_json(run.validation, {**point.to_dict(), "temperature": temperature, **binary_metrics(labels[val], probs, point.threshold)})
+        atomic_write_json(
+            run.validation,
+            {**point.to_dict(), "temperature": temperature, **binary_metrics(labels[val], probs, point.threshold)},
+        )
     else:
         point = OperatingPoint(0.5, "fixed=0.5")  # no validation data to choose on
         notes = (*notes, "No validation images: the run labels at 0.5 and its probabilities are not calibrated.")
     predictor.spec = run.set_operating_point(point, temperature)
     predictor.calibrated = True
     test = np.flatnonzero(parts == "test")
-    result = evaluate_arrays(predictor, run, images[test], [samples[i] for i in test], notes=notes, seed=config.seed, features=features(parts == "test"))
+    result = evaluate_arrays(
+        predictor,
+        run,
+        images[test],
+        [samples[i] for i in test],
+        notes=notes,
+        seed=config.seed,
+        features=features(parts == "test"),
+    )
     run.mark_complete()  # last: only now is the run finished
     return result
 
@@ -408,8 +506,11 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
                 save_config(config, run.config)
         samples, assignment = run.read_split()
         spec = config.model_spec()
-        images, kept, _ = load_images(Path(config.data), samples, config.image_size, False, progress and writer, spec.face)
-        # a fine-tuned backbone is in the checkpoint; a frozen one is rebuilt from the run's weights (and checked against its digest)
+        images, kept, _ = load_images(
+            Path(config.data), samples, config.image_size, False, progress and writer, spec.face
+        )
+        # a fine-tuned backbone is in the checkpoint; a frozen one is rebuilt from the run's weights (and checked
+        # against its digest)
         model = create_model(config.backbone, weights="none") if config.finetune else build_model(config)
         return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
@@ -417,17 +518,33 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
 def check_lightning_checkpoint(path: Path) -> None:
     """Refuse a truncated, foreign or other-version ``last.ckpt`` with one line, before Lightning fails on it."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # tensors stay on disk: Lightning reads them next
+        checkpoint = torch.load(
+            path, map_location="cpu", weights_only=True, mmap=True
+        )  # tensors stay on disk: Lightning reads them next
     except Exception as exc:  # any failure to unpickle means the file is unusable
-        raise FacepalsyError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); start again with --overwrite") from exc
+        raise FacepalsyError(
+            f"{path}: cannot read checkpoint ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}); start again with --overwrite"
+        ) from exc
     found = checkpoint.get("facepalsy_format_version") if isinstance(checkpoint, dict) else None
     if found != CHECKPOINT_FORMAT:
-        raise FacepalsyError(f"{path}: checkpoint format {found!r} not supported (this facepalsy resumes format {CHECKPOINT_FORMAT}); start again with --overwrite")
+        raise FacepalsyError(
+            f"{path}: checkpoint format {found!r} not supported (this facepalsy "
+            f"resumes format {CHECKPOINT_FORMAT}); start again with --overwrite"
+        )
 
 
 def _fit(
-    config: Config, run: RunFolder, model: VGGClassifier, images: np.ndarray, samples: list[Sample], assignment: list[str],
-    resume: bool, progress: bool, notes: tuple[str, ...] = (), callbacks: Sequence[Callback] = (),
+    config: Config,
+    run: RunFolder,
+    model: VGGClassifier,
+    images: np.ndarray,
+    samples: list[Sample],
+    assignment: list[str],
+    resume: bool,
+    progress: bool,
+    notes: tuple[str, ...] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> dict:
     spec = config.model_spec()
     bf16 = use_bf16(config.precision, training_device(config))
@@ -442,7 +559,9 @@ def _fit(
         if len(index) == 0:
             return None
         dataset = TensorDataset(tensors[index], labels[index])
-        return DataLoader(dataset, batch_size=config.batch_size, sampler=EpochShuffle(len(dataset), config.seed) if shuffle else None)
+        return DataLoader(
+            dataset, batch_size=config.batch_size, sampler=EpochShuffle(len(dataset), config.seed) if shuffle else None
+        )
 
     module = PalsyModule(config.to_dict(), spec.preprocess.to_dict(), model)
     train_loader, val_loader = loader("train", True), loader("val", False)
@@ -450,7 +569,13 @@ def _fit(
     if config.feature_cache:
         train_loader, val_loader, bank = _feature_cache_loaders(module, config, images, labels, parts, progress, bf16)
     recorder = RunRecorder(run, spec, monitor="val_loss" if val_loader else "train_loss")
-    last = ModelCheckpoint(dirpath=run.checkpoints, filename=run.last_checkpoint.stem, save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False)
+    last = ModelCheckpoint(
+        dirpath=run.checkpoints,
+        filename=run.last_checkpoint.stem,
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -469,11 +594,17 @@ def _fit(
     )
     try:
         trainer.fit(module, train_loader, val_loader, ckpt_path=run.last_checkpoint if resume else None)
-    except (KeyboardInterrupt, SystemExit) as exc:  # Lightning turns Ctrl+C into exit(1) and SIGTERM into SIGTERMException
-        raise Interrupted(f"{run.path} keeps its last completed epoch; continue with: facepalsy train --resume --out {run.path}") from exc
+    except (
+        KeyboardInterrupt,
+        SystemExit,
+    ) as exc:  # Lightning turns Ctrl+C into exit(1) and SIGTERM into SIGTERMException
+        raise Interrupted(
+            f"{run.path} keeps its last completed epoch; continue with: facepalsy train --resume --out {run.path}"
+        ) from exc
     except OSError as exc:
         raise FacepalsyError(
-            f"{display_path(exc.filename or run.path)}: cannot write ({exc.strerror or exc}); {run.path} keeps its last completed epoch: "
+            f"{display_path(exc.filename or run.path)}: cannot write "
+            f"({exc.strerror or exc}); {run.path} keeps its last completed epoch: "
             f"free space, then continue with: facepalsy train --resume --out {run.path}"
         ) from exc
     if not trainer.is_global_zero:
@@ -501,7 +632,9 @@ def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> 
     if config.logger == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(save_dir=run.path, name=run.tensorboard.name, version=version, default_hp_metric=False))
+        loggers.append(
+            TensorBoardLogger(save_dir=run.path, name=run.tensorboard.name, version=version, default_hp_metric=False)
+        )
     elif config.logger == "mlflow":
         from lightning.pytorch.loggers import MLFlowLogger
 
@@ -512,16 +645,30 @@ def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> 
     return loggers
 
 
-def _feature_cache_loaders(module: PalsyModule, config: Config, images: np.ndarray, labels: torch.Tensor, parts: np.ndarray, progress: bool, bf16: bool):
-    """Features of K augmented views of the training images and of the plain validation images, from the process's feature bank
+def _feature_cache_loaders(
+    module: PalsyModule,
+    config: Config,
+    images: np.ndarray,
+    labels: torch.Tensor,
+    parts: np.ndarray,
+    progress: bool,
+    bf16: bool,
+):
+    """Features of K augmented views of the training images and of the plain validation images, from the process's
+    feature bank
     (computed once per image, whichever fold, protocol or run asks first)."""
     train = torch.from_numpy(np.flatnonzero(parts == "train"))
     val = torch.from_numpy(np.flatnonzero(parts == "val"))
     bank = feature_bank(module, config, images, bf16)
     if progress and is_rank_zero():
-        console.print(f"feature cache: {config.feature_cache} augmented views of {len(train)} training images ({bank.computed} image views already computed in this process)")
+        console.print(
+            f"feature cache: {config.feature_cache} augmented views of {len(train)} training "
+            f"images ({bank.computed} image views already computed in this process)"
+        )
     views = CachedViews(bank.augmented(train), labels[train], lambda: module.current_epoch)
-    train_loader = DataLoader(views, batch_size=config.batch_size, sampler=EpochShuffle(len(views), config.seed))  # an order set by seed and epoch: --resume repeats it
+    train_loader = DataLoader(
+        views, batch_size=config.batch_size, sampler=EpochShuffle(len(views), config.seed)
+    )  # an order set by seed and epoch: --resume repeats it
     val_loader = None
     if len(val):
         val_loader = DataLoader(TensorDataset(bank.plain(val), labels[val]), batch_size=config.batch_size)

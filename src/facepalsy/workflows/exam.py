@@ -43,14 +43,18 @@ MOVEMENT = {
 # Face-mesh indices per side (patient's right, left) of the per-side values.
 SIDE_POINTS = {
     "brow": ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336]),
-    "upper_lid": (159, 386), "lower_lid": (145, 374), "mouth_corner": (61, 291), "nose_ala": (98, 327),
+    "upper_lid": (159, 386),
+    "lower_lid": (145, 374),
+    "mouth_corner": (61, 291),
+    "nose_ala": (98, 327),
 }
 SYNKINESIS_NARROWING = 0.20  # one eye closes this much more (share of its resting opening) than the other
 SYNKINESIS_EXPRESSIONS = ("smile", "pucker")
 
 
 def side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
-    """Per side, from a 468×2 eye-frame mesh: brow height, eye opening, nose-to-mouth-corner length, mouth corner position."""
+    """Per side, from a 468×2 eye-frame mesh: brow height, eye opening, nose-to-mouth-corner length, mouth corner
+    position."""
     eye_rings = (RIGHT_EYE_RING, LEFT_EYE_RING)
     values = {}
     for side, name in ((0, "right"), (1, "left")):
@@ -91,7 +95,10 @@ def read_name_map(path: str | Path) -> dict[str, str]:
         if not {"file", "expression"} <= set(row):
             raise FacepalsyError(f"{path}: a name map needs the columns file,expression")
         if row["expression"] not in EXPRESSIONS:
-            raise FacepalsyError(f"{path}, line {line}: unknown expression {row['expression']!r}; expressions are {', '.join(EXPRESSIONS)}")
+            raise FacepalsyError(
+                f"{path}, line {line}: unknown expression {row['expression']!r}; "
+                f"expressions are {', '.join(EXPRESSIONS)}"
+            )
         mapping[Path(row["file"]).stem] = row["expression"]
     return mapping
 
@@ -124,19 +131,27 @@ class Measured:
 
 
 def exam_regions(measured: dict[str, Measured]) -> dict:
-    """Per region: the resting reading, movement per side, symmetry of movement, flags, weaker side; and the synkinesis hint."""
+    """Per region: the resting reading, movement per side, symmetry of movement, flags, weaker side; and the synkinesis
+    hint."""
     rest = measured.get("rest")
     regions = {}
     for region, (expressions, value) in MOVEMENT.items():
         used = next((e for e in expressions if e in measured), None)
-        readings = {name: m.asymmetry.reference["regions"].get(region) for name, m in measured.items() if m.asymmetry.reference.get("regions")}
-        flagged = {name: r for name, r in readings.items() if r and r["outside_healthy_range"] and name in ("rest", used)}
+        readings = {
+            name: m.asymmetry.reference["regions"].get(region)
+            for name, m in measured.items()
+            if m.asymmetry.reference.get("regions")
+        }
+        flagged = {
+            name: r for name, r in readings.items() if r and r["outside_healthy_range"] and name in ("rest", used)
+        }
         sides = {r["weaker_side"] for r in flagged.values()}
         entry = {
             "measures": list(REGIONS[region]),
             "rest": readings.get("rest"),
             "expression": used,
-            "movement": None, "symmetry_percent": None,
+            "movement": None,
+            "symmetry_percent": None,
             "outside_healthy_range": bool(flagged),
             "weaker_side": (sides.pop() if len(sides) == 1 else "both") if flagged else None,
             "flagged_in": sorted(flagged),
@@ -162,8 +177,10 @@ def synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
     for expression in SYNKINESIS_EXPRESSIONS:
         if expression not in measured:
             continue
-        narrowing = {side: 1.0 - measured[expression].values[side]["eye_opening"] / max(rest.values[side]["eye_opening"], 1e-6)
-                     for side in ("right", "left")}
+        narrowing = {
+            side: 1.0 - measured[expression].values[side]["eye_opening"] / max(rest.values[side]["eye_opening"], 1e-6)
+            for side in ("right", "left")
+        }
         side = max(narrowing, key=narrowing.get)
         other = "left" if side == "right" else "right"
         if narrowing[side] - narrowing[other] > SYNKINESIS_NARROWING:
@@ -179,14 +196,17 @@ def exam_document(person: str, measured: dict[str, Measured], kind: str, extra: 
     outside = any(r["outside_healthy_range"] for r in regions.values())
     sides = {r["weaker_side"] for r in regions.values() if r["weaker_side"]}
     document = {
-        "person": person, "kind": kind,
+        "person": person,
+        "kind": kind,
         "expressions": {name: m.source for name, m in measured.items()},
         "missing": [e for e in EXPRESSIONS if e not in measured] if kind == "photos" else [],
         "regions": regions,
         "outside_healthy_range": outside,
         "more_affected_side": (sides.pop() if len(sides) == 1 else "both") if sides else None,
         "readings": {name: m.asymmetry.reference for name, m in measured.items()},
-        "recognised_expressions": {name: m.asymmetry.expression for name, m in measured.items() if not m.asymmetry.expression_named},
+        "recognised_expressions": {
+            name: m.asymmetry.expression for name, m in measured.items() if not m.asymmetry.expression_named
+        },
         **(extra or {}),
     }
     document["palsy_pattern"] = exam_pattern(document)
@@ -194,7 +214,12 @@ def exam_document(person: str, measured: dict[str, Measured], kind: str, extra: 
 
 
 VIDEO_VIEWS = [(-3, 1.0), (0, 1.0), (3, 1.0)]  # fewer jittered views per video frame than per photo: many frames
-PEAK_NAMES = {"brow": "brow_raise", "eye": "eye_closure_full", "mid_face": "snarl", "mouth": "smile"}  # a video's peak frame stands for
+PEAK_NAMES = {
+    "brow": "brow_raise",
+    "eye": "eye_closure_full",
+    "mid_face": "snarl",
+    "mouth": "smile",
+}  # a video's peak frame stands for
 
 
 def _measure(rgb: np.ndarray, source: str, norms: dict, views=None, expression: str | None = None) -> Measured:
@@ -205,26 +230,34 @@ def _measure(rgb: np.ndarray, source: str, norms: dict, views=None, expression: 
     return Measured(source, result, side_values(result.mesh), crop, landmarks)
 
 
-def exam_photos(folder: Path, norms: dict, names: dict[str, str] | None = None) -> tuple[dict[str, Measured], dict[str, str], list[str]]:
-    """Measure each expression photo: the measured ones, those without a usable face (with the reason), unnamed files."""
+def exam_photos(
+    folder: Path, norms: dict, names: dict[str, str] | None = None
+) -> tuple[dict[str, Measured], dict[str, str], list[str]]:
+    """Measure each expression photo: the measured ones, those without a usable face (with the reason), unnamed
+    files."""
     from facepalsy.data.images import load_image
     from facepalsy.errors import BadImageError
 
     photos, unknown = expression_photos(folder, names)
     if not photos:
-        raise FacepalsyError(f"{folder}: no photo named by an expression ({', '.join(EXPRESSIONS)}; or map names with --names MAP.csv)")
+        raise FacepalsyError(
+            f"{folder}: no photo named by an expression ({', '.join(EXPRESSIONS)}; or map names with --names MAP.csv)"
+        )
     measured, failed = {}, {}
     for expression in EXPRESSIONS:
         if expression in photos:
             try:
-                measured[expression] = _measure(np.asarray(load_image(photos[expression])), photos[expression].name, norms, expression=expression)
+                measured[expression] = _measure(
+                    np.asarray(load_image(photos[expression])), photos[expression].name, norms, expression=expression
+                )
             except BadImageError as exc:
                 failed[expression] = exc.reason
     return measured, failed, unknown
 
 
 def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tuple[dict[str, Measured], dict]:
-    """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most in.
+    """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most
+    in.
 
     Returns the measured rest and peak frames (named by PEAK_NAMES) and the timeline: per frame its
     time, whether a face was measured and each region's score against the healthy range. With
@@ -251,8 +284,14 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tu
     if not usable:
         raise FacepalsyError(f"{path}: no frame with a usable, frontal face in {len(frames)} frames")
     keys = ("brow_height", "eye_opening", "nasolabial_length")
-    table = np.array([[m.values[s][k] for s in ("right", "left") for k in keys] + list(m.values["right"]["mouth_corner"]) + list(m.values["left"]["mouth_corner"])
-                      for _, m in usable])
+    table = np.array(
+        [
+            [m.values[s][k] for s in ("right", "left") for k in keys]
+            + list(m.values["right"]["mouth_corner"])
+            + list(m.values["left"]["mouth_corner"])
+            for _, m in usable
+        ]
+    )
     centre, spread = np.median(table, axis=0), table.std(axis=0) + 1e-6
     rest_index = int(np.argmin((((table - centre) / spread) ** 2).sum(axis=1)))
     rest = usable[rest_index][1]
@@ -266,14 +305,34 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tu
     timeline = {
         "time": [round(t, 3) for t, _, _ in frames],
         "face": [m is not None for _, m, _ in frames],
-        "regions": {region: [m.asymmetry.reference["regions"][region]["score"] if m is not None and m.asymmetry.reference.get("regions") else None
-                             for _, m, _ in frames] for region in REGIONS},
+        "regions": {
+            region: [
+                m.asymmetry.reference["regions"][region]["score"]
+                if m is not None and m.asymmetry.reference.get("regions")
+                else None
+                for _, m, _ in frames
+            ]
+            for region in REGIONS
+        },
     }
-    return measured, {"rest_time": round(usable[rest_index][0], 3), "peaks": peaks, "timeline": timeline, "frames": len(frames),
-                      "frames_measured": len(usable), "cnn_frames": cnn_frames}
+    return measured, {
+        "rest_time": round(usable[rest_index][0], 3),
+        "peaks": peaks,
+        "timeline": timeline,
+        "frames": len(frames),
+        "frames_measured": len(usable),
+        "cnn_frames": cnn_frames,
+    }
 
 
-def run_exam(path: str | Path, out: str | Path, norms: dict, names: dict[str, str] | None = None, fps: float = 6.0, predictor=None) -> dict:
+def run_exam(
+    path: str | Path,
+    out: str | Path,
+    norms: dict,
+    names: dict[str, str] | None = None,
+    fps: float = 6.0,
+    predictor=None,
+) -> dict:
     """The whole exam of one person (a folder of expression photos, or a video): ``out/exam.json``,
     ``exam.md``, ``regions.png``, a landmark drawing per expression and, for a video, the timeline."""
     from facepalsy.data.prepare import VIDEO_EXTENSIONS
@@ -287,24 +346,38 @@ def run_exam(path: str | Path, out: str | Path, norms: dict, names: dict[str, st
     if path.is_dir():
         measured, failed, unknown = exam_photos(path, norms, names)
         if not measured:
-            raise FacepalsyError(f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})")
+            raise FacepalsyError(
+                f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})"
+            )
         document = exam_document(str(path), measured, "photos", {"no_face": failed, "unnamed_files": unknown})
     elif path.suffix.lower() in VIDEO_EXTENSIONS:
         measured, video = exam_video(path, norms, fps, frames_for=predictor)
-        document = exam_document(str(path), measured, "video", {"video": {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}})
+        document = exam_document(
+            str(path),
+            measured,
+            "video",
+            {"video": {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}},
+        )
         cnn = None
         if predictor is not None:
             verdict = predictor.video_verdict(path, video["cnn_frames"], folder.path / "cnn")
             cnn = folder.path / "cnn" / "frames.csv" if verdict.error is None else None
             document["cnn"] = verdict.to_dict()
-        plot_region_timeline(video["timeline"], folder.timeline, _read_cnn_frames(cnn), title=f"{path.name}: regions against the healthy range")
+        plot_region_timeline(
+            video["timeline"],
+            folder.timeline,
+            _read_cnn_frames(cnn),
+            title=f"{path.name}: regions against the healthy range",
+        )
         for region, peak in video["peaks"].items():
             frame = measured[PEAK_NAMES[region]]
             draw(frame.crop, frame.landmarks, frame.asymmetry, folder.peak(region))
             peak["picture"] = folder.peak(region).name
         document["video"]["timeline"] = folder.timeline.name
     else:
-        raise FacepalsyError(f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+        raise FacepalsyError(
+            f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})"
+        )
     for name, m in measured.items():
         draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name))
     plot_exam_regions(document["regions"], folder.chart, title=f"{path.name}: movement per side")
@@ -326,34 +399,63 @@ def exam_markdown(document: dict, folder) -> list[str]:
     lines = [f"# Exam: {document['person']}", ""]
     if document["outside_healthy_range"]:
         outside = [r.replace("_", " ") for r, v in document["regions"].items() if v["outside_healthy_range"]]
-        lines += [f"**Outside the healthy range in: {', '.join(outside)}; more affected side: patient's {document['more_affected_side']}.**", ""]
+        lines += [
+            f"**Outside the healthy range in: {', '.join(outside)}; more "
+            f"affected side: patient's {document['more_affected_side']}.**",
+            "",
+        ]
     else:
         lines += ["Within the healthy range in every region measured (no affected side named).", ""]
     if document.get("palsy_pattern"):
         from facepalsy.face.pattern import pattern_text
 
         lines += [pattern_text(document["palsy_pattern"]), ""]
-    lines += ["| region | resting score (healthy percentile) | expression | movement right | movement left | symmetry of movement % | "
-              "outside healthy range | weaker side |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| region | resting score (healthy percentile) | expression "
+        "| movement right | movement left | symmetry of movement % | "
+        "outside healthy range | weaker side |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for region, r in document["regions"].items():
         rest = f"{r['rest']['score']:.2f} ({r['rest']['healthy_percentile']:.0f})" if r.get("rest") else "—"
         moved = r["movement"] or {}
-        lines.append(f"| {region.replace('_', ' ')} | {rest} | {r['expression'] or '—'} | {moved.get('right', '—')} | {moved.get('left', '—')} | "
-                     f"{r['symmetry_percent'] if r['symmetry_percent'] is not None else '—'} | {'**yes**' if r['outside_healthy_range'] else 'no'} | "
-                     f"{r['weaker_side'] or '—'} |")
+        lines.append(
+            f"| {region.replace('_', ' ')} | {rest} | {r['expression'] or '—'} "
+            f"| {moved.get('right', '—')} | {moved.get('left', '—')} | "
+            f"{r['symmetry_percent'] if r['symmetry_percent'] is not None else '—'} "
+            f"| {'**yes**' if r['outside_healthy_range'] else 'no'} | "
+            f"{r['weaker_side'] or '—'} |"
+        )
     hint = document["regions"]["eye"].get("synkinesis_hint")
-    lines += ["", f"Synkinesis hint: the patient's {hint['side']} eye narrows {100 * hint['narrowing'][hint['side']]:.0f}% during "
-              f"{hint['expression']} (the other {100 * hint['narrowing']['left' if hint['side'] == 'right' else 'right']:.0f}%)." if hint
-              else "Synkinesis hint: none (no eye narrowed clearly more than the other during smile or pucker, or no rest photo).", ""]
+    lines += [
+        "",
+        f"Synkinesis hint: the patient's {hint['side']} eye narrows "
+        f"{100 * hint['narrowing'][hint['side']]:.0f}% during "
+        f"{hint['expression']} (the other "
+        f"{100 * hint['narrowing']['left' if hint['side'] == 'right' else 'right']:.0f}%)."
+        if hint
+        else "Synkinesis hint: none (no eye narrowed clearly more than "
+        "the other during smile or pucker, or no rest photo).",
+        "",
+    ]
     if document.get("missing"):
         lines += [f"Missing expressions: {', '.join(document['missing'])}.", ""]
-    for key, text in (("no_face", "Photos without a usable face"), ("unnamed_files", "Files that name no expression (ignored)")):
+    for key, text in (
+        ("no_face", "Photos without a usable face"),
+        ("unnamed_files", "Files that name no expression (ignored)"),
+    ):
         if document.get(key):
             items = document[key].items() if isinstance(document[key], dict) else ((n, "") for n in document[key])
             lines += [f"{text}: " + "; ".join(f"{n}{': ' + r if r else ''}" for n, r in items) + ".", ""]
-    lines += ["Units: inter-ocular distances in the eye-aligned frame. Movement: how far the region's value moved from rest; symmetry of "
-              "movement: the weaker side's movement as a percentage of the stronger's (100: alike). Definitions: README, *The exam*.", "",
-              f"![movement per side]({folder.chart.name})", ""]
+    lines += [
+        "Units: inter-ocular distances in the eye-aligned frame. Movement: "
+        "how far the region's value moved from rest; symmetry of "
+        "movement: the weaker side's movement as a percentage of the "
+        "stronger's (100: alike). Definitions: README, *The exam*.",
+        "",
+        f"![movement per side]({folder.chart.name})",
+        "",
+    ]
     if document.get("video"):
         lines += [f"![regions over time]({folder.timeline.name})", ""]
         lines += [f"![{region} peak]({peak['picture']})" for region, peak in document["video"]["peaks"].items()] + [""]

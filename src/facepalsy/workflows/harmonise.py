@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES, manifest_rows, map_with_progress, scan_dataset, write_bad_images, write_manifest
+from facepalsy.data.dataset import (
+    CLASSES,
+    manifest_rows,
+    map_with_progress,
+    scan_dataset,
+    write_bad_images,
+    write_manifest,
+)
 from facepalsy.data.harmonise import Harmonisation, harmonised_jpeg
 from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
@@ -32,7 +39,11 @@ def harmonised_name(relative: str) -> str:
 
 
 def harmonise_folder(
-    source: str | Path, out: str | Path, size: int = 224, settings: Harmonisation | None = None, progress: bool = True,
+    source: str | Path,
+    out: str | Path,
+    size: int = 224,
+    settings: Harmonisation | None = None,
+    progress: bool = True,
 ) -> HarmoniseReport:
     """Write every image of the data folder ``source`` harmonised into the data folder ``out``.
 
@@ -55,7 +66,13 @@ def harmonise_folder(
         target = harmonised_name(sample.path)
         atomic_write(out / target, lambda tmp: tmp.write_bytes(data))
         row = {k: v for k, v in extra.get(sample.path, {}).items() if k not in ("path", "label", "subject")}
-        return {"path": target, "label": CLASSES[sample.label], "subject": sample.subject, **row, "harmonised_from": sample.path}
+        return {
+            "path": target,
+            "label": CLASSES[sample.label],
+            "subject": sample.subject,
+            **row,
+            "harmonised_from": sample.path,
+        }
 
     results = map_with_progress(write, samples, f"harmonising {len(samples)} images", progress)
     rows = [r for r in results if isinstance(r, dict)]
@@ -67,4 +84,3 @@ def harmonise_folder(
         write_bad_images(out / LEFT_OUT, left_out)
     kept = scan_dataset(out, require_both=False)
     return HarmoniseReport(len(rows), left_out, audit(out, kept, progress=progress))
-

@@ -32,7 +32,9 @@ def measure_healthy_folder(folder: str | Path, source: str, progress: bool = Tru
     failures = [r for r in results if isinstance(r, str)]
     measured = [r for r in results if not isinstance(r, str)]
     frontal = [r for r in measured if not r.turned]
-    norms = build_norms([differences(r) for r in frontal], source, [r.expression for r in frontal], [side_sizes(r) for r in frontal])
+    norms = build_norms(
+        [differences(r) for r in frontal], source, [r.expression for r in frontal], [side_sizes(r) for r in frontal]
+    )
     return norms, failures, len(measured) - len(frontal)
 
 
