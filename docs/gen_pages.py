@@ -1,0 +1,117 @@
+"""Pages generated at build time (mkdocs-gen-files), so they cannot drift from the code or the measurements:
+
+- ``cli.md``: the help of every ``facepalsy`` command, taken from the argparse parser itself;
+- ``figures.md``: the dated real-photo figures, rendered from the benchmark JSON files in ``docs/figures/``;
+- ``index.md``: the README, its links made relative to the site, so the home page and the README are one text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mkdocs_gen_files
+
+from facepalsy.app.cli import build_parser
+
+os.environ["COLUMNS"] = "110"  # argparse wraps help to the terminal; fix it for a reproducible page
+
+
+def cli_page() -> str:
+    parser = build_parser()
+    parser.prog = "facepalsy"
+    lines = [
+        "# CLI reference",
+        "",
+        "Generated from the argparse parser at build time (`docs/gen_pages.py`).",
+        "",
+        "```text",
+        parser.format_help().rstrip(),
+        "```",
+        "",
+    ]
+    commands = next(
+        a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"
+    )  # argparse has no public API
+    for name, sub in commands.choices.items():
+        lines += [f"## `facepalsy {name}`", "", "```text", sub.format_help().rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def realfaces_section(path: Path) -> list[str]:
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    low, high = figures["cv_auc_ci95"]
+    lines = [
+        f"## Landmark model on real photos ({path.name})",
+        "",
+        f"Made by `python benchmarks/realfaces.py {figures['data']} --json {path.name}` on {figures['date']} at commit "
+        f"`{figures['commit']}`, {figures['cpu']}, {figures['cores']} cores, {figures['wall_time_s']} s.",
+        "",
+        "| figure | protocol | value |",
+        "|---|---|---|",
+        f"| usable faces | turned ≤ 20° | {figures['faces']['palsy']} palsy, {figures['faces']['normal']} healthy |",
+        f"| AUC (95% CI, subject bootstrap) | 5-fold subject cross-validation, pooled out-of-fold | "
+        f"{figures['cv_auc']:.3f} ({low:.3f}–{high:.3f}), n = {figures['cv_n']} |",
+        f"| sensitivity / specificity | the same, at each fold's threshold | "
+        f"{figures['sensitivity']:.3f} / {figures['specificity']:.3f} |",
+    ]
+    for row in figures["leave_one_source_out"]:
+        lines.append(
+            f"| AUC on an unseen source: {row['test_source']} | leave one source out "
+            f"({row['palsy']} palsy, {row['normal']} healthy) | {row['auc']:.3f} |"
+        )
+    lines += [
+        "",
+        "Healthy photos labelled palsy out of fold, per recognised expression:",
+        "",
+        "| expression | flagged | healthy photos |",
+        "|---|---|---|",
+    ]
+    for expression, counts in sorted(figures["false_positives_by_expression"].items()):
+        lines.append(f"| {expression} | {counts['flagged']} | {counts['healthy']} |")
+    lines += [
+        "",
+        "Pose robustness: frontal faces re-rendered in each pose, through their own out-of-fold run:",
+        "",
+        "| pose | verdict held | measure change, frontalised | without frontalising |",
+        "|---|---|---|---|",
+    ]
+    for pose, row in figures["pose"].items():
+        lines.append(
+            f"| {pose} | {row['same']}/{row['faces']} | {row['measure_change_frontal']:.2f} | "
+            f"{row['measure_change_not_frontalised']:.2f} |"
+        )
+    lines += [
+        "",
+        "Palsy pattern of the palsy photos (counts only: the set has no central/peripheral labels):",
+        "",
+        "| source | pattern counts |",
+        "|---|---|",
+    ]
+    for source, counts in figures["pattern_by_source"].items():
+        lines.append(f"| {source} | {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} |")
+    return lines + [""]
+
+
+def figures_page(folder: Path) -> str:
+    lines = [
+        "# Figures",
+        "",
+        "Rendered at build time from the JSON files that the benchmarks write into `docs/figures/`",
+        "(`docs/gen_pages.py`); each names its date, commit, CPU and protocol. Older, hand-written measurement",
+        "notes are kept in [Performance](performance.md).",
+        "",
+    ]
+    for path in sorted(folder.glob("realfaces*.json")):
+        lines += realfaces_section(path)
+    return "\n".join(lines)
+
+
+with mkdocs_gen_files.open("cli.md", "w") as page:
+    page.write(cli_page())
+with mkdocs_gen_files.open("figures.md", "w") as page:
+    page.write(figures_page(Path(__file__).parent / "figures"))
+with mkdocs_gen_files.open("index.md", "w") as page:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    page.write(readme.replace("](docs/", "]("))
