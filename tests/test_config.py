@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from facepalsy.app.cli import build_parser, resolve_config
+from facepalsy.app.cli import build_parser
+from facepalsy.app.flags import resolve_config
 from facepalsy.errors import FacepalsyError
 from facepalsy.training.config import Config, load_config, save_config
 

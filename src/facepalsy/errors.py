@@ -2,6 +2,8 @@
 
 import os
 
+EXIT_USER_ERROR = 2  # the exit status of a FacepalsyError at the command line
+
 
 class FacepalsyError(Exception):
     """A problem with the user's input (data, config, run folder), not a bug."""

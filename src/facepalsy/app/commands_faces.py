@@ -1,0 +1,324 @@
+"""The commands that read photos, videos and data folders: predict, explain, asymmetry, exam, norms build,
+prepare and check. Each takes argparse's namespace, calls the library and renders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from facepalsy.app.render import pattern_note, print_audit, reference_sentence, reference_table
+from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError
+from facepalsy.log import console
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from facepalsy.data.images import expand_inputs
+    from facepalsy.data.prepare import VIDEO_EXTENSIONS
+    from facepalsy.inference.predictor import load
+
+    predictor = load(
+        args.run,
+        engine=args.engine,
+        precision=args.precision,
+        threshold=args.threshold,
+        calibrated=not args.uncalibrated,
+    )
+    videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
+    images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
+    verdicts = [predictor.predict_video(video, Path(args.out) / video.stem, fps=args.fps) for video in videos]
+    for v in verdicts:
+        if args.json:
+            print(json.dumps(v.to_dict()))
+        elif not v.error:
+            print(
+                f"{v.path}\tvideo\t{v.label}\t{v.prob_palsy:.4f}\tthreshold "
+                f"{v.threshold:.3f}\tface in {v.frames_with_face}/{v.frames} frames\t{v.timeline}"
+            )
+        else:
+            print(f"error: {v.path}: {v.error}", file=sys.stderr)
+    if not images:
+        return EXIT_USER_ERROR if any(v.error for v in verdicts) else 0
+    paths = expand_inputs(images)
+    if not paths:
+        raise FacepalsyError("no images given (folders are searched for .bmp, .jpeg, .jpg, .png, .webp)")
+    results = predictor.predict(paths, cam_dir=Path(args.cam) if args.cam else None, patterns=args.pattern)
+    if args.json:
+        for r in results:
+            print(json.dumps(r.to_dict()))
+    elif sys.stdout.isatty():
+        console.print(f"labels at the {predictor.threshold_text()}")
+        table = Table("image", "label", "p(palsy)", "note")
+        for r in results:
+            table.add_row(
+                r.source,
+                r.label or f"[red]{r.status.replace('_', ' ')}[/]",
+                "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}",
+                "; ".join([*r.warnings, *pattern_note(r)]),
+            )
+        Console().print(table)
+    else:  # piped: one tab-separated line per image, never truncated
+        for r in results:
+            prob = "" if r.prob_palsy is None else f"{r.prob_palsy:.4f}"
+            print(
+                f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}"
+                + "".join(f"\t{w}" for w in [*r.warnings, *pattern_note(r)])
+            )
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"error: {r.source}: {r.error}", file=sys.stderr)
+    return EXIT_USER_ERROR if failed or any(v.error for v in verdicts) else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from facepalsy.data.images import expand_inputs
+    from facepalsy.evaluation.report import write_explain_report
+    from facepalsy.inference.predictor import load
+
+    predictor = load(
+        args.run,
+        engine=args.engine,
+        threshold=args.threshold,
+        precision=args.precision,
+        calibrated=not args.uncalibrated,
+    )
+    if not predictor.is_cnn:
+        raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
+    results = predictor.predict(expand_inputs(args.images), cam_dir=Path(args.out))
+    report = write_explain_report(Path(args.out), predictor, results)
+    for r in results:
+        if r.ok:
+            print(f"{r.source}\t{r.label}\t{r.prob_palsy:.4f}\t{r.cam}")
+        else:
+            print(f"error: {r.source}: {r.error}", file=sys.stderr)
+    console.print(f"report: [bold]{report}[/]")
+    return EXIT_USER_ERROR if any(not r.ok for r in results) else 0
+
+
+def cmd_asymmetry(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.markdown import Markdown
+
+    from facepalsy.data.images import expand_inputs, load_image
+    from facepalsy.errors import BadImageError
+    from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
+    from facepalsy.face.norms import load_norms
+    from facepalsy.face.pattern import pattern_text
+
+    norms = load_norms(args.norms)
+    failed, paths = 0, expand_inputs(args.images)
+    for path in paths:
+        try:
+            rgb = np.asarray(load_image(path))
+            result, crop, landmarks = image_asymmetry(rgb, path)
+            result.compare(norms)
+        except BadImageError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if args.draw:
+            draw(crop, landmarks, result, Path(args.draw) / f"{path.stem}_asymmetry.png")
+        if args.json:
+            print(json.dumps({"path": str(path), **result.to_dict()}))
+            continue
+        title = (
+            f"{path} ({result.expression}{'' if result.expression_named else ', recognised'}; "
+            f"head yaw {result.pose.get('yaw', 0):+.0f}°)"
+        )
+        table = Table(
+            "measure (inter-ocular distances)", "patient's right", "patient's left", "left − right", title=title
+        )
+        for name in MEASURES:
+            table.add_row(
+                name.replace("_", " "),
+                f"{result.right[name]:.3f}",
+                f"{result.left[name]:.3f}",
+                f"{result.difference[name]:+.3f}",
+            )
+        Console().print(table)
+        Console().print(reference_table(result.reference))
+        Console().print(
+            reference_sentence(result.reference)
+            + f"; asymmetry score {result.score:.3f}"
+            + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""),
+            highlight=False,
+        )
+        if result.palsy_pattern:
+            Console().print(Markdown(pattern_text(result.palsy_pattern)))
+    if failed and len(paths) > 1:
+        print(
+            f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)",
+            file=sys.stderr,
+        )
+    return EXIT_USER_ERROR if failed and (args.strict or failed == len(paths)) else 0
+
+
+def cmd_exam(args: argparse.Namespace) -> int:
+    from facepalsy.face.norms import load_norms
+    from facepalsy.inference.predictor import load
+    from facepalsy.workflows.exam import read_name_map, run_exam
+
+    predictor = load(args.run, precision=args.precision) if args.run else None
+    out = Path(args.out or f"exam_{Path(args.path).stem}")
+    document = run_exam(
+        args.path, out, load_norms(args.norms), read_name_map(args.names) if args.names else None, args.fps, predictor
+    )
+    if args.json:
+        print(json.dumps(document))
+        return 0
+    table = Table(
+        "region",
+        "resting score (percentile)",
+        "expression",
+        "movement R",
+        "movement L",
+        "symmetry %",
+        "outside healthy range",
+        "weaker side",
+        title=f"exam: {args.path}",
+    )
+    for region, r in document["regions"].items():
+        moved = r["movement"] or {}
+        table.add_row(
+            region.replace("_", " "),
+            f"{r['rest']['score']:.2f} ({r['rest']['healthy_percentile']:.0f})" if r.get("rest") else "—",
+            r["expression"] or "—",
+            str(moved.get("right", "—")),
+            str(moved.get("left", "—")),
+            "—" if r["symmetry_percent"] is None else str(r["symmetry_percent"]),
+            "[bold red]yes[/]" if r["outside_healthy_range"] else "no",
+            r["weaker_side"] or "—",
+        )
+    console.print(table)
+    if document.get("missing"):
+        console.print(f"missing expressions: {', '.join(document['missing'])}")
+    outside = document["outside_healthy_range"]
+    console.print(
+        f"more affected side: patient's {document['more_affected_side']}"
+        if outside
+        else "within the healthy range (no affected side named)"
+    )
+    if document.get("palsy_pattern"):
+        from rich.markdown import Markdown
+
+        from facepalsy.face.pattern import pattern_text
+
+        console.print(Markdown(pattern_text(document["palsy_pattern"])))
+    console.print(f"report: [bold]{out / 'exam.md'}[/]")
+    return 0
+
+
+def cmd_norms_build(args: argparse.Namespace) -> int:
+    from facepalsy.files import atomic_write_json
+    from facepalsy.workflows.norms import measure_healthy_folder
+
+    norms, failures, turned = measure_healthy_folder(args.folder, args.source or str(args.folder))
+    atomic_write_json(Path(args.out), norms)
+    for failure in failures[:20]:
+        print(f"skipped: {failure}", file=sys.stderr)
+    console.print(
+        f"wrote {args.out}: reference ranges from {norms['count']} "
+        f"healthy faces ({len(failures)} without a usable face, "
+        f"{turned} turned too far, left out)"
+    )
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from facepalsy.data.prepare import prepare_videos
+
+    if args.images:
+        return harmonise_images(args)
+    if args.harmonise or not args.label:
+        raise FacepalsyError("--videos needs --label; --harmonise works on a data folder given with --images")
+    report = prepare_videos(
+        args.videos, args.out, args.label, fps=args.fps, subject_map=args.subjects, face_crop=args.face_crop
+    )
+    for name, frames in report.videos.items():
+        skipped = report.without_face.get(name, 0)
+        console.print(
+            f"{name}: {frames} frames" + (f", {skipped} without a usable face (not written)" if skipped else ""),
+            markup=False,
+            highlight=False,
+        )
+    for name in report.unknown_in_map:
+        print(f"warning: {args.subjects}: names video {name!r}, which is not in {args.videos}", file=sys.stderr)
+    for reason in report.failed.values():
+        print(f"error: {reason}", file=sys.stderr)
+    console.print(
+        f"wrote {report.written} new frames ({report.already_present} already present) to [bold]{args.out}[/]"
+    )
+    return EXIT_USER_ERROR if report.failed else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from facepalsy.evaluation.check import NEAR_DUPLICATE_BITS, check_dataset
+
+    report = check_dataset(args.data)
+    audit = report["audit"]
+    if args.json:
+        print(json.dumps(report, indent=2))
+        if audit.get("warning"):
+            print(f"warning: {audit['warning']}", file=sys.stderr)
+        return 0
+    out = Console()
+    table = Table("", *report["images"], title=f"data set {report['data']}")
+    table.add_row("images", *map(str, report["images"].values()))
+    table.add_row("subjects", *map(str, report["subjects"].values()))
+    out.print(table)
+    per = report["images_per_subject"]
+    out.print(f"images per subject: min {per['min']}, median {per['median']:g}, max {per['max']}")
+    near = report["near_duplicates"]
+    findings = [
+        ("unreadable files", [f"{u['path']}: {u['reason']}" for u in report["unreadable"]]),
+        (
+            "exact duplicates (same bytes)",
+            [
+                " = ".join(d["paths"]) + ("  [ACROSS CLASSES]" if d["across_classes"] else "")
+                for d in report["exact_duplicates"]
+            ],
+        ),
+        (
+            f"near-duplicates of different subjects (pHash within {NEAR_DUPLICATE_BITS} bits)",
+            [
+                " ~ ".join(d["paths"]) + f"  ({d['bits']} bits)" + ("  [ACROSS CLASSES]" if d["across_classes"] else "")
+                for d in near
+                if not d["same_subject"]
+            ],
+        ),
+        ("subjects with both labels", report["subjects_with_both_labels"]),
+        ("image files the manifest does not list (not used)", report["not_in_manifest"]),
+    ]
+    for title, items in findings:
+        style = "green" if not items else "yellow"
+        out.print(f"[{style}]{title}: {len(items)}[/]")
+        for item in items[:20]:
+            out.print(f"  {item}", markup=False, highlight=False)
+        if len(items) > 20:
+            out.print(f"  … {len(items) - 20} more (see --json)")
+    same = sum(d["same_subject"] for d in near)
+    out.print(f"near-duplicates within one subject (expected for video frames): {same}")
+    print_audit(out, audit)
+    return 0
+
+
+def harmonise_images(args: argparse.Namespace) -> int:
+    from facepalsy.data.harmonise import Harmonisation
+    from facepalsy.workflows.harmonise import LEFT_OUT, harmonise_folder
+
+    if not args.harmonise:
+        raise FacepalsyError("--images DATA is harmonised into --out: give --harmonise [PX]")
+    report = harmonise_folder(args.images, args.out, args.size, Harmonisation(args.harmonise))
+    out = Console()
+    print_audit(out, report.audit)
+    if report.audit.get("warning"):
+        print(f"warning: after harmonising, {report.audit['warning']}", file=sys.stderr)
+    listed = f" (listed in {Path(args.out) / LEFT_OUT})" if report.left_out else ""
+    console.print(
+        f"wrote {report.written} harmonised images to [bold]{args.out}[/]; {len(report.left_out)} left out{listed}"
+    )
+    return 0

@@ -1,0 +1,280 @@
+"""The commands that train, evaluate, compare, export and serve models: synth, train, evaluate, cv, reproduce,
+compare, export, demo, models, bench, serve. Each parses nothing itself: it takes argparse's namespace, calls
+the library and renders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from facepalsy.app.flags import resolve_config
+from facepalsy.app.render import bench_lines, print_result
+from facepalsy.errors import FacepalsyError
+from facepalsy.log import console
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from facepalsy.data.synth import make_synthetic_dataset
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise FacepalsyError(f"{out}: folder exists and is not empty; pass --overwrite to write into it")
+    make_synthetic_dataset(out, args.subjects, args.images_per_subject, args.seed, args.size)
+    console.print(
+        f"wrote {args.subjects * args.images_per_subject} images of {args.subjects} subjects to [bold]{out}[/]"
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from facepalsy.training.train import resume, train
+
+    if args.resume:
+        metrics = resume(args.out, epochs=args.epochs)
+    elif not args.data:
+        raise FacepalsyError("train needs a DATA folder (or --resume with --out RUN)")
+    else:
+        metrics = train(resolve_config(args, args.data), args.out, overwrite=args.overwrite)
+    if not metrics:  # a DDP process other than rank 0: it trained, rank 0 reports
+        return 0
+    from facepalsy.runfolder import RunFolder
+
+    print_result(args, metrics, RunFolder(args.out).report)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from facepalsy.evaluation.evaluate import evaluate_run
+    from facepalsy.runfolder import ResultFiles
+
+    metrics, out = evaluate_run(
+        args.run,
+        data=args.data,
+        out=args.out,
+        skip_bad=args.skip_bad,
+        precision=args.precision,
+        threshold=args.threshold,
+        engine=args.engine,
+        calibrated=not args.uncalibrated,
+    )
+    print_result(args, metrics, ResultFiles(out).report)
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from facepalsy.evaluation.report import metrics_table
+    from facepalsy.runfolder import CvFolder
+    from facepalsy.training.cv import resume_cv, run_cv
+
+    if args.resume:
+        result = resume_cv(args.out)
+    elif not args.data:
+        raise FacepalsyError("cv needs a DATA folder (or --resume with --out DIR)")
+    else:
+        result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
+    if args.json:
+        print(json.dumps({**result, "report": str(CvFolder(args.out).report)}, default=str))
+        return 0
+    print(
+        "\n".join(
+            [
+                "pooled (per image):",
+                *metrics_table(result["pooled"]),
+                "",
+                "per subject:",
+                *metrics_table(result["per_subject"]),
+            ]
+        )
+    )
+    chance = result["pooled"].get("chance")
+    if chance and not chance["better_than_chance"]:
+        console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
+    console.print(f"report: [bold]{CvFolder(args.out).report}[/]")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from facepalsy.evaluation.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.training.cv import PROTOCOLS, run_cv
+    from facepalsy.training.train import train
+
+    out = Path(args.out)
+    config = resolve_config(args, args.data)
+    protocols = reproduce_protocols(args.protocols, args.split, PROTOCOLS)
+    runs = []
+    for protocol in protocols:
+        for backbone in args.backbones.split(","):
+            console.rule(f"{backbone}, {protocol}")
+            run = out / protocol / backbone if len(protocols) > 1 else out / backbone
+            if protocol in ("frame", "subject"):
+                train(config.replace(backbone=backbone, split=protocol), run, overwrite=args.overwrite)
+            else:
+                run_cv(config.replace(backbone=backbone), run, protocol, args.folds, overwrite=args.overwrite)
+            runs.append(run)
+    rows = comparison_rows(runs) + (PUBLISHED if args.with_published else [])
+    print(comparison_markdown(rows))
+    md, _ = write_comparison(rows, out)
+    console.print(f"table: [bold]{md}[/]")
+    return 0
+
+
+def reproduce_protocols(given: str | None, split: str | None, cv_protocols: tuple[str, ...]) -> list[str]:
+    """The protocols reproduce runs: ``--protocols``, else the one ``--split`` names, else the paper's frame
+    split; a ``--split`` that contradicts ``--protocols`` is refused, never ignored."""
+    if given is None:
+        return [split or "frame"]
+    protocols = [p.strip() for p in given.split(",") if p.strip()]
+    unknown = [p for p in protocols if p not in ("frame", "subject", *cv_protocols)]
+    if unknown or not protocols:
+        raise FacepalsyError(
+            f"unknown protocol(s) {', '.join(unknown) or '(none given)'}; "
+            "choose from frame, subject, subject-kfold, lopo"
+        )
+    if split is not None:
+        contradicting = [p for p in protocols if (p == "frame") != (split == "frame")]
+        if contradicting:
+            raise FacepalsyError(
+                f"--split {split} contradicts --protocols {','.join(contradicting)}; give one of them "
+                f"(--protocols alone, or --split alone)"
+            )
+    return protocols
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from facepalsy.evaluation.report import comparison_markdown, comparison_rows, write_comparison
+
+    rows = comparison_rows(args.runs)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        md, csv_path = write_comparison(rows, Path(args.out))
+        console.print(f"wrote {md} and {csv_path}")
+    print(json.dumps({"rows": rows}, default=str) if args.json else comparison_markdown(rows))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from facepalsy.inference.export import export_onnx, export_run_int8
+    from facepalsy.inference.predictor import load
+
+    predictor = load(args.run)
+    if args.format == "onnx-int8":
+        path, figures = export_run_int8(predictor, args.calibration_images)
+        console.print(
+            f"wrote [bold]{path}[/] (int8, calibrated on "
+            f"{figures['calibration_images']} training images); against PyTorch fp32 on "
+            f"{figures['check_images']} validation images: labels agree on {100 * figures['label_agreement']:.1f}%, "
+            f"|Δp| ≤ {figures['delta_p_95th_percentile']:.4f} on 95% (max {figures['delta_p_max']:.4f})"
+        )
+        return 0
+    path, difference = export_onnx(predictor, Path(args.out) if args.out else None)
+    console.print(
+        f"wrote [bold]{path}[/] (input: N×3×H×W float pixels 0–255; output: "
+        "class probabilities, palsy second; the run's spec in its metadata); "
+        f"largest difference from PyTorch fp32 on 8 probe images: {difference:.1e}"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from facepalsy.app.demo import run_demo
+
+    run_demo(Path(args.out), overwrite=args.overwrite)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from facepalsy.models.vgg import backbone_spec, imagenet_weights_cached, list_models
+
+    table = Table("backbone", "ImageNet file", "in torch's cache")
+    for name in list_models():
+        table.add_row(name, backbone_spec(name).imagenet.filename, "yes" if imagenet_weights_cached(name) else "no")
+    Console().print(table)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from facepalsy.app.bench import run_bench
+
+    result = run_bench(
+        tuple(args.backbones.split(",")),
+        args.size,
+        args.batch,
+        args.repeats,
+        args.precision,
+        run=Path(args.run) if args.run else None,
+        extras=not args.no_extras,
+        photos=Path(args.photos) if args.photos else None,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    peaks = result["matmul_peak_gflops"]
+    out = Console()
+    out.print(
+        f"matrix-product peak on {result['threads']} threads: fp32 "
+        f"{peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
+    )
+    table = Table(
+        "", *(r["backbone"] for r in result["backbones"]), title=f"facepalsy bench, {args.size} px, batch {args.batch}"
+    )
+    rows = [
+        ("GFLOP per image", "gflop_per_image", "{:.1f}"),
+        ("fast path uses bf16", "bf16", "{}"),
+        ("inference, plain fp32 (ms/image)", "inference_fp32_plain_ms", "{:.0f}"),
+        ("inference, fast path (ms/image)", "inference_fast_ms", "{:.0f}"),
+        ("fast path images/s", "inference_fast_images_per_s", "{:.1f}"),
+        ("fast path GFLOP/s", "inference_fast_gflops", "{:.0f}"),
+        ("fast path, fraction of matmul peak", "inference_fraction_of_peak", "{:.0%}"),
+        ("speed-up vs plain fp32", "speedup_vs_plain", "{:.2f}×"),
+        ("onnxruntime int8 images/s", "inference_int8_images_per_s", "{:.1f}"),
+        ("int8 speed-up vs fast path", "int8_speedup_vs_fast_path", "{:.2f}×"),
+        ("network alone, one image (ms)", "network_one_image_ms", "{:.0f}"),
+        ("predict latency from JPEG (ms, median)", "predict_latency_ms", "{:.0f}"),
+        ("latency / network's one-image time", "latency_over_network_time", "{:.2f}"),
+        ("predict latency, fraction of matmul peak", "predict_latency_fraction_of_peak", "{:.0%}"),
+        ("training images/s, frozen backbone", "train_frozen_images_per_s", "{:.1f}"),
+        ("  fraction of matmul peak (forward FLOPs)", "train_frozen_fraction_of_peak", "{:.0%}"),
+        ("training images/s, frozen, plain per-image fp32", "train_frozen_plain_images_per_s", "{:.1f}"),
+        ("  fraction of fp32 matmul peak", "train_frozen_plain_fraction_of_fp32_peak", "{:.0%}"),
+        ("training speed-up vs plain", "train_frozen_speedup_vs_plain", "{:.2f}×"),
+        ("--feature-cache epoch / normal epoch", "feature_cache_epoch_fraction", "{:.1%}"),
+        ("training images/s, fine-tuned", "train_finetune_images_per_s", "{:.1f}"),
+        ("  fraction of matmul peak (3× forward FLOPs)", "train_finetune_fraction_of_peak", "{:.0%}"),
+        ("peak memory (MB, process)", "peak_memory_mb", "{:.0f}"),
+    ]
+    for label, key, fmt in rows:
+        table.add_row(label, *(fmt.format(r[key]) if key in r else "—" for r in result["backbones"]))
+    out.print(table)
+    for line in bench_lines(result):
+        out.print(line, highlight=False)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from facepalsy.app.serve import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
+            + ("" if args.auth else " (no --auth given)"),
+            file=sys.stderr,
+        )
+    console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
+    serve(
+        args.run,
+        host=args.host,
+        port=args.port,
+        auth=args.auth,
+        keep_uploads=args.keep_uploads,
+        precision=args.precision,
+        threshold=args.threshold,
+        engine=args.engine,
+        calibrated=not args.uncalibrated,
+        forget_after=args.forget_after,
+    )
+    return 0

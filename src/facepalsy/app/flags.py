@@ -1,0 +1,172 @@
+"""The command-line flags that several commands share (training settings, inference settings, verbosity), and the
+rule that turns them and a config file into one validated Config."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facepalsy.training.config import Config, load_config
+
+
+def config_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that set Config fields; their default None means "keep the YAML or built-in value"."""
+    parser.add_argument("--config", metavar="YAML", help="read settings from a YAML file; flags given here win")
+    parser.add_argument("--backbone", help="vgg16 (default), vgg19, vgg11_bn, vgg16_bn, … (see `facepalsy models`)")
+    parser.add_argument("--weights", help="imagenet (default), none, or a path to a .pth state dict")
+    parser.add_argument("--image-size", type=int, help="input size in pixels (default 224, as the paper)")
+    parser.add_argument(
+        "--split",
+        choices=["frame", "subject"],
+        help="subject: no subject on both sides (default); frame: by image, as the paper (leaky)",
+    )
+    parser.add_argument(
+        "--test-fraction", type=float, help="share of images (frame) or subjects (subject) for testing (default 0.19)"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, help="share held out from training for validation curves (default 0.1)"
+    )
+    parser.add_argument("--epochs", type=int, help="default 30")
+    parser.add_argument("--batch-size", type=int, help="default 32")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    parser.add_argument(
+        "--finetune",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the backbone too (default: frozen, as the paper)",
+    )
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rotation, flip, shift and scale (default on)",
+    )
+    parser.add_argument(
+        "--face-crop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="detect the largest face, level the eyes and crop it (recorded, so predict repeats it)",
+    )
+    parser.add_argument(
+        "--require-face",
+        dest="face_required",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="no usable face, no verdict, and no training image (default on; "
+        "--no-require-face only for face images the detector cannot see, e.g. drawn ones)",
+    )
+    parser.add_argument(
+        "--harmonise",
+        type=int,
+        nargs="?",
+        const=96,
+        metavar="PX",
+        help="the same face crop, level of detail (the face PX pixels "
+        "across, default 96) and JPEG re-encoding for every image, "
+        "so that how photos were taken cannot carry the label (recorded, so predict repeats it)",
+    )
+    parser.add_argument(
+        "--feature-cache",
+        type=int,
+        metavar="K",
+        help="frozen backbone: cache features of K augmented views once; epochs then train only the head",
+    )
+    parser.add_argument(
+        "--operating-point",
+        metavar="RULE",
+        help="how the run's threshold is chosen on validation data: youden "
+        "(default), sensitivity=0.90, specificity=0.90 or fixed=0.5",
+    )
+    parser.add_argument("--seed", type=int, help="default 42")
+    parser.add_argument(
+        "--logger",
+        choices=["csv", "tensorboard", "mlflow"],
+        help="experiment log: csv (RUN/logs/metrics.csv, always written) "
+        "and, if named and installed, tensorboard or mlflow as well",
+    )
+    parser.add_argument(
+        "--subgroup",
+        metavar="COLUMN[,COLUMN]",
+        help="manifest column(s): the model card gives performance per value (the data source column, if any, always)",
+    )
+    parser.add_argument(
+        "--skip-bad",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="skip unreadable images and list them in RUN/bad_images.txt",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        help="auto: bf16 mixed precision where the CPU/GPU has native bf16 (default); fp32: exact",
+    )
+    parser.add_argument("--accelerator", help="auto (default), cpu, gpu, …")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        help="devices (default 1); train: processes of one DDP run; cv: folds run in parallel, one per device",
+    )
+    parser.add_argument(
+        "--num-nodes", type=int, help="train: machines in one DDP run (launched by torchrun or SLURM; default 1)"
+    )
+    parser.add_argument("--strategy", help="Lightning strategy for train: auto (default), ddp, …")
+
+
+def inference_flags(parser: argparse.ArgumentParser) -> None:
+    """How a trained run labels: its threshold (overridable) and the arithmetic precision."""
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="palsy if p(palsy) >= this (default: the run's operating threshold, chosen on validation data)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default="auto",
+        help="auto: bf16 where the CPU/GPU has it (default); fp32: exact",
+    )
+    parser.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="the network's own probabilities, without the temperature "
+        "scaling fitted on validation data (labels stay the same)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="torch (default); onnx / onnx-int8: RUN/model.onnx / "
+        "RUN/model-int8.onnx with onnxruntime (see facepalsy export)",
+    )
+
+
+def common_flags(parser: argparse.ArgumentParser, default) -> None:
+    """Flags every command takes, before or after its name (after it, a flag not given leaves the value set before
+    it)."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="show tracebacks for errors",
+    )
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="errors only: no progress bars or notes (results still go to stdout)",
+    )
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="also the training library's own log lines",
+    )
+
+
+def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
+    base = load_config(args.config) if args.config else Config()
+    flags = {name: getattr(args, name, None) for name in Config.__dataclass_fields__ if name != "data"}
+    return base.replace(data=str(Path(data).resolve()) if data else None, **flags)
