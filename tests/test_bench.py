@@ -62,7 +62,7 @@ def test_bench_reports_all_figures(capsys):
 
 def test_bench_extras_report_their_figures_at_tiny_settings():
     """The cross-validation, landmark and video figures (the README's come from the full settings)."""
-    from facepalsy.app.bench import bench_landmarks, bench_shared_features, bench_video
+    from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features, bench_video
     from facepalsy.face.detect import mediapipe_available
 
     shared = bench_shared_features("vgg11_bn", size=32, subjects=6, images_per_subject=2, views=1, epochs=1)

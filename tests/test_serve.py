@@ -193,7 +193,7 @@ def test_a_good_photo_gives_everything_and_is_kept_only_on_request(analyzer, fac
 
 
 def test_janitor_deletes_after_the_grace_period_and_restarts_on_reuse(tmp_path):
-    from facepalsy.app.serve import UploadJanitor
+    from facepalsy.app.serve_workers import UploadJanitor
 
     janitor = UploadJanitor(grace=0.3)
     path = tmp_path / "upload.jpg"

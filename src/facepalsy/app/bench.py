@@ -14,7 +14,6 @@ depend on them; int8 label agreement needs trained weights (``--run``).
 from __future__ import annotations
 
 import resource
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,22 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features, bench_video
+from facepalsy.app.bench_tools import face_photo, timed
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.inference.predictor import Predictor, predict_probabilities, use_bf16
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import create_model
 from facepalsy.training.config import Config
-
-
-def _timed(fn, repeats: int) -> float:
-    """Median seconds of ``fn`` over ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enough_seconds: float = 0.25) -> float:
@@ -52,7 +42,7 @@ def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enoug
         start = time.perf_counter()
         a @ b
         if n >= largest or time.perf_counter() - start >= enough_seconds:
-            return 2 * n**3 / _timed(lambda a=a, b=b: a @ b, repeats) / 1e9
+            return 2 * n**3 / timed(lambda a=a, b=b: a @ b, repeats) / 1e9
         n *= 2
 
 
@@ -89,19 +79,19 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
         with torch.no_grad():
             model.to(memory_format=torch.contiguous_format)(normalize(torch.tensor(images)))
 
-    baseline = _timed(plain, repeats) / batch
+    baseline = timed(plain, repeats) / batch
     fast = (
-        _timed(lambda: predict_probabilities(model, preprocess, images, batch_size=batch, precision=precision), repeats)
+        timed(lambda: predict_probabilities(model, preprocess, images, batch_size=batch, precision=precision), repeats)
         / batch
     )
-    one = _timed(
+    one = timed(
         lambda: predict_probabilities(model, preprocess, images[:1], batch_size=1, precision=precision),
         max(repeats, 10),
     )
 
     with tempfile.TemporaryDirectory() as tmp:
         jpeg = Path(tmp) / "face.jpg"
-        _face_photo().save(jpeg, quality=90)
+        face_photo().save(jpeg, quality=90)
         face_spec = ModelSpec(
             name, spec.preprocess, FacePolicy(required=True)
         )  # the default for new runs: no face, no verdict
@@ -109,7 +99,7 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
             face_spec, model, precision=precision
         )  # the whole path: decode, face look-up, resize, network, label
         assert predictor.predict(jpeg).ok, "the bench photo's face was not found"
-        latency = _timed(lambda: predictor.predict(jpeg), max(repeats, 20))
+        latency = timed(lambda: predictor.predict(jpeg), max(repeats, 20))
         int8 = bench_int8(model, spec, images, batch, repeats, Path(tmp))
 
     result = {
@@ -132,19 +122,6 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
     return result
 
 
-def _face_photo(size: tuple[int, int] = (640, 480), seed: int = 5):
-    """A drawn face on a plain 640×480 photo, as a phone portrait would frame it."""
-    from PIL import Image
-
-    from facepalsy.data.synth import draw_face, make_identity
-
-    rng = np.random.default_rng(seed)
-    face = draw_face(make_identity(rng, palsy=True), rng, 360).convert("RGB")
-    photo = Image.new("RGB", size, (128, 132, 140))
-    photo.paste(face, ((size[0] - 360) // 2, (size[1] - 360) // 2))
-    return photo
-
-
 def bench_int8(model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int, repeats: int, tmp: Path) -> dict:
     """onnxruntime int8 (static quantisation, calibrated on ``images``) against the fast path, in images/s."""
     from facepalsy.errors import FacepalsyError
@@ -158,8 +135,8 @@ def bench_int8(model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int
     except (ImportError, FacepalsyError) as exc:
         return {"int8": f"not measured: {exc}"}
     engine = OnnxEngine(path)
-    fast = _timed(lambda: predict_probabilities(model, spec.preprocess, images, batch_size=batch), repeats) / batch
-    quantised = _timed(lambda: engine.predict_proba(images, batch), repeats) / batch
+    fast = timed(lambda: predict_probabilities(model, spec.preprocess, images, batch_size=batch), repeats) / batch
+    quantised = timed(lambda: engine.predict_proba(images, batch), repeats) / batch
     return {
         "inference_int8_ms": 1000 * quantised,
         "inference_int8_images_per_s": 1 / quantised,
@@ -182,193 +159,6 @@ def bench_int8_agreement(run: Path) -> dict:
     return {"run": str(run), **read_json(RunFolder(run).onnx_int8_check)}
 
 
-def bench_shared_features(
-    backbone: str = "vgg16",
-    size: int = 112,
-    subjects: int = 24,
-    images_per_subject: int = 6,
-    views: int = 4,
-    epochs: int = 10,
-) -> dict:
-    """Leave-one-subject-out over ``subjects`` subjects with a frozen backbone and ``--feature-cache views``: the whole
-    cross-validation (features shared by the folds) against one of its folds trained alone. Wall time and backbone
-    passes."""
-    from facepalsy.data.dataset import load_images, scan_dataset
-    from facepalsy.data.synth import make_synthetic_dataset
-    from facepalsy.runfolder import RunFolder
-    from facepalsy.training import features
-    from facepalsy.training.cv import fold_assignments, run_cv
-    from facepalsy.training.train import build_model, fit_split
-
-    with tempfile.TemporaryDirectory() as tmp:
-        data = make_synthetic_dataset(
-            Path(tmp) / "data",
-            subjects=subjects,
-            images_per_subject=images_per_subject,
-            seed=7,
-            size=size,
-            progress=False,
-        )
-        config = Config(
-            data=str(data),
-            backbone=backbone,
-            weights="none",
-            image_size=size,
-            epochs=epochs,
-            feature_cache=views,
-            face_required=False,
-        )
-        features._banks.clear()
-        start = time.perf_counter()
-        run_cv(config, Path(tmp) / "cv", "lopo", progress=False)
-        whole = time.perf_counter() - start
-        passes_whole = sum(bank.computed for bank in features._banks.values())
-        features._banks.clear()
-        images, samples, _ = load_images(data, scan_dataset(data), size, progress=False)
-        assignment = fold_assignments(samples, "lopo", subjects, config.val_fraction, config.seed)[0]
-        start = time.perf_counter()
-        fit_split(
-            config.replace(split="subject"),
-            RunFolder(Path(tmp) / "alone").prepare(),
-            build_model(config),
-            images,
-            samples,
-            assignment,
-            progress=False,
-        )
-        alone = time.perf_counter() - start
-        passes_alone = sum(bank.computed for bank in features._banks.values())
-        features._banks.clear()
-    return {
-        "backbone": backbone,
-        "size": size,
-        "subjects": subjects,
-        "images": subjects * images_per_subject,
-        "views": views,
-        "epochs": epochs,
-        "lopo_seconds": whole,
-        "one_fold_alone_seconds": alone,
-        "lopo_over_one_run": whole / alone,
-        "backbone_passes_lopo": passes_whole,
-        "backbone_passes_one_run": passes_alone,
-        "backbone_passes_ratio": passes_whole / passes_alone,
-    }
-
-
-def _previous_asymmetry(rgb: np.ndarray) -> None:
-    """The landmark measurement before this version, kept here as the yardstick: a pass on the photo, one on the aligned
-    crop, then fifteen views (±6° × 0.92–1.08), each measured (its mirrored-landmark distances by broadcasting), and
-    the median of the measures."""
-    import cv2
-
-    from facepalsy.face.asymmetry import CANONICAL_SIZE, eye_frame, measure
-    from facepalsy.face.detect import align_face, detect_faces, largest_face
-
-    crop = align_face(rgb, largest_face(rgb, backend="mediapipe"), CANONICAL_SIZE)
-    largest_face(crop, backend="mediapipe")
-    scores = []
-    for degrees in (-6, -3, 0, 3, 6):
-        for scale in (0.92, 1.0, 1.08):
-            view = cv2.warpAffine(
-                crop,
-                cv2.getRotationMatrix2D((CANONICAL_SIZE / 2,) * 2, degrees, scale),
-                (CANONICAL_SIZE,) * 2,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            for face in detect_faces(view, backend="mediapipe")[:1]:
-                mesh = eye_frame(face.landmarks)[:468]
-                nearest = np.sqrt(((mesh * [-1.0, 1.0])[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2).min(axis=1)
-                scores.append((measure(face.landmarks).score, nearest.mean()))
-    np.median(scores, axis=0)
-
-
-def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
-    """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder
-    ``photos``
-    (the first with a face), else on ``count`` drawn faces."""
-    from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
-    from facepalsy.errors import BadImageError
-    from facepalsy.face.asymmetry import image_asymmetry
-    from facepalsy.face.detect import mediapipe_available
-
-    if not mediapipe_available():
-        return {"landmarks": "not measured: the face extra is not installed"}
-    if photos is None:
-        faces, source = [np.asarray(_face_photo(seed=seed)) for seed in range(count)], "drawn faces on 640×480"
-    else:
-        faces, source = [], str(photos)
-        for path in sorted(p for p in Path(photos).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
-            try:
-                rgb = as_rgb_array(path)
-                image_asymmetry(rgb)
-            except BadImageError:
-                continue
-            faces.append(rgb)
-            if len(faces) == count:
-                break
-    now = _timed(lambda: [image_asymmetry(face) for face in faces], 2) / len(faces)
-    before = _timed(lambda: [_previous_asymmetry(face) for face in faces], 2) / len(faces)
-    return {
-        "photos": len(faces),
-        "source": source,
-        "ms_per_photo": 1000 * now,
-        "previous_ms_per_photo": 1000 * before,
-        "speedup_vs_previous": before / now,
-    }
-
-
-def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> dict:
-    """A ``seconds`` s, 30 fps, 1280×720 clip of a drawn face, analysed at ``fps`` as the exam with --run does
-    (decode, face, landmarks, CNN), with the torch fast path and with int8: its length over the analysis time."""
-    import cv2
-
-    from facepalsy.face.detect import mediapipe_available
-    from facepalsy.face.norms import load_norms
-    from facepalsy.workflows.exam import exam_video
-
-    if not mediapipe_available():
-        return {"video": "not measured: the face extra is not installed"}
-    model = create_model(backbone).eval()
-    spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, size), FacePolicy(required=True))
-    result = {"seconds": seconds, "source_fps": 30, "size": "1280x720", "analysed_fps": fps}
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mp4"
-        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
-        face = cv2.cvtColor(np.asarray(_face_photo((360, 360))), cv2.COLOR_RGB2BGR)
-        background = np.full((720, 1280, 3), 120, np.uint8)
-        for i in range(30 * seconds):
-            frame = background.copy()
-            x = 460 + int(80 * np.sin(i / 40))
-            frame[180:540, x : x + 360] = face
-            writer.write(frame)
-        writer.release()
-        engines = {"torch": Predictor(spec, model)}
-        try:
-            from facepalsy.inference.export import write_onnx_int8
-            from facepalsy.inference.onnx_engine import OnnxEngine
-
-            calibration = np.stack(
-                [np.asarray(_face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)]
-            )
-            path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")
-            engines["onnx-int8"] = Predictor(spec, model, onnx=OnnxEngine(path))
-        except ImportError:
-            pass
-        norms = load_norms()
-        for name, predictor in engines.items():
-            start = time.perf_counter()
-            measured, video = exam_video(clip, norms, fps, frames_for=predictor)
-            predictor.video_verdict(clip, video["cnn_frames"], Path(tmp) / name)
-            elapsed = time.perf_counter() - start
-            result[name] = {
-                "frames_analysed": video["frames"],
-                "frames_measured": video["frames_measured"],
-                "analysis_seconds": elapsed,
-                "real_time_factor": seconds / elapsed,
-            }
-    return result
-
-
 def bench_training(
     name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto", batches: int = 2
 ) -> dict:
@@ -387,7 +177,7 @@ def bench_training(
     rng = np.random.default_rng(2)
     bf16 = use_bf16(precision, torch.device("cpu"))
     labels = torch.randint(0, 2, (batch,))
-    timed = max(1, repeats - 1)
+    epochs_timed = max(1, repeats - 1)
     with tempfile.TemporaryDirectory() as tmp:
         files = [Path(tmp) / f"{i}.jpg" for i in range(batch * batches)]
         for file in files:
@@ -397,7 +187,7 @@ def bench_training(
         )  # once per run
 
         frozen = _module(name, size, finetune=False)
-        fast = _timed(lambda: _epoch(frozen, list(decoded.split(batch)), labels, bf16), timed)
+        fast = timed(lambda: _epoch(frozen, list(decoded.split(batch)), labels, bf16), epochs_timed)
         plain_trainee = _module(name, size, finetune=False)
         plain_module = plain_trainee[0]
         plain_module.model.to(memory_format=torch.contiguous_format)
@@ -412,14 +202,14 @@ def bench_training(
                 ]
                 _train_step(plain_trainee, plain_module.model(torch.cat(per_image)), labels)
 
-        plain = _timed(plain_epoch, timed)
+        plain = timed(plain_epoch, epochs_timed)
         features = (
             frozen[0].pooled_features(decoded, True, batch, bf16).clone()
         )  # a normal tensor, as the DataLoader gives
         head_only = _module(name, size, finetune=False, feature_cache=4, model=frozen[0].model)
-        cached = _timed(lambda: _epoch(head_only, list(features.split(batch)), labels, False), repeats)
+        cached = timed(lambda: _epoch(head_only, list(features.split(batch)), labels, False), repeats)
         finetuned = _module(name, size, finetune=True)
-        finetune = _timed(lambda: _epoch(finetuned, list(decoded.split(batch)), labels, bf16), timed)
+        finetune = timed(lambda: _epoch(finetuned, list(decoded.split(batch)), labels, bf16), epochs_timed)
     return {
         "train_frozen_images_per_s": len(files) / fast,
         "train_frozen_plain_images_per_s": len(files) / plain,

@@ -163,3 +163,23 @@ def print_metrics(metrics: dict) -> None:
     chance = metrics.get("chance")
     if chance and not chance["better_than_chance"]:
         console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
+
+
+def reference_markdown(reference: dict) -> str:
+    """The healthy-range reading in one sentence, a side named only for regions outside the range."""
+    if reference.get("turned"):
+        return "The head is turned too far to compare the sides: **no reading against the healthy range**"
+    outside = [r.replace("_", " ") for r, v in reference["regions"].items() if v["outside_healthy_range"]]
+    percentiles = ", ".join(
+        f"{r.replace('_', ' ')} {v['healthy_percentile']:.0f}th" for r, v in reference["regions"].items()
+    )
+    if not outside:
+        return (
+            "**Within the healthy range** in every region (healthy "
+            f"percentiles: {percentiles}); no affected side is named"
+        )
+    return (
+        f"**Outside the healthy range: {', '.join(outside)}**; more "
+        f"affected side: **patient's {reference['more_affected_side']}** "
+        f"(healthy percentiles: {percentiles})"
+    )

@@ -1,0 +1,204 @@
+"""The figures of ``facepalsy bench`` beyond one backbone's speed: the feature bank shared by cross-validation
+folds, the landmark measurement against the algorithm it replaced, and video analysis in real time."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from facepalsy.app.bench_tools import face_photo, timed
+from facepalsy.data.model_input import FacePolicy
+from facepalsy.inference.predictor import Predictor
+from facepalsy.models.spec import ModelSpec, Preprocess
+from facepalsy.models.vgg import create_model
+from facepalsy.training.config import Config
+
+
+def bench_shared_features(
+    backbone: str = "vgg16",
+    size: int = 112,
+    subjects: int = 24,
+    images_per_subject: int = 6,
+    views: int = 4,
+    epochs: int = 10,
+) -> dict:
+    """Leave-one-subject-out over ``subjects`` subjects with a frozen backbone and ``--feature-cache views``: the whole
+    cross-validation (features shared by the folds) against one of its folds trained alone. Wall time and backbone
+    passes."""
+    from facepalsy.data.dataset import load_images, scan_dataset
+    from facepalsy.data.synth import make_synthetic_dataset
+    from facepalsy.runfolder import RunFolder
+    from facepalsy.training import features
+    from facepalsy.training.cv import fold_assignments, run_cv
+    from facepalsy.training.train import build_model, fit_split
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_synthetic_dataset(
+            Path(tmp) / "data",
+            subjects=subjects,
+            images_per_subject=images_per_subject,
+            seed=7,
+            size=size,
+            progress=False,
+        )
+        config = Config(
+            data=str(data),
+            backbone=backbone,
+            weights="none",
+            image_size=size,
+            epochs=epochs,
+            feature_cache=views,
+            face_required=False,
+        )
+        features._banks.clear()
+        start = time.perf_counter()
+        run_cv(config, Path(tmp) / "cv", "lopo", progress=False)
+        whole = time.perf_counter() - start
+        passes_whole = sum(bank.computed for bank in features._banks.values())
+        features._banks.clear()
+        images, samples, _ = load_images(data, scan_dataset(data), size, progress=False)
+        assignment = fold_assignments(samples, "lopo", subjects, config.val_fraction, config.seed)[0]
+        start = time.perf_counter()
+        fit_split(
+            config.replace(split="subject"),
+            RunFolder(Path(tmp) / "alone").prepare(),
+            build_model(config),
+            images,
+            samples,
+            assignment,
+            progress=False,
+        )
+        alone = time.perf_counter() - start
+        passes_alone = sum(bank.computed for bank in features._banks.values())
+        features._banks.clear()
+    return {
+        "backbone": backbone,
+        "size": size,
+        "subjects": subjects,
+        "images": subjects * images_per_subject,
+        "views": views,
+        "epochs": epochs,
+        "lopo_seconds": whole,
+        "one_fold_alone_seconds": alone,
+        "lopo_over_one_run": whole / alone,
+        "backbone_passes_lopo": passes_whole,
+        "backbone_passes_one_run": passes_alone,
+        "backbone_passes_ratio": passes_whole / passes_alone,
+    }
+
+
+def _previous_asymmetry(rgb: np.ndarray) -> None:
+    """The landmark measurement before this version, kept here as the yardstick: a pass on the photo, one on the aligned
+    crop, then fifteen views (±6° × 0.92–1.08), each measured (its mirrored-landmark distances by broadcasting), and
+    the median of the measures."""
+    import cv2
+
+    from facepalsy.face.asymmetry import CANONICAL_SIZE, eye_frame, measure
+    from facepalsy.face.detect import align_face, detect_faces, largest_face
+
+    crop = align_face(rgb, largest_face(rgb, backend="mediapipe"), CANONICAL_SIZE)
+    largest_face(crop, backend="mediapipe")
+    scores = []
+    for degrees in (-6, -3, 0, 3, 6):
+        for scale in (0.92, 1.0, 1.08):
+            view = cv2.warpAffine(
+                crop,
+                cv2.getRotationMatrix2D((CANONICAL_SIZE / 2,) * 2, degrees, scale),
+                (CANONICAL_SIZE,) * 2,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            for face in detect_faces(view, backend="mediapipe")[:1]:
+                mesh = eye_frame(face.landmarks)[:468]
+                nearest = np.sqrt(((mesh * [-1.0, 1.0])[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+                scores.append((measure(face.landmarks).score, nearest.mean()))
+    np.median(scores, axis=0)
+
+
+def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
+    """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder
+    ``photos``
+    (the first with a face), else on ``count`` drawn faces."""
+    from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
+    from facepalsy.errors import BadImageError
+    from facepalsy.face.asymmetry import image_asymmetry
+    from facepalsy.face.detect import mediapipe_available
+
+    if not mediapipe_available():
+        return {"landmarks": "not measured: the face extra is not installed"}
+    if photos is None:
+        faces, source = [np.asarray(face_photo(seed=seed)) for seed in range(count)], "drawn faces on 640×480"
+    else:
+        faces, source = [], str(photos)
+        for path in sorted(p for p in Path(photos).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+            try:
+                rgb = as_rgb_array(path)
+                image_asymmetry(rgb)
+            except BadImageError:
+                continue
+            faces.append(rgb)
+            if len(faces) == count:
+                break
+    now = timed(lambda: [image_asymmetry(face) for face in faces], 2) / len(faces)
+    before = timed(lambda: [_previous_asymmetry(face) for face in faces], 2) / len(faces)
+    return {
+        "photos": len(faces),
+        "source": source,
+        "ms_per_photo": 1000 * now,
+        "previous_ms_per_photo": 1000 * before,
+        "speedup_vs_previous": before / now,
+    }
+
+
+def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> dict:
+    """A ``seconds`` s, 30 fps, 1280×720 clip of a drawn face, analysed at ``fps`` as the exam with --run does
+    (decode, face, landmarks, CNN), with the torch fast path and with int8: its length over the analysis time."""
+    import cv2
+
+    from facepalsy.face.detect import mediapipe_available
+    from facepalsy.face.norms import load_norms
+    from facepalsy.workflows.exam import exam_video
+
+    if not mediapipe_available():
+        return {"video": "not measured: the face extra is not installed"}
+    model = create_model(backbone).eval()
+    spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, size), FacePolicy(required=True))
+    result = {"seconds": seconds, "source_fps": 30, "size": "1280x720", "analysed_fps": fps}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
+        face = cv2.cvtColor(np.asarray(face_photo((360, 360))), cv2.COLOR_RGB2BGR)
+        background = np.full((720, 1280, 3), 120, np.uint8)
+        for i in range(30 * seconds):
+            frame = background.copy()
+            x = 460 + int(80 * np.sin(i / 40))
+            frame[180:540, x : x + 360] = face
+            writer.write(frame)
+        writer.release()
+        engines = {"torch": Predictor(spec, model)}
+        try:
+            from facepalsy.inference.export import write_onnx_int8
+            from facepalsy.inference.onnx_engine import OnnxEngine
+
+            calibration = np.stack(
+                [np.asarray(face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)]
+            )
+            path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")
+            engines["onnx-int8"] = Predictor(spec, model, onnx=OnnxEngine(path))
+        except ImportError:
+            pass
+        norms = load_norms()
+        for name, predictor in engines.items():
+            start = time.perf_counter()
+            measured, video = exam_video(clip, norms, fps, frames_for=predictor)
+            predictor.video_verdict(clip, video["cnn_frames"], Path(tmp) / name)
+            elapsed = time.perf_counter() - start
+            result[name] = {
+                "frames_analysed": video["frames"],
+                "frames_measured": video["frames_measured"],
+                "analysis_seconds": elapsed,
+                "real_time_factor": seconds / elapsed,
+            }
+    return result
