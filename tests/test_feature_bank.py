@@ -15,7 +15,8 @@ from facepalsy.runfolder import RunFolder
 from facepalsy.training import features as bank_module
 from facepalsy.training.config import Config
 from facepalsy.training.cv import fold_assignments, run_cv
-from facepalsy.training.train import PalsyModule, build_model, fit_split
+from facepalsy.training.loop import PalsyModule
+from facepalsy.training.train import build_model, fit_split
 
 FROZEN = [f for f in TINY_TRAIN_FLAGS if f != "--finetune"]
 

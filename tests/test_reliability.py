@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
+import facepalsy.training.loop as loop_module
 import facepalsy.training.train as train_module
 from facepalsy.app.cli import main
 from facepalsy.errors import Interrupted
@@ -223,7 +224,7 @@ def test_unwritable_output_fails_before_training(tmp_path, synth_data, capsys, m
 
 def test_a_failed_checkpoint_write_keeps_the_last_good_one(tmp_path, synth_data, capsys, monkeypatch):
     """Disk full while writing epoch 2's checkpoint: a clear error, epoch 1's checkpoint intact, --resume finishes."""
-    real_atomic_write, calls = train_module.atomic_write, []
+    real_atomic_write, calls = loop_module.atomic_write, []
 
     def disk_full_on_second_checkpoint(path, write):
         calls.append(path)
@@ -236,7 +237,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one(tmp_path, synth_data,
 
         return real_atomic_write(path, half_then_full)
 
-    monkeypatch.setattr(train_module, "atomic_write", disk_full_on_second_checkpoint)
+    monkeypatch.setattr(loop_module, "atomic_write", disk_full_on_second_checkpoint)
     out = tmp_path / "run"
     assert main(["train", str(synth_data), "--out", str(out), *FLAGS]) == 2
     err = capsys.readouterr().err

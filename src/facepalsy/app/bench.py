@@ -221,7 +221,7 @@ def bench_training(
 
 def _module(name: str, size: int, finetune: bool, feature_cache: int = 0, model=None) -> tuple:
     """The training module (on ``model``, else a new one), as at the start of an epoch, and its optimizer."""
-    from facepalsy.training.train import PalsyModule
+    from facepalsy.training.loop import PalsyModule
 
     config = Config(backbone=name, image_size=size, finetune=finetune, feature_cache=feature_cache)
     module = PalsyModule(

@@ -23,8 +23,8 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
-from facepalsy.evaluation.audit import audit_markdown
 from facepalsy.evaluation.check import perceptual_hashes
+from facepalsy.evaluation.cv_report import read_predictions, write_cv_markdown
 from facepalsy.evaluation.metrics import (
     binary_metrics,
     bootstrap_ci,
@@ -32,8 +32,8 @@ from facepalsy.evaluation.metrics import (
     chance_check,
     subject_scores,
 )
-from facepalsy.evaluation.report import PROTOCOL_TEXT, calibration_lines, chance_lines, metrics_table, percent
-from facepalsy.files import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.evaluation.report import PROTOCOL_TEXT
+from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.log import console, progress_bar
 from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
@@ -203,90 +203,8 @@ def _run_folds(
     ]
     result = pool_folds(cv, protocol, config, fold_results)
     atomic_write_json(cv.results, result)
-    write_cv_markdown(cv, result, read_json(cv.check) if cv.check.is_file() else None)
+    write_cv_markdown(cv, result, config.to_dict(), read_json(cv.check) if cv.check.is_file() else None)
     return result
-
-
-def cv_card(cv: CvFolder, result: dict, config: Config) -> list[str]:
-    """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration,
-    subgroups."""
-    from facepalsy.data.dataset import manifest_rows
-    from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
-
-    folds = [RunFolder(cv.path / fold["run"]) for fold in result["folds"]]
-    spec = folds[0].read_model()[0]
-    provenance = read_json(folds[0].provenance) if folds[0].provenance.is_file() else {"data": {}, "environment": {}}
-    rows = [row for fold in folds for row in _read_predictions(fold)]
-    subjects_of = {label: {r["subject"] for r in rows if r["label"] == label} for label in CLASSES}
-    images_of = {label: sum(r["label"] == label for r in rows) for label in CLASSES}
-    pooled = result["pooled"]
-    calibration = pooled["calibration"]["kinds"]["pooled out-of-fold"]
-    manifest = manifest_rows(Path(config.data))
-    asked = [c.strip() for c in config.subgroup.split(",") if c.strip()]
-    columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
-    environment = provenance.get("environment") or {}
-    data_hash = provenance["data"].get("content_sha256", "not recorded")
-    thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    return card_lines(
-        {
-            "data": config.data,
-            "data_hash": data_hash,
-            "count_lines": [
-                "| class | images (out-of-fold) | subjects |",
-                "|---|---|---|",
-                *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES],
-            ],
-            "exclusions": (
-                f"Unreadable images left out: {_lines(cv.bad_images)} "
-                f"(`{cv.bad_images.name}`); images without a usable face, no verdict: "
-                f"{_lines(cv.no_face)} (`{cv.no_face.name}`). No image was dropped silently."
-            ),
-            "preprocessing": f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
-            f"px; augmentation {'on' if config.augment else 'off'}.",
-            "protocol": (
-                f"{result['protocol_text']} Protocol `{result['protocol']}`, "
-                f"{len(result['folds'])} folds; folds with a test subject in "
-                f"training: {len(result['folds_with_test_subject_in_training'])}."
-            ),
-            "model": (
-                f"`{config.backbone}`, weights {config.weights}, "
-                f"{'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
-                f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."
-            ),
-            "balance": f"{images_of['palsy']} palsy and {images_of['normal']} normal "
-            "images tested out of fold; no resampling or class weights.",
-            "calibration": (
-                "Each fold temperature-scaled on its own validation "
-                f"images; pooled: Brier {calibration['brier']:.3f}, ECE "
-                f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, "
-                f"slope {calibration['calibration_slope']:.2f}."
-            ),
-            "threshold": f"Each fold labels at its own threshold, rule `{config.operating_point}`, "
-            f"chosen on its validation images: {thresholds}.",
-            "performance_lines": [
-                *chance_lines(pooled),
-                "Pooled per image:",
-                "",
-                *metrics_table(pooled),
-                "",
-                "Per subject:",
-                "",
-                *metrics_table(result["per_subject"]),
-            ],
-            "subgroup_lines": subgroup_lines(
-                {c: subgroup_rows(rows, manifest, c, seed=config.seed) for c in columns}, missing
-            ),
-            "code": (
-                f"facepalsy {environment.get('facepalsy', '?')}, git commit "
-                f"{environment.get('facepalsy_git_commit') or 'unknown'}; data content "
-                f"SHA-256 {data_hash}; package versions in each fold's `provenance.json`."
-            ),
-        }
-    )
-
-
-def _lines(path: Path) -> int:
-    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.is_file() else 0
 
 
 def _test_subjects(samples: list[Sample], assignment: list[str]) -> list[str]:
@@ -383,18 +301,13 @@ def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: di
     }
 
 
-def _read_predictions(fold: RunFolder) -> list[dict]:
-    with fold.predictions.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -> dict:
     """Metrics over all out-of-fold predictions, per image and per subject, with subject-bootstrap intervals.
 
     Each prediction keeps the label its fold gave it, at that fold's operating threshold (chosen on
     that fold's validation data); a subject is labelled at the mean threshold of its images.
     """
-    rows = [row for fold in folds for row in _read_predictions(RunFolder(cv.path / fold["run"]))]
+    rows = [row for fold in folds for row in read_predictions(RunFolder(cv.path / fold["run"]))]
     y = np.array([CLASSES.index(row["label"]) for row in rows])
     prob = np.array([float(row["prob_palsy"]) for row in rows])
     thresholds = np.array([float(row["threshold"]) for row in rows])
@@ -436,71 +349,3 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
             for s, l, p in zip(order, subject_label, subject_prob)
         ],
     }
-
-
-def write_cv_markdown(cv: CvFolder, result: dict, audit: dict | None = None) -> None:
-    lines = [
-        f"# Cross-validation: {result['backbone']}, protocol `{result['protocol']}` ({len(result['folds'])} folds)",
-        "",
-        result["protocol_text"],
-        "",
-    ]
-    if audit and audit.get("warning"):
-        lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
-    if result["protocol"] != "frame":
-        lines += [
-            "Folds with a test subject also in training: "
-            f"**{len(result['folds_with_test_subject_in_training'])}** (the guard refuses any).",
-            "",
-        ]
-    lines += [
-        "## Per fold",
-        "",
-        "| fold | test subjects | n | accuracy | recall | precision "
-        "| F1 | ROC AUC | same-subject test images in training |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for fold in result["folds"]:
-        m, guard = fold["metrics"], fold["leakage"]
-        subjects = ", ".join(fold["test_subjects"][:4]) + (" …" if len(fold["test_subjects"]) > 4 else "")
-        lines.append(
-            f"| {fold['fold']} | {subjects} | {m['n']} | {percent(m['accuracy'])} "
-            f"| {percent(m['recall'])} | {percent(m['precision'])} "
-            f"| {percent(m['f1'])} | {percent(m['roc_auc'])} | "
-            f"{guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
-        )
-    pooled, per_subject = result["pooled"], result["per_subject"]
-    thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    lines += [
-        "",
-        "## Pooled over all out-of-fold predictions (per image)",
-        "",
-        *chance_lines(pooled),
-        *metrics_table(pooled),
-        "",
-    ]
-    lines += [
-        "Each image is labelled at its fold's operating threshold, chosen on that fold's validation data "
-        f"(thresholds: {thresholds}). "
-        f"Sensitivity / specificity at 0.5 instead: {percent(pooled['sensitivity_at_0.5'])} "
-        f"/ {percent(pooled['specificity_at_0.5'])}.",
-        "",
-        "## Per subject (a subject's score is the mean palsy probability of its images)",
-        "",
-        *metrics_table(per_subject),
-        "",
-        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
-        "",
-        f"![ROC]({cv.roc.name})",
-        "",
-        *calibration_lines(pooled["calibration"], cv),
-    ]
-    if audit:
-        lines += audit_markdown(audit)
-    card = cv_card(cv, result, load_config(cv.config))
-    atomic_write_text(
-        cv.model_card,
-        "\n".join([f"# Model card: {result['backbone']}, {result['protocol']} cross-validation", "", *card]),
-    )
-    lines += ["## Model card", "", f"Also in `{cv.model_card.name}`.", "", *card]
-    atomic_write_text(cv.report, "\n".join(lines))
