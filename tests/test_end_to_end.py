@@ -126,7 +126,7 @@ def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsy
     # the same probability as the model gives the decoded image directly
     predictor = facepalsy.load(tiny_run)
     from facepalsy.data.images import load_image, resize_square
-    from facepalsy.inference.predictor import predict_probabilities
+    from facepalsy.inference.network import predict_probabilities
 
     direct = predict_probabilities(
         predictor.model, predictor.spec.preprocess, resize_square(load_image(images[0]), 32).transpose(2, 0, 1)[None]

@@ -10,8 +10,9 @@ import pytest
 from facepalsy.app.cli import main
 from facepalsy.data.dataset import load_images, scan_dataset
 from facepalsy.inference.export import export_onnx
+from facepalsy.inference.network import predict_probabilities
 from facepalsy.inference.onnx_engine import OnnxEngine
-from facepalsy.inference.predictor import load, predict_probabilities
+from facepalsy.inference.predictor import load
 
 
 def test_onnx_matches_pytorch_fp32(tiny_run, synth_data, tmp_path):

@@ -10,7 +10,8 @@ from conftest import TINY_TRAIN_FLAGS
 from facepalsy.app.cli import main
 from facepalsy.data.dataset import load_images, scan_dataset
 from facepalsy.data.synth import make_synthetic_dataset
-from facepalsy.inference.predictor import load, predict_probabilities
+from facepalsy.inference.network import predict_probabilities
+from facepalsy.inference.predictor import load
 
 needs_bf16 = pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bf16")
 

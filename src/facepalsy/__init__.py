@@ -8,7 +8,8 @@ The one way to use a trained run from Python::
 """
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.inference.predictor import Prediction, Predictor, load
+from facepalsy.inference.predictor import Predictor, load
+from facepalsy.inference.results import Prediction
 from facepalsy.models.vgg import create_model, list_models
 from facepalsy.training.config import Config
 from facepalsy.version import __version__

@@ -26,7 +26,8 @@ from torch import nn
 from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features, bench_video
 from facepalsy.app.bench_tools import face_photo, timed
 from facepalsy.data.model_input import FacePolicy
-from facepalsy.inference.predictor import Predictor, predict_probabilities, use_bf16
+from facepalsy.inference.network import predict_probabilities, use_bf16
+from facepalsy.inference.predictor import Predictor
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import create_model
 from facepalsy.training.config import Config

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -25,78 +24,15 @@ from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.data.images import as_rgb_array
 from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
+from facepalsy.inference.network import PRECISIONS, predict_probabilities, run_now, use_bf16
+from facepalsy.inference.results import Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
-from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
+from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import OutputFolder, RunFolder
 
-PRECISIONS = ("auto", "bf16", "fp32")
 ENGINES = ("torch", "onnx", "onnx-int8")
 ImageLike = str | Path | Image.Image | np.ndarray
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    """bf16 autocast where it is fast: CUDA GPUs, and CPUs with native bf16 (AVX-512 BF16, AMX)."""
-    if precision not in PRECISIONS:
-        raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp32":
-        return False
-    supported = device.type == "cuda" or (device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "bf16" and not supported:
-        raise FacepalsyError(f"bf16 is not supported on this {device.type}; use --precision fp32 or auto")
-    return supported
-
-
-@torch.inference_mode()
-def predict_probabilities(
-    model: VGGClassifier, preprocess: Preprocess, images: np.ndarray, batch_size: int = 32, precision: str = "auto"
-) -> np.ndarray:
-    """Palsy probability per image of an N×3×H×W uint8 array (already at the model's size).
-
-    The fast path: inference mode, channels-last memory layout, and bf16 autocast where the
-    hardware has it (``precision="fp32"`` turns it off; labels agree with fp32 on ≥ 99% of images).
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    bf16 = use_bf16(precision, device)
-    model = model.to(memory_format=torch.channels_last)
-    normalize = Normalize(preprocess).to(device)
-    out = []
-    for start in range(0, len(images), batch_size):
-        batch = normalize(torch.tensor(images[start : start + batch_size], device=device)).contiguous(
-            memory_format=torch.channels_last
-        )
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(batch)
-        out.append(torch.softmax(logits.float(), dim=1)[:, PALSY].cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
-
-
-@dataclass
-class Prediction:
-    """The outcome for one image: a verdict, or why there is none (``status`` "no_face" or "unreadable")."""
-
-    source: str  # the file, or "<PIL image>" / "<array>" with its position in the input
-    status: str = "ok"  # "ok", "no_face" (a face-crop model found no usable face), "unreadable"
-    label: str | None = None
-    prob_palsy: float | None = None
-    threshold: float | None = None
-    faces_found: int | None = None  # None: not looked for
-    face_box: tuple[float, float, float, float] | None = None  # the largest face in the original image (x0, y0, x1, y1)
-    face_used: bool = False  # True: the model saw the aligned crop of that face
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    cam: str | None = None  # a Grad-CAM overlay written for this image
-    palsy_pattern: dict | None = (
-        None  # central / peripheral / undetermined, for a face read as palsy or outside the healthy range
-    )
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None and v != []}
 
 
 def load(
@@ -392,7 +328,7 @@ class Predictor:
         def decode_batch(start: int) -> list[tuple[int, Future]]:
             end = min(start + self.batch_size, len(items))
             if len(items) == 1:  # one photo: nothing to overlap, so it is decoded here rather than handed to a thread
-                return [(0, _run_now(self.prepare, items[0], sources[0]))]
+                return [(0, run_now(self.prepare, items[0], sources[0]))]
             return [(i, pool.submit(self.prepare, items[i], sources[i])) for i in range(start, end)]
 
         pending = decode_batch(0)
@@ -488,61 +424,6 @@ class Predictor:
             frames.with_face,
             str(files.timeline),
         )
-
-
-@dataclass
-class VideoFrames:
-    """A video's frames as the model will see them: time and model input of each frame with a verdict, and the
-    counts."""
-
-    times: list[float] = field(default_factory=list)
-    prepared: list[ModelInput] = field(default_factory=list)
-    total: int = 0
-    with_face: int = 0
-
-    def add(self, predictor: Predictor, time: float, rgb: np.ndarray, name: str) -> None:
-        self.total += 1
-        try:
-            item = predictor.prepare(rgb, name)
-        except NoFaceError:
-            return
-        self.with_face += bool(item.faces_found)
-        self.times.append(time)
-        self.prepared.append(item)
-
-
-@dataclass
-class VideoVerdict:
-    path: str
-    label: str | None
-    prob_palsy: float | None  # mean over the frames scored
-    threshold: float
-    frames: int
-    frames_scored: int
-    frames_with_face: int
-    timeline: str | None = None
-    error: str | None = None
-
-    @property
-    def face_fraction(self) -> float:
-        return self.frames_with_face / self.frames if self.frames else 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": "video",
-            **{k: v for k, v in self.__dict__.items() if v is not None},
-            "face_fraction": self.face_fraction,
-        }
-
-
-def _run_now(function, *args) -> Future:
-    """``function(*args)`` run in this thread, as a finished Future (its result, or its exception)."""
-    future: Future = Future()
-    try:
-        future.set_result(function(*args))
-    except BaseException as exc:  # the caller's future.result() raises it, as a pool's would
-        future.set_exception(exc)
-    return future
 
 
 def _source(item: ImageLike, index: int, single: bool) -> str:

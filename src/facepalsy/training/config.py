@@ -17,7 +17,7 @@ import yaml
 from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
-from facepalsy.inference.predictor import PRECISIONS
+from facepalsy.inference.network import PRECISIONS
 from facepalsy.models.operating_point import parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 

@@ -21,7 +21,8 @@ from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
 from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point, fit_temperature
 from facepalsy.files import atomic_write_json
-from facepalsy.inference.predictor import load, use_bf16
+from facepalsy.inference.network import use_bf16
+from facepalsy.inference.predictor import load
 from facepalsy.log import console, quiet
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
 from facepalsy.models.spec import ModelSpec

@@ -268,7 +268,7 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tu
 
     from facepalsy.data.prepare import video_frames
     from facepalsy.errors import BadImageError
-    from facepalsy.inference.predictor import VideoFrames
+    from facepalsy.inference.results import VideoFrames
 
     frames: list[tuple[float, Measured | None, np.ndarray]] = []
     cnn_frames = VideoFrames()
