@@ -211,12 +211,14 @@ def test_unwritable_output_fails_before_training(tmp_path, synth_data, capsys, m
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("facepalsy.runfolder.tempfile.TemporaryFile", read_only)
+    monkeypatch.setattr("facepalsy.runfolder.locks.tempfile.TemporaryFile", read_only)
     assert main(["train", str(synth_data), "--out", str(tmp_path / "ro"), *FLAGS]) == 2
     assert "cannot write to the run folder (Read-only file system)" in capsys.readouterr().err
     monkeypatch.undo()
 
-    monkeypatch.setattr("facepalsy.runfolder.shutil.disk_usage", lambda path: type("Usage", (), {"free": 1_000_000})())
+    monkeypatch.setattr(
+        "facepalsy.runfolder.locks.shutil.disk_usage", lambda path: type("Usage", (), {"free": 1_000_000})()
+    )
     assert main(["train", str(synth_data), "--out", str(tmp_path / "full"), *FLAGS]) == 2
     assert "only 1 MB free, the run needs about" in capsys.readouterr().err
     assert not (tmp_path / "full" / "checkpoints").exists()

@@ -20,7 +20,8 @@ from facepalsy.inference.predictor import Predictor, load
 from facepalsy.log import console
 from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.plots import plot_confusion_matrix, plot_reliability
-from facepalsy.runfolder import ResultFiles, RunFolder, content_hash, read_json
+from facepalsy.runfolder import ResultFiles, RunFolder, read_json
+from facepalsy.runfolder.provenance import content_hash
 
 
 def evaluate_arrays(

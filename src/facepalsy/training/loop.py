@@ -24,7 +24,8 @@ from facepalsy.files import atomic_write
 from facepalsy.log import console, quiet, verbose
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier
-from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder, is_rank_zero
+from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder
+from facepalsy.runfolder.locks import is_rank_zero
 from facepalsy.training.augment import TrainTransform
 from facepalsy.training.config import Config
 from facepalsy.training.features import backbone_digest, feature_bank

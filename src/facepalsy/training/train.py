@@ -27,7 +27,8 @@ from facepalsy.log import console, quiet
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
 from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
-from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder, is_rank_zero
+from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder
+from facepalsy.runfolder.locks import is_rank_zero
 from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.training.loop import (
     AtomicCheckpointIO,

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
-import hashlib
-import importlib.metadata
 import json
-import os
-import platform
 import shutil
-import socket
-import subprocess
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from facepalsy.data.dataset import CLASSES, Sample
 from facepalsy.data.model_input import FacePolicy
@@ -34,10 +24,9 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write, atomic_write_csv, atomic_write_json, file_sha256
 from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.spec import ModelSpec, Preprocess
+from facepalsy.runfolder.locks import LOCK_FILE, OWNER_FILE, _Locked, _prepare
+from facepalsy.runfolder.provenance import content_hash, environment
 
-CONFIG_FILE = "config.yaml"
-LOCK_FILE = ".lock"
-OWNER_FILE = ".lock.owner"  # who holds the lock, for the message a second writer gets
 MODEL_FORMAT = 2  # model.pt: 2 carries a ModelSpec; 1 (before it) carried the training config and is still read
 CHECKPOINT_FORMAT = 1  # checkpoints/last.ckpt, checked by --resume
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
@@ -68,21 +57,6 @@ class ResultFiles:
 
     def read_metrics(self) -> dict:
         return read_json(self.metrics)
-
-
-class _Locked:
-    config = property(lambda self: self.path / CONFIG_FILE)
-    lock_file = property(lambda self: self.path / LOCK_FILE)
-
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder's lock (creating the folder) so that a second process cannot write into it."""
-        with _lock(self.path):
-            yield
-
-    def read_config(self) -> dict:
-        """The training settings as written (a plain mapping; training re-validates them as a Config)."""
-        return yaml.safe_load(self.config.read_text(encoding="utf-8"))
 
 
 class RunFolder(ResultFiles, _Locked):
@@ -341,156 +315,3 @@ class OutputFolder:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def is_rank_zero() -> bool:
-    """True in the one process that writes the run folder.
-
-    Under DDP every process runs the same command (Lightning's launcher re-runs it; torchrun and
-    SLURM start it per process); only global rank 0 creates, writes and evaluates.
-    """
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
-
-
-def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resumable: Path) -> Path:
-    """Create ``out``; refuse an existing non-empty folder unless asked to overwrite or resume.
-
-    Fails before any work when the folder cannot be written or its disk lacks ``needed_bytes``.
-    Call it under the folder's lock.
-    """
-    if resume:
-        if not resumable.is_file():
-            hint = (
-                " (it stopped before its first epoch ended; start it again with --overwrite)"
-                if (out / CONFIG_FILE).is_file()
-                else ""
-            )
-            raise FacepalsyError(f"{out}: nothing to resume ({resumable.relative_to(out)} not found){hint}")
-        for stale in out.rglob(".*.tmp"):  # a write cut short by SIGKILL; the file it was replacing is intact
-            stale.unlink()
-        check_writable(out, needed_bytes)
-        return out
-    existing = out.is_dir() and any(p.name not in (LOCK_FILE, OWNER_FILE) for p in out.iterdir())
-    if existing and not overwrite:
-        raise FacepalsyError(
-            f"{out}: run folder already exists; pass --overwrite to replace it or --resume to continue it"
-        )
-    if existing and not (out / CONFIG_FILE).is_file():
-        raise FacepalsyError(
-            f"{out}: --overwrite refused: not a facepalsy run folder (no {CONFIG_FILE}), nothing deleted"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FacepalsyError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from exc
-    if existing:  # config.yaml goes last, so a deletion cut short leaves a folder --overwrite still recognises
-        for item in sorted(out.iterdir(), key=lambda item: item.name == CONFIG_FILE):
-            if item.name in (LOCK_FILE, OWNER_FILE):
-                continue
-            if item.is_dir() and not item.is_symlink():
-                shutil.rmtree(item)
-            else:
-                item.unlink()
-    check_writable(out, needed_bytes)
-    return out
-
-
-def check_writable(out: Path, needed_bytes: int = 0) -> None:
-    """Write and delete a probe file, and compare free space with what the run will write."""
-    try:
-        with tempfile.TemporaryFile(dir=out) as probe:
-            probe.write(b"facepalsy")
-            probe.flush()
-            os.fsync(probe.fileno())
-        free = shutil.disk_usage(out).free
-    except OSError as exc:
-        raise FacepalsyError(
-            f"{out}: cannot write to the run folder ({exc.strerror or exc}); choose another --out"
-        ) from exc
-    if free < needed_bytes:
-        raise FacepalsyError(
-            f"{out}: only {free / 1e6:.0f} MB free, the run needs about "
-            f"{needed_bytes / 1e6:.0f} MB; free space or choose another --out"
-        )
-
-
-@contextmanager
-def _lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out/.lock`` (creating ``out``) so that a second run cannot write into it.
-
-    ``filelock`` takes the operating system's own lock (flock on Unix, LockFileEx on Windows), which
-    is released when the process ends, however it ends (SIGKILL included), so a stale lock file
-    never blocks a later run. Who holds it is written beside it, for the refusal message.
-    """
-    from filelock import FileLock, Timeout
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(out / LOCK_FILE, timeout=0)
-        lock.acquire()
-    except Timeout:
-        try:
-            holder = (out / OWNER_FILE).read_text(encoding="utf-8").strip()
-        except OSError:
-            holder = ""
-        raise FacepalsyError(
-            f"{out}: in use by another facepalsy run ({holder or 'another process'}); "
-            "wait for it to end or choose another --out"
-        ) from None
-    except OSError as exc:
-        raise FacepalsyError(
-            f"{out}: cannot create the run folder ({exc.strerror or exc}); choose another --out"
-        ) from exc
-    try:
-        (out / OWNER_FILE).write_text(f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8")
-        yield
-    finally:
-        lock.release()
-
-
-def content_hash(root: Path, samples: list[Sample]) -> str:
-    """SHA-256 over each sample's path, label, subject and file bytes, in path order: any change to the data changes
-    it."""
-    digest = hashlib.sha256()
-    for sample in sorted(samples, key=lambda s: s.path):
-        digest.update(f"{sample.path}\0{sample.label}\0{sample.subject}\0".encode("utf-8", "surrogateescape"))
-        digest.update(bytes.fromhex(file_sha256(root / sample.path)))
-    return digest.hexdigest()
-
-
-@functools.cache
-def environment() -> dict:
-    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a
-    checkout (read once per process)."""
-    from facepalsy.version import __version__
-
-    packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "facepalsy": __version__,
-        "facepalsy_git_commit": git_commit(),
-        "packages": dict(packages),
-    }
-
-
-def git_commit() -> str | None:
-    """The commit of the facepalsy checkout this code runs from (``-dirty`` with uncommitted changes); None when
-    installed from a wheel."""
-    package = Path(__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-
-    try:
-        if Path(git("rev-parse", "--show-toplevel")).resolve() / "src" / "facepalsy" != package:
-            return None  # installed inside some other repository
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None

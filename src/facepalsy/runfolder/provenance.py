@@ -1,0 +1,62 @@
+"""Where a run came from: a content hash of its data (paths, labels, subjects and file bytes) and the environment
+(Python, torch, every installed distribution, facepalsy's version and git commit)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+from facepalsy.data.dataset import Sample
+from facepalsy.files import file_sha256
+
+
+def content_hash(root: Path, samples: list[Sample]) -> str:
+    """SHA-256 over each sample's path, label, subject and file bytes, in path order: any change to the data changes
+    it."""
+    digest = hashlib.sha256()
+    for sample in sorted(samples, key=lambda s: s.path):
+        digest.update(f"{sample.path}\0{sample.label}\0{sample.subject}\0".encode("utf-8", "surrogateescape"))
+        digest.update(bytes.fromhex(file_sha256(root / sample.path)))
+    return digest.hexdigest()
+
+
+@functools.cache
+def environment() -> dict:
+    """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a
+    checkout (read once per process)."""
+    from facepalsy.version import __version__
+
+    packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "facepalsy": __version__,
+        "facepalsy_git_commit": git_commit(),
+        "packages": dict(packages),
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the facepalsy checkout this code runs from (``-dirty`` with uncommitted changes); None when
+    installed from a wheel."""
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(package), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() / "src" / "facepalsy" != package:
+            return None  # installed inside some other repository
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
