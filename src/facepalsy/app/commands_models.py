@@ -99,7 +99,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from facepalsy.evaluation.report import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.evaluation.compare import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
     from facepalsy.training.cv import PROTOCOLS, run_cv
     from facepalsy.training.train import train
 
@@ -146,7 +146,7 @@ def reproduce_protocols(given: str | None, split: str | None, cv_protocols: tupl
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from facepalsy.evaluation.report import comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.evaluation.compare import comparison_markdown, comparison_rows, write_comparison
 
     rows = comparison_rows(args.runs)
     if args.out:

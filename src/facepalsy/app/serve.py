@@ -265,7 +265,8 @@ class Analyzer:
         """The exam of one person: expression photos (named by expression) or one video; the region/side table and
         pictures."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
-        from facepalsy.workflows.exam import exam_markdown, run_exam
+        from facepalsy.workflows.exam import run_exam
+        from facepalsy.workflows.exam_report import exam_markdown
 
         if not mediapipe_available():
             return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", []

@@ -1,2 +1,2 @@
-"""Data: the data contract (folders, manifest, subjects, splits), image decoding to RGB and model input,
-and the tools around a data set: check (counts, duplicates), prepare (videos to frames), synth (drawn faces)."""
+"""Data: image decoding to RGB, the data contract (folders, manifest, subjects, splits), harmonising, the face
+policy that turns an RGB image into model input, prepare (videos to frames) and synth (drawn faces)."""

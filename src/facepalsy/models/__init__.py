@@ -1,2 +1,2 @@
-"""Models: the VGG backbone registry with the paper's head, the landmark-asymmetry baseline, and the
-ModelSpec that travels in every checkpoint (what inference needs to rebuild and use a model)."""
+"""Models: the VGG backbone registry with the paper's head, the landmark model, the ModelSpec that travels in every
+checkpoint (what inference needs to rebuild and use a model), and its operating point and temperature."""

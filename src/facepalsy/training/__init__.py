@@ -1,1 +1,2 @@
-"""Training: the run configuration, batch augmentation, Lightning training of one split, and cross-validation."""
+"""Training: the run configuration, batch augmentation, the Lightning loop, training of one split, the shared
+feature bank, and cross-validation."""
