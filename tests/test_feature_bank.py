@@ -104,7 +104,7 @@ def test_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth
     assignment = fold_assignments(samples, "subject-kfold", 4, 0.25, config.seed)[3]
     alone = fit_split(
         config.replace(split="subject"),
-        RunFolder(tmp_path / "alone").prepare(),
+        RunFolder(tmp_path / "alone").make_ready(),
         build_model(config),
         loaded,
         samples,

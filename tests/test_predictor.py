@@ -385,4 +385,4 @@ def test_a_harmonised_run_sees_what_prepare_harmonise_writes(runs, tmp_path):
     )
     for written in sorted(out.rglob("*.jpg"))[:4]:
         original = source / written.relative_to(out)
-        assert np.array_equal(predictor.prepare(original).pixels, np.asarray(Image.open(written).convert("RGB")))
+        assert np.array_equal(predictor.model_input(original).pixels, np.asarray(Image.open(written).convert("RGB")))

@@ -64,7 +64,7 @@ def bench_shared_features(
         start = time.perf_counter()
         fit_split(
             config.replace(split="subject"),
-            RunFolder(Path(tmp) / "alone").prepare(),
+            RunFolder(Path(tmp) / "alone").make_ready(),
             build_model(config),
             images,
             samples,

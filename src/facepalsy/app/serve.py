@@ -138,7 +138,7 @@ class Analyzer:
 
         try:
             rgb = as_rgb_array(image, name)  # decoded once: for the Predictor and for the landmarks
-            prepared = self.predictor.prepare(rgb, name)
+            prepared = self.predictor.model_input(rgb, name)
         except NoFaceError as exc:
             raise UploadError(
                 f"No usable face was found in this photo ({exc.reason}); this model only labels faces."

@@ -4,7 +4,7 @@ Every consumer (predict on images and video frames, evaluate, the test pass of t
 explain, the web page, export's parity check) goes through a Predictor, so decoding, the face
 policy, resizing, normalisation, precision and the run's operating threshold live here alone:
 
-    file / PIL image / H×W×3 array ──prepare──▶ ModelInput ──classify──▶ Prediction
+    file / PIL image / H×W×3 array ──model_input──▶ ModelInput ──classify──▶ Prediction
       (decode, EXIF, any mode → RGB;          (normalise, network,      (p(palsy), label at the
        face policy; resize)                     bf16 where native)        run's threshold, faces, warnings)
 """
@@ -185,7 +185,7 @@ class Predictor:
         return CLASSES[int(is_palsy(prob_palsy, self.threshold))]
 
     # -- image → model input -------------------------------------------------------------
-    def prepare(self, image: ImageLike, name: str | None = None, find_faces: bool = True) -> ModelInput:
+    def model_input(self, image: ImageLike, name: str | None = None, find_faces: bool = True) -> ModelInput:
         """Decode (files, PIL images, arrays alike) and apply the face policy: the model's input.
 
         Raises BadImageError for a file that cannot be decoded, NoFaceError when a face-crop model
@@ -328,8 +328,8 @@ class Predictor:
         def decode_batch(start: int) -> list[tuple[int, Future]]:
             end = min(start + self.batch_size, len(items))
             if len(items) == 1:  # one photo: nothing to overlap, so it is decoded here rather than handed to a thread
-                return [(0, run_now(self.prepare, items[0], sources[0]))]
-            return [(i, pool.submit(self.prepare, items[i], sources[i])) for i in range(start, end)]
+                return [(0, run_now(self.model_input, items[0], sources[0]))]
+            return [(i, pool.submit(self.model_input, items[i], sources[i])) for i in range(start, end)]
 
         pending = decode_batch(0)
         for start in range(0, len(items), self.batch_size):

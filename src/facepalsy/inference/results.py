@@ -66,7 +66,7 @@ class VideoVerdict:
 class Preparer(Protocol):
     """What VideoFrames needs of a Predictor: its one way from an image to model input."""
 
-    def prepare(self, image: np.ndarray, name: str | None = None, find_faces: bool = True) -> ModelInput: ...
+    def model_input(self, image: np.ndarray, name: str | None = None, find_faces: bool = True) -> ModelInput: ...
 
 
 @dataclass
@@ -82,7 +82,7 @@ class VideoFrames:
     def add(self, predictor: Preparer, time: float, rgb: np.ndarray, name: str) -> None:
         self.total += 1
         try:
-            item = predictor.prepare(rgb, name)
+            item = predictor.model_input(rgb, name)
         except NoFaceError:
             return
         self.with_face += bool(item.faces_found)

@@ -24,7 +24,7 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write, atomic_write_csv, atomic_write_json, file_sha256
 from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.spec import ModelSpec, Preprocess
-from facepalsy.runfolder.locks import LOCK_FILE, OWNER_FILE, _Locked, _prepare
+from facepalsy.runfolder.locks import LOCK_FILE, OWNER_FILE, _Locked, _make_ready
 from facepalsy.runfolder.provenance import content_hash, environment
 
 MODEL_FORMAT = 2  # model.pt: 2 carries a ModelSpec; 1 (before it) carried the training config and is still read
@@ -134,8 +134,8 @@ class RunFolder(ResultFiles, _Locked):
         """Where ``evaluate --data DATA`` writes by default."""
         return ResultFiles(self.path / f"eval-{Path(data).resolve().name}")
 
-    def prepare(self, overwrite: bool = False, resume: bool = False, needed_bytes: int = 0) -> "RunFolder":
-        _prepare(self.path, overwrite, resume, needed_bytes, self.last_checkpoint)
+    def make_ready(self, overwrite: bool = False, resume: bool = False, needed_bytes: int = 0) -> "RunFolder":
+        _make_ready(self.path, overwrite, resume, needed_bytes, self.last_checkpoint)
         return self
 
     def discard(self) -> None:
@@ -277,8 +277,8 @@ class CvFolder(_Locked):
     def fold(self, k: int) -> RunFolder:
         return RunFolder(self.path / f"fold_{k:02d}")
 
-    def prepare(self, overwrite: bool = False, resume: bool = False) -> "CvFolder":
-        _prepare(self.path, overwrite, resume, 0, self.plan)
+    def make_ready(self, overwrite: bool = False, resume: bool = False) -> "CvFolder":
+        _make_ready(self.path, overwrite, resume, 0, self.plan)
         return self
 
 

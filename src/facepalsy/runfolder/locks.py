@@ -35,7 +35,7 @@ class _Locked:
         return yaml.safe_load(self.config.read_text(encoding="utf-8"))
 
 
-def _prepare(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resumable: Path) -> Path:
+def _make_ready(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resumable: Path) -> Path:
     """Create ``out``; refuse an existing non-empty folder unless asked to overwrite or resume.
 
     Fails before any work when the folder cannot be written or its disk lacks ``needed_bytes``.

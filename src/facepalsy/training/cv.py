@@ -99,7 +99,7 @@ def run_cv(
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     cv = CvFolder(out)
     with cv.lock():
-        cv.prepare(overwrite=overwrite)
+        cv.make_ready(overwrite=overwrite)
         images, samples = _load(config, cv, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
         audit_training_data(Path(config.data), samples, cv.check, config.model_spec(), config.seed, progress)
@@ -164,7 +164,7 @@ def _run_folds(
         console.print(f"{len(metrics)} of {len(fold_dirs)} folds already complete; running the other {len(todo)}")
     for k in todo:  # an interrupted fold starts again from scratch
         shutil.rmtree(fold_dirs[k].path, ignore_errors=True)
-        fold_dirs[k].prepare()
+        fold_dirs[k].make_ready()
     hashes = perceptual_hashes(images) if todo else None  # once for all folds' leakage guards
     try:
         if config.devices > 1:

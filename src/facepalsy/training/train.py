@@ -82,7 +82,7 @@ def train(
     run, writer = RunFolder(out), is_rank_zero()
     with run.lock() if writer else nullcontext():
         if writer:
-            run.prepare(overwrite=overwrite, needed_bytes=run_bytes(model))
+            run.make_ready(overwrite=overwrite, needed_bytes=run_bytes(model))
         try:
             return _train_prepared(config, run, model, samples, writer, progress, notes, callbacks)
         except BaseException as exc:
@@ -283,7 +283,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
     run, writer = RunFolder(out), is_rank_zero()
     with run.lock() if writer else nullcontext():
         if writer:
-            run.prepare(resume=True)
+            run.make_ready(resume=True)
             run.complete.unlink(missing_ok=True)  # training again (--epochs): unfinished until it ends
         check_lightning_checkpoint(run.last_checkpoint)
         config = load_config(run.config)
