@@ -5,7 +5,7 @@
 
 DATA follows the data contract (palsy/, normal/, optional manifest.csv), for example the real-photo
 development set beside the project (../shared/realfaces/dev). Everything runs through facepalsy's
-own code: ``check_dataset`` for the audit, ``run_cv`` with ``--backbone asymmetry`` under the
+own code: ``check_dataset`` for the audit, ``run_cv`` with ``--model landmarks`` under the
 subject-kfold protocol for the landmark model (pooled out-of-fold AUC, subject-bootstrap 95% CI).
 Then, on the same measured faces:
 
@@ -81,7 +81,7 @@ def main() -> None:
 
     out = args.out or Path(tempfile.mkdtemp(prefix="facepalsy-realfaces-")) / "cv"
     config = Config(
-        data=str(args.data.resolve()), backbone="asymmetry", image_size=args.image_size, val_fraction=0.2, skip_bad=True
+        data=str(args.data.resolve()), backbone="landmarks", image_size=args.image_size, val_fraction=0.2, skip_bad=True
     )
     result = run_cv(config, out, "subject-kfold", args.folds, overwrite=True, progress=False)
     no_face = no_face_per_class(args.data, out)

@@ -168,12 +168,26 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     assert "palsy_pattern" not in json.loads(capsys.readouterr().out)
     assert main(["explain", str(run), str(image), "--out", str(tmp_path / "x")]) == 2
     assert "Grad-CAM needs a CNN backbone" in capsys.readouterr().err
+    assert "backbone: landmarks" in (run / "config.yaml").read_text()  # trained as --backbone asymmetry, the old name
     cv = tmp_path / "cv"
-    assert main(["cv", str(data), "--out", str(cv), "--protocol", "subject-kfold", "--folds", "3", *flags[:4]]) == 0
+    model_flags = ["--model", "landmarks", *flags[2:4]]
+    assert main(["cv", str(data), "--out", str(cv), "--protocol", "subject-kfold", "--folds", "3", *model_flags]) == 0
+    capsys.readouterr()
+    _as_before_the_rename(run)
+    assert main(["predict", str(run), str(image), "--json"]) == 0  # an old run folder still loads and predicts
     capsys.readouterr()
     assert main(["compare", str(run), str(cv)]) == 0
     table = capsys.readouterr().out
-    assert "| ASYMMETRY | subject split |" in table and "| ASYMMETRY | subject-kfold (3 folds) |" in table
+    assert "| LANDMARKS | subject split |" in table and "| LANDMARKS | subject-kfold (3 folds) |" in table
+
+
+def _as_before_the_rename(run) -> None:
+    """Rewrite a landmark run's config and model spec as runs trained before 2026-11-28 named the model."""
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("backbone: landmarks", "backbone: asymmetry"))
+    payload = torch.load(run / "model.pt", weights_only=True)
+    payload["spec"]["backbone"] = "asymmetry"
+    torch.save(payload, run / "model.pt")
 
 
 @pytest.mark.skipif(not mediapipe_available(), reason="the baseline measures face-mesh landmarks (face extra)")

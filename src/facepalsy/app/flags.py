@@ -6,13 +6,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facepalsy.models.baseline import ALIASES
+from facepalsy.models.baseline import NAME as LANDMARK_MODEL
+from facepalsy.models.vgg import list_models
 from facepalsy.training.config import Config, load_config
 
 
 def config_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that set Config fields; their default None means "keep the YAML or built-in value"."""
     parser.add_argument("--config", metavar="YAML", help="read settings from a YAML file; flags given here win")
-    parser.add_argument("--backbone", help="vgg16 (default), vgg19, vgg11_bn, vgg16_bn, … (see `facepalsy models`)")
+    parser.add_argument(
+        "--model",
+        "--backbone",
+        dest="backbone",
+        metavar="MODEL",
+        help=f"a CNN backbone ({', '.join(list_models())}; default vgg16) or {LANDMARK_MODEL} (the landmark model for "
+        f"real photos; '{ALIASES[0]}' is its old name)",
+    )
     parser.add_argument("--weights", help="imagenet (default), none, or a path to a .pth state dict")
     parser.add_argument("--image-size", type=int, help="input size in pixels (default 224, as the paper)")
     parser.add_argument(

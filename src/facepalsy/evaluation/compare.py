@@ -8,6 +8,7 @@ from pathlib import Path
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.report import PROTOCOL_TEXT
 from facepalsy.files import atomic_write_csv, atomic_write_text
+from facepalsy.models.baseline import canonical_name
 from facepalsy.runfolder import CvFolder, OutputFolder, RunFolder, read_json
 
 # Table 1 of the paper (frame split, YFP + normals), in %.
@@ -57,7 +58,7 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
             metrics = run.read_metrics()
         rows.append(
             {
-                "model": backbone.upper().replace("_BN", " + BN"),
+                "model": canonical_name(backbone).upper().replace("_BN", " + BN"),
                 "protocol": protocol,
                 **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
                 "threshold": "per fold" if metrics.get("threshold") is None else round(metrics["threshold"], 3),

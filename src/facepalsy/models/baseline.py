@@ -56,7 +56,15 @@ from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
 from facepalsy.log import progress_bar
 
-NAME = "asymmetry"
+NAME = "landmarks"  # --model landmarks
+ALIASES = ("asymmetry",)  # its name before 2026-11-28: old run folders and --backbone asymmetry keep working
+
+
+def canonical_name(name: str) -> str:
+    """The one name of a model: the landmark model's old name becomes ``landmarks``; any other name is kept."""
+    return NAME if name in ALIASES else name
+
+
 FORMAT = 3  # the format new runs are trained with; 2: logistic regression alone; 1: before the 3-D pose
 SHAPE_FEATURES = (*SIDE_MEASURES, *SHAPE_MEASURES)
 FEATURES = (*(f"abs_{m}" for m in MEASURES), "score", *(f"abs_{m}" for m in SHAPE_FEATURES))

@@ -71,7 +71,7 @@ def backbone_spec(name: str) -> BackboneSpec:
     if name not in BACKBONES:
         raise FacepalsyError(
             f"unknown backbone {name!r}; valid backbones: {', '.join(list_models())} "
-            f"(and 'asymmetry', the landmark baseline, for train and cv)"
+            f"(and 'landmarks', the landmark model, for train and cv)"
         )
     return BACKBONES[name]
 

@@ -18,6 +18,7 @@ from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
 from facepalsy.inference.network import PRECISIONS
+from facepalsy.models.baseline import canonical_name
 from facepalsy.models.operating_point import parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
@@ -78,6 +79,7 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
+        self.backbone = canonical_name(self.backbone)
         if self.split not in SPLITS:
             raise FacepalsyError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.logger not in LOGGERS:
