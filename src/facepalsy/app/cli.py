@@ -35,7 +35,11 @@ from facepalsy.app.commands_models import (
     cmd_train,
 )
 from facepalsy.app.flags import common_flags, config_flags, inference_flags
+from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
+from facepalsy.inference.network import PRECISIONS
+from facepalsy.inference.predictor import ENGINES
+from facepalsy.training.cv import PROTOCOLS
 
 SINGLE_PROCESS_COMMANDS = {
     "predict",
@@ -135,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument(
         "--format",
-        choices=["onnx", "onnx-int8"],
+        choices=[e for e in ENGINES if e != "torch"],
         default="onnx",
         help="onnx: fp32 graph (RUN/model.onnx); onnx-int8: static int8 "
         "quantisation calibrated on the run's training images, "
@@ -187,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--norms", metavar="FILE", help="healthy reference ranges (default: the shipped reference)")
     p.add_argument("--fps", type=float, default=6.0, help="video: frames per second measured (default 6)")
     p.add_argument("--run", metavar="RUN", help="video: also plot this trained run's p(palsy) per frame")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help=argparse.SUPPRESS)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     p.set_defaults(func=cmd_exam)
 
@@ -224,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", required=True, metavar="DATA", help="data folder to write into (appends to its manifest.csv)"
     )
-    p.add_argument("--label", choices=["palsy", "normal"], help="the class of the videos")
+    p.add_argument("--label", choices=CLASSES[::-1], help="the class of the videos")
     p.add_argument(
         "--harmonise",
         type=int,
@@ -261,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument(
         "--protocol",
-        choices=["frame", "subject-kfold", "lopo"],
+        choices=PROTOCOLS,
         default="subject-kfold",
         help="frame: by image (the paper's, leaks subjects); subject-kfold: by subject; lopo: leave one subject out",
     )
@@ -321,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure (median)")
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     p.add_argument(
         "--run",
         metavar="RUN",

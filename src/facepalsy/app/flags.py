@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facepalsy.inference.network import PRECISIONS
+from facepalsy.inference.predictor import ENGINES
 from facepalsy.models.baseline import ALIASES
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.vgg import list_models
-from facepalsy.training.config import Config, load_config
+from facepalsy.training.config import LOGGERS, SPLITS, Config, load_config
 
 
 def config_flags(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, help="input size in pixels (default 224, as the paper)")
     parser.add_argument(
         "--split",
-        choices=["frame", "subject"],
+        choices=SPLITS,
         help="subject: no subject on both sides (default); frame: by image, as the paper (leaky)",
     )
     parser.add_argument(
@@ -90,7 +92,7 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="default 42")
     parser.add_argument(
         "--logger",
-        choices=["csv", "tensorboard", "mlflow"],
+        choices=list(LOGGERS),
         help="experiment log: csv (RUN/logs/metrics.csv, always written) "
         "and, if named and installed, tensorboard or mlflow as well",
     )
@@ -107,7 +109,7 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=["auto", "bf16", "fp32"],
+        choices=PRECISIONS,
         help="auto: bf16 mixed precision where the CPU/GPU has native bf16 (default); fp32: exact",
     )
     parser.add_argument("--accelerator", help="auto (default), cpu, gpu, …")
@@ -131,7 +133,7 @@ def inference_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=["auto", "bf16", "fp32"],
+        choices=PRECISIONS,
         default="auto",
         help="auto: bf16 where the CPU/GPU has it (default); fp32: exact",
     )
@@ -143,7 +145,7 @@ def inference_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=["torch", "onnx", "onnx-int8"],
+        choices=ENGINES,
         default="torch",
         help="torch (default); onnx / onnx-int8: RUN/model.onnx / "
         "RUN/model-int8.onnx with onnxruntime (see facepalsy export)",
