@@ -27,8 +27,11 @@ FLAGS = ["--split", "subject", *[f for f in TINY_TRAIN_FLAGS if f not in ("--epo
 # The real CLI in a child process, made to stop mid-epoch (epoch 2, after its second batch) and
 # wait there, so that the test can signal it at a known moment.
 PAUSING_CLI = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
+# A runner started in the background by a non-interactive shell (``cmd &``, as some CI scripts do) hands its children
+# SIGINT ignored, and Python keeps it so; this test is about facepalsy's handling of the signal, so restore Python's.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import facepalsy.training.train as T
 marker = Path(os.environ["FACEPALSY_TEST_MARKER"])
 def pause(self, trainer, module, outputs, batch, batch_idx):
