@@ -98,22 +98,22 @@ def main() -> None:
         "usable face for the landmark model: "
         + ", ".join(f"{c} {readable[c] - no_face.get(c, 0)} of {readable[c]} readable" for c in CLASSES)
     )
-    pooled = result["pooled"]
-    ci = pooled["ci95"]["roc_auc"]
+    pooled = result.pooled
+    ci = pooled.ci95["roc_auc"]
     print(
-        f"landmark model, {args.folds}-fold subject cross-validation, pooled out-of-fold: AUC {pooled['roc_auc']:.3f} "
+        f"landmark model, {args.folds}-fold subject cross-validation, pooled out-of-fold: AUC {pooled.roc_auc:.3f} "
         f"(95% CI {ci[0]:.3f}–{ci[1]:.3f}, subject bootstrap); sensitivity "
-        f"{pooled['recall']:.3f}, specificity {pooled['specificity']:.3f} "
-        f"at each fold's operating threshold; n = {pooled['n']}"
+        f"{pooled.recall:.3f}, specificity {pooled.specificity:.3f} "
+        f"at each fold's operating threshold; n = {pooled.n}"
     )
     figures = {
         "data": str(args.data),
         "faces": {c: readable[c] - no_face.get(c, 0) for c in CLASSES},
-        "cv_auc": pooled["roc_auc"],
+        "cv_auc": pooled.roc_auc,
         "cv_auc_ci95": ci,
-        "cv_n": pooled["n"],
-        "sensitivity": pooled["recall"],
-        "specificity": pooled["specificity"],
+        "cv_n": pooled.n,
+        "sensitivity": pooled.recall,
+        "specificity": pooled.specificity,
     }
     samples, images = measured_faces(args.data, config)
     figures["leave_one_source_out"] = leave_one_source_out(args.data, samples, images)

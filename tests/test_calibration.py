@@ -14,7 +14,6 @@ from torchmetrics.functional.classification import binary_calibration_error
 import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.evaluation.metrics import (
-    binary_metrics,
     bootstrap_ci,
     calibration_line,
     calibration_metrics,
@@ -79,13 +78,10 @@ def test_chance_check_says_plainly_when_a_model_is_not_better_than_chance():
     y = np.array([1] * 30 + [0] * 30)
     subjects = [str(i) for i in range(60)]
     noise = rng.random(60)
-    metrics = {**binary_metrics(y, noise), "ci95": bootstrap_ci(y, noise, subjects)}
-    verdict = chance_check(y, metrics)
+    verdict = chance_check(y, bootstrap_ci(y, noise, subjects))
     assert not verdict["better_than_chance"] and verdict["statement"].startswith("NOT SHOWN TO BE BETTER THAN CHANCE")
     good = np.where(y == 1, 0.6 + 0.3 * noise, 0.4 - 0.3 * noise)
-    assert chance_check(y, {**binary_metrics(good, good), "ci95": bootstrap_ci(y, good, subjects)})[
-        "better_than_chance"
-    ]
+    assert chance_check(y, bootstrap_ci(y, good, subjects))["better_than_chance"]
 
 
 def test_a_run_is_calibrated_on_validation_data_and_reports_both(tiny_run, synth_data, capsys):

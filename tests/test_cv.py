@@ -80,7 +80,7 @@ def test_cv_writes_results_and_pools_out_of_fold_predictions(tmp_path, synth_dat
     assert low <= pooled["accuracy"] <= high
     assert result["per_subject"]["n"] == 12 and len(result["subject_scores"]) == 12
     assert (out / "roc.png").is_file() and "Per subject" in (out / "cv.md").read_text()
-    assert "pooled (per image):" in capsys.readouterr().out
+    assert "pooled (per image)" in capsys.readouterr().out
     assert main(["compare", str(out)]) == 0
     assert "subject-kfold (3 folds)" in capsys.readouterr().out
 
@@ -166,7 +166,7 @@ def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
 
 def test_reproduce_obeys_split_or_refuses_a_contradiction(tmp_path, synth_data, capsys):
     from facepalsy.app.commands_models import reproduce_protocols
-    from facepalsy.training.cv import PROTOCOLS
+    from facepalsy.training.config import PROTOCOLS
 
     assert reproduce_protocols(None, None, PROTOCOLS) == ["frame"]  # the paper's table
     assert reproduce_protocols(None, "subject", PROTOCOLS) == ["subject"]

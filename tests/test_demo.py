@@ -63,19 +63,19 @@ def test_reproduce_trains_both_backbones_on_one_split(tmp_path, synth_data, caps
 def test_full_demo_reaches_090_on_unseen_subjects(tmp_path, empty_hub_cache):
     metrics = run_demo(tmp_path / "demo")
     run = tmp_path / "demo" / "run"
-    assert metrics["accuracy"] >= 0.90, metrics
-    assert json.loads((run / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    assert metrics.accuracy >= 0.90, metrics
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] == metrics.accuracy
     with (run / "split.csv").open() as f:
         rows = list(csv.DictReader(f))
     train_subjects = {r["subject"] for r in rows if r["split"] != "test"}
     assert not any(r["subject"] in train_subjects for r in rows if r["split"] == "test")
     report = (run / "report.md").read_text()
     assert "VGG11 with batch norm" in report and "Subject split" in report
-    calibration = metrics["calibration"]
+    calibration = metrics.calibration
     assert (
         calibration["temperature"] > 0
         and f"T = {calibration['temperature']:.3f}" in report
         and (run / "reliability.png").is_file()
     )
-    assert "| calibrated | " in report and "| uncalibrated | " in report and metrics["chance"]["better_than_chance"]
+    assert "| calibrated | " in report and "| uncalibrated | " in report and metrics.better_than_chance
     assert (run / "model_card.md").is_file() and "100.00–100.00" not in report

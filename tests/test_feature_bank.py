@@ -91,7 +91,7 @@ def test_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth
     )
     bank_module._banks.clear()
     result = run_cv(config, tmp_path / "cv", "subject-kfold", folds=4, progress=False)
-    assert len(result["folds"]) == 4
+    assert len(result.folds) == 4
     (bank,) = bank_module._banks.values()
     images = len(scan_dataset(synth_data))
     # at most K augmented views + the plain view of each image for all 4 folds (an image never in training needs no
@@ -111,10 +111,10 @@ def test_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth
         assignment,
         progress=False,
     )
-    in_cv = json.loads((tmp_path / "cv" / result["folds"][3]["run"] / "metrics.json").read_text())
-    assert alone["threshold"] == in_cv["threshold"]
+    in_cv = json.loads((tmp_path / "cv" / result.folds[3]["run"] / "metrics.json").read_text())
+    assert alone.threshold == in_cv["threshold"]
     assert (tmp_path / "alone" / "predictions.csv").read_text() == (
-        tmp_path / "cv" / result["folds"][3]["run"] / "predictions.csv"
+        tmp_path / "cv" / result.folds[3]["run"] / "predictions.csv"
     ).read_text()
 
 

@@ -15,6 +15,8 @@ from facepalsy.face import pattern as patterns
 from facepalsy.face.detect import largest_face, mediapipe_available
 from facepalsy.face.expression import recognise
 from facepalsy.face.pose import canonical_face, frontalise, mean_symmetric_face, rotation_matrix, turn_face
+from facepalsy.face.reading import HealthyRangeReading, RegionReading
+from facepalsy.workflows.exam_result import ExamRegion
 
 needs_mediapipe = pytest.mark.skipif(
     not mediapipe_available(), reason="the face mesh needs the face extra (bash scripts/setup)"
@@ -59,23 +61,14 @@ def test_expressions_are_recognised_from_the_mesh():
     assert recognise(puckered) == "pucker"
 
 
-def _region(score: float, percentile: float, outside: bool, side: str) -> dict:
-    return {
-        "score": score,
-        "healthy_percentile": percentile,
-        "outside_healthy_range": outside,
-        "weaker_side": side if outside else None,
-        "leaning_side": side,
-    }
+def _region(score: float, percentile: float, outside: bool, side: str) -> RegionReading:
+    return RegionReading(score, percentile, outside, side if outside else None, side)
 
 
-def _reading(**regions) -> dict:
+def _reading(**regions) -> HealthyRangeReading:
     values = {r: _region(0.3, 40.0, False, "right") for r in ("brow", "eye", "mid_face", "mouth")} | regions
-    return {
-        "regions": values,
-        "outside_healthy_range": any(v["outside_healthy_range"] for v in values.values()),
-        "reference": {"expression": "rest"},
-    }
+    outside = any(v.outside_healthy_range for v in values.values())
+    return HealthyRangeReading(values, outside, None, {"expression": "rest"})
 
 
 def test_the_pattern_of_one_photo_from_its_regions():
@@ -100,28 +93,23 @@ def test_the_pattern_of_one_photo_from_its_regions():
     assert (
         patterns.photo_pattern(_reading(), palsy=True)["pattern"] == "central"
     )  # a model's palsy with a quiet upper face
-    assert (
-        patterns.photo_pattern({"regions": {}, "outside_healthy_range": None}, palsy=True)["pattern"] == "undetermined"
-    )
+    assert patterns.photo_pattern(HealthyRangeReading.turned_away(), palsy=True)["pattern"] == "undetermined"
 
 
 def test_a_brow_raise_decides_the_exam_pattern():
     rest = _reading(mouth=_region(3.0, 100.0, True, "left"), eye=_region(0.8, 80.0, False, "left"))
     regions = {
-        r: {"outside_healthy_range": r == "mouth", "movement": None, "symmetry_percent": None}
-        for r in ("brow", "eye", "mid_face", "mouth")
+        r: ExamRegion([], None, None, None, None, r == "mouth", None, []) for r in ("brow", "eye", "mid_face", "mouth")
     }
-    document = {
-        "regions": regions,
-        "readings": {"rest": rest},
-        "outside_healthy_range": True,
-        "more_affected_side": "left",
-    }
-    assert patterns.exam_pattern(document)["pattern"] == "undetermined"  # the rest photo alone does not decide
-    regions["brow"].update(movement={"left": 0.02, "right": 0.10}, symmetry_percent=20.0)
-    assert patterns.exam_pattern(document)["pattern"] == "peripheral"
-    regions["brow"].update(movement={"left": 0.09, "right": 0.10}, symmetry_percent=90.0)
-    assert patterns.exam_pattern(document)["pattern"] == "central"
+
+    def pattern() -> str:
+        return patterns.exam_pattern(regions, {"rest": rest}, True, "left")["pattern"]
+
+    assert pattern() == "undetermined"  # the rest photo alone does not decide
+    regions["brow"].movement, regions["brow"].symmetry_percent = {"left": 0.02, "right": 0.10}, 20.0
+    assert pattern() == "peripheral"
+    regions["brow"].movement, regions["brow"].symmetry_percent = {"left": 0.09, "right": 0.10}, 90.0
+    assert pattern() == "central"
 
 
 # -- drawn faces through the CLI ----------------------------------------------------------------------------------

@@ -290,4 +290,4 @@ def test_cv_interrupted_in_a_fold_resumes_from_the_completed_folds(tmp_path, syn
     monkeypatch.undo()
 
     resumed = resume_cv(out, progress=False)
-    assert resumed["pooled"] == reference["pooled"] and resumed["per_subject"] == reference["per_subject"]
+    assert resumed.pooled == reference.pooled and resumed.per_subject == reference.per_subject

@@ -106,20 +106,24 @@ def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
     save_figure(fig, path)
 
 
-def plot_exam_regions(regions: dict, path: Path, title: str = "") -> None:
-    """Movement from rest per region, the patient's right and left side by side, regions outside the healthy range
-    marked."""
-    names = list(regions)
-    right = [(regions[r]["movement"] or {}).get("right", 0.0) for r in names]
-    left = [(regions[r]["movement"] or {}).get("left", 0.0) for r in names]
-    x = np.arange(len(names))
+def plot_exam_regions(
+    regions: list[str],
+    right: list[float],
+    left: list[float],
+    expressions: list[str],
+    outside: list[bool],
+    path: Path,
+    title: str = "",
+) -> None:
+    """Movement from rest per region, the patient's right and left side by side, under each region the expression
+    measured, regions outside the healthy range marked."""
+    x = np.arange(len(regions))
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.bar(x - 0.2, right, 0.4, label="patient's right")
     ax.bar(x + 0.2, left, 0.4, label="patient's left")
     labels = [
-        f"{r.replace('_', ' ')}\n{regions[r]['expression'] or 'not measured'}"
-        + ("\n(outside healthy range)" if regions[r]["outside_healthy_range"] else "")
-        for r in names
+        f"{region}\n{expression}" + ("\n(outside healthy range)" if flagged else "")
+        for region, expression, flagged in zip(regions, expressions, outside)
     ]
     ax.set_xticks(x, labels, fontsize=8)
     ax.set_ylabel("movement from rest (inter-ocular distances)")

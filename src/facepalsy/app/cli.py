@@ -39,7 +39,7 @@ from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
 from facepalsy.inference.network import PRECISIONS
 from facepalsy.inference.predictor import ENGINES
-from facepalsy.training.cv import PROTOCOLS
+from facepalsy.training.config import PROTOCOLS
 
 SINGLE_PROCESS_COMMANDS = {
     "predict",

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.table import Table
 
-from facepalsy.app.render import pattern_note, print_audit, reference_sentence, reference_table
+from facepalsy.app.render import exam_table, pattern_note, print_audit, reading_table
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError
+from facepalsy.face.pattern import pattern_text
 from facepalsy.log import console
 
 
@@ -101,13 +103,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_asymmetry(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.markdown import Markdown
 
     from facepalsy.data.images import expand_inputs, load_image
     from facepalsy.errors import BadImageError
-    from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
+    from facepalsy.face.asymmetry import draw, image_asymmetry
     from facepalsy.face.norms import load_norms
-    from facepalsy.face.pattern import pattern_text
 
     norms = load_norms(args.norms)
     failed, paths = 0, expand_inputs(args.images)
@@ -132,17 +132,12 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
         table = Table(
             "measure (inter-ocular distances)", "patient's right", "patient's left", "left − right", title=title
         )
-        for name in MEASURES:
-            table.add_row(
-                name.replace("_", " "),
-                f"{result.right[name]:.3f}",
-                f"{result.left[name]:.3f}",
-                f"{result.difference[name]:+.3f}",
-            )
+        for row in result.measure_rows():
+            table.add_row(*row)
         Console().print(table)
-        Console().print(reference_table(result.reference))
+        Console().print(reading_table(result.reference))
         Console().print(
-            reference_sentence(result.reference)
+            result.reference.sentence()
             + f"; asymmetry score {result.score:.3f}"
             + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""),
             highlight=False,
@@ -164,50 +159,18 @@ def cmd_exam(args: argparse.Namespace) -> int:
 
     predictor = load(args.run, precision=args.precision) if args.run else None
     out = Path(args.out or f"exam_{Path(args.path).stem}")
-    document = run_exam(
+    exam = run_exam(
         args.path, out, load_norms(args.norms), read_name_map(args.names) if args.names else None, args.fps, predictor
     )
     if args.json:
-        print(json.dumps(document))
+        print(json.dumps(exam.to_dict()))
         return 0
-    table = Table(
-        "region",
-        "resting score (percentile)",
-        "expression",
-        "movement R",
-        "movement L",
-        "symmetry %",
-        "outside healthy range",
-        "weaker side",
-        title=f"exam: {args.path}",
-    )
-    for region, r in document["regions"].items():
-        moved = r["movement"] or {}
-        table.add_row(
-            region.replace("_", " "),
-            f"{r['rest']['score']:.2f} ({r['rest']['healthy_percentile']:.0f})" if r.get("rest") else "—",
-            r["expression"] or "—",
-            str(moved.get("right", "—")),
-            str(moved.get("left", "—")),
-            "—" if r["symmetry_percent"] is None else str(r["symmetry_percent"]),
-            "[bold red]yes[/]" if r["outside_healthy_range"] else "no",
-            r["weaker_side"] or "—",
-        )
-    console.print(table)
-    if document.get("missing"):
-        console.print(f"missing expressions: {', '.join(document['missing'])}")
-    outside = document["outside_healthy_range"]
-    console.print(
-        f"more affected side: patient's {document['more_affected_side']}"
-        if outside
-        else "within the healthy range (no affected side named)"
-    )
-    if document.get("palsy_pattern"):
-        from rich.markdown import Markdown
-
-        from facepalsy.face.pattern import pattern_text
-
-        console.print(Markdown(pattern_text(document["palsy_pattern"])))
+    console.print(exam_table(exam, title=f"exam: {args.path}"))
+    if exam.missing:
+        console.print(f"missing expressions: {', '.join(exam.missing)}")
+    console.print(exam.verdict(), highlight=False)
+    if exam.palsy_pattern:
+        console.print(Markdown(pattern_text(exam.palsy_pattern)))
     console.print(f"report: [bold]{out / 'exam.md'}[/]")
     return 0
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facepalsy.app.flags import resolve_config
-from facepalsy.app.render import bench_lines, print_result
+from facepalsy.app.render import bench_lines, print_cv, print_result
 from facepalsy.errors import FacepalsyError
 from facepalsy.log import console
 
@@ -67,7 +67,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from facepalsy.evaluation.report import metrics_table
     from facepalsy.runfolder import CvFolder
     from facepalsy.training.cv import resume_cv, run_cv
 
@@ -77,30 +76,14 @@ def cmd_cv(args: argparse.Namespace) -> int:
         raise FacepalsyError("cv needs a DATA folder (or --resume with --out DIR)")
     else:
         result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
-    if args.json:
-        print(json.dumps({**result, "report": str(CvFolder(args.out).report)}, default=str))
-        return 0
-    print(
-        "\n".join(
-            [
-                "pooled (per image):",
-                *metrics_table(result["pooled"]),
-                "",
-                "per subject:",
-                *metrics_table(result["per_subject"]),
-            ]
-        )
-    )
-    chance = result["pooled"].get("chance")
-    if chance and not chance["better_than_chance"]:
-        console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
-    console.print(f"report: [bold]{CvFolder(args.out).report}[/]")
+    print_cv(args, result, CvFolder(args.out).report)
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.compare import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
-    from facepalsy.training.cv import PROTOCOLS, run_cv
+    from facepalsy.training.config import PROTOCOLS
+    from facepalsy.training.cv import run_cv
     from facepalsy.training.train import train
 
     out = Path(args.out)

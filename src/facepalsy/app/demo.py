@@ -19,6 +19,7 @@ from pathlib import Path
 from facepalsy.data.dataset import MANIFEST
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.errors import FacepalsyError
+from facepalsy.evaluation.results import Evaluation
 from facepalsy.log import console
 from facepalsy.models.vgg import imagenet_weights_cached
 from facepalsy.runfolder import RunFolder
@@ -47,10 +48,10 @@ def demo_config(data: Path) -> tuple[Config, str]:
         "does not learn this task in a CPU budget (loss stays at 0.693), VGG11-BN does in a few minutes. "
         "Run `facepalsy models` to see where to place the ImageNet files for the paper's setting."
     )
-    return Config(backbone="vgg11_bn", weights="none", image_size=64, epochs=15, finetune=True, **common), why
+    return Config(backbone="vgg11_bn", weights="none", image_size=64, epochs=10, finetune=True, **common), why
 
 
-def run_demo(out: Path, overwrite: bool = False) -> dict:
+def run_demo(out: Path, overwrite: bool = False) -> Evaluation:
     """Write ``out/data`` (synthetic faces) and ``out/run`` (the trained run with its report)."""
     if out.exists() and any(out.iterdir()):
         is_demo = (out / "data" / MANIFEST).is_file() or (out / "run").is_dir()
@@ -81,8 +82,8 @@ def run_demo(out: Path, overwrite: bool = False) -> dict:
     )
     metrics = train(config, run, notes=notes)
     console.print(
-        f"[bold]3/3[/] done in {time.perf_counter() - start:.0f} s: test accuracy {100 * metrics['accuracy']:.1f}% "
-        f"on {metrics['n']} images of unseen subjects"
+        f"[bold]3/3[/] done in {time.perf_counter() - start:.0f} s: test accuracy {100 * metrics.accuracy:.1f}% "
+        f"on {metrics.n} images of unseen subjects"
     )
     console.print(f"report: [bold]{RunFolder(run).report}[/]")
     return metrics

@@ -10,15 +10,30 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from facepalsy.evaluation.results import CvSummary, Evaluation, Scores, percent
+from facepalsy.face.reading import HealthyRangeReading
 from facepalsy.log import console
+from facepalsy.workflows.exam_result import COLUMNS as EXAM_COLUMNS
+from facepalsy.workflows.exam_result import Exam
 
 
-def print_result(args: argparse.Namespace, metrics: dict, report: Path) -> None:
+def print_result(args: argparse.Namespace, metrics: Evaluation, report: Path) -> None:
     """Results on stdout: the metrics table, or with --json one JSON document (metrics and the report's path)."""
     if args.json:
-        print(json.dumps({**metrics, "report": str(report)}, default=str))
+        print(json.dumps({**metrics.to_dict(), "report": str(report)}, default=str))
         return
     print_metrics(metrics)
+    console.print(f"report: [bold]{report}[/]")
+
+
+def print_cv(args: argparse.Namespace, result: CvSummary, report: Path) -> None:
+    """A cross-validation on stdout: pooled and per-subject tables, or with --json its cv.json and the report's
+    path."""
+    if args.json:
+        print(json.dumps({**result.to_dict(), "report": str(report)}, default=str))
+        return
+    print_metrics(result.pooled, "pooled (per image)")
+    print_metrics(result.per_subject, "per subject")
     console.print(f"report: [bold]{report}[/]")
 
 
@@ -32,37 +47,27 @@ def pattern_note(prediction) -> list[str]:
     return [f"pattern: {pattern['pattern']}{side}{urgent}"]
 
 
-def reference_table(reference: dict) -> Table:
+def reading_table(reading: HealthyRangeReading) -> Table:
+    """A healthy-range reading as a terminal table, one row per region."""
     table = Table(
         "region",
         "score",
         "healthy percentile",
         "outside healthy range",
         "weaker side",
-        title=f"against healthy reference ranges ({reference.get('reference', {}).get('count', '?')} healthy faces)",
+        title=f"against healthy reference ranges ({reading.reference.get('count', '?')} healthy faces)",
     )
-    for region, r in reference["regions"].items():
-        table.add_row(
-            region.replace("_", " "),
-            f"{r['score']:.2f}",
-            f"{r['healthy_percentile']:.1f}",
-            "[bold red]yes[/]" if r["outside_healthy_range"] else "no",
-            r["weaker_side"] or "—",
-        )
+    for region, score, percentile, outside, weaker in reading.rows():
+        table.add_row(region, score, percentile, "[bold red]yes[/]" if outside else "no", weaker)
     return table
 
 
-def reference_sentence(reference: dict) -> str:
-    """The reading in one line: within range (no side named), or which regions are outside and which side is weaker."""
-    if reference.get("turned"):
-        return "head turned too far to compare the sides: no reading against the healthy range"
-    outside = [r.replace("_", " ") for r, v in reference["regions"].items() if v["outside_healthy_range"]]
-    if not outside:
-        return "within the healthy range in every region (no affected side named)"
-    return (
-        f"outside the healthy range: {', '.join(outside)}; more "
-        f"affected side: patient's {reference['more_affected_side']}"
-    )
+def exam_table(exam: Exam, title: str) -> Table:
+    """The exam's region/side table for the terminal (the same cells as ``exam.md``)."""
+    table = Table(*EXAM_COLUMNS, title=title)
+    for *cells, outside, weaker in exam.rows():
+        table.add_row(*cells, "[bold red]yes[/]" if outside else "no", weaker)
+    return table
 
 
 def print_audit(out: Console, audit: dict) -> None:
@@ -130,56 +135,21 @@ def bench_lines(result: dict) -> list[str]:
     return lines
 
 
-def print_metrics(metrics: dict) -> None:
-    from facepalsy.evaluation.report import percent
-
+def print_metrics(metrics: Scores, title: str = "test metrics") -> None:
+    """The metrics with their 95% intervals as a table and the calibration on stdout (results: -q keeps them); a
+    failed chance check as a warning on stderr."""
+    keys = ("accuracy", "recall", "precision", "f1", "roc_auc")
     table = Table(
-        "accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n", title="test metrics (positive class: palsy)"
+        "accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n", title=f"{title} (positive class: palsy)"
     )
-    table.add_row(
-        *(percent(metrics[k]) for k in ("accuracy", "recall", "precision", "f1", "roc_auc")), str(metrics["n"])
-    )
-    ci = metrics.get("ci95") or {}
-    table.add_row(
-        *(
-            f"{percent(ci[k][0])}–{percent(ci[k][1])}" if ci.get(k) else "n/a"
-            for k in ("accuracy", "recall", "precision", "f1", "roc_auc")
-        ),
-        "95% CI",
-    )
-    console.print(table)
-    calibration = metrics.get("calibration")
+    table.add_row(*(percent(getattr(metrics, k)) for k in keys), str(metrics.n))
+    table.add_row(*(metrics.interval(k) for k in keys), "95% CI")
+    out = Console()
+    out.print(table)
+    if not isinstance(metrics, Evaluation):
+        return
+    calibration = metrics.calibration_sentence()
     if calibration:
-        kind = calibration["kinds"][
-            calibration["applied"] if calibration["applied"] in calibration["kinds"] else "as given"
-        ]
-        temperature = f"temperature {calibration['temperature']:.3f}, " if calibration.get("temperature") else ""
-        console.print(
-            f"calibration ({calibration['applied']}; {temperature}see "
-            f"report): Brier {kind['brier']:.3f}, ECE {kind['ece']:.3f}, "
-            f"intercept {kind['calibration_intercept']:.2f}, slope {kind['calibration_slope']:.2f}",
-            highlight=False,
-        )
-    chance = metrics.get("chance")
-    if chance and not chance["better_than_chance"]:
-        console.print(f"[bold red]WARNING:[/] the model is {chance['statement']}", highlight=False)
-
-
-def reference_markdown(reference: dict) -> str:
-    """The healthy-range reading in one sentence, a side named only for regions outside the range."""
-    if reference.get("turned"):
-        return "The head is turned too far to compare the sides: **no reading against the healthy range**"
-    outside = [r.replace("_", " ") for r, v in reference["regions"].items() if v["outside_healthy_range"]]
-    percentiles = ", ".join(
-        f"{r.replace('_', ' ')} {v['healthy_percentile']:.0f}th" for r, v in reference["regions"].items()
-    )
-    if not outside:
-        return (
-            "**Within the healthy range** in every region (healthy "
-            f"percentiles: {percentiles}); no affected side is named"
-        )
-    return (
-        f"**Outside the healthy range: {', '.join(outside)}**; more "
-        f"affected side: **patient's {reference['more_affected_side']}** "
-        f"(healthy percentiles: {percentiles})"
-    )
+        out.print(calibration, highlight=False)
+    if metrics.chance and not metrics.better_than_chance:
+        console.print(f"[bold red]WARNING:[/] the model is {metrics.chance['statement']}", highlight=False)

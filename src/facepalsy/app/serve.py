@@ -14,8 +14,6 @@ analytics are off; the model is loaded once and requests are queued.
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import shutil
 import signal
@@ -28,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facepalsy.app.render import reference_markdown
 from facepalsy.app.serve_workers import MicroBatcher, UploadJanitor
 from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
 from facepalsy.inference.predictor import Predictor, load
+from facepalsy.workflows.page_report import write_html_report
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
 CAUTION = (
@@ -168,7 +166,7 @@ class Analyzer:
         )
 
     def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
-        from facepalsy.face.asymmetry import MEASURES, draw, image_asymmetry
+        from facepalsy.face.asymmetry import draw, image_asymmetry
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
         from facepalsy.face.pattern import pattern_text
 
@@ -179,12 +177,9 @@ class Analyzer:
         except BadImageError as exc:
             return f"Landmark asymmetry: {exc.reason}.", None
         result.compare(self.norms, palsy)
-        rows = "\n".join(
-            f"| {m.replace('_', ' ')} | {result.right[m]:.3f} | {result.left[m]:.3f} | {result.difference[m]:+.3f} |"
-            for m in MEASURES
-        )
+        rows = "\n".join("| " + " | ".join(row) + " |" for row in result.measure_rows())
         text = (
-            f"### Landmark asymmetry against healthy reference ranges\n\n{reference_markdown(result.reference)} "
+            f"### Landmark asymmetry against healthy reference ranges\n\n{result.reference.markdown()} "
             "(the patient's left is on the image's right); asymmetry "
             f"score {result.score:.3f}; expression {result.expression}, "
             f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n"
@@ -221,52 +216,28 @@ class Analyzer:
 
     def _report(self, result: Analysis, name: str) -> str:
         """A self-contained HTML page (images embedded) with everything shown."""
-        import markdown_it
-
-        render = markdown_it.MarkdownIt("commonmark").enable("table").render
         folder = Path(tempfile.mkdtemp(dir=self.workdir))
         self.janitor.release(folder)  # derived from the upload: deleted with it
-        parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(result.verdict)]
-        result.files = {}
+        result.files, pictures = {}, []
         for key, title, image in (
             ("cam", "Face with Grad-CAM (palsy evidence in red)", result.cam),
             ("landmarks", "Landmarks", result.landmarks),
         ):
             if image is not None:
                 picture = folder / f"{key}.png"
-                Image.fromarray(image).save(
-                    picture, format="PNG", compress_level=1
-                )  # fast: one encoding serves the page and the report
+                # fast: one encoding serves the page and the report
+                Image.fromarray(image).save(picture, format="PNG", compress_level=1)
                 result.files[key] = str(picture)
-                parts.append(
-                    f"<h3>{title}</h3><img "
-                    f"src='data:image/png;base64,{base64.b64encode(picture.read_bytes()).decode()}' "
-                    "style='max-width:420px'>"
-                )
-        if result.asymmetry:
-            parts.append(render(result.asymmetry))
-        if result.timeline:
-            data = base64.b64encode(Path(result.timeline).read_bytes()).decode()
-            parts.append(
-                f"<h3>Palsy probability over time</h3><img src='data:image/png;base64,{data}' style='max-width:700px'>"
-            )
+                pictures.append((title, picture))
+        timeline = Path(result.timeline) if result.timeline else None
         path = folder / "facepalsy-report.html"
-        style = (
-            "<style>body{font-family:sans-serif;max-width:900px;margin:2em "
-            "auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"
-        )
-        path.write_text(
-            f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{style}{''.join(parts)}",
-            encoding="utf-8",
-        )
-        return str(path)
+        return str(write_html_report(path, name, result.verdict, pictures, result.asymmetry, timeline))
 
     def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray]]:
         """The exam of one person: expression photos (named by expression) or one video; the region/side table and
         pictures."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
         from facepalsy.workflows.exam import run_exam
-        from facepalsy.workflows.exam_report import exam_markdown
 
         if not mediapipe_available():
             return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", []
@@ -289,12 +260,12 @@ class Analyzer:
                 raise UploadError("Upload photos named by expression (rest.jpg, smile.jpg, …) or one video.")
             out = self._derived(derived)
             with self.lock:
-                document = run_exam(source, out, self.norms)
+                exam = run_exam(source, out, self.norms)
             folder = ExamFolder(out)
-            text = "\n".join(line for line in exam_markdown(document, folder) if not line.startswith("!["))
+            text = exam.markdown(pictures=False)
             pictures = (
                 [folder.chart]
-                + ([folder.timeline] if document.get("video") else [])
+                + ([folder.timeline] if exam.video else [])
                 + sorted(out.glob("peak_*.png"))
                 + sorted(out.glob("landmarks_*.png"))
             )

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
 from facepalsy.data.model_input import WHOLE_IMAGE, FacePolicy, model_input
@@ -244,6 +243,8 @@ def holdout(
     k = round(1 / fraction). With ``shrink`` (validation), k falls to the number of subjects of
     the smaller class when there are too few, so the share grows instead of failing.
     """
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split  # here: predict never needs it
+
     if protocol == "frame":
         if min(np.bincount(labels, minlength=2)) < 2:
             raise DataError(f"too few images per class for a {part} split")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.report import PROTOCOL_TEXT
+from facepalsy.evaluation.results import CvSummary, Evaluation
 from facepalsy.files import atomic_write_csv, atomic_write_text
 from facepalsy.models.baseline import canonical_name
 from facepalsy.runfolder import CvFolder, OutputFolder, RunFolder, read_json
@@ -41,11 +42,11 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
     for run_dir in map(Path, run_dirs):
         cv, run = CvFolder(run_dir), RunFolder(run_dir)
         if cv.results.is_file():
-            result = read_json(cv.results)
+            result = CvSummary.from_dict(read_json(cv.results))
             backbone, protocol, metrics = (
-                result["backbone"],
-                f"{result['protocol']} ({len(result['folds'])} folds)",
-                result["pooled"],
+                result.backbone,
+                f"{result.protocol} ({len(result.folds)} folds)",
+                result.pooled,
             )
         else:
             if not run.config.is_file():
@@ -55,13 +56,13 @@ def comparison_rows(run_dirs: list[Path]) -> list[dict]:
             run.require_finished()
             config = run.read_config()
             backbone, protocol = config["backbone"], f"{config['split']} split"
-            metrics = run.read_metrics()
+            metrics = Evaluation.from_dict(run.read_metrics())
         rows.append(
             {
                 "model": canonical_name(backbone).upper().replace("_BN", " + BN"),
                 "protocol": protocol,
-                **{k: round(100 * metrics[k], 2) for k in ("accuracy", "recall", "precision", "f1")},
-                "threshold": "per fold" if metrics.get("threshold") is None else round(metrics["threshold"], 3),
+                **{k: round(100 * getattr(metrics, k), 2) for k in ("accuracy", "recall", "precision", "f1")},
+                "threshold": "per fold" if metrics.threshold is None else round(metrics.threshold, 3),
                 "run": str(run_dir),
             }
         )

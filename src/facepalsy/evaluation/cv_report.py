@@ -8,87 +8,71 @@ import csv
 from pathlib import Path
 from types import SimpleNamespace
 
-from facepalsy.data.dataset import CLASSES, manifest_rows
+from facepalsy.data.dataset import CLASSES
 from facepalsy.evaluation.audit import audit_markdown
-from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
-from facepalsy.evaluation.report import calibration_lines, chance_lines, metrics_table, percent
+from facepalsy.evaluation.model_card import ModelCard, code_sentence, exclusions_sentence, subgroup_section
+from facepalsy.evaluation.report import calibration_lines
+from facepalsy.evaluation.results import CvSummary
 from facepalsy.files import atomic_write_text
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 
 
-def cv_card(cv: CvFolder, result: dict, settings: dict) -> list[str]:
+def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
     """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration,
     subgroups."""
     config = SimpleNamespace(**settings)
-    folds = [RunFolder(cv.path / fold["run"]) for fold in result["folds"]]
+    folds = [RunFolder(cv.path / fold["run"]) for fold in result.folds]
     spec = folds[0].read_model()[0]
     provenance = read_json(folds[0].provenance) if folds[0].provenance.is_file() else {"data": {}, "environment": {}}
     rows = [row for fold in folds for row in read_predictions(fold)]
     subjects_of = {label: {r["subject"] for r in rows if r["label"] == label} for label in CLASSES}
     images_of = {label: sum(r["label"] == label for r in rows) for label in CLASSES}
-    pooled = result["pooled"]
-    calibration = pooled["calibration"]["kinds"]["pooled out-of-fold"]
-    manifest = manifest_rows(Path(config.data))
-    asked = [c.strip() for c in config.subgroup.split(",") if c.strip()]
-    columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
-    environment = provenance.get("environment") or {}
+    pooled = result.pooled
+    calibration = pooled.calibration["kinds"]["pooled out-of-fold"]
     data_hash = provenance["data"].get("content_sha256", "not recorded")
-    thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    return card_lines(
-        {
-            "data": config.data,
-            "data_hash": data_hash,
-            "count_lines": [
-                "| class | images (out-of-fold) | subjects |",
-                "|---|---|---|",
-                *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES],
-            ],
-            "exclusions": (
-                f"Unreadable images left out: {_lines(cv.bad_images)} "
-                f"(`{cv.bad_images.name}`); images without a usable face, no verdict: "
-                f"{_lines(cv.no_face)} (`{cv.no_face.name}`). No image was dropped silently."
-            ),
-            "preprocessing": f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
-            f"px; augmentation {'on' if config.augment else 'off'}.",
-            "protocol": (
-                f"{result['protocol_text']} Protocol `{result['protocol']}`, "
-                f"{len(result['folds'])} folds; folds with a test subject in "
-                f"training: {len(result['folds_with_test_subject_in_training'])}."
-            ),
-            "model": (
-                f"`{config.backbone}`, weights {config.weights}, "
-                f"{'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
-                f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."
-            ),
-            "balance": f"{images_of['palsy']} palsy and {images_of['normal']} normal "
-            "images tested out of fold; no resampling or class weights.",
-            "calibration": (
-                "Each fold temperature-scaled on its own validation "
-                f"images; pooled: Brier {calibration['brier']:.3f}, ECE "
-                f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, "
-                f"slope {calibration['calibration_slope']:.2f}."
-            ),
-            "threshold": f"Each fold labels at its own threshold, rule `{config.operating_point}`, "
-            f"chosen on its validation images: {thresholds}.",
-            "performance_lines": [
-                *chance_lines(pooled),
-                "Pooled per image:",
-                "",
-                *metrics_table(pooled),
-                "",
-                "Per subject:",
-                "",
-                *metrics_table(result["per_subject"]),
-            ],
-            "subgroup_lines": subgroup_lines(
-                {c: subgroup_rows(rows, manifest, c, seed=config.seed) for c in columns}, missing
-            ),
-            "code": (
-                f"facepalsy {environment.get('facepalsy', '?')}, git commit "
-                f"{environment.get('facepalsy_git_commit') or 'unknown'}; data content "
-                f"SHA-256 {data_hash}; package versions in each fold's `provenance.json`."
-            ),
-        }
+    return ModelCard(
+        title=f"{result.backbone}, {result.protocol} cross-validation",
+        data=config.data,
+        data_hash=data_hash,
+        count_lines=[
+            "| class | images (out-of-fold) | subjects |",
+            "|---|---|---|",
+            *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES],
+        ],
+        exclusions=exclusions_sentence(_lines(cv.bad_images), _lines(cv.no_face), cv),
+        preprocessing=f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
+        f"px; augmentation {'on' if config.augment else 'off'}.",
+        protocol=(
+            f"{result.protocol_text} Protocol `{result.protocol}`, {len(result.folds)} folds; folds with a test "
+            f"subject in training: {len(result.folds_with_test_subject_in_training)}."
+        ),
+        model=(
+            f"`{config.backbone}`, weights {config.weights}, "
+            f"{'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
+            f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."
+        ),
+        balance=f"{images_of['palsy']} palsy and {images_of['normal']} normal "
+        "images tested out of fold; no resampling or class weights.",
+        calibration=(
+            "Each fold temperature-scaled on its own validation "
+            f"images; pooled: Brier {calibration['brier']:.3f}, ECE "
+            f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, "
+            f"slope {calibration['calibration_slope']:.2f}."
+        ),
+        threshold=f"Each fold labels at its own threshold, rule `{config.operating_point}`, "
+        f"chosen on its validation images: {result.thresholds}.",
+        performance_lines=[
+            *pooled.chance_lines(),
+            "Pooled per image:",
+            "",
+            *pooled.markdown_table(),
+            "",
+            "Per subject:",
+            "",
+            *result.per_subject.markdown_table(),
+        ],
+        subgroup_lines=subgroup_section(Path(config.data), config.subgroup, rows, config.seed),
+        code=code_sentence(provenance, data_hash, "package versions in each fold's `provenance.json`"),
     )
 
 
@@ -101,70 +85,26 @@ def read_predictions(fold: RunFolder) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_cv_markdown(cv: CvFolder, result: dict, config: dict, audit: dict | None = None) -> None:
+def write_cv_markdown(cv: CvFolder, result: CvSummary, config: dict, audit: dict | None = None) -> None:
     """Write the folder's report.md and model card; ``config``: the training settings as a dictionary."""
     lines = [
-        f"# Cross-validation: {result['backbone']}, protocol `{result['protocol']}` ({len(result['folds'])} folds)",
+        f"# Cross-validation: {result.backbone}, protocol `{result.protocol}` ({len(result.folds)} folds)",
         "",
-        result["protocol_text"],
+        result.protocol_text,
         "",
     ]
     if audit and audit.get("warning"):
         lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
-    if result["protocol"] != "frame":
+    if result.protocol != "frame":
         lines += [
             "Folds with a test subject also in training: "
-            f"**{len(result['folds_with_test_subject_in_training'])}** (the guard refuses any).",
+            f"**{len(result.folds_with_test_subject_in_training)}** (the guard refuses any).",
             "",
         ]
-    lines += [
-        "## Per fold",
-        "",
-        "| fold | test subjects | n | accuracy | recall | precision "
-        "| F1 | ROC AUC | same-subject test images in training |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for fold in result["folds"]:
-        m, guard = fold["metrics"], fold["leakage"]
-        subjects = ", ".join(fold["test_subjects"][:4]) + (" …" if len(fold["test_subjects"]) > 4 else "")
-        lines.append(
-            f"| {fold['fold']} | {subjects} | {m['n']} | {percent(m['accuracy'])} "
-            f"| {percent(m['recall'])} | {percent(m['precision'])} "
-            f"| {percent(m['f1'])} | {percent(m['roc_auc'])} | "
-            f"{guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
-        )
-    pooled, per_subject = result["pooled"], result["per_subject"]
-    thresholds = ", ".join(f"{fold['threshold']:.3f}" for fold in result["folds"])
-    lines += [
-        "",
-        "## Pooled over all out-of-fold predictions (per image)",
-        "",
-        *chance_lines(pooled),
-        *metrics_table(pooled),
-        "",
-    ]
-    lines += [
-        "Each image is labelled at its fold's operating threshold, chosen on that fold's validation data "
-        f"(thresholds: {thresholds}). "
-        f"Sensitivity / specificity at 0.5 instead: {percent(pooled['sensitivity_at_0.5'])} "
-        f"/ {percent(pooled['specificity_at_0.5'])}.",
-        "",
-        "## Per subject (a subject's score is the mean palsy probability of its images)",
-        "",
-        *metrics_table(per_subject),
-        "",
-        "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
-        "",
-        f"![ROC]({cv.roc.name})",
-        "",
-        *calibration_lines(pooled["calibration"], cv),
-    ]
+    lines += [*result.markdown(), f"![ROC]({cv.roc.name})", "", *calibration_lines(result.pooled.calibration, cv)]
     if audit:
         lines += audit_markdown(audit)
     card = cv_card(cv, result, config)
-    atomic_write_text(
-        cv.model_card,
-        "\n".join([f"# Model card: {result['backbone']}, {result['protocol']} cross-validation", "", *card]),
-    )
-    lines += ["## Model card", "", f"Also in `{cv.model_card.name}`.", "", *card]
+    atomic_write_text(cv.model_card, card.document())
+    lines += ["## Model card", "", f"Also in `{cv.model_card.name}`.", "", *card.markdown()]
     atomic_write_text(cv.report, "\n".join(lines))

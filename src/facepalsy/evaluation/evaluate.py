@@ -15,6 +15,7 @@ from facepalsy.evaluation.metrics import (
     chance_check,
 )
 from facepalsy.evaluation.report import write_report
+from facepalsy.evaluation.results import Evaluation
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.inference.predictor import Predictor, load
 from facepalsy.log import console
@@ -35,7 +36,7 @@ def evaluate_arrays(
     left_out: dict[str, int] | None = None,
     overlap: dict | None = None,
     features=None,
-) -> dict:
+) -> Evaluation:
     """Score decoded model inputs through the Predictor; write metrics, predictions, plots and report.
 
     Labels use the Predictor's threshold (the run's operating threshold unless overridden);
@@ -46,32 +47,32 @@ def evaluate_arrays(
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
     threshold = predictor.threshold
-    result = binary_metrics(labels, probs, threshold)
+    scores = binary_metrics(labels, probs, threshold)
     at_half = binary_metrics(labels, probs, 0.5)
-    result.update(
-        {
-            "threshold_text": predictor.threshold_text(),
-            "operating_point": predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
-            "sensitivity_at_0.5": at_half["recall"],
-            "specificity_at_0.5": at_half["specificity"],
-            "ci95": bootstrap_ci(labels, probs, subjects, threshold, seed=seed),
-            "data": data,
-            "split": "test split of the run" if data is None else "all images of the data folder",
-            "left_out": left_out or {"unreadable": 0, "no_face": 0},  # images without a verdict: not in n
-            "overlap": overlap,  # evaluate --data: what the set shares with the training images
-        }
-    )
-    result["chance"] = chance_check(labels, result)
-    result["calibration"] = calibration_report(predictor, labels, probs, subjects, seed)
+    ci95 = bootstrap_ci(labels, probs, subjects, threshold, seed=seed)
     out.path.mkdir(parents=True, exist_ok=True)
-    result["heatmaps"] = write_heatmap_grid(out.heatmaps, predictor, images, samples, probs)
-    plot_reliability(
-        result["calibration"], out.reliability, title=f"{predictor.spec.backbone}: reliability ({len(labels)} images)"
+    result = Evaluation(
+        **scores,
+        ci95=ci95,
+        sensitivity_at_half=at_half["recall"],
+        specificity_at_half=at_half["specificity"],
+        chance=chance_check(labels, ci95),
+        calibration=calibration_report(predictor, labels, probs, subjects, seed),
+        threshold_text=predictor.threshold_text(),
+        operating_point=predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
+        data=data,
+        split="test split of the run" if data is None else "all images of the data folder",
+        left_out=left_out or {"unreadable": 0, "no_face": 0},
+        overlap=overlap,
+        heatmaps=write_heatmap_grid(out.heatmaps, predictor, images, samples, probs),
     )
-    atomic_write_json(out.metrics, result)
+    plot_reliability(
+        result.calibration, out.reliability, title=f"{predictor.spec.backbone}: reliability ({len(labels)} images)"
+    )
+    atomic_write_json(out.metrics, result.to_dict())
     write_predictions(out.predictions, samples, probs, threshold)
     plot_confusion_matrix(
-        np.array(result["confusion_matrix"]),
+        np.array(result.confusion_matrix),
         out.confusion_matrix,
         title=f"{predictor.spec.backbone}, threshold {threshold:.3f}",
     )
@@ -153,7 +154,7 @@ def evaluate_run(
     threshold: float | None = None,
     calibrated: bool = True,
     engine: str = "torch",
-) -> tuple[dict, Path]:
+) -> tuple[Evaluation, Path]:
     """Evaluate on the run's own test split, or on every image of another data folder.
 
     With ``skip_bad``, unreadable images are left out and listed in ``OUT/bad_images.txt``.

@@ -150,13 +150,13 @@ def _collapsed(intervals: dict, per_subject: np.ndarray, y_true: np.ndarray, ids
     }
 
 
-def chance_check(y_true: np.ndarray, metrics: dict) -> dict:
+def chance_check(y_true: np.ndarray, ci95: dict) -> dict:
     """Is the model shown to be better than chance? Not when the subject-level 95% interval of the AUC
     includes 0.5, or that of accuracy includes the majority-class rate (what always answering the
-    larger class scores)."""
+    larger class scores). ``ci95``: the subject-bootstrap intervals of :func:`bootstrap_ci`."""
     y_true = np.asarray(y_true).astype(int)
     majority = float(max(y_true.mean(), 1 - y_true.mean())) if len(y_true) else 0.5
-    ci = metrics.get("ci95") or {}
+    ci = ci95 or {}
     reasons = []
     auc = ci.get("roc_auc")
     if auc is None:

@@ -13,10 +13,12 @@ predictions joined with the data folder's ``manifest.csv``.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES
+from facepalsy.data.dataset import CLASSES, manifest_rows
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 
 SOURCE_COLUMNS = ("source", "source_repo", "dataset")  # a manifest column naming where each image came from
@@ -112,50 +114,99 @@ def subgroup_lines(tables: dict[str, list[dict]], missing: list[str]) -> list[st
     return lines
 
 
-def card_lines(facts: dict) -> list[str]:
-    """The card's Markdown body from gathered facts (see :func:`facepalsy.evaluation.report.card_facts`)."""
-    item = lambda number, title: [f"### {title} (TRIPOD+AI {number})", ""]  # noqa: E731
-    lines = [
-        *item("5a, 20b", "Data sources and counts"),
-        f"Data folder `{facts['data']}` (content SHA-256 `{facts['data_hash']}`).",
-        "",
-        *facts["count_lines"],
-        "",
-        *item("7, 11", "Exclusions and unusable images"),
-        facts["exclusions"],
-        "",
-        *item("7, 9", "Preprocessing and model input"),
-        facts["preprocessing"],
-        "",
-        *item("12a, 16", "Protocol and leakage check"),
-        facts["protocol"],
-        "",
-        *item("12c, 22", "Model and hyperparameters"),
-        facts["model"],
-        "",
-        *item("13", "Class balance"),
-        facts["balance"],
-        "",
-        *item("12f, 15", "Calibration, operating threshold and how it was chosen"),
-        facts["calibration"],
-        "",
-        facts["threshold"],
-        "",
-        *item("12e, 23a", "Performance with 95% confidence intervals"),
-        *facts["performance_lines"],
-        "",
-        *item("14, 23b", "Performance per subgroup"),
-        *facts["subgroup_lines"],
-        *item("25–27", "Intended use and limits"),
-        INTENDED_USE,
-        "",
-        "Limits: " + LIMITS,
-        "",
-        *item("18e–f", "Code version and data hash"),
-        facts["code"],
-        "",
-        *item("5b, 6, 8, 17, 18a–d, 19", "Left to the authors"),
-        f"Not known to the software, to be stated by the authors: {AUTHORS_ONLY}.",
-        "",
-    ]
-    return lines
+def subgroup_section(data: Path, asked: str | None, predictions: list[dict], seed: int = 0) -> list[str]:
+    """The card's subgroup tables: per data source and per manifest column asked for (comma-separated)."""
+    manifest = manifest_rows(data)
+    columns = [c.strip() for c in str(asked or "").split(",") if c.strip()]
+    present, missing = subgroup_columns(manifest, columns) if manifest else ([], columns)
+    return subgroup_lines({c: subgroup_rows(predictions, manifest, c, seed=seed) for c in present}, missing)
+
+
+def exclusions_sentence(unreadable: int, no_face: int, folder) -> str:
+    """What was left out and where it is listed (``folder``: a run, result or cross-validation folder)."""
+    return (
+        f"Unreadable images left out: {unreadable} (`{folder.bad_images.name}`); images without a usable face, "
+        f"no verdict: {no_face} (`{folder.no_face.name}`). No image was dropped silently."
+    )
+
+
+def code_sentence(provenance: dict, data_hash: str, versions: str) -> str:
+    """The code version and data hash from a run's provenance; ``versions`` says where the package versions are."""
+    environment = provenance.get("environment") or {}
+    return (
+        f"facepalsy {environment.get('facepalsy', '?')}, git commit "
+        f"{environment.get('facepalsy_git_commit') or 'unknown'}; torch {environment.get('torch', '?')}; "
+        f"data content SHA-256 {data_hash}; {versions}."
+    )
+
+
+@dataclass
+class ModelCard:
+    """A model card: the facts gathered from a run (``evaluation.report.run_card``) or a cross-validation
+    (``evaluation.cv_report.cv_card``), rendered under TRIPOD+AI item numbers by one renderer."""
+
+    title: str
+    data: str
+    data_hash: str
+    count_lines: list[str]
+    exclusions: str
+    preprocessing: str
+    protocol: str
+    model: str
+    balance: str
+    calibration: str
+    threshold: str
+    performance_lines: list[str]
+    subgroup_lines: list[str]
+    code: str
+
+    def document(self) -> str:
+        """``model_card.md``: the title and the body."""
+        return "\n".join([f"# Model card: {self.title}", "", *self.markdown()])
+
+    def markdown(self) -> list[str]:
+        """The card's body as Markdown lines (a section of the report, and ``model_card.md``)."""
+        item = lambda number, title: [f"### {title} (TRIPOD+AI {number})", ""]  # noqa: E731
+        return [
+            *item("5a, 20b", "Data sources and counts"),
+            f"Data folder `{self.data}` (content SHA-256 `{self.data_hash}`).",
+            "",
+            *self.count_lines,
+            "",
+            *item("7, 11", "Exclusions and unusable images"),
+            self.exclusions,
+            "",
+            *item("7, 9", "Preprocessing and model input"),
+            self.preprocessing,
+            "",
+            *item("12a, 16", "Protocol and leakage check"),
+            self.protocol,
+            "",
+            *item("12c, 22", "Model and hyperparameters"),
+            self.model,
+            "",
+            *item("13", "Class balance"),
+            self.balance,
+            "",
+            *item("12f, 15", "Calibration, operating threshold and how it was chosen"),
+            self.calibration,
+            "",
+            self.threshold,
+            "",
+            *item("12e, 23a", "Performance with 95% confidence intervals"),
+            *self.performance_lines,
+            "",
+            *item("14, 23b", "Performance per subgroup"),
+            *self.subgroup_lines,
+            *item("25–27", "Intended use and limits"),
+            INTENDED_USE,
+            "",
+            "Limits: " + LIMITS,
+            "",
+            *item("18e–f", "Code version and data hash"),
+            self.code,
+            "",
+            *item("5b, 6, 8, 17, 18a–d, 19", "Left to the authors"),
+            f"Not known to the software, to be stated by the authors: {AUTHORS_ONLY}.",
+            "",
+        ]

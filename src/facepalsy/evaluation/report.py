@@ -1,5 +1,4 @@
-"""Markdown: the run report, its model card and the comparison table (the figures they show are drawn by
-``facepalsy/plots.py``)."""
+"""Markdown: the run report and its model card (the figures they show are drawn by ``facepalsy/plots.py``)."""
 
 from __future__ import annotations
 
@@ -7,14 +6,16 @@ import csv
 import os
 from pathlib import Path
 
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import yaml
 
-from facepalsy.data.dataset import CLASSES  # noqa: E402
-from facepalsy.files import atomic_write_text  # noqa: E402
-from facepalsy.models.spec import ModelSpec  # noqa: E402
-from facepalsy.plots import plot_curves  # noqa: E402
-from facepalsy.runfolder import OutputFolder, ResultFiles, RunFolder, read_json  # noqa: E402
+from facepalsy.data.dataset import CLASSES
+from facepalsy.evaluation.model_card import ModelCard, code_sentence, exclusions_sentence, subgroup_section
+from facepalsy.evaluation.results import Evaluation, percent
+from facepalsy.files import atomic_write_text
+from facepalsy.models.spec import ModelSpec
+from facepalsy.plots import plot_curves
+from facepalsy.runfolder import OutputFolder, ResultFiles, RunFolder, read_json
 
 PROTOCOL_TEXT = {
     "frame": (
@@ -28,10 +29,6 @@ PROTOCOL_TEXT = {
         "figures estimate accuracy on patients the model has never seen."
     ),
 }
-
-
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}"
 
 
 def split_summary(run: RunFolder) -> list[dict]:
@@ -63,14 +60,6 @@ def leakage_sentence(guard: dict) -> str:
     elif near:
         text += " Under a subject split this can mean one person under two subject ids: check with `facepalsy check`."
     return text
-
-
-def chance_lines(metrics: dict) -> list[str]:
-    """The chance check, bold when the model is not shown to beat chance."""
-    chance = metrics.get("chance")
-    if not chance:
-        return []
-    return [f"**{chance['statement']}**" if not chance["better_than_chance"] else chance["statement"], ""]
 
 
 def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
@@ -129,23 +118,10 @@ def _with_interval(value: float, interval: tuple[float, float] | None) -> str:
     return f"{value:.3f}" + (f" ({interval[0]:.3f} to {interval[1]:.3f})" if interval else "")
 
 
-def metrics_table(metrics: dict) -> list[str]:
-    """The Table 1 metrics with their subject-bootstrap 95% intervals, as Markdown lines."""
-    keys = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
-    ci = metrics.get("ci95", {})
-    interval = lambda k: "n/a" if not ci.get(k) else f"{percent(ci[k][0])}–{percent(ci[k][1])}"  # noqa: E731
-    return [
-        "| | accuracy | recall | precision | F1 | specificity | ROC AUC | n |",
-        "|---|---|---|---|---|---|---|---|",
-        "| % | " + " | ".join(percent(metrics[k]) for k in keys) + f" | {metrics['n']} |",
-        "| 95% CI | " + " | ".join(interval(k) for k in keys) + " | |",
-    ]
-
-
 def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) -> None:
     """Write the report (and the curves when there is a history) from the files in the run and in ``out``."""
     config = run.read_config()
-    metrics = out.read_metrics()
+    metrics = Evaluation.from_dict(out.read_metrics())
     history = run.read_history()
     in_run = out.path.resolve() == run.path.resolve()
     audit = read_json(run.check) if in_run and run.check.is_file() else None
@@ -167,15 +143,15 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         if audit and audit.get("warning"):
             lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
     else:
-        lines += [f"Evaluated on every image of `{metrics['data']}`.", ""]
-    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        lines += [f"Evaluated on every image of `{metrics.data}`.", ""]
+    (tn, fp), (fn, tp) = metrics.confusion_matrix
     lines += [
         "## Test metrics (positive class: palsy)",
         "",
-        *chance_lines(metrics),
-        f"Labels at the {metrics['threshold_text']}.",
+        *metrics.chance_lines(),
+        f"Labels at the {metrics.threshold_text}.",
         "",
-        *metrics_table(metrics),
+        *metrics.markdown_table(),
         "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together); where every "
         "resample gives 0% or 100%, Wilson's score interval over "
@@ -183,21 +159,21 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}."
         + (
-            f" Not in these figures: {metrics['left_out']['no_face']} images without a usable face (no verdict)."
-            if metrics.get("left_out", {}).get("no_face")
+            f" Not in these figures: {metrics.left_out['no_face']} images without a usable face (no verdict)."
+            if (metrics.left_out or {}).get("no_face")
             else ""
         ),
         "",
         "Sensitivity / specificity at 0.5 (argmax, as the paper): "
-        f"{percent(metrics['sensitivity_at_0.5'])} / {percent(metrics['specificity_at_0.5'])}; "
-        f"at the operating threshold {metrics['threshold']:.3f}: "
-        f"{percent(metrics['recall'])} / {percent(metrics['specificity'])}.",
+        f"{percent(metrics.sensitivity_at_half)} / {percent(metrics.specificity_at_half)}; "
+        f"at the operating threshold {metrics.threshold:.3f}: "
+        f"{percent(metrics.recall)} / {percent(metrics.specificity)}.",
         "",
         f"![confusion matrix]({out.confusion_matrix.name})",
         "",
     ]
-    lines += calibration_lines(metrics.get("calibration"), out)
-    if metrics.get("heatmaps") == out.heatmaps.name:
+    lines += calibration_lines(metrics.calibration, out)
+    if metrics.heatmaps == out.heatmaps.name:
         lines += [
             "## Where the network looked (Grad-CAM, palsy class)",
             "",
@@ -206,8 +182,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
             f"![Grad-CAM examples]({out.heatmaps.name})",
             "",
         ]
-    elif metrics.get("heatmaps"):
-        lines += [f"Grad-CAM examples: {metrics['heatmaps']}.", ""]
+    elif metrics.heatmaps:
+        lines += [f"Grad-CAM examples: {metrics.heatmaps}.", ""]
     if history and in_run:
         best = int(
             min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"]
@@ -227,8 +203,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         lines += audit_markdown(audit)
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     card = run_card(run, spec, out, metrics, config, in_run)
-    atomic_write_text(out.model_card, "\n".join([f"# Model card: {config['backbone']}", "", *card]))
-    lines += ["## Model card", "", f"Also in `{out.model_card.name}`.", "", *card]
+    atomic_write_text(out.model_card, card.document())
+    lines += ["## Model card", "", f"Also in `{out.model_card.name}`.", "", *card.markdown()]
     listed = []
     for attribute, what in RUN_FILES.items():
         path = next(
@@ -240,13 +216,12 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     atomic_write_text(out.report, "\n".join(lines))
 
 
-def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, config: dict, in_run: bool) -> list[str]:
+def run_card(
+    run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: Evaluation, config: dict, in_run: bool
+) -> ModelCard:
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
-    from facepalsy.data.dataset import manifest_rows
-    from facepalsy.evaluation.model_card import card_lines, subgroup_columns, subgroup_lines, subgroup_rows
-
     provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
-    data = Path(metrics["data"]) if metrics.get("data") else Path(config["data"])
+    data = Path(metrics.data) if metrics.data else Path(config["data"])
     if in_run:
         samples, parts = run.read_split()
         count_lines = [
@@ -264,10 +239,10 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
         protocol = PROTOCOL_TEXT[config["split"]] + (" " + leakage_sentence(guard) if guard else "")
         data_hash = provenance["data"].get("content_sha256", "not recorded")
     else:
-        (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+        (tn, fp), (fn, tp) = metrics.confusion_matrix
         count_lines = [f"Evaluated on every image of this folder: {tp + fn} palsy, {tn + fp} normal images."]
         balance = f"{tp + fn} palsy and {tn + fp} normal images in this evaluation."
-        overlap = metrics.get("overlap")
+        overlap = metrics.overlap
         protocol = "External evaluation of a trained run" + (
             f": {overlap['identical']} images byte-identical to its training or validation "
             f"images, {overlap['near_duplicates']} near-duplicates."
@@ -275,31 +250,14 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
             else "."
         )
         data_hash = "see provenance of the evaluated files"
-    left_out = metrics.get("left_out") or {}
-    exclusions = (
-        f"Unreadable images left out: {left_out.get('unreadable', 0)} "
-        f"(`{out.bad_images.name}`); images without a usable face, "
-        f"no verdict: {left_out.get('no_face', 0)} (`{out.no_face.name}`). No image was dropped silently."
-    )
+    left_out = metrics.left_out or {}
     augment = (
         f"augmentation rotation ±{config['rotation_degrees']}°, shift "
         f"{config['shift_fraction']}, scale {config['scale_range']}, flips"
         if config.get("augment")
         else "no augmentation"
     )
-    preprocessing = (
-        f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
-        f"px, normalised with mean {spec.preprocess.mean} and "
-        f"std {spec.preprocess.std}; {augment}."
-    )
-    model = (
-        f"`{config['backbone']}`, weights {config['weights']}, "
-        f"{'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
-        f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr "
-        f"{config['lr']}, seed {config['seed']}; the epoch with the lowest "
-        "validation loss is kept. Internal validation: the protocol above."
-    )
-    calibration = metrics.get("calibration") or {}
+    calibration = metrics.calibration or {}
     if calibration.get("temperature"):
         kind = calibration["kinds"]["calibrated"]
         calibration_text = (
@@ -311,42 +269,37 @@ def run_card(run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: dict, c
     else:
         calibration_text = "No fitted temperature: probabilities as the model gives them."
     point = spec.operating_point
-    threshold = (
-        f"Threshold {point.threshold:.3f}, rule `{point.rule}`, chosen "
-        f"on {point.validation_images} validation images (never test)."
-        if point
-        else "Threshold 0.5: the run recorded no operating point."
-    )
-    performance = [*chance_lines(metrics), *metrics_table(metrics)]
-    manifest = manifest_rows(data)
-    asked = [c.strip() for c in str(config.get("subgroup") or "").split(",") if c.strip()]
-    columns, missing = subgroup_columns(manifest, asked) if manifest else ([], asked)
     with out.predictions.open(newline="", encoding="utf-8") as f:
         predictions = list(csv.DictReader(f))
-    tables = {c: subgroup_rows(predictions, manifest, c, seed=config.get("seed", 0)) for c in columns}
-    environment = provenance.get("environment") or {}
-    code = (
-        f"facepalsy {environment.get('facepalsy', '?')}, git commit "
-        f"{environment.get('facepalsy_git_commit') or 'unknown'}; torch "
-        f"{environment.get('torch', '?')}; data content SHA-256 "
-        f"{data_hash}; all package versions in `{run.provenance.name}`."
-    )
-    return card_lines(
-        {
-            "data": str(data),
-            "data_hash": data_hash,
-            "count_lines": count_lines,
-            "exclusions": exclusions,
-            "preprocessing": preprocessing,
-            "protocol": protocol,
-            "model": model,
-            "balance": balance,
-            "calibration": calibration_text,
-            "threshold": threshold,
-            "performance_lines": performance,
-            "subgroup_lines": subgroup_lines(tables, missing),
-            "code": code,
-        }
+    return ModelCard(
+        title=config["backbone"],
+        data=str(data),
+        data_hash=data_hash,
+        count_lines=count_lines,
+        exclusions=exclusions_sentence(left_out.get("unreadable", 0), left_out.get("no_face", 0), out),
+        preprocessing=(
+            f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "
+            f"{spec.preprocess.mean} and std {spec.preprocess.std}; {augment}."
+        ),
+        protocol=protocol,
+        model=(
+            f"`{config['backbone']}`, weights {config['weights']}, "
+            f"{'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
+            f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr "
+            f"{config['lr']}, seed {config['seed']}; the epoch with the lowest "
+            "validation loss is kept. Internal validation: the protocol above."
+        ),
+        balance=balance,
+        calibration=calibration_text,
+        threshold=(
+            f"Threshold {point.threshold:.3f}, rule `{point.rule}`, chosen "
+            f"on {point.validation_images} validation images (never test)."
+            if point
+            else "Threshold 0.5: the run recorded no operating point."
+        ),
+        performance_lines=[*metrics.chance_lines(), *metrics.markdown_table()],
+        subgroup_lines=subgroup_section(data, config.get("subgroup"), predictions, config.get("seed", 0)),
+        code=code_sentence(provenance, data_hash, f"all package versions in `{run.provenance.name}`"),
     )
 
 

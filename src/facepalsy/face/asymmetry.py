@@ -10,7 +10,7 @@ the same one. "Left" and "right" are the patient's (the patient's left is on the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -29,6 +29,7 @@ from facepalsy.face.detect import (
 )
 from facepalsy.face.expression import recognise
 from facepalsy.face.pose import Pose, frontalise
+from facepalsy.face.reading import HealthyRangeReading
 from facepalsy.files import atomic_write
 
 # Face-mesh indices per side of the patient: (right, left).
@@ -78,7 +79,7 @@ class Asymmetry:
     mesh: np.ndarray | None = field(
         default=None, repr=False
     )  # 468×2 frontal landmarks in the eye frame (median over views), for the landmark model
-    reference: dict | None = None  # the healthy reference-range reading (face/norms.py), once compared
+    reference: HealthyRangeReading | None = None  # against the healthy reference ranges (face/norms.py), once compared
     pose: dict[str, float] = field(default_factory=dict)  # yaw, pitch, roll (degrees) taken out before measuring
     expression: str = "rest"  # recognised from the mesh, or as named by the user (face/expression.py)
     expression_named: bool = False  # True: the user named the expression
@@ -95,10 +96,10 @@ class Asymmetry:
         from facepalsy.face.pattern import photo_pattern
 
         if self.turned:
-            self.reference = {"turned": True, "outside_healthy_range": None, "regions": {}, "more_affected_side": None}
+            self.reference = HealthyRangeReading.turned_away()
         else:
             self.reference = reading(differences(self), norms, self.expression, side_sizes(self))
-        self.more_affected_side = self.reference["more_affected_side"]
+        self.more_affected_side = self.reference.more_affected_side
         self.palsy_pattern = photo_pattern(self.reference, palsy)
         return self
 
@@ -109,11 +110,22 @@ class Asymmetry:
             return abs(self.pose["yaw"]) > MAX_YAW_DEGREES
         return abs(self.shape.get("yaw", 0.0)) > TURNED_YAW
 
+    def measure_rows(self) -> list[tuple[str, str, str, str]]:
+        """Per measure: name, the patient's right, left, and left − right (inter-ocular distances), for a table."""
+        return [
+            (
+                name.replace("_", " "),
+                f"{self.right[name]:.3f}",
+                f"{self.left[name]:.3f}",
+                f"{self.difference[name]:+.3f}",
+            )
+            for name in MEASURES
+        ]
+
     def to_dict(self) -> dict:
-        values = asdict(self)
-        values.pop("mesh")
-        values.pop("legacy_mesh")
-        outside = self.reference.get("outside_healthy_range") if self.reference else None
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("mesh", "legacy_mesh")}
+        values["reference"] = self.reference.to_dict() if self.reference else None
+        outside = self.reference.outside_healthy_range if self.reference else None
         return {**values, "turned": self.turned, "outside_healthy_range": outside}
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from facepalsy.errors import FacepalsyError
+from facepalsy.face.reading import HealthyRangeReading, RegionReading
 
 # Per region, the per-side measures compared (all from face/asymmetry.py, differences left − right).
 REGIONS: dict[str, tuple[str, ...]] = {
@@ -137,7 +138,7 @@ def region_score(diffs: dict[str, float], norms: dict, region: str) -> float:
 
 def reading(
     diffs: dict[str, float], norms: dict, expression: str = "rest", sizes: dict[str, float] | None = None
-) -> dict:
+) -> HealthyRangeReading:
     """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per
     measure z.
 
@@ -160,15 +161,13 @@ def reading(
         percentile = float(np.interp(score, stats["quantiles"], np.arange(101)))
         outside = score > stats["p99"]
         evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(ranges["measures"][m]["p95_abs"], 1e-9) for m in measures)
-        regions[region] = {
-            "score": round(score, 4),
-            "healthy_percentile": round(percentile, 1),
-            "outside_healthy_range": bool(outside),
-            "weaker_side": ("left" if evidence > 0 else "right") if outside else None,
-            "leaning_side": "left"
-            if evidence > 0
-            else "right",  # where the measures point, inside the range too (for the pattern)
-            "z": {
+        regions[region] = RegionReading(
+            score=round(score, 4),
+            healthy_percentile=round(percentile, 1),
+            outside_healthy_range=bool(outside),
+            weaker_side=("left" if evidence > 0 else "right") if outside else None,
+            leaning_side="left" if evidence > 0 else "right",
+            z={
                 m: round(
                     (abs(diffs[m]) - ranges["measures"][m]["median_abs"])
                     / max(1.4826 * ranges["measures"][m]["mad_abs"], 1e-9),
@@ -176,14 +175,14 @@ def reading(
                 )
                 for m in measures
             },
-        }
-    outside = [r for r, v in regions.items() if v["outside_healthy_range"]]
-    sides = {regions[r]["weaker_side"] for r in outside}
-    return {
-        "regions": regions,
-        "outside_healthy_range": bool(outside),
-        "more_affected_side": sides.pop() if len(sides) == 1 else ("both" if sides else None),
-        "reference": {
+        )
+    outside = [r for r, v in regions.items() if v.outside_healthy_range]
+    sides = {regions[r].weaker_side for r in outside}
+    return HealthyRangeReading(
+        regions=regions,
+        outside_healthy_range=bool(outside),
+        more_affected_side=sides.pop() if len(sides) == 1 else ("both" if sides else None),
+        reference={
             "source": norms["source"],
             "count": norms["count"],
             "date": norms["date"],
@@ -192,7 +191,7 @@ def reading(
             "ranges_count": ranges["count"],
             **({"slack": slack} if slack else {}),
         },
-    }
+    )
 
 
 def load_norms(path: str | Path | None = None) -> dict:

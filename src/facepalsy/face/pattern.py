@@ -23,6 +23,12 @@ side where one is named; ``evidence`` the region readings used; ``why`` one plai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Protocol
+
+from facepalsy.face.reading import HealthyRangeReading
+
 UPPER, LOWER = ("brow", "eye"), ("mid_face", "mouth")
 # Upper face leaning weaker on the lower face's side, within the healthy range: from this healthy
 # percentile on, peripheral; from UNDECIDED_PERCENTILE, undecided; below, spared. A central palsy's
@@ -35,35 +41,35 @@ CENTRAL_WARNING = (
 )
 
 
-def _side(region: dict) -> str:
-    return region.get("weaker_side") or region.get("leaning_side")
-
-
 def _result(pattern: str, side: str | None, evidence: dict, why: str) -> dict:
     if pattern == "central":
         why = f"{why} {CENTRAL_WARNING}"
     return {"pattern": pattern, "side": side, "evidence": evidence, "why": why}
 
 
-def photo_pattern(reading: dict | None, palsy: bool = False) -> dict | None:
+def photo_pattern(reading: HealthyRangeReading | None, palsy: bool = False) -> dict | None:
     """The pattern from one photo's healthy-range reading; None for a face read as healthy and within the range."""
-    if reading is None or (not palsy and not reading.get("outside_healthy_range")):
+    if reading is None or (not palsy and not reading.outside_healthy_range):
         return None
-    regions = reading.get("regions") or {}
+    regions = reading.regions
     if not regions:
         return _result(
             "undetermined", None, {}, "The face is turned too far to compare its sides; a frontal photo is needed."
         )
     evidence = {
-        r: {k: regions[r][k] for k in ("healthy_percentile", "outside_healthy_range")} | {"side": _side(regions[r])}
+        r: {
+            "healthy_percentile": regions[r].healthy_percentile,
+            "outside_healthy_range": regions[r].outside_healthy_range,
+            "side": regions[r].side,
+        }
         for r in (*UPPER, *LOWER)
     }
-    evidence["expression"] = reading.get("reference", {}).get("expression", "rest")
-    lower = max(LOWER, key=lambda r: regions[r]["score"])
-    upper = max(UPPER, key=lambda r: regions[r]["score"])
-    lower_out = any(regions[r]["outside_healthy_range"] for r in LOWER)
-    upper_out = [r for r in UPPER if regions[r]["outside_healthy_range"]]
-    side, upper_side = _side(regions[lower]), _side(regions[upper])
+    evidence["expression"] = reading.expression
+    lower = max(LOWER, key=lambda r: regions[r].score)
+    upper = max(UPPER, key=lambda r: regions[r].score)
+    lower_out = any(regions[r].outside_healthy_range for r in LOWER)
+    upper_out = [r for r in UPPER if regions[r].outside_healthy_range]
+    side, upper_side = regions[lower].side, regions[upper].side
     name = lambda r: r.replace("_", " ")  # noqa: E731
     if upper_out and lower_out:
         if upper_side == side:
@@ -88,7 +94,7 @@ def photo_pattern(reading: dict | None, palsy: bool = False) -> dict | None:
             evidence,
             f"The upper face ({name(upper)}) is weaker on the patient's {upper_side}, which a central palsy spares.",
         )
-    leaning = [regions[r]["healthy_percentile"] for r in UPPER if _side(regions[r]) == side]
+    leaning = [regions[r].healthy_percentile for r in UPPER if regions[r].side == side]
     percentile = max(leaning, default=0.0)
     if percentile >= PERIPHERAL_PERCENTILE:
         return _result(
@@ -117,53 +123,55 @@ def photo_pattern(reading: dict | None, palsy: bool = False) -> dict | None:
     )
 
 
-def exam_pattern(document: dict) -> dict | None:
+class MovedRegion(Protocol):
+    """What the exam's pattern needs of a region (``workflows.exam_result.ExamRegion``)."""
+
+    outside_healthy_range: bool
+    movement: dict[str, float] | None
+    symmetry_percent: float | None
+
+
+def exam_pattern(
+    regions: Mapping[str, MovedRegion],
+    readings: Mapping[str, HealthyRangeReading],
+    outside: bool,
+    more_affected_side: str | None,
+) -> dict | None:
     """The pattern of a whole exam: the brow-raise and eye-closure photos first, then the resting reading."""
-    regions = document["regions"]
-    readings = document.get("readings", {})
-    base = photo_pattern(
-        readings.get("rest") or next(iter(readings.values()), None), palsy=document["outside_healthy_range"]
-    )
-    if base is None and not document["outside_healthy_range"]:
+    base = photo_pattern(readings.get("rest") or next(iter(readings.values()), None), palsy=outside)
+    if base is None and not outside:
         return None
-    side = (
-        document.get("more_affected_side")
-        if document.get("more_affected_side") in ("left", "right")
-        else (base or {}).get("side")
-    )
-    lower_weak = any(regions[r]["outside_healthy_range"] for r in LOWER)
+    side = more_affected_side if more_affected_side in ("left", "right") else (base or {}).get("side")
+    lower_weak = any(regions[r].outside_healthy_range for r in LOWER)
     brow = regions["brow"]
-    moved = brow.get("movement")
-    if moved and brow.get("symmetry_percent") is not None and side in ("left", "right"):
+    moved, symmetry = brow.movement, brow.symmetry_percent
+    if moved and symmetry is not None and side in ("left", "right"):
         other = "right" if side == "left" else "left"
-        evidence = {"brow_raise_movement": moved, "brow_symmetry_percent": brow["symmetry_percent"]}
+        evidence = {"brow_raise_movement": moved, "brow_symmetry_percent": symmetry}
         weaker_moves_less = moved[side] <= moved[other]
-        if brow["symmetry_percent"] < MOVEMENT_WEAK and weaker_moves_less:
+        if symmetry < MOVEMENT_WEAK and weaker_moves_less:
             return _result(
                 "peripheral",
                 side,
                 evidence,
                 f"In the brow raise the patient's {side} forehead moves "
-                f"{brow['symmetry_percent']:.0f}% as far as the other side: the upper face is involved.",
+                f"{symmetry:.0f}% as far as the other side: the upper face is involved.",
             )
-        if brow["symmetry_percent"] >= MOVEMENT_SPARED and lower_weak:
+        if symmetry >= MOVEMENT_SPARED and lower_weak:
             return _result(
                 "central",
                 side,
                 evidence,
-                f"In the brow raise both foreheads move alike ({brow['symmetry_percent']:.0f}%) "
+                f"In the brow raise both foreheads move alike ({symmetry:.0f}%) "
                 f"while the lower face is weaker on the patient's {side}: the forehead is spared.",
             )
     eye = readings.get("eye_closure_full") or readings.get("eye_closure_gentle")
-    if (
-        eye
-        and eye.get("regions", {}).get("eye", {}).get("outside_healthy_range")
-        and eye["regions"]["eye"]["weaker_side"] == side
-    ):
+    closing = eye.regions.get("eye") if eye else None
+    if closing and closing.outside_healthy_range and closing.weaker_side == side:
         return _result(
             "peripheral",
             side,
-            {"eye_closure": eye["regions"]["eye"]},
+            {"eye_closure": asdict(closing)},
             f"In eye closure the patient's {side} eye stays open beyond the healthy range: the upper face is involved.",
         )
     return base

@@ -45,10 +45,6 @@ from collections import OrderedDict
 
 import numpy as np
 from scipy.special import expit
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import SVC
 
 from facepalsy.errors import BadImageError, DataError
 from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, Asymmetry, image_asymmetry, measure
@@ -179,6 +175,9 @@ class AsymmetryClassifier:
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0, version: int = FORMAT) -> "AsymmetryClassifier":
         """Fit on features from :func:`features` (rows of NaN, faces the model could not measure, are left out)."""
+        from sklearn.decomposition import PCA  # fitting only: predicting uses the stored numbers
+        from sklearn.linear_model import LogisticRegression
+
         known = ~np.isnan(x).any(axis=1)
         x, y = x[known], y[known]
         if len(np.unique(y)) < 2:
@@ -248,6 +247,9 @@ class AsymmetryClassifier:
 
 def _kernel_machine(design: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """The RBF support-vector machine on the standardised design and Platt's sigmoid on its out-of-fold scores."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
     folds = min(PLATT_FOLDS, int(np.bincount(y).min()))
     if folds < 2:
         raise DataError("the landmark model needs at least 2 measured faces of each class in its training data")

@@ -23,6 +23,7 @@ from facepalsy.models.operating_point import parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
+PROTOCOLS = ("frame", "subject-kfold", "lopo")  # cross-validation: by frame, k subject groups, one subject out
 LOGGERS = {
     "csv": None,
     "tensorboard": ("tensorboard", "tensorboardX"),

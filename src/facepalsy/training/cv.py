@@ -33,14 +33,13 @@ from facepalsy.evaluation.metrics import (
     subject_scores,
 )
 from facepalsy.evaluation.report import PROTOCOL_TEXT
+from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.log import console, progress_bar
 from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
-from facepalsy.training.config import Config, load_config, save_config
+from facepalsy.training.config import PROTOCOLS, Config, load_config, save_config
 from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device
-
-PROTOCOLS = ("frame", "subject-kfold", "lopo")
 
 
 def fold_assignments(
@@ -90,7 +89,7 @@ def fold_assignments(
 
 def run_cv(
     config: Config, out: str | Path, protocol: str, folds: int = 5, overwrite: bool = False, progress: bool = True
-) -> dict:
+) -> CvSummary:
     """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
@@ -109,7 +108,7 @@ def run_cv(
         return _run_folds(config, cv, protocol, images, samples, assignments, progress)
 
 
-def resume_cv(out: str | Path, progress: bool = True) -> dict:
+def resume_cv(out: str | Path, progress: bool = True) -> CvSummary:
     """Continue a cross-validation: completed folds are kept, an interrupted fold starts again, the rest run."""
     cv = CvFolder(out)
     with cv.lock():
@@ -155,10 +154,10 @@ def _run_folds(
     samples: list[Sample],
     assignments: list[list[str]],
     progress: bool,
-) -> dict:
+) -> CvSummary:
     """Train the folds not yet complete (sequentially, or in parallel with ``devices`` > 1), then pool all of them."""
     fold_dirs = [cv.fold(k) for k in range(len(assignments))]
-    metrics = {k: fold.read_metrics() for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
+    metrics = {k: Evaluation.from_dict(fold.read_metrics()) for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
     todo = [k for k in range(len(fold_dirs)) if k not in metrics]
     if metrics and progress:
         console.print(f"{len(metrics)} of {len(fold_dirs)} folds already complete; running the other {len(todo)}")
@@ -202,7 +201,7 @@ def _run_folds(
         for k in range(len(fold_dirs))
     ]
     result = pool_folds(cv, protocol, config, fold_results)
-    atomic_write_json(cv.results, result)
+    atomic_write_json(cv.results, result.to_dict())
     write_cv_markdown(cv, result, config.to_dict(), read_json(cv.check) if cv.check.is_file() else None)
     return result
 
@@ -218,7 +217,7 @@ def _run_folds_in_parallel(
     samples: list[Sample],
     assignments: list[list[str]],
     progress: bool,
-) -> list[dict]:
+) -> list[Evaluation]:
     """One worker process per device, each training whole folds on its own device (a GPU, or a share of the CPU cores).
 
     Folds are independent trainings, so this scales without DDP's communication; the decoded
@@ -233,7 +232,7 @@ def _run_folds_in_parallel(
     for slot in range(config.devices):
         slots.put(slot)
     fold_config = config.replace(devices=1, num_nodes=1, strategy="auto")
-    results: list[dict] = [{}] * len(fold_dirs)
+    results: list[Evaluation | None] = [None] * len(fold_dirs)
     with ProcessPoolExecutor(
         config.devices,
         mp_context=context,
@@ -267,7 +266,7 @@ def _fold_worker_start(images: torch.Tensor, slots, device_type: str, devices: i
     _worker_images = images.numpy()
 
 
-def _fold_worker_run(config: Config, fold_dir: RunFolder, samples: list[Sample], assignment: list[str]) -> dict:
+def _fold_worker_run(config: Config, fold_dir: RunFolder, samples: list[Sample], assignment: list[str]) -> Evaluation:
     return fit_split(config, fold_dir, build_model(config), _worker_images, samples, assignment, progress=False)
 
 
@@ -290,18 +289,18 @@ def fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]
     return rows
 
 
-def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: dict) -> dict:
+def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: Evaluation) -> dict:
     return {
         "fold": k,
         "run": fold.path.name,
         "test_subjects": test_subjects,
-        "threshold": metrics["threshold"],
+        "threshold": metrics.threshold,
         "leakage": read_json(fold.leakage),
-        "metrics": metrics,
+        "metrics": metrics.to_dict(),
     }
 
 
-def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -> dict:
+def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -> CvSummary:
     """Metrics over all out-of-fold predictions, per image and per subject, with subject-bootstrap intervals.
 
     Each prediction keeps the label its fold gave it, at that fold's operating threshold (chosen on
@@ -312,40 +311,42 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     prob = np.array([float(row["prob_palsy"]) for row in rows])
     thresholds = np.array([float(row["threshold"]) for row in rows])
     subjects = [row["subject"] for row in rows]
-    pooled = {
-        **binary_metrics(y, prob, thresholds),
-        "ci95": bootstrap_ci(y, prob, subjects, thresholds, seed=config.seed),
-    }
+    ci95 = bootstrap_ci(y, prob, subjects, thresholds, seed=config.seed)
     at_half = binary_metrics(y, prob, 0.5)
-    pooled.update({"sensitivity_at_0.5": at_half["recall"], "specificity_at_0.5": at_half["specificity"]})
-    pooled["chance"] = chance_check(y, pooled)
-    pooled["calibration"] = {
-        "temperature": None,
-        "applied": "each fold's own temperature",
-        "kinds": {"pooled out-of-fold": calibration_summary(y, prob, subjects, config.seed)},
-    }
+    pooled = Evaluation(
+        **binary_metrics(y, prob, thresholds),
+        ci95=ci95,
+        sensitivity_at_half=at_half["recall"],
+        specificity_at_half=at_half["specificity"],
+        chance=chance_check(y, ci95),
+        calibration={
+            "temperature": None,
+            "applied": "each fold's own temperature",
+            "kinds": {"pooled out-of-fold": calibration_summary(y, prob, subjects, config.seed)},
+        },
+    )
     plot_reliability(
-        pooled["calibration"], cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability"
+        pooled.calibration, cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability"
     )
     order, subject_label, subject_prob = subject_scores(subjects, y, prob)
     subject_threshold = subject_scores(subjects, y, thresholds)[2]
-    per_subject = {
+    per_subject = Scores(
         **binary_metrics(subject_label, subject_prob, subject_threshold),
-        "ci95": bootstrap_ci(subject_label, subject_prob, order, subject_threshold, seed=config.seed),
-    }
+        ci95=bootstrap_ci(subject_label, subject_prob, order, subject_threshold, seed=config.seed),
+    )
     curves = [(y, prob, "per image"), (subject_label, subject_prob, "per subject")]
     plot_roc(curves, cv.roc, title=f"{config.backbone}, {protocol} ({len(folds)} folds)")
     leaks = [f["fold"] for f in folds if f["leakage"]["test_subjects_in_training"]]
-    return {
-        "protocol": protocol,
-        "protocol_text": PROTOCOL_TEXT["frame" if protocol == "frame" else "subject"],
-        "backbone": config.backbone,
-        "folds": folds,
-        "folds_with_test_subject_in_training": leaks,
-        "pooled": pooled,
-        "per_subject": per_subject,
-        "subject_scores": [
+    return CvSummary(
+        protocol=protocol,
+        protocol_text=PROTOCOL_TEXT["frame" if protocol == "frame" else "subject"],
+        backbone=config.backbone,
+        folds=folds,
+        folds_with_test_subject_in_training=leaks,
+        pooled=pooled,
+        per_subject=per_subject,
+        subject_scores=[
             {"subject": s, "label": CLASSES[l], "mean_prob_palsy": float(p)}
             for s, l, p in zip(order, subject_label, subject_prob)
         ],
-    }
+    )

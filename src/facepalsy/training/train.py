@@ -20,6 +20,7 @@ from facepalsy.errors import FacepalsyError, Interrupted, display_path
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
 from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point, fit_temperature
+from facepalsy.evaluation.results import Evaluation
 from facepalsy.files import atomic_write_json
 from facepalsy.inference.network import use_bf16
 from facepalsy.inference.predictor import load
@@ -67,13 +68,13 @@ def train(
     progress: bool = True,
     notes: tuple[str, ...] = (),
     callbacks: Sequence[Callback] = (),
-) -> dict:
+) -> Evaluation | None:
     """Train a new run: split, fit, keep the best model by validation loss, evaluate it on the test split.
 
     Writes the run folder (config, split, leakage, history, model, metrics, figures, report) and
     returns the test metrics. ``notes`` are extra lines for the report (the demo explains its choices);
     ``callbacks`` are extra Lightning callbacks. Under DDP, processes other than rank 0 train, write
-    nothing and return an empty dict.
+    nothing and return None.
     """
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
@@ -110,7 +111,7 @@ def _train_prepared(
     progress: bool,
     notes: tuple[str, ...],
     callbacks: Sequence[Callback],
-) -> dict:
+) -> Evaluation | None:
     """train() after its run folder is locked and prepared: decode, split, audit, fit."""
     root = Path(config.data)
     spec = config.model_spec()
@@ -160,7 +161,7 @@ def fit_split(
     notes: tuple[str, ...] = (),
     callbacks: Sequence[Callback] = (),
     hashes: np.ndarray | None = None,
-) -> dict:
+) -> Evaluation | None:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
 
     The leakage guard runs first: under a subject protocol a subject on both sides is refused;
@@ -206,7 +207,7 @@ def _fit_baseline(
     assignment: list[str],
     progress: bool,
     notes: tuple[str, ...],
-) -> dict:
+) -> Evaluation:
     """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
     from facepalsy.models.baseline import AsymmetryClassifier, features
 
@@ -232,7 +233,7 @@ def finish_run(
     assignment: list[str],
     notes: tuple[str, ...] = (),
     bank=None,
-) -> dict:
+) -> Evaluation:
     """After training: choose the operating threshold on validation data (never test), record it in
     model.pt, then test the kept model through the same Predictor every other path uses.
 
@@ -275,7 +276,7 @@ def finish_run(
     return result
 
 
-def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> dict:
+def resume(out: str | Path, epochs: int | None = None, progress: bool = True) -> Evaluation | None:
     """Continue a run from its last completed epoch, with its own config and split.
 
     ``epochs`` may raise the total number of epochs, to train a finished run further.
@@ -332,7 +333,7 @@ def _fit(
     progress: bool,
     notes: tuple[str, ...] = (),
     callbacks: Sequence[Callback] = (),
-) -> dict:
+) -> Evaluation | None:
     spec = config.model_spec()
     bf16 = use_bf16(config.precision, training_device(config))
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -395,5 +396,5 @@ def _fit(
             f"free space, then continue with: facepalsy train --resume --out {run.path}"
         ) from exc
     if not trainer.is_global_zero:
-        return {}
+        return None
     return finish_run(config, run, images, samples, assignment, notes, bank)

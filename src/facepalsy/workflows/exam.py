@@ -26,13 +26,22 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from facepalsy.errors import FacepalsyError
+from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
+from facepalsy.data.prepare import VIDEO_EXTENSIONS, video_frames
+from facepalsy.errors import BadImageError, FacepalsyError
+from facepalsy.face.asymmetry import JITTER, Asymmetry, draw, image_asymmetry
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
-from facepalsy.workflows.exam_report import exam_markdown
+from facepalsy.face.pattern import exam_pattern
+from facepalsy.files import atomic_write_json, atomic_write_text
+from facepalsy.inference.results import VideoFrames
+from facepalsy.plots import plot_exam_regions, plot_region_timeline
+from facepalsy.runfolder import ExamFolder
+from facepalsy.workflows.exam_result import Exam, ExamRegion
 
 # Per region: the expressions that move it (the first present is used) and the per-side value that moves.
 MOVEMENT = {
@@ -106,8 +115,6 @@ def read_name_map(path: str | Path) -> dict[str, str]:
 
 def expression_photos(folder: Path, names: dict[str, str] | None = None) -> tuple[dict[str, Path], list[str]]:
     """The photos of a folder by expression (file stem, or the name map), and files that name no expression."""
-    from facepalsy.data.images import IMAGE_EXTENSIONS
-
     photos, unknown = {}, []
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
         expression = (names or {}).get(path.stem, path.stem.lower())
@@ -125,48 +132,39 @@ class Measured:
     """One expression of the exam: a photo or a video frame, measured."""
 
     source: str
-    asymmetry: object  # face.asymmetry.Asymmetry, compared against the norms
+    asymmetry: Asymmetry  # compared against the norms
     values: dict  # side_values of its mesh
     crop: np.ndarray | None = None
     landmarks: np.ndarray | None = None
 
 
-def exam_regions(measured: dict[str, Measured]) -> dict:
-    """Per region: the resting reading, movement per side, symmetry of movement, flags, weaker side; and the synkinesis
-    hint."""
+def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
+    """Per region: the resting reading, movement per side, symmetry of movement, flags, weaker side."""
     rest = measured.get("rest")
     regions = {}
     for region, (expressions, value) in MOVEMENT.items():
         used = next((e for e in expressions if e in measured), None)
-        readings = {
-            name: m.asymmetry.reference["regions"].get(region)
-            for name, m in measured.items()
-            if m.asymmetry.reference.get("regions")
-        }
-        flagged = {
-            name: r for name, r in readings.items() if r and r["outside_healthy_range"] and name in ("rest", used)
-        }
-        sides = {r["weaker_side"] for r in flagged.values()}
-        entry = {
-            "measures": list(REGIONS[region]),
-            "rest": readings.get("rest"),
-            "expression": used,
-            "movement": None,
-            "symmetry_percent": None,
-            "outside_healthy_range": bool(flagged),
-            "weaker_side": (sides.pop() if len(sides) == 1 else "both") if flagged else None,
-            "flagged_in": sorted(flagged),
-        }
+        readings = {name: m.asymmetry.reference.regions.get(region) for name, m in measured.items()}
+        flagged = {name: r for name, r in readings.items() if r and r.outside_healthy_range and name in ("rest", used)}
+        sides = {r.weaker_side for r in flagged.values()}
+        moved, note = None, None
         if rest is not None and used is not None:
             moved = movement(rest.values, measured[used].values, value)
-            entry["movement"] = {side: round(v, 4) for side, v in moved.items()}
-            entry["symmetry_percent"] = symmetry_percent(moved)
         elif used is None:
-            entry["note"] = f"no {' or '.join(expressions)} photo: movement not measured"
+            note = f"no {' or '.join(expressions)} photo: movement not measured"
         else:
-            entry["note"] = "no rest photo: movement not measured"
-        regions[region] = entry
-    regions["eye"]["synkinesis_hint"] = synkinesis_hint(measured)
+            note = "no rest photo: movement not measured"
+        regions[region] = ExamRegion(
+            measures=list(REGIONS[region]),
+            rest=readings.get("rest"),
+            expression=used,
+            movement={side: round(v, 4) for side, v in moved.items()} if moved else None,
+            symmetry_percent=symmetry_percent(moved) if moved else None,
+            outside_healthy_range=bool(flagged),
+            weaker_side=(sides.pop() if len(sides) == 1 else "both") if flagged else None,
+            flagged_in=sorted(flagged),
+            note=note,
+        )
     return regions
 
 
@@ -189,29 +187,30 @@ def synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
     return None
 
 
-def exam_document(person: str, measured: dict[str, Measured], kind: str, extra: dict | None = None) -> dict:
-    """The exam as one JSON-able document: regions, the top-level flag, what was measured and what is missing."""
-    from facepalsy.face.pattern import exam_pattern
-
+def make_exam(person: str, measured: dict[str, Measured], kind: str, **extra) -> Exam:
+    """The exam from its measured expressions: regions, the top-level flag, what was measured and what is missing,
+    the palsy pattern. ``extra``: Exam's fields for photos (no_face, unnamed_files) or a video (video)."""
     regions = exam_regions(measured)
-    outside = any(r["outside_healthy_range"] for r in regions.values())
-    sides = {r["weaker_side"] for r in regions.values() if r["weaker_side"]}
-    document = {
-        "person": person,
-        "kind": kind,
-        "expressions": {name: m.source for name, m in measured.items()},
-        "missing": [e for e in EXPRESSIONS if e not in measured] if kind == "photos" else [],
-        "regions": regions,
-        "outside_healthy_range": outside,
-        "more_affected_side": (sides.pop() if len(sides) == 1 else "both") if sides else None,
-        "readings": {name: m.asymmetry.reference for name, m in measured.items()},
-        "recognised_expressions": {
+    outside = any(r.outside_healthy_range for r in regions.values())
+    sides = {r.weaker_side for r in regions.values() if r.weaker_side}
+    side = (sides.pop() if len(sides) == 1 else "both") if sides else None
+    readings = {name: m.asymmetry.reference for name, m in measured.items()}
+    return Exam(
+        person=person,
+        kind=kind,
+        expressions={name: m.source for name, m in measured.items()},
+        missing=[e for e in EXPRESSIONS if e not in measured] if kind == "photos" else [],
+        regions=regions,
+        outside_healthy_range=outside,
+        more_affected_side=side,
+        readings=readings,
+        recognised_expressions={
             name: m.asymmetry.expression for name, m in measured.items() if not m.asymmetry.expression_named
         },
-        **(extra or {}),
-    }
-    document["palsy_pattern"] = exam_pattern(document)
-    return document
+        synkinesis_hint=synkinesis_hint(measured),
+        palsy_pattern=exam_pattern(regions, readings, outside, side),
+        **extra,
+    )
 
 
 VIDEO_VIEWS = [(-3, 1.0), (0, 1.0), (3, 1.0)]  # fewer jittered views per video frame than per photo: many frames
@@ -224,8 +223,6 @@ PEAK_NAMES = {
 
 
 def _measure(rgb: np.ndarray, source: str, norms: dict, views=None, expression: str | None = None) -> Measured:
-    from facepalsy.face.asymmetry import JITTER, image_asymmetry
-
     result, crop, landmarks = image_asymmetry(rgb, source, views or JITTER, expression)
     result.compare(norms)
     return Measured(source, result, side_values(result.mesh), crop, landmarks)
@@ -236,9 +233,6 @@ def exam_photos(
 ) -> tuple[dict[str, Measured], dict[str, str], list[str]]:
     """Measure each expression photo: the measured ones, those without a usable face (with the reason), unnamed
     files."""
-    from facepalsy.data.images import load_image
-    from facepalsy.errors import BadImageError
-
     photos, unknown = expression_photos(folder, names)
     if not photos:
         raise FacepalsyError(
@@ -265,12 +259,6 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tu
     ``frames_for`` (a Predictor), the same decoded frames are prepared for its network too, into
     ``video["cnn_frames"]``, so a video is decoded once for both.
     """
-    import cv2
-
-    from facepalsy.data.prepare import video_frames
-    from facepalsy.errors import BadImageError
-    from facepalsy.inference.results import VideoFrames
-
     frames: list[tuple[float, Measured | None, np.ndarray]] = []
     cnn_frames = VideoFrames()
     for time, bgr in video_frames(path, fps):
@@ -308,9 +296,7 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tu
         "face": [m is not None for _, m, _ in frames],
         "regions": {
             region: [
-                m.asymmetry.reference["regions"][region]["score"]
-                if m is not None and m.asymmetry.reference.get("regions")
-                else None
+                m.asymmetry.reference.regions[region].score if m is not None and m.asymmetry.reference.regions else None
                 for _, m, _ in frames
             ]
             for region in REGIONS
@@ -333,58 +319,60 @@ def run_exam(
     names: dict[str, str] | None = None,
     fps: float = 6.0,
     predictor=None,
-) -> dict:
+) -> Exam:
     """The whole exam of one person (a folder of expression photos, or a video): ``out/exam.json``,
     ``exam.md``, ``regions.png``, a landmark drawing per expression and, for a video, the timeline."""
-    from facepalsy.data.prepare import VIDEO_EXTENSIONS
-    from facepalsy.face.asymmetry import draw
-    from facepalsy.files import atomic_write_json, atomic_write_text
-    from facepalsy.plots import plot_exam_regions, plot_region_timeline
-    from facepalsy.runfolder import ExamFolder
-
     path, folder = Path(path), ExamFolder(out)
     folder.path.mkdir(parents=True, exist_ok=True)
+    pictures = {"movement per side": folder.chart.name}
     if path.is_dir():
         measured, failed, unknown = exam_photos(path, norms, names)
         if not measured:
             raise FacepalsyError(
                 f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})"
             )
-        document = exam_document(str(path), measured, "photos", {"no_face": failed, "unnamed_files": unknown})
+        exam = make_exam(str(path), measured, "photos", no_face=failed, unnamed_files=unknown)
     elif path.suffix.lower() in VIDEO_EXTENSIONS:
         measured, video = exam_video(path, norms, fps, frames_for=predictor)
-        document = exam_document(
-            str(path),
-            measured,
-            "video",
-            {"video": {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}},
-        )
+        summary = {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}
+        exam = make_exam(str(path), measured, "video", video=summary)
         cnn = None
         if predictor is not None:
             verdict = predictor.video_verdict(path, video["cnn_frames"], folder.path / "cnn")
             cnn = folder.path / "cnn" / "frames.csv" if verdict.error is None else None
-            document["cnn"] = verdict.to_dict()
+            exam.cnn = verdict.to_dict()
         plot_region_timeline(
             video["timeline"],
             folder.timeline,
             _read_cnn_frames(cnn),
             title=f"{path.name}: regions against the healthy range",
         )
+        pictures["regions over time"] = folder.timeline.name
         for region, peak in video["peaks"].items():
             frame = measured[PEAK_NAMES[region]]
             draw(frame.crop, frame.landmarks, frame.asymmetry, folder.peak(region))
-            peak["picture"] = folder.peak(region).name
-        document["video"]["timeline"] = folder.timeline.name
+            peak["picture"] = pictures[f"{region} peak"] = folder.peak(region).name
+        summary["timeline"] = folder.timeline.name
     else:
         raise FacepalsyError(
             f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})"
         )
     for name, m in measured.items():
         draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name))
-    plot_exam_regions(document["regions"], folder.chart, title=f"{path.name}: movement per side")
-    atomic_write_json(folder.document, document)
-    atomic_write_text(folder.report, "\n".join(exam_markdown(document, folder)))
-    return document
+        pictures[name] = folder.drawing(name).name
+    exam.pictures = pictures
+    plot_exam_regions(
+        [name.replace("_", " ") for name in exam.regions],
+        [(r.movement or {}).get("right", 0.0) for r in exam.regions.values()],
+        [(r.movement or {}).get("left", 0.0) for r in exam.regions.values()],
+        [r.expression or "not measured" for r in exam.regions.values()],
+        [r.outside_healthy_range for r in exam.regions.values()],
+        folder.chart,
+        title=f"{path.name}: movement per side",
+    )
+    atomic_write_json(folder.document, exam.to_dict())
+    atomic_write_text(folder.report, exam.markdown())
+    return exam
 
 
 def _read_cnn_frames(path: Path | None) -> tuple[list[float], list[float]] | None:

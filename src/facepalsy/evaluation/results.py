@@ -1,0 +1,178 @@
+"""The typed results of evaluation: ``Scores`` (the binary metrics at a threshold, with intervals), ``Evaluation``
+(one run on its test split or on another folder: ``metrics.json``) and ``CvSummary`` (a cross-validation:
+``cv.json``).
+
+Each has ``to_dict`` for JSON (the files' layout, unchanged) and ``from_dict`` to read it back, and one
+Markdown renderer; the terminal renderer is the CLI's (``app/render.py``). Fractions throughout: the
+renderers turn them into percentages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+SCORE_KEYS = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
+AT_HALF = {"sensitivity_at_half": "sensitivity_at_0.5", "specificity_at_half": "specificity_at_0.5"}  # field: JSON key
+FIELD_OF_KEY = {key: name for name, key in AT_HALF.items()}
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+@dataclass
+class Scores:
+    """Accuracy, precision, recall, F1, specificity (positive class palsy) and ROC AUC at one threshold, as
+    fractions; ``ci95`` holds each one's subject-bootstrap interval (or None where it cannot be drawn)."""
+
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    specificity: float
+    roc_auc: float | None  # None: one class only
+    confusion_matrix: list[list[int]]  # [[tn, fp], [fn, tp]]
+    threshold: float | None  # None: one threshold per image (pooled folds)
+    n: int
+    ci95: dict[str, list[float] | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Scores:
+        names = {f.name for f in fields(cls)}
+        return cls(**{FIELD_OF_KEY.get(k, k): v for k, v in values.items() if FIELD_OF_KEY.get(k, k) in names})
+
+    def to_dict(self) -> dict:
+        return {AT_HALF.get(f.name, f.name): getattr(self, f.name) for f in fields(self)}
+
+    def interval(self, key: str) -> str:
+        """A metric's 95% interval in percent, or n/a."""
+        bounds = self.ci95.get(key)
+        return "n/a" if not bounds else f"{percent(bounds[0])}–{percent(bounds[1])}"
+
+    def markdown_table(self) -> list[str]:
+        """The Table 1 metrics with their subject-bootstrap 95% intervals, as Markdown lines."""
+        return [
+            "| | accuracy | recall | precision | F1 | specificity | ROC AUC | n |",
+            "|---|---|---|---|---|---|---|---|",
+            "| % | " + " | ".join(percent(getattr(self, k)) for k in SCORE_KEYS) + f" | {self.n} |",
+            "| 95% CI | " + " | ".join(self.interval(k) for k in SCORE_KEYS) + " | |",
+        ]
+
+
+@dataclass
+class Evaluation(Scores):
+    """A run's scores on a set of images (``metrics.json``), and what a reader needs to trust them: the threshold
+    and how it was chosen, the scores at 0.5 for comparison with argmax papers, the chance check, calibration,
+    what was left out and what the set shares with training. Pooled out-of-fold scores use the same type, without
+    the fields that belong to one run."""
+
+    sensitivity_at_half: float | None = None
+    specificity_at_half: float | None = None
+    chance: dict | None = None  # evaluation.metrics.chance_check
+    calibration: dict | None = None  # temperature, the kind applied, Brier/ECE/intercept/slope per kind
+    threshold_text: str | None = None
+    operating_point: dict | None = None
+    data: str | None = None  # None: the run's own test split
+    split: str | None = None
+    left_out: dict[str, int] | None = None  # images without a verdict (unreadable, no face): not in n
+    overlap: dict | None = None  # evaluate --data: what the set shares with the training images
+    heatmaps: str | None = None
+
+    @property
+    def better_than_chance(self) -> bool:
+        return bool(self.chance and self.chance["better_than_chance"])
+
+    def chance_lines(self) -> list[str]:
+        """The chance check, bold when the model is not shown to beat chance."""
+        if not self.chance:
+            return []
+        statement = self.chance["statement"]
+        return [statement if self.better_than_chance else f"**{statement}**", ""]
+
+    def calibration_sentence(self) -> str | None:
+        """Brier, ECE, intercept and slope of the probabilities applied, in one line (None without calibration)."""
+        calibration = self.calibration
+        if not calibration:
+            return None
+        applied = calibration["applied"] if calibration["applied"] in calibration["kinds"] else "as given"
+        kind = calibration["kinds"].get(applied) or next(iter(calibration["kinds"].values()))
+        temperature = f"temperature {calibration['temperature']:.3f}, " if calibration.get("temperature") else ""
+        return (
+            f"calibration ({calibration['applied']}; {temperature}see report): Brier {kind['brier']:.3f}, "
+            f"ECE {kind['ece']:.3f}, intercept {kind['calibration_intercept']:.2f}, "
+            f"slope {kind['calibration_slope']:.2f}"
+        )
+
+
+@dataclass
+class CvSummary:
+    """A cross-validation (``cv.json``): per fold, pooled over every out-of-fold prediction, per subject."""
+
+    protocol: str
+    protocol_text: str
+    backbone: str
+    folds: list[dict]  # fold, run, test_subjects, threshold, leakage, metrics (an Evaluation's dict)
+    folds_with_test_subject_in_training: list[int]
+    pooled: Evaluation
+    per_subject: Scores
+    subject_scores: list[dict]  # subject, label, mean_prob_palsy
+
+    @classmethod
+    def from_dict(cls, values: dict) -> CvSummary:
+        return cls(
+            **{
+                **values,
+                "pooled": Evaluation.from_dict(values["pooled"]),
+                "per_subject": Scores.from_dict(values["per_subject"]),
+            }
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "pooled": self.pooled.to_dict(),
+            "per_subject": self.per_subject.to_dict(),
+        }
+
+    @property
+    def thresholds(self) -> str:
+        return ", ".join(f"{fold['threshold']:.3f}" for fold in self.folds)
+
+    def markdown(self) -> list[str]:
+        """The per-fold table and the pooled and per-subject scores, as Markdown lines (the report adds the rest)."""
+        lines = [
+            "## Per fold",
+            "",
+            "| fold | test subjects | n | accuracy | recall | precision "
+            "| F1 | ROC AUC | same-subject test images in training |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for fold in self.folds:
+            m, guard = Scores.from_dict(fold["metrics"]), fold["leakage"]
+            subjects = ", ".join(fold["test_subjects"][:4]) + (" …" if len(fold["test_subjects"]) > 4 else "")
+            lines.append(
+                f"| {fold['fold']} | {subjects} | {m.n} | "
+                + " | ".join(percent(getattr(m, k)) for k in ("accuracy", "recall", "precision", "f1", "roc_auc"))
+                + f" | {guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
+            )
+        pooled = self.pooled
+        return [
+            *lines,
+            "",
+            "## Pooled over all out-of-fold predictions (per image)",
+            "",
+            *pooled.chance_lines(),
+            *pooled.markdown_table(),
+            "",
+            "Each image is labelled at its fold's operating threshold, chosen on that fold's validation data "
+            f"(thresholds: {self.thresholds}). "
+            f"Sensitivity / specificity at 0.5 instead: {percent(pooled.sensitivity_at_half)} "
+            f"/ {percent(pooled.specificity_at_half)}.",
+            "",
+            "## Per subject (a subject's score is the mean palsy probability of its images)",
+            "",
+            *self.per_subject.markdown_table(),
+            "",
+            "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together).",
+            "",
+        ]

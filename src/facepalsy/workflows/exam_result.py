@@ -1,0 +1,149 @@
+"""The exam's typed result: per region and side the resting reading, movement and its symmetry, flags, the
+synkinesis hint and the palsy pattern; ``to_dict`` is ``exam.json``, ``markdown`` is ``exam.md`` and the page's
+text, ``rows`` the table the terminal draws."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from facepalsy.face.pattern import pattern_text
+from facepalsy.face.reading import HealthyRangeReading, RegionReading
+
+COLUMNS = (
+    "region",
+    "resting score (healthy percentile)",
+    "expression",
+    "movement right",
+    "movement left",
+    "symmetry of movement %",
+    "outside healthy range",
+    "weaker side",
+)
+UNITS = (
+    "Units: inter-ocular distances in the eye-aligned frame. Movement: how far the region's value moved from rest; "
+    "symmetry of movement: the weaker side's movement as a percentage of the stronger's (100: alike). "
+    "Definitions: the docs, *The clinical exam*."
+)
+
+
+@dataclass
+class ExamRegion:
+    """One region (brow, eye, mid-face, mouth) over the exam's expressions."""
+
+    measures: list[str]
+    rest: RegionReading | None  # the rest photo's reading of this region
+    expression: str | None  # the expression its movement was measured in
+    movement: dict[str, float] | None  # per side, from rest
+    symmetry_percent: float | None  # the weaker side's movement as a share of the stronger's
+    outside_healthy_range: bool
+    weaker_side: str | None
+    flagged_in: list[str]  # the expressions read outside the healthy range here
+    note: str | None = None  # why movement was not measured
+
+    def to_dict(self) -> dict:
+        values = {**asdict(self), "rest": asdict(self.rest) if self.rest else None}
+        return {k: v for k, v in values.items() if k != "note" or v is not None}
+
+    def cells(self, name: str) -> tuple[str, str, str, str, str, str, bool, str]:
+        moved = self.movement or {}
+        return (
+            name.replace("_", " "),
+            f"{self.rest.score:.2f} ({self.rest.healthy_percentile:.0f})" if self.rest else "—",
+            self.expression or "—",
+            str(moved.get("right", "—")),
+            str(moved.get("left", "—")),
+            "—" if self.symmetry_percent is None else str(self.symmetry_percent),
+            self.outside_healthy_range,
+            self.weaker_side or "—",
+        )
+
+
+@dataclass
+class Exam:
+    """One person's exam over photos or a video (see ``workflows/exam.py`` for the definitions)."""
+
+    person: str
+    kind: str  # "photos" or "video"
+    expressions: dict[str, str]  # expression: the photo or video time it was measured on
+    missing: list[str]  # expressions without a photo (photos only)
+    regions: dict[str, ExamRegion]
+    outside_healthy_range: bool
+    more_affected_side: str | None
+    readings: dict[str, HealthyRangeReading]  # per expression, its healthy-range reading
+    recognised_expressions: dict[str, str]  # what the mesh looked like where the expression was not named
+    synkinesis_hint: dict | None = None  # expression, side, narrowing per side
+    palsy_pattern: dict | None = None
+    no_face: dict[str, str] | None = None  # photos without a usable face, with the reason
+    unnamed_files: list[str] | None = None  # files that name no expression
+    video: dict | None = None  # rest time, peaks, frame counts, timeline picture
+    cnn: dict | None = None  # the network's verdict on the video, with --run
+    pictures: dict[str, str] = field(default_factory=dict)  # chart, timeline, drawings: file names in the folder
+
+    def to_dict(self) -> dict:
+        regions = {name: region.to_dict() for name, region in self.regions.items()}
+        regions["eye"]["synkinesis_hint"] = self.synkinesis_hint
+        document = {
+            "person": self.person,
+            "kind": self.kind,
+            "expressions": self.expressions,
+            "missing": self.missing,
+            "regions": regions,
+            "outside_healthy_range": self.outside_healthy_range,
+            "more_affected_side": self.more_affected_side,
+            "readings": {name: reading.to_dict() for name, reading in self.readings.items()},
+            "recognised_expressions": self.recognised_expressions,
+            "palsy_pattern": self.palsy_pattern,
+        }
+        extra = {"no_face": self.no_face, "unnamed_files": self.unnamed_files, "video": self.video, "cnn": self.cnn}
+        return {**document, **{k: v for k, v in extra.items() if v is not None}}
+
+    @property
+    def outside_regions(self) -> list[str]:
+        return [name for name, region in self.regions.items() if region.outside_healthy_range]
+
+    def rows(self) -> list[tuple[str, str, str, str, str, str, bool, str]]:
+        """The region/side table's cells (COLUMNS); the outside flag stays a bool for each renderer to mark."""
+        return [region.cells(name) for name, region in self.regions.items()]
+
+    def verdict(self) -> str:
+        """The overall reading in one plain sentence."""
+        if not self.outside_healthy_range:
+            return "Within the healthy range in every region measured (no affected side named)."
+        outside = ", ".join(name.replace("_", " ") for name in self.outside_regions)
+        return f"Outside the healthy range in: {outside}; more affected side: patient's {self.more_affected_side}."
+
+    def synkinesis_sentence(self) -> str:
+        hint = self.synkinesis_hint
+        if not hint:
+            return (
+                "Synkinesis hint: none (no eye narrowed clearly more than the other during smile or pucker, "
+                "or no rest photo)."
+            )
+        other = "left" if hint["side"] == "right" else "right"
+        return (
+            f"Synkinesis hint: the patient's {hint['side']} eye narrows {100 * hint['narrowing'][hint['side']]:.0f}% "
+            f"during {hint['expression']} (the other {100 * hint['narrowing'][other]:.0f}%)."
+        )
+
+    def markdown(self, pictures: bool = True) -> str:
+        """``exam.md``: the overall reading, the pattern, the region/side table, what is missing, the pictures."""
+        lines = [f"# Exam: {self.person}", ""]
+        lines += [f"**{self.verdict()}**" if self.outside_healthy_range else self.verdict(), ""]
+        if self.palsy_pattern:
+            lines += [pattern_text(self.palsy_pattern), ""]
+        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        for *cells, outside, weaker in self.rows():
+            lines.append("| " + " | ".join([*cells, "**yes**" if outside else "no", weaker]) + " |")
+        lines += ["", self.synkinesis_sentence(), ""]
+        if self.missing:
+            lines += [f"Missing expressions: {', '.join(self.missing)}.", ""]
+        if self.no_face:
+            lines += ["Photos without a usable face: " + "; ".join(f"{n}: {r}" for n, r in self.no_face.items()) + "."]
+            lines += [""]
+        if self.unnamed_files:
+            lines += [f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.", ""]
+        lines += [UNITS, ""]
+        if pictures:
+            lines += [f"![{title}]({name})" for title, name in self.pictures.items()] + [""]
+        lines += ["Research use only; not a diagnostic device.", ""]
+        return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Typed results: each reads back the JSON it writes, and each format has one renderer that the CLI, the page and the
+reports share."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from rich.console import Console
+
+from facepalsy.app.cli import main
+from facepalsy.app.render import exam_table, reading_table
+from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
+from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
+from facepalsy.face.reading import HealthyRangeReading, RegionReading
+from facepalsy.workflows.exam_result import Exam, ExamRegion
+
+
+def test_an_evaluation_reads_back_its_metrics_json_unchanged(tiny_run):
+    written = json.loads((tiny_run / "metrics.json").read_text())
+    evaluation = Evaluation.from_dict(written)
+    assert evaluation.to_dict() == written
+    assert evaluation.sensitivity_at_half == written["sensitivity_at_0.5"] and evaluation.n == written["n"]
+    table = "\n".join(evaluation.markdown_table())
+    assert f"| {100 * written['accuracy']:.2f} |" in table and f"| {written['n']} |" in table
+    assert "**NOT SHOWN" not in "".join(evaluation.chance_lines()) or not written["chance"]["better_than_chance"]
+
+
+def test_scores_render_percentages_and_intervals_from_the_numbers():
+    y = np.array([1, 1, 1, 0, 0, 0])
+    prob = np.array([0.9, 0.8, 0.3, 0.2, 0.6, 0.1])
+    scores = Scores(**binary_metrics(y, prob), ci95=bootstrap_ci(y, prob, list("abcdef"), n_boot=50))
+    assert scores.accuracy == 4 / 6 and scores.confusion_matrix == [[2, 1], [1, 2]]
+    row = scores.markdown_table()[2]
+    assert row.startswith("| % | 66.67 | 66.67 | 66.67 | 66.67 | 66.67 |") and row.endswith("| 6 |")
+    low, high = scores.ci95["accuracy"]
+    assert scores.interval("accuracy") == f"{100 * low:.2f}–{100 * high:.2f}"
+    assert Scores.from_dict(scores.to_dict()) == scores
+
+
+def test_a_cv_summary_round_trips_and_renders_each_fold(tmp_path):
+    y, prob = np.array([1, 0, 1, 0]), np.array([0.7, 0.2, 0.4, 0.6])
+    pooled = Evaluation(**binary_metrics(y, prob, np.full(4, 0.5)), sensitivity_at_half=0.5, specificity_at_half=0.5)
+    fold = {
+        "fold": 0,
+        "run": "fold_00",
+        "test_subjects": ["s1", "s2"],
+        "threshold": 0.5,
+        "leakage": {"test_images_with_subject_in_training": 0, "test_images": 4},
+        "metrics": pooled.to_dict(),
+    }
+    summary = CvSummary("subject-kfold", "text", "vgg16", [fold], [], pooled, Scores(**binary_metrics(y, prob)), [])
+    assert CvSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
+    markdown = "\n".join(summary.markdown())
+    assert "| 0 | s1, s2 | 4 | 50.00 | 50.00 | 50.00 | 50.00 | 75.00 | 0 of 4 |" in markdown
+    assert "(thresholds: 0.500)" in markdown and pooled.threshold is None  # per-image thresholds: no single one
+
+
+def _reading(outside: bool) -> HealthyRangeReading:
+    regions = {
+        "brow": RegionReading(0.4, 41.0, False, None, "right"),
+        "mouth": RegionReading(3.2, 100.0, outside, "left" if outside else None, "left"),
+    }
+    return HealthyRangeReading(regions, outside, "left" if outside else None, {"count": 120, "expression": "smile"})
+
+
+def test_a_reading_names_a_side_only_outside_the_range_in_every_rendering():
+    within, outside = _reading(False), _reading(True)
+    assert HealthyRangeReading.from_dict(json.loads(json.dumps(outside.to_dict()))) == outside
+    assert within.sentence() == "within the healthy range in every region (no affected side named)"
+    assert "left" not in within.markdown() and "mouth 100th" in within.markdown()
+    assert outside.sentence() == "outside the healthy range: mouth; more affected side: patient's left"
+    assert "**Outside the healthy range: mouth**" in outside.markdown() and "**patient's left**" in outside.markdown()
+    turned = HealthyRangeReading.turned_away()
+    assert HealthyRangeReading.from_dict(turned.to_dict()).turned and "no reading" in turned.sentence()
+    console = Console(width=200, record=True)
+    console.print(reading_table(outside))
+    text = console.export_text()
+    assert "120 healthy faces" in text and "mouth" in text and "yes" in text
+
+
+def test_the_exam_draws_the_same_cells_in_markdown_and_on_the_terminal():
+    mouth = ExamRegion(["mouth_corner"], None, "smile", {"right": 0.2, "left": 0.05}, 25.0, True, "left", ["smile"])
+    brow = ExamRegion(["brow_height"], None, None, None, None, False, None, [], note="no brow_raise photo")
+    exam = Exam(
+        person="p1",
+        kind="photos",
+        expressions={"rest": "rest.jpg", "smile": "smile.jpg"},
+        missing=["brow_raise"],
+        regions={"brow": brow, "eye": brow, "mouth": mouth},
+        outside_healthy_range=True,
+        more_affected_side="left",
+        readings={"rest": _reading(True)},
+        recognised_expressions={},
+        pictures={"movement per side": "regions.png"},
+    )
+    markdown = exam.markdown()
+    assert "| mouth | — | smile | 0.2 | 0.05 | 25.0 | **yes** | left |" in markdown
+    assert "Outside the healthy range in: mouth; more affected side: patient's left." in markdown
+    assert "![movement per side](regions.png)" in markdown and "![" not in exam.markdown(pictures=False)
+    console = Console(width=250, record=True)
+    console.print(exam_table(exam, "exam"))
+    terminal = console.export_text()
+    for cells in exam.rows():
+        assert all(str(cell) in terminal for cell in cells if isinstance(cell, str))
+    document = exam.to_dict()
+    assert document["regions"]["eye"]["synkinesis_hint"] is None and "note" in document["regions"]["brow"]
+    assert "note" not in document["regions"]["mouth"] and document["readings"]["rest"]["more_affected_side"] == "left"
+
+
+def test_cli_tables_are_results_on_stdout_and_json_is_the_file(tiny_run, capsys):
+    assert main(["-q", "evaluate", str(tiny_run), "--out", str(tiny_run.parent / "again")]) == 0
+    out = capsys.readouterr().out
+    assert "test metrics (positive class: palsy)" in out and "95% CI" in out
+    assert main(["-q", "evaluate", str(tiny_run), "--out", str(tiny_run.parent / "again"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((tiny_run.parent / "again" / "metrics.json").read_text())
+    assert {k: v for k, v in printed.items() if k != "report"} == written
