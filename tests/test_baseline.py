@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.face.detect import mediapipe_available
@@ -67,9 +70,7 @@ def test_format_1_classifier_numbers_reproduce_scikit_learn():
     design = (design - design.mean(0)) / (design.std(0) + 1e-9)
     reference = LogisticRegression(C=0.1, max_iter=3000, random_state=0).fit(design, y)
     assert np.allclose(loaded.proba_from_features(x), reference.predict_proba(design)[:, 1], atol=1e-6)
-    assert loaded.proba_from_features(np.full((1, x.shape[1]), np.nan))[0] == pytest.approx(
-        1 / (1 + np.exp(-loaded.params["intercept"][0]))
-    )
+    assert np.isnan(loaded.proba_from_features(np.full((1, x.shape[1]), np.nan))[0])  # unmeasured: no verdict
 
 
 def test_classifier_scales_by_expression_and_reproduces_scikit_learn():
@@ -153,7 +154,8 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     ]
     assert main(["train", str(data), "--out", str(run), *flags]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["n"] > 0 and 0 <= metrics["accuracy"] <= 1 and metrics["heatmaps"].startswith("not drawn")
+    assert metrics["n"] > 0 and 0 <= metrics["accuracy"] <= 1 and metrics["heatmaps"] is None
+    _speaks_of_landmarks(run, data, tmp_path, capsys)
     assert "baseline" in torch.load(run / "model.pt", weights_only=True)
     capsys.readouterr()
     image = next((data / "palsy").rglob("*.jpg"))
@@ -178,7 +180,8 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     capsys.readouterr()
     assert main(["compare", str(run), str(cv)]) == 0
     table = capsys.readouterr().out
-    assert "| LANDMARKS | subject split |" in table and "| LANDMARKS | subject-kfold (3 folds) |" in table
+    assert f"| LANDMARKS | {run.name} | face crop | subject split |" in table
+    assert f"| LANDMARKS | {cv.name} | face crop | subject-kfold (3 folds) |" in table
 
 
 def _as_before_the_rename(run) -> None:
@@ -200,3 +203,28 @@ def test_feature_cache_is_bounded(monkeypatch):
         features = baseline.image_features(np.full((3, 64, 64), value, np.uint8))  # blank: no face
         assert np.isnan(features).all()
     assert len(baseline._features_cache) == 2
+
+
+CNN_WORDS = re.compile(r"\bnetwork\b|Grad-CAM|--face-crop")  # "networkx" (a package in provenance.json) is no claim
+
+
+def _speaks_of_landmarks(run, data, tmp_path, capsys) -> None:
+    """No output of a landmark run, of predict with it or of the page with it speaks of a network, Grad-CAM or
+    --face-crop (issue 25)."""
+    for path in run.rglob("*"):
+        if path.suffix in (".md", ".json", ".yaml", ".txt", ".csv"):
+            text = path.read_text(encoding="utf-8")
+            assert not CNN_WORDS.search(text), (path.name, CNN_WORDS.findall(text))
+    assert "`landmarks`: region measures" in (run / "model_card.md").read_text()
+    capsys.readouterr()
+    image = next((data / "palsy").rglob("*.jpg"))
+    assert main(["predict", str(run), str(image)]) == 0
+    said = capsys.readouterr()
+    assert not CNN_WORDS.search(said.out + said.err), said
+    pytest.importorskip("gradio", reason="the web page is the web extra")
+    from facepalsy.app.serve import Analyzer
+
+    analysis = Analyzer(facepalsy.load(run), tmp_path / "work").analyze(image, image.name)
+    assert analysis.cam is None and analysis.landmarks is not None
+    shown = analysis.verdict + (analysis.asymmetry or "") + Path(analysis.report).read_text()
+    assert not CNN_WORDS.search(shown), CNN_WORDS.findall(shown)

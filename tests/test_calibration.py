@@ -84,32 +84,36 @@ def test_chance_check_says_plainly_when_a_model_is_not_better_than_chance():
     assert chance_check(y, bootstrap_ci(y, good, subjects))["better_than_chance"]
 
 
-def test_a_run_is_calibrated_on_validation_data_and_reports_both(tiny_run, synth_data, capsys):
+def test_a_kept_temperature_scales_every_probability_and_the_threshold_follows(tiny_run, synth_data, tmp_path):
+    import shutil
+
+    from facepalsy.runfolder import RunFolder
+
+    run = tmp_path / "calibrated"
+    shutil.copytree(tiny_run, run)
+    folder = RunFolder(run)
+    temperature = 1.7  # as if validation data had kept it (the tiny run's own decision is tested elsewhere)
+    folder.set_operating_point(folder.read_model()[0].operating_point, temperature)
     calibrated, raw = (
-        facepalsy.load(tiny_run, precision="fp32"),
-        facepalsy.load(tiny_run, precision="fp32", calibrated=False),
+        facepalsy.load(run, precision="fp32"),
+        facepalsy.load(run, precision="fp32", calibrated=False),
     )
-    temperature = calibrated.spec.temperature
-    assert temperature is not None and temperature > 0
-    validation = json.loads((tiny_run / "validation.json").read_text())
-    assert validation["temperature"] == temperature
+    assert calibrated.spec.temperature == temperature
     images = sorted((synth_data / "palsy").rglob("*.jpg"))[:4] + sorted((synth_data / "normal").rglob("*.jpg"))[:4]
     for a, b in zip(calibrated.predict(images), raw.predict(images)):
         assert a.prob_palsy == pytest.approx(
             float(apply_temperature(np.array([b.prob_palsy]), temperature)[0]), abs=1e-6
         )
         assert a.label == b.label  # the threshold is mapped, so the labels agree
-    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert main(["evaluate", str(run), "--out", str(tmp_path / "cal")]) == 0
+    metrics = json.loads((tmp_path / "cal" / "metrics.json").read_text())
     assert set(metrics["calibration"]["kinds"]) == {"calibrated", "uncalibrated"} and "chance" in metrics
     for kind in metrics["calibration"]["kinds"].values():
         assert {"brier", "ece", "calibration_intercept", "calibration_slope"} <= set(kind) and kind["ci95"]["brier"]
-    report = (tiny_run / "report.md").read_text()
-    assert (
-        "## Calibration" in report and f"T = {temperature:.3f}" in report and (tiny_run / "reliability.png").is_file()
-    )
-    capsys.readouterr()
-    assert main(["evaluate", str(tiny_run), "--uncalibrated", "--out", str(tiny_run.parent / "uncal")]) == 0
-    uncal = json.loads((tiny_run.parent / "uncal" / "metrics.json").read_text())
+    report = (tmp_path / "cal" / "report.md").read_text()
+    assert "## Calibration" in report and f"T = {temperature:.3f}" in report
+    assert main(["evaluate", str(run), "--uncalibrated", "--out", str(tmp_path / "uncal")]) == 0
+    uncal = json.loads((tmp_path / "uncal" / "metrics.json").read_text())
     assert (
         uncal["calibration"]["applied"] == "uncalibrated" and uncal["confusion_matrix"] == metrics["confusion_matrix"]
     )

@@ -134,21 +134,27 @@ def test_predict_table_json_and_a_bad_file(tiny_run, synth_data, tmp_path, capsy
     from facepalsy.models.operating_point import apply_temperature
 
     assert lines[0]["prob_palsy"] == pytest.approx(
-        float(apply_temperature(direct, predictor.spec.temperature)[0]), abs=1e-6
-    )  # calibrated
+        float(apply_temperature(direct, predictor.spec.temperature)[0] if predictor.spec.temperature else direct[0]),
+        abs=1e-6,
+    )  # calibrated when the run kept a temperature
 
     bad = tmp_path / "notes.jpg"
     bad.write_text("not an image")
-    assert main(["predict", str(tiny_run), str(images[0]), str(bad)]) == 2
+    assert main(["predict", str(tiny_run), str(images[0]), str(bad)]) == 0  # one of two got a verdict
     captured = capsys.readouterr()
     assert "notes.jpg" in captured.err and "not an image" in captured.err
     assert images[0].name in captured.out  # the good image was still predicted
+    lines = captured.out.splitlines()
+    assert lines[0] == "source\tlabel\tp_palsy\tthreshold\tnotes" and lines[1].startswith(str(images[0]))
+    assert main(["predict", str(tiny_run), str(images[0]), str(bad), "--strict"]) == 2
 
 
 def test_compare_writes_table_one(tiny_run, tmp_path, capsys):
     assert main(["compare", str(tiny_run), str(tiny_run), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "| model | protocol | accuracy | recall | precision | F1 |" in printed and "VGG11 + BN | subject" in printed
+    assert "| model | run | input | protocol | data | n | accuracy % | recall % | precision % | F1 % |" in printed
+    assert f"| VGG11 + BN | {tiny_run.name} | whole image | subject split |" in printed
+    assert "test sets differ" not in printed  # the same run twice: the same images
     rows = _read_csv(tmp_path / "comparison.csv")
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert float(rows[0]["accuracy"]) == pytest.approx(round(100 * metrics["accuracy"], 2))

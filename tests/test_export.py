@@ -50,7 +50,8 @@ def test_onnx_file_carries_the_run_spec_and_the_engine_reads_it(tiny_run, tmp_pa
         props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
         assert props["classes"] == "normal,palsy" and props["image_size"] == "32"
         assert props["threshold"] == f"{predictor.spec.operating_point.threshold:.6f}"
-        assert props["temperature"] == f"{predictor.spec.temperature:.6f}"
+        temperature = predictor.spec.temperature  # None when the run kept its probabilities uncalibrated
+        assert props["temperature"] == ("" if temperature is None else f"{temperature:.6f}")
         assert props["facepalsy.version"] and len(props["facepalsy.run_id"]) == 16
         engine = OnnxEngine(path)
         assert engine.spec() == predictor.spec  # read back from the file alone

@@ -111,7 +111,7 @@ def test_the_exam_draws_the_same_cells_in_markdown_and_on_the_terminal():
 def test_cli_tables_are_results_on_stdout_and_json_is_the_file(tiny_run, capsys):
     assert main(["-q", "evaluate", str(tiny_run), "--out", str(tiny_run.parent / "again")]) == 0
     out = capsys.readouterr().out
-    assert "test metrics (positive class: palsy)" in out and "95% CI" in out
+    assert "held-out test images (subject split: people not seen in training)" in out and "95% CI" in out
     assert main(["-q", "evaluate", str(tiny_run), "--out", str(tiny_run.parent / "again"), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((tiny_run.parent / "again" / "metrics.json").read_text())

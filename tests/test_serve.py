@@ -110,8 +110,12 @@ def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces,
             page.locator("#verdict").get_by_text(expect).wait_for(timeout=120000)
             return page.locator("#verdict").inner_text()
 
+        page.goto(server, wait_until="networkidle")
+        page.locator("#analyse-photo").wait_for(timeout=60000)
+        assert not page.locator("#prob input").is_visible()  # no "p(palsy) 0" before any upload
         text = analyse(faces[0], "p(palsy)")
-        assert "Verdict:" in text and "Research tool, not a diagnosis" in text
+        assert page.locator("#prob input").input_value()  # shown with the verdict
+        assert "Verdict:" in text and page.locator("body").inner_text().count("Research tool, not a diagnosis") == 1
         assert page.locator("#cam img").first.get_attribute("src")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         assert (tmp_path / "page.png").stat().st_size > 10_000

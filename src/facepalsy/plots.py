@@ -83,22 +83,27 @@ def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title
 
 
 def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
-    """Reliability diagram: observed palsy rate against mean p(palsy) per bin, for each kind of probability given."""
+    """Reliability diagram: observed palsy rate against mean p(palsy) per bin, for each kind of probability given,
+    with each bin's 95% interval as a band and the first kind's image count beside each point."""
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
-    for (name, kind), style in zip(calibration["kinds"].items(), ("-o", "--s")):
+    for index, ((name, kind), style) in enumerate(zip(calibration["kinds"].items(), ("-o", "--s"))):
         curve = kind["curve"]
         if curve["predicted"]:
-            ax.plot(
+            (line,) = ax.plot(
                 curve["predicted"],
                 curve["observed"],
                 style,
                 markersize=4,
                 label=f"{name} (ECE {kind['ece']:.3f}, Brier {kind['brier']:.3f})",
             )
+            if curve.get("low"):
+                ax.fill_between(curve["predicted"], curve["low"], curve["high"], color=line.get_color(), alpha=0.15)
+            for x, y, n in zip(curve["predicted"], curve["observed"], curve["count"]) if index == 0 else ():
+                ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted p(palsy) in bin")
+    ax.set_xlabel("mean predicted p(palsy) in bin\n(bands: 95% interval per bin; n: images in the bin)", fontsize=8)
     ax.set_ylabel("observed share of palsy in bin")
     ax.set_title(title or "Reliability diagram", fontsize=9)
     ax.legend(loc="upper left", fontsize=7)

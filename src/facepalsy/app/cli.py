@@ -34,7 +34,7 @@ from facepalsy.app.commands_models import (
     cmd_synth,
     cmd_train,
 )
-from facepalsy.app.flags import common_flags, config_flags, inference_flags
+from facepalsy.app.flags import common_flags, config_flags, inference_flags, strict_flag
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
 from facepalsy.inference.network import PRECISIONS
@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     inference_flags(p)
+    strict_flag(p)
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
     p.add_argument(
         "--out",
@@ -160,15 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--out", required=True, metavar="DIR")
     inference_flags(p)
+    strict_flag(p)
     p.set_defaults(func=cmd_explain)
 
     p = command("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
     p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
     p.add_argument("--draw", metavar="DIR", help="write the landmarks and measured lines over each face into DIR")
-    p.add_argument(
-        "--strict", action="store_true", help="exit 2 if any image could not be measured (default: only if none could)"
-    )
+    strict_flag(p)
     p.add_argument(
         "--norms",
         metavar="FILE",

@@ -8,14 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
 from facepalsy.app.render import exam_table, pattern_note, print_audit, reading_table
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError
 from facepalsy.face.pattern import pattern_text
-from facepalsy.log import console
+from facepalsy.log import console, result_console
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -32,27 +31,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
+    piped = not args.json and not sys.stdout.isatty()
+    if piped:  # one tab-separated line per image or video, under a header, never truncated
+        print("source\tlabel\tp_palsy\tthreshold\tnotes")
     verdicts = [predictor.predict_video(video, Path(args.out) / video.stem, fps=args.fps) for video in videos]
     for v in verdicts:
         if args.json:
             print(json.dumps(v.to_dict()))
         elif not v.error:
             print(
-                f"{v.path}\tvideo\t{v.label}\t{v.prob_palsy:.4f}\tthreshold "
-                f"{v.threshold:.3f}\tface in {v.frames_with_face}/{v.frames} frames\t{v.timeline}"
+                f"{v.path}\t{v.label}\t{v.prob_palsy:.4f}\t{v.threshold:.4f}\t"
+                f"video: face in {v.frames_with_face}/{v.frames} frames; timeline {v.timeline}"
             )
         else:
             print(f"error: {v.path}: {v.error}", file=sys.stderr)
-    if not images:
-        return EXIT_USER_ERROR if any(v.error for v in verdicts) else 0
-    paths = expand_inputs(images)
-    if not paths:
+    paths = expand_inputs(images) if images else []
+    if images and not paths:
         raise FacepalsyError("no images given (folders are searched for .bmp, .jpeg, .jpg, .png, .webp)")
-    results = predictor.predict(paths, cam_dir=Path(args.cam) if args.cam else None, patterns=args.pattern)
+    cams = Path(args.cam) if args.cam else None
+    results = predictor.predict(paths, cam_dir=cams, patterns=args.pattern) if paths else []
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))
-    elif sys.stdout.isatty():
+    elif not piped and results:
         console.print(f"labels at the {predictor.threshold_text()}")
         table = Table("image", "label", "p(palsy)", "note")
         for r in results:
@@ -60,20 +61,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 r.source,
                 r.label or f"[red]{r.status.replace('_', ' ')}[/]",
                 "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}",
-                "; ".join([*r.warnings, *pattern_note(r)]),
+                "; ".join(notes(r)),
             )
-        Console().print(table)
-    else:  # piped: one tab-separated line per image, never truncated
+        result_console().print(table)
+    else:
         for r in results:
             prob = "" if r.prob_palsy is None else f"{r.prob_palsy:.4f}"
-            print(
-                f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}"
-                + "".join(f"\t{w}" for w in [*r.warnings, *pattern_note(r)])
-            )
+            print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}\t" + "; ".join(notes(r)))
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"error: {r.source}: {r.error}", file=sys.stderr)
-    return EXIT_USER_ERROR if failed or any(v.error for v in verdicts) else 0
+    answered = sum(r.ok for r in results) + sum(not v.error for v in verdicts)
+    return exit_code(answered, len(failed) + sum(bool(v.error) for v in verdicts), args.strict)
+
+
+def notes(prediction) -> list[str]:
+    return [*prediction.warnings, *pattern_note(prediction)]
+
+
+def exit_code(answered: int, failed: int, strict: bool) -> int:
+    """The one rule of the many-image commands: 0 when at least one input got a result, 2 when none did or, with
+    ``--strict``, when any failed (each failure is named on stderr either way)."""
+    return EXIT_USER_ERROR if failed and (strict or not answered) else 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -98,7 +107,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         else:
             print(f"error: {r.source}: {r.error}", file=sys.stderr)
     console.print(f"report: [bold]{report}[/]")
-    return EXIT_USER_ERROR if any(not r.ok for r in results) else 0
+    return exit_code(sum(r.ok for r in results), sum(not r.ok for r in results), args.strict)
 
 
 def cmd_asymmetry(args: argparse.Namespace) -> int:
@@ -134,22 +143,22 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
         )
         for row in result.measure_rows():
             table.add_row(*row)
-        Console().print(table)
-        Console().print(reading_table(result.reference))
-        Console().print(
+        result_console().print(table)
+        result_console().print(reading_table(result.reference))
+        result_console().print(
             result.reference.sentence()
             + f"; asymmetry score {result.score:.3f}"
             + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""),
             highlight=False,
         )
         if result.palsy_pattern:
-            Console().print(Markdown(pattern_text(result.palsy_pattern)))
+            result_console().print(Markdown(pattern_text(result.palsy_pattern)))
     if failed and len(paths) > 1:
         print(
             f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)",
             file=sys.stderr,
         )
-    return EXIT_USER_ERROR if failed and (args.strict or failed == len(paths)) else 0
+    return exit_code(len(paths) - failed, failed, args.strict)
 
 
 def cmd_exam(args: argparse.Namespace) -> int:
@@ -228,7 +237,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if audit.get("warning"):
             print(f"warning: {audit['warning']}", file=sys.stderr)
         return 0
-    out = Console()
+    out = result_console()
     table = Table("", *report["images"], title=f"data set {report['data']}")
     table.add_row("images", *map(str, report["images"].values()))
     table.add_row("subjects", *map(str, report["subjects"].values()))
@@ -276,7 +285,7 @@ def harmonise_images(args: argparse.Namespace) -> int:
     if not args.harmonise:
         raise FacepalsyError("--images DATA is harmonised into --out: give --harmonise [PX]")
     report = harmonise_folder(args.images, args.out, args.size, Harmonisation(args.harmonise))
-    out = Console()
+    out = result_console()
     print_audit(out, report.audit)
     if report.audit.get("warning"):
         print(f"warning: after harmonising, {report.audit['warning']}", file=sys.stderr)

@@ -9,13 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from facepalsy.app.flags import resolve_config
 from facepalsy.app.render import bench_lines, print_cv, print_result
 from facepalsy.errors import FacepalsyError
-from facepalsy.log import console
+from facepalsy.log import console, result_console
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -44,8 +43,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     from facepalsy.runfolder import RunFolder
 
-    print_result(args, metrics, RunFolder(args.out).report)
+    run = RunFolder(args.out)
+    print_result(args, metrics, run.report, protocol_title(run.read_config()["split"]))
     return 0
+
+
+def protocol_title(split: str) -> str:
+    """Which figures a table shows: the held-out test part of a frame or a subject split."""
+    kind = (
+        "frame split, the paper's protocol: people seen in training, overstates accuracy on new patients"
+        if split == "frame"
+        else "subject split: people not seen in training"
+    )
+    return f"test metrics on the held-out test images ({kind})"
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -62,7 +72,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         engine=args.engine,
         calibrated=not args.uncalibrated,
     )
-    print_result(args, metrics, ResultFiles(out).report)
+    from facepalsy.runfolder import RunFolder
+
+    title = (
+        protocol_title(RunFolder(args.run).read_config()["split"])
+        if args.data is None
+        else f"test metrics on every image of {args.data} (an external evaluation)"
+    )
+    print_result(args, metrics, ResultFiles(out).report, title)
     return 0
 
 
@@ -81,7 +98,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from facepalsy.evaluation.compare import PUBLISHED, comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.evaluation.compare import compare, write_comparison
     from facepalsy.training.config import PROTOCOLS
     from facepalsy.training.cv import run_cv
     from facepalsy.training.train import train
@@ -99,9 +116,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             else:
                 run_cv(config.replace(backbone=backbone), run, protocol, args.folds, overwrite=args.overwrite)
             runs.append(run)
-    rows = comparison_rows(runs) + (PUBLISHED if args.with_published else [])
-    print(comparison_markdown(rows))
-    md, _ = write_comparison(rows, out)
+    comparison = compare(runs, published=args.with_published)
+    print(comparison.markdown())
+    md, _ = write_comparison(comparison, out)
     console.print(f"table: [bold]{md}[/]")
     return 0
 
@@ -129,14 +146,14 @@ def reproduce_protocols(given: str | None, split: str | None, cv_protocols: tupl
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from facepalsy.evaluation.compare import comparison_markdown, comparison_rows, write_comparison
+    from facepalsy.evaluation.compare import compare, write_comparison
 
-    rows = comparison_rows(args.runs)
+    comparison = compare(args.runs)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        md, csv_path = write_comparison(rows, Path(args.out))
+        md, csv_path = write_comparison(comparison, Path(args.out))
         console.print(f"wrote {md} and {csv_path}")
-    print(json.dumps({"rows": rows}, default=str) if args.json else comparison_markdown(rows))
+    print(json.dumps(comparison.to_dict(), default=str) if args.json else comparison.markdown())
     return 0
 
 
@@ -176,7 +193,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     table = Table("backbone", "ImageNet file", "in torch's cache")
     for name in list_models():
         table.add_row(name, backbone_spec(name).imagenet.filename, "yes" if imagenet_weights_cached(name) else "no")
-    Console().print(table)
+    result_console().print(table)
     return 0
 
 
@@ -197,7 +214,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     peaks = result["matmul_peak_gflops"]
-    out = Console()
+    out = result_console()
     out.print(
         f"matrix-product peak on {result['threads']} threads: fp32 "
         f"{peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
@@ -247,7 +264,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             + ("" if args.auth else " (no --auth given)"),
             file=sys.stderr,
         )
-    console.print(f"facepalsy page on http://{args.host}:{args.port} (Ctrl+C to stop)")
     serve(
         args.run,
         host=args.host,

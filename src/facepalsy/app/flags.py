@@ -182,3 +182,12 @@ def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
     base = load_config(args.config) if args.config else Config()
     flags = {name: getattr(args, name, None) for name in Config.__dataclass_fields__ if name != "data"}
     return base.replace(data=str(Path(data).resolve()) if data else None, **flags)
+
+
+def strict_flag(p: argparse.ArgumentParser) -> None:
+    """The many-image commands' exit rule: 0 when at least one input got a result, unless ``--strict``."""
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 if any input could not be read or measured (default: only if none could; each is named on stderr)",
+    )

@@ -12,17 +12,18 @@ from rich.table import Table
 
 from facepalsy.evaluation.results import CvSummary, Evaluation, Scores, percent
 from facepalsy.face.reading import HealthyRangeReading
-from facepalsy.log import console
+from facepalsy.log import console, result_console
 from facepalsy.workflows.exam_result import COLUMNS as EXAM_COLUMNS
 from facepalsy.workflows.exam_result import Exam
 
 
-def print_result(args: argparse.Namespace, metrics: Evaluation, report: Path) -> None:
-    """Results on stdout: the metrics table, or with --json one JSON document (metrics and the report's path)."""
+def print_result(args: argparse.Namespace, metrics: Evaluation, report: Path, title: str = "test metrics") -> None:
+    """Results on stdout: the metrics table under a title naming its protocol, or with --json one JSON document
+    (metrics and the report's path)."""
     if args.json:
         print(json.dumps({**metrics.to_dict(), "report": str(report)}, default=str))
         return
-    print_metrics(metrics)
+    print_metrics(metrics, title)
     console.print(f"report: [bold]{report}[/]")
 
 
@@ -55,10 +56,11 @@ def reading_table(reading: HealthyRangeReading) -> Table:
         "healthy percentile",
         "outside healthy range",
         "weaker side",
+        "measures (robust z against healthy faces)",
         title=f"against healthy reference ranges ({reading.reference.get('count', '?')} healthy faces)",
     )
-    for region, score, percentile, outside, weaker in reading.rows():
-        table.add_row(region, score, percentile, "[bold red]yes[/]" if outside else "no", weaker)
+    for region, score, percentile, outside, weaker, measures in reading.rows():
+        table.add_row(region, score, percentile, "[bold red]yes[/]" if outside else "no", weaker, measures)
     return table
 
 
@@ -91,6 +93,8 @@ def print_audit(out: Console, audit: dict) -> None:
             f"all measures together (cross-validated, {combined['folds']} folds): AUC {combined['auc']:.3f}"
             + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
         )
+        if combined.get("below_chance"):
+            out.print(combined["below_chance"], highlight=False)
     if audit.get("note"):
         out.print(f"[yellow]warning: {audit['note']}[/]")
     if audit.get("warning"):
@@ -139,12 +143,11 @@ def print_metrics(metrics: Scores, title: str = "test metrics") -> None:
     """The metrics with their 95% intervals as a table and the calibration on stdout (results: -q keeps them); a
     failed chance check as a warning on stderr."""
     keys = ("accuracy", "recall", "precision", "f1", "roc_auc")
-    table = Table(
-        "accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n", title=f"{title} (positive class: palsy)"
-    )
+    table = Table("accuracy %", "recall %", "precision %", "F1 %", "ROC AUC %", "n")
     table.add_row(*(percent(getattr(metrics, k)) for k in keys), str(metrics.n))
     table.add_row(*(metrics.interval(k) for k in keys), "95% CI")
-    out = Console()
+    out = result_console()
+    out.print(f"{title} (positive class: palsy)", highlight=False)  # a line of its own: a title would wrap to the table
     out.print(table)
     if not isinstance(metrics, Evaluation):
         return

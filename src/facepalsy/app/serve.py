@@ -29,6 +29,7 @@ from PIL import Image
 from facepalsy.app.serve_workers import MicroBatcher, UploadJanitor
 from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
 from facepalsy.inference.predictor import Predictor, load
+from facepalsy.log import console
 from facepalsy.workflows.page_report import write_html_report
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
@@ -146,10 +147,12 @@ class Analyzer:
         prediction, heatmap = self.batcher.submit(
             prepared, name
         )  # with other requests' photos, in one pass of the network
-        cam = overlay(prepared.pixels.transpose(2, 0, 1), heatmap) if heatmap is not None else prepared.pixels
-        cam = np.asarray(
-            Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
-        )  # small inputs stay visible
+        cam = None  # the landmark model has no Grad-CAM: its evidence is the landmark drawing and its measures
+        if self.predictor.is_cnn:
+            cam = overlay(prepared.pixels.transpose(2, 0, 1), heatmap) if heatmap is not None else prepared.pixels
+            cam = np.asarray(
+                Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
+            )  # small inputs stay visible
         asymmetry_text, drawing = self._asymmetry(rgb, name, palsy=prediction.label == "palsy")
         notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
         result = Analysis(
@@ -162,7 +165,7 @@ class Analyzer:
         return (
             f"## Verdict: {self.predictor.label(prob)}\n\np(palsy) = "
             f"**{prob:.3f}**, labelled at the {self.predictor.threshold_text()} — "
-            f"{self.model_line}.\n\n{CAUTION}"
+            f"{self.model_line}."
         )
 
     def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
@@ -231,7 +234,7 @@ class Analyzer:
                 pictures.append((title, picture))
         timeline = Path(result.timeline) if result.timeline else None
         path = folder / "facepalsy-report.html"
-        return str(write_html_report(path, name, result.verdict, pictures, result.asymmetry, timeline))
+        return str(write_html_report(path, name, result.verdict, pictures, result.asymmetry, timeline, CAUTION))
 
     def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray]]:
         """The exam of one person: expression photos (named by expression) or one video; the region/side table and
@@ -317,15 +320,18 @@ def build_app(analyzer: Analyzer):
                 )
             go = gr.Button("Analyse photo", variant="primary", elem_id="analyse-photo")
             verdict = gr.Markdown(elem_id="verdict")
-            prob = gr.Number(label="p(palsy)", precision=4, elem_id="prob")
+            with gr.Column(visible=False) as prob_box:  # shown with the first verdict: no "p(palsy) 0" before it
+                prob = gr.Number(label="p(palsy)", precision=4, elem_id="prob")
             with gr.Row():
-                cam = gr.Image(label="Face with Grad-CAM (palsy evidence in red)", elem_id="cam")
+                cam = gr.Image(
+                    label="Face with Grad-CAM (palsy evidence in red)", elem_id="cam", visible=analyzer.predictor.is_cnn
+                )
                 drawing = gr.Image(label="Landmarks", elem_id="landmarks")
             asymmetry = gr.Markdown(elem_id="asymmetry")
             report = gr.File(label="Download report (HTML)", elem_id="report")
             go.click(
                 photo, [upload, webcam], [verdict, prob, cam, asymmetry, drawing, report], api_name="analyze_photo"
-            )
+            ).then(lambda: gr.update(visible=True), None, [prob_box], api_name=False)
         with gr.Tab("Exam"):
             gr.Markdown(
                 "One person: photos named by expression (rest, brow_raise, "
@@ -400,6 +406,7 @@ def serve(
             quiet=True,
             prevent_thread_lock=True,
         )
+        console.print(f"facepalsy page on http://{host}:{port} (Ctrl+C to stop)")  # only once the run has loaded
         while not stop.wait(0.5):
             pass
         closing = threading.Thread(target=app.close, daemon=True)  # Gradio's close can wait on its workers; give it 2 s

@@ -9,6 +9,7 @@ RGBA, palette, CMYK, 16-bit) with EXIF orientation honoured.
 from __future__ import annotations
 
 import csv
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,20 +182,28 @@ def load_images(
     return images, kept, [r for r in results if isinstance(r, BadImageError)]
 
 
-def write_left_out(folder, left_out: list[BadImageError]) -> tuple[int, int]:
+def write_left_out(folder, left_out: list[BadImageError], root: Path) -> tuple[int, int]:
     """List the images left out of a run or evaluation in ``folder.bad_images`` (unreadable, with
-    --skip-bad) and ``folder.no_face`` (no usable face for a face-crop model); returns both counts."""
+    --skip-bad) and ``folder.no_face`` (no usable face for a model that needs one), with paths relative to the
+    data folder ``root`` as in every other run file; returns both counts."""
     no_face = [b for b in left_out if isinstance(b, NoFaceError)]
     unreadable = [b for b in left_out if not isinstance(b, NoFaceError)]
     for path, items in ((folder.bad_images, unreadable), (folder.no_face, no_face)):
         if items:
-            write_bad_images(path, items)
+            write_bad_images(path, items, root)
     return len(unreadable), len(no_face)
 
 
-def write_bad_images(path: Path, bad: list[BadImageError]) -> None:
-    """One ``path<TAB>reason`` line per skipped image."""
-    atomic_write_text(path, "".join(f"{display_path(b.path)}\t{b.reason}\n" for b in bad))
+def write_bad_images(path: Path, bad: list[BadImageError], root: Path | None = None) -> None:
+    """One ``path<TAB>reason`` line per skipped image; paths relative to ``root`` when they lie inside it."""
+
+    base = Path(os.path.abspath(root)) if root is not None else None  # abspath: a symlink loop is listed as is
+
+    def shown(image: str | Path) -> str:
+        absolute = Path(os.path.abspath(image))
+        return display_path(absolute.relative_to(base) if base and absolute.is_relative_to(base) else image)
+
+    atomic_write_text(path, "".join(f"{shown(b.path)}\t{b.reason}\n" for b in bad))
 
 
 def split_samples(

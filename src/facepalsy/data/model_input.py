@@ -41,6 +41,14 @@ class FacePolicy:
     def needs_face(self) -> bool:
         return self.crop or self.required or self.harmonise is not None
 
+    def label(self) -> str:
+        """The policy in a few words, for a table cell (``describe`` says it in full)."""
+        if self.harmonise is not None:
+            return f"harmonised ({self.harmonise.detail} px, JPEG {self.harmonise.jpeg_quality})"
+        if self.crop:
+            return "face crop"
+        return "whole image, face required" if self.required else "whole image"
+
     def describe(self) -> str:
         """The policy in one sentence, for reports and the web page."""
         if self.harmonise is not None:

@@ -50,6 +50,24 @@ ADVICE = (
     "(the same decoding, face crop, size and re-encoding for every image), train on aligned face crops (--face-crop), "
     "or take both classes from the same source; then check again."
 )
+CROP_ADVICE = (  # for models that already see aligned face crops: a crop keeps resolution and JPEG traces
+    "A model trained on these photos can learn where they came from instead of the palsy, even from aligned face "
+    "crops, which keep each source's resolution and compression. Harmonise them (--harmonise: the same face "
+    "crop, level of detail and re-encoding for every image) or take both classes from the same source; then check "
+    "again."
+)
+
+
+def below_chance_note(combined: dict) -> str | None:
+    """What a cross-validated AUC below 0.5 means, when its whole interval is below 0.5 (None otherwise)."""
+    ci = combined.get("ci95")
+    if combined.get("auc") is None or not ci or ci[1] >= 0.5:
+        return None
+    return (
+        f"An AUC below 0.5 ({combined['auc']:.3f}, 95% CI {ci[0]:.3f}–{ci[1]:.3f}) means no usable signal, not a "
+        "reversed one: when the measures carry nothing to learn, cross-validation tends to score below 0.5, because "
+        "each fold's training images lean against the class balance of the images it is tested on."
+    )
 
 
 def jpeg_quality(img: Image.Image) -> float:
@@ -164,11 +182,13 @@ def audit(
     progress: bool = True,
     seed: int = 0,
     harmonise: tuple[int, Harmonisation] | None = None,
+    crop: bool = False,
 ) -> dict:
     """The shortcut audit of a data set: per-class distributions and separability of every measure, and of all together.
 
     With ``harmonise`` (output size, settings) the images are measured as a harmonised run sees them:
-    the separability left after harmonising.
+    the separability left after harmonising. ``crop``: the model sees aligned face crops already, so the advice
+    does not suggest them.
     """
 
     def measure(sample: Sample) -> dict[str, float] | None:
@@ -216,6 +236,7 @@ def audit(
         )
         return result
     result["combined"] = combined_separability(x, labels, [s.subject for s, _ in kept], seed)
+    result["combined"]["below_chance"] = below_chance_note(result["combined"])
     flagged = [m for m in measures if m["auc"] is not None and m["auc"] > WARN_AUC]
     combined = result["combined"]["auc"]
     result["flagged"] = [m["name"] for m in flagged]
@@ -225,7 +246,7 @@ def audit(
         together = f"all measures together: AUC {combined:.2f}" + (f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
         result["warning"] = (
             f"the photos' acquisition separates palsy from normal without looking at a face: "
-            f"{', '.join(parts) + '; ' if parts else ''}{together}. {ADVICE}"
+            f"{', '.join(parts) + '; ' if parts else ''}{together}. {CROP_ADVICE if crop else ADVICE}"
         )
     else:
         result["warning"] = None
@@ -256,6 +277,8 @@ def audit_markdown(result: dict) -> list[str]:
             f"All measures together ({combined['model']}, {combined['folds']} folds): AUC {combined['auc']:.3f}"
             + (f", 95% CI {ci[0]:.3f}–{ci[1]:.3f} (subject bootstrap)." if ci else "."),
         ]
+        if combined.get("below_chance"):
+            lines += ["", combined["below_chance"]]
     elif result.get("note"):
         lines += ["", result["note"] + "."]
     return lines + [""]

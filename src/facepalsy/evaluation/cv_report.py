@@ -10,7 +10,13 @@ from types import SimpleNamespace
 
 from facepalsy.data.dataset import CLASSES
 from facepalsy.evaluation.audit import audit_markdown
-from facepalsy.evaluation.model_card import ModelCard, code_sentence, exclusions_sentence, subgroup_section
+from facepalsy.evaluation.model_card import (
+    ModelCard,
+    code_sentence,
+    exclusions_sentence,
+    landmark_model_sentence,
+    subgroup_section,
+)
 from facepalsy.evaluation.report import calibration_lines
 from facepalsy.evaluation.results import CvSummary
 from facepalsy.files import atomic_write_text
@@ -46,7 +52,9 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
             f"{result.protocol_text} Protocol `{result.protocol}`, {len(result.folds)} folds; folds with a test "
             f"subject in training: {len(result.folds_with_test_subject_in_training)}."
         ),
-        model=(
+        model=landmark_model_sentence(config.seed)
+        if not spec.is_cnn
+        else (
             f"`{config.backbone}`, weights {config.weights}, "
             f"{'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
             f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."

@@ -16,6 +16,7 @@ from facepalsy.evaluation.metrics import (
 )
 from facepalsy.evaluation.report import write_report
 from facepalsy.evaluation.results import Evaluation
+from facepalsy.evaluation.validation import TemperatureChoice
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.inference.predictor import Predictor, load
 from facepalsy.log import console
@@ -44,6 +45,12 @@ def evaluate_arrays(
     ``features``: the images' pooled backbone features, when training computed them (``Predictor.probabilities``).
     """
     probs = predictor.probabilities(images, features=features)
+    unmeasured = np.isnan(probs)  # faces the landmark model could not measure: no verdict, like no face
+    if unmeasured.any():
+        keep = np.flatnonzero(~unmeasured)
+        images, probs, samples = images[keep], probs[keep], [samples[i] for i in keep]
+        left_out = {**(left_out or {"unreadable": 0, "no_face": 0})}
+        left_out["no_face"] = left_out.get("no_face", 0) + int(unmeasured.sum())
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
     threshold = predictor.threshold
@@ -84,10 +91,13 @@ def calibration_report(
     predictor: Predictor, labels: np.ndarray, probs: np.ndarray, subjects: list[str], seed: int = 0
 ) -> dict:
     """Calibration of the probabilities the Predictor gives, and of the other kind (uncalibrated or
-    temperature-scaled) for comparison: Brier, ECE, intercept and slope with subject-bootstrap CIs, reliability
-    curves."""
+    temperature-scaled, or scaled by the temperature that was fitted but not kept) for comparison: Brier, ECE,
+    intercept and slope with subject-bootstrap CIs, reliability curves; and the decision, in words."""
     temperature = predictor.spec.temperature
     kinds = {"as given": probs}
+    choice = _temperature_choice(predictor.run)
+    if choice and not choice.kept:
+        kinds = {"uncalibrated": probs, "with the temperature not kept": apply_temperature(probs, choice.fitted)}
     if temperature:
         other = (
             apply_temperature(probs, 1.0 / temperature)
@@ -102,8 +112,17 @@ def calibration_report(
     return {
         "temperature": temperature,
         "applied": "calibrated" if temperature and predictor.calibrated else "uncalibrated",
+        "decision": choice.sentence() if choice and choice.kept == bool(temperature) else None,
         "kinds": {name: calibration_summary(labels, p, subjects, seed) for name, p in kinds.items()},
     }
+
+
+def _temperature_choice(run: RunFolder | None) -> TemperatureChoice | None:
+    """The run's decision on a temperature, from ``validation.json`` (None for runs from before it was recorded)."""
+    if run is None or not run.validation.is_file():
+        return None
+    recorded = read_json(run.validation).get("calibration")
+    return TemperatureChoice(**recorded) if recorded else None
 
 
 def pick_examples(
@@ -122,12 +141,12 @@ def pick_examples(
 
 def write_heatmap_grid(
     path: Path, predictor: Predictor, images: np.ndarray, samples: list[Sample], probs: np.ndarray
-) -> str:
+) -> str | None:
     """Grad-CAM grid of example TP/FP/FN for the report; says why when it cannot be drawn."""
     from facepalsy.inference.explain import save_heatmap_grid
 
     if not predictor.is_cnn:
-        return "not drawn: Grad-CAM needs a CNN backbone"
+        return None  # the landmark model's evidence is its measures, in the report
     labels = np.array([s.label for s in samples])
     examples = pick_examples(labels, probs, threshold=predictor.threshold)
     chosen = np.concatenate(list(examples.values())).astype(int)
@@ -174,7 +193,7 @@ def evaluate_run(
     spec = predictor.spec
     images, kept, left_out = load_images(root, samples, spec.image_size, skip_bad, progress, spec.face)
     results.path.mkdir(parents=True, exist_ok=True)
-    unreadable, no_face = write_left_out(results, left_out)
+    unreadable, no_face = write_left_out(results, left_out, root)
     overlap = None
     if data is None:
         notes = tuple(note for note in [test_set_warning(run, root, kept)] if note)
@@ -211,8 +230,8 @@ def left_out_notes(unreadable: int, no_face: int, folder) -> tuple[str, ...]:
         notes.append(f"Unreadable images skipped (--skip-bad): {unreadable}, listed in `{folder.bad_images.name}`.")
     if no_face:
         notes.append(
-            "Images without a usable face, so without a verdict from this "
-            f"face-crop model: {no_face}, listed in `{folder.no_face.name}`."
+            f"Images without a usable face, which this model needs, so without a verdict: {no_face}, listed in "
+            f"`{folder.no_face.name}`."
         )
     return tuple(notes)
 

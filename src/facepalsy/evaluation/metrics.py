@@ -339,15 +339,24 @@ def calibration_summary(y_true: np.ndarray, prob_palsy: np.ndarray, subjects: li
 def reliability_curve(
     y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS
 ) -> dict[str, list[float]]:
-    """Observed palsy rate against mean p(palsy) per equal-width bin (scikit-learn's calibration_curve), with counts."""
+    """Observed palsy rate against mean p(palsy) per equal-width bin (scikit-learn's calibration_curve), with each
+    bin's image count and the Wilson 95% interval of its observed rate (``low``, ``high``)."""
     from sklearn.calibration import calibration_curve
 
     y_true, prob = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
     if len(np.unique(y_true)) < 2:
-        return {"observed": [], "predicted": [], "count": []}
+        return {"observed": [], "predicted": [], "count": [], "low": [], "high": []}
     observed, predicted = calibration_curve(y_true, prob, n_bins=bins, strategy="uniform")
     counts = np.bincount(np.minimum((prob * bins).astype(int), bins - 1), minlength=bins)
-    return {"observed": observed.tolist(), "predicted": predicted.tolist(), "count": counts[counts > 0].tolist()}
+    counts = counts[counts > 0]
+    intervals = [wilson_interval(round(rate * n), n) for rate, n in zip(observed, counts)]
+    return {
+        "observed": observed.tolist(),
+        "predicted": predicted.tolist(),
+        "count": counts.tolist(),
+        "low": [low for low, _ in intervals],
+        "high": [high for _, high in intervals],
+    }
 
 
 def calibration_ci(

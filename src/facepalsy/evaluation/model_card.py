@@ -122,6 +122,16 @@ def subgroup_section(data: Path, asked: str | None, predictions: list[dict], see
     return subgroup_lines({c: subgroup_rows(predictions, manifest, c, seed=seed) for c in present}, missing)
 
 
+def landmark_model_sentence(seed: int) -> str:
+    """The landmark model's model and hyperparameters item: it has no network, epochs or learning rate."""
+    return (
+        "`landmarks`: region measures and mirrored face-mesh offsets of the aligned face, scaled by healthy faces "
+        "of the same expression → logistic regression and an RBF support-vector machine with Platt's sigmoid, the "
+        f"mean of their log-odds (`models/baseline.py`); fitted once on the training images, seed {seed}. "
+        "Internal validation: the protocol above."
+    )
+
+
 def exclusions_sentence(unreadable: int, no_face: int, folder) -> str:
     """What was left out and where it is listed (``folder``: a run, result or cross-validation folder)."""
     return (

@@ -10,7 +10,13 @@ import numpy as np
 import yaml
 
 from facepalsy.data.dataset import CLASSES
-from facepalsy.evaluation.model_card import ModelCard, code_sentence, exclusions_sentence, subgroup_section
+from facepalsy.evaluation.model_card import (
+    ModelCard,
+    code_sentence,
+    exclusions_sentence,
+    landmark_model_sentence,
+    subgroup_section,
+)
 from facepalsy.evaluation.results import Evaluation, percent
 from facepalsy.files import atomic_write_text
 from facepalsy.models.spec import ModelSpec
@@ -62,6 +68,27 @@ def leakage_sentence(guard: dict) -> str:
     return text
 
 
+def threshold_lines(run: RunFolder, spec: ModelSpec) -> list[str]:
+    """Why the operating threshold is where it is, when its interval over validation subjects excludes 0.5."""
+    point = spec.operating_point
+    if not point or not point.interval or point.interval[0] <= 0.5 <= point.interval[1]:
+        return []
+    medians = (read_json(run.validation) if run.validation.is_file() else {}).get("median_prob_palsy", {})
+    low, high = point.interval
+    why = (
+        f"on those images the median p(palsy) was {medians['palsy']:.3f} for palsy and {medians['normal']:.3f} "
+        f"for normal ones, so the cut that separates them best lies {'below' if high < 0.5 else 'above'} 0.5"
+        if {"palsy", "normal"} <= set(medians)
+        else f"the cut that separates them best lies {'below' if high < 0.5 else 'above'} 0.5"
+    )
+    return [
+        f"**Why the threshold is {point.threshold:.3f}, not 0.5:** rule `{point.rule}` chose it on "
+        f"{point.validation_images} validation images, and its 95% interval over resampled validation subjects "
+        f"({low:.3f}–{high:.3f}) excludes 0.5: {why}. The figures at 0.5 are below, for comparison.",
+        "",
+    ]
+
+
 def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
     """Calibration: Brier, ECE, intercept and slope with intervals for each kind of probability, the temperature, the
     diagram."""
@@ -69,6 +96,8 @@ def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
         return []
     temperature = calibration.get("temperature")
     lines = ["## Calibration", ""]
+    if calibration.get("decision"):
+        lines += [calibration["decision"], ""]
     if temperature:
         at_limit = (
             "; at the search limit of 100: the validation images showed no usable signal, "
@@ -76,7 +105,7 @@ def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
         )
         lines += [
             f"Temperature scaling fitted on the run's validation images: T = {temperature:.3f} "
-            f"({'softens' if temperature > 1 else 'sharpens'} the network's probabilities"
+            f"({'softens' if temperature > 1 else 'sharpens'} the model's probabilities"
             f"{at_limit if temperature > 99 else ''}). "
             f"Labels and figures above use the {calibration['applied']} "
             "probabilities (`--uncalibrated` for the other).",
@@ -88,7 +117,7 @@ def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
             "temperature fitted on that fold's validation images; pooled here.",
             "",
         ]
-    else:
+    elif not calibration.get("decision"):
         lines += [
             "This run has no fitted temperature (no validation images, or a run "
             "from before calibration): probabilities as the model gives them.",
@@ -151,6 +180,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         *metrics.chance_lines(),
         f"Labels at the {metrics.threshold_text}.",
         "",
+        *threshold_lines(run, spec),
         *metrics.markdown_table(),
         "",
         "Intervals: percentile bootstrap over subjects (all images of a resampled subject move together); where every "
@@ -267,7 +297,9 @@ def run_card(
             f"{kind['calibration_slope']:.2f} (intervals in the report)."
         )
     else:
-        calibration_text = "No fitted temperature: probabilities as the model gives them."
+        calibration_text = (
+            calibration.get("decision") or "No fitted temperature: probabilities as the model gives them."
+        )
     point = spec.operating_point
     with out.predictions.open(newline="", encoding="utf-8") as f:
         predictions = list(csv.DictReader(f))
@@ -280,9 +312,13 @@ def run_card(
         preprocessing=(
             f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "
             f"{spec.preprocess.mean} and std {spec.preprocess.std}; {augment}."
+            if spec.is_cnn
+            else f"{spec.face.describe()}; the face mesh is measured on the {spec.image_size} px face crop."
         ),
         protocol=protocol,
-        model=(
+        model=landmark_model_sentence(config["seed"])
+        if not spec.is_cnn
+        else (
             f"`{config['backbone']}`, weights {config['weights']}, "
             f"{'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
             f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr "
@@ -314,7 +350,7 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "check": "the shortcut audit: can file size, format, quality or colour alone tell the classes apart",
     "validation": "the kept model on validation data, and the operating threshold chosen there",
     "bad_images": "images skipped with --skip-bad, with the reason",
-    "no_face": "images without a usable face for this face-crop model: no verdict, with the reason",
+    "no_face": "images without the usable face this model needs: no verdict, with the reason",
     "provenance": "versions of Python, torch and every package, facepalsy's "
     "git commit, content hashes of the data and the test set",
     "metrics": "test metrics (fractions) at the operating threshold with subject-bootstrap "

@@ -307,9 +307,12 @@ def mesh_asymmetry(mesh: np.ndarray, expression: str | None = None) -> Asymmetry
     return result
 
 
-def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path | None = None) -> np.ndarray:
-    """Landmarks, the eye line, the midline and the measured brow, lid and mouth points, over the face; written as PNG
-    to ``path`` if given."""
+def draw(
+    rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path | None = None, verdict: str | None = None
+) -> np.ndarray:
+    """Landmarks, the eye line, the midline and the measured brow, lid and mouth points, over the face, with the
+    verdict (``verdict``, else this photo's own reading) and a legend on a dark band; written as PNG to ``path`` if
+    given."""
     from PIL import Image
 
     canvas = rgb.copy()
@@ -328,14 +331,29 @@ def draw(rgb: np.ndarray, landmarks: np.ndarray, result: Asymmetry, path: Path |
         for index in (*BROW[side], UPPER_LID[side], LOWER_LID[side], MOUTH_CORNER[side]):
             cv2.circle(canvas, as_int(landmarks[index]), 3 * scale, mark, -1)
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
-    label = (
+    label = verdict or (
         f"more affected: patient's {result.more_affected_side}"
         if result.more_affected_side
         else "within the healthy range"
-    ) + f"   score {result.score:.3f}"
-    cv2.putText(
-        canvas, label, (8, 8 + 14 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (255, 255, 255), scale, cv2.LINE_AA
     )
+    lines = [
+        f"{label}   score {result.score:.3f}",
+        "red dots: weaker side  green: other side",
+        "orange: eye line, midline  blue/red: mouth corners",
+    ]
+    band = 8 + 16 * scale * len(lines)
+    canvas[:band] = (canvas[:band] * 0.35).astype(np.uint8)  # a dark band: the text stays readable on any hair
+    for row, text in enumerate(lines):
+        cv2.putText(
+            canvas,
+            text,
+            (8, 4 + 16 * scale * (row + 1)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.42 * scale,
+            (255, 255, 255),
+            scale,
+            cv2.LINE_AA,
+        )
     if path is not None:
         atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
     return canvas

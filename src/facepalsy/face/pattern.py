@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Protocol
 
-from facepalsy.face.reading import HealthyRangeReading
+from facepalsy.face.reading import HealthyRangeReading, ordinal
 
 UPPER, LOWER = ("brow", "eye"), ("mid_face", "mouth")
 # Upper face leaning weaker on the lower face's side, within the healthy range: from this healthy
@@ -101,8 +101,8 @@ def photo_pattern(reading: HealthyRangeReading | None, palsy: bool = False) -> d
             "peripheral",
             side,
             evidence,
-            f"The lower face ({name(lower)}) is weaker on the patient's {side} and the upper "
-            f"face leans weaker on the same side ({percentile:.0f}th healthy percentile): the whole side is involved.",
+            f"The lower face ({name(lower)}) is weaker on the patient's {side} and the upper face leans weaker on "
+            f"the same side ({ordinal(percentile)} healthy percentile): the whole side is involved.",
         )
     if percentile >= UNDECIDED_PERCENTILE:
         return _result(
@@ -110,10 +110,12 @@ def photo_pattern(reading: HealthyRangeReading | None, palsy: bool = False) -> d
             side,
             evidence,
             f"The lower face ({name(lower)}) is weaker on the patient's {side} and the "
-            f"upper face leans the same way within the healthy range ({percentile:.0f}th percentile); "
+            f"upper face leans the same way within the healthy range ({ordinal(percentile)} percentile); "
             "a brow-raise photo would decide.",
         )
-    spared = f"at most the {percentile:.0f}th healthy percentile on that side" if leaning else "not weaker on that side"
+    spared = (
+        f"at most the {ordinal(percentile)} healthy percentile on that side" if leaning else "not weaker on that side"
+    )
     return _result(
         "central",
         side,

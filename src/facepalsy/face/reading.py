@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 
+def ordinal(value: float) -> str:
+    """82 → "82nd", 11 → "11th", 1 → "1st": a percentile as a clinician reads it."""
+    n = int(round(value))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 @dataclass
 class RegionReading:
     """One region (brow, eye, mid-face, mouth) against the healthy range."""
@@ -21,6 +28,11 @@ class RegionReading:
     weaker_side: str | None  # the patient's "left" or "right", named only outside the range
     leaning_side: str  # where the measures point, inside the range too (for the palsy pattern)
     z: dict[str, float] = field(default_factory=dict)  # per measure, robust z of its |difference|
+
+    def measures_text(self) -> str:
+        """Each measure of the region with its robust z against healthy faces, the largest first: what flagged it."""
+        ordered = sorted(self.z.items(), key=lambda item: -item[1])
+        return ", ".join(f"{name.replace('_', ' ')} z {z:+.1f}" for name, z in ordered)
 
     @property
     def side(self) -> str:
@@ -68,8 +80,9 @@ class HealthyRangeReading:
     def outside_regions(self) -> list[str]:
         return [name for name, region in self.regions.items() if region.outside_healthy_range]
 
-    def rows(self) -> list[tuple[str, str, str, bool, str]]:
-        """Per region: name, score, healthy percentile, outside the range, weaker side (for a table)."""
+    def rows(self) -> list[tuple[str, str, str, bool, str, str]]:
+        """Per region: name, score, healthy percentile, outside the range, weaker side, its measures with their z
+        (for a table)."""
         return [
             (
                 name.replace("_", " "),
@@ -77,6 +90,7 @@ class HealthyRangeReading:
                 f"{r.healthy_percentile:.1f}",
                 r.outside_healthy_range,
                 r.weaker_side or "—",
+                r.measures_text(),
             )
             for name, r in self.regions.items()
         ]
@@ -93,13 +107,19 @@ class HealthyRangeReading:
             f"outside the healthy range: {', '.join(outside)}; more affected side: patient's {self.more_affected_side}"
         )
 
+    def _named(self, name: str) -> str:
+        measures = self.regions[name].measures_text()
+        return name.replace("_", " ") + (f" ({measures})" if measures else "")
+
     def markdown(self) -> str:
         """The reading as one Markdown sentence with each region's healthy percentile, a side named only for
         regions outside the range."""
         if self.turned:
             return "The head is turned too far to compare the sides: **no reading against the healthy range**"
-        percentiles = ", ".join(f"{n.replace('_', ' ')} {r.healthy_percentile:.0f}th" for n, r in self.regions.items())
-        outside = [name.replace("_", " ") for name in self.outside_regions]
+        percentiles = ", ".join(
+            f"{n.replace('_', ' ')} {ordinal(r.healthy_percentile)}" for n, r in self.regions.items()
+        )
+        outside = [self._named(name) for name in self.outside_regions]
         if not outside:
             return (
                 "**Within the healthy range** in every region (healthy "

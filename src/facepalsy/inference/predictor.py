@@ -31,6 +31,7 @@ from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import OutputFolder, RunFolder
 
+UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
 ENGINES = ("torch", "onnx", "onnx-int8")
 ImageLike = str | Path | Image.Image | np.ndarray
 
@@ -279,6 +280,10 @@ class Predictor:
         return result.compare(self._norms, palsy).palsy_pattern
 
     def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:
+        if np.isnan(prob):  # the landmark model could not measure the face it was given
+            return Prediction(
+                source, "no_face", threshold=self.threshold, faces_found=item.faces_found, error=UNMEASURED
+            )
         warnings = []
         if self.threshold_override is None and self.spec.operating_point is None:
             warnings.append("this run recorded no operating threshold; labelled at 0.5")
@@ -289,6 +294,11 @@ class Predictor:
             )
         elif item.faces_found == 0:
             warnings.append("no face found; this model labels the whole image")
+        point, scaled = self.spec.operating_point, prob  # the interval is on the scale the threshold was chosen on
+        if self.spec.temperature and not self.calibrated:
+            scaled = float(apply_temperature(np.array([prob]), self.spec.temperature)[0])
+        if self.threshold_override is None and point and point.contains(scaled):
+            warnings.append(f"borderline: p(palsy) {scaled:.3f} lies within the threshold's {point.interval_text()}")
         return Prediction(
             source,
             "ok",
@@ -394,21 +404,18 @@ class Predictor:
         from facepalsy.files import atomic_write_csv
         from facepalsy.plots import plot_timeline
 
+        def failed(error: str) -> VideoVerdict:
+            return VideoVerdict(str(path), None, None, self.threshold, frames.total, 0, 0, error=error)
+
         if frames.total == 0:
-            return VideoVerdict(str(path), None, None, self.threshold, 0, 0, 0, error="no decodable frame")
+            return failed("no decodable frame")
         if not frames.prepared:
-            return VideoVerdict(
-                str(path),
-                None,
-                None,
-                self.threshold,
-                frames.total,
-                0,
-                0,
-                error=f"no usable face in any of {frames.total} frames",
-            )
+            return failed(f"no usable face in any of {frames.total} frames")
         probs = self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in frames.prepared]))  # batched inside
-        mean = float(probs.mean())
+        measured = ~np.isnan(probs)
+        if not measured.any():
+            return failed(UNMEASURED)
+        mean = float(probs[measured].mean())
         rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(frames.times, probs)]
         files = OutputFolder(out)
         atomic_write_csv(files.frames, ["frame_time", "prob_palsy"], rows)
@@ -420,7 +427,7 @@ class Predictor:
             mean,
             self.threshold,
             frames.total,
-            len(frames.prepared),
+            int(measured.sum()),
             frames.with_face,
             str(files.timeline),
         )

@@ -223,13 +223,12 @@ class AsymmetryClassifier:
         return (design - p["mean"]) / p["scale"] if standardise else design
 
     def predict_proba(self, images: np.ndarray, progress: bool = False) -> np.ndarray:
-        """Palsy probability per CHW uint8 face crop (the rare crop the mesh cannot be re-found on gets the training
-        means)."""
+        """Palsy probability per CHW uint8 face crop; NaN for the rare crop the mesh cannot be re-found on (no face,
+        no verdict)."""
         return self.proba_from_features(features(images, progress, self.version))
 
     def proba_from_features(self, x: np.ndarray) -> np.ndarray:
-        """Palsy probability per row of :func:`features`; a row with anything unmeasured is scored as the training
-        mean."""
+        """Palsy probability per row of :func:`features`; NaN for a row with anything unmeasured."""
         p = self.params
         missing = np.isnan(x).any(axis=1)
         design = self._design(*_split(np.nan_to_num(x), self.version))
@@ -239,7 +238,7 @@ class AsymmetryClassifier:
             distances = ((design[:, None, :] - p["support_vectors"][None]) ** 2).sum(axis=2)
             score = np.exp(-p["gamma"][0] * distances) @ p["dual_coef"] + p["svm_intercept"][0]
             z = (z + -(p["platt"][0] * score + p["platt"][1])) / 2  # the mean of the two log-odds
-        return expit(z)
+        return np.where(missing, np.nan, expit(z))
 
     def to_dict(self) -> dict:
         return {k: v.tolist() for k, v in self.params.items()}

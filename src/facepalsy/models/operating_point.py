@@ -27,13 +27,30 @@ class OperatingPoint:
     sensitivity: float | None = None  # on the validation images, at this threshold
     specificity: float | None = None
     validation_images: int = 0
+    interval: tuple[float, float] | None = None  # 95% interval of the threshold over validation subject resamples
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if self.interval is None:
+            values.pop("interval")  # as runs before the interval was recorded
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "OperatingPoint":
-        return cls(**values)
+        interval = values.get("interval")
+        return cls(**{**values, "interval": tuple(interval) if interval else None})
+
+    def contains(self, prob_palsy: float) -> bool:
+        """Whether a probability lies within the threshold's interval: borderline, another validation sample could
+        have labelled it the other way."""
+        return self.interval is not None and self.interval[0] <= prob_palsy <= self.interval[1]
+
+    def interval_text(self) -> str:
+        low, high = self.interval
+        return (
+            f"95% interval ({low:.3f}–{high:.3f}): another sample of validation subjects could have put the threshold "
+            "on its other side"
+        )
 
 
 def parse_operating_point(rule: str) -> tuple[str, float | None]:

@@ -15,6 +15,8 @@ from facepalsy.data.dataset import CLASSES
 from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
+from facepalsy.models.baseline import NAME as LANDMARK_MODEL
+from facepalsy.models.baseline import canonical_name
 from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 
@@ -60,6 +62,11 @@ class ModelSpec:
     @property
     def face_crop(self) -> bool:
         return self.face.crop
+
+    @property
+    def is_cnn(self) -> bool:
+        """A network (VGG), as opposed to the landmark model, whose outputs speak of measures, not of a network."""
+        return canonical_name(self.backbone) != LANDMARK_MODEL
 
     def to_dict(self) -> dict:
         return {

@@ -103,7 +103,8 @@ def _lock(out: Path) -> Iterator[None]:
 
     ``filelock`` takes the operating system's own lock (flock on Unix, LockFileEx on Windows), which
     is released when the process ends, however it ends (SIGKILL included), so a stale lock file
-    never blocks a later run. Who holds it is written beside it, for the refusal message.
+    never blocks a later run. Who holds it is written beside it, for the refusal message; both files are
+    removed when the lock is released.
     """
     from filelock import FileLock, Timeout
 
@@ -128,6 +129,10 @@ def _lock(out: Path) -> Iterator[None]:
         (out / OWNER_FILE).write_text(f"pid {os.getpid()} on {socket.gethostname()}\n", encoding="utf-8")
         yield
     finally:
+        # Removed while still held, so a finished folder holds only its results. Nobody waits on this lock
+        # (timeout 0: a second writer is refused at once), so no process is left holding a deleted file.
+        for name in (OWNER_FILE, LOCK_FILE):
+            (out / name).unlink(missing_ok=True)
         lock.release()
 
 

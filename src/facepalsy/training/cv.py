@@ -136,7 +136,7 @@ def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -
     root = Path(config.data)
     spec = config.model_spec()
     images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, spec.face)
-    unreadable, no_face = write_left_out(cv, left_out)
+    unreadable, no_face = write_left_out(cv, left_out, root)
     if no_face and progress:
         console.print(f"images without a usable face, left out of every fold: {no_face}, listed in {cv.no_face}")
     return images, samples

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -248,12 +249,39 @@ def quiet_lightning() -> None:
 
 
 def progress_callbacks(progress: bool) -> list[Callback]:
-    """Lightning's epoch bar, drawn on stderr like every other progress bar (stdout carries results alone)."""
+    """Lightning's epoch bar, drawn on stderr like every other progress bar (stdout carries results alone), counting
+    epochs from 1; when stderr is not a terminal (a log file), one line per epoch instead."""
     if not progress or quiet():
         return []
+    if not console.is_terminal:
+        return [EpochLines()]
     from lightning.pytorch.callbacks import RichProgressBar
 
-    return [RichProgressBar(console_kwargs={"stderr": True})]
+    class EpochBar(RichProgressBar):
+        def _get_train_description(self, current_epoch: int) -> str:  # Lightning's says "Epoch 14/14" for 15
+            return f"Epoch {current_epoch + 1}/{self.trainer.max_epochs}"
+
+    return [EpochBar(console_kwargs={"stderr": True})]
+
+
+class EpochLines(Callback):
+    """One plain line per finished epoch on stderr: its number of the total, losses, accuracies and time."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.start = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        figures = ", ".join(
+            f"{name.replace('_', ' ')} {float(metrics[name]):.4f}"
+            for name in ("train_loss", "train_acc", "val_loss", "val_acc")
+            if name in metrics
+        )
+        console.print(
+            f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: {figures} "
+            f"({time.monotonic() - self.start:.0f} s)",
+            highlight=False,
+        )
 
 
 def experiment_loggers(config: Config, run: RunFolder, resume: bool = False) -> list:

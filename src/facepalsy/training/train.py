@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
@@ -15,16 +16,18 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from facepalsy.data.dataset import Sample, load_images, scan_dataset, split_samples, write_left_out
+from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
-from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point, fit_temperature
+from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point
 from facepalsy.evaluation.results import Evaluation
+from facepalsy.evaluation.validation import choose_temperature, threshold_interval
 from facepalsy.files import atomic_write_json
 from facepalsy.inference.network import use_bf16
 from facepalsy.inference.predictor import load
 from facepalsy.log import console, quiet
+from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
 from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
@@ -52,9 +55,7 @@ def training_device(config: Config) -> torch.device:
 
 def build_model(config: Config) -> VGGClassifier | None:
     """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline."""
-    from facepalsy.models.baseline import NAME as BASELINE
-
-    if config.backbone == BASELINE:
+    if config.backbone == LANDMARK_MODEL:
         return None
     with torch.random.fork_rng(devices=[]):  # initial weights depend on the seed alone, not on what ran before
         torch.manual_seed(config.seed)
@@ -119,7 +120,7 @@ def _train_prepared(
         root, samples, config.image_size, config.skip_bad, progress and writer, spec.face
     )
     if writer:
-        notes = (*notes, *left_out_notes(*write_left_out(run, left_out), run))
+        notes = (*notes, *left_out_notes(*write_left_out(run, left_out, root), run))
     assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
     if writer:
         audit_training_data(root, kept, run.check, spec, config.seed, progress)
@@ -134,7 +135,8 @@ def audit_training_data(
     from facepalsy.evaluation.audit import audit
 
     harmonise = (spec.image_size, spec.face.harmonise) if spec.face.harmonise else None
-    result = audit(root, samples, progress=progress, seed=seed, harmonise=harmonise)
+    crop = spec.face.crop or spec.face.harmonise is not None or spec.backbone == LANDMARK_MODEL
+    result = audit(root, samples, progress=progress, seed=seed, harmonise=harmonise, crop=crop)
     atomic_write_json(path, result)
     if result.get("warning"):
         console.print(f"[bold red]WARNING:[/] {result['warning']}", highlight=False)
@@ -209,7 +211,7 @@ def _fit_baseline(
     notes: tuple[str, ...],
 ) -> Evaluation:
     """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
-    from facepalsy.models.baseline import AsymmetryClassifier, features
+    from facepalsy.models.baseline import AsymmetryClassifier, features  # MediaPipe: only for landmark runs
 
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
@@ -219,8 +221,8 @@ def _fit_baseline(
     without_face = int(np.isnan(features(images, progress)).any(axis=1).sum())
     notes = (
         *notes,
-        f"Landmark-asymmetry baseline (logistic regression); {without_face} of "
-        f"{len(images)} images had no usable face and got the training means.",
+        f"Landmark model: {without_face} of {len(images)} images had no usable face; they were left out of "
+        "training and get no verdict.",
     )
     return finish_run(config, run, images, samples, assignment, notes)
 
@@ -234,8 +236,9 @@ def finish_run(
     notes: tuple[str, ...] = (),
     bank=None,
 ) -> Evaluation:
-    """After training: choose the operating threshold on validation data (never test), record it in
-    model.pt, then test the kept model through the same Predictor every other path uses.
+    """After training: decide on a temperature and choose the operating threshold (with its interval) on
+    validation data (never test), record them in model.pt, then test the kept model through the same Predictor
+    every other path uses. ``validation.json`` keeps the evidence for both choices.
 
     With a feature bank (frozen backbone, ``--feature-cache``), the Predictor scores the bank's pooled
     features of the validation and test images, so no image passes the frozen backbone twice."""
@@ -249,13 +252,26 @@ def finish_run(
 
     temperature = None
     if val.any():
-        raw = predictor.probabilities(images[val], features=features(val))
-        temperature = fit_temperature(labels[val], raw)
-        probs = apply_temperature(raw, temperature)
-        point = choose_operating_point(labels[val], probs, config.operating_point)
+        raw, y = predictor.probabilities(images[val], features=features(val)), labels[val]
+        subjects = [samples[i].subject for i in np.flatnonzero(val)]
+        measured = ~np.isnan(raw)  # the landmark model's unmeasured faces have no probability
+        raw, y, subjects = raw[measured], y[measured], [s for s, m in zip(subjects, measured) if m]
+        choice = choose_temperature(y, raw, subjects, seed=config.seed)
+        temperature = choice.temperature
+        probs = apply_temperature(raw, temperature) if temperature else raw
+        point = choose_operating_point(y, probs, config.operating_point)
+        interval = threshold_interval(y, probs, subjects, config.operating_point, seed=config.seed)
+        point = dataclasses.replace(point, interval=interval)
+        medians = {name: float(np.median(probs[y == c])) for c, name in enumerate(CLASSES) if (y == c).any()}
         atomic_write_json(
             run.validation,
-            {**point.to_dict(), "temperature": temperature, **binary_metrics(labels[val], probs, point.threshold)},
+            {
+                **point.to_dict(),
+                "temperature": temperature,
+                "calibration": choice.to_dict(),
+                "median_prob_palsy": medians,
+                **binary_metrics(y, probs, point.threshold),
+            },
         )
     else:
         point = OperatingPoint(0.5, "fixed=0.5")  # no validation data to choose on
@@ -375,7 +391,7 @@ def _fit(
         plugins=[AtomicCheckpointIO()],
         logger=experiment_loggers(config, run, resume),
         enable_model_summary=False,
-        enable_progress_bar=progress and not quiet(),
+        enable_progress_bar=progress and not quiet() and console.is_terminal,  # else EpochLines, on stderr
         num_sanity_val_steps=0,
         deterministic="warn",
         default_root_dir=run.path,

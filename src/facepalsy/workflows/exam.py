@@ -350,7 +350,13 @@ def run_exam(
         pictures["regions over time"] = folder.timeline.name
         for region, peak in video["peaks"].items():
             frame = measured[PEAK_NAMES[region]]
-            draw(frame.crop, frame.landmarks, frame.asymmetry, folder.peak(region))
+            draw(
+                frame.crop,
+                frame.landmarks,
+                frame.asymmetry,
+                folder.peak(region),
+                exam.drawing_verdict(PEAK_NAMES[region]),
+            )
             peak["picture"] = pictures[f"{region} peak"] = folder.peak(region).name
         summary["timeline"] = folder.timeline.name
     else:
@@ -358,7 +364,7 @@ def run_exam(
             f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})"
         )
     for name, m in measured.items():
-        draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name))
+        draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name), exam.drawing_verdict(name))
         pictures[name] = folder.drawing(name).name
     exam.pictures = pictures
     plot_exam_regions(

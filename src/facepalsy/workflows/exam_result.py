@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from facepalsy.face.pattern import pattern_text
+from facepalsy.face.pattern import MOVEMENT_WEAK, pattern_text
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
 
+WEAK_MOVEMENT = MOVEMENT_WEAK  # %: one side moving less than half as far as the other is flagged (the pattern's cut)
 COLUMNS = (
     "region",
     "resting score (healthy percentile)",
@@ -40,8 +41,15 @@ class ExamRegion:
     flagged_in: list[str]  # the expressions read outside the healthy range here
     note: str | None = None  # why movement was not measured
 
+    @property
+    def weak_movement(self) -> str | None:
+        """The side that moves less than WEAK_MOVEMENT % as far as the other, if one does."""
+        if self.symmetry_percent is None or self.symmetry_percent >= WEAK_MOVEMENT or not self.movement:
+            return None
+        return min(self.movement, key=self.movement.get)
+
     def to_dict(self) -> dict:
-        values = {**asdict(self), "rest": asdict(self.rest) if self.rest else None}
+        values = {**asdict(self), "rest": asdict(self.rest) if self.rest else None, "weak_movement": self.weak_movement}
         return {k: v for k, v in values.items() if k != "note" or v is not None}
 
     def cells(self, name: str) -> tuple[str, str, str, str, str, str, bool, str]:
@@ -106,11 +114,27 @@ class Exam:
         return [region.cells(name) for name, region in self.regions.items()]
 
     def verdict(self) -> str:
-        """The overall reading in one plain sentence."""
+        """The overall reading in plain sentences: the healthy ranges, then any region with weak movement on a side."""
         if not self.outside_healthy_range:
-            return "Within the healthy range in every region measured (no affected side named)."
-        outside = ", ".join(name.replace("_", " ") for name in self.outside_regions)
-        return f"Outside the healthy range in: {outside}; more affected side: patient's {self.more_affected_side}."
+            text = "Within the healthy range in every region measured (no affected side named)."
+        else:
+            outside = ", ".join(name.replace("_", " ") for name in self.outside_regions)
+            text = f"Outside the healthy range in: {outside}; more affected side: patient's {self.more_affected_side}."
+        weak = [
+            f"{name.replace('_', ' ')} (patient's {r.weak_movement} moves {r.symmetry_percent:.0f}% as far)"
+            for name, r in self.regions.items()
+            if r.weak_movement
+        ]
+        if weak:
+            text += f" Weak movement on one side (under {WEAK_MOVEMENT:.0f}%): {'; '.join(weak)}."
+        return text
+
+    def drawing_verdict(self, expression: str) -> str:
+        """What the exam counts from one expression's photo, for its drawing (so the drawing and the summary agree)."""
+        counted = [(n, r) for n, r in self.regions.items() if expression in r.flagged_in]
+        if not counted:
+            return "exam: nothing outside the healthy range counted here"
+        return "exam: outside here: " + ", ".join(f"{n.replace('_', ' ')} ({r.weaker_side})" for n, r in counted)
 
     def synkinesis_sentence(self) -> str:
         hint = self.synkinesis_hint
@@ -128,7 +152,8 @@ class Exam:
     def markdown(self, pictures: bool = True) -> str:
         """``exam.md``: the overall reading, the pattern, the region/side table, what is missing, the pictures."""
         lines = [f"# Exam: {self.person}", ""]
-        lines += [f"**{self.verdict()}**" if self.outside_healthy_range else self.verdict(), ""]
+        flagged = self.outside_healthy_range or any(r.weak_movement for r in self.regions.values())
+        lines += [f"**{self.verdict()}**" if flagged else self.verdict(), ""]
         if self.palsy_pattern:
             lines += [pattern_text(self.palsy_pattern), ""]
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

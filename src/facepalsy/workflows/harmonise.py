@@ -81,6 +81,6 @@ def harmonise_folder(
         raise DataError(f"{source}: no image with a usable face to harmonise ({len(left_out)} left out)")
     write_manifest(out, rows)
     if left_out:
-        write_bad_images(out / LEFT_OUT, left_out)
+        write_bad_images(out / LEFT_OUT, left_out, source)
     kept = scan_dataset(out, require_both=False)
     return HarmoniseReport(len(rows), left_out, audit(out, kept, progress=progress))

@@ -28,11 +28,12 @@ def write_html_report(
     pictures: list[tuple[str, Path]],
     asymmetry: str | None = None,
     timeline: Path | None = None,
+    caution: str = "",
 ) -> Path:
-    """Write the report to ``path``: ``verdict`` and ``asymmetry`` are Markdown, ``pictures`` (title, PNG) are shown
-    420 px wide and the ``timeline`` PNG 700 px."""
+    """Write the report to ``path``: ``verdict``, ``caution`` (the page's research-use warning) and ``asymmetry`` are
+    Markdown, ``pictures`` (title, PNG) are shown 420 px wide and the ``timeline`` PNG 700 px."""
     render = markdown_it.MarkdownIt("commonmark").enable("table").render
-    parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(verdict)]
+    parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(verdict), render(caution)]
     parts += [_picture(title, picture, 420) for title, picture in pictures]
     if asymmetry:
         parts.append(render(asymmetry))
