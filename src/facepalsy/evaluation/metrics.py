@@ -177,6 +177,35 @@ def chance_check(y_true: np.ndarray, ci95: dict) -> dict:
     return {"better_than_chance": not reasons, "majority_rate": majority, "reasons": reasons, "statement": statement}
 
 
+def best_threshold(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str = "youden") -> float:
+    """The threshold of :func:`choose_operating_point` alone, in NumPy only (the threshold's bootstrap calls it
+    hundreds of times): sensitivity and specificity at every piece come from sorted scores by binary search."""
+    kind, value = parse_operating_point(rule)
+    y_true, prob_palsy = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
+    if kind == "fixed" or len(np.unique(y_true)) < 2:
+        return value if kind == "fixed" else 0.5
+    scores = np.unique(prob_palsy)
+    lower = np.concatenate([[min(0.0, scores[0])], scores])  # piece k: threshold in (lower[k], upper[k]]
+    upper = np.concatenate([scores, [max(1.0, float(np.nextafter(scores[-1], np.inf)))]])
+    # piece k labels palsy the images scoring >= scores[k] (the last piece labels none)
+    positives_at = np.concatenate([scores, [np.inf]])
+    palsy, normal = np.sort(prob_palsy[y_true == 1]), np.sort(prob_palsy[y_true == 0])
+    sensitivity = 1.0 - np.searchsorted(palsy, positives_at, side="left") / len(palsy)  # share scoring >= t
+    specificity = np.searchsorted(normal, positives_at, side="left") / len(normal)  # share scoring < t
+    if kind == "youden":
+        objective, feasible = sensitivity + specificity, np.ones(len(scores) + 1, bool)
+    elif kind == "sensitivity":
+        objective, feasible = specificity, sensitivity >= value - 1e-12
+    else:
+        objective, feasible = sensitivity, specificity >= value - 1e-12
+    if not feasible.any():
+        raise FacepalsyError(f"operating point {rule!r} cannot be reached on the validation data")
+    best = np.flatnonzero(feasible & (objective >= objective[feasible].max() - 1e-12))
+    runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)
+    run = max(runs, key=lambda r: upper[r[-1]] - lower[r[0]])
+    return float((lower[run[0]] + upper[run[-1]]) / 2)
+
+
 def choose_operating_point(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str = "youden") -> OperatingPoint:
     """The threshold chosen by ``rule`` on these (validation) data, with its sensitivity and specificity.
 
@@ -188,28 +217,7 @@ def choose_operating_point(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str
     """
     kind, value = parse_operating_point(rule)
     y_true, prob_palsy = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
-    if kind == "fixed" or len(np.unique(y_true)) < 2:
-        threshold = value if kind == "fixed" else 0.5
-    else:
-        scores = np.unique(prob_palsy)
-        lower = np.concatenate([[min(0.0, scores[0])], scores])  # piece k: threshold in (lower[k], upper[k]]
-        upper = np.concatenate([scores, [max(1.0, float(np.nextafter(scores[-1], np.inf)))]])
-        # piece k labels palsy the images scoring >= scores[k] (the last piece labels none)
-        positives_at = np.concatenate([scores, [np.inf]])
-        sensitivity = np.array([(prob_palsy[y_true == 1] >= t).mean() for t in positives_at])
-        specificity = np.array([(prob_palsy[y_true == 0] < t).mean() for t in positives_at])
-        if kind == "youden":
-            objective, feasible = sensitivity + specificity, np.ones(len(scores) + 1, bool)
-        elif kind == "sensitivity":
-            objective, feasible = specificity, sensitivity >= value - 1e-12
-        else:
-            objective, feasible = sensitivity, specificity >= value - 1e-12
-        if not feasible.any():
-            raise FacepalsyError(f"operating point {rule!r} cannot be reached on the validation data")
-        best = np.flatnonzero(feasible & (objective >= objective[feasible].max() - 1e-12))
-        runs = np.split(best, np.flatnonzero(np.diff(best) > 1) + 1)
-        run = max(runs, key=lambda r: upper[r[-1]] - lower[r[0]])
-        threshold = float((lower[run[0]] + upper[run[-1]]) / 2)
+    threshold = best_threshold(y_true, prob_palsy, rule)
     at = binary_metrics(y_true, prob_palsy, threshold)
     both = len(np.unique(y_true)) == 2
     return OperatingPoint(

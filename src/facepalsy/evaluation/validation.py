@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.evaluation.metrics import choose_operating_point, fit_temperature
+from facepalsy.evaluation.metrics import best_threshold, fit_temperature
 from facepalsy.models.operating_point import apply_temperature, logit
 
 TEMPERATURE_FOLDS = 5
@@ -114,7 +114,7 @@ def threshold_interval(
         index = np.repeat(np.arange(len(y)), counts)
         if len(np.unique(y[index])) == 2:
             try:
-                thresholds.append(choose_operating_point(y[index], prob[index], rule).threshold)
+                thresholds.append(best_threshold(y[index], prob[index], rule))
             except FacepalsyError:  # a sensitivity or specificity target out of reach in this resample
                 continue
     if len(thresholds) < resamples // 2:
