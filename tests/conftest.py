@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
 import pytest
+import torch
 
 from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
@@ -30,6 +32,22 @@ TINY_TRAIN_FLAGS = [
     "0.25",
     "--no-require-face",  # drawn 48-px faces are too small for the detector; tests of the face policy draw larger ones
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, share the cores among the workers: each worker's torch (and every CLI it starts, through
+    OMP_NUM_THREADS) using all cores would oversubscribe them, and spinning OpenMP threads then slow everyone down."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: workers start the longest runs at once and share the short ones after, instead of one long
+    test ending the session alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True, scope="session")

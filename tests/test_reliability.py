@@ -126,7 +126,6 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_cv_killed_in_a_fold_then_resumed_equals_an_uninterrupted_cv(tmp_path, synth_data):
     flags = ["--protocol", "subject-kfold", "--folds", "3", *FLAGS[2:]]
     reference = _cli("cv", str(synth_data), "--out", str(tmp_path / "whole"), *flags)
