@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from drawn_faces import SIZE, drawn_face, warp_region
 from PIL import Image
 
 from facepalsy.app.cli import main
-from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.face.detect import largest_face, mediapipe_available
 
 pytestmark = pytest.mark.skipif(
     not mediapipe_available(), reason="reference ranges and the exam need the face extra (bash scripts/setup)"
 )
-SIZE = 320
-
-
-def _identity(i: int, palsy: bool = False, side: int = 1, severity: float = 0.9):
-    identity = make_identity(np.random.default_rng([i, 0]), palsy=palsy)
-    return (
-        dataclasses.replace(identity, palsy_side=side, severity=severity) if palsy else identity
-    )  # image right (+1) is the patient's left
-
-
-def _face(i: int, expression: dict | None = None, **identity) -> np.ndarray:
-    return np.asarray(
-        draw_face(
-            _identity(i, **identity),
-            np.random.default_rng([i, 1]),
-            SIZE,
-            expression or {"smile": 0.2, "eye_open": 1.0, "brow_raise": 1.0},
-        )
-    )
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +24,12 @@ def norms(tmp_path_factory) -> Path:
     """Reference ranges from 30 drawn healthy faces, built by the CLI."""
     folder = tmp_path_factory.mktemp("healthy")
     for i in range(30):
-        Image.fromarray(_face(200 + i, {"smile": float(np.random.default_rng(i).uniform(0, 1))})).save(
+        Image.fromarray(drawn_face(200 + i, {"smile": float(np.random.default_rng(i).uniform(0, 1))})).save(
             folder / f"h{i:02d}.png"
         )
     out = folder.parent / "norms.json"
-    assert main(["norms", "build", str(folder), "--out", str(out), "--source", "drawn healthy faces"]) == 0
+    flags = ["--source", "drawn healthy faces", "--retest-photos", "0"]
+    assert main(["norms", "build", str(folder), "--out", str(out), *flags]) == 0
     values = json.loads(out.read_text())
     assert (
         values["count"] >= 25
@@ -56,15 +37,6 @@ def norms(tmp_path_factory) -> Path:
         and set(values["regions"]) == {"brow", "eye", "mid_face", "mouth"}
     )
     return out
-
-
-def _warp(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float], sigma: float) -> np.ndarray:
-    """Move the pixels around ``centre`` by ``shift`` (a smooth Gaussian displacement)."""
-    y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
-    weight = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma**2))
-    return cv2.remap(
-        rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
 
 
 def _asymmetry_json(path: Path, norms: Path, capsys) -> dict:
@@ -90,7 +62,7 @@ WARPS = [
 def test_a_warped_region_is_flagged_on_its_side_and_a_healthy_face_names_no_side(
     region, landmark, shift, sigma, norms, tmp_path, capsys
 ):
-    rgb = _face(7)
+    rgb = drawn_face(7)
     healthy = tmp_path / "healthy.png"
     Image.fromarray(rgb).save(healthy)
     reading = _asymmetry_json(healthy, norms, capsys)
@@ -99,7 +71,7 @@ def test_a_warped_region_is_flagged_on_its_side_and_a_healthy_face_names_no_side
     face = largest_face(rgb, backend="mediapipe")
     iod = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
     for side, image in (("left", None), ("right", "mirror")):
-        warped = _warp(rgb, face.landmarks[landmark], (shift[0] * iod, shift[1] * iod), sigma * iod)
+        warped = warp_region(rgb, face.landmarks[landmark], (shift[0] * iod, shift[1] * iod), sigma * iod)
         warped = np.ascontiguousarray(warped[:, ::-1]) if image == "mirror" else warped
         path = tmp_path / f"{region}_{side}.png"
         Image.fromarray(warped).save(path)
@@ -123,7 +95,7 @@ def test_exam_on_rest_smile_and_eye_closure_names_what_is_missing(norms, tmp_pat
         folder = tmp_path / who
         folder.mkdir()
         for name, expression in expressions.items():
-            Image.fromarray(_face(11, {"eye_open": 1.0, "brow_raise": 1.0, **expression}, **identity)).save(
+            Image.fromarray(drawn_face(11, {"eye_open": 1.0, "brow_raise": 1.0, **expression}, **identity)).save(
                 folder / f"{name}.jpg"
             )
         capsys.readouterr()
@@ -150,7 +122,7 @@ def test_exam_on_rest_smile_and_eye_closure_names_what_is_missing(norms, tmp_pat
 
 
 def test_exam_refuses_a_folder_without_expression_names(tmp_path, capsys):
-    Image.fromarray(_face(3)).save(tmp_path / "IMG_0001.jpg")
+    Image.fromarray(drawn_face(3)).save(tmp_path / "IMG_0001.jpg")
     assert main(["exam", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "no photo named by an expression" in capsys.readouterr().err
 
@@ -158,7 +130,7 @@ def test_exam_refuses_a_folder_without_expression_names(tmp_path, capsys):
 def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tiny_run, tmp_path, capsys):
     """A drawn palsy face at rest, smiling, at rest again: the mouth's peak is a smile frame; frames without a face are
     marked."""
-    frames = [_face(11, {"smile": s}, palsy=True, side=1) for s in (0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0)]
+    frames = [drawn_face(11, {"smile": s}, palsy=True, side=1) for s in (0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0)]
     frames.insert(6, np.full_like(frames[0], 90))  # a blank frame: no face
     video = tmp_path / "clip.mkv"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 6, (SIZE, SIZE))
@@ -191,12 +163,13 @@ def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):
     for name, smile in (("rest", 0.0), ("smile", 1.0)):
         path = tmp_path / "uploads" / f"{name}.png"
         path.parent.mkdir(exist_ok=True)
-        Image.fromarray(_face(5, {"smile": smile})).save(path)
+        Image.fromarray(drawn_face(5, {"smile": smile})).save(path)
         uploads.append(str(path))
-    text, pictures = analyzer.exam(uploads, None)
+    text, pictures, pending = analyzer.exam(uploads, None)
+    assert set(pending.photos) == {"rest", "smile"} and pending.date_source.startswith("today")
     assert "| mouth |" in text and "Missing expressions: brow_raise" in text and len(pictures) >= 3
     for name, smile in (("rest", 0.0), ("smile", 1.0)):  # a drawn palsy face (brow, eye and mouth droop on one side)
-        Image.fromarray(_face(5, {"smile": smile}, palsy=True, side=1)).save(tmp_path / "uploads" / f"{name}.png")
-    text, _ = analyzer.exam(uploads, None)
+        Image.fromarray(drawn_face(5, {"smile": smile}, palsy=True, side=1)).save(tmp_path / "uploads" / f"{name}.png")
+    text, _, _ = analyzer.exam(uploads, None)
     assert "**Pattern: " in text, text
     assert "Upload photos named by expression" in analyzer.exam(None, None)[0]

@@ -23,6 +23,7 @@ LAYERS = (
     "evaluation",  # metrics, the shortcut audit and data checks, evaluating a run, reports and model cards
     "training",  # the training loop, cross-validation, features
     "workflows",  # the exam, norms build, harmonising a folder
+    "records",  # the patient record store: database, migrations, history and change, privacy
     "app",  # the CLI, the page, the benchmark command
     "__init__",
     "__main__",  # the front door: facepalsy.load

@@ -3,67 +3,27 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from page_helpers import BROWSER_FLAGS, CHROMIUM, start_server, upload
 
 from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.face.detect import mediapipe_available
 
-CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
     not mediapipe_available(), reason="the page finds faces with the face extra (bash scripts/setup)"
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(run: Path, tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, str, Path]:
-    """`facepalsy serve` on a free port with its temporary folder under tmp_path; returns the process, URL and its
-    working folder."""
-    port = _free_port()
-    temp = tmp_path / "tmp"
-    temp.mkdir(exist_ok=True)
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(temp)}
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "facepalsy", "serve", str(run), "--port", str(port), *flags],
-        stdout=log,
-        stderr=log,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"server did not start:\n{(tmp_path / 'server.log').read_text()}")
-            time.sleep(0.5)
-    (workdir,) = temp.glob("facepalsy-serve-*")
-    return process, url, workdir
-
-
 @pytest.fixture(scope="module")
 def server(tiny_run, tmp_path_factory):
     """`facepalsy serve` on a free loopback port; stopped after the tests."""
-    process, url, _ = _start_server(tiny_run, tmp_path_factory.mktemp("serve"))
+    process, url, _ = start_server(tiny_run, tmp_path_factory.mktemp("serve"))
     yield url
     process.terminate()
     process.wait(timeout=30)
@@ -88,29 +48,20 @@ def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces,
 
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is text, not a JPEG")
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
 
         def analyse(path: Path, expect: str) -> str:
             """A fresh page per upload (the same server process), so no state is carried between uploads."""
-            page.goto(server, wait_until="networkidle")
+            page.goto(server, wait_until="load")
             page.locator("#analyse-photo").wait_for(timeout=60000)
-            page.locator("#photo input[type=file]").set_input_files(str(path))
-            page.locator("#photo").get_by_text(path.name).wait_for(timeout=90000)
+            upload(page, "#photo", path)
             page.locator("#analyse-photo").click()
             page.locator("#verdict").get_by_text(expect).wait_for(timeout=120000)
             return page.locator("#verdict").inner_text()
 
-        page.goto(server, wait_until="networkidle")
+        page.goto(server, wait_until="load")
         page.locator("#analyse-photo").wait_for(timeout=60000)
         assert not page.locator("#prob input").is_visible()  # no "p(palsy) 0" before any upload
         text = analyse(faces[0], "p(palsy)")
@@ -211,13 +162,16 @@ def test_janitor_deletes_after_the_grace_period_and_restarts_on_reuse(tmp_path):
     assert not path.exists()
 
 
-def test_open_host_warns(tiny_run, capsys, monkeypatch):
-    from facepalsy.app import serve
+def test_a_page_open_to_the_network_without_a_login_is_refused(tiny_run, tmp_path, capsys, monkeypatch):
     from facepalsy.app.cli import main
 
-    monkeypatch.setattr(serve, "serve", lambda *a, **k: None)
-    assert main(["serve", str(tiny_run), "--host", "0.0.0.0"]) == 0
-    assert "warning: serving on 0.0.0.0" in capsys.readouterr().err
+    monkeypatch.delenv("FACEPALSY_AUTH", raising=False)
+    assert main(["serve", str(tiny_run), "--host", "0.0.0.0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--host 0.0.0.0 opens the page to the network, which needs a login" in error
+    (tmp_path / "logins").write_text("# user:password\nclinician\n")
+    assert main(["serve", str(tiny_run), "--host", "0.0.0.0", "--auth-file", str(tmp_path / "logins")]) == 2
+    assert "line 2: expected user:password" in capsys.readouterr().err
 
 
 def test_nothing_derived_from_an_upload_outlives_the_promised_time(tiny_run, faces, tmp_path):
@@ -225,7 +179,7 @@ def test_nothing_derived_from_an_upload_outlives_the_promised_time(tiny_run, fac
     one sweep) later."""
     from gradio_client import Client, handle_file
 
-    process, url, workdir = _start_server(tiny_run, tmp_path, "--forget-after", "3")
+    process, url, workdir = start_server(tiny_run, tmp_path, "--forget-after", "3")
     try:
         verdict, prob, cam, asymmetry, drawing, report = Client(url, verbose=False).predict(
             handle_file(str(faces[0])), None, api_name="/analyze_photo"
@@ -262,7 +216,7 @@ def test_load_twenty_concurrent_photos_with_bad_uploads_and_memory_over_100_requ
     expected = {p.name: r.prob_palsy for p, r in zip(faces, facepalsy.load(tiny_run).predict(faces))}
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is text, not a JPEG")
-    process, url, _ = _start_server(tiny_run, tmp_path)
+    process, url, _ = start_server(tiny_run, tmp_path)
     try:
         clients = [
             Client(url, verbose=False, download_files=False) for _ in range(25)
@@ -307,7 +261,7 @@ def test_load_twenty_concurrent_photos_with_bad_uploads_and_memory_over_100_requ
 def test_a_signal_stops_the_server_within_5_s_and_deletes_its_folder(sig, tiny_run, faces, tmp_path):
     from gradio_client import Client, handle_file
 
-    process, url, workdir = _start_server(tiny_run, tmp_path)
+    process, url, workdir = start_server(tiny_run, tmp_path)
     try:
         Client(url, verbose=False).predict(
             handle_file(str(faces[0])), None, api_name="/analyze_photo"

@@ -1,4 +1,4 @@
-"""Figures: training curves, confusion matrix, ROC, reliability, exam regions and timelines.
+"""Figures: training curves, confusion matrix, ROC, reliability, exam regions, timelines and a patient's trend.
 
 Each function only draws what it is given and writes a PNG atomically; the numbers come from the
 metrics, the training loop and the exam. Matplotlib runs headless (Agg), so no display is needed.
@@ -178,4 +178,41 @@ def plot_timeline(times: np.ndarray, probs: np.ndarray, path: Path, threshold: f
     ax.set_title(title or "palsy probability over time", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
+    save_figure(fig, path)
+
+
+def plot_trend(
+    dates: list,
+    series: dict[str, list[float | None]],
+    healthy_top: dict[str, float],
+    mdc: dict[str, float],
+    path: Path,
+    title: str = "",
+) -> None:
+    """Per region and overall, the resting score at each visit: the healthy band shaded (0 to its 99th percentile),
+    each point with a bar of ± half its MDC95 (two bars that do not overlap differ by more than measurement noise)."""
+    names = list(series)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), sharex=True)
+    for ax, name in zip(np.atleast_1d(axes), names):
+        values = np.array([np.nan if v is None else v for v in series[name]], dtype=float)
+        if name in healthy_top:
+            ax.axhspan(0, healthy_top[name], color="tab:green", alpha=0.15, label="healthy range")
+        ax.errorbar(
+            dates,
+            values,
+            yerr=mdc.get(name, 0.0) / 2,
+            fmt="-o",
+            color="tab:red" if name == "overall" else "tab:blue",
+            capsize=3,
+            markersize=4,
+        )
+        top = np.nanmax([*values, healthy_top.get(name, 0.0)], initial=1.0)
+        ax.set_ylim(0, top * 1.25)
+        ax.set_title(name.replace("_", " "))
+        ax.tick_params(axis="x", rotation=45)
+    np.atleast_1d(axes)[0].set_ylabel("resting score (units of healthy spread)")
+    np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     save_figure(fig, path)

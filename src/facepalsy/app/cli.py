@@ -34,6 +34,7 @@ from facepalsy.app.commands_models import (
     cmd_synth,
     cmd_train,
 )
+from facepalsy.app.commands_records import add_record_commands, db_flag, exam_record_flags
 from facepalsy.app.flags import common_flags, config_flags, inference_flags, strict_flag
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
@@ -52,6 +53,8 @@ SINGLE_PROCESS_COMMANDS = {
     "export",
     "exam",
     "norms",
+    "history",
+    "forget",
 }  # start no worker processes
 
 
@@ -136,8 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_predict)
 
-    p = command("export", help="export a run's model for deployment (ONNX)")
-    p.add_argument("run", metavar="RUN")
+    p = command("export", help="export a run's model for deployment (ONNX), or a patient's record (--patient)")
+    p.add_argument("run", metavar="RUN", nargs="?", help="the run folder (not with --patient)")
+    p.add_argument(
+        "--patient",
+        metavar="ID",
+        help="write this patient's record instead: record.json and record.csv into --out DIR (default record_<ID>)",
+    )
+    db_flag(p)
     p.add_argument(
         "--format",
         choices=[e for e in ENGINES if e != "torch"],
@@ -193,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", metavar="RUN", help="video: also plot this trained run's p(palsy) per frame")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    exam_record_flags(p)
     p.set_defaults(func=cmd_exam)
+    add_record_commands(command)
 
     p = command("norms", help="healthy reference ranges for the landmark asymmetry (face extra)")
     norms_sub = p.add_subparsers(dest="norms_command", required=True, metavar="ACTION")
@@ -201,6 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("folder", metavar="FOLDER", help="photos of healthy people (searched recursively)")
     b.add_argument("--out", required=True, metavar="FILE.json")
     b.add_argument("--source", help="where the photos come from, recorded in the file (default: the folder's path)")
+    b.add_argument(
+        "--retest-photos",
+        type=int,
+        default=80,
+        metavar="N",
+        help="resting photos measured again on re-taken views for the minimal detectable change that `history` "
+        "judges change by (default 80; 0 skips it)",
+    )
     b.set_defaults(func=cmd_norms_build)
 
     p = command("compare", help="the paper's Table 1 for any runs")
@@ -307,7 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only); 0.0.0.0 opens it to the network"
     )
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login")
+    p.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="require a login: user:password lines (or set FACEPALSY_AUTH); needed for any --host but this machine",
+    )
+    db_flag(p)
     p.add_argument("--keep-uploads", metavar="DIR", help="keep a copy of each upload here (default: none is kept)")
     p.add_argument(
         "--forget-after",

@@ -162,15 +162,18 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
 
 
 def cmd_exam(args: argparse.Namespace) -> int:
+    from facepalsy.app.commands_records import check_record_flags, record_after_exam
     from facepalsy.face.norms import load_norms
     from facepalsy.inference.predictor import load
     from facepalsy.workflows.exam import read_name_map, run_exam
 
+    check_record_flags(args)
     predictor = load(args.run, precision=args.precision) if args.run else None
     out = Path(args.out or f"exam_{Path(args.path).stem}")
-    exam = run_exam(
-        args.path, out, load_norms(args.norms), read_name_map(args.names) if args.names else None, args.fps, predictor
-    )
+    names = read_name_map(args.names) if args.names else None
+    exam = run_exam(args.path, out, load_norms(args.norms), names, args.fps, predictor)
+    if args.patient or args.pseudonyms:
+        record_after_exam(args, exam, names)
     if args.json:
         print(json.dumps(exam.to_dict()))
         return 0
@@ -188,7 +191,9 @@ def cmd_norms_build(args: argparse.Namespace) -> int:
     from facepalsy.files import atomic_write_json
     from facepalsy.workflows.norms import measure_healthy_folder
 
-    norms, failures, turned = measure_healthy_folder(args.folder, args.source or str(args.folder))
+    norms, failures, turned = measure_healthy_folder(
+        args.folder, args.source or str(args.folder), retest_photos=args.retest_photos
+    )
     atomic_write_json(Path(args.out), norms)
     for failure in failures[:20]:
         print(f"skipped: {failure}", file=sys.stderr)
@@ -197,6 +202,12 @@ def cmd_norms_build(args: argparse.Namespace) -> int:
         f"healthy faces ({len(failures)} without a usable face, "
         f"{turned} turned too far, left out)"
     )
+    if "retest" in norms:
+        mdc = norms["retest"]["mdc95"]["regions"]
+        console.print(
+            f"minimal detectable change (MDC95) from {norms['retest']['photos']} re-measured resting faces: "
+            + ", ".join(f"{region.replace('_', ' ')} {value:.2f}" for region, value in mdc.items())
+        )
     return 0
 
 

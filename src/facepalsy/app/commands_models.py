@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from rich.table import Table
@@ -158,9 +157,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from facepalsy.app.commands_records import cmd_export_record
     from facepalsy.inference.export import export_onnx, export_run_int8
     from facepalsy.inference.predictor import load
 
+    if args.patient:
+        if args.run:
+            raise FacepalsyError("give a run folder or --patient ID, not both")
+        return cmd_export_record(args)
+    if not args.run:
+        raise FacepalsyError("export needs a run folder (or --patient ID for a patient's record)")
     predictor = load(args.run)
     if args.format == "onnx-int8":
         path, figures = export_run_int8(predictor, args.calibration_images)
@@ -258,17 +264,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from facepalsy.app.serve import serve
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"warning: serving on {args.host}: anyone who can reach this machine can upload faces"
-            + ("" if args.auth else " (no --auth given)"),
-            file=sys.stderr,
-        )
     serve(
         args.run,
         host=args.host,
         port=args.port,
-        auth=args.auth,
+        auth_file=args.auth_file,
+        db=args.db,
         keep_uploads=args.keep_uploads,
         precision=args.precision,
         threshold=args.threshold,

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facepalsy.app.serve_history import HistoryDesk, check_host, history_tab, read_credentials
 from facepalsy.app.serve_workers import MicroBatcher, UploadJanitor
 from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
 from facepalsy.inference.predictor import Predictor, load
@@ -236,14 +237,15 @@ class Analyzer:
         path = folder / "facepalsy-report.html"
         return str(write_html_report(path, name, result.verdict, pictures, result.asymmetry, timeline, CAUTION))
 
-    def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray]]:
-        """The exam of one person: expression photos (named by expression) or one video; the region/side table and
-        pictures."""
+    def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray], object]:
+        """The exam of one person: expression photos (named by expression) or one video; the region/side table,
+        pictures, and the exam ready for the History tab to record (its photos hashed before they are deleted)."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
+        from facepalsy.records.recording import exam_sources, pending_exam
         from facepalsy.workflows.exam import run_exam
 
         if not mediapipe_available():
-            return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", []
+            return f"The exam needs the face extra, which is not installed ({FACE_INSTALL}).", [], None
         from facepalsy.runfolder import ExamFolder
 
         consumed, derived = [], []
@@ -264,6 +266,7 @@ class Analyzer:
             out = self._derived(derived)
             with self.lock:
                 exam = run_exam(source, out, self.norms)
+            pending = pending_exam(exam, exam_sources(source))
             folder = ExamFolder(out)
             text = exam.markdown(pictures=False)
             pictures = (
@@ -272,9 +275,9 @@ class Analyzer:
                 + sorted(out.glob("peak_*.png"))
                 + sorted(out.glob("landmarks_*.png"))
             )
-            return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()]
+            return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()], pending
         except FacepalsyError as exc:  # UploadError included
-            return f"**Could not run the exam.** {exc}", []
+            return f"**Could not run the exam.** {exc}", [], None
         finally:
             for item in (*consumed, *derived):
                 self.janitor.release(item)
@@ -287,7 +290,7 @@ class Analyzer:
         return folder
 
 
-def build_app(analyzer: Analyzer):
+def build_app(analyzer: Analyzer, desk: HistoryDesk | None = None):
     import gradio as gr
 
     def photo(upload, webcam):
@@ -311,7 +314,7 @@ def build_app(analyzer: Analyzer):
         with gr.Tab("Photo"):
             with gr.Row():
                 upload = gr.File(
-                    label=f"Face photo (JPEG, PNG, BMP, WebP; up to {IMAGE_LIMIT_MB} MB)",
+                    label=f"Face photo (JPEG, PNG, BMP, WebP, DICOM; up to {IMAGE_LIMIT_MB} MB)",
                     type="filepath",
                     elem_id="photo",
                 )
@@ -347,7 +350,10 @@ def build_app(analyzer: Analyzer):
             go_exam = gr.Button("Run exam", variant="primary", elem_id="run-exam")
             exam_text = gr.Markdown(elem_id="exam-result")
             exam_pictures = gr.Gallery(label="Movement per side, timeline, landmarks", elem_id="exam-pictures")
-            go_exam.click(analyzer.exam, [exam_photos, exam_video], [exam_text, exam_pictures], api_name="exam")
+            pending = gr.State(None)  # the exam just made, for the History tab to record
+            go_exam.click(
+                analyzer.exam, [exam_photos, exam_video], [exam_text, exam_pictures, pending], api_name="exam"
+            )
         with gr.Tab("Video"):
             video_in = gr.File(
                 label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)",
@@ -362,6 +368,7 @@ def build_app(analyzer: Analyzer):
             go_video.click(
                 video, [video_in], [video_verdict, video_prob, timeline, video_report], api_name="analyze_video"
             )
+        history_tab(gr, desk or HistoryDesk(None, analyzer.workdir), pending)
     return app.queue(default_concurrency_limit=CONCURRENT_REQUESTS, max_size=QUEUE_LIMIT)
 
 
@@ -369,7 +376,8 @@ def serve(
     run_dir: str | Path,
     host: str = "127.0.0.1",
     port: int = 7860,
-    auth: str | None = None,
+    auth_file: str | Path | None = None,
+    db: str | None = None,
     keep_uploads: str | Path | None = None,
     precision: str = "auto",
     threshold: float | None = None,
@@ -377,17 +385,14 @@ def serve(
     engine: str = "torch",
     forget_after: float = FORGET_AFTER,
 ) -> None:
-    """Start the page and block until SIGINT or SIGTERM; then stop within seconds, deleting the working folder."""
+    """Start the page and block until SIGINT or SIGTERM; then stop within seconds, deleting the working folder. A
+    login (``auth_file`` or FACEPALSY_AUTH) is required to bind beyond this machine; ``db`` is the History tab's."""
+    credentials = read_credentials(auth_file)
+    check_host(host, credentials)
     try:
         import gradio  # noqa: F401
     except ImportError as exc:
         raise FacepalsyError(f"the web page needs gradio, which is not installed: {WEB_INSTALL}") from exc
-    credentials = None
-    if auth:
-        user, _, password = auth.partition(":")
-        if not user or not password:
-            raise FacepalsyError("--auth takes user:password")
-        credentials = (user, password)
     predictor = load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     workdir = Path(tempfile.mkdtemp(prefix="facepalsy-serve-"))
@@ -396,7 +401,7 @@ def serve(
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         analyzer = Analyzer(predictor, workdir, Path(keep_uploads) if keep_uploads else None, forget_after)
-        app = build_app(analyzer)
+        app = build_app(analyzer, HistoryDesk(db, workdir))
         app.launch(
             server_name=host,
             server_port=port,

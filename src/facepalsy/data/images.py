@@ -7,6 +7,7 @@ frames, the web page, ``prepare --face-crop``) decodes with :func:`load_image` /
 
 from __future__ import annotations
 
+import datetime
 import errno
 import re
 import warnings
@@ -15,9 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from facepalsy.data.dicom import DICOM_EXTENSIONS, dicom_date, is_dicom, read_dicom_image
 from facepalsy.errors import BadImageError, InputError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", *DICOM_EXTENSIONS}
+EXIF_DATE_TAKEN = 0x9003  # DateTimeOriginal, in the Exif sub-IFD
 MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
 # the one limit against decompression bombs (CLI, library and web page), checked from the header before decoding
 MAX_PIXELS = 40_000_000
@@ -25,7 +28,8 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # lo
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Decode an image file to 8-bit RGB, honouring EXIF orientation; raise BadImageError if unusable.
+    """Decode an image file (or a DICOM photograph) to 8-bit RGB, honouring EXIF orientation; raise BadImageError if
+    unusable.
 
     PNG chunk checksums are verified first: Pillow decodes image data whose CRC fails without a word.
     """
@@ -35,6 +39,10 @@ def load_image(path: str | Path) -> Image.Image:
     except UnicodeEncodeError:
         raise BadImageError(path, "file name is not valid UTF-8; rename the file") from None
     try:
+        if is_dicom(path):
+            image = read_dicom_image(path, MAX_PIXELS)
+            _check_size(image, path)
+            return image
         with Image.open(path) as img:
             _check_size(img, path)
             if img.format == "PNG":
@@ -62,6 +70,19 @@ def load_image(path: str | Path) -> Image.Image:
         raise BadImageError(path, f"cannot decode ({exc})") from exc
     except (SyntaxError, ValueError, EOFError) as exc:
         raise BadImageError(path, f"cannot decode ({exc})") from exc
+
+
+def photo_date(path: Path) -> tuple[datetime.date, str] | None:
+    """When a photo was taken and where that was read: the DICOM header, or EXIF DateTimeOriginal."""
+    if is_dicom(path):
+        found = dicom_date(path)
+        return (found, "DICOM header") if found else None
+    try:
+        with Image.open(path) as img:
+            value = img.getexif().get_ifd(0x8769).get(EXIF_DATE_TAKEN)
+        return datetime.datetime.strptime(str(value).strip()[:10], "%Y:%m:%d").date(), "EXIF DateTimeOriginal"
+    except (OSError, ValueError, TypeError, UnidentifiedImageError):
+        return None
 
 
 def too_many_pixels(pixels: int | None, size: tuple[int, int] | None = None) -> str:

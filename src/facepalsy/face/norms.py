@@ -16,6 +16,14 @@ Definitions (all in the eye-aligned frame, lengths in inter-ocular distances; se
   wider-open eye, a longer nose-to-mouth-corner distance, a lower mouth corner pulled less far
   out), and it is named only for a region outside the healthy range.
 
+Follow-up: the *overall score* of a face is its largest region score (``overall`` holds its healthy
+distribution). ``retest`` holds the minimal detectable change (MDC95) of every measure, region score
+and the overall score: healthy resting photos are each measured again on re-taken views (turned,
+rescaled, shifted, re-lit, re-encoded; ``workflows/norms.py``), the within-photo spread gives the
+standard error of measurement (SEM) and MDC95 = 1.96 × √2 × SEM, the smallest difference between
+two visits that measurement noise explains only 5% of the time. No repeated visits of healthy
+people were available, so it is a floor: real re-photographing also changes expression and light.
+
 Expressions: healthy faces are more asymmetric in a smile or a brow raise than at rest. Every
 healthy photo's expression is recognised (``expression``; a sub-folder or file named after an
 expression names it instead), and each expression with at least MIN_PER_EXPRESSION faces gets its
@@ -90,11 +98,45 @@ def _ranges(measured: list[dict[str, float]]) -> dict:
     ranges = {"count": len(measured), "measures": measures, "regions": {}}
     for region in REGIONS:
         scores = np.array([region_score(d, ranges, region) for d in measured])
-        ranges["regions"][region] = {
-            "quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
-            "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE)),
-        }
+        ranges["regions"][region] = _distribution(scores)
+    ranges["overall"] = _distribution(np.array([overall_score(d, ranges) for d in measured]))
     return ranges
+
+
+def _distribution(scores: np.ndarray) -> dict:
+    return {
+        "quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
+        "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE)),
+    }
+
+
+def rest_ranges(norms: dict) -> dict:
+    """The ranges a resting face is read against: the rest expression's where the reference has them."""
+    return norms.get("expressions", {}).get("rest") or norms
+
+
+def retest_mdc(retakes: list[list[dict[str, float]]], norms: dict, method: str) -> dict:
+    """MDC95 per measure (|left − right|, inter-ocular distances), region score and overall score, from the
+    differences of each healthy photo measured on several re-taken views (one list per photo)."""
+    retakes = [views for views in retakes if len(views) >= 2]
+    if len(retakes) < 10:
+        raise FacepalsyError(f"the minimal detectable change needs at least 10 re-measured photos, got {len(retakes)}")
+    ranges = rest_ranges(norms)
+
+    def mdc(value) -> float:
+        within = [np.var([value(d) for d in views], ddof=1) for views in retakes]
+        return round(1.96 * np.sqrt(2.0) * float(np.sqrt(np.mean(within))), 4)
+
+    return {
+        "method": method,
+        "photos": len(retakes),
+        "views_per_photo": round(float(np.mean([len(v) for v in retakes])), 1),
+        "mdc95": {
+            "measures": {m: mdc(lambda d, m=m: abs(d[m])) for m in WEAKER_SIGN},
+            "regions": {r: mdc(lambda d, r=r: region_score(d, ranges, r)) for r in REGIONS},
+            "overall": mdc(lambda d: overall_score(d, ranges)),
+        },
+    }
 
 
 def build_norms(
@@ -102,10 +144,12 @@ def build_norms(
     source: str,
     expressions: list[str] | None = None,
     sizes: list[dict[str, float]] | None = None,
+    retakes: tuple[list[list[dict[str, float]]], str] | None = None,
 ) -> dict:
     """Reference ranges from the region-measure differences of healthy faces (one dict per face), over
     all faces and per expression (``expressions``, one per face) with enough faces; ``sizes`` (one
-    :func:`side_sizes` per face) give the healthy resting sizes behind the slack for other expressions."""
+    :func:`side_sizes` per face) give the healthy resting sizes behind the slack for other expressions;
+    ``retakes`` (re-measured resting photos and how they were re-taken) the minimal detectable change."""
     from facepalsy.version import __version__
 
     if len(measured) < 20:
@@ -129,11 +173,18 @@ def build_norms(
     if sizes:
         resting = [s for s, e in zip(sizes, expressions) if e == "rest"] or sizes
         norms["rest_sizes"] = {m: float(np.median([s[m] for s in resting])) for m in REGION_SIZE.values()}
+    if retakes:
+        norms["retest"] = retest_mdc(retakes[0], norms, retakes[1])
     return norms
 
 
 def region_score(diffs: dict[str, float], norms: dict, region: str) -> float:
     return max(abs(diffs[m]) / max(norms["measures"][m]["p95_abs"], 1e-9) for m in REGIONS[region])
+
+
+def overall_score(diffs: dict[str, float], norms: dict) -> float:
+    """The face's largest region score: one number to follow over visits."""
+    return max(region_score(diffs, norms, region) for region in REGIONS)
 
 
 def reading(

@@ -16,7 +16,7 @@ STYLE = (
 )
 
 
-def _picture(title: str, path: Path, width: int) -> str:
+def picture_html(title: str, path: Path, width: int) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
     return f"<h3>{html.escape(title)}</h3><img src='data:image/png;base64,{data}' style='max-width:{width}px'>"
 
@@ -34,11 +34,11 @@ def write_html_report(
     Markdown, ``pictures`` (title, PNG) are shown 420 px wide and the ``timeline`` PNG 700 px."""
     render = markdown_it.MarkdownIt("commonmark").enable("table").render
     parts = [f"<h1>facepalsy report: {html.escape(name)}</h1>", render(verdict), render(caution)]
-    parts += [_picture(title, picture, 420) for title, picture in pictures]
+    parts += [picture_html(title, picture, 420) for title, picture in pictures]
     if asymmetry:
         parts.append(render(asymmetry))
     if timeline:
-        parts.append(_picture("Palsy probability over time", timeline, 700))
+        parts.append(picture_html("Palsy probability over time", timeline, 700))
     path.write_text(
         f"<!doctype html><meta charset='utf-8'><title>facepalsy report</title>{STYLE}{''.join(parts)}",
         encoding="utf-8",

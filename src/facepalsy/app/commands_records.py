@@ -1,0 +1,142 @@
+"""The record commands: ``exam --patient`` records, ``history`` shows a patient's visits and change, ``export
+--patient`` writes the record out, ``forget`` deletes it. They parse, call ``facepalsy.records`` and render."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.table import Table
+
+from facepalsy.errors import FacepalsyError
+from facepalsy.log import console, result_console
+
+DB_HELP = (
+    "the record database: a SQLite file or a URL (postgresql+psycopg://user@host/db); default: $FACEPALSY_DB, "
+    "else records.db in your user data folder"
+)
+
+
+def db_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH|URL", help=DB_HELP)
+
+
+def exam_record_flags(p: argparse.ArgumentParser) -> None:
+    """``exam``'s flags for recording the exam in the patient's record."""
+    group = p.add_argument_group("recording the exam (see `facepalsy history`)")
+    group.add_argument("--patient", metavar="ID", help="record the exam under this pseudonymous patient id")
+    group.add_argument(
+        "--pseudonyms",
+        metavar="MAP.csv",
+        help="DICOM photos: take the id from the header's PatientID through this real_id,pseudonym map "
+        "(the real id is never stored)",
+    )
+    group.add_argument("--date", metavar="YYYY-MM-DD", help="the exam's date (default: the photos' EXIF or DICOM date)")
+    db_flag(group)
+    group.add_argument(
+        "--keep-photos", action="store_true", help="store the photos' bytes in the database too (default: hashes)"
+    )
+
+
+def add_record_commands(command) -> None:
+    """Register ``history`` and ``forget`` with the CLI's ``command`` factory."""
+    p = command("history", help="a patient's recorded exams: table, trend chart, change beyond measurement noise")
+    p.add_argument("patient", metavar="ID", help="the pseudonymous patient id given to `exam --patient`")
+    db_flag(p)
+    p.add_argument("--out", metavar="DIR", help="where trend.png, history.html and history.json go (history_<ID>)")
+    p.add_argument("--norms", metavar="FILE", help="healthy reference with its MDC95 (default: the shipped one)")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
+    p.set_defaults(func=cmd_history)
+
+    p = command("forget", help="delete every exam and photo of a patient from the record database")
+    p.add_argument("patient", metavar="ID")
+    db_flag(p)
+    p.add_argument("--yes", action="store_true", help="needed: forgetting cannot be undone")
+    p.set_defaults(func=cmd_forget)
+
+
+def record_after_exam(args: argparse.Namespace, exam, names: dict[str, str] | None) -> None:
+    """With ``--patient`` or ``--pseudonyms``: store the exam and say where (stderr, so --json stays one document)."""
+    from facepalsy.records.pseudonyms import read_pseudonym_map
+    from facepalsy.records.recording import exam_sources, patient_from_dicom, pending_exam, record_exam
+    from facepalsy.records.store import RecordStore, recorded_by_default
+
+    sources = exam_sources(Path(args.path), names)
+    patient = args.patient or patient_from_dicom(sources, read_pseudonym_map(args.pseudonyms))
+    pending = pending_exam(exam, sources, args.date, args.keep_photos, args.run)
+    with RecordStore(args.db) as store:
+        recorded = record_exam(store, patient, pending, recorded_by_default())
+    if recorded.warning:
+        console.print(
+            f"[yellow]warning:[/] patient id {recorded.patient!r}: {recorded.warning}; ids must be pseudonyms "
+            f"(`facepalsy forget {recorded.patient} --yes` removes it)",
+            highlight=False,
+        )
+    console.print(recorded.sentence(), highlight=False)
+
+
+def check_record_flags(args: argparse.Namespace) -> None:
+    """Refuse recording flags without a patient before the exam runs, so nothing is measured in vain."""
+    if (args.date or args.keep_photos or args.db) and not (args.patient or args.pseudonyms):
+        raise FacepalsyError("--date, --db and --keep-photos record the exam: give --patient ID (or --pseudonyms)")
+    if args.patient and args.pseudonyms:
+        raise FacepalsyError("give --patient or --pseudonyms, not both")
+    if args.date:
+        from facepalsy.records.recording import parse_date
+
+        parse_date(args.date)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from facepalsy.face.norms import load_norms
+    from facepalsy.records.history import TRACKED
+    from facepalsy.records.report import write_history
+    from facepalsy.records.store import RecordStore
+
+    with RecordStore(args.db) as store:
+        history = store.history(args.patient, load_norms(args.norms))
+    files = write_history(history, Path(args.out or f"history_{args.patient.strip()}"))
+    if args.json:
+        print(json.dumps(history.to_dict()))
+        return 0
+    names = [name.replace("_", " ") for name in TRACKED]
+    visits = Table(*["date", *names, "verdict"], title=f"patient {history.patient}: {len(history.visits)} visits")
+    for row in history.rows():
+        visits.add_row(*row)
+    out = result_console()
+    out.print(visits)
+    if history.changes:
+        change = Table(*["visits", *names], title="change beyond measurement noise")
+        for row in history.change_rows():
+            change.add_row(*row)
+        out.print(change)
+    console.print(history.noise_sentence(), highlight=False)
+    console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name})")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from facepalsy.records.store import RecordStore
+
+    if not args.yes:
+        raise FacepalsyError(
+            f"forgetting {args.patient!r} deletes every exam and photo and cannot be undone: add --yes"
+        )
+    with RecordStore(args.db) as store:
+        count = store.forget(args.patient)
+        where = store.where
+    console.print(f"forgot patient {args.patient.strip()}: {count} exams deleted from {where}", highlight=False)
+    return 0
+
+
+def cmd_export_record(args: argparse.Namespace) -> int:
+    from facepalsy.records.report import write_export
+    from facepalsy.records.store import RecordStore
+
+    with RecordStore(args.db) as store:
+        record = store.export(args.patient)
+    paths = write_export(record, Path(args.out or f"record_{args.patient.strip()}"))
+    print("\n".join(str(path) for path in paths), file=sys.stdout)
+    return 0

@@ -1,0 +1,152 @@
+"""The page's login and its History tab.
+
+Login: Gradio's own, with credentials from ``--auth-file FILE`` (``user:password`` lines) or ``FACEPALSY_AUTH``,
+never from the command line, where every user of the machine can read them (``ps``). A page bound to anything but
+this machine (loopback) must have a login: ``serve`` refuses to start otherwise.
+
+History: choose or type a patient's pseudonymous id, see the visits and the trend, and record the exam the Exam tab
+just made, under the logged-in user's name (and in the server's log).
+"""
+
+# No ``from __future__ import annotations`` here: Gradio hands a callback the request (who is logged in) by the
+# real type of its annotation, which a postponed (string) annotation would hide.
+import ipaddress
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facepalsy.errors import FacepalsyError
+from facepalsy.face.norms import load_norms
+from facepalsy.log import console
+from facepalsy.records.recording import PendingExam, record_exam
+from facepalsy.records.report import draw_trend
+from facepalsy.records.store import RecordStore
+
+AUTH_ENV = "FACEPALSY_AUTH"
+LOCAL_USER = "local user (no login)"
+
+
+def read_credentials(auth_file: str | Path | None) -> list[tuple[str, str]] | None:
+    """``user:password`` pairs from the file, else from FACEPALSY_AUTH (one per line); None when neither is given."""
+    if auth_file:
+        try:
+            text, source = Path(auth_file).read_text(encoding="utf-8"), str(auth_file)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FacepalsyError(f"{auth_file}: cannot read the login file ({exc})") from exc
+    elif os.environ.get(AUTH_ENV):
+        text, source = os.environ[AUTH_ENV], AUTH_ENV
+    else:
+        return None
+    pairs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        user, _, password = line.strip().partition(":")
+        if not user or not password:
+            raise FacepalsyError(f"{source}: line {number}: expected user:password")
+        pairs.append((user, password))
+    if not pairs:
+        raise FacepalsyError(f"{source}: no user:password line")
+    return pairs
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, credentials: list[tuple[str, str]] | None) -> None:
+    """Refuse to open the page beyond this machine without a login."""
+    if not is_loopback(host) and not credentials:
+        raise FacepalsyError(
+            f"--host {host} opens the page to the network, which needs a login: give --auth-file FILE "
+            f"(user:password lines) or set {AUTH_ENV}"
+        )
+
+
+class HistoryDesk:
+    """The History tab's work: the store is opened on first use (a page never used for follow-up creates no
+    database), one request at a time (SQLite's writer is one anyway)."""
+
+    def __init__(self, db: str | None, workdir: Path) -> None:
+        self.db, self.workdir = db, workdir
+        self.store: RecordStore | None = None
+        self.lock = threading.Lock()
+
+    def _store(self) -> RecordStore:
+        if self.store is None:
+            self.store = RecordStore(self.db)
+        return self.store
+
+    def patients(self) -> list[str]:
+        with self.lock:
+            try:
+                return self._store().patients()
+            except FacepalsyError:
+                return []
+
+    def show(self, patient: str | None) -> tuple[str, np.ndarray | None]:
+        """The visits and changes as Markdown, and the trend chart."""
+        if not (patient or "").strip():
+            return "Choose or type a patient id.", None
+        try:
+            with self.lock:
+                history = self._store().history(patient, load_norms())
+        except FacepalsyError as exc:
+            return f"**No history.** {exc}", None
+        fd, name = tempfile.mkstemp(suffix=".png", dir=self.workdir)
+        os.close(fd)
+        try:
+            draw_trend(history, Path(name))
+            chart = np.asarray(Image.open(name).convert("RGB"))
+        finally:
+            Path(name).unlink(missing_ok=True)
+        return history.markdown(), chart
+
+    def record(self, patient: str | None, pending: PendingExam | None, user: str | None) -> str:
+        """Record the exam the Exam tab made, saying what was stored (or why nothing was)."""
+        if pending is None:
+            return "Run an exam in the Exam tab first; then record it here."
+        if not (patient or "").strip():
+            return "Type the patient's pseudonymous id first."
+        try:
+            with self.lock:
+                recorded = record_exam(self._store(), patient, pending, user or LOCAL_USER)
+        except FacepalsyError as exc:
+            return f"**Not recorded.** {exc}"
+        console.print(f"{recorded.sentence()}, by {user or LOCAL_USER}", highlight=False)  # the server's log
+        warning = f"\n\n**Warning:** the id {recorded.warning}; ids must be pseudonyms." if recorded.warning else ""
+        return f"Recorded: {recorded.sentence()}.{warning}"
+
+
+def history_tab(gr, desk: HistoryDesk, pending) -> None:
+    """The History tab, inside the page's Blocks; ``pending`` is the gr.State the Exam tab fills."""
+    with gr.Tab("History"):
+        gr.Markdown(
+            "Follow one patient over visits. Ids are **pseudonyms**: never a name or a date of birth. "
+            "A region reads `worse` or `improved` only when its score moved by more than measurement noise (MDC95)."
+        )
+        patient = gr.Dropdown(
+            choices=desk.patients(), allow_custom_value=True, label="Patient id (pseudonym)", elem_id="patient"
+        )
+        with gr.Row():
+            show = gr.Button("Show history", elem_id="show-history")
+            record = gr.Button("Record the exam just made", variant="primary", elem_id="record-exam")
+        status = gr.Markdown(elem_id="record-status")
+        table = gr.Markdown(elem_id="history-table")
+        chart = gr.Image(label="Resting scores over visits (healthy range shaded)", elem_id="trend")
+
+        def record_then_show(patient_id, exam, request: gr.Request):
+            message = desk.record(patient_id, exam, getattr(request, "username", None))
+            return (message, *desk.show(patient_id))
+
+        show.click(desk.show, [patient], [table, chart], api_name="history")
+        record.click(record_then_show, [patient, pending], [status, table, chart], api_name="record_exam")

@@ -1,0 +1,103 @@
+"""Recording an exam that was just made: which photos it read (their hashes, their bytes only if kept), which date
+it carries and where that date came from, and, for DICOM photos, the pseudonym the clinic's map gives the header's
+patient id. The CLI and the page both record through :func:`record_exam`."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+
+from facepalsy.data.dicom import dicom_patient_id, is_dicom
+from facepalsy.data.images import photo_date
+from facepalsy.errors import FacepalsyError
+from facepalsy.records.pseudonyms import identifying_hint, pseudonym_for
+from facepalsy.records.store import PhotoFacts, RecordStore, photo_facts
+from facepalsy.workflows.exam import expression_photos
+from facepalsy.workflows.exam_result import Exam
+
+TODAY = "today (no --date, and no date in the photos)"
+
+
+@dataclass
+class Recorded:
+    """What was stored, for the one line the CLI and the page print."""
+
+    exam_id: int
+    patient: str
+    date: datetime.date
+    date_source: str
+    where: str
+    warning: str | None  # the id looks like a name or a date of birth
+
+    def sentence(self) -> str:
+        return (
+            f"recorded exam {self.exam_id} of patient {self.patient} dated {self.date.isoformat()} "
+            f"({self.date_source}) in {self.where}"
+        )
+
+
+def exam_sources(path: Path, names: dict[str, str] | None = None) -> dict[str, Path]:
+    """The files an exam read, by expression (a photo folder) or as ``video``."""
+    if path.is_dir():
+        return expression_photos(path, names)[0]
+    return {"video": path}
+
+
+def parse_date(value: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise FacepalsyError(f"--date {value!r}: give the date as YYYY-MM-DD") from None
+
+
+def exam_date(sources: dict[str, Path], given: str | None) -> tuple[datetime.date, str]:
+    """``--date``, else the rest photo's (or the first photo's) EXIF or DICOM date, else today, with its source."""
+    if given:
+        return parse_date(given), "--date"
+    ordered = sorted(sources.items(), key=lambda item: item[0] != "rest")
+    for _, path in ordered:
+        found = photo_date(path)
+        if found:
+            return found
+    return datetime.date.today(), TODAY
+
+
+def patient_from_dicom(sources: dict[str, Path], mapping: dict[str, str]) -> str:
+    """The pseudonym of the patient in the exam's DICOM headers (all must agree)."""
+    dicoms = [path for path in sources.values() if is_dicom(path)]
+    if not dicoms:
+        raise FacepalsyError("--pseudonyms needs DICOM photos to read the patient id from; give --patient instead")
+    pseudonyms = {pseudonym_for(dicom_patient_id(path), mapping, path) for path in dicoms}
+    if len(pseudonyms) > 1:
+        raise FacepalsyError(f"the exam's DICOM photos belong to {len(pseudonyms)} different patients")
+    return pseudonyms.pop()
+
+
+@dataclass
+class PendingExam:
+    """An exam made but not yet recorded (the page's Exam tab hands it to its History tab): its photos are read
+    now, because uploads are deleted soon after."""
+
+    exam: Exam
+    photos: dict[str, PhotoFacts]
+    date: datetime.date
+    date_source: str
+    run: str | None = None
+
+
+def pending_exam(
+    exam: Exam, sources: dict[str, Path], date: str | None = None, keep_photos: bool = False, run: str | None = None
+) -> PendingExam:
+    """Only the sources the exam measured (a photo without a usable face is not kept)."""
+    measured = {e: p for e, p in sources.items() if e in exam.expressions or exam.kind == "video"}
+    when, source = exam_date(measured, date)
+    return PendingExam(exam, {e: photo_facts(p, keep_photos) for e, p in measured.items()}, when, source, run)
+
+
+def record_exam(store: RecordStore, patient: str, pending: PendingExam, recorded_by: str | None = None) -> Recorded:
+    """Store the exam for ``patient``; the id is checked, and a warning says if it looks like a name or a birth date."""
+    exam_id = store.record(
+        patient, pending.exam, pending.date, pending.date_source, pending.photos, recorded_by, pending.run
+    )
+    return Recorded(exam_id, patient.strip(), pending.date, pending.date_source, store.where, identifying_hint(patient))

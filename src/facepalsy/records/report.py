@@ -1,0 +1,99 @@
+"""A patient's history on disk: the trend chart, one self-contained HTML report and the JSON; and the patient's whole
+record as ``export`` writes it (JSON, and a CSV with one row per exam and region)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import markdown_it
+
+from facepalsy.files import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.plots import plot_trend
+from facepalsy.records.history import TRACKED, History
+from facepalsy.workflows.page_report import STYLE, picture_html
+
+CAUTION = (
+    "Research software, not a medical device: the scores measure facial asymmetry against healthy photos; "
+    "a clinician reads them with the patient."
+)
+
+
+@dataclass
+class HistoryFiles:
+    """Where ``write_history`` put its files."""
+
+    folder: Path
+
+    @property
+    def chart(self) -> Path:
+        return self.folder / "trend.png"
+
+    @property
+    def report(self) -> Path:
+        return self.folder / "history.html"
+
+    @property
+    def document(self) -> Path:
+        return self.folder / "history.json"
+
+
+def draw_trend(history: History, path: Path) -> None:
+    plot_trend(
+        [visit.date for visit in history.visits],
+        {name: [visit.scores.get(name) for visit in history.visits] for name in TRACKED},
+        history.healthy_p99,
+        history.mdc95,
+        path,
+        title=f"patient {history.patient}: resting scores over {len(history.visits)} visits",
+    )
+
+
+def write_history(history: History, folder: Path) -> HistoryFiles:
+    """``trend.png``, ``history.html`` (the chart embedded, so the file travels alone) and ``history.json``."""
+    files = HistoryFiles(Path(folder))
+    files.folder.mkdir(parents=True, exist_ok=True)
+    draw_trend(history, files.chart)
+    render = markdown_it.MarkdownIt("commonmark").enable("table").render
+    body = render(history.markdown()) + picture_html("Trend", files.chart, 900) + render(CAUTION)
+    atomic_write_text(
+        files.report,
+        f"<!doctype html><meta charset='utf-8'><title>facepalsy history {html.escape(history.patient)}</title>"
+        f"{STYLE}{body}",
+    )
+    atomic_write_json(files.document, history.to_dict())
+    return files
+
+
+EXPORT_COLUMNS = (
+    "exam_id",
+    "date",
+    "date_source",
+    "recorded_at",
+    "recorded_by",
+    "region",
+    "score",
+    "outside_healthy_range",
+    "verdict",
+    "facepalsy",
+)
+
+
+def write_export(record: dict, folder: Path) -> tuple[Path, Path]:
+    """``record.json`` (everything stored) and ``record.csv`` (one row per exam and region, overall included)."""
+    folder = Path(folder)
+    rows = [
+        {
+            **{key: exam[key] for key in ("exam_id", "date", "date_source", "recorded_at", "recorded_by", "verdict")},
+            "facepalsy": exam["facepalsy"],
+            "region": region,
+            "score": exam["overall"] if region == "overall" else exam["regions"].get(region),
+            "outside_healthy_range": region in exam["outside_healthy_range"],
+        }
+        for exam in record["exams"]
+        for region in TRACKED
+    ]
+    atomic_write_json(folder / "record.json", record)
+    atomic_write_csv(folder / "record.csv", EXPORT_COLUMNS, rows)
+    return folder / "record.json", folder / "record.csv"

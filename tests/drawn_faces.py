@@ -1,0 +1,40 @@
+"""Drawn faces for the tests that need MediaPipe to find a face: a drawn subject in a chosen expression, and a smooth
+warp that moves one region (a lower mouth corner, a lower brow) as a palsy would."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from facepalsy.data.synth import draw_face, make_identity
+
+SIZE = 320
+
+
+def drawn_identity(i: int, palsy: bool = False, side: int = 1, severity: float = 0.9):
+    identity = make_identity(np.random.default_rng([i, 0]), palsy=palsy)
+    return (
+        dataclasses.replace(identity, palsy_side=side, severity=severity) if palsy else identity
+    )  # image right (+1) is the patient's left
+
+
+def drawn_face(i: int, expression: dict | None = None, **identity) -> np.ndarray:
+    return np.asarray(
+        draw_face(
+            drawn_identity(i, **identity),
+            np.random.default_rng([i, 1]),
+            SIZE,
+            expression or {"smile": 0.2, "eye_open": 1.0, "brow_raise": 1.0},
+        )
+    )
+
+
+def warp_region(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float], sigma: float) -> np.ndarray:
+    """Move the pixels around ``centre`` by ``shift`` (a smooth Gaussian displacement)."""
+    y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
+    weight = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma**2))
+    return cv2.remap(
+        rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
