@@ -127,9 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default=".",
         metavar="DIR",
-        help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here)",
+        help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here); or a results file "
+        "(FILE.csv): one row per photo or video, appended as scored, resumable (files already in it are skipped)",
     )
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="photos through the network at once; a results file is written a batch at a time (default 32)",
+    )
     p.add_argument(
         "--pattern",
         action=argparse.BooleanOptionalAction,

@@ -21,6 +21,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from facepalsy.data.images import expand_inputs
     from facepalsy.data.prepare import VIDEO_EXTENSIONS
     from facepalsy.inference.predictor import load
+    from facepalsy.workflows.archive import archive_inputs, is_archive_output, score_archive
 
     predictor = load(
         args.run,
@@ -28,7 +29,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         precision=args.precision,
         threshold=args.threshold,
         calibrated=not args.uncalibrated,
+        batch_size=args.batch_size,
     )
+    if is_archive_output(args.out):
+        paths = archive_inputs(args.images)
+        if not paths:
+            raise FacepalsyError("no photos or videos found in the given files and folders")
+        summary = score_archive(predictor, paths, Path(args.out), notes=notes, fps=args.fps)
+        console.print(summary.sentence(), highlight=False)
+        answered = summary.scored - summary.failed + summary.skipped
+        return exit_code(answered, summary.failed, args.strict)
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
     piped = not args.json and not sys.stdout.isatty()

@@ -1,0 +1,98 @@
+"""Scoring an archive into a results file: killed mid-way and run again, every file is scored exactly once; a row
+torn by the kill is cut off; a changed file is scored again; bad files are rows, not failures."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from facepalsy.app.cli import main
+
+PAUSING_CLI = """
+import os, sys, time
+from pathlib import Path
+import facepalsy.workflows.archive as archive
+marker, written = Path(os.environ["FACEPALSY_TEST_MARKER"]), archive._append_rows
+def append_then_wait(out, rows):  # the first batch reaches the disk, then the process waits to be killed
+    written(out, rows)
+    if not marker.exists():
+        marker.write_text(str(len(rows)))
+        time.sleep(120)
+archive._append_rows = append_then_wait
+from facepalsy.app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _rows(out: Path) -> list[dict]:
+    with out.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def archive(synth_data, tmp_path) -> Path:
+    """40 photos in two folders and one file that is not an image."""
+    folder = tmp_path / "archive"
+    for i, photo in enumerate(sorted(synth_data.rglob("*.jpg"))[:40]):
+        target = folder / f"clinic_{i % 2}" / f"{i:02d}_{photo.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, target)
+    (folder / "clinic_0" / "notes.jpg").write_text("a text file named like a photo")
+    return folder
+
+
+def test_an_archive_killed_mid_way_and_run_again_scores_every_file_exactly_once(tiny_run, archive, tmp_path, capsys):
+    out, marker, script = tmp_path / "results.csv", tmp_path / "paused", tmp_path / "pausing_cli.py"
+    script.write_text(PAUSING_CLI)
+    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker)}
+    command = [sys.executable, str(script), "predict", str(tiny_run), str(archive), "--out", str(out), "--batch-size"]
+    child = subprocess.Popen([*command, "16"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, "the first batch was never written"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    first = _rows(out)
+    assert len(first) == 16  # one batch on disk, nothing after it
+
+    photos = sorted(p.absolute() for p in archive.rglob("*.jpg"))
+    torn = next(str(p) for p in photos if str(p) not in {row["path"] for row in first})
+    with out.open("a", encoding="utf-8") as f:
+        f.write(f"{torn},0123abc")  # what a kill in the middle of writing a row leaves
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert Counter(row["path"] for row in rows) == Counter(str(p) for p in photos)  # each exactly once
+    assert rows[:16] == first  # the finished batch was kept, not scored again
+    assert f"{out}: 25 files scored, 1 without a verdict" in capsys.readouterr().err.replace("\n", " ")
+    bad = next(row for row in rows if row["path"].endswith("notes.jpg"))
+    assert bad["status"] == "unreadable" and "not an image" in bad["error"] and not bad["label"]
+    good = [row for row in rows if row["status"] == "ok"]
+    assert len(good) == 40 and all(
+        row["label"] in ("palsy", "normal") and 0 <= float(row["p_palsy"]) <= 1 for row in good
+    )
+
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(out)]) == 0  # nothing left to do
+    assert "0 files scored; 41 already scored, skipped" in capsys.readouterr().err
+    changed = photos[0]
+    changed.write_bytes(photos[1].read_bytes())
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(out)]) == 0
+    assert "1 files scored; 40 already scored" in capsys.readouterr().err
+    assert [row["path"] for row in _rows(out)].count(str(changed)) == 2  # the newer row, lower down, counts
+
+
+def test_a_results_file_of_another_shape_is_refused(tiny_run, archive, tmp_path, capsys):
+    other = tmp_path / "mine.csv"
+    other.write_text("name,score\na,1\n")
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(other)]) == 2
+    assert "not a facepalsy results file" in capsys.readouterr().err and other.read_text() == "name,score\na,1\n"
