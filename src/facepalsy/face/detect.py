@@ -55,6 +55,9 @@ def mediapipe_available() -> bool:
 
 
 _local = threading.local()
+# A thread's first mesh runs are silenced (MediaPipe's graph threads log while they start; under load, a line has come
+# after the first run had returned), then until a face was first seen.
+QUIET_RUNS = 3
 _stderr_lock = threading.Lock()
 NATIVE_LOGS_ENV = "FACEPALSY_NATIVE_LOGS"  # set (the CLI's --debug does) to see MediaPipe's and TFLite's own log lines
 
@@ -109,18 +112,19 @@ def _face_mesh():
             _local.mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=5, refine_landmarks=True
             )
-        _local.first_face_seen = False
+        _local.first_face_seen, _local.quiet_runs = False, QUIET_RUNS
     return _local.mesh
 
 
 def _detect_mediapipe(rgb: np.ndarray) -> list[Face]:
     mesh = _face_mesh()
-    if _local.first_face_seen:
+    if _local.first_face_seen and _local.quiet_runs <= 0:
         result = mesh.process(np.ascontiguousarray(rgb))
     else:  # the graph logs on its first runs, the last time when it first projects a face's landmarks
         with _native_stderr_silenced():
             result = mesh.process(np.ascontiguousarray(rgb))
-        _local.first_face_seen = bool(result.multi_face_landmarks)
+        _local.first_face_seen = _local.first_face_seen or bool(result.multi_face_landmarks)
+        _local.quiet_runs -= 1
     h, w = rgb.shape[:2]
     faces = []
     for mesh in result.multi_face_landmarks or []:
