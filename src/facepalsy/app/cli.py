@@ -304,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the cross-validation in --out: keep completed folds, run the rest",
     )
     p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run each fold as a Ray task: a local Ray without ADDRESS, or join a cluster (auto, or HOST:PORT of "
+        "`ray start --head`); --out must be on storage every node sees (ray extra)",
+    )
+    p.add_argument("--fold-cpus", type=int, default=1, help="--ray: cores per fold task, its torch threads (default 1)")
+    p.add_argument("--fold-gpus", type=float, default=0.0, help="--ray: GPUs per fold task (default 0)")
+    p.add_argument(
         "--json",
         action="store_true",
         help="print the results as one JSON document on stdout (progress stays on stderr)",

@@ -85,13 +85,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_cv(args: argparse.Namespace) -> int:
     from facepalsy.runfolder import CvFolder
     from facepalsy.training.cv import resume_cv, run_cv
+    from facepalsy.training.cv_ray import RayPlan
 
+    ray = None if args.ray is None else RayPlan(args.ray or None, args.fold_cpus, args.fold_gpus)
     if args.resume:
-        result = resume_cv(args.out)
+        result = resume_cv(args.out, ray=ray)
     elif not args.data:
         raise FacepalsyError("cv needs a DATA folder (or --resume with --out DIR)")
     else:
-        result = run_cv(resolve_config(args, args.data), args.out, args.protocol, args.folds, overwrite=args.overwrite)
+        config = resolve_config(args, args.data)
+        result = run_cv(config, args.out, args.protocol, args.folds, overwrite=args.overwrite, ray=ray)
     print_cv(args, result, CvFolder(args.out).report)
     return 0
 

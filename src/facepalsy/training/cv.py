@@ -39,6 +39,7 @@ from facepalsy.log import console, progress_bar
 from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import PROTOCOLS, Config, load_config, save_config
+from facepalsy.training.cv_ray import RayPlan, run_folds_on_ray
 from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device
 
 
@@ -88,9 +89,16 @@ def fold_assignments(
 
 
 def run_cv(
-    config: Config, out: str | Path, protocol: str, folds: int = 5, overwrite: bool = False, progress: bool = True
+    config: Config,
+    out: str | Path,
+    protocol: str,
+    folds: int = 5,
+    overwrite: bool = False,
+    progress: bool = True,
+    ray: RayPlan | None = None,
 ) -> CvSummary:
-    """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``."""
+    """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``. With ``ray``,
+    the folds run as Ray tasks (``training/cv_ray.py``)."""
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
     samples = scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
@@ -105,10 +113,10 @@ def run_cv(
         save_config(config, cv.config)
         write_folds(cv.folds_table, samples, assignments)
         atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds})
-        return _run_folds(config, cv, protocol, images, samples, assignments, progress)
+        return _run_folds(config, cv, protocol, images, samples, assignments, progress, ray)
 
 
-def resume_cv(out: str | Path, progress: bool = True) -> CvSummary:
+def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None) -> CvSummary:
     """Continue a cross-validation: completed folds are kept, an interrupted fold starts again, the rest run."""
     cv = CvFolder(out)
     with cv.lock():
@@ -128,7 +136,7 @@ def resume_cv(out: str | Path, progress: bool = True) -> CvSummary:
                 f"{config.data}: the data changed since this cross-validation started "
                 f"(its folds differ from {cv.folds_table}); start again with --overwrite"
             )
-        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress)
+        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress, ray)
 
 
 def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
@@ -154,8 +162,10 @@ def _run_folds(
     samples: list[Sample],
     assignments: list[list[str]],
     progress: bool,
+    ray: RayPlan | None = None,
 ) -> CvSummary:
-    """Train the folds not yet complete (sequentially, or in parallel with ``devices`` > 1), then pool all of them."""
+    """Train the folds not yet complete (sequentially, in parallel with ``devices`` > 1, or as Ray tasks), then pool
+    all of them."""
     fold_dirs = [cv.fold(k) for k in range(len(assignments))]
     metrics = {k: Evaluation.from_dict(fold.read_metrics()) for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
     todo = [k for k in range(len(fold_dirs)) if k not in metrics]
@@ -166,7 +176,10 @@ def _run_folds(
         fold_dirs[k].make_ready()
     hashes = perceptual_hashes(images) if todo else None  # once for all folds' leakage guards
     try:
-        if config.devices > 1:
+        if ray is not None and todo:
+            folds_todo, assigned = [fold_dirs[k] for k in todo], [assignments[k] for k in todo]
+            metrics.update(zip(todo, run_folds_on_ray(ray, config, folds_todo, images, samples, assigned, progress)))
+        elif config.devices > 1:
             metrics.update(
                 zip(
                     todo,
