@@ -40,6 +40,7 @@ def test_the_page_asks_for_a_login_then_records_an_exam_and_shows_the_history(ti
             password.fill("s3cret-Words")
             page.get_by_role("button", name="Login").click()
             page.locator("#analyse-photo").wait_for(timeout=60000)
+            assert not db.exists()  # a page not yet used for follow-up has created no database
 
             page.get_by_role("tab", name="Exam").click()
             upload(page, "#exam-photos", *photos)

@@ -24,7 +24,7 @@ from facepalsy.face.norms import load_norms
 from facepalsy.log import console
 from facepalsy.records.recording import PendingExam, record_exam
 from facepalsy.records.report import draw_trend
-from facepalsy.records.store import RecordStore
+from facepalsy.records.store import RecordStore, database_url
 
 AUTH_ENV = "FACEPALSY_AUTH"
 LOCAL_USER = "local user (no login)"
@@ -87,6 +87,10 @@ class HistoryDesk:
         return self.store
 
     def patients(self) -> list[str]:
+        """The ids already recorded, for the tab's list; none (and no file created) while the database is not there."""
+        _, path = database_url(self.db)
+        if self.store is None and path is not None and not path.exists():
+            return []
         with self.lock:
             try:
                 return self._store().patients()
