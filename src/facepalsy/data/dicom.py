@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -44,16 +45,14 @@ def _dataset(path: Path, pixels: bool):
         raise BadImageError(path, f"damaged DICOM file ({exc})") from exc
 
 
-def read_dicom_image(path: Path, max_pixels: int) -> Image.Image:
+def read_dicom_image(path: Path, check_size: Callable[[int, int], None]) -> Image.Image:
     """The photograph in a DICOM file as 8-bit RGB: the first frame of a multi-frame file, MONOCHROME1 inverted,
-    more than 8 bits scaled down; the size is checked from the header before any pixel is decoded."""
+    more than 8 bits scaled down; ``check_size(width, height)`` (the decoder's own limits) runs on the header's size
+    before any pixel is decoded."""
     ds = _dataset(path, pixels=True)
     if "PixelData" not in ds:
         raise BadImageError(path, "DICOM file holds no pixel data (a report or structured document, not a photo)")
-    rows, columns = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
-    if rows * columns > max_pixels:
-        found = f"{rows * columns:,} ({columns}×{rows})"
-        raise BadImageError(path, f"too many pixels: {found}; the limit against decompression bombs is {max_pixels:,}")
+    check_size(int(ds.get("Columns", 0)), int(ds.get("Rows", 0)))
     try:
         pixels = ds.pixel_array  # YBR colour (JPEG photographs) arrives converted to RGB
     except Exception as exc:  # pydicom raises RuntimeError, NotImplementedError or ValueError by codec

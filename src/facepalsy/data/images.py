@@ -40,9 +40,7 @@ def load_image(path: str | Path) -> Image.Image:
         raise BadImageError(path, "file name is not valid UTF-8; rename the file") from None
     try:
         if is_dicom(path):
-            image = read_dicom_image(path, MAX_PIXELS)
-            _check_size(image, path)
-            return image
+            return read_dicom_image(path, lambda width, height: _check_pixels(width, height, path))
         with Image.open(path) as img:
             _check_size(img, path)
             if img.format == "PNG":
@@ -92,11 +90,16 @@ def too_many_pixels(pixels: int | None, size: tuple[int, int] | None = None) -> 
 
 
 def _check_size(img: Image.Image, name) -> None:
-    if img.width * img.height > MAX_PIXELS:
-        raise BadImageError(name, too_many_pixels(img.width * img.height, img.size))
-    if min(img.size) < MIN_IMAGE_SIDE:
+    _check_pixels(img.width, img.height, name)
+
+
+def _check_pixels(width: int, height: int, name) -> None:
+    """The decoder's limits, from a header's size before any pixel is decoded."""
+    if width * height > MAX_PIXELS:
+        raise BadImageError(name, too_many_pixels(width * height, (width, height)))
+    if min(width, height) < MIN_IMAGE_SIDE:
         raise BadImageError(
-            name, f"image is only {img.width}×{img.height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed"
+            name, f"image is only {width}×{height} px; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} needed"
         )
 
 
