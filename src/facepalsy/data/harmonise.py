@@ -54,13 +54,13 @@ class Harmonisation:
 
 
 def harmonised_jpeg(
-    rgb: np.ndarray, size: int, settings: Harmonisation, name: str | Path = "image"
+    rgb: np.ndarray, size: int, settings: Harmonisation, name: str | Path = "image", face: "Face | None" = None
 ) -> tuple[bytes, "Face"]:
     """The harmonised image as JPEG bytes (aligned largest face, ``detail`` px across, ``size`` px out)
-    and that face; NoFaceError (naming ``name``) when there is no usable face."""
+    and that face; NoFaceError (naming ``name``) when there is no usable face. ``face``: found already."""
     from facepalsy.face.detect import align_face, largest_face
 
-    face = largest_face(rgb, name)
+    face = face or largest_face(rgb, name)
     large = align_face(rgb, face, SUPERSAMPLE * settings.detail)
     small = cv2.resize(large, (settings.detail, settings.detail), interpolation=cv2.INTER_AREA)
     buffer = io.BytesIO()

@@ -12,7 +12,7 @@ from facepalsy.data.harmonise import Harmonisation, decode_jpeg, harmonised_jpeg
 from facepalsy.data.images import resize_square
 from facepalsy.errors import NoFaceError
 from facepalsy.face.asymmetry import head_pose, head_yaw
-from facepalsy.face.detect import crop_face, detect_faces, largest_face
+from facepalsy.face.detect import Face, align_face, crop_face, detect_faces, largest_face
 
 
 @dataclass
@@ -76,7 +76,12 @@ WHOLE_IMAGE = FacePolicy()  # the whole image, resized; no face needed
 
 
 def model_input(
-    rgb: np.ndarray, size: int, policy: FacePolicy = WHOLE_IMAGE, name: str | Path = "image", find_faces: bool = True
+    rgb: np.ndarray,
+    size: int,
+    policy: FacePolicy = WHOLE_IMAGE,
+    name: str | Path = "image",
+    find_faces: bool = True,
+    face: Face | None = None,
 ) -> ModelInput:
     """The face policy, in one place.
 
@@ -84,10 +89,11 @@ def model_input(
     model the aligned crop of the largest face. Either gets nothing (NoFaceError) without a usable
     face, nor when ``max_yaw`` is set and the head is turned further. A whole-image model sees the
     whole image resized; it too gets nothing without a face when the policy requires one, and
-    otherwise the faces are looked for anyway (``find_faces``) and reported as information.
+    otherwise the faces are looked for anyway (``find_faces``) and reported as information. ``face``: the image's
+    largest face, when the caller found it already (a video's tracker, shared with the landmark measure).
     """
     if policy.harmonise is not None:
-        data, face = harmonised_jpeg(rgb, size, policy.harmonise, name)
+        data, face = harmonised_jpeg(rgb, size, policy.harmonise, name, face)
         pixels = decode_jpeg(data)
         if policy.crop:  # the landmark model measures the harmonised face as it would any other photo
             pixels = model_input(
@@ -101,12 +107,14 @@ def model_input(
             _check_yaw(face, policy, name)
         return ModelInput(pixels, face.faces_found, _box(face.box), True)
     if policy.crop:
-        crop, face = crop_face(rgb, size, name)
+        crop, face = (align_face(rgb, face, size), face) if face is not None else crop_face(rgb, size, name)
         _check_yaw(face, policy, name)
         return ModelInput(crop, face.faces_found, _box(face.box), True)
     pixels = resize_square(rgb, size)
     if policy.required:  # the same rule as the face crop: the largest face, both eyes, large enough
-        face = largest_face(rgb, name)
+        face = face or largest_face(rgb, name)
+        return ModelInput(pixels, face.faces_found, _box(face.box))
+    if face is not None:
         return ModelInput(pixels, face.faces_found, _box(face.box))
     if not find_faces:
         return ModelInput(pixels)

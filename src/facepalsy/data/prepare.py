@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import re
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from queue import Full, Queue
+from typing import Iterator, TypeVar
 
 import cv2
 import numpy as np
@@ -23,6 +25,8 @@ from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
 from facepalsy.files import atomic_write, atomic_write_csv
 from facepalsy.log import progress_bar
+
+T = TypeVar("T")
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 PREPARE_COLUMNS = (*MANIFEST_COLUMNS, "video", "frame_time")
@@ -88,6 +92,49 @@ def video_frames(path: Path, fps: float) -> Iterator[tuple[float, np.ndarray]]:
                 next_time += step
     finally:
         capture.release()
+
+
+def read_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+    """``items`` produced on a thread, up to ``depth`` ahead of the consumer: a video decodes while its last frames are
+    analysed (OpenCV and MediaPipe release the GIL). An error of the producer is raised in the consumer, where it would
+    have been; a consumer that stops early stops the producer."""
+    queue: Queue = Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer((done, exc))
+        finally:
+            getattr(items, "close", lambda: None)()  # a generator's own clean-up (a video's capture) runs here
+
+    producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=5)
 
 
 def _sources(videos: Path) -> list[Path]:

@@ -271,8 +271,22 @@ def image_asymmetry(
     """
     if not mediapipe_available():
         raise FacepalsyError(f"asymmetry needs the face extra (MediaPipe face mesh): {FACE_INSTALL}")
-    face = largest_face(rgb, path, backend="mediapipe")
-    crop = align_face(rgb, face, CANONICAL_SIZE)
+    return face_asymmetry(rgb, largest_face(rgb, path, backend="mediapipe"), path, views, expression)
+
+
+def face_asymmetry(
+    rgb: np.ndarray,
+    face: Face,
+    path: str | Path = "image",
+    views: list[tuple[float, float]] = JITTER,
+    expression: str | None = None,
+    crop: np.ndarray | None = None,
+    crop_face: Face | None = None,
+) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
+    """:func:`image_asymmetry` of a face already found (a video's tracker found it). With ``crop`` (the face already
+    cut out, near-aligned, at the canonical size) and ``crop_face`` (its mesh there), the crop is the centre view and
+    its mesh is not searched again."""
+    crop = align_face(rgb, face, CANONICAL_SIZE) if crop is None else crop
     centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
     landmarks, meshes = None, []
     for degrees, scale in views:
@@ -280,7 +294,7 @@ def image_asymmetry(
         if (degrees, scale) != (0, 1.0):
             matrix = cv2.getRotationMatrix2D(centre, degrees, scale)
             view = cv2.warpAffine(crop, matrix, (CANONICAL_SIZE, CANONICAL_SIZE), borderMode=cv2.BORDER_REPLICATE)
-        faces = detect_faces(view, backend="mediapipe")
+        faces = [crop_face] if crop_face is not None and view is crop else detect_faces(view, backend="mediapipe")
         if faces:
             meshes.append(eye_frame(np.column_stack([faces[0].landmarks, faces[0].depth])))
             if (degrees, scale) == (0, 1.0):

@@ -24,6 +24,7 @@ from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.data.images import as_rgb_array
 from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
+from facepalsy.face.detect import Face
 from facepalsy.inference.network import PRECISIONS, predict_probabilities, run_now, use_bf16
 from facepalsy.inference.results import Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
@@ -67,9 +68,10 @@ def load(
 
         model = AsymmetryClassifier(payload["baseline"])
     else:
-        model = create_model(spec.backbone, num_classes=len(spec.classes), weights="none")
+        with torch.device("meta"):  # no initialisation to overwrite: the weights are assigned from the file
+            model = create_model(spec.backbone, num_classes=len(spec.classes), weights="none")
         try:
-            model.load_state_dict(payload["state_dict"])
+            model.load_state_dict(payload["state_dict"], assign=True)
         except RuntimeError as exc:
             raise FacepalsyError(
                 f"{run.model}: weights do not fit backbone {spec.backbone} ({str(exc).splitlines()[0]})"
@@ -186,7 +188,9 @@ class Predictor:
         return CLASSES[int(is_palsy(prob_palsy, self.threshold))]
 
     # -- image → model input -------------------------------------------------------------
-    def model_input(self, image: ImageLike, name: str | None = None, find_faces: bool = True) -> ModelInput:
+    def model_input(
+        self, image: ImageLike, name: str | None = None, find_faces: bool = True, face: Face | None = None
+    ) -> ModelInput:
         """Decode (files, PIL images, arrays alike) and apply the face policy: the model's input.
 
         Raises BadImageError for a file that cannot be decoded, NoFaceError when a face-crop model
@@ -194,7 +198,7 @@ class Predictor:
         """
         name = name or (display_path(image) if isinstance(image, (str, Path)) else "image")
         rgb = as_rgb_array(image, name)
-        return model_input(rgb, self.spec.image_size, self.spec.face, name, find_faces=find_faces)
+        return model_input(rgb, self.spec.image_size, self.spec.face, name, find_faces=find_faces, face=face)
 
     # -- model input → probability -------------------------------------------------------
     def probabilities(self, pixels: np.ndarray, features: torch.Tensor | None = None) -> np.ndarray:
@@ -436,11 +440,6 @@ class Predictor:
 def _source(item: ImageLike, index: int, single: bool) -> str:
     if isinstance(item, (str, Path)):
         return display_path(item)
-    kind = (
-        "PIL image"
-        if isinstance(item, Image.Image)
-        else "array"
-        if isinstance(item, np.ndarray)
-        else type(item).__name__
-    )
+    kinds = {Image.Image: "PIL image", np.ndarray: "array"}
+    kind = next((name for cls, name in kinds.items() if isinstance(item, cls)), type(item).__name__)
     return f"<{kind}>" if single else f"<{kind} #{index}>"

@@ -10,6 +10,7 @@ import numpy as np
 
 from facepalsy.data.model_input import ModelInput
 from facepalsy.errors import NoFaceError
+from facepalsy.face.detect import Face
 
 
 @dataclass
@@ -66,7 +67,9 @@ class VideoVerdict:
 class Preparer(Protocol):
     """What VideoFrames needs of a Predictor: its one way from an image to model input."""
 
-    def model_input(self, image: np.ndarray, name: str | None = None, find_faces: bool = True) -> ModelInput: ...
+    def model_input(
+        self, image: np.ndarray, name: str | None = None, find_faces: bool = True, face: Face | None = None
+    ) -> ModelInput: ...
 
 
 @dataclass
@@ -79,10 +82,11 @@ class VideoFrames:
     total: int = 0
     with_face: int = 0
 
-    def add(self, predictor: Preparer, time: float, rgb: np.ndarray, name: str) -> None:
+    def add(self, predictor: Preparer, time: float, rgb: np.ndarray, name: str, face: Face | None = None) -> None:
+        """One frame (``face``: its largest face, when the caller found it already)."""
         self.total += 1
         try:
-            item = predictor.model_input(rgb, name)
+            item = predictor.model_input(rgb, name, face=face)
         except NoFaceError:
             return
         self.with_face += bool(item.faces_found)

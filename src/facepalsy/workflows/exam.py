@@ -30,13 +30,14 @@ import cv2
 import numpy as np
 
 from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
-from facepalsy.data.prepare import VIDEO_EXTENSIONS, video_frames
+from facepalsy.data.prepare import VIDEO_EXTENSIONS, read_ahead, video_frames
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.asymmetry import JITTER, Asymmetry, draw, image_asymmetry
-from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
+from facepalsy.face.asymmetry import CANONICAL_SIZE, JITTER, Asymmetry, draw, face_asymmetry, image_asymmetry
+from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import exam_pattern
+from facepalsy.face.tracking import FaceTracker, Found
 from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.inference.results import VideoFrames
 from facepalsy.plots import plot_exam_regions, plot_region_timeline
@@ -250,23 +251,40 @@ def exam_photos(
     return measured, failed, unknown
 
 
-def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tuple[dict[str, Measured], dict]:
+def exam_video(
+    path: Path, norms: dict, fps: float = 6.0, frames_for=None, track: bool = True
+) -> tuple[dict[str, Measured], dict]:
     """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most
     in.
 
     Returns the measured rest and peak frames (named by PEAK_NAMES) and the timeline: per frame its
     time, whether a face was measured and each region's score against the healthy range. With
     ``frames_for`` (a Predictor), the same decoded frames are prepared for its network too, into
-    ``video["cnn_frames"]``, so a video is decoded once for both.
+    ``video["cnn_frames"]``, so a video is decoded once for both, and each frame's face, found once, serves both.
+    Frames are decoded on a thread while the last ones are measured. With ``track`` the face is followed from frame
+    to frame (:class:`~facepalsy.face.tracking.FaceTracker`) and the whole frame searched only when it is lost;
+    ``track=False`` searches every frame (the benchmark's yardstick for the verdicts).
     """
     frames: list[tuple[float, Measured | None, np.ndarray]] = []
     cnn_frames = VideoFrames()
-    for time, bgr in video_frames(path, fps):
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if frames_for is not None:
-            cnn_frames.add(frames_for, time, rgb, f"{path.name} at {time:.2f} s")
+    tracker = FaceTracker(CANONICAL_SIZE)
+    for time, bgr in read_ahead(video_frames(path, fps)):
+        rgb, source = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s"
         try:
-            frames.append((time, _measure(rgb, f"{path.name} at {time:.2f} s", norms, VIDEO_VIEWS), rgb))
+            found = tracker.find(rgb, source) if track else Found(largest_face(rgb, source, backend="mediapipe"))
+        except BadImageError:
+            found = None  # no usable face: the network's own policy decides what such a frame gets
+        if frames_for is not None:
+            cnn_frames.add(frames_for, time, rgb, source, face=found.face if found else None)
+        if found is None:
+            frames.append((time, None, rgb))
+            continue
+        try:
+            result, crop, landmarks = face_asymmetry(
+                rgb, found.face, source, VIDEO_VIEWS, crop=found.crop, crop_face=found.crop_face
+            )
+            result.compare(norms)
+            frames.append((time, Measured(source, result, side_values(result.mesh), crop, landmarks), rgb))
         except BadImageError:
             frames.append((time, None, rgb))
     usable = [(t, m) for t, m, _ in frames if m is not None and not m.asymmetry.turned]
@@ -308,6 +326,7 @@ def exam_video(path: Path, norms: dict, fps: float = 6.0, frames_for=None) -> tu
         "timeline": timeline,
         "frames": len(frames),
         "frames_measured": len(usable),
+        "face_searches": tracker.detections if track else len(frames),
         "cnn_frames": cnn_frames,
     }
 
