@@ -1,5 +1,6 @@
 """Cross-validation folds on a local Ray (2 CPUs on CI): a driver killed mid-way is resumed from its completed folds,
-and every fold's predictions equal those of cv without Ray."""
+every fold's predictions equal those of cv without Ray, and a frozen backbone's features are computed once, by one
+task, for every fold."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from conftest import TINY_TRAIN_FLAGS
 
 pytest.importorskip("ray", reason="the ray extra is not installed (bash scripts/setup)")
 FOLDS = 4
-FLAGS = ["--protocol", "subject-kfold", "--folds", str(FOLDS), "--accelerator", "cpu", *TINY_TRAIN_FLAGS]
+FROZEN = [f for f in TINY_TRAIN_FLAGS if f != "--finetune"]
+FROZEN[FROZEN.index("--epochs") + 1] = "8"  # folds slow enough for the driver to die between them
+FLAGS = ["--protocol", "subject-kfold", "--folds", str(FOLDS), "--accelerator", "cpu", "--feature-cache", "2", *FROZEN]
 
 
 def _cv(*args: str, wait: bool = True):
@@ -57,5 +60,6 @@ def test_cv_on_ray_killed_mid_way_resumes_and_equals_cv_without_ray(tmp_path, sy
     # a fold task may still finish while Ray's workers follow their driver, so the count is read from the resume
     kept = re.search(rf"(\d) of {FOLDS} folds already complete; running the other (\d)", resumed.stderr)
     assert kept and 1 <= int(kept[1]) < FOLDS and int(kept[1]) + int(kept[2]) == FOLDS, resumed.stderr
+    assert "backbone passes made by the folds themselves: 0" in resumed.stderr  # the bank task made them all
     # every fold, whether trained before the kill or after the resume, as without Ray
     assert np.abs(_pooled(cut) - _pooled(tmp_path / "plain")).max() <= 1e-6

@@ -25,6 +25,27 @@ def _module(config: Config) -> PalsyModule:
     return PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), build_model(config))
 
 
+def test_a_bank_computed_in_another_process_is_adopted_whole(synth_data):
+    """What a Ray task computes for the cluster: every view of every image, taken by a fold's own bank unchanged."""
+    config = Config(
+        backbone="vgg11_bn", weights="none", image_size=32, feature_cache=2, batch_size=4, face_required=False
+    )
+    images, _, _ = load_images(synth_data, scan_dataset(synth_data), 32, progress=False)
+    bank_module.forget_banks()
+    computed = bank_module.feature_bank(_module(config), config, images, False)
+    contents = computed.contents()
+    assert sorted(contents) == [-1, 0, 1] and computed.computed == 3 * len(images)
+    key = bank_module.bank_key(_module(config), config, images, False)
+    bank_module.forget_banks()
+    bank_module.adopt_bank(key, contents)
+    adopted = bank_module.feature_bank(_module(config), config, images, False)
+    every = torch.arange(len(images))
+    torch.testing.assert_close(adopted.augmented(every), torch.stack([torch.from_numpy(contents[k]) for k in (0, 1)]))
+    torch.testing.assert_close(adopted.plain(every), torch.from_numpy(contents[-1]))
+    assert adopted.computed == 0 and bank_module.backbone_passes() == 0
+    bank_module.forget_banks()
+
+
 def test_a_view_does_not_depend_on_which_images_are_asked_for_with_it(synth_data):
     config = Config(
         backbone="vgg11_bn", weights="none", image_size=32, feature_cache=2, batch_size=4, face_required=False

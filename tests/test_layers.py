@@ -14,6 +14,7 @@ LAYERS = (
     "version",
     "log",
     "files",  # the base: exceptions, the version, logging, atomic writes and hashes
+    "cluster",  # Ray: starting or joining it, tasks as they finish (cv folds, archives)
     "face",  # landmarks, pose, measures and the healthy reading, on RGB arrays: no files, no data sets
     "data",  # decoding, the data contract, harmonising and the face policy that makes a model's input
     "plots",  # figures that draw what they are given

@@ -35,7 +35,7 @@ from facepalsy.app.commands_models import (
     cmd_train,
 )
 from facepalsy.app.commands_records import add_record_commands, db_flag, exam_record_flags
-from facepalsy.app.flags import common_flags, config_flags, inference_flags, strict_flag
+from facepalsy.app.flags import common_flags, config_flags, inference_flags, ray_flags, strict_flag
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
 from facepalsy.inference.network import PRECISIONS
@@ -128,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=".",
         metavar="DIR",
         help="videos: write DIR/VIDEO_NAME/timeline.png and frames.csv (default: here); or a results file "
-        "(FILE.csv): one row per photo or video, appended as scored, resumable (files already in it are skipped)",
+        "(FILE.csv or FILE.parquet): one row per photo or video, written as scored, resumable (files already in it "
+        "are skipped)",
     )
+    ray_flags(p, "task", "with a results file, score batches on Ray actors", "the files and --out")
     p.add_argument("--fps", type=float, default=6.0, help="videos: frames per second to score (default 6)")
     p.add_argument(
         "--batch-size",
@@ -303,16 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the cross-validation in --out: keep completed folds, run the rest",
     )
+    ray_flags(p, "fold", "run each fold as a Ray task", "--out")
     p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        metavar="ADDRESS",
-        help="run each fold as a Ray task: a local Ray without ADDRESS, or join a cluster (auto, or HOST:PORT of "
-        "`ray start --head`); --out must be on storage every node sees (ray extra)",
+        "--fold-details",
+        action="store_true",
+        help="each fold also draws its figures, Grad-CAM examples, bootstrap intervals and report, as train does "
+        "(slower; the pooled ones are always made)",
     )
-    p.add_argument("--fold-cpus", type=int, default=1, help="--ray: cores per fold task, its torch threads (default 1)")
-    p.add_argument("--fold-gpus", type=float, default=0.0, help="--ray: GPUs per fold task (default 0)")
     p.add_argument(
         "--json",
         action="store_true",

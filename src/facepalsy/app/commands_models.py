@@ -83,9 +83,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
+    from facepalsy.cluster import RayPlan
     from facepalsy.runfolder import CvFolder
     from facepalsy.training.cv import resume_cv, run_cv
-    from facepalsy.training.cv_ray import RayPlan
 
     ray = None if args.ray is None else RayPlan(args.ray or None, args.fold_cpus, args.fold_gpus)
     if args.resume:
@@ -94,7 +94,15 @@ def cmd_cv(args: argparse.Namespace) -> int:
         raise FacepalsyError("cv needs a DATA folder (or --resume with --out DIR)")
     else:
         config = resolve_config(args, args.data)
-        result = run_cv(config, args.out, args.protocol, args.folds, overwrite=args.overwrite, ray=ray)
+        result = run_cv(
+            config,
+            args.out,
+            args.protocol,
+            args.folds,
+            overwrite=args.overwrite,
+            ray=ray,
+            fold_details=args.fold_details,
+        )
     print_cv(args, result, CvFolder(args.out).report)
     return 0
 

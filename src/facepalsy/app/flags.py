@@ -191,3 +191,20 @@ def strict_flag(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 2 if any input could not be read or measured (default: only if none could; each is named on stderr)",
     )
+
+
+def ray_flags(p: argparse.ArgumentParser, unit: str, runs: str, shared: str) -> None:
+    """--ray [ADDRESS] and the cores and GPUs of each Ray ``unit`` (``--fold-cpus`` …); ``runs``: what Ray runs,
+    ``shared``: what must be on storage every node sees."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help=f"{runs}: a local Ray without ADDRESS, or join a cluster (auto, or HOST:PORT of `ray start --head`); "
+        f"{shared} must be on storage every node sees (ray extra)",
+    )
+    p.add_argument(
+        f"--{unit}-cpus", type=int, default=1, help=f"--ray: cores per {unit}, its torch threads (default 1)"
+    )
+    p.add_argument(f"--{unit}-gpus", type=float, default=0.0, help=f"--ray: GPUs per {unit} (default 0)")

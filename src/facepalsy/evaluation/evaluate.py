@@ -37,12 +37,15 @@ def evaluate_arrays(
     left_out: dict[str, int] | None = None,
     overlap: dict | None = None,
     features=None,
+    details: bool = True,
 ) -> Evaluation:
     """Score decoded model inputs through the Predictor; write metrics, predictions, plots and report.
 
     Labels use the Predictor's threshold (the run's operating threshold unless overridden);
     sensitivity and specificity at 0.5 are kept beside them for comparison with argmax papers.
     ``features``: the images' pooled backbone features, when training computed them (``Predictor.probabilities``).
+    ``details=False`` (a cross-validation fold): metrics and predictions only; no bootstrap intervals, chance
+    check, calibration, figures or report (the pooled results have them).
     """
     probs = predictor.probabilities(images, features=features)
     unmeasured = np.isnan(probs)  # faces the landmark model could not measure: no verdict, like no face
@@ -56,28 +59,29 @@ def evaluate_arrays(
     threshold = predictor.threshold
     scores = binary_metrics(labels, probs, threshold)
     at_half = binary_metrics(labels, probs, 0.5)
-    ci95 = bootstrap_ci(labels, probs, subjects, threshold, seed=seed)
     out.path.mkdir(parents=True, exist_ok=True)
     result = Evaluation(
         **scores,
-        ci95=ci95,
         sensitivity_at_half=at_half["recall"],
         specificity_at_half=at_half["specificity"],
-        chance=chance_check(labels, ci95),
-        calibration=calibration_report(predictor, labels, probs, subjects, seed),
         threshold_text=predictor.threshold_text(),
         operating_point=predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
         data=data,
         split="test split of the run" if data is None else "all images of the data folder",
         left_out=left_out or {"unreadable": 0, "no_face": 0},
         overlap=overlap,
-        heatmaps=write_heatmap_grid(out.heatmaps, predictor, images, samples, probs),
     )
-    plot_reliability(
-        result.calibration, out.reliability, title=f"{predictor.spec.backbone}: reliability ({len(labels)} images)"
-    )
+    if details:
+        result.ci95 = bootstrap_ci(labels, probs, subjects, threshold, seed=seed)
+        result.chance = chance_check(labels, result.ci95)
+        result.calibration = calibration_report(predictor, labels, probs, subjects, seed)
+        result.heatmaps = write_heatmap_grid(out.heatmaps, predictor, images, samples, probs)
+        title = f"{predictor.spec.backbone}: reliability ({len(labels)} images)"
+        plot_reliability(result.calibration, out.reliability, title=title)
     atomic_write_json(out.metrics, result.to_dict())
     write_predictions(out.predictions, samples, probs, threshold)
+    if not details:
+        return result
     plot_confusion_matrix(
         np.array(result.confusion_matrix),
         out.confusion_matrix,

@@ -160,9 +160,18 @@ class RunFolder(ResultFiles, _Locked):
         atomic_write(self.model, lambda tmp: torch.save(payload, tmp))
 
     def read_model(self) -> tuple[ModelSpec, dict]:
-        """The spec and the payload (``state_dict`` or ``baseline``) of model.pt, checked."""
+        """The spec and the payload (``state_dict`` or ``baseline``) of model.pt, checked. Read once while the file
+        stays as it is: training's test pass loads the model, then records the operating point in the same file."""
         if not self.model.is_file():
             raise FacepalsyError(f"{self.path}: not a finished run folder ({self.model.name} not found)")
+        stat = self.model.stat()
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if getattr(self, "_model_read", (None,))[0] == version:
+            return self._model_read[1]
+        self._model_read = (version, self._read_model())
+        return self._model_read[1]
+
+    def _read_model(self) -> tuple[ModelSpec, dict]:
         try:
             payload = torch.load(self.model, map_location="cpu", weights_only=True)
         except Exception as exc:  # any failure to unpickle means the file is unusable

@@ -21,6 +21,7 @@ import torch
 from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
+from facepalsy.cluster import RayPlan
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.check import perceptual_hashes
@@ -39,7 +40,7 @@ from facepalsy.log import console, progress_bar
 from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import PROTOCOLS, Config, load_config, save_config
-from facepalsy.training.cv_ray import RayPlan, run_folds_on_ray
+from facepalsy.training.cv_ray import run_folds_on_ray
 from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device
 
 
@@ -96,9 +97,12 @@ def run_cv(
     overwrite: bool = False,
     progress: bool = True,
     ray: RayPlan | None = None,
+    fold_details: bool = False,
 ) -> CvSummary:
     """Train and test every fold, then pool. Writes cv.json, cv.md, roc.png and folds.csv into ``out``. With ``ray``,
-    the folds run as Ray tasks (``training/cv_ray.py``)."""
+    the folds run as Ray tasks (``training/cv_ray.py``). ``fold_details``: each fold draws its own figures, Grad-CAM
+    examples, bootstrap intervals and report, as ``train`` does (see ``fit_split``); the pooled ones are always made.
+    """
     if not config.data:
         raise FacepalsyError("no data folder given (config.data is empty)")
     samples = scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
@@ -112,8 +116,8 @@ def run_cv(
         audit_training_data(Path(config.data), samples, cv.check, config.model_spec(), config.seed, progress)
         save_config(config, cv.config)
         write_folds(cv.folds_table, samples, assignments)
-        atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds})
-        return _run_folds(config, cv, protocol, images, samples, assignments, progress, ray)
+        atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds, "fold_details": fold_details})
+        return _run_folds(config, cv, protocol, images, samples, assignments, progress, ray, fold_details)
 
 
 def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None) -> CvSummary:
@@ -136,7 +140,8 @@ def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None
                 f"{config.data}: the data changed since this cross-validation started "
                 f"(its folds differ from {cv.folds_table}); start again with --overwrite"
             )
-        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress, ray)
+        details = plan.get("fold_details", True)  # folders from before the choice drew every fold's details
+        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress, ray, details)
 
 
 def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
@@ -163,6 +168,7 @@ def _run_folds(
     assignments: list[list[str]],
     progress: bool,
     ray: RayPlan | None = None,
+    details: bool = False,
 ) -> CvSummary:
     """Train the folds not yet complete (sequentially, in parallel with ``devices`` > 1, or as Ray tasks), then pool
     all of them."""
@@ -178,13 +184,21 @@ def _run_folds(
     try:
         if ray is not None and todo:
             folds_todo, assigned = [fold_dirs[k] for k in todo], [assignments[k] for k in todo]
-            metrics.update(zip(todo, run_folds_on_ray(ray, config, folds_todo, images, samples, assigned, progress)))
+            metrics.update(
+                zip(todo, run_folds_on_ray(ray, config, folds_todo, images, samples, assigned, progress, details))
+            )
         elif config.devices > 1:
             metrics.update(
                 zip(
                     todo,
                     _run_folds_in_parallel(
-                        config, [fold_dirs[k] for k in todo], images, samples, [assignments[k] for k in todo], progress
+                        config,
+                        [fold_dirs[k] for k in todo],
+                        images,
+                        samples,
+                        [assignments[k] for k in todo],
+                        progress,
+                        details,
                     ),
                 )
             )
@@ -204,6 +218,7 @@ def _run_folds(
                     assignments[k],
                     progress=progress,
                     hashes=hashes,
+                    details=details,
                 )
     except (Interrupted, KeyboardInterrupt) as exc:
         raise Interrupted(
@@ -230,6 +245,7 @@ def _run_folds_in_parallel(
     samples: list[Sample],
     assignments: list[list[str]],
     progress: bool,
+    details: bool,
 ) -> list[Evaluation]:
     """One worker process per device, each training whole folds on its own device (a GPU, or a share of the CPU cores).
 
@@ -253,7 +269,7 @@ def _run_folds_in_parallel(
         initargs=(shared, slots, device.type, config.devices),
     ) as pool:
         jobs = {
-            pool.submit(_fold_worker_run, fold_config, fold_dir, samples, assignment): k
+            pool.submit(_fold_worker_run, fold_config, fold_dir, samples, assignment, details): k
             for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments))
         }
         with progress_bar(*Progress.get_default_columns(), disable=not progress, transient=False) as bar:
@@ -279,8 +295,11 @@ def _fold_worker_start(images: torch.Tensor, slots, device_type: str, devices: i
     _worker_images = images.numpy()
 
 
-def _fold_worker_run(config: Config, fold_dir: RunFolder, samples: list[Sample], assignment: list[str]) -> Evaluation:
-    return fit_split(config, fold_dir, build_model(config), _worker_images, samples, assignment, progress=False)
+def _fold_worker_run(
+    config: Config, fold_dir: RunFolder, samples: list[Sample], assignment: list[str], details: bool
+) -> Evaluation:
+    model = build_model(config)
+    return fit_split(config, fold_dir, model, _worker_images, samples, assignment, progress=False, details=details)
 
 
 def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]]) -> None:

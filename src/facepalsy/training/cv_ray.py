@@ -2,49 +2,56 @@
 
 The decoded images go into Ray's object store once; every fold task on a node reads the same copy (zero-copy for
 NumPy arrays). Each fold is an independent training, as in ``--devices N``: no communication between folds, each
-task asks Ray for ``fold_cpus`` cores (its torch threads) and ``fold_gpus`` GPUs. Fold folders are written where the
+task asks Ray for ``--fold-cpus`` cores (its torch threads) and ``--fold-gpus`` GPUs. Fold folders are written where the
 driver asked, so on a cluster the output folder must be on storage every node sees (NFS, a cluster file system);
 ``cv --resume`` skips the folds whose folder is complete, whichever node made it.
 
-Not yet: a frozen backbone's feature bank is computed by each worker process for the folds it runs (a process running
-several folds shares it between them), not once for the cluster.
+A frozen backbone with ``--feature-cache K`` is passed over each image K + 1 times for the whole cross-validation, not
+once per fold: one Ray task computes the feature bank (every image's plain and K augmented views, with the same
+resources as a fold), it goes into the object store, and every fold task takes its features from there.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-
 import numpy as np
 
-from facepalsy.errors import FacepalsyError
+from facepalsy.cluster import RayPlan, as_finished, ray_session
 from facepalsy.evaluation.results import Evaluation
-from facepalsy.log import progress_bar
+from facepalsy.inference.network import use_bf16
+from facepalsy.log import console, progress_bar
+from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.runfolder import RunFolder
 from facepalsy.training.config import Config
-from facepalsy.training.train import build_model, fit_split
-
-RAY_INSTALL = "pip install 'facepalsy[ray]'  (or: bash scripts/setup)"
-
-
-@dataclass(frozen=True)
-class RayPlan:
-    """Where the folds run: ``address`` None starts a local Ray; "auto" or HOST:PORT joins a running cluster."""
-
-    address: str | None = None
-    fold_cpus: int = 1
-    fold_gpus: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.fold_cpus < 1 or self.fold_gpus < 0:
-            raise FacepalsyError(f"--fold-cpus must be ≥ 1 and --fold-gpus ≥ 0, got {self.fold_cpus}, {self.fold_gpus}")
+from facepalsy.training.features import adopt_bank, backbone_passes, bank_key, feature_bank
+from facepalsy.training.loop import PalsyModule
+from facepalsy.training.train import build_model, fit_split, training_device
 
 
-def _fold_task(config: Config, fold_dir: RunFolder, images: np.ndarray, samples, assignment, threads: int):
+def _bank_task(config: Config, images: np.ndarray, threads: int) -> tuple[tuple, dict[int, np.ndarray]]:
+    """The feature bank of a frozen backbone: its key and every view of every image."""
+    import torch
+
+    torch.set_num_threads(threads)
+    module = PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), build_model(config))
+    bf16 = use_bf16(config.precision, training_device(config))
+    module.to(training_device(config))
+    bank = feature_bank(module, config, images, bf16)
+    return bank_key(module, config, images, bf16), bank.contents()
+
+
+def _fold_task(
+    config: Config, fold_dir: RunFolder, images: np.ndarray, samples, assignment, threads: int, details: bool, bank
+) -> tuple[Evaluation, int]:
+    """One fold; returns its evaluation and the backbone passes it made (0 when the shared bank had every feature)."""
     import torch
 
     torch.set_num_threads(threads)  # the cores Ray gave this task, not all of the node's
-    return fit_split(config, fold_dir, build_model(config), images, samples, assignment, progress=False)
+    if bank is not None:
+        adopt_bank(*bank)
+    before = backbone_passes()
+    model = build_model(config)
+    result = fit_split(config, fold_dir, model, images, samples, assignment, progress=False, details=details)
+    return result, backbone_passes() - before
 
 
 def run_folds_on_ray(
@@ -55,41 +62,31 @@ def run_folds_on_ray(
     samples: list,
     assignments: list[list[str]],
     progress: bool,
+    details: bool = False,
 ) -> list[Evaluation]:
-    """Train the folds as Ray tasks and return their evaluations in fold order."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise FacepalsyError(f"--ray needs Ray, which is not installed: {RAY_INSTALL}") from exc
-    started_here = not ray.is_initialized()
-    if started_here:
-        try:
-            ray.init(
-                address=plan.address,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-                configure_logging=False,
-            )
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise FacepalsyError(f"--ray {plan.address or '(local)'}: cannot start or join Ray ({exc})") from exc
-    try:
-        task = ray.remote(num_cpus=plan.fold_cpus, num_gpus=plan.fold_gpus, max_retries=0)(_fold_task)
+    """Train the folds as Ray tasks and return their evaluations in fold order (``details``: see ``fit_split``)."""
+    with ray_session(plan) as ray:
+        task = ray.remote(**plan.resources)(_fold_task)
         images_ref = ray.put(images)
         fold_config = config.replace(devices=1, num_nodes=1, strategy="auto")
+        bank = None
+        if config.feature_cache and config.backbone != LANDMARK_MODEL:
+            bank = ray.remote(**plan.resources)(_bank_task).remote(fold_config, images_ref, plan.task_cpus)
         pending = {
-            task.remote(fold_config, fold_dir, images_ref, samples, assignment, plan.fold_cpus): k
+            task.remote(fold_config, fold_dir, images_ref, samples, assignment, plan.task_cpus, details, bank): k
             for k, (fold_dir, assignment) in enumerate(zip(fold_dirs, assignments))
         }
         results: list[Evaluation | None] = [None] * len(fold_dirs)
+        passes = 0
         with progress_bar(disable=not progress, transient=False) as bar:
-            bar_task = bar.add_task(f"{len(pending)} folds on Ray ({plan.fold_cpus} CPU each)", total=len(pending))
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    results[pending.pop(ref)] = ray.get(ref)
-                    bar.advance(bar_task)
+            bar_task = bar.add_task(f"{len(pending)} folds on Ray ({plan.task_cpus} CPU each)", total=len(pending))
+            for k, (result, computed) in as_finished(ray, pending):
+                results[k] = result
+                passes += computed
+                bar.advance(bar_task)
+        if bank is not None and progress:
+            console.print(
+                f"feature bank: computed once on the cluster for {len(fold_dirs)} folds; "
+                f"backbone passes made by the folds themselves: {passes}"
+            )
         return results
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -48,6 +48,7 @@ class PalsyModule(L.LightningModule):
         self.model.set_backbone_trainable(self.config.finetune)
         self.train_transform = TrainTransform(self.config, preprocess_)
         self.eval_transform = Normalize(preprocess_)
+        self._sums: dict[str, torch.Tensor] = {}  # per stage: the epoch's summed loss, correct answers, images
 
     def on_train_epoch_start(self) -> None:
         if not self.config.finetune:
@@ -68,28 +69,30 @@ class PalsyModule(L.LightningModule):
         transform = self.train_transform if train else self.eval_transform
         return self.model(transform(inputs).contiguous(memory_format=torch.channels_last))
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def _step(self, batch, stage: str, batch_idx: int) -> torch.Tensor:
         inputs, labels = batch
         logits = self.logits(inputs, train=stage == "train")
         loss = F.cross_entropy(logits, labels)
-        accuracy = (logits.argmax(dim=1) == labels).float().mean()
-        for name, value in (("loss", loss), ("acc", accuracy)):  # sync_dist: averaged over DDP processes
-            self.log(
-                f"{stage}_{name}",
-                value,
-                on_step=False,
-                on_epoch=True,
-                prog_bar=True,
-                batch_size=len(labels),
-                sync_dist=True,
-            )
+        self._tally(stage, batch_idx, loss, (logits.argmax(dim=1) == labels).sum(), len(labels))
         return loss
 
+    def _tally(self, stage: str, batch_idx: int, loss: torch.Tensor, correct: torch.Tensor, count: int) -> None:
+        """Add a batch to the epoch's loss and accuracy, logged once, at the epoch's last batch: the mean over its
+        images, as Lightning's per-batch logging gives it, without its per-batch cost (more than a cross-validation
+        fold's training took). ``sync_dist``: averaged over DDP processes."""
+        batch = torch.stack([loss.detach().float() * count, correct.float(), torch.tensor(float(count))])
+        self._sums[stage] = batch if batch_idx == 0 else self._sums[stage] + batch
+        batches = self.trainer.num_training_batches if stage == "train" else self.trainer.num_val_batches[0]
+        if batch_idx + 1 == batches:
+            total, correct_total, images = self._sums.pop(stage).tolist()
+            for name, value in (("loss", total / images), ("acc", correct_total / images)):
+                self.log(f"{stage}_{name}", value, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+
     def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
+        return self._step(batch, "train", batch_idx)
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+        self._step(batch, "val", batch_idx)
 
     @torch.inference_mode()
     def pooled_features(
@@ -197,8 +200,8 @@ class RunRecorder(Callback):
     the same curves and keeps the same best model.
     """
 
-    def __init__(self, run: RunFolder, spec: ModelSpec, monitor: str):
-        self.run, self.spec, self.monitor = run, spec, monitor
+    def __init__(self, run: RunFolder, spec: ModelSpec, monitor: str, every_epoch: bool = True):
+        self.run, self.spec, self.monitor, self.every_epoch = run, spec, monitor, every_epoch
         self.history: list[dict[str, float]] = []
         self.best = math.inf
         self.best_head: dict[str, torch.Tensor] | None = None
@@ -217,11 +220,14 @@ class RunRecorder(Callback):
                 self.best_head = {k: v.detach().cpu().clone() for k, v in pl_module.model.head.state_dict().items()}
         if not trainer.is_global_zero:  # every DDP process keeps the same state; one writes
             return
-        self.run.write_history(self.history)
+        if self.every_epoch:  # else once, at the end: a run without epoch checkpoints cannot resume from it anyway
+            self.run.write_history(self.history)
         if improved and pl_module.config.finetune:
             self.run.save_model(self.spec, state_dict=pl_module.model.state_dict(), **self.best_epoch)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PalsyModule) -> None:
+        if trainer.is_global_zero and not self.every_epoch:
+            self.run.write_history(self.history)
         if trainer.is_global_zero and not pl_module.config.finetune and self.best_head is not None:
             state = {**pl_module.model.state_dict(), **{f"head.{k}": v for k, v in self.best_head.items()}}
             self.run.save_model(self.spec, state_dict=state, **self.best_epoch)

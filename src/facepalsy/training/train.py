@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from contextlib import nullcontext
 from pathlib import Path
@@ -53,13 +54,35 @@ def training_device(config: Config) -> torch.device:
     return torch.device("mps" if config.accelerator == "mps" else "cpu")
 
 
+_built: dict[tuple, VGGClassifier] = {}  # the last model built, kept for the next fold or run of this process
+
+
 def build_model(config: Config) -> VGGClassifier | None:
-    """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline."""
+    """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline.
+
+    The model built last is kept: the next call with the same backbone, weights and seed (the next fold of a
+    cross-validation) gets a copy instead of reading the weights and initialising again. A frozen backbone is not
+    copied but shared: it never changes, so every fold of a process uses the same one (and its feature bank digest
+    is computed once); the head, which trains, is always a fresh copy."""
     if config.backbone == LANDMARK_MODEL:
         return None
-    with torch.random.fork_rng(devices=[]):  # initial weights depend on the seed alone, not on what ran before
-        torch.manual_seed(config.seed)
-        return create_model(config.backbone, weights=config.weights)
+    weights = Path(str(config.weights))
+    changed = weights.stat() if weights.is_file() else None  # a weights file replaced under the same name counts
+    key = (config.backbone, str(config.weights), config.seed, changed and (changed.st_mtime_ns, changed.st_size))
+    if key not in _built:
+        with torch.random.fork_rng(devices=[]):  # initial weights depend on the seed alone, not on what ran before
+            torch.manual_seed(config.seed)
+            model = create_model(config.backbone, weights=config.weights)
+        _built.clear()
+        _built[key] = model
+    template = _built[key]
+    shared = {} if config.finetune else {id(template.features): template.features}
+    return copy.deepcopy(template, memo=shared)
+
+
+def forget_built_model() -> None:
+    """Drop the kept model (the benchmark times a fold alone as a new process would run it)."""
+    _built.clear()
 
 
 def train(
@@ -163,12 +186,17 @@ def fit_split(
     notes: tuple[str, ...] = (),
     callbacks: Sequence[Callback] = (),
     hashes: np.ndarray | None = None,
+    details: bool = True,
 ) -> Evaluation | None:
     """Train on a given train/val/test assignment (one split, or one fold of cross-validation).
 
     The leakage guard runs first: under a subject protocol a subject on both sides is refused;
     under the frame protocol the overlap is counted, printed and written to the report.
     ``hashes``: the images' perceptual hashes, when the caller has them (cv computes them once for all folds).
+    ``details=False`` (a cross-validation's folds, unless ``--fold-details``): the run keeps its model, metrics,
+    predictions, history and the threshold and temperature it chose, but draws no figures, Grad-CAM examples or
+    report, computes no bootstrap intervals and writes no epoch checkpoints (an interrupted fold starts again
+    anyway): that fixed work cost a fold more than its training. The pooled results keep all of them.
     """
     hashes = perceptual_hashes(images) if hashes is None else hashes
     guard = guard_split(config.split, samples, assignment, hashes)
@@ -186,19 +214,8 @@ def fit_split(
         run.write_split(samples, assignment)
         run.write_provenance(Path(config.data), samples, assignment)
     if model is None:
-        return _fit_baseline(config, run, images, samples, assignment, progress, notes)
-    return _fit(
-        config,
-        run,
-        model,
-        images,
-        samples,
-        assignment,
-        resume=False,
-        progress=progress,
-        notes=notes,
-        callbacks=callbacks,
-    )
+        return _fit_baseline(config, run, images, samples, assignment, progress, notes, details)
+    return _fit(config, run, model, images, samples, assignment, False, progress, notes, callbacks, details)
 
 
 def _fit_baseline(
@@ -209,6 +226,7 @@ def _fit_baseline(
     assignment: list[str],
     progress: bool,
     notes: tuple[str, ...],
+    details: bool = True,
 ) -> Evaluation:
     """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
     from facepalsy.models.baseline import AsymmetryClassifier, features  # MediaPipe: only for landmark runs
@@ -224,7 +242,7 @@ def _fit_baseline(
         f"Landmark model: {without_face} of {len(images)} images had no usable face; they were left out of "
         "training and get no verdict.",
     )
-    return finish_run(config, run, images, samples, assignment, notes)
+    return finish_run(config, run, images, samples, assignment, notes, details=details)
 
 
 def finish_run(
@@ -235,13 +253,15 @@ def finish_run(
     assignment: list[str],
     notes: tuple[str, ...] = (),
     bank=None,
+    details: bool = True,
 ) -> Evaluation:
     """After training: decide on a temperature and choose the operating threshold (with its interval) on
     validation data (never test), record them in model.pt, then test the kept model through the same Predictor
     every other path uses. ``validation.json`` keeps the evidence for both choices.
 
     With a feature bank (frozen backbone, ``--feature-cache``), the Predictor scores the bank's pooled
-    features of the validation and test images, so no image passes the frozen backbone twice."""
+    features of the validation and test images, so no image passes the frozen backbone twice. ``details``: see
+    :func:`fit_split`."""
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
     predictor = load(run.path, precision=config.precision, calibrated=False, finished_only=False)
@@ -260,8 +280,9 @@ def finish_run(
         temperature = choice.temperature
         probs = apply_temperature(raw, temperature) if temperature else raw
         point = choose_operating_point(y, probs, config.operating_point)
-        interval = threshold_interval(y, probs, subjects, config.operating_point, seed=config.seed)
-        point = dataclasses.replace(point, interval=interval)
+        if details:
+            interval = threshold_interval(y, probs, subjects, config.operating_point, seed=config.seed)
+            point = dataclasses.replace(point, interval=interval)
         medians = {name: float(np.median(probs[y == c])) for c, name in enumerate(CLASSES) if (y == c).any()}
         atomic_write_json(
             run.validation,
@@ -276,7 +297,7 @@ def finish_run(
     else:
         point = OperatingPoint(0.5, "fixed=0.5")  # no validation data to choose on
         notes = (*notes, "No validation images: the run labels at 0.5 and its probabilities are not calibrated.")
-    predictor.spec = run.set_operating_point(point, temperature)
+    predictor.spec = predictor.run.set_operating_point(point, temperature)  # its run has model.pt read already
     predictor.calibrated = True
     test = np.flatnonzero(parts == "test")
     result = evaluate_arrays(
@@ -287,6 +308,7 @@ def finish_run(
         notes=notes,
         seed=config.seed,
         features=features(parts == "test"),
+        details=details,
     )
     run.mark_complete()  # last: only now is the run finished
     return result
@@ -349,6 +371,7 @@ def _fit(
     progress: bool,
     notes: tuple[str, ...] = (),
     callbacks: Sequence[Callback] = (),
+    details: bool = True,
 ) -> Evaluation | None:
     spec = config.model_spec()
     bf16 = use_bf16(config.precision, training_device(config))
@@ -372,7 +395,7 @@ def _fit(
     bank = None
     if config.feature_cache:
         train_loader, val_loader, bank = feature_cache_loaders(module, config, images, labels, parts, progress, bf16)
-    recorder = RunRecorder(run, spec, monitor="val_loss" if val_loader else "train_loss")
+    recorder = RunRecorder(run, spec, monitor="val_loss" if val_loader else "train_loss", every_epoch=details)
     last = ModelCheckpoint(
         dirpath=run.checkpoints,
         filename=run.last_checkpoint.stem,
@@ -387,9 +410,10 @@ def _fit(
         num_nodes=config.num_nodes,
         strategy=config.strategy,
         precision="bf16-mixed" if bf16 else "32-true",  # autocast: bf16 matmuls and convolutions, fp32 weights and loss
-        callbacks=[recorder, last, *callbacks, *progress_callbacks(progress)],
+        callbacks=[recorder, *([last] if details else []), *callbacks, *progress_callbacks(progress)],
+        enable_checkpointing=details,
         plugins=[AtomicCheckpointIO()],
-        logger=experiment_loggers(config, run, resume),
+        logger=experiment_loggers(config, run, resume) if details or config.logger != "csv" else False,
         enable_model_summary=False,
         enable_progress_bar=progress and not quiet() and console.is_terminal,  # else EpochLines, on stderr
         num_sanity_val_steps=0,
@@ -413,4 +437,4 @@ def _fit(
         ) from exc
     if not trainer.is_global_zero:
         return None
-    return finish_run(config, run, images, samples, assignment, notes, bank)
+    return finish_run(config, run, images, samples, assignment, notes, bank, details)
