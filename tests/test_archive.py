@@ -96,3 +96,56 @@ def test_a_results_file_of_another_shape_is_refused(tiny_run, archive, tmp_path,
     other.write_text("name,score\na,1\n")
     assert main(["predict", str(tiny_run), str(archive), "--out", str(other)]) == 2
     assert "not a facepalsy results file" in capsys.readouterr().err and other.read_text() == "name,score\na,1\n"
+
+
+def test_a_parquet_results_file_streams_through_its_journal_and_resumes(tiny_run, archive, tmp_path, capsys):
+    """Killed after its first batch: the rows are in the partial CSV, no Parquet yet; run again, the Parquet file holds
+    every file once, typed, and the journal is gone."""
+    pyarrow = pytest.importorskip("pyarrow.parquet", reason="the parquet extra is not installed (bash scripts/setup)")
+    out, marker, script = tmp_path / "results.parquet", tmp_path / "paused", tmp_path / "pausing_cli.py"
+    script.write_text(PAUSING_CLI)
+    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker)}
+    command = [sys.executable, str(script), "predict", str(tiny_run), str(archive), "--out", str(out)]
+    child = subprocess.Popen([*command, "--batch-size", "16"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, "the first batch was never written"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    journal = tmp_path / "results.parquet.partial.csv"
+    assert not out.exists() and len(_rows(journal)) == 16
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(out)]) == 0
+    table = pyarrow.read_table(out)
+    rows = table.to_pylist()
+    photos = sorted(str(p.absolute()) for p in archive.rglob("*.jpg"))
+    assert sorted(row["path"] for row in rows) == photos and not journal.exists()
+    assert str(table.schema.field("p_palsy").type) == "double"
+    assert all(0 <= row["p_palsy"] <= 1 for row in rows if row["status"] == "ok")
+    assert next(row for row in rows if row["path"].endswith("notes.jpg"))["p_palsy"] is None
+    capsys.readouterr()
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(out)]) == 0
+    assert "0 files scored; 41 already scored, skipped" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_archive_scored_on_ray_equals_the_one_scored_here(tiny_run, archive, tmp_path, capsys):
+    pytest.importorskip("ray", reason="the ray extra is not installed (bash scripts/setup)")
+    here, spread = tmp_path / "here.csv", tmp_path / "ray.csv"
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(here), "--batch-size", "8"]) == 0
+    flags = ["--batch-size", "8", "--ray", "--task-cpus", "1"]
+    assert main(["predict", str(tiny_run), str(archive), "--out", str(spread), *flags]) == 0
+    assert "41 files scored, 1 without a verdict" in capsys.readouterr().err.replace("\n", " ")
+    by_path = {row["path"]: row for row in _rows(here)}
+    rows = _rows(spread)
+    assert len(rows) == len(by_path) == 41  # each file once, batches in the order the actors finished them
+    for row in rows:
+        expected = by_path[row["path"]]
+        assert (row["status"], row["label"], row["sha256"]) == (
+            expected["status"],
+            expected["label"],
+            expected["sha256"],
+        )
+        if row["p_palsy"]:
+            assert abs(float(row["p_palsy"]) - float(expected["p_palsy"])) < 1e-5

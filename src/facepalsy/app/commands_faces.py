@@ -4,6 +4,7 @@ prepare and check. Each takes argparse's namespace, calls the library and render
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -18,12 +19,14 @@ from facepalsy.log import console, result_console
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from facepalsy.cluster import RayPlan
     from facepalsy.data.images import expand_inputs
     from facepalsy.data.prepare import VIDEO_EXTENSIONS
     from facepalsy.inference.predictor import load
     from facepalsy.workflows.archive import archive_inputs, is_archive_output, score_archive
 
-    predictor = load(
+    load_predictor = functools.partial(
+        load,
         args.run,
         engine=args.engine,
         precision=args.precision,
@@ -35,10 +38,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         paths = archive_inputs(args.images)
         if not paths:
             raise FacepalsyError("no photos or videos found in the given files and folders")
-        summary = score_archive(predictor, paths, Path(args.out), notes=notes, fps=args.fps)
+        ray = None if args.ray is None else RayPlan(args.ray or None, args.task_cpus, args.task_gpus)
+        summary = score_archive(load_predictor, paths, Path(args.out), notes=notes, fps=args.fps, ray=ray)
         console.print(summary.sentence(), highlight=False)
         answered = summary.scored - summary.failed + summary.skipped
         return exit_code(answered, summary.failed, args.strict)
+    if args.ray is not None:
+        raise FacepalsyError("--ray spreads an archive over a cluster: give --out FILE.csv or FILE.parquet")
+    predictor = load_predictor()
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
     piped = not args.json and not sys.stdout.isatty()
