@@ -62,8 +62,12 @@ def test_bench_reports_all_figures(capsys):
 
 def test_bench_extras_report_their_figures_at_tiny_settings():
     """The cross-validation, landmark and video figures (the README's come from the full settings)."""
-    from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features, bench_video
+    from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features
+    from facepalsy.app.bench_video import bench_video, cpu_features
     from facepalsy.face.detect import mediapipe_available
+
+    cpu = cpu_features()
+    assert cpu["name"] and set(cpu["flags"]) >= {"avx2", "avx512f", "avx512_bf16"} and cpu["torch_capability"]
 
     shared = bench_shared_features("vgg11_bn", size=32, subjects=6, images_per_subject=2, views=1, epochs=1)
     assert shared["lopo_seconds"] > 0 and shared["one_fold_alone_seconds"] > 0
@@ -74,4 +78,8 @@ def test_bench_extras_report_their_figures_at_tiny_settings():
     assert landmarks["photos"] == 2 and landmarks["speedup_vs_previous"] > 0
     video = bench_video("vgg11_bn", seconds=1, size=32)
     for engine in ("torch", "onnx-int8"):
-        assert video[engine]["frames_analysed"] == 6 and video[engine]["real_time_factor"] > 0
+        figures = video[engine]
+        assert figures["frames_analysed"] == 6 and figures["real_time_factor"] > 0
+        assert figures["face_searches"] == 1  # the drawn face sways a little: found once, then followed
+        assert figures["per_frame_over_yardstick"] > 0 and figures["network_one_image_ms"] > 0
+    assert video["landmark_measure_ms"] > 0 and video["searched_every_frame"]["same_video_label"] in (True, False)

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features, bench_video
+from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features
 from facepalsy.app.bench_tools import face_photo, timed
+from facepalsy.app.bench_video import bench_video, cpu_features
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.inference.network import predict_probabilities, use_bf16
 from facepalsy.inference.predictor import Predictor
@@ -273,7 +274,12 @@ def run_bench(
         r["train_frozen_plain_fraction_of_fp32_peak"] = (
             r["train_frozen_plain_images_per_s"] * r["gflop_per_image"] / peaks["fp32"]
         )
-    bench = {"threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "backbones": results}
+    bench = {
+        "cpu": cpu_features(),
+        "threads": torch.get_num_threads(),
+        "matmul_peak_gflops": peaks,
+        "backbones": results,
+    }
     if run is not None:
         bench["int8_agreement"] = bench_int8_agreement(run)
     if extras:

@@ -10,30 +10,28 @@ from pathlib import Path
 import numpy as np
 
 from facepalsy.app.bench_tools import face_photo, timed
-from facepalsy.data.model_input import FacePolicy
-from facepalsy.inference.predictor import Predictor
-from facepalsy.models.spec import ModelSpec, Preprocess
-from facepalsy.models.vgg import create_model
 from facepalsy.training.config import Config
 
 
 def bench_shared_features(
     backbone: str = "vgg16",
-    size: int = 112,
+    size: int = 224,
     subjects: int = 24,
     images_per_subject: int = 6,
     views: int = 4,
     epochs: int = 10,
 ) -> dict:
     """Leave-one-subject-out over ``subjects`` subjects with a frozen backbone and ``--feature-cache views``: the whole
-    cross-validation (features shared by the folds) against one of its folds trained alone. Wall time and backbone
-    passes."""
+    cross-validation (features shared by the folds, no per-fold details) against one of its folds trained alone as
+    ``train`` would (decode, shortcut audit, fit, every figure and interval). Wall time and backbone passes, at the
+    method's 224 px."""
     from facepalsy.data.dataset import load_images, scan_dataset
     from facepalsy.data.synth import make_synthetic_dataset
+    from facepalsy.evaluation.audit import audit
     from facepalsy.runfolder import RunFolder
     from facepalsy.training import features
     from facepalsy.training.cv import fold_assignments, run_cv
-    from facepalsy.training.train import build_model, fit_split
+    from facepalsy.training.train import build_model, fit_split, forget_built_model
 
     with tempfile.TemporaryDirectory() as tmp:
         data = make_synthetic_dataset(
@@ -53,15 +51,18 @@ def bench_shared_features(
             feature_cache=views,
             face_required=False,
         )
-        features._banks.clear()
+        features.forget_banks()
+        forget_built_model()
         start = time.perf_counter()
         run_cv(config, Path(tmp) / "cv", "lopo", progress=False)
         whole = time.perf_counter() - start
-        passes_whole = sum(bank.computed for bank in features._banks.values())
-        features._banks.clear()
+        passes_whole = features.backbone_passes()
+        features.forget_banks()
+        forget_built_model()
+        start = time.perf_counter()
         images, samples, _ = load_images(data, scan_dataset(data), size, progress=False)
         assignment = fold_assignments(samples, "lopo", subjects, config.val_fraction, config.seed)[0]
-        start = time.perf_counter()
+        audit(data, samples, progress=False, seed=config.seed)
         fit_split(
             config.replace(split="subject"),
             RunFolder(Path(tmp) / "alone").make_ready(),
@@ -72,8 +73,8 @@ def bench_shared_features(
             progress=False,
         )
         alone = time.perf_counter() - start
-        passes_alone = sum(bank.computed for bank in features._banks.values())
-        features._banks.clear()
+        passes_alone = features.backbone_passes()
+        features.forget_banks()
     return {
         "backbone": backbone,
         "size": size,
@@ -150,55 +151,3 @@ def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
         "previous_ms_per_photo": 1000 * before,
         "speedup_vs_previous": before / now,
     }
-
-
-def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> dict:
-    """A ``seconds`` s, 30 fps, 1280×720 clip of a drawn face, analysed at ``fps`` as the exam with --run does
-    (decode, face, landmarks, CNN), with the torch fast path and with int8: its length over the analysis time."""
-    import cv2
-
-    from facepalsy.face.detect import mediapipe_available
-    from facepalsy.face.norms import load_norms
-    from facepalsy.workflows.exam import exam_video
-
-    if not mediapipe_available():
-        return {"video": "not measured: the face extra is not installed"}
-    model = create_model(backbone).eval()
-    spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, size), FacePolicy(required=True))
-    result = {"seconds": seconds, "source_fps": 30, "size": "1280x720", "analysed_fps": fps}
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mp4"
-        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
-        face = cv2.cvtColor(np.asarray(face_photo((360, 360))), cv2.COLOR_RGB2BGR)
-        background = np.full((720, 1280, 3), 120, np.uint8)
-        for i in range(30 * seconds):
-            frame = background.copy()
-            x = 460 + int(80 * np.sin(i / 40))
-            frame[180:540, x : x + 360] = face
-            writer.write(frame)
-        writer.release()
-        engines = {"torch": Predictor(spec, model)}
-        try:
-            from facepalsy.inference.export import write_onnx_int8
-            from facepalsy.inference.onnx_engine import OnnxEngine
-
-            calibration = np.stack(
-                [np.asarray(face_photo((size, size), seed)).transpose(2, 0, 1) for seed in range(16)]
-            )
-            path = write_onnx_int8(engines["torch"], calibration, Path(tmp) / "int8.onnx")
-            engines["onnx-int8"] = Predictor(spec, model, onnx=OnnxEngine(path))
-        except ImportError:
-            pass
-        norms = load_norms()
-        for name, predictor in engines.items():
-            start = time.perf_counter()
-            measured, video = exam_video(clip, norms, fps, frames_for=predictor)
-            predictor.video_verdict(clip, video["cnn_frames"], Path(tmp) / name)
-            elapsed = time.perf_counter() - start
-            result[name] = {
-                "frames_analysed": video["frames"],
-                "frames_measured": video["frames_measured"],
-                "analysis_seconds": elapsed,
-                "real_time_factor": seconds / elapsed,
-            }
-    return result
