@@ -38,6 +38,23 @@ def _rows(out: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _killed_after_first_batch(run: Path, archive: Path, out: Path, tmp_path: Path) -> None:
+    """``predict RUN ARCHIVE --out OUT --batch-size 16`` in a process killed with SIGKILL once its first batch is on
+    disk."""
+    marker, script = tmp_path / "paused", tmp_path / "pausing_cli.py"
+    script.write_text(PAUSING_CLI)
+    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker)}
+    command = [sys.executable, str(script), "predict", str(run), str(archive), "--out", str(out), "--batch-size", "16"]
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, "the first batch was never written"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+
+
 @pytest.fixture
 def archive(synth_data, tmp_path) -> Path:
     """40 photos in two folders and one file that is not an image."""
@@ -51,18 +68,8 @@ def archive(synth_data, tmp_path) -> Path:
 
 
 def test_an_archive_killed_mid_way_and_run_again_scores_every_file_exactly_once(tiny_run, archive, tmp_path, capsys):
-    out, marker, script = tmp_path / "results.csv", tmp_path / "paused", tmp_path / "pausing_cli.py"
-    script.write_text(PAUSING_CLI)
-    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker)}
-    command = [sys.executable, str(script), "predict", str(tiny_run), str(archive), "--out", str(out), "--batch-size"]
-    child = subprocess.Popen([*command, "16"], env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert child.poll() is None, child.stderr.read()
-        assert time.monotonic() < deadline, "the first batch was never written"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    assert child.wait(timeout=30) == -signal.SIGKILL
+    out = tmp_path / "results.csv"
+    _killed_after_first_batch(tiny_run, archive, out, tmp_path)
     first = _rows(out)
     assert len(first) == 16  # one batch on disk, nothing after it
 
@@ -102,18 +109,8 @@ def test_a_parquet_results_file_streams_through_its_journal_and_resumes(tiny_run
     """Killed after its first batch: the rows are in the partial CSV, no Parquet yet; run again, the Parquet file holds
     every file once, typed, and the journal is gone."""
     pyarrow = pytest.importorskip("pyarrow.parquet", reason="the parquet extra is not installed (bash scripts/setup)")
-    out, marker, script = tmp_path / "results.parquet", tmp_path / "paused", tmp_path / "pausing_cli.py"
-    script.write_text(PAUSING_CLI)
-    env = {**os.environ, "FACEPALSY_TEST_MARKER": str(marker)}
-    command = [sys.executable, str(script), "predict", str(tiny_run), str(archive), "--out", str(out)]
-    child = subprocess.Popen([*command, "--batch-size", "16"], env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert child.poll() is None, child.stderr.read()
-        assert time.monotonic() < deadline, "the first batch was never written"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    assert child.wait(timeout=30) == -signal.SIGKILL
+    out = tmp_path / "results.parquet"
+    _killed_after_first_batch(tiny_run, archive, out, tmp_path)
     journal = tmp_path / "results.parquet.partial.csv"
     assert not out.exists() and len(_rows(journal)) == 16
     assert main(["predict", str(tiny_run), str(archive), "--out", str(out)]) == 0

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from facepalsy.app.bench import model_gflops
+from facepalsy.app.bench_tools import model_gflops
 from facepalsy.app.cli import main
 from facepalsy.models.vgg import create_model
 
@@ -83,3 +83,15 @@ def test_bench_extras_report_their_figures_at_tiny_settings():
         assert figures["face_searches"] == 1  # the drawn face sways a little: found once, then followed
         assert figures["per_frame_over_yardstick"] > 0 and figures["network_one_image_ms"] > 0
     assert video["landmark_measure_ms"] > 0 and video["searched_every_frame"]["same_video_label"] in (True, False)
+
+
+def test_the_accelerator_figures_run_on_any_device():
+    """``bench`` reports them on a CUDA GPU; the same code, on the CPU at tiny settings, gives positive figures."""
+    import torch
+
+    from facepalsy.app.bench_gpu import bench_device
+
+    figures = bench_device("vgg11_bn", torch.device("cpu"), size=32, batch=2, repeats=1, peak_n=256)
+    assert figures["device"] == "cpu" and figures["bf16_peak_tflops"] > 0
+    for kind in ("inference", "train_frozen", "train_finetune"):
+        assert figures[f"{kind}_images_per_s"] > 0 and figures[f"{kind}_fraction_of_bf16_peak"] > 0

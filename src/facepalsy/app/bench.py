@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features
-from facepalsy.app.bench_tools import face_photo, timed
+from facepalsy.app.bench_gpu import bench_device
+from facepalsy.app.bench_tools import face_photo, model_gflops, timed
 from facepalsy.app.bench_video import bench_video, cpu_features
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.inference.network import predict_probabilities, use_bf16
@@ -46,27 +47,6 @@ def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enoug
         if n >= largest or time.perf_counter() - start >= enough_seconds:
             return 2 * n**3 / timed(lambda a=a, b=b: a @ b, repeats) / 1e9
         n *= 2
-
-
-def model_gflops(model: nn.Module, size: int) -> float:
-    """Forward GFLOPs per image (2 × multiply-adds of convolutions and linear layers)."""
-    total = 0
-
-    def count(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            total += (
-                2 * output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
-            )
-        elif isinstance(module, nn.Linear):
-            total += 2 * module.in_features * module.out_features * output.shape[0]
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
-    for hook in hooks:
-        hook.remove()
-    return total / 1e9
 
 
 def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
@@ -280,6 +260,8 @@ def run_bench(
         "matmul_peak_gflops": peaks,
         "backbones": results,
     }
+    if torch.cuda.is_available():
+        bench["gpu"] = [bench_device(name, torch.device("cuda"), size) for name in backbones]
     if run is not None:
         bench["int8_agreement"] = bench_int8_agreement(run)
     if extras:

@@ -26,13 +26,12 @@ from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
 from facepalsy.face.detect import Face
 from facepalsy.inference.network import PRECISIONS, predict_probabilities, run_now, use_bf16
-from facepalsy.inference.results import Prediction, VideoFrames, VideoVerdict
+from facepalsy.inference.results import UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
-from facepalsy.runfolder import OutputFolder, RunFolder
+from facepalsy.runfolder import RunFolder
 
-UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
 ENGINES = ("torch", "onnx", "onnx-int8")
 ImageLike = str | Path | Image.Image | np.ndarray
 
@@ -382,59 +381,18 @@ class Predictor:
 
         return gradcam(self.model, self.spec.preprocess, pixels)
 
-    def predict_video(self, path: str | Path, out: str | Path, fps: float = 6.0) -> "VideoVerdict":
-        """Score a video: frames at ``fps``, each through the same face policy as a photo.
+    def predict_video(self, path: str | Path, out: str | Path, fps: float = 6.0) -> VideoVerdict:
+        """Score a video: frames at ``fps``, each through the same face policy as a photo (:mod:`.video`)."""
+        from facepalsy.inference.video import predict_video
 
-        A face-crop model scores the frames with a usable face and counts the others; a whole-image
-        model scores every frame and reports how many had a face. The verdict is the mean
-        probability, labelled at the run's threshold. Writes ``out/timeline.png`` and ``out/frames.csv``.
-        """
-        import cv2
+        return predict_video(self, Path(path), out, fps)
 
-        from facepalsy.data.prepare import video_frames
-
-        path = Path(path)
-        frames = VideoFrames()
-        try:
-            for time, bgr in video_frames(path, fps):
-                frames.add(self, time, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s")
-        except FacepalsyError as exc:
-            return VideoVerdict(str(path), None, None, self.threshold, frames.total, 0, 0, error=str(exc))
-        return self.video_verdict(path, frames, out)
-
-    def video_verdict(self, path: Path, frames: "VideoFrames", out: str | Path) -> "VideoVerdict":
+    def video_verdict(self, path: Path, frames: VideoFrames, out: str | Path) -> VideoVerdict:
         """The verdict of a video's prepared frames (collected by whoever decoded it: predict_video, or the exam in the
         same pass)."""
-        from facepalsy.files import atomic_write_csv
-        from facepalsy.plots import plot_timeline
+        from facepalsy.inference.video import video_verdict
 
-        def failed(error: str) -> VideoVerdict:
-            return VideoVerdict(str(path), None, None, self.threshold, frames.total, 0, 0, error=error)
-
-        if frames.total == 0:
-            return failed("no decodable frame")
-        if not frames.prepared:
-            return failed(f"no usable face in any of {frames.total} frames")
-        probs = self.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in frames.prepared]))  # batched inside
-        measured = ~np.isnan(probs)
-        if not measured.any():
-            return failed(UNMEASURED)
-        mean = float(probs[measured].mean())
-        rows = [{"frame_time": f"{t:.3f}", "prob_palsy": f"{p:.6f}"} for t, p in zip(frames.times, probs)]
-        files = OutputFolder(out)
-        atomic_write_csv(files.frames, ["frame_time", "prob_palsy"], rows)
-        title = f"{path.name}: p(palsy) {mean:.2f}, face in {frames.with_face}/{frames.total} frames"
-        plot_timeline(np.array(frames.times), probs, files.timeline, self.threshold, title=title)
-        return VideoVerdict(
-            str(path),
-            self.label(mean),
-            mean,
-            self.threshold,
-            frames.total,
-            int(measured.sum()),
-            frames.with_face,
-            str(files.timeline),
-        )
+        return video_verdict(self, path, frames, out)
 
 
 def _source(item: ImageLike, index: int, single: bool) -> str:

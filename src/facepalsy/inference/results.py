@@ -12,6 +12,8 @@ from facepalsy.data.model_input import ModelInput
 from facepalsy.errors import NoFaceError
 from facepalsy.face.detect import Face
 
+UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
+
 
 @dataclass
 class Prediction:
