@@ -135,14 +135,15 @@ def test_lopo_on_24_subjects_runs_to_the_end_without_leakage(tmp_path):
 
 
 def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
-    """--devices 2 on CPU: two worker processes train whole folds; the results are those of one process, bit for bit."""
+    """--devices 2 on CPU: two worker processes train whole folds; the results are those of one process, bit for bit.
+    The sequential run draws each fold's details (--fold-details), which changes no prediction."""
     flags = ["--protocol", "subject-kfold", "--folds", "3", "--accelerator", "cpu", *FLAGS]
     threads = torch.get_num_threads()
     torch.set_num_threads(
         max(1, (os.cpu_count() or 1) // 2)
     )  # as each of the two workers, so float summation orders match
     try:
-        assert main(["cv", str(synth_data), "--out", str(tmp_path / "seq"), *flags]) == 0
+        assert main(["cv", str(synth_data), "--out", str(tmp_path / "seq"), *flags, "--fold-details"]) == 0
     finally:
         torch.set_num_threads(threads)
     assert main(["cv", str(synth_data), "--out", str(tmp_path / "par"), "--devices", "2", *flags]) == 0
@@ -150,7 +151,11 @@ def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
     assert [f["test_subjects"] for f in par["folds"]] == [f["test_subjects"] for f in seq["folds"]]
     assert par["folds_with_test_subject_in_training"] == []
     for name in ("seq", "par"):
-        assert all((tmp_path / name / f"fold_{k:02d}" / "metrics.json").is_file() for k in range(3))
+        assert all((tmp_path / name / f"fold_{k:02d}" / "complete.json").is_file() for k in range(3))
+    details = ("report.md", "curves.png", "confusion_matrix.png", "reliability.png", "checkpoints")
+    assert all((tmp_path / "seq" / "fold_00" / name).exists() for name in details)
+    assert not any((tmp_path / "par" / "fold_00" / name).exists() for name in details)
+    assert json.loads((tmp_path / "par" / "fold_00" / "metrics.json").read_text())["ci95"] == {}
     probs = [
         np.array(
             [

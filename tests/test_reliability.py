@@ -134,7 +134,7 @@ def test_cv_killed_in_a_fold_then_resumed_equals_an_uninterrupted_cv(tmp_path, s
     proc = _start_paused_train(tmp_path, synth_data, out, command=("cv",), flags=flags, pause_in="fold_01")
     proc.kill()
     assert proc.wait(timeout=60) == -signal.SIGKILL
-    assert (out / "fold_00" / "report.md").is_file() and not (out / "fold_01" / "metrics.json").exists()
+    assert (out / "fold_00" / "complete.json").is_file() and not (out / "fold_01" / "metrics.json").exists()
     resumed = _cli("cv", "--resume", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert "1 of 3 folds already complete" in resumed.stderr
@@ -285,7 +285,7 @@ def test_cv_interrupted_in_a_fold_resumes_from_the_completed_folds(tmp_path, syn
     out = tmp_path / "cut"
     with pytest.raises(Interrupted, match=f"facepalsy cv --resume --out {out}"):
         run_cv(config, out, "subject-kfold", folds=3, progress=False)
-    assert (out / "fold_00" / "report.md").is_file() and not (out / "cv.json").exists()
+    assert (out / "fold_00" / "complete.json").is_file() and not (out / "cv.json").exists()
     monkeypatch.undo()
 
     resumed = resume_cv(out, progress=False)
