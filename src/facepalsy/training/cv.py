@@ -41,7 +41,7 @@ from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import PROTOCOLS, Config, load_config, save_config
 from facepalsy.training.cv_ray import run_folds_on_ray
-from facepalsy.training.train import audit_training_data, build_model, fit_split, training_device
+from facepalsy.training.train import audit_training_data, build_model, fit_fold, fit_split, training_device
 
 
 def fold_assignments(
@@ -298,8 +298,7 @@ def _fold_worker_start(images: torch.Tensor, slots, device_type: str, devices: i
 def _fold_worker_run(
     config: Config, fold_dir: RunFolder, samples: list[Sample], assignment: list[str], details: bool
 ) -> Evaluation:
-    model = build_model(config)
-    return fit_split(config, fold_dir, model, _worker_images, samples, assignment, progress=False, details=details)
+    return fit_fold(config, fold_dir, _worker_images, samples, assignment, details)
 
 
 def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]]) -> None:

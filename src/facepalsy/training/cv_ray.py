@@ -24,7 +24,7 @@ from facepalsy.runfolder import RunFolder
 from facepalsy.training.config import Config
 from facepalsy.training.features import adopt_bank, backbone_passes, bank_key, feature_bank
 from facepalsy.training.loop import PalsyModule
-from facepalsy.training.train import build_model, fit_split, training_device
+from facepalsy.training.train import build_model, fit_fold, training_device
 
 
 def _bank_task(config: Config, images: np.ndarray, threads: int) -> tuple[tuple, dict[int, np.ndarray]]:
@@ -49,8 +49,7 @@ def _fold_task(
     if bank is not None:
         adopt_bank(*bank)
     before = backbone_passes()
-    model = build_model(config)
-    result = fit_split(config, fold_dir, model, images, samples, assignment, progress=False, details=details)
+    result = fit_fold(config, fold_dir, images, samples, assignment, details)
     return result, backbone_passes() - before
 
 

@@ -218,6 +218,11 @@ def fit_split(
     return _fit(config, run, model, images, samples, assignment, False, progress, notes, callbacks, details)
 
 
+def fit_fold(config: Config, fold: RunFolder, images: np.ndarray, samples, assignment, details: bool) -> Evaluation:
+    """One cross-validation fold as a worker process or Ray task trains it: its own model, no progress output."""
+    return fit_split(config, fold, build_model(config), images, samples, assignment, progress=False, details=details)
+
+
 def _fit_baseline(
     config: Config,
     run: RunFolder,
