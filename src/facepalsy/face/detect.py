@@ -129,12 +129,16 @@ def _detect_mediapipe(rgb: np.ndarray) -> list[Face]:
     faces = []
     for mesh in result.multi_face_landmarks or []:
         points3d = np.array([(p.x * w, p.y * h, p.z * w) for p in mesh.landmark], dtype=np.float64)
-        points = points3d[:, :2]
-        x0, y0 = points.min(axis=0)
-        x1, y1 = points.max(axis=0)
-        right_eye, left_eye = tuple(points[RIGHT_EYE_RING].mean(axis=0)), tuple(points[LEFT_EYE_RING].mean(axis=0))
-        faces.append(Face((x0, y0, x1, y1), right_eye, left_eye, points, depth=points3d[:, 2].copy()))
+        faces.append(mesh_face(points3d[:, :2], points3d[:, 2].copy()))
     return faces
+
+
+def mesh_face(points: np.ndarray, depth: np.ndarray) -> Face:
+    """The face of a 478-point mesh (pixels) and its depths: its box and eye centres."""
+    x0, y0 = points.min(axis=0)
+    x1, y1 = points.max(axis=0)
+    right_eye, left_eye = tuple(points[RIGHT_EYE_RING].mean(axis=0)), tuple(points[LEFT_EYE_RING].mean(axis=0))
+    return Face((x0, y0, x1, y1), right_eye, left_eye, points, depth=depth)
 
 
 def _detect_haar(rgb: np.ndarray) -> list[Face]:
@@ -188,9 +192,15 @@ def eye_angle(right_eye, left_eye) -> float:
     return float(np.degrees(np.arctan2(dy, dx)))
 
 
+def aligned_eyes(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where alignment puts the patient's right and left eye centres in a size×size crop."""
+    right = np.array([(0.5 - EYE_DISTANCE_FRACTION / 2) * size, EYE_HEIGHT_FRACTION * size])
+    return right, right + [EYE_DISTANCE_FRACTION * size, 0.0]
+
+
 def alignment_matrix(right_eye, left_eye, size: int) -> np.ndarray:
     """2×3 similarity transform putting the eyes level at fixed places of a size×size crop."""
-    target_right = np.array([(0.5 - EYE_DISTANCE_FRACTION / 2) * size, EYE_HEIGHT_FRACTION * size])
+    target_right = aligned_eyes(size)[0]
     source = np.subtract(left_eye, right_eye)
     scale = EYE_DISTANCE_FRACTION * size / np.hypot(*source)
     angle = -np.arctan2(source[1], source[0])

@@ -22,14 +22,13 @@ import numpy as np
 
 from facepalsy.face.detect import (
     EYE_DISTANCE_FRACTION,
-    EYE_HEIGHT_FRACTION,
-    LEFT_EYE_RING,
     MIN_EYE_DISTANCE_PX,
-    RIGHT_EYE_RING,
     Face,
+    aligned_eyes,
     alignment_matrix,
     detect_faces,
     largest_face,
+    mesh_face,
 )
 
 EYE_SHIFT_LIMIT = 0.08  # of the crop's size: how far an eye may sit from its aligned place and the face still count
@@ -88,8 +87,7 @@ class FaceTracker:
 
     def _where_aligned(self, face: Face) -> bool:
         """Are the crop's eyes where the alignment on the last frame's eyes put them?"""
-        target_right = np.array([(0.5 - EYE_DISTANCE_FRACTION / 2) * self.size, EYE_HEIGHT_FRACTION * self.size])
-        target_left = target_right + [EYE_DISTANCE_FRACTION * self.size, 0.0]
+        target_right, target_left = aligned_eyes(self.size)
         shift = max(
             np.hypot(*np.subtract(face.right_eye, target_right)), np.hypot(*np.subtract(face.left_eye, target_left))
         )
@@ -100,9 +98,5 @@ class FaceTracker:
 def _to_frame(face: Face, matrix: np.ndarray) -> Face:
     """A face found in an aligned crop, in the coordinates of the frame the crop was cut from."""
     inverse = cv2.invertAffineTransform(matrix)
-    points = face.landmarks @ inverse[:, :2].T + inverse[:, 2]
     scale = float(np.sqrt(abs(np.linalg.det(inverse[:, :2]))))
-    x0, y0 = points.min(axis=0)
-    x1, y1 = points.max(axis=0)
-    right_eye, left_eye = tuple(points[RIGHT_EYE_RING].mean(axis=0)), tuple(points[LEFT_EYE_RING].mean(axis=0))
-    return Face((x0, y0, x1, y1), right_eye, left_eye, points, depth=face.depth * scale)
+    return mesh_face(face.landmarks @ inverse[:, :2].T + inverse[:, 2], face.depth * scale)

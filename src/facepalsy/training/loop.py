@@ -80,7 +80,7 @@ class PalsyModule(L.LightningModule):
         """Add a batch to the epoch's loss and accuracy, logged once, at the epoch's last batch: the mean over its
         images, as Lightning's per-batch logging gives it, without its per-batch cost (more than a cross-validation
         fold's training took). ``sync_dist``: averaged over DDP processes."""
-        batch = torch.stack([loss.detach().float() * count, correct.float(), torch.tensor(float(count))])
+        batch = torch.stack([loss.detach().float() * count, correct.float(), loss.new_tensor(float(count))])
         self._sums[stage] = batch if batch_idx == 0 else self._sums[stage] + batch
         batches = self.trainer.num_training_batches if stage == "train" else self.trainer.num_val_batches[0]
         if batch_idx + 1 == batches:

@@ -89,9 +89,13 @@ def _parquet_rows(out: Path) -> list[dict]:
         table = parquet.read_table(out)
     except Exception as exc:  # pyarrow raises its own types for every way a file can be wrong
         raise FacepalsyError(f"{out}: cannot read as Parquet ({exc}); choose another --out") from exc
-    if tuple(table.column_names) != COLUMNS:
-        raise FacepalsyError(f"{out}: not a facepalsy results file (columns {', '.join(COLUMNS)}); choose another")
+    _check_columns(out, table.column_names)
     return table.to_pylist()
+
+
+def _check_columns(out: Path, names) -> None:
+    if tuple(names) != COLUMNS:
+        raise FacepalsyError(f"{out}: not a facepalsy results file (columns {', '.join(COLUMNS)}); choose another")
 
 
 def _pyarrow_parquet():
@@ -113,8 +117,8 @@ def _journal_rows(out: Path) -> dict[str, str]:
             f.truncate(content.rfind(b"\n") + 1)
     with out.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is not None and tuple(reader.fieldnames) != COLUMNS:
-            raise FacepalsyError(f"{out}: not a facepalsy results file (columns {', '.join(COLUMNS)}); choose another")
+        if reader.fieldnames is not None:
+            _check_columns(out, reader.fieldnames)
         return {row["path"]: row["sha256"] for row in reader}
 
 
