@@ -85,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = command("train", help="train a classifier and write a run folder")
-    p.add_argument("data", nargs="?", metavar="DATA", help="data folder (palsy/, normal/, optional manifest.csv)")
+    p.add_argument(
+        "data",
+        nargs="*",
+        metavar="DATA",
+        help="data folder (palsy/, normal/, optional manifest.csv); several make one data set, each folder a source "
+        "(one class only is fine: e.g. a folder of healthy faces)",
+    )
     p.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     config_flags(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -288,16 +294,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="the full report as JSON")
     p.set_defaults(func=cmd_check)
 
-    p = command("cv", help="cross-validation: frame, subject-kfold or leave-one-subject-out")
-    p.add_argument("data", nargs="?", metavar="DATA")
+    p = command("cv", help="cross-validation: frame, subject-kfold, leave-one-subject-out or leave-source-out")
+    p.add_argument("data", nargs="*", metavar="DATA", help="data folder(s), as for train")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument(
         "--protocol",
         choices=PROTOCOLS,
         default="subject-kfold",
-        help="frame: by image (the paper's, leaks subjects); subject-kfold: by subject; lopo: leave one subject out",
+        help="frame: by image (the paper's, leaks subjects); subject-kfold: by subject; lopo: leave one subject out; "
+        "leave-source-out: hold out each source whole (false-positive rate, sensitivity, AUC per source)",
     )
-    p.add_argument("--folds", type=int, default=5, help="folds for frame and subject-kfold (lopo has one per subject)")
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="folds for frame and subject-kfold (lopo has one per subject, leave-source-out one per source)",
+    )
     config_flags(p)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument(

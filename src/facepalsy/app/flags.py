@@ -87,7 +87,8 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
         "--operating-point",
         metavar="RULE",
         help="how the run's threshold is chosen on validation data: youden "
-        "(default), sensitivity=0.90, specificity=0.90 or fixed=0.5",
+        "(default for the CNNs), sensitivity=0.90, specificity=0.90 (0.95 is the landmark model's default) "
+        "or fixed=0.5",
     )
     parser.add_argument("--seed", type=int, help="default 42")
     parser.add_argument(
@@ -178,10 +179,12 @@ def common_flags(parser: argparse.ArgumentParser, default) -> None:
     )
 
 
-def resolve_config(args: argparse.Namespace, data: str | None) -> Config:
+def resolve_config(args: argparse.Namespace, data: str | list[str] | None) -> Config:
+    """The config file (if any) with the command line's data folders and flags over it."""
     base = load_config(args.config) if args.config else Config()
     flags = {name: getattr(args, name, None) for name in Config.__dataclass_fields__ if name != "data"}
-    return base.replace(data=str(Path(data).resolve()) if data else None, **flags)
+    folders = [data] if isinstance(data, str) else data
+    return base.replace(data=[str(Path(d).resolve()) for d in folders] if folders else None, **flags)
 
 
 def strict_flag(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from facepalsy.evaluation import sources as source_table
 from facepalsy.evaluation.results import CvSummary, Evaluation, Scores, percent
 from facepalsy.face.reading import HealthyRangeReading
 from facepalsy.log import console, result_console
@@ -33,6 +34,11 @@ def print_cv(args: argparse.Namespace, result: CvSummary, report: Path) -> None:
     if args.json:
         print(json.dumps({**result.to_dict(), "report": str(report)}, default=str))
         return
+    if result.sources:
+        table = Table(*source_table.COLUMNS, title="per held-out source (trained without it)")
+        for figures in result.sources:
+            table.add_row(*figures.row())
+        console.print(table)
     print_metrics(result.pooled, "pooled (per image)")
     print_metrics(result.per_subject, "per subject")
     console.print(f"report: [bold]{report}[/]")

@@ -4,6 +4,11 @@ A manifest has the columns ``path,label,subject`` (paths relative to DATA, more 
 and overrides the folder scan. Without one, an image's subject is the first sub-folder under its
 class folder, else the file itself. Images are decoded to RGB whatever their mode (grayscale,
 RGBA, palette, CMYK, 16-bit) with EXIF orientation honoured.
+
+Every image has a *source*: where its photos came from, so that a model can be tested on a source it never
+saw (``cv --protocol leave-source-out``). It is the manifest's ``source`` column, else the owner part of its
+``source_repo`` column (``owner/name``), else the data folder's name. Several data folders make one data set
+(:func:`scan_sources`); a folder with one class only is then a source like any other.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import csv
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
@@ -28,6 +33,7 @@ CLASSES = ("normal", "palsy")  # index 1 is the positive class
 PALSY = CLASSES.index("palsy")
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("path", "label", "subject")
+SOURCE_COLUMNS = ("source", "source_repo")  # manifest columns naming an image's source, first found wins
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,49 @@ class Sample:
     path: str  # relative to the data root, with forward slashes
     label: int  # index into CLASSES
     subject: str
+    source: str = ""  # where the photo came from (module docstring); "" in run folders from before sources
+
+
+def scan_root(folders: str | Path | Sequence[str | Path]) -> Path:
+    """The folder the image paths of :func:`scan_sources` are relative to (one folder: itself, as configs from before
+    several folders name it)."""
+    if isinstance(folders, (str, Path)):
+        return Path(folders)
+    if len(folders) == 1:
+        return Path(folders[0])
+    return Path(os.path.commonpath([Path(f).resolve() for f in folders]))
+
+
+def scan_sources(folders: Sequence[str | Path]) -> tuple[Path, list[Sample]]:
+    """One data set from one or several data folders: their common root and every image, paths relative to it.
+
+    With one folder the root is that folder and nothing changes. With several, each may hold one class only (a folder
+    of healthy faces is a source of its own), paths gain the folder's place under the common root, and subjects its
+    name, so that two folders' ``subject_1`` stay two people. Both classes must be present over all folders.
+    """
+    paths = [Path(f) for f in folders]
+    if not paths:
+        raise DataError("no data folder given")
+    if len(paths) == 1:
+        return paths[0], scan_dataset(paths[0])
+    for path in paths:
+        if not path.is_dir():
+            raise DataError(f"{path}: data folder not found")
+    resolved = [p.resolve() for p in paths]
+    if len(set(resolved)) < len(resolved):
+        raise DataError(f"a data folder is given twice: {' '.join(map(str, folders))}")
+    root = scan_root(resolved)
+    samples = []
+    for path in resolved:
+        prefix = path.relative_to(root).as_posix()
+        samples += [
+            Sample(f"{prefix}/{s.path}", s.label, f"{prefix}/{s.subject}", s.source)
+            for s in scan_dataset(path, require_both=False)
+        ]
+    missing = [name for i, name in enumerate(CLASSES) if not any(s.label == i for s in samples)]
+    if missing:
+        raise DataError(f"no images of class {' or '.join(missing)} in any of {', '.join(map(str, folders))}")
+    return root, samples
 
 
 def scan_dataset(root: str | Path, require_both: bool = True) -> list[Sample]:
@@ -43,6 +92,8 @@ def scan_dataset(root: str | Path, require_both: bool = True) -> list[Sample]:
     if not root.is_dir():
         raise DataError(f"{root}: data folder not found")
     samples = read_manifest(root / MANIFEST) if (root / MANIFEST).is_file() else scan_folders(root, require_both)
+    if any(not s.source for s in samples):
+        samples = [s if s.source else replace(s, source=root.resolve().name) for s in samples]
     counts = {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)}
     empty = [name for name, n in counts.items() if n == 0]
     if len(empty) == len(CLASSES) or (empty and require_both):
@@ -98,8 +149,15 @@ def read_manifest(path: Path) -> list[Sample]:
         if rel in seen:
             raise DataError(f"{where}: duplicate row for {rel!r}")
         seen.add(rel)
-        samples.append(Sample(Path(rel).as_posix(), CLASSES.index(label), subject))
+        samples.append(Sample(Path(rel).as_posix(), CLASSES.index(label), subject, source_of(row)))
     return samples
+
+
+def source_of(row: dict[str, str]) -> str:
+    """An image's source from its manifest row ("" when no column names one): ``source``, else the owner of
+    ``source_repo``."""
+    source = (row.get("source") or "").strip()
+    return source or (row.get("source_repo") or "").strip().split("/")[0]
 
 
 def manifest_rows(root: Path) -> dict[str, dict[str, str]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES
+from facepalsy.data.dataset import CLASSES, scan_root
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.report import PROTOCOL_TEXT
@@ -114,7 +114,7 @@ def read_folder(path: Path) -> ComparedFolder:
         model=canonical_name(config["backbone"]).upper().replace("_BN", " + BN"),
         model_input=spec.face.label(),
         protocol=protocol,
-        data=str(Path(config["data"]).resolve()),
+        data=str(scan_root(config["data"]).resolve()),
         scores=scores,
         predictions=predictions,
     )

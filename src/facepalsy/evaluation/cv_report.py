@@ -38,7 +38,7 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
     data_hash = provenance["data"].get("content_sha256", "not recorded")
     return ModelCard(
         title=f"{result.backbone}, {result.protocol} cross-validation",
-        data=config.data,
+        data=config.data_text(),
         data_hash=data_hash,
         count_lines=[
             "| class | images (out-of-fold) | subjects |",
@@ -79,7 +79,7 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
             "",
             *result.per_subject.markdown_table(),
         ],
-        subgroup_lines=subgroup_section(Path(config.data), config.subgroup, rows, config.seed),
+        subgroup_lines=subgroup_section(config.root, config.subgroup, rows, config.seed),
         code=code_sentence(provenance, data_hash, "package versions in each fold's `provenance.json`"),
     )
 

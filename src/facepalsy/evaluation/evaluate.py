@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
+from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, scan_root, write_left_out
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import (
     binary_metrics,
@@ -188,7 +188,7 @@ def evaluate_run(
     if data is None:
         samples, parts = run.read_split()
         samples = [s for s, part in zip(samples, parts) if part == "test"]
-        root = Path(config["data"])
+        root = scan_root(config["data"])
         results = ResultFiles(out) if out else run
     else:
         root = Path(data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from facepalsy.data.dataset import CLASSES
+from facepalsy.data.dataset import CLASSES, scan_root
 from facepalsy.evaluation.model_card import (
     ModelCard,
     code_sentence,
@@ -33,6 +33,12 @@ PROTOCOL_TEXT = {
     "subject": (
         "**Subject split — subject-independent.** No subject has images on both sides, so these "
         "figures estimate accuracy on patients the model has never seen."
+    ),
+    "leave-source-out": (
+        "**Leave one source out — source-independent.** Each source of photos was held out whole in turn: "
+        "neither its people nor its cameras, light or framing were seen in training, so these figures estimate "
+        "what the model does on photos from somewhere new. A within-source k-fold cannot show a model that "
+        "learned a source instead of the face."
     ),
 }
 
@@ -251,7 +257,7 @@ def run_card(
 ) -> ModelCard:
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
     provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
-    data = Path(metrics.data) if metrics.data else Path(config["data"])
+    data = Path(metrics.data) if metrics.data else scan_root(config["data"])
     if in_run:
         samples, parts = run.read_split()
         count_lines = [

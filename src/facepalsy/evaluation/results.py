@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from facepalsy.evaluation import sources as source_table
+from facepalsy.evaluation.sources import SourceFigures
+
 SCORE_KEYS = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
 AT_HALF = {"sensitivity_at_half": "sensitivity_at_0.5", "specificity_at_half": "specificity_at_0.5"}  # field: JSON key
 FIELD_OF_KEY = {key: name for name, key in AT_HALF.items()}
@@ -116,6 +119,7 @@ class CvSummary:
     pooled: Evaluation
     per_subject: Scores
     subject_scores: list[dict]  # subject, label, mean_prob_palsy
+    sources: list[SourceFigures] = field(default_factory=list)  # leave-source-out: one per held-out source
 
     @classmethod
     def from_dict(cls, values: dict) -> CvSummary:
@@ -124,6 +128,7 @@ class CvSummary:
                 **values,
                 "pooled": Evaluation.from_dict(values["pooled"]),
                 "per_subject": Scores.from_dict(values["per_subject"]),
+                "sources": [SourceFigures.from_dict(s) for s in values.get("sources", [])],
             }
         )
 
@@ -132,6 +137,7 @@ class CvSummary:
             **{f.name: getattr(self, f.name) for f in fields(self)},
             "pooled": self.pooled.to_dict(),
             "per_subject": self.per_subject.to_dict(),
+            "sources": [s.to_dict() for s in self.sources],
         }
 
     @property
@@ -156,6 +162,19 @@ class CvSummary:
                 + f" | {guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
             )
         pooled = self.pooled
+        if self.sources:
+            lines = [
+                "## Per held-out source",
+                "",
+                "Each source was held out whole: the model of its fold never saw a photo of it. False positives: "
+                "healthy faces called palsy; sensitivity: palsy faces called palsy; both of the faces that got a "
+                "verdict, at the fold's threshold (chosen on the other sources' validation faces), with Wilson 95% "
+                "intervals. No verdict: no usable face, or a face the model could not read reliably.",
+                "",
+                *source_table.markdown(self.sources),
+                "",
+                *lines,
+            ]
         return [
             *lines,
             "",

@@ -26,7 +26,7 @@ from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
 from facepalsy.face.detect import Face
 from facepalsy.inference.network import PRECISIONS, predict_probabilities, run_now, use_bf16
-from facepalsy.inference.results import UNMEASURED, Prediction, VideoFrames, VideoVerdict
+from facepalsy.inference.results import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
@@ -283,7 +283,20 @@ class Predictor:
         return result.compare(self._norms, palsy).palsy_pattern
 
     def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:
-        if np.isnan(prob):  # the landmark model could not measure the face it was given
+        if np.isnan(prob):  # the landmark model could not measure the face, or cannot read it reliably
+            from facepalsy.models.baseline import UNMEASURED_REASON  # only landmark runs have NaN probabilities
+
+            reason = self.model.image_reasons(item.pixels.transpose(2, 0, 1)[None])[0]
+            if reason and reason != UNMEASURED_REASON:
+                return Prediction(
+                    source,
+                    CANNOT_READ,
+                    threshold=self.threshold,
+                    faces_found=item.faces_found,
+                    face_box=item.face_box,
+                    face_used=item.face_used,
+                    error=f"cannot read reliably: {reason}",
+                )
             return Prediction(
                 source, "no_face", threshold=self.threshold, faces_found=item.faces_found, error=UNMEASURED
             )

@@ -13,14 +13,18 @@ from facepalsy.errors import NoFaceError
 from facepalsy.face.detect import Face
 
 UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
+CANNOT_READ = "cannot_read"  # a Prediction's status: a face the landmark model cannot read reliably, with the reason
 
 
 @dataclass
 class Prediction:
-    """The outcome for one image: a verdict, or why there is none (``status`` "no_face" or "unreadable")."""
+    """The outcome for one image: a verdict, or why there is none (``status`` "no_face", "cannot_read" or
+    "unreadable", with the reason in ``error``)."""
 
     source: str  # the file, or "<PIL image>" / "<array>" with its position in the input
-    status: str = "ok"  # "ok", "no_face" (a face-crop model found no usable face), "unreadable"
+    # "ok", "no_face" (a face-crop model found no usable face), "cannot_read" (the landmark model found a face it
+    # cannot read reliably: mid-speech, unlike any trained on), "unreadable"
+    status: str = "ok"
     label: str | None = None
     prob_palsy: float | None = None
     threshold: float | None = None

@@ -23,7 +23,7 @@ rescaled views:
   symmetric partner (pairs found once, on the mean healthy face of the training data), standardised
   by healthy faces of the same expression and reduced by PCA.
 
-Classifier (format 3), chosen by 5-fold cross-validation and leave-one-source-out on the real-photo
+Classifier of format 3, chosen by 5-fold cross-validation and leave-one-source-out on the real-photo
 development set (README): on the standardised features above with 60 principal components of the mesh
 offsets, the mean of two log-odds: logistic regression (C = 0.05) and an RBF support-vector machine
 (C = 1, gamma = 1 / features) with Platt's sigmoid fitted on its 5-fold out-of-fold scores (scikit-learn's
@@ -34,8 +34,12 @@ vectors included, are stored plainly in model.pt (loads with ``weights_only``). 
 not a feature: palsy photos on the web smile more often than healthy portraits, and a model that
 learned "smiling means palsy" would flag healthy smiles.
 
-Runs trained before keep their features and still predict as they did: format 2 (logistic regression
-alone) and format 1 (the same measures on the mesh without frontalising, unscaled, 20 components, C = 0.1).
+New runs (format 4, ``side_differences.py``) measure the same features but read only nine vertical left−right
+differences, weigh every source of a class alike, and abstain on a face they cannot read reliably: trained on
+several sources and tested on a source held out whole, formats 2 and 3 read a source, not health (see there).
+
+Runs trained before keep their features and still predict as they did: format 3 (above), format 2 (logistic
+regression alone) and format 1 (the same measures on the mesh without frontalising, unscaled, 20 components, C = 0.1).
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, As
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
 from facepalsy.log import progress_bar
+from facepalsy.models import side_differences
 
+UNMEASURED_REASON = "the face mesh could not be measured on the face found"
 NAME = "landmarks"  # --model landmarks
 ALIASES = ("asymmetry",)  # its name before 2026-11-28: old run folders and --backbone asymmetry keep working
 
@@ -61,11 +67,11 @@ def canonical_name(name: str) -> str:
     return NAME if name in ALIASES else name
 
 
-FORMAT = 3  # the format new runs are trained with; 2: logistic regression alone; 1: before the 3-D pose
+FORMAT = 4  # new runs: side_differences.py; 3: with an SVM on mesh offsets; 2: logistic regression; 1: before 3-D pose
 SHAPE_FEATURES = (*SIDE_MEASURES, *SHAPE_MEASURES)
 FEATURES = (*(f"abs_{m}" for m in MEASURES), "score", *(f"abs_{m}" for m in SHAPE_FEATURES))
 MESH_POINTS = 468
-SETTINGS = {1: (20, 0.1), 2: (60, 0.05), 3: (60, 0.05)}  # per format: mesh components, logistic-regression C
+SETTINGS = {1: (20, 0.1), 2: (60, 0.05), 3: (60, 0.05)}  # formats 1-3: mesh components, logistic-regression C
 SVM_C = 1.0  # format 3's support-vector machine; its kernel width is 1 / (number of features)
 PLATT_FOLDS = 5
 MIN_GROUP = 15  # healthy training faces an expression needs for its own scaling
@@ -173,8 +179,11 @@ class AsymmetryClassifier:
         self.version = int(self.params["version"]) if "version" in self.params else 1
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0, version: int = FORMAT) -> "AsymmetryClassifier":
-        """Fit on features from :func:`features` (rows of NaN, faces the model could not measure, are left out)."""
+    def fit(
+        cls, x: np.ndarray, y: np.ndarray, seed: int = 0, version: int = FORMAT, sources: np.ndarray | None = None
+    ) -> "AsymmetryClassifier":
+        """Fit on features from :func:`features` (rows of NaN, faces the model could not measure, are left out).
+        ``sources``: each row's source, so that format 4 weighs every source of a class alike."""
         from sklearn.decomposition import PCA  # fitting only: predicting uses the stored numbers
         from sklearn.linear_model import LogisticRegression
 
@@ -183,6 +192,10 @@ class AsymmetryClassifier:
         if len(np.unique(y)) < 2:
             raise DataError("the landmark model needs measured faces of both classes in its training data")
         scalars, groups, meshes = _split(x, version)
+        if version >= 4:
+            columns = [FEATURES.index(name) for name in side_differences.VERTICAL]
+            kept = None if sources is None else np.asarray(sources)[known]
+            return cls(side_differences.fit_params(scalars, groups, meshes, y, columns, kept, seed))
         healthy = y == 0
         pairs = mirror_pairs(meshes[healthy].mean(axis=0))
         offsets = mesh_offsets(meshes, pairs)
@@ -228,9 +241,15 @@ class AsymmetryClassifier:
         return self.proba_from_features(features(images, progress, self.version))
 
     def proba_from_features(self, x: np.ndarray) -> np.ndarray:
-        """Palsy probability per row of :func:`features`; NaN for a row with anything unmeasured."""
+        """Palsy probability per row of :func:`features`; NaN for a row with anything unmeasured, or (format 4) a face
+        the model cannot read reliably (:meth:`reasons` says why)."""
         p = self.params
         missing = np.isnan(x).any(axis=1)
+        if self.version >= 4:
+            scalars, groups, meshes = _split(np.nan_to_num(x), self.version)
+            prob = side_differences.probabilities(p, scalars, groups)
+            abstained = np.array([bool(r) for r in side_differences.abstention_reasons(p, scalars, groups, meshes)])
+            return np.where(missing | abstained, np.nan, prob)
         design = self._design(*_split(np.nan_to_num(x), self.version))
         design[missing] = 0.0  # standardised: the training mean
         z = design @ p["coef"] + p["intercept"]
@@ -239,6 +258,21 @@ class AsymmetryClassifier:
             score = np.exp(-p["gamma"][0] * distances) @ p["dual_coef"] + p["svm_intercept"][0]
             z = (z + -(p["platt"][0] * score + p["platt"][1])) / 2  # the mean of the two log-odds
         return np.where(missing, np.nan, expit(z))
+
+    def reasons(self, x: np.ndarray) -> list[str]:
+        """Per row of :func:`features`, why it has no probability: a sentence ("" for a row that has one)."""
+        missing = np.isnan(x).any(axis=1)
+        keys = [""] * len(x)
+        if self.version >= 4:
+            keys = side_differences.abstention_reasons(self.params, *_split(np.nan_to_num(x), self.version))
+        return [
+            UNMEASURED_REASON if gone else side_differences.REASONS[key] if key else ""
+            for gone, key in zip(missing, keys)
+        ]
+
+    def image_reasons(self, images: np.ndarray) -> list[str]:
+        """:meth:`reasons` of CHW uint8 face crops (measured once: the features are cached)."""
+        return self.reasons(features(images, version=self.version))
 
     def to_dict(self) -> dict:
         return {k: v.tolist() for k, v in self.params.items()}

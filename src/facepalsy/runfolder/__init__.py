@@ -218,17 +218,18 @@ class RunFolder(ResultFiles, _Locked):
 
     def write_split(self, samples: list[Sample], assignment: list[str]) -> None:
         rows = (
-            {"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "split": part}
+            {"path": s.path, "label": CLASSES[s.label], "subject": s.subject, "source": s.source, "split": part}
             for s, part in zip(samples, assignment)
         )
-        atomic_write_csv(self.split, ["path", "label", "subject", "split"], rows)
+        atomic_write_csv(self.split, ["path", "label", "subject", "source", "split"], rows)
 
     def read_split(self) -> tuple[list[Sample], list[str]]:
         if not self.split.is_file():
             raise FacepalsyError(f"{self.split}: split file not found")
         with self.split.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
-        return [Sample(r["path"], CLASSES.index(r["label"]), r["subject"]) for r in rows], [r["split"] for r in rows]
+        samples = [Sample(r["path"], CLASSES.index(r["label"]), r["subject"], r.get("source", "")) for r in rows]
+        return samples, [r["split"] for r in rows]  # split files from before sources have no source column
 
     def write_history(self, rows: list[dict[str, float]]) -> None:
         atomic_write_csv(self.history, HISTORY_COLUMNS, rows)

@@ -14,16 +14,20 @@ from typing import Any
 
 import yaml
 
+from facepalsy.data.dataset import Sample, scan_root, scan_sources
 from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
 from facepalsy.inference.network import PRECISIONS
+from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.baseline import canonical_name
 from facepalsy.models.operating_point import parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
+LANDMARK_POINT = "specificity=0.95"  # the landmark model's default operating point (docs: the real-photo recipe)
 SPLITS = ("frame", "subject")
-PROTOCOLS = ("frame", "subject-kfold", "lopo")  # cross-validation: by frame, k subject groups, one subject out
+# cross-validation: by frame, k subject groups, one subject out, one source out
+PROTOCOLS = ("frame", "subject-kfold", "lopo", "leave-source-out")
 LOGGERS = {
     "csv": None,
     "tensorboard": ("tensorboard", "tensorboardX"),
@@ -40,7 +44,7 @@ class Config:
     paper's image ("frame") split is ``split: frame`` away, and ``reproduce`` uses it for the table.
     """
 
-    data: str = ""
+    data: list[str] = dataclasses.field(default_factory=list)  # data folders; several make one set (scan_sources)
     backbone: str = "vgg16"
     weights: str = "imagenet"  # "imagenet", "none" or a path to a .pth state dict
     image_size: int = 224
@@ -61,7 +65,9 @@ class Config:
     )
     harmonise: int = 0  # 0: off; else every image becomes its aligned face at this many pixels across, re-encoded alike
     subgroup: str = ""  # manifest column(s), comma-separated: the model card tabulates performance per value
-    operating_point: str = "youden"  # how the run's threshold is chosen on validation data (see evaluation.metrics)
+    # how the run's threshold is chosen on validation data (evaluation.metrics); "": the model's own, LANDMARK_POINT
+    # for the landmark model (a healthy face from any source reads healthy first), "youden" for the CNNs
+    operating_point: str = ""
     feature_cache: int = (
         0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     )
@@ -80,6 +86,9 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
+        if isinstance(self.data, (str, Path)):  # one folder, as configs and callers from before several gave it
+            self.data = [str(self.data)] if str(self.data) else []
+        self.data = [str(d) for d in self.data]
         self.backbone = canonical_name(self.backbone)
         if self.split not in SPLITS:
             raise FacepalsyError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
@@ -100,6 +109,8 @@ class Config:
             raise FacepalsyError(f"image_size must be at least 32 (VGG pools 5 times), got {self.image_size}")
         if self.lr <= 0:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
+        if not self.operating_point:
+            self.operating_point = LANDMARK_POINT if self.backbone == LANDMARK_MODEL else "youden"
         parse_operating_point(self.operating_point)
         if self.harmonise and not 32 <= self.harmonise <= 1024:
             raise FacepalsyError(
@@ -114,10 +125,25 @@ class Config:
                 "feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1"
             )
 
+    @property
+    def root(self) -> Path:
+        """The folder every image path of the run is relative to: the data folder, or several folders' common
+        parent."""
+        return scan_root(self.data)
+
+    def scan(self) -> tuple[Path, list[Sample]]:
+        """The root and every image of the data folders (``data.dataset.scan_sources``)."""
+        if not self.data:
+            raise FacepalsyError("no data folder given (config.data is empty)")
+        return scan_sources(self.data)
+
+    def data_text(self) -> str:
+        """The data folders, for a report line."""
+        return ", ".join(self.data)
+
     def model_spec(self) -> ModelSpec:
         """What the trained model will carry for inference (its operating point is added after training)."""
         from facepalsy.face.asymmetry import MAX_YAW_DEGREES
-        from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 
         # the landmark model compares the sides of a face: it sees the aligned crop of the largest, fairly frontal face
         # or nothing
@@ -154,6 +180,11 @@ class Config:
 
 def _coerce(name: str, value: Any, type_name: str, source: str) -> Any:
     """Check a value against the field's annotated type (ints are accepted for floats)."""
+    if type_name == "list[str]":  # the data folders: one folder as a plain string, as configs from before wrote it
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise FacepalsyError(f"{source}: {name} must be a folder or a list of folders, got {value!r}")
+        return values
     expected = {"str": str, "int": int, "float": float, "bool": bool}[type_name]
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -3,6 +3,8 @@
 - ``frame``: stratified k-fold over images (the paper's kind of split; subjects leak across folds).
 - ``subject-kfold``: stratified group k-fold over subjects.
 - ``lopo``: leave one subject out (the protocol of the YFP authors).
+- ``leave-source-out``: hold out each source of photos whole (``data.dataset``): a model tested on photos from
+  nowhere it has seen, as it will be in use. Each held-out source gets its own figures (``evaluation.sources``).
 
 Every fold is a complete run folder (``DIR/fold_XX``), trained with the same machinery as
 ``facepalsy train``; pooled results are computed from the folds' out-of-fold predictions.
@@ -22,7 +24,7 @@ from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from facepalsy.cluster import RayPlan
-from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, scan_dataset, write_left_out
+from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.check import perceptual_hashes
 from facepalsy.evaluation.cv_report import read_predictions, write_cv_markdown
@@ -35,6 +37,7 @@ from facepalsy.evaluation.metrics import (
 )
 from facepalsy.evaluation.report import PROTOCOL_TEXT
 from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
+from facepalsy.evaluation.sources import SourceFigures, source_figures
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.log import console, progress_bar
 from facepalsy.plots import plot_reliability, plot_roc
@@ -66,8 +69,22 @@ def fold_assignments(
                 f"({per_class[0]} normal, {per_class[1]} palsy subjects); use at most {min(per_class)}"
             )
         splitter, groups = StratifiedGroupKFold(folds, shuffle=True, random_state=seed), subjects
-    else:
+    elif protocol == "lopo":
         splitter, groups = LeaveOneGroupOut(), subjects
+    else:
+        groups = np.array([s.source for s in samples])
+        if len(set(groups)) < 2:
+            raise DataError(
+                f"leave-source-out needs at least two sources; found {len(set(groups))} "
+                "(give several data folders, or a manifest with a source column)"
+            )
+        for source in sorted(set(groups)):
+            if len(set(labels[groups != source])) < 2:
+                raise DataError(
+                    f"leave-source-out: without source {source!r} the training side has only one class; "
+                    "every class needs a second source"
+                )
+        splitter = LeaveOneGroupOut()
     split_protocol = "frame" if protocol == "frame" else "subject"
     assignments = []
     for train_idx, test_idx in splitter.split(np.zeros(len(samples)), labels, groups):
@@ -103,21 +120,20 @@ def run_cv(
     the folds run as Ray tasks (``training/cv_ray.py``). ``fold_details``: each fold draws its own figures, Grad-CAM
     examples, bootstrap intervals and report, as ``train`` does (see ``fit_split``); the pooled ones are always made.
     """
-    if not config.data:
-        raise FacepalsyError("no data folder given (config.data is empty)")
-    samples = scan_dataset(config.data)  # fail fast on the data folder, then on backbone or weights
+    _, samples = config.scan()  # fail fast on the data folder, then on backbone or weights
     build_model(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     cv = CvFolder(out)
     with cv.lock():
         cv.make_ready(overwrite=overwrite)
+        listed = listed_per_source(samples)
         images, samples = _load(config, cv, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
-        audit_training_data(Path(config.data), samples, cv.check, config.model_spec(), config.seed, progress)
+        audit_training_data(config.root, samples, cv.check, config.model_spec(), config.seed, progress)
         save_config(config, cv.config)
         write_folds(cv.folds_table, samples, assignments)
         atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds, "fold_details": fold_details})
-        return _run_folds(config, cv, protocol, images, samples, assignments, progress, ray, fold_details)
+        return _run_folds(config, cv, protocol, images, samples, assignments, listed, progress, ray, fold_details)
 
 
 def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None) -> CvSummary:
@@ -131,22 +147,24 @@ def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None
             )
         plan = read_json(cv.plan)
         config = load_config(cv.config)
-        images, samples = _load(config, cv, scan_dataset(config.data), progress)
+        scanned = config.scan()[1]
+        listed = listed_per_source(scanned)
+        images, samples = _load(config, cv, scanned, progress)
         assignments = fold_assignments(samples, plan["protocol"], plan["folds"], config.val_fraction, config.seed)
         with cv.folds_table.open(newline="", encoding="utf-8") as f:
             recorded = list(csv.DictReader(f))
         if recorded != [{k: str(v) for k, v in row.items()} for row in fold_rows(samples, assignments)]:
             raise DataError(
-                f"{config.data}: the data changed since this cross-validation started "
+                f"{config.data_text()}: the data changed since this cross-validation started "
                 f"(its folds differ from {cv.folds_table}); start again with --overwrite"
             )
         details = plan.get("fold_details", True)  # folders from before the choice drew every fold's details
-        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, progress, ray, details)
+        return _run_folds(config, cv, plan["protocol"], images, samples, assignments, listed, progress, ray, details)
 
 
 def _load(config: Config, cv: CvFolder, samples: list[Sample], progress: bool) -> tuple[np.ndarray, list[Sample]]:
     """Decode the images once for all folds; unreadable ones are refused, or skipped and listed with ``skip_bad``."""
-    root = Path(config.data)
+    root = config.root
     spec = config.model_spec()
     images, samples, left_out = load_images(root, samples, config.image_size, config.skip_bad, progress, spec.face)
     unreadable, no_face = write_left_out(cv, left_out, root)
@@ -166,6 +184,7 @@ def _run_folds(
     images: np.ndarray,
     samples: list[Sample],
     assignments: list[list[str]],
+    listed: dict[str, dict[int, int]],
     progress: bool,
     ray: RayPlan | None = None,
     details: bool = False,
@@ -229,9 +248,38 @@ def _run_folds(
         for k in range(len(fold_dirs))
     ]
     result = pool_folds(cv, protocol, config, fold_results)
+    if protocol == "leave-source-out":
+        result.sources = held_out_sources(cv, samples, assignments, listed, fold_results)
     atomic_write_json(cv.results, result.to_dict())
     write_cv_markdown(cv, result, config.to_dict(), read_json(cv.check) if cv.check.is_file() else None)
     return result
+
+
+def listed_per_source(samples: list[Sample]) -> dict[str, dict[int, int]]:
+    """Images listed per source and class, before any was left out: the denominators of the no-verdict rates."""
+    counts: dict[str, dict[int, int]] = {}
+    for sample in samples:
+        per_class = counts.setdefault(sample.source, {})
+        per_class[sample.label] = per_class.get(sample.label, 0) + 1
+    return counts
+
+
+def held_out_sources(
+    cv: CvFolder,
+    samples: list[Sample],
+    assignments: list[list[str]],
+    listed: dict[str, dict[int, int]],
+    folds: list[dict],
+) -> list[SourceFigures]:
+    """Per fold of a leave-source-out cross-validation, the figures of the source it held out."""
+    figures = []
+    for assignment, fold in zip(assignments, folds):
+        source = next(s.source for s, part in zip(samples, assignment) if part == "test")
+        rows = read_predictions(RunFolder(cv.path / fold["run"]))
+        labels = np.array([CLASSES.index(row["label"]) for row in rows], int)
+        probs = np.array([float(row["prob_palsy"]) for row in rows])
+        figures.append(source_figures(source, listed.get(source, {}), labels, probs, fold["threshold"]))
+    return figures
 
 
 def _test_subjects(samples: list[Sample], assignment: list[str]) -> list[str]:
@@ -370,7 +418,7 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     leaks = [f["fold"] for f in folds if f["leakage"]["test_subjects_in_training"]]
     return CvSummary(
         protocol=protocol,
-        protocol_text=PROTOCOL_TEXT["frame" if protocol == "frame" else "subject"],
+        protocol_text=PROTOCOL_TEXT.get(protocol, PROTOCOL_TEXT["subject"]),
         backbone=config.backbone,
         folds=folds,
         folds_with_test_subject_in_training=leaks,

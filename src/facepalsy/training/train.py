@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, split_samples, write_left_out
+from facepalsy.data.dataset import CLASSES, Sample, load_images, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, display_path
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
@@ -100,9 +100,7 @@ def train(
     ``callbacks`` are extra Lightning callbacks. Under DDP, processes other than rank 0 train, write
     nothing and return None.
     """
-    if not config.data:
-        raise FacepalsyError("no data folder given (config.data is empty)")
-    samples = scan_dataset(config.data)  # a wrong folder fails before any weights are fetched
+    _, samples = config.scan()  # a wrong folder fails before any weights are fetched
     model = build_model(config)
     run, writer = RunFolder(out), is_rank_zero()
     with run.lock() if writer else nullcontext():
@@ -137,7 +135,7 @@ def _train_prepared(
     callbacks: Sequence[Callback],
 ) -> Evaluation | None:
     """train() after its run folder is locked and prepared: decode, split, audit, fit."""
-    root = Path(config.data)
+    root = config.root
     spec = config.model_spec()
     images, kept, left_out = load_images(
         root, samples, config.image_size, config.skip_bad, progress and writer, spec.face
@@ -201,7 +199,7 @@ def fit_split(
     hashes = perceptual_hashes(images) if hashes is None else hashes
     guard = guard_split(config.split, samples, assignment, hashes)
     if is_rank_zero():
-        run.write_fingerprints(Path(config.data), samples, assignment, hashes)
+        run.write_fingerprints(config.root, samples, assignment, hashes)
         if progress and config.split == "frame":
             console.print(
                 f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} "
@@ -212,7 +210,7 @@ def fit_split(
         atomic_write_json(run.leakage, guard)
         save_config(config, run.config)
         run.write_split(samples, assignment)
-        run.write_provenance(Path(config.data), samples, assignment)
+        run.write_provenance(config.root, samples, assignment)
     if model is None:
         return _fit_baseline(config, run, images, samples, assignment, progress, notes, details)
     return _fit(config, run, model, images, samples, assignment, False, progress, notes, callbacks, details)
@@ -239,13 +237,17 @@ def _fit_baseline(
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
     x = features(images[parts == "train"], progress)
-    classifier = AsymmetryClassifier.fit(x, labels[parts == "train"], seed=config.seed)
+    sources = np.array([s.source for s in samples])[parts == "train"]
+    classifier = AsymmetryClassifier.fit(x, labels[parts == "train"], seed=config.seed, sources=sources)
     run.save_model(config.model_spec(), baseline=classifier.to_dict())
-    without_face = int(np.isnan(features(images, progress)).any(axis=1).sum())
+    reasons = classifier.reasons(features(images, progress))
+    unmeasured = int(np.isnan(features(images)).any(axis=1).sum())
+    unread = sum(bool(r) for r in reasons) - unmeasured
     notes = (
         *notes,
-        f"Landmark model: {without_face} of {len(images)} images had no usable face; they were left out of "
-        "training and get no verdict.",
+        f"Landmark model: of the {len(images)} faces found, the mesh could not be measured on {unmeasured} and "
+        f"{unread} could not be read reliably (the reason is given per image when predicting); none of them "
+        "gets a verdict.",
     )
     return finish_run(config, run, images, samples, assignment, notes, details=details)
 
@@ -337,9 +339,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
                 save_config(config, run.config)
         samples, assignment = run.read_split()
         spec = config.model_spec()
-        images, kept, _ = load_images(
-            Path(config.data), samples, config.image_size, False, progress and writer, spec.face
-        )
+        images, kept, _ = load_images(config.root, samples, config.image_size, False, progress and writer, spec.face)
         # a fine-tuned backbone is in the checkpoint; a frozen one is rebuilt from the run's weights (and checked
         # against its digest)
         model = create_model(config.backbone, weights="none") if config.finetune else build_model(config)
