@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/realfaces.py DATA [--out DIR] [--folds 5] [--image-size 224] [--json FILE]
                                                   [--pose-faces 120]
+    .venv/bin/python benchmarks/realfaces.py DATA DATA… [--out DIR] [--folds 5] [--json FILE]
+
+With several folders (e.g. ``../shared/realfaces/dev ../shared/realfaces/expressions ../shared/realfaces/wild``),
+the cross-source figures instead (``cross_source``): each source held out whole, and a subject k-fold within
+the sources beside it, labelled as such.
 
 DATA follows the data contract (palsy/, normal/, optional manifest.csv), for example the real-photo
 development set beside the project (../shared/realfaces/dev). Everything runs through facepalsy's
@@ -42,6 +47,8 @@ from sklearn.metrics import roc_auc_score
 from facepalsy.data.dataset import CLASSES, load_images, manifest_rows, scan_dataset
 from facepalsy.data.images import load_image
 from facepalsy.evaluation.check import check_dataset
+from facepalsy.evaluation.cv_report import read_predictions
+from facepalsy.evaluation.sources import source_figures
 from facepalsy.face.asymmetry import image_asymmetry, measure
 from facepalsy.face.norms import WEAKER_SIGN, differences, load_norms
 from facepalsy.face.pose import turn_face
@@ -50,12 +57,14 @@ from facepalsy.models import baseline
 from facepalsy.models.baseline import AsymmetryClassifier, features, measured
 from facepalsy.runfolder import CvFolder
 from facepalsy.training.config import Config
-from facepalsy.training.cv import run_cv
+from facepalsy.training.cv import listed_per_source, run_cv
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path)
+    parser.add_argument(
+        "data", type=Path, nargs="+", help="a data folder; several: the cross-source figures of all of them as one set"
+    )
     parser.add_argument("--out", type=Path, help="cross-validation folder to write (default: a temporary one)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--image-size", type=int, default=224)
@@ -64,6 +73,16 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     baseline.READINGS_LIMIT = 10_000  # keep every face's measures: the figures below read them again
+    if len(args.data) > 1:
+        out = args.out or Path(tempfile.mkdtemp(prefix="facepalsy-sources-"))
+        figures = cross_source(args.data, out, args.folds, args.image_size)
+        figures["wall_time_s"] = round(time.perf_counter() - start)
+        figures.update(provenance())
+        print(f"wall time: {figures['wall_time_s']} s; cross-validations in {out}")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=1, default=float), encoding="utf-8")
+        return
+    args.data = args.data[0]
 
     report = check_dataset(args.data, progress=False)
     audit = report["audit"]
@@ -319,3 +338,47 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
 
 if __name__ == "__main__":
     main()
+
+
+def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) -> dict:
+    """The landmark model trained on every folder as one data set, measured two ways: each source held out whole
+    (``cv --protocol leave-source-out``) and a subject k-fold within the sources (each source's rates from the
+    pooled out-of-fold verdicts). Only the first says what happens on photos from somewhere new."""
+    config = Config(
+        data=[str(f.resolve()) for f in folders], backbone="landmarks", image_size=image_size, skip_bad=True
+    )
+    root, samples = config.scan()
+    listed = listed_per_source(samples)
+    source_of = {s.path: s.source for s in samples}
+    held_out = run_cv(config, out / "leave-source-out", "leave-source-out", overwrite=True, progress=False)
+    print(f"leave one source out ({len(held_out.sources)} sources, each held out whole):")
+    for row in held_out.sources:
+        print("  " + " | ".join(row.row()))
+    within = run_cv(config, out / "subject-kfold", "subject-kfold", folds, overwrite=True, progress=False)
+    rows = [r for k in range(len(within.folds)) for r in read_predictions(CvFolder(out / "subject-kfold").fold(k))]
+    in_source = []
+    for source in sorted(listed):
+        mine = [r for r in rows if source_of[r["path"]] == source]
+        labels = np.array([CLASSES.index(r["label"]) for r in mine], int)
+        probs = np.array([float(r["prob_palsy"]) for r in mine])
+        thresholds = np.array([float(r["threshold"]) for r in mine])
+        in_source.append(source_figures(source, listed[source], labels, probs, thresholds))
+    ci = within.pooled.ci95["roc_auc"]
+    print(
+        f"within the sources ({folds}-fold subject cross-validation, pooled out-of-fold): AUC "
+        f"{within.pooled.roc_auc:.3f} ({ci[0]:.3f}–{ci[1]:.3f}), n = {within.pooled.n}"
+    )
+    for row in in_source:
+        print("  " + " | ".join(row.row()))
+    return {
+        "data": [str(f) for f in folders],
+        "root": str(root),
+        "leave_source_out": [row.to_dict() for row in held_out.sources],
+        "within_sources": {
+            "folds": folds,
+            "auc": within.pooled.roc_auc,
+            "auc_ci95": ci,
+            "n": within.pooled.n,
+            "sources": [row.to_dict() for row in in_source],
+        },
+    }

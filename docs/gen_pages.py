@@ -94,6 +94,38 @@ def realfaces_section(path: Path) -> list[str]:
     return lines + [""]
 
 
+def sources_section(path: Path) -> list[str]:
+    """The cross-source figures (``benchmarks/realfaces.py DATA DATA…``): each source held out whole, and the
+    subject k-fold within the sources beside it."""
+    from facepalsy.evaluation import sources
+
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    within = figures["within_sources"]
+    low, high = within["auc_ci95"]
+    folders = " ".join(figures["data"])
+    return [
+        f"## Landmark model across sources ({path.name})",
+        "",
+        f"Made by `python benchmarks/realfaces.py {folders} --json {path.name}` on {figures['date']} at commit "
+        f"`{figures['commit']}`, {figures['cpu']}, {figures['cores']} cores, {figures['wall_time_s']} s. "
+        "The model is the recommended one: `facepalsy train` over those folders with `--model landmarks` and no "
+        "other flag.",
+        "",
+        "**Leave one source out** (`cv --protocol leave-source-out`): each source held out whole, the model of its "
+        "fold trained on the others and thresholded on their validation faces. This is the figure to quote for "
+        "photos from somewhere new.",
+        "",
+        *sources.markdown([sources.SourceFigures.from_dict(row) for row in figures["leave_source_out"]]),
+        "",
+        f"**Within the sources** ({within['folds']}-fold subject cross-validation over all folders together, pooled "
+        f"out-of-fold; each image at its fold's threshold): AUC {within['auc']:.3f} ({low:.3f}–{high:.3f}), "
+        f"n = {within['n']}. Every source was seen in training, so this overstates what a new source gets.",
+        "",
+        *sources.markdown([sources.SourceFigures.from_dict(row) for row in within["sources"]]),
+        "",
+    ]
+
+
 def figures_page(folder: Path) -> str:
     lines = [
         "# Figures",
@@ -103,6 +135,8 @@ def figures_page(folder: Path) -> str:
         "notes are kept in [Performance](performance.md).",
         "",
     ]
+    for path in sorted(folder.glob("sources*.json")):
+        lines += sources_section(path)
     for path in sorted(folder.glob("realfaces*.json")):
         lines += realfaces_section(path)
     return "\n".join(lines)

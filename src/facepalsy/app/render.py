@@ -38,7 +38,7 @@ def print_cv(args: argparse.Namespace, result: CvSummary, report: Path) -> None:
         table = Table(*source_table.COLUMNS, title="per held-out source (trained without it)")
         for figures in result.sources:
             table.add_row(*figures.row())
-        console.print(table)
+        result_console().print(table)
     print_metrics(result.pooled, "pooled (per image)")
     print_metrics(result.per_subject, "per subject")
     console.print(f"report: [bold]{report}[/]")

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 from types import SimpleNamespace
 
-from facepalsy.data.dataset import CLASSES
+from facepalsy.data.dataset import CLASSES, scan_root
 from facepalsy.evaluation.audit import audit_markdown
 from facepalsy.evaluation.model_card import (
     ModelCard,
@@ -38,7 +38,7 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
     data_hash = provenance["data"].get("content_sha256", "not recorded")
     return ModelCard(
         title=f"{result.backbone}, {result.protocol} cross-validation",
-        data=config.data_text(),
+        data=", ".join([config.data] if isinstance(config.data, str) else config.data),
         data_hash=data_hash,
         count_lines=[
             "| class | images (out-of-fold) | subjects |",
@@ -79,7 +79,7 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
             "",
             *result.per_subject.markdown_table(),
         ],
-        subgroup_lines=subgroup_section(config.root, config.subgroup, rows, config.seed),
+        subgroup_lines=subgroup_section(scan_root(config.data), config.subgroup, rows, config.seed),
         code=code_sentence(provenance, data_hash, "package versions in each fold's `provenance.json`"),
     )
 

@@ -39,7 +39,7 @@ class SourceFigures:
     sensitivity: float | None = None  # palsy faces called palsy, of those with a verdict
     sensitivity_ci95: tuple[float, float] | None = None
     roc_auc: float | None = None  # only where the source has both classes with verdicts
-    threshold: float | None = None  # the fold's operating threshold, chosen on the other sources' validation faces
+    threshold: float | None = None  # the fold's threshold, chosen on the other sources' validation faces (None: pooled)
 
     @property
     def abstention_rate(self) -> float:
@@ -84,10 +84,10 @@ COLUMNS = (
 
 
 def source_figures(
-    source: str, listed: dict[int, int], labels: np.ndarray, probs: np.ndarray, threshold: float
+    source: str, listed: dict[int, int], labels: np.ndarray, probs: np.ndarray, threshold: float | np.ndarray
 ) -> SourceFigures:
-    """The figures of one held-out source from its verdicts (``labels``, ``probs``: images that got one) and the
-    number of its images listed per class (``listed``: label index → count)."""
+    """The figures of one source from its verdicts (``labels``, ``probs``: images that got one) and the number of its
+    images listed per class (``listed``: label index → count). ``threshold``: one, or one per image (pooled folds)."""
     labels = np.asarray(labels, int)
     called = np.asarray(probs, float) >= threshold
     healthy, palsy = labels == 0, labels == 1
@@ -102,7 +102,7 @@ def source_figures(
         sensitivity=hits / palsy.sum() if palsy.any() else None,
         sensitivity_ci95=wilson_interval(hits, int(palsy.sum())),
         roc_auc=binary_metrics(labels, probs, threshold)["roc_auc"] if healthy.any() and palsy.any() else None,
-        threshold=float(threshold),
+        threshold=float(threshold) if np.ndim(threshold) == 0 else None,
     )
 
 

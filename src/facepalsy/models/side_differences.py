@@ -20,9 +20,11 @@ saw". Logistic regression (C = 0.05) on the standardised features; every number 
 When it abstains (NaN probability, with a reason from :func:`abstention_reasons`):
 
 - the face's measures lie far outside everything trained on: a Mahalanobis distance of its log-measures against
-  the training faces beyond their own 99th percentile (for example a landmark fit that failed);
+  the training faces beyond their own 99th percentile (for example a landmark fit that failed); only with at least
+  MIN_UNUSUAL training faces;
 - the face is at rest with the lips apart further than 97% of healthy resting faces: a mouth mid-speech, whose
-  corners are where the word put them, not where the muscles hold them.
+  corners are where the word put them, not where the muscles hold them; only with at least MIN_GROUP healthy
+  resting faces in training.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ C = 0.05  # logistic regression's inverse regularisation
 HEALTHY_PERCENTILE = 95  # each measure is divided by this percentile of healthy faces making the same expression
 MIN_GROUP = 15  # healthy training faces an expression needs for its own percentile; else all healthy faces
 UNUSUAL_PERCENTILE = 99  # training faces' Mahalanobis distance beyond which a face is "unlike any trained on"
+MIN_UNUSUAL = 200  # fewer training faces: their 99th percentile says nothing, and no face is called unusual
 SPEECH_PERCENTILE = 97  # healthy resting faces' lip gap beyond which a resting face is taken as mid-speech
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14  # face-mesh points of the inner lips at the midline
 REST = 0  # EXPRESSIONS.index("rest")
@@ -97,13 +100,15 @@ def fit_params(
     model = LogisticRegression(C=C, max_iter=3000, random_state=seed)
     model.fit((design - params["mean"]) / params["scale"], labels, sample_weight=weights)
     params.update(coef=model.coef_[0], intercept=model.intercept_)
+    from sklearn.covariance import LedoitWolf  # shrunk: the log-measures of a few hundred faces are 22 correlated values
+
     logs = _log_measures(scalars)
-    mean, covariance = logs.mean(axis=0), np.cov(logs.T) + 1e-6 * np.eye(logs.shape[1])
-    params.update(unusual_mean=mean, unusual_precision=np.linalg.inv(covariance))
-    params["unusual_cut"] = np.array([np.percentile(_distance(params, logs), UNUSUAL_PERCENTILE)])
-    gap = lip_gap(meshes)
-    resting = healthy & (groups == REST)
-    params["speech_cut"] = np.array([np.percentile(gap[resting], SPEECH_PERCENTILE) if resting.any() else np.inf])
+    spread = LedoitWolf().fit(logs)
+    params.update(unusual_mean=spread.location_, unusual_precision=spread.precision_)
+    cut = np.percentile(_distance(params, logs), UNUSUAL_PERCENTILE) if len(logs) >= MIN_UNUSUAL else np.inf
+    gap, resting = lip_gap(meshes), healthy & (groups == REST)
+    speech = np.percentile(gap[resting], SPEECH_PERCENTILE) if resting.sum() >= MIN_GROUP else np.inf
+    params.update(unusual_cut=np.array([cut]), speech_cut=np.array([speech]))
     return params
 
 

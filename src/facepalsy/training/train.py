@@ -277,12 +277,13 @@ def finish_run(
     def features(part: np.ndarray):
         return bank.plain(torch.from_numpy(np.flatnonzero(part))) if bank is not None else None
 
-    temperature = None
+    temperature, raw = None, np.zeros(0)
     if val.any():
         raw, y = predictor.probabilities(images[val], features=features(val)), labels[val]
         subjects = [samples[i].subject for i in np.flatnonzero(val)]
-        measured = ~np.isnan(raw)  # the landmark model's unmeasured faces have no probability
+        measured = ~np.isnan(raw)  # the landmark model's unmeasured or unread faces have no probability
         raw, y, subjects = raw[measured], y[measured], [s for s, m in zip(subjects, measured) if m]
+    if len(raw):
         choice = choose_temperature(y, raw, subjects, seed=config.seed)
         temperature = choice.temperature
         probs = apply_temperature(raw, temperature) if temperature else raw
@@ -303,7 +304,8 @@ def finish_run(
         )
     else:
         point = OperatingPoint(0.5, "fixed=0.5")  # no validation data to choose on
-        notes = (*notes, "No validation images: the run labels at 0.5 and its probabilities are not calibrated.")
+        why = "No validation image got a verdict" if val.any() else "No validation images"
+        notes = (*notes, f"{why}: the run labels at 0.5 and its probabilities are not calibrated.")
     predictor.spec = predictor.run.set_operating_point(point, temperature)  # its run has model.pt read already
     predictor.calibrated = True
     test = np.flatnonzero(parts == "test")
