@@ -82,6 +82,7 @@ def fit_params(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """Every number format 4 predicts with, fitted on measured training faces."""
+    from sklearn.covariance import LedoitWolf  # shrunk: 22 correlated log-measures of as few as 200 faces
     from sklearn.linear_model import LogisticRegression
 
     healthy = labels == 0
@@ -100,8 +101,6 @@ def fit_params(
     model = LogisticRegression(C=C, max_iter=3000, random_state=seed)
     model.fit((design - params["mean"]) / params["scale"], labels, sample_weight=weights)
     params.update(coef=model.coef_[0], intercept=model.intercept_)
-    from sklearn.covariance import LedoitWolf  # shrunk: the log-measures of a few hundred faces are 22 correlated values
-
     logs = _log_measures(scalars)
     spread = LedoitWolf().fit(logs)
     params.update(unusual_mean=spread.location_, unusual_precision=spread.precision_)
