@@ -336,10 +336,6 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
     return spread
 
 
-if __name__ == "__main__":
-    main()
-
-
 def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) -> dict:
     """The landmark model trained on every folder as one data set, measured two ways: each source held out whole
     (``cv --protocol leave-source-out``) and a subject k-fold within the sources (each source's rates from the
@@ -382,3 +378,7 @@ def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) ->
             "sources": [row.to_dict() for row in in_source],
         },
     }
+
+
+if __name__ == "__main__":
+    main()
