@@ -72,9 +72,12 @@ def test_a_config_from_before_several_folders_still_loads(tmp_path):
     path.write_text("data: /somewhere/data\nbackbone: landmarks\noperating_point: youden\n")
     config = load_config(path)
     assert config.data == ["/somewhere/data"] and config.root == Path("/somewhere/data")
-    assert config.operating_point == "youden"  # an old run's recorded rule is kept
-    assert Config(backbone="landmarks").operating_point == "specificity=0.95"  # the landmark recipe's default
-    assert Config(backbone="vgg16").operating_point == "youden"
+    assert config.operating_rule == "youden"  # an old run's recorded rule is kept
+    assert Config(backbone="landmarks").operating_rule == "specificity=0.95"  # the landmark recipe's default
+    assert Config(backbone="vgg16").operating_rule == "youden"
+    # as the command line builds it: the defaults first, the model after, and still the model's own rule
+    assert Config().replace(backbone="landmarks").resolved().operating_point == "specificity=0.95"
+    assert Config().replace(backbone="landmarks", operating_point="youden").resolved().operating_point == "youden"
 
 
 def test_the_split_file_records_each_images_source_and_reads_old_ones(tmp_path):

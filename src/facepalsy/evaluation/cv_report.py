@@ -20,6 +20,7 @@ from facepalsy.evaluation.model_card import (
 from facepalsy.evaluation.report import calibration_lines
 from facepalsy.evaluation.results import CvSummary
 from facepalsy.files import atomic_write_text
+from facepalsy.models.operating_point import default_rule
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 
 
@@ -45,7 +46,12 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
             "|---|---|---|",
             *[f"| {c} | {images_of[c]} | {len(subjects_of[c])} |" for c in CLASSES],
         ],
-        exclusions=exclusions_sentence(_lines(cv.bad_images), _lines(cv.no_face), cv),
+        exclusions=exclusions_sentence(
+            _lines(cv.bad_images),
+            _lines(cv.no_face),
+            cv,
+            sum((fold["metrics"].get("left_out") or {}).get("cannot_read", 0) for fold in result.folds),
+        ),
         preprocessing=f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
         f"px; augmentation {'on' if config.augment else 'off'}.",
         protocol=(
@@ -67,7 +73,8 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
             f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, "
             f"slope {calibration['calibration_slope']:.2f}."
         ),
-        threshold=f"Each fold labels at its own threshold, rule `{config.operating_point}`, "
+        threshold="Each fold labels at its own threshold, rule "
+        f"`{config.operating_point or default_rule(config.backbone)}`, "
         f"chosen on its validation images: {result.thresholds}.",
         performance_lines=[
             *pooled.chance_lines(),

@@ -48,12 +48,15 @@ def evaluate_arrays(
     check, calibration, figures or report (the pooled results have them).
     """
     probs = predictor.probabilities(images, features=features)
-    unmeasured = np.isnan(probs)  # faces the landmark model could not measure: no verdict, like no face
+    unmeasured = np.isnan(probs)  # faces the landmark model could not measure or read reliably: no verdict
     if unmeasured.any():
+        unread = _unread(predictor, images[unmeasured])
         keep = np.flatnonzero(~unmeasured)
         images, probs, samples = images[keep], probs[keep], [samples[i] for i in keep]
         left_out = {**(left_out or {"unreadable": 0, "no_face": 0})}
-        left_out["no_face"] = left_out.get("no_face", 0) + int(unmeasured.sum())
+        left_out["no_face"] = left_out.get("no_face", 0) + int(unmeasured.sum()) - unread
+        if unread:
+            left_out["cannot_read"] = left_out.get("cannot_read", 0) + unread
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
     threshold = predictor.threshold
@@ -89,6 +92,15 @@ def evaluate_arrays(
     )
     write_report(predictor.run, out, notes=notes)
     return result
+
+
+def _unread(predictor: Predictor, images: np.ndarray) -> int:
+    """How many of these inputs without a probability the landmark model measured but cannot read reliably."""
+    if predictor.is_cnn:
+        return 0
+    from facepalsy.models.baseline import UNMEASURED_REASON
+
+    return sum(reason != UNMEASURED_REASON for reason in predictor.model.image_reasons(images))
 
 
 def calibration_report(

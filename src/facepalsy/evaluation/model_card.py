@@ -132,11 +132,14 @@ def landmark_model_sentence(seed: int) -> str:
     )
 
 
-def exclusions_sentence(unreadable: int, no_face: int, folder) -> str:
-    """What was left out and where it is listed (``folder``: a run, result or cross-validation folder)."""
+def exclusions_sentence(unreadable: int, no_face: int, folder, cannot_read: int = 0) -> str:
+    """What was left out and where it is listed (``folder``: a run, result or cross-validation folder);
+    ``cannot_read``: faces the landmark model measured but could not read reliably (each with its reason in
+    ``predict``)."""
     return (
         f"Unreadable images left out: {unreadable} (`{folder.bad_images.name}`); images without a usable face, "
-        f"no verdict: {no_face} (`{folder.no_face.name}`). No image was dropped silently."
+        f"no verdict: {no_face} (`{folder.no_face.name}`); faces that could not be read reliably, no verdict: "
+        f"{cannot_read}. No image was dropped silently."
     )
 
 

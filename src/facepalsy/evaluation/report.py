@@ -195,8 +195,9 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}."
         + (
-            f" Not in these figures: {metrics.left_out['no_face']} images without a usable face (no verdict)."
-            if (metrics.left_out or {}).get("no_face")
+            f" Not in these figures: {metrics.left_out['no_face']} images without a usable face and "
+            f"{metrics.left_out.get('cannot_read', 0)} faces the model could not read reliably (no verdict)."
+            if (metrics.left_out or {}).get("no_face") or (metrics.left_out or {}).get("cannot_read")
             else ""
         ),
         "",
@@ -314,7 +315,9 @@ def run_card(
         data=str(data),
         data_hash=data_hash,
         count_lines=count_lines,
-        exclusions=exclusions_sentence(left_out.get("unreadable", 0), left_out.get("no_face", 0), out),
+        exclusions=exclusions_sentence(
+            left_out.get("unreadable", 0), left_out.get("no_face", 0), out, left_out.get("cannot_read", 0)
+        ),
         preprocessing=(
             f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "
             f"{spec.preprocess.mean} and std {spec.preprocess.std}; {augment}."

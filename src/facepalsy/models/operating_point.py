@@ -53,6 +53,15 @@ class OperatingPoint:
         )
 
 
+LANDMARK_POINT = "specificity=0.95"  # the landmark model's default: a healthy face from any source reads healthy first
+
+
+def default_rule(model: str) -> str:
+    """The operating point a model is thresholded by when none is asked for: LANDMARK_POINT for the landmark model,
+    Youden's for the CNNs."""
+    return LANDMARK_POINT if model == "landmarks" else "youden"
+
+
 def parse_operating_point(rule: str) -> tuple[str, float | None]:
     """``youden`` → ("youden", None); ``sensitivity=0.9`` → ("sensitivity", 0.9); refuses anything else in one line."""
     match = re.fullmatch(r"\s*(youden|sensitivity|specificity|fixed)\s*(?:=\s*([0-9]*\.?[0-9]+)\s*)?", str(rule))

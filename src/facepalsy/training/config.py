@@ -21,10 +21,9 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.inference.network import PRECISIONS
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.baseline import canonical_name
-from facepalsy.models.operating_point import parse_operating_point
+from facepalsy.models.operating_point import default_rule, parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
-LANDMARK_POINT = "specificity=0.95"  # the landmark model's default operating point (docs: the real-photo recipe)
 SPLITS = ("frame", "subject")
 # cross-validation: by frame, k subject groups, one subject out, one source out
 PROTOCOLS = ("frame", "subject-kfold", "lopo", "leave-source-out")
@@ -65,8 +64,8 @@ class Config:
     )
     harmonise: int = 0  # 0: off; else every image becomes its aligned face at this many pixels across, re-encoded alike
     subgroup: str = ""  # manifest column(s), comma-separated: the model card tabulates performance per value
-    # how the run's threshold is chosen on validation data (evaluation.metrics); "": the model's own, LANDMARK_POINT
-    # for the landmark model (a healthy face from any source reads healthy first), "youden" for the CNNs
+    # how the run's threshold is chosen on validation data (evaluation.metrics); "": the model's own (default_rule:
+    # specificity=0.95 for the landmark model, so that a healthy face from any source reads healthy first; youden)
     operating_point: str = ""
     feature_cache: int = (
         0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
@@ -109,9 +108,7 @@ class Config:
             raise FacepalsyError(f"image_size must be at least 32 (VGG pools 5 times), got {self.image_size}")
         if self.lr <= 0:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
-        if not self.operating_point:
-            self.operating_point = LANDMARK_POINT if self.backbone == LANDMARK_MODEL else "youden"
-        parse_operating_point(self.operating_point)
+        parse_operating_point(self.operating_rule)
         if self.harmonise and not 32 <= self.harmonise <= 1024:
             raise FacepalsyError(
                 f"harmonise must be 0 (off) or a face size between 32 and 1024 px, got {self.harmonise}"
@@ -124,6 +121,15 @@ class Config:
             raise FacepalsyError(
                 "feature_cache must be 0 or, with a frozen backbone (no --finetune), a number of views K ≥ 1"
             )
+
+    @property
+    def operating_rule(self) -> str:
+        """The rule the threshold is chosen by: the one set, else the model's own (``default_rule``)."""
+        return self.operating_point or default_rule(self.backbone)
+
+    def resolved(self) -> "Config":
+        """This config with the defaults that depend on the model filled in, as a run records it."""
+        return self.replace(operating_point=self.operating_rule)
 
     @property
     def root(self) -> Path:

@@ -120,6 +120,7 @@ def run_cv(
     the folds run as Ray tasks (``training/cv_ray.py``). ``fold_details``: each fold draws its own figures, Grad-CAM
     examples, bootstrap intervals and report, as ``train`` does (see ``fit_split``); the pooled ones are always made.
     """
+    config = config.resolved()  # the folds record the operating point they are thresholded by
     _, samples = config.scan()  # fail fast on the data folder, then on backbone or weights
     build_model(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")

@@ -101,6 +101,7 @@ def train(
     nothing and return None.
     """
     _, samples = config.scan()  # a wrong folder fails before any weights are fetched
+    config = config.resolved()  # the run records the operating point it is thresholded by
     model = build_model(config)
     run, writer = RunFolder(out), is_rank_zero()
     with run.lock() if writer else nullcontext():
@@ -287,9 +288,9 @@ def finish_run(
         choice = choose_temperature(y, raw, subjects, seed=config.seed)
         temperature = choice.temperature
         probs = apply_temperature(raw, temperature) if temperature else raw
-        point = choose_operating_point(y, probs, config.operating_point)
+        point = choose_operating_point(y, probs, config.operating_rule)
         if details:
-            interval = threshold_interval(y, probs, subjects, config.operating_point, seed=config.seed)
+            interval = threshold_interval(y, probs, subjects, config.operating_rule, seed=config.seed)
             point = dataclasses.replace(point, interval=interval)
         medians = {name: float(np.median(probs[y == c])) for c, name in enumerate(CLASSES) if (y == c).any()}
         atomic_write_json(
