@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.face.detect import mediapipe_available
+from facepalsy.models import side_differences
 from facepalsy.models.baseline import AsymmetryClassifier
 
 
@@ -182,6 +184,28 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     table = capsys.readouterr().out
     assert f"| LANDMARKS | {run.name} | face crop | subject split |" in table
     assert f"| LANDMARKS | {cv.name} | face crop | subject-kfold (3 folds) |" in table
+    _cannot_read(run, image, tmp_path, capsys)
+
+
+def _cannot_read(run, image, tmp_path, capsys) -> None:
+    """A face the model cannot read reliably gets no verdict but the reason, and evaluation counts it apart from
+    faces without a usable face: here every face, its "unlike any trained on" limit set below every distance."""
+    strict = tmp_path / "strict"
+    shutil.copytree(run, strict)
+    payload = torch.load(strict / "model.pt", weights_only=True)
+    payload["baseline"]["unusual_cut"] = [-1.0]
+    torch.save(payload, strict / "model.pt")
+    capsys.readouterr()
+    assert main(["predict", str(strict), str(image), "--json"]) == 2  # no input got a verdict
+    said = json.loads(capsys.readouterr().out)
+    assert said["status"] == "cannot_read" and "prob_palsy" not in said
+    assert said["error"] == "cannot read reliably: " + side_differences.REASONS["unusual"]
+    assert main(["evaluate", str(strict)]) == 2
+    counts = re.search(
+        r"(\d+) without a measurable face and (\d+) that the model could not read", capsys.readouterr().err
+    )
+    tested = sum(line.endswith(",test") for line in (strict / "split.csv").read_text().splitlines())
+    assert counts and int(counts[1]) == 0 and 0 < int(counts[2]) <= tested
 
 
 def _as_before_the_rename(run) -> None:

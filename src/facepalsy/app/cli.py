@@ -305,10 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         "leave-source-out: hold out each source whole (false-positive rate, sensitivity, AUC per source)",
     )
     p.add_argument(
-        "--folds",
-        type=int,
-        default=5,
-        help="folds for frame and subject-kfold (lopo has one per subject, leave-source-out one per source)",
+        "--folds", type=int, default=5, help="folds of frame, subject-kfold (others: one per subject/source)"
     )
     config_flags(p)
     p.add_argument("--overwrite", action="store_true")

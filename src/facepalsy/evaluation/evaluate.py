@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, scan_root, write_left_out
-from facepalsy.errors import FacepalsyError
+from facepalsy.errors import DataError, FacepalsyError
 from facepalsy.evaluation.metrics import (
     binary_metrics,
     bootstrap_ci,
@@ -57,6 +57,11 @@ def evaluate_arrays(
         left_out["no_face"] = left_out.get("no_face", 0) + int(unmeasured.sum()) - unread
         if unread:
             left_out["cannot_read"] = left_out.get("cannot_read", 0) + unread
+        if not len(keep):
+            raise DataError(
+                f"no image got a verdict: {int(unmeasured.sum()) - unread} without a measurable face and {unread} "
+                "that the model could not read reliably (predict gives each one's reason)"
+            )
     labels = np.array([s.label for s in samples])
     subjects = [s.subject for s in samples]
     threshold = predictor.threshold
