@@ -343,7 +343,7 @@ def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) ->
     config = Config(
         data=[str(f.resolve()) for f in folders], backbone="landmarks", image_size=image_size, skip_bad=True
     )
-    root, samples = config.scan()
+    _, samples = config.scan()
     listed = listed_per_source(samples)
     source_of = {s.path: s.source for s in samples}
     held_out = run_cv(config, out / "leave-source-out", "leave-source-out", overwrite=True, progress=False)
@@ -367,8 +367,7 @@ def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) ->
     for row in in_source:
         print("  " + " | ".join(row.row()))
     return {
-        "data": [str(f) for f in folders],
-        "root": str(root),
+        "data": [str(f) for f in folders],  # as given: relative paths keep the machine's own out of the figures
         "leave_source_out": [row.to_dict() for row in held_out.sources],
         "within_sources": {
             "folds": folds,

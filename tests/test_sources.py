@@ -207,3 +207,18 @@ def test_format_4_sees_whether_the_sides_differences_agree():
     cancel = side_differences._raw_design(params, scalars, groups, every_way)[0]
     assert agree[-3:].tolist() == [4.0, 2.0, 4.0]  # |sum|, |brow + eye|, how many agree
     assert cancel[-3:].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_subject():
+    rng = np.random.default_rng(1)
+    x = np.vstack([_rows(rng, 60, 0.0), _rows(rng, 30, 0.08)])
+    y = np.array([0] * 60 + [1] * 30)
+    subjects = np.array([f"s{i // 3}" for i in range(90)])  # three photos each
+    probs = AsymmetryClassifier.out_of_fold(x, y, subjects, seed=0)
+    assert probs.shape == (90,) and np.nanmean(probs[60:]) > 0.8 > 0.2 > np.nanmean(probs[:60])
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    train, held = next(StratifiedGroupKFold(5, shuffle=True, random_state=0).split(x, y, subjects))
+    alone = AsymmetryClassifier.fit(x[train], y[train]).proba_from_features(x[held])
+    assert np.allclose(probs[held], alone, equal_nan=True)  # the first fold's model, fitted without those subjects
+    assert AsymmetryClassifier.out_of_fold(x[:4], np.array([0, 0, 1, 1]), np.array(["a", "a", "b", "b"])) is None

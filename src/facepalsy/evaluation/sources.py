@@ -74,7 +74,7 @@ class SourceFigures:
 
 
 COLUMNS = (
-    "held-out source",
+    "source",
     "normal / palsy",
     "false positives (95% CI)",
     "sensitivity (95% CI)",

@@ -232,14 +232,31 @@ def _fit_baseline(
     notes: tuple[str, ...],
     details: bool = True,
 ) -> Evaluation:
-    """The landmark-asymmetry baseline: fit on the training images, threshold on validation, test."""
-    from facepalsy.models.baseline import AsymmetryClassifier, features  # MediaPipe: only for landmark runs
+    """The landmark model: fit on the training and validation images, its threshold and temperature chosen on their
+    cross-fitted out-of-fold probabilities (``AsymmetryClassifier.out_of_fold``; on the validation images alone
+    when there are too few subjects to cross-fit), then test."""
+    from facepalsy.models.baseline import CROSS_FIT_FOLDS, AsymmetryClassifier, features  # MediaPipe: landmark runs
 
     parts = np.array(assignment)
-    labels = np.array([s.label for s in samples])
-    x = features(images[parts == "train"], progress)
-    sources = np.array([s.source for s in samples])[parts == "train"]
-    classifier = AsymmetryClassifier.fit(x, labels[parts == "train"], seed=config.seed, sources=sources)
+    fitting = parts != "test"
+    labels = np.array([s.label for s in samples])[fitting]
+    subjects = np.array([s.subject for s in samples])[fitting]
+    sources = np.array([s.source for s in samples])[fitting]
+    x = features(images[fitting], progress)
+    out_of_fold = AsymmetryClassifier.out_of_fold(x, labels, subjects, sources, config.seed)
+    if out_of_fold is None:  # too few subjects: fit on the training part and choose on the validation part
+        kept = parts[fitting] == "train"
+        classifier = AsymmetryClassifier.fit(x[kept], labels[kept], seed=config.seed, sources=sources[kept])
+        chosen_on = None
+    else:
+        classifier = AsymmetryClassifier.fit(x, labels, seed=config.seed, sources=sources)
+        chosen_on = (labels, out_of_fold, list(subjects))
+        notes = (
+            *notes,
+            f"Landmark model: fitted on the training and validation faces together; its threshold and temperature "
+            f"were chosen on their out-of-fold probabilities ({CROSS_FIT_FOLDS}-fold by subject), not on a "
+            "validation part alone. The test faces played no part.",
+        )
     run.save_model(config.model_spec(), baseline=classifier.to_dict())
     reasons = classifier.reasons(features(images, progress))
     unmeasured = int(np.isnan(features(images)).any(axis=1).sum())
@@ -250,7 +267,7 @@ def _fit_baseline(
         f"{unread} could not be read reliably (the reason is given per image when predicting); none of them "
         "gets a verdict.",
     )
-    return finish_run(config, run, images, samples, assignment, notes, details=details)
+    return finish_run(config, run, images, samples, assignment, notes, details=details, chosen_on=chosen_on)
 
 
 def finish_run(
@@ -262,10 +279,13 @@ def finish_run(
     notes: tuple[str, ...] = (),
     bank=None,
     details: bool = True,
+    chosen_on: tuple[np.ndarray, np.ndarray, list[str]] | None = None,
 ) -> Evaluation:
     """After training: decide on a temperature and choose the operating threshold (with its interval) on
     validation data (never test), record them in model.pt, then test the kept model through the same Predictor
-    every other path uses. ``validation.json`` keeps the evidence for both choices.
+    every other path uses. ``validation.json`` keeps the evidence for both choices. ``chosen_on``: the labels,
+    uncalibrated probabilities and subjects to choose on instead of the validation images (the landmark model's
+    cross-fitted ones).
 
     With a feature bank (frozen backbone, ``--feature-cache``), the Predictor scores the bank's pooled
     features of the validation and test images, so no image passes the frozen backbone twice. ``details``: see
@@ -279,7 +299,11 @@ def finish_run(
         return bank.plain(torch.from_numpy(np.flatnonzero(part))) if bank is not None else None
 
     temperature, raw = None, np.zeros(0)
-    if val.any():
+    if chosen_on is not None:
+        y, raw, subjects = chosen_on
+        measured = ~np.isnan(raw)
+        raw, y, subjects = raw[measured], y[measured], [s for s, m in zip(subjects, measured) if m]
+    elif val.any():
         raw, y = predictor.probabilities(images[val], features=features(val)), labels[val]
         subjects = [samples[i].subject for i in np.flatnonzero(val)]
         measured = ~np.isnan(raw)  # the landmark model's unmeasured or unread faces have no probability
