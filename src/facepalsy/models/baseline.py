@@ -248,7 +248,7 @@ class AsymmetryClassifier:
         missing = np.isnan(x).any(axis=1)
         if self.version >= 4:
             scalars, groups, meshes = _split(np.nan_to_num(x), self.version)
-            prob = side_differences.probabilities(p, scalars, groups, meshes)
+            prob = side_differences.probabilities(p, scalars, groups)
             abstained = np.array([bool(r) for r in side_differences.abstention_reasons(p, scalars, groups, meshes)])
             return np.where(missing | abstained, np.nan, prob)
         design = self._design(*_split(np.nan_to_num(x), self.version))

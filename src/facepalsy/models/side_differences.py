@@ -10,11 +10,8 @@ percentile for 19–40% of the news photos, as often as for palsy photos. The *v
 height, eye and lid opening, mouth-corner height, nose ala to mouth corner, smile angle) were outside for 8–17% of
 the news photos and 28–74% of the palsy photos. So format 4 keeps those nine, each divided by the healthy
 training faces' 95th percentile for the face's recognised expression (a smile against healthy smiles), and their
-largest. A palsy weakens one side, so its differences point one way, where a healthy face's point every way:
-three more features say whether four signed differences (brow, eye, mouth-corner height and excursion) agree on
-one weaker side. They lowered the held-out news photos' false positives from 14% to 11% at the same
-specificity on validation faces. The mesh offsets and the kernel machine of format 3 raised the in-source AUC and
-lowered the held-out source figures: both are left out.
+largest. The mesh offsets and the kernel machine of format 3 raised the in-source AUC and lowered the held-out
+source figures: both are left out.
 
 Why the weights. Each class weighs half, and within a class each source weighs alike, so that 1,500 news photos
 do not outvote 450 portraits, and a new source of healthy faces starts from "health", not from "the sources I
@@ -49,9 +46,6 @@ VERTICAL = (
     "abs_nasolabial_length",
     "abs_smile_angle",
 )
-# Signed left−right differences and the sign that points to a weaker left side (asymmetry.measure's evidence): a
-# palsied side's brow sits lower, its eye stays wider, its mouth corner hangs lower and is pulled out less.
-SIGNED = {"brow_height": -1.0, "eye_opening": 1.0, "mouth_corner_drop": 1.0, "mouth_corner_from_midline": -1.0}
 C = 0.05  # logistic regression's inverse regularisation
 HEALTHY_PERCENTILE = 95  # each measure is divided by this percentile of healthy faces making the same expression
 MIN_GROUP = 15  # healthy training faces an expression needs for its own percentile; else all healthy faces
@@ -100,19 +94,8 @@ def fit_params(
         own = healthy & (groups == group)
         if own.sum() >= MIN_GROUP:
             scale[group] = np.percentile(scalars[own][:, columns], HEALTHY_PERCENTILE, axis=0)
-    signed = signed_differences(meshes)
-    spread = np.tile(signed[healthy].std(axis=0), (len(scale), 1))
-    for group in np.unique(groups):
-        own = healthy & (groups == group)
-        if own.sum() >= MIN_GROUP:
-            spread[group] = signed[own].std(axis=0)
-    params = {
-        "version": np.array([4.0]),
-        "columns": np.array(columns, float),
-        "scalar_scale": scale + 1e-9,
-        "signed_scale": spread + 1e-9,
-    }
-    design = _raw_design(params, scalars, groups, signed)
+    params = {"version": np.array([4.0]), "columns": np.array(columns, float), "scalar_scale": scale + 1e-9}
+    design = _raw_design(params, scalars, groups)
     params.update(mean=design.mean(axis=0), scale=design.std(axis=0) + 1e-9)
     weights = source_weights(labels, sources)
     model = LogisticRegression(C=C, max_iter=3000, random_state=seed)
@@ -128,11 +111,9 @@ def fit_params(
     return params
 
 
-def probabilities(
-    params: dict[str, np.ndarray], scalars: np.ndarray, groups: np.ndarray, meshes: np.ndarray
-) -> np.ndarray:
+def probabilities(params: dict[str, np.ndarray], scalars: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """p(palsy) per face, before abstention."""
-    design = (_raw_design(params, scalars, groups, signed_differences(meshes)) - params["mean"]) / params["scale"]
+    design = (_raw_design(params, scalars, groups) - params["mean"]) / params["scale"]
     return expit(design @ params["coef"] + params["intercept"][0])
 
 
@@ -150,31 +131,11 @@ def lip_gap(meshes: np.ndarray) -> np.ndarray:
     return meshes[:, LOWER_INNER_LIP, 1] - meshes[:, UPPER_INNER_LIP, 1]
 
 
-def signed_differences(meshes: np.ndarray) -> np.ndarray:
-    """Per face (meshes N×468×2, frontal, eye frame), the SIGNED differences, each turned so that + means a weaker
-    left side."""
-    from facepalsy.face.asymmetry import measure
-
-    signs = np.array(list(SIGNED.values()))
-    rows = [
-        [measure(mesh).difference[name] for name in SIGNED] if mesh.any() else [0.0] * len(SIGNED) for mesh in meshes
-    ]
-    return np.array(rows, float).reshape(len(meshes), len(SIGNED)) * signs
-
-
-def _raw_design(
-    params: dict[str, np.ndarray], scalars: np.ndarray, groups: np.ndarray, signed: np.ndarray
-) -> np.ndarray:
-    """The nine scaled measures and their largest; then whether the signed ones agree on one weaker side: |their
-    sum|, |brow and eye's sum|, and how many point the way the sum does (healthy asymmetry points every way)."""
+def _raw_design(params: dict[str, np.ndarray], scalars: np.ndarray, groups: np.ndarray) -> np.ndarray:
     columns = params["columns"].astype(int)
-    row = np.minimum(groups, len(params["scalar_scale"]) - 1)
-    scaled = scalars[:, columns] / params["scalar_scale"][row]
-    z = signed / params["signed_scale"][row]
-    total = z.sum(axis=1, keepdims=True)
-    agreeing = (np.sign(z) == np.sign(total)).sum(axis=1, keepdims=True)
-    upper = np.abs(z[:, :2].sum(axis=1, keepdims=True))
-    return np.hstack([scaled, scaled.max(axis=1, keepdims=True), np.abs(total), upper, agreeing])
+    table = params["scalar_scale"]
+    scaled = scalars[:, columns] / table[np.minimum(groups, len(table) - 1)]
+    return np.hstack([scaled, scaled.max(axis=1, keepdims=True)])
 
 
 def _log_measures(scalars: np.ndarray) -> np.ndarray:
