@@ -24,7 +24,7 @@ def test_yaml_sets_and_flags_win(tmp_path):
         "subject",
         True,
     )
-    assert config.image_size == 224 and config.data.endswith("DATA")
+    assert config.image_size == 224 and config.data[0].endswith("DATA")
 
 
 def test_round_trip(tmp_path):

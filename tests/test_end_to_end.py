@@ -45,7 +45,7 @@ def test_train_writes_a_complete_run_folder(tiny_run, synth_data):
     assert (
         config["backbone"] == "vgg11_bn"
         and config["split"] == "subject"
-        and config["data"] == str(synth_data.resolve())
+        and config["data"] == [str(synth_data.resolve())]  # data folders: a list since several make one set
     )
     history = _read_csv(tiny_run / "history.csv")
     assert [int(float(r["epoch"])) for r in history] == [1, 2]

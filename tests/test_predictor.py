@@ -364,7 +364,7 @@ def test_a_harmonised_run_sees_what_prepare_harmonise_writes(runs, tmp_path):
     audit = json.loads((run / "check.json").read_text())
     assert audit["harmonised"] and {m["name"]: m["auc"] for m in audit["measures"]}["width"] == 0.5
     assert "Model input: harmonised" in (run / "report.md").read_text()
-    source = Path(load_config(run / "config.yaml").data)
+    source = load_config(run / "config.yaml").root
     out = tmp_path / "harmonised"
     assert (
         main(

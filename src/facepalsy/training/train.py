@@ -213,61 +213,18 @@ def fit_split(
         run.write_split(samples, assignment)
         run.write_provenance(config.root, samples, assignment)
     if model is None:
-        return _fit_baseline(config, run, images, samples, assignment, progress, notes, details)
+        from facepalsy.training.landmarks import fit_landmarks  # MediaPipe: only for landmark runs
+
+        classifier, chosen_on, said = fit_landmarks(config, images, samples, assignment, progress)
+        run.save_model(config.model_spec(), baseline=classifier.to_dict())
+        notes = (*notes, *said)
+        return finish_run(config, run, images, samples, assignment, notes, details=details, chosen_on=chosen_on)
     return _fit(config, run, model, images, samples, assignment, False, progress, notes, callbacks, details)
 
 
 def fit_fold(config: Config, fold: RunFolder, images: np.ndarray, samples, assignment, details: bool) -> Evaluation:
     """One cross-validation fold as a worker process or Ray task trains it: its own model, no progress output."""
     return fit_split(config, fold, build_model(config), images, samples, assignment, progress=False, details=details)
-
-
-def _fit_baseline(
-    config: Config,
-    run: RunFolder,
-    images: np.ndarray,
-    samples: list[Sample],
-    assignment: list[str],
-    progress: bool,
-    notes: tuple[str, ...],
-    details: bool = True,
-) -> Evaluation:
-    """The landmark model: fit on the training and validation images, its threshold and temperature chosen on their
-    cross-fitted out-of-fold probabilities (``AsymmetryClassifier.out_of_fold``; on the validation images alone
-    when there are too few subjects to cross-fit), then test."""
-    from facepalsy.models.baseline import CROSS_FIT_FOLDS, AsymmetryClassifier, features  # MediaPipe: landmark runs
-
-    parts = np.array(assignment)
-    fitting = parts != "test"
-    labels = np.array([s.label for s in samples])[fitting]
-    subjects = np.array([s.subject for s in samples])[fitting]
-    sources = np.array([s.source for s in samples])[fitting]
-    x = features(images[fitting], progress)
-    out_of_fold = AsymmetryClassifier.out_of_fold(x, labels, subjects, sources, config.seed)
-    if out_of_fold is None:  # too few subjects: fit on the training part and choose on the validation part
-        kept = parts[fitting] == "train"
-        classifier = AsymmetryClassifier.fit(x[kept], labels[kept], seed=config.seed, sources=sources[kept])
-        chosen_on = None
-    else:
-        classifier = AsymmetryClassifier.fit(x, labels, seed=config.seed, sources=sources)
-        chosen_on = (labels, out_of_fold, list(subjects))
-        notes = (
-            *notes,
-            f"Landmark model: fitted on the training and validation faces together; its threshold and temperature "
-            f"were chosen on their out-of-fold probabilities ({CROSS_FIT_FOLDS}-fold by subject), not on a "
-            "validation part alone. The test faces played no part.",
-        )
-    run.save_model(config.model_spec(), baseline=classifier.to_dict())
-    reasons = classifier.reasons(features(images, progress))
-    unmeasured = int(np.isnan(features(images)).any(axis=1).sum())
-    unread = sum(bool(r) for r in reasons) - unmeasured
-    notes = (
-        *notes,
-        f"Landmark model: of the {len(images)} faces found, the mesh could not be measured on {unmeasured} and "
-        f"{unread} could not be read reliably (the reason is given per image when predicting); none of them "
-        "gets a verdict.",
-    )
-    return finish_run(config, run, images, samples, assignment, notes, details=details, chosen_on=chosen_on)
 
 
 def finish_run(
