@@ -3,10 +3,15 @@ chosen on their cross-fitted out-of-fold probabilities; ``train.fit_split`` save
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from facepalsy.data.dataset import Sample
 from facepalsy.training.config import Config
+
+if TYPE_CHECKING:  # the landmark model imports MediaPipe: only landmark runs load it
+    from facepalsy.models.baseline import AsymmetryClassifier
 
 
 def fit_landmarks(config: Config, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool):
