@@ -14,7 +14,9 @@ if TYPE_CHECKING:  # the landmark model imports MediaPipe: only landmark runs lo
     from facepalsy.models.baseline import AsymmetryClassifier
 
 
-def fit_landmarks(config: Config, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool):
+def fit_landmarks(
+    config: Config, images: np.ndarray, samples: list[Sample], assignment: list[str], progress: bool
+) -> tuple[AsymmetryClassifier, tuple[np.ndarray, np.ndarray, list[str]] | None, tuple[str, ...]]:
     """The fitted landmark model (``AsymmetryClassifier``), what its threshold and temperature are to be chosen on
     (labels, cross-fitted out-of-fold probabilities and subjects, ``AsymmetryClassifier.out_of_fold``; None: the
     validation images, when there are too few subjects to cross-fit), and the report's notes on both."""
