@@ -112,7 +112,8 @@ def sources_section(path: Path) -> list[str]:
         "other flag.",
         "",
         "**Leave one source out** (`cv --protocol leave-source-out`): each source held out whole, the model of its "
-        "fold trained on the others and thresholded on their validation faces. This is the figure to quote for "
+        "fold trained on the others and thresholded on their faces (cross-fitted out-of-fold probabilities). "
+        "This is the figure to quote for "
         "photos from somewhere new.",
         "",
         *sources.markdown([sources.SourceFigures.from_dict(row) for row in figures["leave_source_out"]]),

@@ -33,7 +33,6 @@ CLASSES = ("normal", "palsy")  # index 1 is the positive class
 PALSY = CLASSES.index("palsy")
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("path", "label", "subject")
-SOURCE_COLUMNS = ("source", "source_repo")  # manifest columns naming an image's source, first found wins
 
 
 @dataclass(frozen=True)
@@ -44,11 +43,14 @@ class Sample:
     source: str = ""  # where the photo came from (module docstring); "" in run folders from before sources
 
 
+def data_folders(data: str | Path | Sequence[str | Path]) -> list[str]:
+    """A run's data folders as a list: configs from before several folders name one as a plain string."""
+    return [str(data)] if isinstance(data, (str, Path)) else [str(d) for d in data]
+
+
 def scan_root(folders: str | Path | Sequence[str | Path]) -> Path:
-    """The folder the image paths of :func:`scan_sources` are relative to (one folder: itself, as configs from before
-    several folders name it)."""
-    if isinstance(folders, (str, Path)):
-        return Path(folders)
+    """The folder the image paths of :func:`scan_sources` are relative to (one folder: itself)."""
+    folders = data_folders(folders)
     if len(folders) == 1:
         return Path(folders[0])
     return Path(os.path.commonpath([Path(f).resolve() for f in folders]))

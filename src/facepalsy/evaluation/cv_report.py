@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 from types import SimpleNamespace
 
-from facepalsy.data.dataset import CLASSES, scan_root
+from facepalsy.data.dataset import CLASSES, data_folders, scan_root
 from facepalsy.evaluation.audit import audit_markdown
 from facepalsy.evaluation.model_card import (
     ModelCard,
@@ -39,7 +39,7 @@ def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
     data_hash = provenance["data"].get("content_sha256", "not recorded")
     return ModelCard(
         title=f"{result.backbone}, {result.protocol} cross-validation",
-        data=", ".join([config.data] if isinstance(config.data, str) else config.data),
+        data=", ".join(data_folders(config.data)),
         data_hash=data_hash,
         count_lines=[
             "| class | images (out-of-fold) | subjects |",

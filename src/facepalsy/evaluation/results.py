@@ -168,8 +168,8 @@ class CvSummary:
                 "",
                 "Each source was held out whole: the model of its fold never saw a photo of it. False positives: "
                 "healthy faces called palsy; sensitivity: palsy faces called palsy; both of the faces that got a "
-                "verdict, at the fold's threshold (chosen on the other sources' validation faces), with Wilson 95% "
-                "intervals. No verdict: no usable face, or a face the model could not read reliably.",
+                "verdict, at the fold's threshold (chosen on the other sources' faces, never the held-out one), "
+                "with Wilson 95% intervals. No verdict: no usable face, or a face the model could not read reliably.",
                 "",
                 *source_table.markdown(self.sources),
                 "",

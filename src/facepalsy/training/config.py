@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from facepalsy.data.dataset import Sample, scan_root, scan_sources
+from facepalsy.data.dataset import Sample, data_folders, scan_root, scan_sources
 from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
@@ -85,9 +85,7 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
-        if isinstance(self.data, (str, Path)):  # one folder, as configs and callers from before several gave it
-            self.data = [str(self.data)] if str(self.data) else []
-        self.data = [str(d) for d in self.data]
+        self.data = [d for d in data_folders(self.data) if d]  # one folder: as configs and callers from before
         self.backbone = canonical_name(self.backbone)
         if self.split not in SPLITS:
             raise FacepalsyError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
@@ -142,10 +140,6 @@ class Config:
         if not self.data:
             raise FacepalsyError("no data folder given (config.data is empty)")
         return scan_sources(self.data)
-
-    def data_text(self) -> str:
-        """The data folders, for a report line."""
-        return ", ".join(self.data)
 
     def model_spec(self) -> ModelSpec:
         """What the trained model will carry for inference (its operating point is added after training)."""

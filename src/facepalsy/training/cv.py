@@ -156,7 +156,7 @@ def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None
             recorded = list(csv.DictReader(f))
         if recorded != [{k: str(v) for k, v in row.items()} for row in fold_rows(samples, assignments)]:
             raise DataError(
-                f"{config.data_text()}: the data changed since this cross-validation started "
+                f"{', '.join(config.data)}: the data changed since this cross-validation started "
                 f"(its folds differ from {cv.folds_table}); start again with --overwrite"
             )
         details = plan.get("fold_details", True)  # folders from before the choice drew every fold's details

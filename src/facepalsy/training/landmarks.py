@@ -41,8 +41,9 @@ def fit_landmarks(
             f"were chosen on their out-of-fold probabilities ({CROSS_FIT_FOLDS}-fold by subject), not on a "
             "validation part alone. The test faces played no part.",
         )
-    reasons = classifier.reasons(features(images, progress))
-    unmeasured = int(np.isnan(features(images)).any(axis=1).sum())
+    every = features(images, progress)  # the fitting faces come from the cache; the test faces are measured here
+    reasons = classifier.reasons(every)
+    unmeasured = int(np.isnan(every).any(axis=1).sum())
     unread = sum(bool(r) for r in reasons) - unmeasured
     notes = (
         *notes,
