@@ -138,6 +138,30 @@ def plot_exam_regions(
     save_figure(fig, path)
 
 
+def plot_grade(names: list[str], scores: list[float | None], kinds: list[str], path: Path, title: str = "") -> None:
+    """eFACE-style items as bars (0–100) with the line at 100 (a healthy face); a missing item is labelled so, with no
+    bar."""
+    colours = {"static": "tab:blue", "dynamic": "tab:green", "synkinesis": "tab:purple"}
+    y = np.arange(len(names))[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.32 * len(names) + 1.2))
+    for row, score, kind in zip(y, scores, kinds):
+        if score is None:
+            ax.text(2, row, "missing", va="center", fontsize=8, color="grey")
+        else:
+            ax.barh(row, score, color=colours.get(kind, "grey"), label=kind)
+            ax.text(min(score, 92) + 1, row, f"{score:.0f}", va="center", fontsize=8)
+    ax.axvline(100, color="black", linewidth=1)
+    ax.set_yticks(y, [n.replace("_", " ") for n in names], fontsize=8)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("item score (100: like the healthy side)")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
+    ax.set_title(title or "eFACE-style (automatic) grade", fontsize=9)
+    save_figure(fig, path)
+
+
 def plot_region_timeline(
     timeline: dict, path: Path, cnn: tuple[list[float], list[float]] | None = None, title: str = ""
 ) -> None:

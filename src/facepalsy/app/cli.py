@@ -12,10 +12,10 @@ import signal
 import sys
 import warnings
 
+from facepalsy.app.commands_exam import add_exam_commands
 from facepalsy.app.commands_faces import (
     cmd_asymmetry,
     cmd_check,
-    cmd_exam,
     cmd_explain,
     cmd_norms_build,
     cmd_predict,
@@ -34,7 +34,7 @@ from facepalsy.app.commands_models import (
     cmd_synth,
     cmd_train,
 )
-from facepalsy.app.commands_records import add_record_commands, db_flag, exam_record_flags
+from facepalsy.app.commands_records import add_record_commands, db_flag
 from facepalsy.app.flags import common_flags, config_flags, inference_flags, ray_flags, strict_flag
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
@@ -52,6 +52,7 @@ SINGLE_PROCESS_COMMANDS = {
     "serve",
     "export",
     "exam",
+    "grade",
     "norms",
     "history",
     "forget",
@@ -200,25 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_asymmetry)
 
-    p = command(
-        "exam",
-        help="clinical exam of one person: a folder of expression photos or a video, per region and side (face extra)",
-    )
-    p.add_argument(
-        "path",
-        metavar="PATH",
-        help="folder of photos named rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, pucker, "
-        "lip_depression (any subset), or a video",
-    )
-    p.add_argument("--out", metavar="DIR", help="where the report, chart and drawings go (default: exam_<name>)")
-    p.add_argument("--names", metavar="MAP.csv", help="file,expression rows for photos named otherwise")
-    p.add_argument("--norms", metavar="FILE", help="healthy reference ranges (default: the shipped reference)")
-    p.add_argument("--fps", type=float, default=6.0, help="video: frames per second measured (default 6)")
-    p.add_argument("--run", metavar="RUN", help="video: also plot this trained run's p(palsy) per frame")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=argparse.SUPPRESS)
-    p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
-    exam_record_flags(p)
-    p.set_defaults(func=cmd_exam)
+    add_exam_commands(command)
     add_record_commands(command)
 
     p = command("norms", help="healthy reference ranges for the landmark asymmetry (face extra)")

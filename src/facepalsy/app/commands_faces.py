@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.markdown import Markdown
 from rich.table import Table
 
-from facepalsy.app.render import exam_table, pattern_note, print_audit, reading_table
+from facepalsy.app.render import pattern_note, print_audit, reading_table
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError
 from facepalsy.face.pattern import pattern_text
 from facepalsy.log import console, result_console
@@ -176,32 +176,6 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return exit_code(len(paths) - failed, failed, args.strict)
-
-
-def cmd_exam(args: argparse.Namespace) -> int:
-    from facepalsy.app.commands_records import check_record_flags, record_after_exam
-    from facepalsy.face.norms import load_norms
-    from facepalsy.inference.predictor import load
-    from facepalsy.workflows.exam import read_name_map, run_exam
-
-    check_record_flags(args)
-    predictor = load(args.run, precision=args.precision) if args.run else None
-    out = Path(args.out or f"exam_{Path(args.path).stem}")
-    names = read_name_map(args.names) if args.names else None
-    exam = run_exam(args.path, out, load_norms(args.norms), names, args.fps, predictor)
-    if args.patient or args.pseudonyms:
-        record_after_exam(args, exam, names)
-    if args.json:
-        print(json.dumps(exam.to_dict()))
-        return 0
-    console.print(exam_table(exam, title=f"exam: {args.path}"))
-    if exam.missing:
-        console.print(f"missing expressions: {', '.join(exam.missing)}")
-    console.print(exam.verdict(), highlight=False)
-    if exam.palsy_pattern:
-        console.print(Markdown(pattern_text(exam.palsy_pattern)))
-    console.print(f"report: [bold]{out / 'exam.md'}[/]")
-    return 0
 
 
 def cmd_norms_build(args: argparse.Namespace) -> int:

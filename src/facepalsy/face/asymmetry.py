@@ -28,6 +28,7 @@ from facepalsy.face.detect import (
     mediapipe_available,
 )
 from facepalsy.face.expression import recognise
+from facepalsy.face.millimetres import IRIS_MM, Millimetres, millimetres
 from facepalsy.face.pose import Pose, frontalise
 from facepalsy.face.reading import HealthyRangeReading
 from facepalsy.files import atomic_write
@@ -87,6 +88,9 @@ class Asymmetry:
     legacy_mesh: np.ndarray | None = field(
         default=None, repr=False
     )  # 478×2, eye frame without frontalising (landmark models of format 1)
+    iris: np.ndarray | None = field(
+        default=None, repr=False
+    )  # 10×2 iris centres and rings (mesh points 468–477) in the frame of ``mesh``: the mm scale (face/millimetres.py)
 
     def compare(self, norms: dict, palsy: bool = False) -> "Asymmetry":
         """Read this face against healthy reference ranges. The affected side is then the one the
@@ -110,6 +114,12 @@ class Asymmetry:
             return abs(self.pose["yaw"]) > MAX_YAW_DEGREES
         return abs(self.shape.get("yaw", 0.0)) > TURNED_YAW
 
+    def millimetres(self, iris_mm: float = IRIS_MM) -> Millimetres:
+        """This face's clinical measures in mm (``face/millimetres.py``), on its pose-corrected mesh."""
+        if self.mesh is None:
+            raise FacepalsyError("this face was measured without its mesh: no mm measures")
+        return millimetres(self.mesh if self.iris is None else np.vstack([self.mesh, self.iris]), iris_mm)
+
     def measure_rows(self) -> list[tuple[str, str, str, str]]:
         """Per measure: name, the patient's right, left, and left − right (inter-ocular distances), for a table."""
         return [
@@ -123,7 +133,7 @@ class Asymmetry:
         ]
 
     def to_dict(self) -> dict:
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("mesh", "legacy_mesh")}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("mesh", "legacy_mesh", "iris")}
         values["reference"] = self.reference.to_dict() if self.reference else None
         outside = self.reference.outside_healthy_range if self.reference else None
         return {**values, "turned": self.turned, "outside_healthy_range": outside}
@@ -314,7 +324,7 @@ def mesh_asymmetry(mesh: np.ndarray, expression: str | None = None) -> Asymmetry
     pose = frontalise(mesh)
     frontal = eye_frame(pose.frontal[:, :2])
     result = measure(frontal)
-    result.mesh = frontal[:468]
+    result.mesh, result.iris = frontal[:468], (frontal[468:478] if len(frontal) >= 478 else None)
     result.legacy_mesh = eye_frame(mesh[:, :2])
     result.pose = pose.to_dict()
     result.expression, result.expression_named = (expression, True) if expression else (recognise(pose.frontal), False)

@@ -302,6 +302,7 @@ class ExamFolder:
     report = property(lambda self: self.path / "exam.md")
     chart = property(lambda self: self.path / "regions.png")  # movement per side and region
     timeline = property(lambda self: self.path / "timeline.png")  # video: region scores (and the CNN) over time
+    grade_chart = property(lambda self: self.path / "grade.png")  # the eFACE-style items against 100
 
     def drawing(self, expression: str) -> Path:
         return self.path / f"landmarks_{expression}.png"

@@ -35,12 +35,14 @@ from facepalsy.errors import BadImageError, FacepalsyError
 from facepalsy.face.asymmetry import CANONICAL_SIZE, JITTER, Asymmetry, draw, face_asymmetry, image_asymmetry
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
 from facepalsy.face.expression import EXPRESSIONS
+from facepalsy.face.grade import grade
+from facepalsy.face.millimetres import IRIS_MM
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import exam_pattern
 from facepalsy.face.tracking import FaceTracker, Found
 from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.inference.results import VideoFrames
-from facepalsy.plots import plot_exam_regions, plot_region_timeline
+from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
 from facepalsy.runfolder import ExamFolder
 from facepalsy.workflows.exam_result import Exam, ExamRegion
 
@@ -188,14 +190,16 @@ def synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
     return None
 
 
-def make_exam(person: str, measured: dict[str, Measured], kind: str, **extra) -> Exam:
+def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: float = IRIS_MM, **extra) -> Exam:
     """The exam from its measured expressions: regions, the top-level flag, what was measured and what is missing,
-    the palsy pattern. ``extra``: Exam's fields for photos (no_face, unnamed_files) or a video (video)."""
+    the palsy pattern and the eFACE-style grade (its mm scale from an iris of ``iris_mm``). ``extra``: Exam's fields
+    for photos (no_face, unnamed_files) or a video (video)."""
     regions = exam_regions(measured)
     outside = any(r.outside_healthy_range for r in regions.values())
     sides = {r.weaker_side for r in regions.values() if r.weaker_side}
     side = (sides.pop() if len(sides) == 1 else "both") if sides else None
     readings = {name: m.asymmetry.reference for name, m in measured.items()}
+    photos = {name: m.asymmetry.millimetres(iris_mm) for name, m in measured.items()}
     return Exam(
         person=person,
         kind=kind,
@@ -210,6 +214,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, **extra) ->
         },
         synkinesis_hint=synkinesis_hint(measured),
         palsy_pattern=exam_pattern(regions, readings, outside, side),
+        grade=grade(photos, side),
         **extra,
     )
 
@@ -331,6 +336,33 @@ def exam_video(
     }
 
 
+def measure_exam(
+    path: str | Path,
+    norms: dict,
+    names: dict[str, str] | None = None,
+    fps: float = 6.0,
+    predictor=None,
+    iris_mm: float = IRIS_MM,
+) -> tuple[Exam, dict[str, Measured], dict | None]:
+    """The exam of one person (a folder of expression photos, or a video), measured and read, nothing written: the
+    exam, its measured expressions and, for a video, what :func:`exam_video` found (else None)."""
+    path = Path(path)
+    if path.is_dir():
+        measured, failed, unknown = exam_photos(path, norms, names)
+        if not measured:
+            raise FacepalsyError(
+                f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})"
+            )
+        return make_exam(str(path), measured, "photos", iris_mm, no_face=failed, unnamed_files=unknown), measured, None
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        measured, video = exam_video(path, norms, fps, frames_for=predictor)
+        summary = {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}
+        return make_exam(str(path), measured, "video", iris_mm, video=summary), measured, video
+    raise FacepalsyError(
+        f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})"
+    )
+
+
 def run_exam(
     path: str | Path,
     out: str | Path,
@@ -338,23 +370,15 @@ def run_exam(
     names: dict[str, str] | None = None,
     fps: float = 6.0,
     predictor=None,
+    iris_mm: float = IRIS_MM,
 ) -> Exam:
-    """The whole exam of one person (a folder of expression photos, or a video): ``out/exam.json``,
-    ``exam.md``, ``regions.png``, a landmark drawing per expression and, for a video, the timeline."""
+    """The whole exam of one person (:func:`measure_exam`), written: ``out/exam.json``, ``exam.md``, ``regions.png``,
+    ``grade.png``, a landmark drawing per expression and, for a video, the timeline."""
     path, folder = Path(path), ExamFolder(out)
+    exam, measured, video = measure_exam(path, norms, names, fps, predictor, iris_mm)
     folder.path.mkdir(parents=True, exist_ok=True)
     pictures = {"movement per side": folder.chart.name}
-    if path.is_dir():
-        measured, failed, unknown = exam_photos(path, norms, names)
-        if not measured:
-            raise FacepalsyError(
-                f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})"
-            )
-        exam = make_exam(str(path), measured, "photos", no_face=failed, unnamed_files=unknown)
-    elif path.suffix.lower() in VIDEO_EXTENSIONS:
-        measured, video = exam_video(path, norms, fps, frames_for=predictor)
-        summary = {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}
-        exam = make_exam(str(path), measured, "video", video=summary)
+    if video is not None:
         cnn = None
         if predictor is not None:
             verdict = predictor.video_verdict(path, video["cnn_frames"], folder.path / "cnn")
@@ -367,7 +391,7 @@ def run_exam(
             title=f"{path.name}: regions against the healthy range",
         )
         pictures["regions over time"] = folder.timeline.name
-        for region, peak in video["peaks"].items():
+        for region, peak in exam.video["peaks"].items():
             frame = measured[PEAK_NAMES[region]]
             draw(
                 frame.crop,
@@ -377,15 +401,10 @@ def run_exam(
                 exam.drawing_verdict(PEAK_NAMES[region]),
             )
             peak["picture"] = pictures[f"{region} peak"] = folder.peak(region).name
-        summary["timeline"] = folder.timeline.name
-    else:
-        raise FacepalsyError(
-            f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})"
-        )
+        exam.video["timeline"] = folder.timeline.name
     for name, m in measured.items():
         draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name), exam.drawing_verdict(name))
         pictures[name] = folder.drawing(name).name
-    exam.pictures = pictures
     plot_exam_regions(
         [name.replace("_", " ") for name in exam.regions],
         [(r.movement or {}).get("right", 0.0) for r in exam.regions.values()],
@@ -395,6 +414,12 @@ def run_exam(
         folder.chart,
         title=f"{path.name}: movement per side",
     )
+    items = list(exam.grade.items.values())
+    plot_grade(
+        [i.name for i in items], [i.score for i in items], [i.kind for i in items], folder.grade_chart, path.name
+    )
+    pictures["eFACE-style grade"] = folder.grade_chart.name
+    exam.pictures = pictures
     atomic_write_json(folder.document, exam.to_dict())
     atomic_write_text(folder.report, exam.markdown())
     return exam

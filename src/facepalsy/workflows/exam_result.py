@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from facepalsy.face.grade import Grade
 from facepalsy.face.pattern import MOVEMENT_WEAK, pattern_text
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
 
@@ -86,6 +87,7 @@ class Exam:
     video: dict | None = None  # rest time, peaks, frame counts, timeline picture
     cnn: dict | None = None  # the network's verdict on the video, with --run
     pictures: dict[str, str] = field(default_factory=dict)  # chart, timeline, drawings: file names in the folder
+    grade: Grade | None = None  # the eFACE-style (automatic) grade of the exam's mm measures
 
     def to_dict(self) -> dict:
         regions = {name: region.to_dict() for name, region in self.regions.items()}
@@ -101,6 +103,7 @@ class Exam:
             "readings": {name: reading.to_dict() for name, reading in self.readings.items()},
             "recognised_expressions": self.recognised_expressions,
             "palsy_pattern": self.palsy_pattern,
+            "grade": self.grade.to_dict() if self.grade else None,
         }
         extra = {"no_face": self.no_face, "unnamed_files": self.unnamed_files, "video": self.video, "cnn": self.cnn}
         return {**document, **{k: v for k, v in extra.items() if v is not None}}
@@ -168,6 +171,8 @@ class Exam:
         if self.unnamed_files:
             lines += [f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.", ""]
         lines += [UNITS, ""]
+        if self.grade:
+            lines += [self.grade.markdown()]
         if pictures:
             lines += [f"![{title}]({name})" for title, name in self.pictures.items()] + [""]
         lines += ["Research use only; not a diagnostic device.", ""]

@@ -1,0 +1,271 @@
+"""An eFACE-style (automatic) grade: nine of eFACE's fifteen items, computed from an exam's mm measures.
+
+Why this shape. eFACE (Banks et al., Plast Reconstr Surg 2015) is the grade facial-nerve clinics compare visits
+and treatments by; auto-eFACE (Miller et al. 2021) showed that Emotrics' mm measures on the exam photos yield its
+items. Here the items come from ``face/millimetres.py``'s measures on each expression of the exam, and each item
+compares the affected side with the healthy one, as a clinician's slider does:
+
+- static, at rest (eFACE's 0–200, 100 balanced, then folded at 100 so that a side too high or too low both
+  lose): brow (affected height as a % of the healthy), palpebral fissure (healthy height as a % of the affected:
+  0 wide, 200 narrow) and oral commissure (100 − COMMISSURE_POINTS_PER_MM points for each mm the affected corner
+  hangs below the healthy one, + for each mm above);
+- dynamic (0–100): the affected side's movement from rest as a % of the healthy side's, capped at 100: brow
+  elevation (brow raise), gentle and full eye closure (the share of the resting fissure closed), commissure with
+  smile (the corner's displacement), lower lip ("eee": the lower lip's descent);
+- synkinesis (0–100, 100 none): ocular synkinesis, the affected eye's fissure during smile and pucker as a
+  share of its resting fissure, against the healthy eye's share (the lower of the two expressions).
+
+Eye closure, the smile and the lip are ratios of movement, so a face's size and the mm scale cancel; only the
+commissure at rest uses mm. An item whose expression is missing is **missing** (``score`` None), never 100; the
+subscores and the total are means over the items measured, and say how many. Not measurable from landmarks, so
+never given: nasolabial fold depth and orientation (at rest and with smile), midfacial, mentalis and platysmal
+synkinesis.
+
+The affected side comes from the exam's reading (the regions outside the healthy range). When it names none (a
+healthy exam, or both sides), the exam is graded with each side as the affected one and the lower total kept: one
+side for every item, as eFACE grades one face, and never the flattering guess.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+from facepalsy.face.expression import EXPRESSIONS
+from facepalsy.face.millimetres import Millimetres
+
+COMMISSURE_POINTS_PER_MM = 8.0  # a 4 mm droop at rest scores 68, about the eFACE of flaccid palsy's commissure
+# A healthy side that moves less did not make the expression (KDEF's "surprised" faces lift the brow 0.6–9 mm): the
+# item is not graded, since a ratio of two noise-sized movements says nothing. Per unit of ITEMS.
+MIN_MOVEMENT = {"mm": 2.0, "%": 20.0}
+KINDS = ("static", "dynamic", "synkinesis")
+# name: kind, the expressions it needs (a tuple: any one of them), the per-side measure it reads (face/millimetres.py)
+# and the unit of its healthy and affected values
+ITEMS = {
+    "brow_at_rest": ("static", ("rest",), "brow_height", "mm"),
+    "palpebral_fissure_at_rest": ("static", ("rest",), "palpebral_fissure", "mm"),
+    "commissure_at_rest": ("static", ("rest",), "commissure_height", "mm"),
+    "brow_elevation": ("dynamic", ("rest", "brow_raise"), "brow_height", "mm"),
+    "gentle_eye_closure": ("dynamic", ("rest", "eye_closure_gentle"), "palpebral_fissure", "%"),
+    "full_eye_closure": ("dynamic", ("rest", "eye_closure_full"), "palpebral_fissure", "%"),
+    "commissure_with_smile": ("dynamic", ("rest", "smile"), "commissure_excursion", "mm"),
+    "lower_lip": ("dynamic", ("rest", "lip_depression"), "lower_lip_height", "mm"),
+    "ocular_synkinesis": ("synkinesis", ("rest", ("smile", "pucker")), "palpebral_fissure", "%"),
+}
+SMILE_ALONE = "smile photo alone"  # commissure with smile without a rest photo: excursion at smile, not movement
+NOT_MEASURABLE = (
+    "nasolabial fold depth at rest",
+    "nasolabial fold depth with smile",
+    "nasolabial fold orientation with smile",
+    "midfacial synkinesis",
+    "mentalis synkinesis",
+    "platysmal synkinesis",
+)
+LABEL = "eFACE-style (automatic)"
+
+
+@dataclass(frozen=True)
+class GradeItem:
+    """One eFACE-style item of one exam."""
+
+    name: str  # a key of ITEMS
+    kind: str  # static, dynamic or synkinesis
+    score: float | None  # 0–100 (static: folded), None when missing
+    raw: float | None  # static: eFACE's 0–200 before folding (100 balanced); others: the score
+    healthy: float | None  # the healthy side's value (ITEMS' unit)
+    affected: float | None  # the affected side's value
+    unit: str
+    affected_side: str | None  # the side graded as affected ("right"/"left"; the patient's)
+    expressions: tuple[str, ...]  # the exam's expressions it was read on
+    measures: dict[str, dict[str, float]] = field(default_factory=dict)  # per expression and side, its measure (mm)
+    basis: str = ""  # "" as ITEMS defines it; SMILE_ALONE for a smile without a rest photo (compared only alike)
+    note: str = ""  # why it is missing, when it is
+
+    def to_dict(self) -> dict:
+        return {
+            "score": None if self.score is None else round(self.score, 1),
+            "raw": None if self.raw is None else round(self.raw, 1),
+            "kind": self.kind,
+            "healthy": None if self.healthy is None else round(self.healthy, 2),
+            "affected": None if self.affected is None else round(self.affected, 2),
+            "unit": self.unit,
+            "affected_side": self.affected_side,
+            "expressions": list(self.expressions),
+            "measures_mm": {e: {k: round(v, 2) for k, v in sides.items()} for e, sides in self.measures.items()},
+            "basis": self.basis,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The eFACE-style (automatic) grade of one exam: its items, subscores and total, and what was missing."""
+
+    items: dict[str, GradeItem]  # by ITEMS name, every item (missing ones with score None)
+    affected_side: str  # the side graded as affected: the exam's reading, else the side that grades lower
+    side_source: str  # how the affected side was chosen, in words
+    photos: dict[str, Millimetres]  # per expression, the mm measures the items were read from
+    missing_expressions: tuple[str, ...]  # expressions some item needed and the exam lacked
+
+    def subscore(self, kind: str) -> float | None:
+        """The mean of the measured items of one kind (None when none was measured)."""
+        scores = [i.score for i in self.items.values() if i.kind == kind and i.score is not None]
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def total(self) -> float | None:
+        """The mean of every measured item (None when none was)."""
+        scores = [i.score for i in self.items.values() if i.score is not None]
+        return sum(scores) / len(scores) if scores else None
+
+    @property
+    def measured(self) -> int:
+        return sum(i.score is not None for i in self.items.values())
+
+    def to_dict(self) -> dict:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 1)
+
+        return {
+            "label": LABEL,
+            "items": {name: item.to_dict() for name, item in self.items.items()},
+            **{kind: rounded(self.subscore(kind)) for kind in KINDS},
+            "total": rounded(self.total),
+            "items_measured": self.measured,
+            "items_possible": len(ITEMS),
+            "affected_side": self.affected_side,
+            "side_source": self.side_source,
+            "missing_expressions": list(self.missing_expressions),
+            "not_measurable": list(NOT_MEASURABLE),
+            "photos": {name: photo.to_dict() for name, photo in self.photos.items()},
+        }
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """Per item: name, score, healthy side, affected side, unit (the terminal's and report's table)."""
+        table = []
+        for name, item in self.items.items():
+            score = "missing" if item.score is None else f"{item.score:.0f}"
+            table.append((name.replace("_", " "), score, _value(item.healthy), _value(item.affected), item.unit))
+        for kind in KINDS:
+            value = self.subscore(kind)
+            table.append((f"{kind} subscore", "—" if value is None else f"{value:.0f}", "", "", ""))
+        total = self.total
+        table.append(("total", "—" if total is None else f"{total:.0f}", "", "", f"{self.measured} of {len(ITEMS)}"))
+        return table
+
+    def summary(self) -> str:
+        """One sentence: the total, over how many items, the side, what was missing."""
+        total = "no item measured" if self.total is None else f"total {self.total:.0f}"
+        text = f"{LABEL}: {total} ({self.measured} of {len(ITEMS)} items); affected side: {self.side_source}."
+        if self.missing_expressions:
+            text += f" Missing (their items not graded): {', '.join(self.missing_expressions)}."
+        return text
+
+    def markdown(self) -> str:
+        lines = [f"## {LABEL} grade", "", self.summary(), ""]
+        lines += ["| item | score | healthy side | affected side | unit |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
+        lines += ["", "Not measurable from landmarks, so not graded: " + ", ".join(NOT_MEASURABLE) + ".", ""]
+        return "\n".join(lines)
+
+
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def grade(photos: dict[str, Millimetres], affected_side: str | None = None, side_source: str = "") -> Grade:
+    """The grade of an exam from its mm measures per expression; ``affected_side`` from the exam's reading. Without
+    one, the exam is graded with each side as the affected one and the lower total is kept: one side per face, as
+    eFACE assumes, and never the flattering one."""
+    if affected_side in ("right", "left"):
+        return _graded(photos, affected_side, side_source or f"patient's {affected_side}, from the exam's reading")
+    both = [_graded(photos, side, f"none read; the patient's {side} grades lower") for side in ("right", "left")]
+    return min(both, key=lambda g: (g.total is None, g.total if g.total is not None else 0.0))
+
+
+def _graded(photos: dict[str, Millimetres], side: str, source: str) -> Grade:
+    items, missing = {}, set()
+    for name, (kind, needs, measure, unit) in ITEMS.items():
+        options = [[e for e in ((need,) if isinstance(need, str) else need) if e in photos] for need in needs]
+        lacking = [need if isinstance(need, str) else " or ".join(need) for need, got in zip(needs, options) if not got]
+        if name == "commissure_with_smile" and lacking == ["rest"]:
+            items[name] = _smile_alone(photos["smile"], side)
+        elif lacking:
+            missing.update(lacking)
+            note = f"no {', '.join(lacking)} photo"
+            items[name] = GradeItem(name, kind, None, None, None, None, unit, side, (), note=note)
+        else:
+            candidates = [_item(name, [photos[e] for e in used], side, used) for used in itertools.product(*options)]
+            items[name] = min(candidates, key=_order)  # ocular synkinesis reads smile and pucker: the lower counts
+        if items[name].score is not None and not items[name].measures:
+            used = items[name].expressions
+            items[name] = replace(items[name], measures={e: _sides(photos[e], measure) for e in used})
+    ordered = tuple(e for e in EXPRESSIONS if e in missing) + tuple(sorted(m for m in missing if m not in EXPRESSIONS))
+    return Grade(items, side, source, dict(photos), ordered)
+
+
+def _order(item: GradeItem) -> tuple[bool, float]:
+    return item.score is None, item.score if item.score is not None else 0.0
+
+
+def _sides(photo: Millimetres, measure: str) -> dict[str, float]:
+    return {"right": photo.right[measure], "left": photo.left[measure]}
+
+
+def _item(name: str, measured: list[Millimetres], affected: str, used: tuple) -> GradeItem:
+    kind, _, measure, unit = ITEMS[name]
+    healthy = "left" if affected == "right" else "right"
+    rest = measured[0]
+    value = {s: rest.side(s)[measure] for s in (healthy, affected)}
+    if kind == "static":
+        if name == "palpebral_fissure_at_rest":  # eFACE: 0 wide, 100 balanced, 200 narrow
+            ratio = value[healthy] / max(value[affected], 1e-6)
+        elif name == "commissure_at_rest":  # heights are below the iris line: a lower corner lies further
+            ratio = 1.0 + COMMISSURE_POINTS_PER_MM * (value[healthy] - value[affected]) / 100.0
+        else:
+            ratio = value[affected] / max(value[healthy], 1e-6)
+        raw = max(0.0, min(200.0, 100.0 * ratio))
+        return GradeItem(
+            name, kind, 100.0 - abs(raw - 100.0), raw, value[healthy], value[affected], unit, affected, used
+        )
+    moved = {s: _movement(name, rest, measured[1], s) for s in (healthy, affected)}
+    least = 0.0 if kind == "synkinesis" else MIN_MOVEMENT[unit]
+    return _ratio(name, kind, unit, affected, used, moved[healthy], moved[affected], least)
+
+
+def _smile_alone(smile: Millimetres, affected: str) -> GradeItem:
+    """Commissure with smile from a smile photo without rest: the affected corner's excursion at smile as a share of
+    the healthy one's (a daily smiling selfie). Its ``basis`` keeps it apart from the movement-based item."""
+    healthy = "left" if affected == "right" else "right"
+    excursion = {s: smile.side(s)["commissure_excursion"] for s in (healthy, affected)}
+    item = _ratio(
+        "commissure_with_smile", "dynamic", "mm", affected, ("smile",), excursion[healthy], excursion[affected], 0.0
+    )
+    note = "no rest photo: the corners' excursion at smile, not their movement from rest"
+    return replace(item, basis=SMILE_ALONE, note=note)
+
+
+def _movement(name: str, rest: Millimetres, moved: Millimetres, side: str) -> float:
+    """How far one side moved from rest in the item's expression (ITEMS' unit)."""
+    before, after = rest.side(side), moved.side(side)
+    if name == "brow_elevation":
+        return after["brow_height"] - before["brow_height"]
+    if name in ("gentle_eye_closure", "full_eye_closure"):
+        return 100.0 * (1.0 - after["palpebral_fissure"] / max(before["palpebral_fissure"], 1e-6))
+    if name == "ocular_synkinesis":  # the share of the resting fissure kept: 100 while the eye stays open
+        return 100.0 * after["palpebral_fissure"] / max(before["palpebral_fissure"], 1e-6)
+    if name == "commissure_with_smile":
+        (x0, y0), (x1, y1) = rest.corners[side], moved.corners[side]
+        return float(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5)
+    return after["lower_lip_height"] - before["lower_lip_height"]  # lower_lip: the lip's descent ("eee")
+
+
+def _ratio(
+    name: str, kind: str, unit: str, side: str, used: tuple, healthy: float, affected: float, minimum: float
+) -> GradeItem:
+    """A dynamic or synkinesis item: the affected side's value as a % of the healthy side's, capped at 100."""
+    if healthy <= minimum:
+        note = f"the healthy side moved {healthy:.1f} {unit}: the expression was not made, so it is not graded"
+        return GradeItem(name, kind, None, None, healthy, affected, unit, side, used, note=note)
+    score = 100.0 * max(0.0, min(1.0, affected / healthy))
+    return GradeItem(name, kind, score, score, healthy, affected, unit, side, used)

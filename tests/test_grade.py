@@ -1,0 +1,232 @@
+"""Measures in mm and the eFACE-style grade, on the shipped canonical face moved as a palsy or an expression would
+move it (no MediaPipe needed), and the grade command on drawn faces (the face extra)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from facepalsy.face.grade import ITEMS, SMILE_ALONE, grade
+from facepalsy.face.millimetres import (
+    INTEROCULAR_MM,
+    IRIS,
+    IRIS_MM,
+    LOWER_LID,
+    MOUTH_CORNER,
+    UPPER_BROW,
+    UPPER_LID,
+    millimetres,
+)
+from facepalsy.face.pose import canonical_face
+
+IRIS_UNITS = 0.19  # an iris 0.19 inter-ocular distances across: 11.77 / 0.19 = 61.9 mm per unit
+SCALE = IRIS_MM / IRIS_UNITS
+RIGHT, LEFT = 0, 1
+
+
+def face() -> np.ndarray:
+    """The canonical face (eye frame, 478 points) with round irises IRIS_UNITS across."""
+    mesh = canonical_face()[:, :2].copy()
+    for centre, (a, b), (c, d) in IRIS:
+        radius = IRIS_UNITS / 2
+        mesh[a], mesh[b] = mesh[centre] + (radius, 0), mesh[centre] - (radius, 0)
+        mesh[c], mesh[d] = mesh[centre] + (0, radius), mesh[centre] - (0, radius)
+    return mesh
+
+
+def moved(mesh: np.ndarray, points, dy_mm: float = 0.0, dx_mm: float = 0.0) -> np.ndarray:
+    """A copy with ``points`` moved by mm (y down)."""
+    out = mesh.copy()
+    out[list(np.atleast_1d(points))] += (dx_mm / SCALE, dy_mm / SCALE)
+    return out
+
+
+def exam(sides=(RIGHT, LEFT), weak=None, weakness: float = 1.0) -> dict:
+    """A full exam's mm measures: each expression moves both sides, and the ``weak`` side moves ``1 − weakness`` as
+    far."""
+    rest = face()
+
+    def act(points_per_side, dy, dx=0.0):
+        mesh = rest.copy()
+        for side in sides:
+            share = 1.0 - weakness if side == weak else 1.0
+            sign = -1 if side == RIGHT else 1
+            mesh = moved(mesh, points_per_side[side], dy * share, sign * dx * share)
+        return mesh
+
+    closed = act(UPPER_LID, 8.0)  # the upper lid comes down 8 mm
+    return {
+        name: millimetres(mesh)
+        for name, mesh in {
+            "rest": rest,
+            "brow_raise": act(UPPER_BROW, -8.0),
+            "eye_closure_gentle": closed,
+            "eye_closure_full": closed,
+            "smile": act(MOUTH_CORNER, -6.0, 6.0),
+            "lip_depression": act(([61, 146, 91, 181, 84], [291, 375, 321, 405, 314]), 4.0),
+            "pucker": act(MOUTH_CORNER, 0.0, -5.0),
+        }.items()
+    }
+
+
+def test_the_iris_sets_the_scale_and_the_inter_ocular_distance_stands_in_without_it():
+    measured = millimetres(face())
+    assert measured.scale == "iris" and measured.mm_per_unit == pytest.approx(SCALE)
+    assert millimetres(face(), iris_mm=12.5).mm_per_unit == pytest.approx(12.5 / IRIS_UNITS)
+    fallback = millimetres(face()[:468])
+    assert fallback.scale == "inter-ocular" and fallback.mm_per_unit == INTEROCULAR_MM
+
+
+def test_a_symmetric_face_measures_alike_and_a_lowered_corner_moves_only_its_side():
+    rest = millimetres(face())
+    for name in rest.right:
+        assert rest.right[name] == pytest.approx(rest.left[name], rel=0.02, abs=0.2), name
+    droop = millimetres(moved(face(), MOUTH_CORNER[LEFT], dy_mm=3.0))
+    assert droop.left["commissure_height"] - rest.left["commissure_height"] == pytest.approx(3.0)
+    assert droop.right["commissure_height"] == pytest.approx(rest.right["commissure_height"])
+    assert droop.difference("commissure_height") == pytest.approx(3.0, abs=0.01)
+    assert droop.left["smile_angle"] < rest.left["smile_angle"]
+    # MRD1 + MRD2 is the palpebral fissure height
+    assert rest.right["palpebral_fissure"] == pytest.approx(rest.right["mrd1"] + rest.right["mrd2"])
+    assert rest.percent("commissure_height", healthy="right") == pytest.approx(
+        100 * droop.left["commissure_height"] / droop.right["commissure_height"], rel=0.05
+    )
+
+
+def test_a_symmetric_full_exam_grades_100_on_every_item():
+    result = grade(exam())
+    assert result.measured == len(ITEMS) and not result.missing_expressions
+    for item in result.items.values():
+        assert item.score == pytest.approx(100.0, abs=1.0), item.name
+    assert result.total == pytest.approx(100.0, abs=1.0)
+
+
+@pytest.mark.parametrize("weak", [RIGHT, LEFT], ids=["right", "left"])
+def test_a_weak_side_is_found_and_graded_by_how_much_less_it_moves(weak):
+    side = ("right", "left")[weak]
+    half = grade(exam(weak=weak, weakness=0.5))
+    assert half.affected_side == side
+    for name in ("brow_elevation", "gentle_eye_closure", "commissure_with_smile", "lower_lip"):
+        assert half.items[name].score == pytest.approx(50.0, abs=6.0), name
+    flaccid = grade(exam(weak=weak, weakness=1.0))
+    assert all(flaccid.items[n].score < 10 for n in ("brow_elevation", "full_eye_closure", "commissure_with_smile"))
+    assert flaccid.total < half.total < 100
+    # the exam's reading names the side: graded on it even where the other would grade lower
+    other = ("left", "right")[weak]
+    assert grade(exam(weak=weak, weakness=0.5), affected_side=other).items["brow_elevation"].score == 100.0
+
+
+def test_a_missing_expression_leaves_its_items_missing_never_100():
+    photos = exam()
+    for gone in ("eye_closure_full", "lip_depression", "pucker", "smile"):
+        photos.pop(gone)
+    result = grade(photos)
+    assert result.items["full_eye_closure"].score is None and result.items["lower_lip"].score is None
+    assert result.items["ocular_synkinesis"].score is None  # needs smile or pucker
+    assert result.items["gentle_eye_closure"].score is not None
+    assert set(result.missing_expressions) == {"eye_closure_full", "smile", "lip_depression", "smile or pucker"}
+    assert result.to_dict()["items"]["full_eye_closure"]["score"] is None
+    assert result.measured == 5 and result.to_dict()["items_measured"] == 5
+    nothing = grade({"smile": millimetres(face())})  # no rest: every item but the smile's own reading is missing
+    assert [n for n, i in nothing.items.items() if i.score is not None] == ["commissure_with_smile"]
+    assert nothing.items["commissure_with_smile"].basis == SMILE_ALONE
+
+
+@pytest.mark.parametrize("side", [RIGHT, LEFT], ids=["right", "left"])
+def test_static_items_fall_with_the_size_of_a_droop_on_the_drooping_side(side):
+    name = ("right", "left")[side]
+    corner, brow = [], []
+    for mm in (0.0, 2.0, 4.0, 6.0):
+        rest = {"rest": millimetres(moved(face(), MOUTH_CORNER[side], dy_mm=mm))}
+        corner.append(grade(rest, affected_side=name).items["commissure_at_rest"].raw)
+        brow.append(grade({"rest": millimetres(moved(face(), UPPER_BROW[side], dy_mm=mm))}, name).items)
+    assert corner == sorted(corner, reverse=True) and len(set(corner)) == 4
+    brows = [items["brow_at_rest"].score for items in brow]
+    assert brows == sorted(brows, reverse=True) and len(set(brows)) == 4
+    lid = grade({"rest": millimetres(moved(face(), LOWER_LID[side], dy_mm=2.0))}, name)  # a wider fissure
+    assert lid.items["palpebral_fissure_at_rest"].raw < 100  # eFACE: toward 0 for a wide eye
+
+
+def test_the_grade_document_has_the_keys_a_clinic_reads():
+    document = json.loads(json.dumps(grade(exam(weak=LEFT, weakness=0.3)).to_dict()))
+    assert set(ITEMS) == set(document["items"])
+    assert {"static", "dynamic", "synkinesis", "total"} <= set(document)
+    assert all({"score", "measures_mm"} <= set(item) for item in document["items"].values())
+    brow = document["items"]["brow_elevation"]["measures_mm"]
+    assert set(brow) == {"rest", "brow_raise"} and set(brow["rest"]) == {"right", "left"}
+
+
+@pytest.fixture(scope="module")
+def drawn_exam(tmp_path_factory):
+    """A drawn face's rest, smile and brow raise, saved as an exam folder (the face extra finds it)."""
+    from drawn_faces import drawn_face
+    from PIL import Image
+
+    from facepalsy.face.detect import mediapipe_available
+
+    if not mediapipe_available():
+        pytest.skip("the grade command needs the face extra (bash scripts/setup)")
+    folder = tmp_path_factory.mktemp("exam")
+    poses = {
+        "rest": {"smile": 0.0, "eye_open": 1.0, "brow_raise": 0.0},
+        "smile": {"smile": 1.0, "eye_open": 1.0, "brow_raise": 0.0},
+        "brow_raise": {"smile": 0.0, "eye_open": 1.0, "brow_raise": 1.0},
+    }
+    for name, pose in poses.items():
+        Image.fromarray(drawn_face(3, pose)).save(folder / f"{name}.png")
+    return folder
+
+
+def test_grade_command_json_csv_and_xlsx_hold_the_same_numbers(drawn_exam, tmp_path, capsys):
+    import pandas as pd
+    from openpyxl import load_workbook
+
+    from facepalsy.app.cli import main
+
+    capsys.readouterr()
+    assert main(["grade", str(drawn_exam), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document["missing_expressions"]) >= {"eye_closure_gentle", "eye_closure_full", "lip_depression"}
+    assert document["items"]["full_eye_closure"]["score"] is None
+    assert document["items"]["brow_at_rest"]["score"] is not None
+    assert set(document["photos"]) == {"rest", "smile", "brow_raise"}
+    for suffix in ("csv", "xlsx"):
+        out = tmp_path / f"grade.{suffix}"
+        assert main(["grade", str(drawn_exam), "--out", str(out)]) == 0
+        if suffix == "csv":
+            frame = pd.read_csv(out)
+        else:
+            rows = list(load_workbook(out).active.values)
+            frame = pd.DataFrame(rows[1:], columns=rows[0])
+        photos = frame[frame["Photo"].notna()].set_index("Expression")
+        assert set(photos.index) == {"rest", "smile", "brow_raise"} and photos.loc["rest", "Photo"] == "rest.png"
+        rest = document["photos"]["rest"]
+        assert photos.loc["rest", "Brow height Right (mm)"] == pytest.approx(rest["right"]["brow_height"], abs=0.01)
+        items = frame[frame["Item"].notna()].set_index("Item")
+        for name, item in document["items"].items():
+            expected = item["score"]
+            got = items.loc[name, "Score"]
+            assert (pd.isna(got) and expected is None) or got == pytest.approx(expected), name
+        assert items.loc["total", "Score"] == pytest.approx(document["total"])
+
+
+def test_grade_refuses_an_unknown_export_and_an_impossible_iris(drawn_exam, tmp_path):
+    from facepalsy.app.cli import main
+
+    assert main(["grade", str(drawn_exam), "--out", str(tmp_path / "grade.txt")]) == 2
+    assert main(["grade", str(drawn_exam), "--iris-mm", "30"]) == 2
+    assert not (tmp_path / "grade.txt").exists()
+
+
+def test_exam_carries_the_grade_in_its_document_and_report(drawn_exam, tmp_path, capsys):
+    from facepalsy.app.cli import main
+
+    out = tmp_path / "exam"
+    capsys.readouterr()
+    assert main(["exam", str(drawn_exam), "--out", str(out), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["grade"]["items_measured"] == json.loads((out / "exam.json").read_text())["grade"]["items_measured"]
+    assert document["grade"]["items"]["lower_lip"]["score"] is None
+    assert (out / "grade.png").stat().st_size > 0
