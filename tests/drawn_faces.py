@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
-from facepalsy.data.synth import draw_face, make_identity
+from facepalsy.data.synth import draw_face, make_identity, warp_region  # noqa: F401 (the tests import it from here)
 
 SIZE = 320
 
@@ -28,13 +27,4 @@ def drawn_face(i: int, expression: dict | None = None, **identity) -> np.ndarray
             SIZE,
             expression or {"smile": 0.2, "eye_open": 1.0, "brow_raise": 1.0},
         )
-    )
-
-
-def warp_region(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float], sigma: float) -> np.ndarray:
-    """Move the pixels around ``centre`` by ``shift`` (a smooth Gaussian displacement)."""
-    y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
-    weight = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma**2))
-    return cv2.remap(
-        rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

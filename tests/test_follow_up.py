@@ -149,3 +149,31 @@ def test_the_exam_date_comes_from_exif_and_a_name_like_id_is_warned_about(norms,
     assert "dated 2025-12-24 (EXIF DateTimeOriginal)" in out and "it looks like a name" in out
     assert main(["exam", str(folder), "--date", "24/12/2025", "--patient", "P-1"]) == 2
     assert "give the date as YYYY-MM-DD" in capsys.readouterr().err
+
+
+SMILE = {"smile": 1.0, "eye_open": 1.0, "brow_raise": 0.0}
+
+
+def test_a_daily_smiling_selfie_is_followed_by_its_smile_reading_and_item(tmp_path, capsys):
+    """Four days of one smiling photo each, a left-sided palsy recovering (the shipped reference and retest noise)."""
+    db = tmp_path / "records.db"
+    days = (("2026-03-01", 0.9), ("2026-03-02", 0.9), ("2026-03-03", 0.3), ("2026-03-04", 0.0))
+    for day, severity in days:
+        folder = tmp_path / day
+        folder.mkdir()
+        face = drawn_face(11, SMILE, palsy=True, severity=severity) if severity else drawn_face(11, SMILE)
+        Image.fromarray(face).save(folder / "smile.png")
+        flags = ["--patient", "P-0011", "--date", day, "--db", str(db), "--out", str(tmp_path / f"exam_{day}")]
+        assert main(["exam", str(folder), *flags]) == 0
+    capsys.readouterr()
+    assert main(["history", "P-0011", "--db", str(db), "--json", "--out", str(tmp_path / "history")]) == 0
+    grades = json.loads(capsys.readouterr().out)["grades"]
+    assert [g["date"] for g in grades] == [day for day, _ in days]
+    smile = [g["values"]["commissure_with_smile"] for g in grades]
+    reading = [g["values"]["smile_reading"] for g in grades]
+    assert all(v is not None for v in smile + reading)
+    assert all(g["values"]["brow_at_rest"] is None for g in grades)  # no rest photo: no static item, never 100
+    assert smile[0] == smile[1] and smile[3] > smile[0] and reading[3] < reading[0]
+    words = [g["changes"]["commissure_with_smile"]["word"] for g in grades]
+    assert words[0] == "not measured" and words[1] == "no change" and "improved" in words[2:]
+    assert grades[3]["changes"]["smile_reading"]["since"] == "2026-03-03"

@@ -91,6 +91,7 @@ def check_record_flags(args: argparse.Namespace) -> None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from facepalsy.face.norms import load_norms
+    from facepalsy.records.grade_history import FOLLOWED
     from facepalsy.records.history import TRACKED
     from facepalsy.records.report import write_history
     from facepalsy.records.store import RecordStore
@@ -112,6 +113,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         for row in history.change_rows():
             change.add_row(*row)
         out.print(change)
+    if history.grades and history.grades.graded:
+        grades = Table(*["date", *(n.replace("_", " ") for n in FOLLOWED)], title="eFACE-style (automatic) grade")
+        for row in history.grades.rows():
+            grades.add_row(*row)
+        out.print(grades)
+        console.print("▲ improved / ▼ worse: beyond the MDC95 of real retakes since the last visit read alike")
     console.print(history.noise_sentence(), highlight=False)
     console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name})")
     return 0

@@ -265,3 +265,16 @@ def make_synthetic_dataset(
             )
     write_manifest(out, rows)
     return out
+
+
+def warp_region(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float], sigma: float) -> np.ndarray:
+    """Move the pixels around ``centre`` by ``shift`` (pixels, a smooth Gaussian displacement of width ``sigma``): a
+    controlled palsy-like change of a real photo (a lower mouth corner, a lower brow, a lid that stays open), for the
+    tests and the grade benchmark."""
+    import cv2
+
+    y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
+    weight = np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma**2))
+    return cv2.remap(
+        rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

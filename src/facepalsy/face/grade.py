@@ -29,7 +29,9 @@ side for every item, as eFACE grades one face, and never the flattering guess.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field, replace
+from importlib import resources
 
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.millimetres import Millimetres
@@ -52,7 +54,7 @@ ITEMS = {
     "lower_lip": ("dynamic", ("rest", "lip_depression"), "lower_lip_height", "mm"),
     "ocular_synkinesis": ("synkinesis", ("rest", ("smile", "pucker")), "palpebral_fissure", "%"),
 }
-SMILE_ALONE = "smile photo alone"  # commissure with smile without a rest photo: excursion at smile, not movement
+SMILE_ALONE = "smile photo alone"  # commissure with smile without a rest photo: smile angles, not movement
 NOT_MEASURABLE = (
     "nasolabial fold depth at rest",
     "nasolabial fold depth with smile",
@@ -62,6 +64,18 @@ NOT_MEASURABLE = (
     "platysmal synkinesis",
 )
 LABEL = "eFACE-style (automatic)"
+RETEST_FILE = "grade_retest.json"  # the items' MDC95 from real retakes, written by benchmarks/grade.py
+
+
+def retest_key(name: str, basis: str = "") -> str:
+    """The key of an item's noise in the retest table: an item read on another basis has its own noise."""
+    return f"{name}:{basis}" if basis else name
+
+
+def load_retest() -> dict:
+    """The shipped retest table: ``mdc95`` per item (``retest_key``), ``total`` and ``smile_reading``; ``source``,
+    ``method``, ``pairs``."""
+    return json.loads(resources.files("facepalsy.face").joinpath(RETEST_FILE).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -234,15 +248,14 @@ def _item(name: str, measured: list[Millimetres], affected: str, used: tuple) ->
 
 
 def _smile_alone(smile: Millimetres, affected: str) -> GradeItem:
-    """Commissure with smile from a smile photo without rest: the affected corner's excursion at smile as a share of
-    the healthy one's (a daily smiling selfie). Its ``basis`` keeps it apart from the movement-based item."""
+    """Commissure with smile from a smile photo without rest (a daily smiling selfie): the affected corner's smile
+    angle (its rise above the lower lip's midline) as a share of the healthy one's. Its ``basis`` keeps it apart from
+    the movement-based item."""
     healthy = "left" if affected == "right" else "right"
-    excursion = {s: smile.side(s)["commissure_excursion"] for s in (healthy, affected)}
-    item = _ratio(
-        "commissure_with_smile", "dynamic", "mm", affected, ("smile",), excursion[healthy], excursion[affected], 0.0
-    )
-    note = "no rest photo: the corners' excursion at smile, not their movement from rest"
-    return replace(item, basis=SMILE_ALONE, note=note)
+    angle = {s: smile.side(s)["smile_angle"] for s in (healthy, affected)}
+    item = _ratio("commissure_with_smile", "dynamic", "°", affected, ("smile",), angle[healthy], angle[affected], 0.0)
+    note = "no rest photo: the corners' smile angles, not their movement from rest"
+    return replace(item, basis=SMILE_ALONE, note=note, measures={"smile": _sides(smile, "smile_angle")})
 
 
 def _movement(name: str, rest: Millimetres, moved: Millimetres, side: str) -> float:

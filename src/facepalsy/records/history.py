@@ -12,6 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from facepalsy.face.norms import REGIONS
+from facepalsy.records.grade_history import GradeFollowUp
 
 OVERALL = "overall"
 TRACKED = (*REGIONS, OVERALL)
@@ -107,6 +108,7 @@ class History:
     mdc95: dict[str, float]  # per region and overall; empty when the reference has no retest
     healthy_p99: dict[str, float]  # per region and overall: the top of the healthy band
     mdc_method: str = ""
+    grades: GradeFollowUp | None = None  # the smile reading and eFACE-style grade per visit (records/grade_history.py)
     changes: list[Change] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +123,7 @@ class History:
             "mdc95": self.mdc95,
             "healthy_p99": self.healthy_p99,
             "mdc_method": self.mdc_method,
+            "grades": self.grades.to_dict() if self.grades else [],
         }
 
     def rows(self) -> list[tuple[str, ...]]:
@@ -167,6 +170,8 @@ class History:
             lines += ["| " + " | ".join(row) + " |" for row in self.change_rows()]
         lines += ["", "Scores: the rest photo's region score, in units of healthy spread; * marks a score above the "]
         lines[-1] += "healthy 99th percentile. " + self.noise_sentence()
+        if self.grades and self.grades.graded:
+            lines += ["", self.grades.markdown()]
         return "\n".join(lines) + "\n"
 
 

@@ -24,8 +24,10 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from facepalsy.errors import FacepalsyError
+from facepalsy.face.grade import load_retest
 from facepalsy.face.norms import REGIONS
 from facepalsy.files import file_sha256
+from facepalsy.records.grade_history import GradeFollowUp, VisitGrade
 from facepalsy.records.history import OVERALL, History, Visit
 from facepalsy.records.pseudonyms import check_patient_id
 from facepalsy.records.schema import ExamRow, Patient, PhotoRow, RegionRow
@@ -220,7 +222,9 @@ class RecordStore:
         from facepalsy.face.norms import rest_ranges
 
         with Session(self.engine) as session:
-            visits = [_visit(row) for row in self._patient(session, check_patient_id(patient)).exams]
+            rows = sorted(self._patient(session, check_patient_id(patient)).exams, key=lambda r: (r.exam_date, r.id))
+            visits = [_visit(row) for row in rows]
+            graded = [VisitGrade.from_document(row.exam_date, row.document or {}) for row in rows]
         ranges = rest_ranges(norms)
         p99 = {name: ranges["regions"][name]["p99"] for name in REGIONS}
         if "overall" in ranges:
@@ -229,7 +233,9 @@ class RecordStore:
         mdc = {**retest.get("mdc95", {}).get("regions", {})}
         if "overall" in retest.get("mdc95", {}):
             mdc[OVERALL] = retest["mdc95"]["overall"]
-        return History(patient, visits, mdc, p99, retest.get("method", ""))
+        noise = load_retest()
+        grades = GradeFollowUp.judge(graded, noise["mdc95"], noise["method"])
+        return History(patient, visits, mdc, p99, retest.get("method", ""), grades)
 
     def export(self, patient: str) -> dict:
         """Everything stored about the patient (kept photos as SHA-256 only; their bytes stay in the database)."""

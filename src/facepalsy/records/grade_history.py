@@ -1,0 +1,151 @@
+"""The eFACE-style (automatic) grade and the smile over a patient's visits, each change judged against retest noise.
+
+Why apart from the resting scores. A patient in recovery often sends one smiling selfie a day: no rest photo, so no
+resting score, yet the smile is what changes. Each visit therefore carries its smile reading (the smile photo's
+mouth region against healthy smiles, in units of healthy spread: higher is more asymmetric) and its grade items
+(0–100: lower is weaker). A value is compared with the same value at the last earlier visit that has it, and an
+item only with the same item read on the same basis (a smile photo alone is not a smile's movement from rest); the
+total only between visits that graded the same items. A difference beyond the MDC95 from real retakes
+(``face/grade_retest.json``, KDEF's two sessions) reads ``improved`` or ``worse``, anything within it
+``no change``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from facepalsy.face.grade import ITEMS, retest_key
+
+SMILE = "smile_reading"
+TOTAL = "total"
+FOLLOWED = (SMILE, *ITEMS, TOTAL)
+NOT_MEASURED = "not measured"
+NOT_JUDGED = "not judged"  # no MDC95 for this value
+MARKS = {"improved": " ▲", "worse": " ▼", "no change": "", NOT_JUDGED: "", NOT_MEASURED: ""}
+
+
+@dataclass(frozen=True)
+class VisitGrade:
+    """One visit's smile reading and grade, as recorded in its exam document."""
+
+    date: datetime.date
+    values: dict[str, float | None]  # per FOLLOWED name
+    keys: dict[str, str]  # per measured item, its retest key (the item and its basis); for the total, the items
+
+    @classmethod
+    def from_document(cls, date: datetime.date, document: dict) -> VisitGrade:
+        """From ``exam.json`` as the record store keeps it (exams recorded before the grade have none)."""
+        mouth = ((document.get("readings") or {}).get("smile") or {}).get("regions", {}).get("mouth")
+        grade = document.get("grade") or {}
+        items = grade.get("items", {})
+        values: dict[str, float | None] = {SMILE: mouth["score"] if mouth else None, TOTAL: grade.get("total")}
+        keys = {SMILE: SMILE}
+        for name in ITEMS:
+            item = items.get(name) or {}
+            values[name] = item.get("score")
+            if values[name] is not None:
+                keys[name] = retest_key(name, item.get("basis", ""))
+        keys[TOTAL] = ",".join(sorted(keys[n] for n in ITEMS if n in keys))
+        return cls(date, values, keys)
+
+
+@dataclass(frozen=True)
+class GradeChange:
+    """One value at one visit against the last earlier visit that has it alike."""
+
+    name: str
+    since: datetime.date | None  # the visit compared with (None: the first, or nothing alike before)
+    difference: float | None
+    word: str
+
+    def to_dict(self) -> dict:
+        since = self.since.isoformat() if self.since else None
+        return {"since": since, "difference": self.difference, "word": self.word}
+
+
+@dataclass(frozen=True)
+class GradeFollowUp:
+    """Every visit's smile reading and grade with its change, and the noise it was judged by."""
+
+    visits: list[VisitGrade]  # oldest first
+    changes: list[dict[str, GradeChange]]  # per visit, per FOLLOWED name
+    mdc95: dict[str, float]  # per retest key, TOTAL and SMILE
+    method: str
+
+    @classmethod
+    def judge(cls, visits: list[VisitGrade], mdc95: dict[str, float], method: str = "") -> GradeFollowUp:
+        changes = []
+        for index, visit in enumerate(visits):
+            judged = {}
+            for name in FOLLOWED:
+                earlier = next(
+                    (
+                        v
+                        for v in reversed(visits[:index])
+                        if v.values.get(name) is not None and v.keys.get(name) == visit.keys.get(name)
+                    ),
+                    None,
+                )
+                judged[name] = _change(name, visit, earlier, mdc95)
+            changes.append(judged)
+        return cls(visits, changes, mdc95, method)
+
+    @property
+    def graded(self) -> bool:
+        """Whether any visit has a smile reading or a grade item."""
+        return any(v is not None for visit in self.visits for v in visit.values.values())
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """Per visit: date, then each FOLLOWED value, marked ▲/▼ where it changed beyond its MDC95."""
+        return [
+            (visit.date.isoformat(), *(_cell(visit.values.get(name), changes[name]) for name in FOLLOWED))
+            for visit, changes in zip(self.visits, self.changes)
+        ]
+
+    def to_dict(self) -> list[dict]:
+        return [
+            {
+                "date": visit.date.isoformat(),
+                "values": visit.values,
+                "changes": {name: change.to_dict() for name, change in changes.items()},
+            }
+            for visit, changes in zip(self.visits, self.changes)
+        ]
+
+    def markdown(self) -> str:
+        names = [name.replace("_", " ") for name in FOLLOWED]
+        lines = ["## eFACE-style (automatic) grade and smile per visit", ""]
+        lines += ["| date | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
+        limits = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in self.mdc95.items())
+        lines += [
+            "",
+            "Smile reading: the smile photo's mouth region in units of healthy spread (higher: more asymmetric). "
+            "Items and total: 0–100 (lower: weaker). ▲ improved / ▼ worse: beyond the MDC95 since the last visit "
+            f"with the same value read alike ({limits}; {self.method}).",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _change(name: str, visit: VisitGrade, earlier: VisitGrade | None, mdc95: dict[str, float]) -> GradeChange:
+    value = visit.values.get(name)
+    if value is None or earlier is None:
+        return GradeChange(name, None, None, NOT_MEASURED)
+    difference = round(value - earlier.values[name], 2)
+    mdc = mdc95.get(visit.keys.get(name, name)) if name in ITEMS else mdc95.get(name)
+    if mdc is None:
+        word = NOT_JUDGED
+    elif abs(difference) <= mdc:
+        word = "no change"
+    else:
+        better = difference < 0 if name == SMILE else difference > 0  # a lower reading, a higher item: better
+        word = "improved" if better else "worse"
+    return GradeChange(name, earlier.date, difference, word)
+
+
+def _cell(value: float | None, change: GradeChange) -> str:
+    if value is None:
+        return "—"
+    return (f"{value:.2f}" if change.name == SMILE else f"{value:.0f}") + MARKS[change.word]
