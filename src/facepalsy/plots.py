@@ -143,7 +143,7 @@ def plot_grade(names: list[str], scores: list[float | None], kinds: list[str], p
     bar."""
     colours = {"static": "tab:blue", "dynamic": "tab:green", "synkinesis": "tab:purple"}
     y = np.arange(len(names))[::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.32 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(6, 0.32 * len(names) + 1.6))
     for row, score, kind in zip(y, scores, kinds):
         if score is None:
             ax.text(2, row, "missing", va="center", fontsize=8, color="grey")
@@ -157,8 +157,8 @@ def plot_grade(names: list[str], scores: list[float | None], kinds: list[str], p
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
-    ax.set_title(title or "eFACE-style (automatic) grade", fontsize=9)
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
+    ax.set_title(f"eFACE-style (automatic) grade{': ' + title if title else ''}", fontsize=9)
     save_figure(fig, path)
 
 

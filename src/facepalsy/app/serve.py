@@ -237,9 +237,10 @@ class Analyzer:
         path = folder / "facepalsy-report.html"
         return str(write_html_report(path, name, result.verdict, pictures, result.asymmetry, timeline, CAUTION))
 
-    def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list[np.ndarray], object]:
-        """The exam of one person: expression photos (named by expression) or one video; the region/side table,
-        pictures, and the exam ready for the History tab to record (its photos hashed before they are deleted)."""
+    def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list, str, list, object]:
+        """The exam of one person: expression photos (named by expression) or one video; the region/side table and
+        pictures, the grade panel (its table, and its chart and photos with distances in mm), and the exam ready for
+        the History tab to record (its photos hashed before they are deleted)."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
         from facepalsy.records.recording import exam_sources, pending_exam
         from facepalsy.workflows.exam import run_exam
@@ -268,16 +269,20 @@ class Analyzer:
                 exam = run_exam(source, out, self.norms)
             pending = pending_exam(exam, exam_sources(source))
             folder = ExamFolder(out)
-            text = exam.markdown(pictures=False)
+            text = exam.markdown(pictures=False, grade=False)
             pictures = (
                 [folder.chart]
                 + ([folder.timeline] if exam.video else [])
                 + sorted(out.glob("peak_*.png"))
-                + sorted(out.glob("landmarks_*.png"))
+                + [folder.drawing(name) for name in exam.expressions]
             )
-            return text, [np.asarray(Image.open(p).convert("RGB")) for p in pictures if p.is_file()], pending
+            graded = [folder.grade_chart] + [folder.distances(name) for name in exam.expressions]
+            arrays = [
+                [np.asarray(Image.open(p).convert("RGB")) for p in group if p.is_file()] for group in (pictures, graded)
+            ]
+            return text, arrays[0], exam.grade.markdown(), arrays[1], pending
         except FacepalsyError as exc:  # UploadError included
-            return f"**Could not run the exam.** {exc}", [], None
+            return f"**Could not run the exam.** {exc}", [], "", [], None
         finally:
             for item in (*consumed, *derived):
                 self.janitor.release(item)
@@ -350,10 +355,12 @@ def build_app(analyzer: Analyzer, desk: HistoryDesk | None = None):
             go_exam = gr.Button("Run exam", variant="primary", elem_id="run-exam")
             exam_text = gr.Markdown(elem_id="exam-result")
             exam_pictures = gr.Gallery(label="Movement per side, timeline, landmarks", elem_id="exam-pictures")
+            with gr.Accordion("Grade: eFACE-style (automatic), measures in mm", open=True):
+                grade_text = gr.Markdown(elem_id="grade-result")
+                grade_pictures = gr.Gallery(label="Items against 100; distances in mm", elem_id="grade-pictures")
             pending = gr.State(None)  # the exam just made, for the History tab to record
-            go_exam.click(
-                analyzer.exam, [exam_photos, exam_video], [exam_text, exam_pictures, pending], api_name="exam"
-            )
+            outputs = [exam_text, exam_pictures, grade_text, grade_pictures, pending]
+            go_exam.click(analyzer.exam, [exam_photos, exam_video], outputs, api_name="exam")
         with gr.Tab("Video"):
             video_in = gr.File(
                 label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)",

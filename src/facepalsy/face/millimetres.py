@@ -28,8 +28,11 @@ these clinical lines, so they are written here, on the published definitions, no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from facepalsy.files import atomic_write
 
 IRIS_MM = 11.77  # mean adult horizontal visible iris diameter (Emotrics; SMILE, Bray et al. 2010)
 INTEROCULAR_MM = 63.0  # mean adult interpupillary distance (Dodgson 2004): the scale when no iris ring is found
@@ -183,3 +186,48 @@ def _mouth_area(points: np.ndarray, midline: float, corner: float, steps: int = 
     xs = np.linspace(min(midline, corner), max(midline, corner), steps)
     gap = [max(_height_at(points, INNER_LOWER_LIP, x) - _height_at(points, INNER_UPPER_LIP, x), 0.0) for x in xs]
     return float(np.trapz(gap, xs))
+
+
+# What the drawing shows per side: its short label and colour (RGB).
+DRAWN = {
+    "brow_height": ("brow", (255, 200, 0)),
+    "mrd1": ("MRD1", (0, 200, 255)),
+    "mrd2": ("MRD2", (0, 255, 120)),
+    "commissure_excursion": ("excursion", (255, 90, 200)),
+}
+
+
+def draw_millimetres(
+    rgb: np.ndarray, landmarks: np.ndarray, measured: Millimetres, path: Path | None = None
+) -> np.ndarray:
+    """The photo with its clinical distances drawn per side (brow height, MRD1 and MRD2 from the iris centre;
+    commissure excursion from the lower lip's midline) and their mm under each eye, on the crop the mesh was found on
+    (``landmarks``: 478×2 pixels, eyes level, so the vertical is the perpendicular to the iris line). Written as PNG
+    to ``path`` if given."""
+    import cv2
+    from PIL import Image
+
+    canvas = np.ascontiguousarray(rgb.copy())
+    scale = max(1, round(max(rgb.shape[:2]) / 300))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    point = lambda p: (int(round(p[0])), int(round(p[1])))  # noqa: E731
+    for index, name in enumerate(SIDES if len(landmarks) >= 478 else ()):
+        centre, lip, corner = landmarks[IRIS[index][0]], landmarks[LOWER_LIP_MIDLINE], landmarks[MOUTH_CORNER[index]]
+        lines = {
+            "brow_height": (centre, (centre[0], _height_at(landmarks, UPPER_BROW[index], centre[0]))),
+            "mrd1": (centre, (centre[0], _height_at(landmarks, UPPER_LID[index], centre[0]))),
+            "mrd2": (centre, (centre[0], _height_at(landmarks, LOWER_LID[index], centre[0]))),
+            "commissure_excursion": (lip, corner),
+        }
+        left_edge = int(centre[0] - 75 * scale) if name == "right" else int(centre[0] + 5 * scale)
+        for row, (measure, (start, end)) in enumerate(lines.items()):
+            label, colour = DRAWN[measure]
+            cv2.line(canvas, point(start), point(end), colour, scale, cv2.LINE_AA)
+            text = f"{label} {measured.side(name)[measure]:.1f}"
+            where = (left_edge, int(centre[1] + (35 + 13 * row) * scale))
+            cv2.putText(canvas, text, where, font, 0.36 * scale, colour, scale, cv2.LINE_AA)
+    footer = f"mm; scale: {measured.scale} ({measured.mm_per_unit:.1f} mm per inter-ocular distance)"
+    cv2.putText(canvas, footer, (6, canvas.shape[0] - 8), font, 0.34 * scale, (255, 255, 255), scale, cv2.LINE_AA)
+    if path is not None:
+        atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
+    return canvas

@@ -310,6 +310,10 @@ class ExamFolder:
     def peak(self, region: str) -> Path:
         return self.path / f"peak_{region}.png"
 
+    def distances(self, expression: str) -> Path:
+        """The photo with its clinical distances in mm drawn (``face.millimetres.draw_millimetres``)."""
+        return self.path / f"mm_{expression}.png"
+
 
 class OutputFolder:
     """The other folders facepalsy writes: a video's verdict, an explanation, a comparison table."""

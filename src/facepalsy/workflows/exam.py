@@ -36,7 +36,7 @@ from facepalsy.face.asymmetry import CANONICAL_SIZE, JITTER, Asymmetry, draw, fa
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
-from facepalsy.face.millimetres import IRIS_MM
+from facepalsy.face.millimetres import IRIS_MM, draw_millimetres
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import exam_pattern
 from facepalsy.face.tracking import FaceTracker, Found
@@ -404,7 +404,8 @@ def run_exam(
         exam.video["timeline"] = folder.timeline.name
     for name, m in measured.items():
         draw(m.crop, m.landmarks, m.asymmetry, folder.drawing(name), exam.drawing_verdict(name))
-        pictures[name] = folder.drawing(name).name
+        draw_millimetres(m.crop, m.landmarks, exam.grade.photos[name], folder.distances(name))
+        pictures[name], pictures[f"{name} in mm"] = folder.drawing(name).name, folder.distances(name).name
     plot_exam_regions(
         [name.replace("_", " ") for name in exam.regions],
         [(r.movement or {}).get("right", 0.0) for r in exam.regions.values()],

@@ -152,8 +152,9 @@ class Exam:
             f"during {hint['expression']} (the other {100 * hint['narrowing'][other]:.0f}%)."
         )
 
-    def markdown(self, pictures: bool = True) -> str:
-        """``exam.md``: the overall reading, the pattern, the region/side table, what is missing, the pictures."""
+    def markdown(self, pictures: bool = True, grade: bool = True) -> str:
+        """``exam.md``: the overall reading, the pattern, the region/side table, what is missing, the grade (unless the
+        page shows it in its own panel: ``grade=False``), the pictures."""
         lines = [f"# Exam: {self.person}", ""]
         flagged = self.outside_healthy_range or any(r.weak_movement for r in self.regions.values())
         lines += [f"**{self.verdict()}**" if flagged else self.verdict(), ""]
@@ -171,7 +172,7 @@ class Exam:
         if self.unnamed_files:
             lines += [f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.", ""]
         lines += [UNITS, ""]
-        if self.grade:
+        if self.grade and grade:
             lines += [self.grade.markdown()]
         if pictures:
             lines += [f"![{title}]({name})" for title, name in self.pictures.items()] + [""]
