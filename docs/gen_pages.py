@@ -127,6 +127,74 @@ def sources_section(path: Path) -> list[str]:
     ]
 
 
+def grade_section(path: Path) -> list[str]:
+    """The eFACE-style grade on real photos (``benchmarks/grade.py``): healthy exams, the mm scale, controlled
+    changes and retest noise."""
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        f"## eFACE-style (automatic) grade ({path.name})",
+        "",
+        f"Made by `python benchmarks/grade.py {figures['data']}` on {figures['date']} at commit `{figures['commit']}`, "
+        f"{figures['cpu']}, {figures['cores']} cores. Data: healthy posed expressions only (no palsy photo); an exam "
+        "is one person's rest (neutral), smile (happy) and brow raise (surprised) photos of one session, graded "
+        "with no side read (the lower-grading side). No full 7-expression exam exists in these folders, so the "
+        "eye-closure and lower-lip items are not in these figures. [Grade](grade.md) defines every item.",
+        "",
+        "| source | exams | total: min / 5th pct / median | exams under 85 | static items under 80 | median item |",
+        "|---|---|---|---|---|---|",
+    ]
+    for source, row in figures["healthy"].items():
+        total = row["total"]
+        lines.append(
+            f"| {source} | {row['exams']} | {total['min']:.1f} / {total['p5']:.1f} / {total['median']:.1f} | "
+            f"{row['exams_total_below_85']} | {row['static_items_below_80']} of {row['static_items']} | "
+            f"{row['median_item']:.1f} |"
+        )
+    lines += ["", "Item medians (5th percentile) per source:", "", "| item | " + " | ".join(figures["healthy"]) + " |"]
+    lines.append("|---" * (len(figures["healthy"]) + 1) + "|")
+    names = sorted({name for row in figures["healthy"].values() for name in row["items"]})
+    for name in names:
+        cells = [
+            f"{row['items'][name]['median']:.1f} ({row['items'][name]['p5']:.1f}), n {row['items'][name]['n']}"
+            if name in row["items"]
+            else "—"
+            for row in figures["healthy"].values()
+        ]
+        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "**The mm scale**: the iris route's mm per inter-ocular distance over the inter-ocular route's (63 mm), ",
+    ]
+    lines[-1] += "on the resting photos:"
+    lines += ["", "| source | photos | min / median / max | within 10% |", "|---|---|---|---|"]
+    for source, row in figures["scale"].items():
+        lines.append(
+            f"| {source} | {row['photos']} | {row['min']:.3f} / {row['median']:.3f} / {row['max']:.3f} | "
+            f"{100 * row['within_10_percent']:.0f}% |"
+        )
+    lines += [
+        "",
+        "**Controlled changes** on real frontal photos (KDEF neutral, session A; the warped side graded as the",
+    ]
+    lines[-1] += " affected one; static items on eFACE's 0–200 scale before folding):"
+    lines += ["", "| change | photos | falling at every step | mean at 0 / 2 / 4 / 6 mm (or 0 / 25 / 50 / 75% open) |"]
+    lines.append("|---|---|---|---|")
+    for what, row in figures["warps"].items():
+        means = " / ".join(f"{v:.1f}" for v in row["mean_by_size"])
+        lines.append(f"| {what} | {row['photos']} | {row['falling_every_step']} | {means} |")
+    retest = figures["retest"]
+    limits = ", ".join(f"{k.replace('_', ' ')} {v:g} (n {retest['pairs'][k]})" for k, v in retest["mdc95"].items())
+    lines += [
+        "",
+        f"**Test–retest** ({retest['method']}): MDC95 {limits}.",
+        "",
+        f"**Time**: one 7-photo exam measured and graded in {figures['seconds_per_7_photo_exam']} s after the face "
+        "models were loaded.",
+        "",
+    ]
+    return lines
+
+
 def figures_page(folder: Path) -> str:
     lines = [
         "# Figures",
@@ -140,6 +208,8 @@ def figures_page(folder: Path) -> str:
         lines += sources_section(path)
     for path in sorted(folder.glob("realfaces*.json")):
         lines += realfaces_section(path)
+    for path in sorted(folder.glob("grade*.json")):
+        lines += grade_section(path)
     return "\n".join(lines)
 
 

@@ -165,12 +165,13 @@ def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):
         path.parent.mkdir(exist_ok=True)
         Image.fromarray(drawn_face(5, {"smile": smile})).save(path)
         uploads.append(str(path))
-    text, pictures, grade_text, grade_pictures, pending = analyzer.exam(uploads, None)
+    text, pictures, grade_text, grade_pictures, report, pending = analyzer.exam(uploads, None)
     assert set(pending.photos) == {"rest", "smile"} and pending.date_source.startswith("today")
     assert "| mouth |" in text and "Missing expressions: brow_raise" in text and len(pictures) >= 3
     # the grade panel: its table once (not in the exam's text), the item chart and each photo with its mm drawn
     assert pending.exam.grade.items["commissure_with_smile"].score is not None and "| total |" in grade_text
     assert "| total |" not in text and len(grade_pictures) == 3 and grade_pictures[1].shape[2] == 3
+    assert Path(report).read_text().count("<img") == len(pictures) + len(grade_pictures)
     for name, smile in (("rest", 0.0), ("smile", 1.0)):  # a drawn palsy face (brow, eye and mouth droop on one side)
         Image.fromarray(drawn_face(5, {"smile": smile}, palsy=True, side=1)).save(tmp_path / "uploads" / f"{name}.png")
     text, *_ = analyzer.exam(uploads, None)

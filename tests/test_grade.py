@@ -3,7 +3,10 @@ move it (no MediaPipe needed), and the grade command on drawn faces (the face ex
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,3 +233,38 @@ def test_exam_carries_the_grade_in_its_document_and_report(drawn_exam, tmp_path,
     assert document["grade"]["items_measured"] == json.loads((out / "exam.json").read_text())["grade"]["items_measured"]
     assert document["grade"]["items"]["lower_lip"]["score"] is None
     assert (out / "grade.png").stat().st_size > 0
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "realfaces"
+EXPRESSIONS = Path(os.environ.get("FACEPALSY_EXPRESSIONS", SHARED / "expressions"))
+
+
+@pytest.mark.skipif(
+    not (EXPRESSIONS / "manifest.csv").is_file(),
+    reason=f"needs the healthy-expressions photos at {EXPRESSIONS} (set FACEPALSY_EXPRESSIONS); not in the repo",
+)
+def test_on_real_studio_photos_the_iris_scale_agrees_with_the_inter_ocular_one_and_a_warped_corner_grades_lower():
+    from facepalsy.data.images import load_image
+    from facepalsy.data.synth import warp_region
+    from facepalsy.face.asymmetry import image_asymmetry
+    from facepalsy.face.detect import largest_face, mediapipe_available
+
+    if not mediapipe_available():
+        pytest.skip("measures faces: the face extra")
+    rows = [r for r in csv.DictReader((EXPRESSIONS / "manifest.csv").open()) if r["source"] == "KDEF"]
+    rows = [r for r in rows if r["exam_expression"] == "rest" and r["session"] == "A"][:12]
+    ratios = []
+    for row in rows:
+        rgb = np.asarray(load_image(EXPRESSIONS / row["path"]))
+        ratios.append(image_asymmetry(rgb, expression="rest")[0].millimetres().mm_per_unit / INTEROCULAR_MM)
+    assert abs(np.median(ratios) - 1) <= 0.10 and np.mean(np.abs(np.array(ratios) - 1) <= 0.10) >= 0.75, ratios
+    rgb = np.asarray(load_image(EXPRESSIONS / rows[0]["path"]))
+    face = largest_face(rgb, backend="mediapipe")
+    iod = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
+    pixels_per_mm = iod / (INTEROCULAR_MM * ratios[0])
+    raw = []
+    for mm in (0, 2, 4, 6):  # the patient's left mouth corner (mesh 291) moved down
+        image = warp_region(rgb, face.landmarks[291], (0.0, mm * pixels_per_mm), 0.16 * iod) if mm else rgb
+        rest = image_asymmetry(image, expression="rest")[0].millimetres()
+        raw.append(grade({"rest": rest}, "left").items["commissure_at_rest"].raw)
+    assert raw == sorted(raw, reverse=True) and raw[0] - raw[-1] > 20, raw

@@ -237,10 +237,12 @@ class Analyzer:
         path = folder / "facepalsy-report.html"
         return str(write_html_report(path, name, result.verdict, pictures, result.asymmetry, timeline, CAUTION))
 
-    def exam(self, uploads: list[str] | None, video_upload: str | None) -> tuple[str, list, str, list, object]:
+    def exam(
+        self, uploads: list[str] | None, video_upload: str | None
+    ) -> tuple[str, list, str, list, str | None, object]:
         """The exam of one person: expression photos (named by expression) or one video; the region/side table and
-        pictures, the grade panel (its table, and its chart and photos with distances in mm), and the exam ready for
-        the History tab to record (its photos hashed before they are deleted)."""
+        pictures, the grade panel (its table, and its chart and photos with distances in mm), the HTML report with
+        both, and the exam ready for the History tab to record (its photos hashed before they are deleted)."""
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
         from facepalsy.records.recording import exam_sources, pending_exam
         from facepalsy.workflows.exam import run_exam
@@ -277,12 +279,19 @@ class Analyzer:
                 + [folder.drawing(name) for name in exam.expressions]
             )
             graded = [folder.grade_chart] + [folder.distances(name) for name in exam.expressions]
+            report = write_html_report(
+                out / "facepalsy-exam.html",
+                "exam",
+                exam.markdown(pictures=False),
+                [(p.stem.replace("_", " "), p) for p in (*pictures, *graded) if p.is_file()],
+                caution=CAUTION,
+            )
             arrays = [
                 [np.asarray(Image.open(p).convert("RGB")) for p in group if p.is_file()] for group in (pictures, graded)
             ]
-            return text, arrays[0], exam.grade.markdown(), arrays[1], pending
+            return text, arrays[0], exam.grade.markdown(), arrays[1], str(report), pending
         except FacepalsyError as exc:  # UploadError included
-            return f"**Could not run the exam.** {exc}", [], "", [], None
+            return f"**Could not run the exam.** {exc}", [], "", [], None, None
         finally:
             for item in (*consumed, *derived):
                 self.janitor.release(item)
@@ -358,8 +367,9 @@ def build_app(analyzer: Analyzer, desk: HistoryDesk | None = None):
             with gr.Accordion("Grade: eFACE-style (automatic), measures in mm", open=True):
                 grade_text = gr.Markdown(elem_id="grade-result")
                 grade_pictures = gr.Gallery(label="Items against 100; distances in mm", elem_id="grade-pictures")
+            exam_report = gr.File(label="Download exam report with its grade (HTML)", elem_id="exam-report")
             pending = gr.State(None)  # the exam just made, for the History tab to record
-            outputs = [exam_text, exam_pictures, grade_text, grade_pictures, pending]
+            outputs = [exam_text, exam_pictures, grade_text, grade_pictures, exam_report, pending]
             go_exam.click(analyzer.exam, [exam_photos, exam_video], outputs, api_name="exam")
         with gr.Tab("Video"):
             video_in = gr.File(
