@@ -177,11 +177,20 @@ def grade_section(path: Path) -> list[str]:
         "**Controlled changes** on real frontal photos (KDEF neutral, session A; the warped side graded as the",
     ]
     lines[-1] += " affected one; static items on eFACE's 0–200 scale before folding):"
-    lines += ["", "| change | photos | falling at every step | mean at 0 / 2 / 4 / 6 mm (or 0 / 25 / 50 / 75% open) |"]
+    lines += [
+        "",
+        "| change | photos | falling at every step | mean at 0 / 2 / 4 / 6 mm (lid: 0 / 25 / 50 / 75% held open) |",
+    ]
     lines.append("|---|---|---|---|")
     for what, row in figures["warps"].items():
         means = " / ".join(f"{v:.1f}" for v in row["mean_by_size"])
         lines.append(f"| {what} | {row['photos']} | {row['falling_every_step']} | {means} |")
+    lines += [
+        "",
+        "For the lid the values are the held lid's closure (% of its resting fissure), not the item: the warped "
+        "closures reach 10–27% of the fissure, so the gentle-eye-closure item (graded only where the healthy lid "
+        "closes 20% or more) is often not graded there.",
+    ]
     retest = figures["retest"]
     limits = ", ".join(f"{k.replace('_', ' ')} {v:g} (n {retest['pairs'][k]})" for k, v in retest["mdc95"].items())
     lines += [
