@@ -188,7 +188,7 @@ def grade_section(path: Path) -> list[str]:
     lines += [
         "",
         "For the lid the values are the held lid's closure (% of its resting fissure), not the item: the warped "
-        "closures reach 10–27% of the fissure, so the gentle-eye-closure item (graded only where the healthy lid "
+        "closures reach 10–47% of the fissure, so the gentle-eye-closure item (graded only where the healthy lid "
         "closes 20% or more) is often not graded there.",
     ]
     retest = figures["retest"]

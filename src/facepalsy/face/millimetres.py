@@ -37,6 +37,7 @@ from facepalsy.files import atomic_write
 IRIS_MM = 11.77  # mean adult horizontal visible iris diameter (Emotrics; SMILE, Bray et al. 2010)
 INTEROCULAR_MM = 63.0  # mean adult interpupillary distance (Dodgson 2004): the scale when no iris ring is found
 IRIS = ((468, (469, 471), (470, 472)), (473, (474, 476), (475, 477)))  # per side: centre, horizontal, vertical pair
+SQUEEZED = 0.82  # a ring this much shorter vertically than horizontally: only its horizontal diameter is used
 UPPER_BROW = ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336])
 UPPER_LID = ([33, 246, 161, 160, 159, 158, 157, 173, 133], [263, 466, 388, 387, 386, 385, 384, 398, 362])
 LOWER_LID = ([33, 7, 163, 144, 145, 153, 154, 155, 133], [263, 249, 390, 373, 374, 380, 381, 382, 362])
@@ -128,11 +129,20 @@ class Millimetres:
 
 
 def iris_diameter(mesh: np.ndarray) -> float | None:
-    """The mean iris diameter of both eyes (eye-frame units) from a 478-point mesh; None for 468 points."""
+    """The iris diameter (eye-frame units) from a 478-point mesh, both eyes; None for 468 points.
+
+    The mean of the ring's horizontal and vertical diameters, unless the vertical one is shorter than
+    SQUEEZED × the horizontal (lids over the iris, or a photo squeezed vertically): then the horizontal alone, the
+    clinic's own definition (the horizontal visible iris diameter). On KDEF's studio photos the vertical came out 11%
+    shorter than the horizontal (median), on the Taiwanese actors' crops 24%; this rule put the iris scale within
+    10% of the inter-ocular one on 94% and 88% of them (the mean alone: 94% and 16%; SQUEEZED was chosen on these
+    two sources)."""
     if len(mesh) < 478:
         return None
-    diameters = [np.hypot(*(mesh[a] - mesh[b])) for _, *pairs in IRIS for a, b in pairs]
-    return float(np.mean(diameters))
+    horizontal, vertical = (
+        float(np.mean([np.hypot(*(mesh[pairs[k][0]] - mesh[pairs[k][1]])) for _, *pairs in IRIS])) for k in (0, 1)
+    )
+    return horizontal if vertical < SQUEEZED * horizontal else (horizontal + vertical) / 2
 
 
 def scale(mesh: np.ndarray, iris_mm: float = IRIS_MM) -> tuple[float, str]:
