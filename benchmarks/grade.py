@@ -13,8 +13,8 @@ retest noise into the package (``face/grade_retest.json``), which ``history`` ju
 - the mm scale: the iris route against the inter-ocular route (63 mm) on the resting photos;
 - controlled changes on real frontal photos (KDEF neutral, session A): one mouth corner moved down, one brow
   lowered, by 2, 4 and 6 mm (a smooth image warp, ``data.synth.warp_region``, sized by the photo's own iris), and
-  a synthetic eye closure (both upper lids warped down) with one lid kept open by 25, 50 and 75%; each re-measured
-  and graded with the warped side as the affected one;
+  a synthetic gentle eye closure (both eyes' lids warped toward each other) with one eye held open by 25, 50 and
+  75%; each re-measured and graded with the warped side as the affected one;
 - test–retest: KDEF's two sessions (A, B) of each person, graded with the same side as affected: MDC95 =
   1.96 × SD of the session differences (= 1.96·√2·SEM) per item and for the total;
 - time: one 7-photo exam measured and graded, after the face models are loaded.
@@ -189,10 +189,9 @@ def warps(folder: Path, rows: list[dict], count: int) -> dict:
     return {
         what: {
             "photos": len(found),
-            "falling_every_step": sum(r["falls"] for r in found),
-            "mean_by_size": np.mean([r["raw" if what != "eye kept open" else "affected"] for r in found], axis=0)
-            .round(1)
-            .tolist(),
+            "falling": sum(r["falls"] for r in found),
+            "graded_every_step": sum(None not in r["raw"] for r in found),
+            "mean_by_size": np.mean([r["raw"] for r in found if None not in r["raw"]], axis=0).round(1).tolist(),
             "rows": found,
         }
         for what, found in results.items()
@@ -200,29 +199,32 @@ def warps(folder: Path, rows: list[dict], count: int) -> dict:
 
 
 def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
-    """Both upper lids warped down to a partial closure, one of them held back by KEPT_OPEN: the eye-closure item and
-    the held side's closure (% of its resting fissure)."""
+    """Both eyes warped toward closed (upper lids down 80%, lower lids up 40% of the fissure), one of them held back
+    by KEPT_OPEN: the gentle-eye-closure item (graded on the held side) and the held side's closure (% of its resting
+    fissure)."""
     rest, _, _ = image_asymmetry(rgb, expression="rest")
-    fissure = [face.landmarks[LOWER_LIDS[s]][1] - face.landmarks[UPPER_LIDS[s]][1] for s in (0, 1)]
     scores, affected = [], []
     for kept in (0.0, *KEPT_OPEN):
         image = rgb
         for s in (0, 1):
-            shift = fissure[s] * (1.0 - kept if s == side else 1.0)
-            image = warp_region(image, face.landmarks[UPPER_LIDS[s]] - (0, 0.3 * fissure[s]), (0.0, shift), 0.1 * iod)
+            upper, lower = face.landmarks[UPPER_LIDS[s]], face.landmarks[LOWER_LIDS[s]]
+            fissure, middle = lower[1] - upper[1], (upper + lower) / 2
+            share = 1.0 - kept if s == side else 1.0
+            image = warp_region(image, middle - (0, 0.6 * fissure), (0.0, 0.8 * share * fissure), 0.08 * iod)
+            image = warp_region(image, middle + (0, 0.6 * fissure), (0.0, -0.4 * share * fissure), 0.08 * iod)
         closed, _, _ = image_asymmetry(image, expression="eye_closure_gentle")
         graded = grade(
             {"rest": rest.millimetres(), "eye_closure_gentle": closed.millimetres()}, ("right", "left")[side]
         )
         item = graded.items["gentle_eye_closure"]
-        scores.append(item.score)
+        scores.append(None if item.score is None else round(item.score, 1))
         affected.append(round(item.affected, 1))
     return {
         "photo": path,
         "side": ("right", "left")[side],
-        "score": scores,
-        "affected": affected,
-        "falls": _falls(affected),
+        "raw": scores,
+        "closure": affected,
+        "falls": _lowers(scores),
     }
 
 
@@ -232,7 +234,14 @@ def _graded(image: np.ndarray, side: str):
 
 
 def _falls(values: list) -> bool:
+    """Lower at every step."""
     return all(a is not None and b is not None and b < a for a, b in zip(values, values[1:]))
+
+
+def _lowers(values: list) -> bool:
+    """Graded at every step, never higher than the step before, and lower at the end (a capped item may hold at 100
+    for the first step)."""
+    return None not in values and all(b <= a for a, b in zip(values, values[1:])) and values[-1] < values[0]
 
 
 def retest(rows: list[dict], photos: dict) -> dict:

@@ -179,17 +179,19 @@ def grade_section(path: Path) -> list[str]:
     lines[-1] += " affected one; static items on eFACE's 0–200 scale before folding):"
     lines += [
         "",
-        "| change | photos | falling at every step | mean at 0 / 2 / 4 / 6 mm (lid: 0 / 25 / 50 / 75% held open) |",
+        "| change | photos | graded at every step | falling | mean at 0 / 2 / 4 / 6 mm (lid: 0 / 25 / 50 / 75% held "
+        "open) |",
+        "|---|---|---|---|---|",
     ]
-    lines.append("|---|---|---|---|")
     for what, row in figures["warps"].items():
         means = " / ".join(f"{v:.1f}" for v in row["mean_by_size"])
-        lines.append(f"| {what} | {row['photos']} | {row['falling_every_step']} | {means} |")
+        lines.append(f"| {what} | {row['photos']} | {row['graded_every_step']} | {row['falling']} | {means} |")
     lines += [
         "",
-        "For the lid the values are the held lid's closure (% of its resting fissure), not the item: the warped "
-        "closures reach 10–47% of the fissure, so the gentle-eye-closure item (graded only where the healthy lid "
-        "closes 20% or more) is often not graded there.",
+        "Falling: lower at every step (mouth corner and brow, on eFACE's 0–200 scale); for the lid, the gentle eye "
+        "closure item never higher than at the step before and lower at 75% than at 0% (it is capped at 100, so the "
+        "first step may hold). The item is graded only where the healthy lid closes at least 20% of its fissure; the "
+        "means are over the photos graded at every step.",
     ]
     retest = figures["retest"]
     limits = ", ".join(f"{k.replace('_', ' ')} {v:g} (n {retest['pairs'][k]})" for k, v in retest["mdc95"].items())
