@@ -53,7 +53,7 @@ def test_three_visits_same_photo_no_change_then_a_pulled_down_mouth_corner_reads
         Image.fromarray(picture).save(folder / "rest.png")
         flags = ["--patient", "P-0007", "--date", date, "--db", str(db), "--norms", str(norms)]
         assert main(["exam", str(folder), "--out", str(tmp_path / f"exam{visit}"), *flags]) == 0
-        assert f"recorded exam {visit} of patient P-0007 dated {date} (--date) in {db}" in capsys.readouterr().err
+        assert f"recorded visit {visit} of patient P-0007 dated {date} (--date) in {db}" in capsys.readouterr().err
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
     out = tmp_path / "history"

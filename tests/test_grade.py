@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,10 @@ def test_exam_carries_the_grade_in_its_document_and_report(drawn_exam, tmp_path,
     assert document["grade"]["items_measured"] == json.loads((out / "exam.json").read_text())["grade"]["items_measured"]
     assert document["grade"]["items"]["lower_lip"]["score"] is None
     assert (out / "grade.png").stat().st_size > 0
+    for path in out.iterdir():  # a patient's data: readable by its owner only, as the record database is
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+    graded = tmp_path / "grade.csv"
+    assert main(["grade", str(drawn_exam), "--out", str(graded)]) == 0 and stat.S_IMODE(graded.stat().st_mode) == 0o600
 
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "realfaces"

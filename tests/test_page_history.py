@@ -55,7 +55,7 @@ def test_the_page_asks_for_a_login_then_records_an_exam_and_shows_the_history(ti
             page.locator("#record-status").get_by_text("Recorded:").wait_for(timeout=60000)
             page.locator("#history-table").get_by_text("History of patient P-WEB").wait_for(timeout=60000)
             status = page.locator("#record-status").inner_text()
-            assert "recorded exam 1 of patient P-WEB" in status
+            assert "recorded visit 1 of patient P-WEB" in status
             page.get_by_role("button", name="Show history").click()
             page.locator("#trend img").first.wait_for(timeout=60000)
             browser.close()

@@ -229,3 +229,32 @@ def test_change_words_against_the_minimal_detectable_change(before, after, mdc, 
 def test_ids_that_look_like_a_name_or_a_date_of_birth_are_noticed(patient, hint):
     found = identifying_hint(patient)
     assert (found is None) if hint is None else (hint in found)
+
+
+def test_a_patients_first_exam_is_their_visit_1_whoever_came_before(tmp_path):
+    from facepalsy.records.recording import PendingExam, record_exam
+
+    photo = tmp_path / "rest.png"
+    photo.write_bytes(b"not a real photo, only hashed")
+    with RecordStore(tmp_path / "records.db") as store:
+        pending = PendingExam(made_exam(0.3), {"rest": photo_facts(photo)}, DAY, "--date")
+        visits = [record_exam(store, who, pending) for who in ("P-A", "P-A", "P-B", "P-A")]
+    assert [(v.patient, v.visit) for v in visits] == [("P-A", 1), ("P-A", 2), ("P-B", 1), ("P-A", 3)]
+    assert visits[2].exam_id == 3
+
+
+def test_files_holding_a_patients_data_are_written_for_their_owner_only(tmp_path):
+    from facepalsy.records.report import write_export, write_history
+
+    photo = tmp_path / "rest.png"
+    photo.write_bytes(b"hashed only")
+    with RecordStore(tmp_path / "records.db") as store:
+        for day in range(2):
+            _record(store, "P-0001", photo, 0.2 + day, day)
+        history = store.history("P-0001", load_norms())
+        record = store.export("P-0001")
+    files = write_history(history, tmp_path / "history")
+    written = [files.report, files.document, files.chart, *write_export(record, tmp_path / "record")]
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in written} == dict.fromkeys(
+        (p.name for p in written), 0o600
+    )

@@ -17,15 +17,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+PRIVATE = 0o600  # a patient's data: readable by its owner only, as the record database is
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], private: bool = False) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place; ``private``: a patient's
+    data, written PRIVATE (never visible to others, even for the moment before the rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the user's usual mode
+        if not private:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the user's usual mode
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -34,15 +39,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def atomic_write_text(path: Path, text: str, private: bool = False) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), private)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+def atomic_write_json(path: Path, data: Any, private: bool = False) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n", private)
 
 
-def atomic_write_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+def atomic_write_csv(
+    path: Path, fieldnames: Sequence[str], rows: Iterable[dict[str, Any]], private: bool = False
+) -> None:
     """A CSV with a header row; keys missing from a row are written empty."""
 
     def write(tmp: Path) -> None:
@@ -51,7 +58,7 @@ def atomic_write_csv(path: Path, fieldnames: Sequence[str], rows: Iterable[dict[
             writer.writeheader()
             writer.writerows(rows)
 
-    atomic_write(path, write)
+    atomic_write(path, write, private)
 
 
 def file_sha256(path: Path) -> str:

@@ -18,8 +18,9 @@ from facepalsy.data.dataset import CLASSES  # noqa: E402
 from facepalsy.files import atomic_write  # noqa: E402
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
+def save_figure(fig: plt.Figure, path: Path, private: bool = False) -> None:
+    """``private``: a patient's figure (an exam's, a history's), written readable by its owner only."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"), private)
     plt.close(fig)
 
 
@@ -135,7 +136,7 @@ def plot_exam_regions(
     ax.set_title(title or "movement per side", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
-    save_figure(fig, path)
+    save_figure(fig, path, private=True)
 
 
 def plot_grade(names: list[str], scores: list[float | None], kinds: list[str], path: Path, title: str = "") -> None:
@@ -159,7 +160,7 @@ def plot_grade(names: list[str], scores: list[float | None], kinds: list[str], p
     if unique:
         ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     ax.set_title(f"eFACE-style (automatic) grade{': ' + title if title else ''}", fontsize=9)
-    save_figure(fig, path)
+    save_figure(fig, path, private=True)
 
 
 def plot_region_timeline(
@@ -188,7 +189,7 @@ def plot_region_timeline(
         axes[1, 0].set_ylabel("CNN p(palsy)")
         axes[1, 0].grid(alpha=0.3)
     axes[-1, 0].set_xlabel("time (s)")
-    save_figure(fig, path)
+    save_figure(fig, path, private=True)
 
 
 def plot_timeline(times: np.ndarray, probs: np.ndarray, path: Path, threshold: float = 0.5, title: str = "") -> None:
@@ -239,4 +240,4 @@ def plot_trend(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, private=True)

@@ -11,7 +11,7 @@ from facepalsy.inference.predictor import ENGINES
 from facepalsy.models.baseline import ALIASES
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.vgg import list_models
-from facepalsy.training.config import LOGGERS, SPLITS, Config, load_config
+from facepalsy.training.config import LOGGERS, SCHEDULES, SPLITS, Config, load_config
 
 
 def config_flags(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +40,12 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, help="default 30")
     parser.add_argument("--batch-size", type=int, help="default 32")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4); with onecycle, its peak")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="constant learning rate (default, the paper's) or onecycle (warm-up, then decay)",
+    )
     parser.add_argument(
         "--finetune",
         action=argparse.BooleanOptionalAction,

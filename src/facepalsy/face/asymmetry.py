@@ -379,5 +379,5 @@ def draw(
             cv2.LINE_AA,
         )
     if path is not None:
-        atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
+        atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"), private=True)  # a face
     return canvas

@@ -239,5 +239,5 @@ def draw_millimetres(
     footer = f"mm; scale: {measured.scale} ({measured.mm_per_unit:.1f} mm per inter-ocular distance)"
     cv2.putText(canvas, footer, (6, canvas.shape[0] - 8), font, 0.34 * scale, (255, 255, 255), scale, cv2.LINE_AA)
     if path is not None:
-        atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"))
+        atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG"), private=True)  # a face
     return canvas

@@ -88,4 +88,6 @@ def logit(prob: np.ndarray) -> np.ndarray:
 
 def apply_temperature(prob_palsy: np.ndarray, temperature: float) -> np.ndarray:
     """Temperature scaling of two-class probabilities: sigmoid(logit(p) / T); T > 1 softens, T < 1 sharpens."""
-    return 1.0 / (1.0 + np.exp(-logit(prob_palsy) / temperature))
+    from scipy.special import expit  # no overflow warning for a very confident probability
+
+    return expit(logit(prob_palsy) / temperature)

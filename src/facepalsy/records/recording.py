@@ -23,7 +23,8 @@ TODAY = "today (no --date, and no date in the photos)"
 class Recorded:
     """What was stored, for the one line the CLI and the page print."""
 
-    exam_id: int
+    exam_id: int  # the database's id (counts every patient's exams)
+    visit: int  # this patient's exams recorded so far, this one included
     patient: str
     date: datetime.date
     date_source: str
@@ -32,8 +33,8 @@ class Recorded:
 
     def sentence(self) -> str:
         return (
-            f"recorded exam {self.exam_id} of patient {self.patient} dated {self.date.isoformat()} "
-            f"({self.date_source}) in {self.where}"
+            f"recorded visit {self.visit} of patient {self.patient} dated {self.date.isoformat()} "
+            f"({self.date_source}) in {self.where} (exam id {self.exam_id})"
         )
 
 
@@ -100,4 +101,7 @@ def record_exam(store: RecordStore, patient: str, pending: PendingExam, recorded
     exam_id = store.record(
         patient, pending.exam, pending.date, pending.date_source, pending.photos, recorded_by, pending.run
     )
-    return Recorded(exam_id, patient.strip(), pending.date, pending.date_source, store.where, identifying_hint(patient))
+    visit = store.exam_count(patient)
+    return Recorded(
+        exam_id, visit, patient.strip(), pending.date, pending.date_source, store.where, identifying_hint(patient)
+    )

@@ -61,8 +61,9 @@ def write_history(history: History, folder: Path) -> HistoryFiles:
         files.report,
         f"<!doctype html><meta charset='utf-8'><title>facepalsy history {html.escape(history.patient)}</title>"
         f"{STYLE}{body}",
+        private=True,
     )
-    atomic_write_json(files.document, history.to_dict())
+    atomic_write_json(files.document, history.to_dict(), private=True)
     return files
 
 
@@ -94,6 +95,6 @@ def write_export(record: dict, folder: Path) -> tuple[Path, Path]:
         for exam in record["exams"]
         for region in TRACKED
     ]
-    atomic_write_json(folder / "record.json", record)
-    atomic_write_csv(folder / "record.csv", EXPORT_COLUMNS, rows)
+    atomic_write_json(folder / "record.json", record, private=True)
+    atomic_write_csv(folder / "record.csv", EXPORT_COLUMNS, rows, private=True)
     return folder / "record.json", folder / "record.csv"

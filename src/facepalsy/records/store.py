@@ -202,6 +202,12 @@ class RecordStore:
             session.flush()
             return row.id
 
+    def exam_count(self, patient: str) -> int:
+        """How many exams the patient has on record (0 for an unknown patient)."""
+        with Session(self.engine) as session:
+            found = session.scalar(select(Patient).where(Patient.pseudonym == check_patient_id(patient)))
+            return len(found.exams) if found else 0
+
     def patients(self) -> list[str]:
         with Session(self.engine) as session:
             return list(session.scalars(select(Patient.pseudonym).order_by(Patient.pseudonym)))

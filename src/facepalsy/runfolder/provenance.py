@@ -46,7 +46,7 @@ def environment() -> dict:
 def git_commit() -> str | None:
     """The commit of the facepalsy checkout this code runs from (``-dirty`` with uncommitted changes); None when
     installed from a wheel."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # src/facepalsy: this file lives in its runfolder/
 
     def git(*args: str) -> str:
         return subprocess.run(

@@ -25,6 +25,7 @@ from facepalsy.models.operating_point import default_rule, parse_operating_point
 from facepalsy.models.spec import ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
+SCHEDULES = ("constant", "onecycle")  # the learning rate over training (training/loop.py)
 # cross-validation: by frame, k subject groups, one subject out, one source out
 PROTOCOLS = ("frame", "subject-kfold", "lopo", "leave-source-out")
 LOGGERS = {
@@ -53,6 +54,7 @@ class Config:
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-4
+    schedule: str = "constant"  # "constant" (the paper's Adam) or "onecycle": warm-up to lr, then cosine decay to ~0
     finetune: bool = False  # False: only the head trains, as in the paper
     augment: bool = True
     rotation_degrees: float = 10.0
@@ -106,6 +108,8 @@ class Config:
             raise FacepalsyError(f"image_size must be at least 32 (VGG pools 5 times), got {self.image_size}")
         if self.lr <= 0:
             raise FacepalsyError(f"lr must be positive, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise FacepalsyError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         parse_operating_point(self.operating_rule)
         if self.harmonise and not 32 <= self.harmonise <= 1024:
             raise FacepalsyError(

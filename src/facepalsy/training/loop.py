@@ -113,7 +113,14 @@ class PalsyModule(L.LightningModule):
         return torch.cat(chunks)
 
     def configure_optimizers(self):
-        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.config.lr)
+        """Adam at ``lr`` (the paper's), or with ``schedule: onecycle`` a warm-up to ``lr`` over the first 30% of the
+        steps and a cosine decay after it (torch's OneCycleLR)."""
+        optimizer = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=self.config.lr)
+        if self.config.schedule == "constant":
+            return optimizer
+        steps = int(self.trainer.estimated_stepping_batches)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.config.lr, total_steps=max(steps, 1))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """A frozen backbone never changes, so the epoch checkpoints leave it out (58 MB per epoch for VGG16) and

@@ -421,8 +421,8 @@ def run_exam(
     )
     pictures["eFACE-style grade"] = folder.grade_chart.name
     exam.pictures = pictures
-    atomic_write_json(folder.document, exam.to_dict())
-    atomic_write_text(folder.report, exam.markdown())
+    atomic_write_json(folder.document, exam.to_dict(), private=True)  # a patient's data, as the record database
+    atomic_write_text(folder.report, exam.markdown(), private=True)
     return exam
 
 

@@ -74,7 +74,7 @@ def write_grade(grade: Grade, path: str | Path, sources: dict[str, str] | None =
                 book.active.append(row)
             book.save(tmp)
 
-    atomic_write(path, write)
+    atomic_write(path, write, private=True)  # a patient's measures
     return path
 
 
