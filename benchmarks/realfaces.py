@@ -33,7 +33,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -56,6 +55,7 @@ from facepalsy.inference.predictor import load
 from facepalsy.models import baseline
 from facepalsy.models.baseline import AsymmetryClassifier, features, measured
 from facepalsy.runfolder import CvFolder
+from facepalsy.runfolder.provenance import cpu_kind
 from facepalsy.training.config import Config
 from facepalsy.training.cv import listed_per_source, run_cv
 
@@ -158,20 +158,10 @@ def provenance() -> dict:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), platform.processor())
-    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
-    vector = (
-        "AVX-512" + (" with bf16" if "avx512_bf16" in flags else "")
-        if "avx512f" in flags
-        else "AVX2"
-        if "avx2" in flags
-        else "other"
-    )
     return {
         "date": datetime.date.today().isoformat(),
         "commit": commit,
-        "cpu": f"{cpu} ({vector})",
+        "cpu": cpu_kind(),
         "cores": os.cpu_count(),
     }
 

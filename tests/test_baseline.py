@@ -168,6 +168,9 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     )  # labelled palsy: its pattern is named
     pattern = json.loads(capsys.readouterr().out)["palsy_pattern"]
     assert pattern["pattern"] in ("peripheral", "central", "undetermined") and pattern["why"]
+    assert main(["predict", str(run), str(image), "--json", "--threshold", "1"]) == 0  # the same face labelled normal
+    normal = json.loads(capsys.readouterr().out)
+    assert normal["label"] == "normal" and normal.get("palsy_pattern") is None  # no pattern (nor stroke warning)
     assert main(["predict", str(run), str(image), "--json", "--threshold", "0", "--no-pattern"]) == 0
     assert "palsy_pattern" not in json.loads(capsys.readouterr().out)
     assert main(["explain", str(run), str(image), "--out", str(tmp_path / "x")]) == 2

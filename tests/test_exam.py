@@ -177,3 +177,18 @@ def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):
     text, *_ = analyzer.exam(uploads, None)
     assert "**Pattern: " in text, text
     assert "Upload photos named by expression" in analyzer.exam(None, None)[0]
+
+
+def test_a_smiling_photo_named_rest_is_left_out_and_synkinesis_needs_rest_and_a_smile(norms, tmp_path, capsys):
+    folder = tmp_path / "named"
+    folder.mkdir()
+    Image.fromarray(drawn_face(11, {"smile": 1.0, "eye_open": 1.0, "brow_raise": 1.0})).save(folder / "rest.png")
+    Image.fromarray(drawn_face(11, {"smile": 0.0, "eye_open": 1.0, "brow_raise": 1.0})).save(folder / "snarl.png")
+    Image.fromarray(drawn_face(11, {"smile": 1.0, "eye_open": 1.0, "brow_raise": 1.0})).save(folder / "smile.png")
+    capsys.readouterr()
+    assert main(["exam", str(folder), "--json", "--norms", str(norms), "--out", str(tmp_path / "exam")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["mismatched"] == {"rest": "smile"}  # not read as rest
+    assert document["unmoved"] == ["snarl"] and "snarl" in document["expressions"]  # kept: a weak movement is a finding
+    assert "rest" in document["missing"] and set(document["expressions"]) == {"smile", "snarl"}
+    assert document["regions"]["eye"]["synkinesis_assessed"] is False

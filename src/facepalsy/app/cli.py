@@ -375,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
     p.add_argument("--out", default="facepalsy-demo")
     p.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
+    p.add_argument("--seed", type=int, default=0, help="the training's seed (default 0; the data are always the same)")
     p.set_defaults(func=cmd_demo)
 
     p = command("models", help="list backbones and whether their ImageNet weights are cached")

@@ -73,7 +73,8 @@ def _exam_input(p: argparse.ArgumentParser) -> None:
 def cmd_exam(args: argparse.Namespace) -> int:
     from facepalsy.face.norms import load_norms
     from facepalsy.inference.predictor import load
-    from facepalsy.workflows.exam import read_name_map, run_exam
+    from facepalsy.workflows.exam import run_exam
+    from facepalsy.workflows.exam_names import read_name_map
 
     check_record_flags(args)
     _check_iris(args.iris_mm)
@@ -100,7 +101,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from facepalsy.face.norms import load_norms
-    from facepalsy.workflows.exam import measure_exam, read_name_map
+    from facepalsy.workflows.exam import measure_exam
+    from facepalsy.workflows.exam_names import read_name_map
     from facepalsy.workflows.grade_export import SUFFIXES, write_grade
 
     _check_iris(args.iris_mm)

@@ -200,7 +200,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from facepalsy.app.demo import run_demo
 
-    run_demo(Path(args.out), overwrite=args.overwrite)
+    run_demo(Path(args.out), overwrite=args.overwrite, seed=args.seed)
     return 0
 
 

@@ -187,7 +187,7 @@ class Analyzer:
             "(the patient's left is on the image's right); asymmetry "
             f"score {result.score:.3f}; expression {result.expression}, "
             f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n"
-            + (f"{pattern_text(result.palsy_pattern)}\n\n" if result.palsy_pattern else "")
+            + (f"{pattern_text(result.palsy_pattern)}\n\n" if result.palsy_pattern and palsy else "")
             + "| measure (inter-ocular distances) | patient's right | "
             f"patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )

@@ -259,14 +259,14 @@ class Predictor:
         return predictions
 
     def pattern(self, pixels: np.ndarray, palsy: bool) -> dict | None:
-        """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) read as palsy, or by the landmark model
-        outside
-        the healthy range; needs the face extra. The landmark model measured the face already (cached), a CNN's input
-        is measured for it, and only when labelled palsy; None where nothing is to be named."""
+        """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) labelled palsy; needs the face extra. None
+        for a face labelled normal, even one with a region outside the healthy range: a pattern (and a central one's
+        stroke warning) beside a normal verdict would contradict it; the asymmetry reading still shows the region.
+        The landmark model measured the face already (cached), a CNN's input is measured for it."""
         from facepalsy.face.detect import mediapipe_available
         from facepalsy.models.baseline import measured
 
-        if (self.is_cnn and not palsy) or not mediapipe_available():  # a CNN says nothing about healthy ranges
+        if not palsy or not mediapipe_available():
             return None
         if self._norms is None:
             from facepalsy.face.norms import load_norms
@@ -342,8 +342,8 @@ class Predictor:
         Images are decoded by a thread pool one batch ahead of the network, so decoding overlaps
         compute and memory holds two batches. With ``cam_dir``, a Grad-CAM overlay of each image
         is written there in the same pass. With ``patterns`` (and the face extra), a face labelled
-        palsy, or read outside the healthy range by the landmark model, gets its ``palsy_pattern``:
-        free for the landmark model, one landmark measurement per palsy-labelled face for a CNN.
+        palsy gets its ``palsy_pattern``: free for the landmark model, one landmark measurement per
+        palsy-labelled face for a CNN.
         """
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)

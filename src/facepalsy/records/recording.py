@@ -13,7 +13,7 @@ from facepalsy.data.images import photo_date
 from facepalsy.errors import FacepalsyError
 from facepalsy.records.pseudonyms import identifying_hint, pseudonym_for
 from facepalsy.records.store import PhotoFacts, RecordStore, photo_facts
-from facepalsy.workflows.exam import expression_photos
+from facepalsy.workflows.exam_names import expression_photos
 from facepalsy.workflows.exam_result import Exam
 
 TODAY = "today (no --date, and no date in the photos)"

@@ -39,8 +39,24 @@ def environment() -> dict:
         "torch": torch.__version__,
         "facepalsy": __version__,
         "facepalsy_git_commit": git_commit(),
+        "cpu": cpu_kind(),
+        "threads": torch.get_num_threads(),
         "packages": dict(packages),
     }
+
+
+@functools.cache
+def cpu_kind() -> str:
+    """The CPU's model and vector kind, e.g. "AMD EPYC (AVX-512 with bf16)": results of float kernels (a short
+    training) can differ between kinds, so every figure names it."""
+    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
+    if "avx512f" in flags:
+        vector = "AVX-512" + (" with bf16" if "avx512_bf16" in flags else "")
+    else:
+        vector = "AVX2" if "avx2" in flags else platform.machine()
+    return f"{model or platform.processor() or 'unknown CPU'} ({vector})"
 
 
 def git_commit() -> str | None:

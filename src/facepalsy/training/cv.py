@@ -44,7 +44,14 @@ from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.config import PROTOCOLS, Config, load_config, save_config
 from facepalsy.training.cv_ray import run_folds_on_ray
-from facepalsy.training.train import audit_training_data, build_model, fit_fold, fit_split, training_device
+from facepalsy.training.train import (
+    audit_training_data,
+    build_model,
+    fit_fold,
+    fit_split,
+    training_device,
+    with_precision,
+)
 
 
 def fold_assignments(
@@ -120,7 +127,7 @@ def run_cv(
     the folds run as Ray tasks (``training/cv_ray.py``). ``fold_details``: each fold draws its own figures, Grad-CAM
     examples, bootstrap intervals and report, as ``train`` does (see ``fit_split``); the pooled ones are always made.
     """
-    config = config.resolved()  # the folds record the operating point they are thresholded by
+    config = with_precision(config.resolved())  # the folds record their operating point and precision
     _, samples = config.scan()  # fail fast on the data folder, then on backbone or weights
     build_model(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")

@@ -54,6 +54,14 @@ def training_device(config: Config) -> torch.device:
     return torch.device("mps" if config.accelerator == "mps" else "cpu")
 
 
+def with_precision(config: Config) -> Config:
+    """The config with the precision a CNN will actually train in (``auto`` resolved to bf16 or fp32 on this
+    machine), so that the run folder records what was used; the landmark model has no precision to choose."""
+    if config.backbone == LANDMARK_MODEL:
+        return config
+    return config.replace(precision="bf16" if use_bf16(config.precision, training_device(config)) else "fp32")
+
+
 _built: dict[tuple, VGGClassifier] = {}  # the last model built, kept for the next fold or run of this process
 
 
@@ -101,7 +109,7 @@ def train(
     nothing and return None.
     """
     _, samples = config.scan()  # a wrong folder fails before any weights are fetched
-    config = config.resolved()  # the run records the operating point it is thresholded by
+    config = with_precision(config.resolved())  # the run records its operating point and the precision it trains in
     model = build_model(config)
     run, writer = RunFolder(out), is_rank_zero()
     with run.lock() if writer else nullcontext():

@@ -29,10 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facepalsy.data.images import IMAGE_EXTENSIONS, load_image
+from facepalsy.data.images import load_image
 from facepalsy.data.prepare import VIDEO_EXTENSIONS, read_ahead, video_frames
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.asymmetry import CANONICAL_SIZE, JITTER, Asymmetry, draw, face_asymmetry, image_asymmetry
+from facepalsy.face.asymmetry import CANONICAL_SIZE, Asymmetry, draw, face_asymmetry, image_asymmetry
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
@@ -44,6 +44,7 @@ from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.inference.results import VideoFrames
 from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
 from facepalsy.runfolder import ExamFolder
+from facepalsy.workflows.exam_names import expression_photos, moving_rest, unmoved
 from facepalsy.workflows.exam_result import Exam, ExamRegion
 
 # Per region: the expressions that move it (the first present is used) and the per-side value that moves.
@@ -61,6 +62,8 @@ SIDE_POINTS = {
     "mouth_corner": (61, 291),
     "nose_ala": (98, 327),
 }
+OTHER = {"right": "left", "left": "right"}
+MOVED_MORE = 0.10  # a side read as weaker that moved this much more than the other: position and movement disagree
 SYNKINESIS_NARROWING = 0.20  # one eye closes this much more (share of its resting opening) than the other
 SYNKINESIS_EXPRESSIONS = ("smile", "pucker")
 
@@ -95,41 +98,6 @@ def symmetry_percent(moved: dict[str, float]) -> float | None:
     return None if strongest < 1e-6 else round(100.0 * min(moved.values()) / strongest, 1)
 
 
-def read_name_map(path: str | Path) -> dict[str, str]:
-    """``file,expression`` rows mapping file stems (or names) to canonical expressions."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise FacepalsyError(f"{path}: cannot read name map ({exc})") from exc
-    mapping = {}
-    for line, row in enumerate(rows, start=2):
-        if not {"file", "expression"} <= set(row):
-            raise FacepalsyError(f"{path}: a name map needs the columns file,expression")
-        if row["expression"] not in EXPRESSIONS:
-            raise FacepalsyError(
-                f"{path}, line {line}: unknown expression {row['expression']!r}; "
-                f"expressions are {', '.join(EXPRESSIONS)}"
-            )
-        mapping[Path(row["file"]).stem] = row["expression"]
-    return mapping
-
-
-def expression_photos(folder: Path, names: dict[str, str] | None = None) -> tuple[dict[str, Path], list[str]]:
-    """The photos of a folder by expression (file stem, or the name map), and files that name no expression."""
-    photos, unknown = {}, []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
-        expression = (names or {}).get(path.stem, path.stem.lower())
-        if expression not in EXPRESSIONS:
-            unknown.append(path.name)
-        elif expression in photos:
-            raise FacepalsyError(f"{folder}: two photos for {expression}: {photos[expression].name} and {path.name}")
-        else:
-            photos[expression] = path
-    return photos, unknown
-
-
 @dataclass
 class Measured:
     """One expression of the exam: a photo or a video frame, measured."""
@@ -157,6 +125,13 @@ def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
             note = f"no {' or '.join(expressions)} photo: movement not measured"
         else:
             note = "no rest photo: movement not measured"
+        weaker = (sides.pop() if len(sides) == 1 else "both") if flagged else None
+        if weaker in ("right", "left") and moved and moved[weaker] > moved[OTHER[weaker]] * (1 + MOVED_MORE):
+            note = (
+                f"the position reads the patient's {weaker} as weaker, but it moved more "
+                f"({moved[weaker]:.2f} against {moved[OTHER[weaker]]:.2f}): no weaker side named"
+            )
+            weaker = "unclear"
         regions[region] = ExamRegion(
             measures=list(REGIONS[region]),
             rest=readings.get("rest"),
@@ -164,7 +139,7 @@ def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
             movement={side: round(v, 4) for side, v in moved.items()} if moved else None,
             symmetry_percent=symmetry_percent(moved) if moved else None,
             outside_healthy_range=bool(flagged),
-            weaker_side=(sides.pop() if len(sides) == 1 else "both") if flagged else None,
+            weaker_side=weaker,
             flagged_in=sorted(flagged),
             note=note,
         )
@@ -196,7 +171,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
     for photos (no_face, unnamed_files) or a video (video)."""
     regions = exam_regions(measured)
     outside = any(r.outside_healthy_range for r in regions.values())
-    sides = {r.weaker_side for r in regions.values() if r.weaker_side}
+    sides = {r.weaker_side for r in regions.values() if r.weaker_side in ("right", "left", "both")}
     side = (sides.pop() if len(sides) == 1 else "both") if sides else None
     readings = {name: m.asymmetry.reference for name, m in measured.items()}
     photos = {name: m.asymmetry.millimetres(iris_mm) for name, m in measured.items()}
@@ -228,32 +203,37 @@ PEAK_NAMES = {
 }  # a video's peak frame stands for
 
 
-def _measure(rgb: np.ndarray, source: str, norms: dict, views=None, expression: str | None = None) -> Measured:
-    result, crop, landmarks = image_asymmetry(rgb, source, views or JITTER, expression)
-    result.compare(norms)
-    return Measured(source, result, side_values(result.mesh), crop, landmarks)
-
-
 def exam_photos(
     folder: Path, norms: dict, names: dict[str, str] | None = None
-) -> tuple[dict[str, Measured], dict[str, str], list[str]]:
+) -> tuple[dict[str, Measured], dict[str, str], list[str], dict[str, str], list[str]]:
     """Measure each expression photo: the measured ones, those without a usable face (with the reason), unnamed
-    files."""
+    files, photos named rest whose face moves (named: recognised; left out) and photos named as a movement whose face
+    looks at rest (kept)."""
     photos, unknown = expression_photos(folder, names)
     if not photos:
         raise FacepalsyError(
             f"{folder}: no photo named by an expression ({', '.join(EXPRESSIONS)}; or map names with --names MAP.csv)"
         )
-    measured, failed = {}, {}
+    measured, failed, mismatched, still = {}, {}, {}, []
     for expression in EXPRESSIONS:
-        if expression in photos:
-            try:
-                measured[expression] = _measure(
-                    np.asarray(load_image(photos[expression])), photos[expression].name, norms, expression=expression
-                )
-            except BadImageError as exc:
-                failed[expression] = exc.reason
-    return measured, failed, unknown
+        if expression not in photos:
+            continue
+        try:
+            result, crop, landmarks = image_asymmetry(
+                np.asarray(load_image(photos[expression])), photos[expression].name
+            )
+        except BadImageError as exc:
+            failed[expression] = exc.reason
+            continue
+        if moving_rest(expression, result.expression):
+            mismatched[expression] = result.expression
+            continue
+        if unmoved(expression, result.expression):
+            still.append(expression)
+        result.expression, result.expression_named = expression, True
+        result.compare(norms)
+        measured[expression] = Measured(photos[expression].name, result, side_values(result.mesh), crop, landmarks)
+    return measured, failed, unknown, mismatched, still
 
 
 def exam_video(
@@ -348,12 +328,14 @@ def measure_exam(
     exam, its measured expressions and, for a video, what :func:`exam_video` found (else None)."""
     path = Path(path)
     if path.is_dir():
-        measured, failed, unknown = exam_photos(path, norms, names)
+        measured, failed, unknown, mismatched, still = exam_photos(path, norms, names)
         if not measured:
+            reasons = [f"{e}: {r}" for e, r in failed.items()] + [f"{e}: looks like {r}" for e, r in mismatched.items()]
             raise FacepalsyError(
-                f"{path}: no expression photo with a usable face ({'; '.join(f'{e}: {r}' for e, r in failed.items())})"
+                f"{path}: no expression photo with a usable face that shows its expression ({'; '.join(reasons)})"
             )
-        return make_exam(str(path), measured, "photos", iris_mm, no_face=failed, unnamed_files=unknown), measured, None
+        extra = {"no_face": failed, "unnamed_files": unknown, "mismatched": mismatched, "unmoved": still}
+        return make_exam(str(path), measured, "photos", iris_mm, **extra), measured, None
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         measured, video = exam_video(path, norms, fps, frames_for=predictor)
         summary = {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}

@@ -84,6 +84,8 @@ class Exam:
     palsy_pattern: dict | None = None
     no_face: dict[str, str] | None = None  # photos without a usable face, with the reason
     unnamed_files: list[str] | None = None  # files that name no expression
+    mismatched: dict[str, str] | None = None  # photos named rest left out: their face moves (named: recognised)
+    unmoved: list[str] | None = None  # photos named as a movement whose face looks at rest (kept)
     video: dict | None = None  # rest time, peaks, frame counts, timeline picture
     cnn: dict | None = None  # the network's verdict on the video, with --run
     pictures: dict[str, str] = field(default_factory=dict)  # chart, timeline, drawings: file names in the folder
@@ -92,6 +94,7 @@ class Exam:
     def to_dict(self) -> dict:
         regions = {name: region.to_dict() for name, region in self.regions.items()}
         regions["eye"]["synkinesis_hint"] = self.synkinesis_hint
+        regions["eye"]["synkinesis_assessed"] = self.synkinesis_assessed
         document = {
             "person": self.person,
             "kind": self.kind,
@@ -105,7 +108,14 @@ class Exam:
             "palsy_pattern": self.palsy_pattern,
             "grade": self.grade.to_dict() if self.grade else None,
         }
-        extra = {"no_face": self.no_face, "unnamed_files": self.unnamed_files, "video": self.video, "cnn": self.cnn}
+        extra = {
+            "no_face": self.no_face,
+            "unnamed_files": self.unnamed_files,
+            "mismatched": self.mismatched,
+            "unmoved": self.unmoved,
+            "video": self.video,
+            "cnn": self.cnn,
+        }
         return {**document, **{k: v for k, v in extra.items() if v is not None}}
 
     @property
@@ -139,13 +149,17 @@ class Exam:
             return "exam: nothing outside the healthy range counted here"
         return "exam: outside here: " + ", ".join(f"{n.replace('_', ' ')} ({r.weaker_side})" for n, r in counted)
 
+    @property
+    def synkinesis_assessed(self) -> bool:
+        """Whether the exam can show synkinesis: a rest photo and a smile or pucker photo."""
+        return "rest" in self.expressions and bool({"smile", "pucker"} & set(self.expressions))
+
     def synkinesis_sentence(self) -> str:
         hint = self.synkinesis_hint
+        if not self.synkinesis_assessed:
+            return "Synkinesis hint: not assessed (it needs a rest photo and a smile or pucker photo)."
         if not hint:
-            return (
-                "Synkinesis hint: none (no eye narrowed clearly more than the other during smile or pucker, "
-                "or no rest photo)."
-            )
+            return "Synkinesis hint: none (no eye narrowed clearly more than the other during smile or pucker)."
         other = "left" if hint["side"] == "right" else "right"
         return (
             f"Synkinesis hint: the patient's {hint['side']} eye narrows {100 * hint['narrowing'][hint['side']]:.0f}% "
@@ -169,6 +183,15 @@ class Exam:
         if self.no_face:
             lines += ["Photos without a usable face: " + "; ".join(f"{n}: {r}" for n, r in self.no_face.items()) + "."]
             lines += [""]
+        if self.mismatched:
+            seen = "; ".join(f"{name} shows {looks.replace('_', ' ')}" for name, looks in self.mismatched.items())
+            lines += [
+                f"**Left out: a photo named rest whose face moves** ({seen}). Rename or retake it.",
+                "",
+            ]
+        if self.unmoved:
+            names = ", ".join(self.unmoved)
+            lines += [f"Named as a movement but the face looks at rest (kept: weak or not made): {names}.", ""]
         if self.unnamed_files:
             lines += [f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.", ""]
         lines += [UNITS, ""]
