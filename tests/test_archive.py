@@ -146,3 +146,18 @@ def test_an_archive_scored_on_ray_equals_the_one_scored_here(tiny_run, archive, 
         )
         if row["p_palsy"]:
             assert abs(float(row["p_palsy"]) - float(expected["p_palsy"])) < 1e-5
+
+
+def test_an_interrupted_archive_says_how_to_continue(tiny_run, synth_data, tmp_path, monkeypatch, capsys):
+    import facepalsy.workflows.archive as archive
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(archive, "score_archive", stopped)
+    out = tmp_path / "scores.csv"
+    monkeypatch.setattr(sys, "argv", ["facepalsy", "predict", str(tiny_run), str(synth_data), "--out", str(out)])
+    capsys.readouterr()
+    assert main(sys.argv[1:]) == 130
+    err = capsys.readouterr().err
+    assert f"facepalsy predict {tiny_run} {synth_data} --out {out}" in err

@@ -20,7 +20,7 @@ from conftest import TINY_TRAIN_FLAGS
 from PIL import Image
 
 from facepalsy.app.cli import main
-from facepalsy.errors import display_path
+from facepalsy.errors import BadImageError, display_path
 
 
 def _jpeg_bytes(size=(64, 64)) -> bytes:
@@ -315,3 +315,19 @@ def test_one_pixel_limit_with_one_wording_in_cli_library_and_web_page(side, tiny
     from facepalsy.app.serve import Analyzer
 
     assert sentence in Analyzer(facepalsy.load(tiny_run), tmp_path / "work").photo(str(path)).verdict
+
+
+def test_a_48_megapixel_phone_jpeg_is_decoded_reduced_and_a_png_that_size_refused(tmp_path, capsys):
+    from PIL import Image
+
+    from facepalsy.data.images import MAX_PIXELS, load_image
+
+    phone = tmp_path / "phone.jpg"
+    Image.new("RGB", (8000, 6000), (180, 150, 130)).save(phone, quality=80)
+    decoded = load_image(phone)
+    assert decoded.size == (4000, 3000) and decoded.width * decoded.height <= MAX_PIXELS
+    assert "1/2 scale" in capsys.readouterr().err
+    png = tmp_path / "phone.png"
+    png.write_bytes(_png_header_only(8000, 6000))
+    with pytest.raises(BadImageError):
+        load_image(png)

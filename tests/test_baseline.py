@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import facepalsy
 from facepalsy.app.cli import main
@@ -243,6 +244,10 @@ def _speaks_of_landmarks(run, data, tmp_path, capsys) -> None:
             text = path.read_text(encoding="utf-8")
             assert not CNN_WORDS.search(text), (path.name, CNN_WORDS.findall(text))
     assert "`landmarks`: region measures" in (run / "model_card.md").read_text()
+    report = (run / "report.md").read_text()
+    shown = yaml.safe_load(report.split("## Configuration")[1].split("```yaml")[1].split("```")[0])
+    assert shown["backbone"] == "landmarks" and not {"weights", "epochs", "lr", "augment", "schedule"} & set(shown)
+    assert "lowest validation loss" not in report
     capsys.readouterr()
     image = next((data / "palsy").rglob("*.jpg"))
     assert main(["predict", str(run), str(image)]) == 0

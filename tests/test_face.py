@@ -199,3 +199,14 @@ def test_face_crop_is_recorded_and_repeated_by_predict(tmp_path, capsys):
     assert "blank.png: no face found" in captured.err
     first = json.loads(captured.out.splitlines()[0])
     assert first["label"] in ("palsy", "normal") and first["faces_found"] == 1 and first["face_used"] is True
+
+
+def test_the_drawing_paints_the_colours_its_legend_names():
+    from facepalsy.face.asymmetry import BLUE, MAGENTA, ORANGE, draw, mesh_asymmetry
+    from facepalsy.face.pose import canonical_face
+
+    mesh = canonical_face()
+    pixels = mesh[:, :2] * 120 + 200
+    canvas = draw(np.zeros((400, 400, 3), np.uint8), pixels, mesh_asymmetry(mesh))
+    colours = {tuple(c) for c in canvas.reshape(-1, 3)}
+    assert {ORANGE, MAGENTA, BLUE} <= colours

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from facepalsy.app.render import pattern_note, print_audit, reading_table
-from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError
+from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted
 from facepalsy.face.pattern import pattern_text
 from facepalsy.log import console, result_console
 
@@ -39,7 +40,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not paths:
             raise FacepalsyError("no photos or videos found in the given files and folders")
         ray = None if args.ray is None else RayPlan(args.ray or None, args.task_cpus, args.task_gpus)
-        summary = score_archive(load_predictor, paths, Path(args.out), notes=notes, fps=args.fps, ray=ray)
+        try:
+            summary = score_archive(load_predictor, paths, Path(args.out), notes=notes, fps=args.fps, ray=ray)
+        except KeyboardInterrupt:  # Ctrl+C or SIGTERM: every row written so far is whole and kept
+            again = " ".join(shlex.quote(a) for a in ["facepalsy", *sys.argv[1:]])
+            raise Interrupted(
+                f"{args.out} keeps every file scored so far; to continue, run the same command again "
+                f"(files already scored are skipped): {again}"
+            ) from None
         console.print(summary.sentence(), highlight=False)
         answered = summary.scored - summary.failed + summary.skipped
         return exit_code(answered, summary.failed, args.strict)

@@ -18,12 +18,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facepalsy.data.dicom import DICOM_EXTENSIONS, dicom_date, is_dicom, read_dicom_image
 from facepalsy.errors import BadImageError, InputError
+from facepalsy.log import console
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", *DICOM_EXTENSIONS}
 EXIF_DATE_TAKEN = 0x9003  # DateTimeOriginal, in the Exif sub-IFD
 MIN_IMAGE_SIDE = 16  # pixels; smaller files hold no usable face
 # the one limit against decompression bombs (CLI, library and web page), checked from the header before decoding
 MAX_PIXELS = 40_000_000
+# A JPEG up to this size (a 48–200-megapixel phone photo) is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself
+# (Pillow's draft mode), so it never takes more memory than a MAX_PIXELS image; other formats are refused above
+# MAX_PIXELS, since their decoders cannot reduce while decoding.
+MAX_JPEG_PIXELS = 64 * MAX_PIXELS
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
 
 
@@ -42,10 +47,20 @@ def load_image(path: str | Path) -> Image.Image:
         if is_dicom(path):
             return read_dicom_image(path, lambda width, height: _check_pixels(width, height, path))
         with Image.open(path) as img:
-            _check_size(img, path)
+            reduced = img.format == "JPEG" and MAX_PIXELS < img.width * img.height <= MAX_JPEG_PIXELS
+            if not reduced:
+                _check_size(img, path)
             if img.format == "PNG":
                 img.verify()
         with Image.open(path) as img:
+            if reduced:
+                full = img.size
+                scale = next(k for k in (2, 4, 8) if full[0] * full[1] / k**2 <= MAX_PIXELS)
+                img.draft("RGB", (full[0] // scale, full[1] // scale))
+                console.print(
+                    f"note: {path.name}: {full[0]}×{full[1]} px decoded at 1/{scale} scale "
+                    f"({img.size[0]}×{img.size[1]}), within the {MAX_PIXELS:,}-pixel memory bound"
+                )
             img.load()
             return to_rgb(ImageOps.exif_transpose(img))
     except FileNotFoundError as exc:

@@ -47,8 +47,8 @@ FACE = ("face_width_fraction", "face_centre_x", "face_centre_y")
 _IJG_LUMINANCE_SUM = 3688  # sum of the 64 entries of Annex K, Table K.1 of ITU-T T.81
 ADVICE = (
     "A model trained on these photos can learn where they came from instead of the palsy. Harmonise them "
-    "(the same decoding, face crop, size and re-encoding for every image), train on aligned face crops (--face-crop), "
-    "or take both classes from the same source; then check again."
+    "(--harmonise: the same face crop, level of detail and re-encoding for every image; an aligned face crop alone "
+    "keeps each source's resolution and compression) or take both classes from the same source; then check again."
 )
 CROP_ADVICE = (  # for models that already see aligned face crops: a crop keeps resolution and JPEG traces
     "A model trained on these photos can learn where they came from instead of the palsy, even from aligned face "

@@ -238,7 +238,11 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         from facepalsy.evaluation.audit import audit_markdown
 
         lines += audit_markdown(audit)
-    lines += ["## Configuration", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
+    shown = config if spec.is_cnn else {k: v for k, v in config.items() if k in LANDMARK_SETTINGS}
+    lines += ["## Configuration", ""]
+    if not spec.is_cnn:
+        lines += [f"The settings the landmark model reads (`{run.config.name}` holds every setting).", ""]
+    lines += ["```yaml", yaml.safe_dump(shown, sort_keys=False).rstrip(), "```", ""]
     card = run_card(run, spec, out, metrics, config, in_run)
     atomic_write_text(out.model_card, card.document())
     lines += ["## Model card", "", f"Also in `{out.model_card.name}`.", "", *card.markdown()]
@@ -248,6 +252,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
             (p for p in (getattr(f, attribute, None) for f in (out, run)) if p is not None and p.exists()), None
         )
         if path is not None:
+            what = LANDMARK_MODEL_FILE if attribute == "model" and not spec.is_cnn else what
             listed.append(f"- `{os.path.relpath(path, out.path)}`: {what}")
     lines += ["## Files", "", *dict.fromkeys(listed), ""]
     atomic_write_text(out.report, "\n".join(lines))
@@ -348,6 +353,24 @@ def run_card(
     )
 
 
+# The settings a landmark run reads (training/landmarks.py): the network's (weights, epochs, lr, augmentation, …)
+# stay in config.yaml but say nothing about it.
+LANDMARK_SETTINGS = (
+    "data",
+    "backbone",
+    "image_size",
+    "split",
+    "test_fraction",
+    "val_fraction",
+    "face_crop",
+    "face_required",
+    "harmonise",
+    "subgroup",
+    "operating_point",
+    "seed",
+    "skip_bad",
+)
+LANDMARK_MODEL_FILE = "the fitted landmark model (plain numbers) with its spec: face policy, operating threshold"
 RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "config": "the resolved training configuration; enough to rebuild the run",
     "model": "the best model (lowest validation loss) with its spec: "

@@ -253,6 +253,8 @@ def head_pose(face: Face) -> Pose:
     return frontalise(eye_frame(np.column_stack([face.landmarks, face.depth])))
 
 
+# The drawing's colours, RGB (the canvas is RGB: OpenCV draws whatever triple it is given).
+ORANGE, MAGENTA, BLUE = (255, 150, 0), (230, 60, 230), (60, 140, 255)
 CANONICAL_SIZE = 384  # landmarks are measured on the aligned crop, so the detector always sees one pose and scale
 # Small rotations (degrees) and scalings of the aligned crop, the crop itself first. The measures are
 # exactly invariant to them, so the per-landmark median over these views (in the eye frame) averages
@@ -347,9 +349,9 @@ def draw(
     middle, axis = (right_eye + left_eye) / 2, left_eye - right_eye
     normal = np.array([-axis[1], axis[0]])
     as_int = lambda p: tuple(int(round(v)) for v in p)  # noqa: E731
-    cv2.line(canvas, as_int(right_eye - 0.4 * axis), as_int(left_eye + 0.4 * axis), (0, 200, 255), scale)
-    cv2.line(canvas, as_int(middle - 0.9 * normal), as_int(middle + 1.6 * normal), (0, 200, 255), scale)
-    for side, colour in ((0, (255, 80, 80)), (1, (80, 160, 255))):
+    cv2.line(canvas, as_int(right_eye - 0.4 * axis), as_int(left_eye + 0.4 * axis), ORANGE, scale)
+    cv2.line(canvas, as_int(middle - 0.9 * normal), as_int(middle + 1.6 * normal), ORANGE, scale)
+    for side, colour in ((0, MAGENTA), (1, BLUE)):
         weaker = ("right", "left")[side] == result.more_affected_side or result.more_affected_side == "both"
         mark = (255, 40, 40) if weaker else (60, 220, 60)
         for index in (*BROW[side], UPPER_LID[side], LOWER_LID[side], MOUTH_CORNER[side]):
@@ -362,8 +364,8 @@ def draw(
     )
     lines = [
         f"{label}   score {result.score:.3f}",
-        "red dots: weaker side  green: other side",
-        "orange: eye line, midline  blue/red: mouth corners",
+        "dots: red on the weaker side, green on the other",
+        "orange: eye line, midline  lines to the mouth corners: magenta patient's right, blue left",
     ]
     band = 8 + 16 * scale * len(lines)
     canvas[:band] = (canvas[:band] * 0.35).astype(np.uint8)  # a dark band: the text stays readable on any hair
