@@ -260,3 +260,31 @@ def _speaks_of_landmarks(run, data, tmp_path, capsys) -> None:
     assert analysis.cam is None and analysis.landmarks is not None
     shown = analysis.verdict + (analysis.asymmetry or "") + Path(analysis.report).read_text()
     assert not CNN_WORDS.search(shown), CNN_WORDS.findall(shown)
+
+
+@pytest.mark.skipif(not mediapipe_available(), reason="the landmark model measures faces: the face extra")
+def test_every_count_of_faceless_images_agrees_and_survives_evaluate(tmp_path, capsys):
+    from PIL import Image
+
+    data = make_synthetic_dataset(tmp_path / "data", 12, 3, seed=4, size=128, progress=False)
+    for path in sorted((data / "normal").rglob("*.jpg"))[::4]:  # a grey frame in place of every fourth normal face
+        Image.new("RGB", (128, 128), (120, 120, 120)).save(path)
+    run = tmp_path / "run"
+    flags = ["--model", "landmarks", "--image-size", "128", "--test-fraction", "0.34", "--val-fraction", "0.25"]
+    assert main(["train", str(data), "--out", str(run), *flags]) == 0
+    excluded = json.loads((run / "excluded.json").read_text())
+    listed = (run / "no_face.txt").read_text().splitlines()
+    assert excluded["no_face"] == len(listed) >= 3 and 1 <= excluded["no_face_test"] <= excluded["no_face"]
+
+    def counts() -> tuple[int, str, str]:
+        metrics = json.loads((run / "metrics.json").read_text())
+        return metrics["left_out"]["no_face"], (run / "model_card.md").read_text(), (run / "report.md").read_text()
+
+    for command in (None, ["evaluate", str(run)]):  # as trained, and after evaluate rewrote the report
+        if command:
+            assert main(command) == 0
+        test, card, report = counts()
+        assert test >= excluded["no_face_test"]
+        assert f"Test images without a usable face, no verdict: {test} (of {excluded['no_face']}" in card
+        assert f"Not in these figures: {test} images without a usable face" in report
+        assert f"{excluded['no_face']} in the whole data set, {excluded['no_face_test']} of them in the test" in report

@@ -14,6 +14,7 @@ from facepalsy.evaluation.metrics import (
     calibration_summary,
     chance_check,
 )
+from facepalsy.evaluation.model_card import left_out_notes, test_left_out
 from facepalsy.evaluation.report import write_report
 from facepalsy.evaluation.results import Evaluation
 from facepalsy.evaluation.validation import TemperatureChoice
@@ -230,6 +231,9 @@ def evaluate_run(
     if no_face:
         console.print(f"images without a usable face (no verdict): {no_face}, listed in {results.no_face}")
     notes = (*notes, *left_out_notes(unreadable, no_face, results))
+    left = {"unreadable": unreadable, "no_face": no_face}
+    if data is None:  # the run's own test split: its images without a usable face were left out at training
+        left["no_face"] += test_left_out(run)["no_face"]
     metrics = evaluate_arrays(
         predictor,
         results,
@@ -238,23 +242,10 @@ def evaluate_run(
         notes=notes,
         data=None if data is None else str(data),
         seed=config.get("seed", 0),
-        left_out={"unreadable": unreadable, "no_face": no_face},
+        left_out=left,
         overlap=overlap,
     )
     return metrics, results.path
-
-
-def left_out_notes(unreadable: int, no_face: int, folder) -> tuple[str, ...]:
-    """Report lines for images a run or evaluation could not use."""
-    notes = []
-    if unreadable:
-        notes.append(f"Unreadable images skipped (--skip-bad): {unreadable}, listed in `{folder.bad_images.name}`.")
-    if no_face:
-        notes.append(
-            f"Images without a usable face, which this model needs, so without a verdict: {no_face}, listed in "
-            f"`{folder.no_face.name}`."
-        )
-    return tuple(notes)
 
 
 def test_set_warning(run: RunFolder, root: Path, samples: list[Sample]) -> str | None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from facepalsy.data.dataset import CLASSES, manifest_rows
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
+from facepalsy.runfolder import RunFolder, read_json
 
 SOURCE_COLUMNS = ("source", "source_repo", "dataset")  # a manifest column naming where each image came from
 INTENDED_USE = (
@@ -132,10 +133,52 @@ def landmark_model_sentence(seed: int) -> str:
     )
 
 
-def exclusions_sentence(unreadable: int, no_face: int, folder, cannot_read: int = 0) -> str:
+def left_out_notes(unreadable: int, no_face: int, folder, in_test: int | None = None) -> tuple[str, ...]:
+    """Report lines for images a run or evaluation could not use; ``in_test``: for a run's own images, how many of
+    those without a usable face fell in its test split (counted there as no verdict)."""
+    notes = []
+    if unreadable:
+        notes.append(f"Unreadable images skipped (--skip-bad): {unreadable}, listed in `{folder.bad_images.name}`.")
+    if no_face:
+        where = "" if in_test is None else f" in the whole data set, {in_test} of them in the test split"
+        notes.append(
+            f"Images without a usable face, which this model needs, so without a verdict: {no_face}{where}, listed "
+            f"in `{folder.no_face.name}`."
+        )
+    return tuple(notes)
+
+
+def training_exclusions(run: RunFolder) -> dict[str, int]:
+    """A run's images left out at decoding (``excluded.json``): unreadable, no usable face, and of those the test
+    split's; empty for runs trained before it was written."""
+    return read_json(run.excluded) if run.excluded.is_file() else {}
+
+
+def test_left_out(run: RunFolder) -> dict[str, int]:
+    """What the run's test figures leave out before scoring: its test images without a usable face."""
+    return {"unreadable": 0, "no_face": training_exclusions(run).get("no_face_test", 0)}
+
+
+def run_exclusion_notes(run: RunFolder) -> tuple[str, ...]:
+    """The run's own left-out images in report lines, from ``excluded.json``."""
+    found = training_exclusions(run)
+    return left_out_notes(found.get("unreadable", 0), found.get("no_face", 0), run, found.get("no_face_test"))
+
+
+def exclusions_sentence(
+    unreadable: int, no_face: int, folder, cannot_read: int = 0, excluded: dict[str, int] | None = None
+) -> str:
     """What was left out and where it is listed (``folder``: a run, result or cross-validation folder);
     ``cannot_read``: faces the landmark model measured but could not read reliably (each with its reason in
-    ``predict``)."""
+    ``predict``); ``excluded``: for a run's own test split, the run's ``excluded.json`` (the whole data set's
+    counts), so that the card, the report and ``metrics.json`` say one number each."""
+    if excluded:
+        return (
+            f"Test images without a usable face, no verdict: {no_face} (of {excluded.get('no_face', 0)} in the whole "
+            f"data set, `{folder.no_face.name}`); test faces that could not be read reliably, no verdict: "
+            f"{cannot_read}; unreadable images left out of the run: {excluded.get('unreadable', 0)} "
+            f"(`{folder.bad_images.name}`). No image was dropped silently."
+        )
     return (
         f"Unreadable images left out: {unreadable} (`{folder.bad_images.name}`); images without a usable face, "
         f"no verdict: {no_face} (`{folder.no_face.name}`); faces that could not be read reliably, no verdict: "

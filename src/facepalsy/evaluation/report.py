@@ -15,7 +15,9 @@ from facepalsy.evaluation.model_card import (
     code_sentence,
     exclusions_sentence,
     landmark_model_sentence,
+    run_exclusion_notes,
     subgroup_section,
+    training_exclusions,
 )
 from facepalsy.evaluation.results import Evaluation, percent
 from facepalsy.files import atomic_write_text
@@ -161,6 +163,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     in_run = out.path.resolve() == run.path.resolve()
     audit = read_json(run.check) if in_run and run.check.is_file() else None
     lines = [f"# facepalsy report: {config['backbone']}", ""]
+    if in_run:  # the run's own left-out images, said the same way whoever rewrites the report (train, evaluate)
+        notes = (*run_exclusion_notes(run), *notes)
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     spec = run.read_model()[0]  # model.pt holds the weights too: read once
@@ -321,7 +325,11 @@ def run_card(
         data_hash=data_hash,
         count_lines=count_lines,
         exclusions=exclusions_sentence(
-            left_out.get("unreadable", 0), left_out.get("no_face", 0), out, left_out.get("cannot_read", 0)
+            left_out.get("unreadable", 0),
+            left_out.get("no_face", 0),
+            out,
+            left_out.get("cannot_read", 0),
+            training_exclusions(run) if in_run else None,
         ),
         preprocessing=(
             f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "

@@ -54,6 +54,9 @@ class ResultFiles:
     model_card = property(lambda self: self.path / "model_card.md")
     no_face = property(lambda self: self.path / "no_face.txt")
     bad_images = property(lambda self: self.path / "bad_images.txt")
+    # a run's images left out at decoding: unreadable, without a usable face, and how many of those fell in the test
+    # split (the one count every report, card and metrics.json of the run's test split uses)
+    excluded = property(lambda self: self.path / "excluded.json")
 
     def read_metrics(self) -> dict:
         return read_json(self.metrics)

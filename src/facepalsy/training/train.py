@@ -18,10 +18,11 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
 from facepalsy.data.dataset import CLASSES, Sample, load_images, split_samples, write_left_out
-from facepalsy.errors import FacepalsyError, Interrupted, display_path
+from facepalsy.errors import FacepalsyError, Interrupted, NoFaceError, display_path
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
-from facepalsy.evaluation.evaluate import evaluate_arrays, left_out_notes
+from facepalsy.evaluation.evaluate import evaluate_arrays
 from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point
+from facepalsy.evaluation.model_card import test_left_out
 from facepalsy.evaluation.results import Evaluation
 from facepalsy.evaluation.validation import choose_temperature, threshold_interval
 from facepalsy.files import atomic_write_json
@@ -149,9 +150,16 @@ def _train_prepared(
     images, kept, left_out = load_images(
         root, samples, config.image_size, config.skip_bad, progress and writer, spec.face
     )
+    # images without a usable face are split too (never trained on): those in the test split are the test's own
+    # "no verdict" count, in every report of the run
+    faceless = {str(e.path) for e in left_out if isinstance(e, NoFaceError)}
+    unused = [s for s in samples if str(root / s.path) in faceless]
+    every = split_samples(kept + unused, config.split, config.test_fraction, config.val_fraction, config.seed)
+    assignment = every[: len(kept)]
     if writer:
-        notes = (*notes, *left_out_notes(*write_left_out(run, left_out, root), run))
-    assignment = split_samples(kept, config.split, config.test_fraction, config.val_fraction, config.seed)
+        unreadable, no_face = write_left_out(run, left_out, root)
+        test = sum(part == "test" for part in every[len(kept) :])
+        atomic_write_json(run.excluded, {"unreadable": unreadable, "no_face": no_face, "no_face_test": test})
     if writer:
         audit_training_data(root, kept, run.check, spec, config.seed, progress)
     return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
@@ -306,6 +314,7 @@ def finish_run(
         [samples[i] for i in test],
         notes=notes,
         seed=config.seed,
+        left_out=test_left_out(run),
         features=features(parts == "test"),
         details=details,
     )
