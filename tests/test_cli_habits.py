@@ -86,3 +86,15 @@ def test_installed_requirements_are_consistent():
     """Every extra was installed with its declared requirements (MediaPipe's included): pip check is clean."""
     done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_small_mends_an_empty_folder_a_missing_database_and_a_mistyped_flag(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["asymmetry", str(empty)]) == 2  # was: nothing printed, exit 0
+    assert ".dcm" in capsys.readouterr().err
+    db = tmp_path / "new.db"
+    assert main(["history", "NOPE", "--db", str(db)]) == 2 and not db.exists()  # no empty database left behind
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", "RUN", "x.jpg", "--treshold", "0.5"])
+    assert stop.value.code == 2 and "did you mean --threshold?" in capsys.readouterr().err

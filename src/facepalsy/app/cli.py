@@ -35,7 +35,7 @@ from facepalsy.app.commands_models import (
     cmd_train,
 )
 from facepalsy.app.commands_records import add_record_commands, db_flag
-from facepalsy.app.flags import common_flags, config_flags, inference_flags, ray_flags, strict_flag
+from facepalsy.app.flags import Parser, common_flags, config_flags, inference_flags, ray_flags, strict_flag
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
 from facepalsy.inference.network import PRECISIONS
@@ -62,10 +62,10 @@ SINGLE_PROCESS_COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     from facepalsy.version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="facepalsy",
         description="Facial palsy detection: VGG transfer learning with honest evaluation.",
-        epilog="Progress and notes go to stderr, results to stdout. Shell completion: see the README.",
+        epilog="Progress and notes go to stderr, results to stdout. Shell completion: see docs/guide.md.",
     )
     parser.add_argument("--version", action="version", version=f"facepalsy {__version__}")
     common_flags(parser, default=False)
@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    try:  # shell completion when argcomplete is installed (README); without it, nothing changes
+    try:  # shell completion when argcomplete is installed (docs/guide.md); without it, nothing changes
         import argcomplete
 
         argcomplete.autocomplete(parser)

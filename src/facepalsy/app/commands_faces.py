@@ -71,8 +71,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             print(f"error: {v.path}: {v.error}", file=sys.stderr)
     paths = expand_inputs(images) if images else []
-    if images and not paths:
-        raise FacepalsyError("no images given (folders are searched for .bmp, .jpeg, .jpg, .png, .webp)")
     cams = Path(args.cam) if args.cam else None
     results = predictor.predict(paths, cam_dir=cams, patterns=args.pattern) if paths else []
     if args.json:

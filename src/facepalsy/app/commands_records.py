@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def record_after_exam(args: argparse.Namespace, exam, names: dict[str, str] | No
     if recorded.warning:
         console.print(
             f"[yellow]warning:[/] patient id {recorded.patient!r}: {recorded.warning}; ids must be pseudonyms "
-            f"(`facepalsy forget {recorded.patient} --yes` removes it)",
+            f"(`facepalsy forget {shlex.quote(recorded.patient)} --yes` removes it)",
             highlight=False,
         )
     console.print(recorded.sentence(), highlight=False)
@@ -96,7 +97,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from facepalsy.records.report import write_history
     from facepalsy.records.store import RecordStore
 
-    with RecordStore(args.db) as store:
+    with RecordStore(args.db, create=False) as store:
         history = store.history(args.patient, load_norms(args.norms))
     files = write_history(history, Path(args.out or f"history_{args.patient.strip()}"))
     if args.json:
@@ -131,7 +132,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         raise FacepalsyError(
             f"forgetting {args.patient!r} deletes every exam and photo and cannot be undone: add --yes"
         )
-    with RecordStore(args.db) as store:
+    with RecordStore(args.db, create=False) as store:
         count = store.forget(args.patient)
         where = store.where
     console.print(f"forgot patient {args.patient.strip()}: {count} exams deleted from {where}", highlight=False)
@@ -142,7 +143,7 @@ def cmd_export_record(args: argparse.Namespace) -> int:
     from facepalsy.records.report import write_export
     from facepalsy.records.store import RecordStore
 
-    with RecordStore(args.db) as store:
+    with RecordStore(args.db, create=False) as store:
         record = store.export(args.patient)
     paths = write_export(record, Path(args.out or f"record_{args.patient.strip()}"))
     print("\n".join(str(path) for path in paths), file=sys.stdout)

@@ -4,6 +4,7 @@ rule that turns them and a config file into one validated Config."""
 from __future__ import annotations
 
 import argparse
+import difflib
 from pathlib import Path
 
 from facepalsy.inference.network import PRECISIONS
@@ -12,6 +13,30 @@ from facepalsy.models.baseline import ALIASES
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.vgg import list_models
 from facepalsy.training.config import LOGGERS, SCHEDULES, SPLITS, Config, load_config
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a suggestion for a mistyped flag (``--treshold``: did you mean ``--threshold``?)."""
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments:"):
+            known = _option_strings(self)
+            for token in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(token.split("=")[0], known, n=1, cutoff=0.75)
+                if token.startswith("-") and close:
+                    message += f" (did you mean {close[0]}?)"
+        super().error(message)
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag of a parser and its subcommands."""
+    found = []
+    for action in parser._actions:  # argparse keeps them there; it has no public accessor
+        found += action.option_strings
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _option_strings(sub)
+    return sorted(set(found))
 
 
 def config_flags(parser: argparse.ArgumentParser) -> None:

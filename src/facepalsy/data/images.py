@@ -171,7 +171,8 @@ def resize_square(rgb: np.ndarray | Image.Image, size: int) -> np.ndarray:
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Files as given; folders replaced by the images they hold (recursively, sorted).
+    """Files as given; folders replaced by the images they hold (recursively, sorted); InputError when that leaves
+    nothing (an empty folder), naming what was searched for.
 
     A folder named like an image (``photo.jpg/``) is kept as given, so that it is refused by name
     instead of being searched.
@@ -182,4 +183,6 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
             paths.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()))
         else:
             paths.append(item)
+    if inputs and not paths:
+        raise InputError(f"no images given (folders are searched for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     return paths

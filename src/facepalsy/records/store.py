@@ -120,8 +120,12 @@ def recorded_by_default() -> str | None:
 class RecordStore:
     """Patients and their exams in one database (see the module docstring for where and how)."""
 
-    def __init__(self, db: str | Path | None = None) -> None:
+    def __init__(self, db: str | Path | None = None, create: bool = True) -> None:
+        """``create=False``: only open an existing database (history, export, forget read a record; a mistyped path
+        must not leave an empty database behind)."""
         self.url, self.path = database_url(db)
+        if self.path is not None and not create and not self.path.is_file():
+            raise FacepalsyError(f"{self.path}: no record database there (exams are recorded with exam --patient)")
         if self.path is not None:
             _create_private_file(self.path)
         try:
