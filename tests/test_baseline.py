@@ -186,8 +186,8 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     capsys.readouterr()
     assert main(["compare", str(run), str(cv)]) == 0
     table = capsys.readouterr().out
-    assert f"| LANDMARKS | {run.name} | face crop | subject split |" in table
-    assert f"| LANDMARKS | {cv.name} | face crop | subject-kfold (3 folds) |" in table
+    assert f"| landmarks | {run.name} | face crop | subject split |" in table
+    assert f"| landmarks | {cv.name} | face crop | subject-kfold (3 folds) |" in table
     _cannot_read(run, image, tmp_path, capsys)
 
 

@@ -4,6 +4,7 @@ like any other."""
 
 from __future__ import annotations
 
+import csv
 import json
 import stat
 from pathlib import Path
@@ -73,6 +74,11 @@ def test_three_visits_same_photo_no_change_then_a_pulled_down_mouth_corner_reads
     record = json.loads((tmp_path / "record" / "record.json").read_text())
     assert len(record["exams"]) == 3 and "rest" in record["exams"][0]["photos"]
     assert len((tmp_path / "record" / "record.csv").read_text().splitlines()) == 1 + 3 * 5  # 4 regions + overall
+    with (tmp_path / "record" / "record.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    mouth = [r for r in rows if r["region"] == "mouth"][-1]  # the third visit: the pulled-down corner
+    assert float(mouth["healthy_percentile"]) > 50 and mouth["weaker_side"] in ("left", "right", "both", "")
+    assert {"more_affected_side", "pattern", "pattern_side", "grade_total"} <= set(mouth)
 
 
 def _dicom(rgb: np.ndarray, path: Path, patient_id: str, date: str, jpeg: bytes | None = None) -> Path:

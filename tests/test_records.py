@@ -93,6 +93,9 @@ def test_forget_needs_yes_and_history_of_an_unknown_patient_is_one_line(tmp_path
     assert main(["forget", "P-1", "--db", str(db)]) == 2
     assert "cannot be undone: add --yes" in capsys.readouterr().err
     assert main(["history", "P-1", "--db", str(db), "--out", str(tmp_path / "h")]) == 2
+    assert not db.exists()  # no database: it is not created by reading it
+    RecordStore(db).close()
+    assert main(["history", "P-1", "--db", str(db), "--out", str(tmp_path / "h")]) == 2
     assert f"patient 'P-1': no exams recorded in {db}" in capsys.readouterr().err
 
 

@@ -6,6 +6,7 @@ metrics, the training loop and the exam. Matplotlib runs headless (Agg), so no d
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import matplotlib
@@ -235,6 +236,8 @@ def plot_trend(
         ax.set_ylim(0, top * 1.25)
         ax.set_title(name.replace("_", " "))
         ax.tick_params(axis="x", rotation=45)
+        if len(set(dates)) == 1:  # one visit: a week either side, not matplotlib's default span of years
+            ax.set_xlim(dates[0] - datetime.timedelta(days=7), dates[0] + datetime.timedelta(days=7))
     np.atleast_1d(axes)[0].set_ylabel("resting score (units of healthy spread)")
     np.atleast_1d(axes)[0].legend(loc="upper left", fontsize=8)
     if title:

@@ -353,11 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = command("bench", help="speed and memory on this machine, against its own matrix-product peak")
-    p.add_argument("--backbones", default="vgg16,vgg19")
-    p.add_argument("--size", type=int, default=224)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--backbones", default="vgg16,vgg19", help="comma-separated backbones to time (default vgg16,vgg19)")
+    p.add_argument("--size", type=int, default=224, help="input size in pixels (default 224)")
+    p.add_argument("--batch", type=int, default=16, help="images per timed batch (default 16)")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure (median)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="auto (bf16 where native), bf16 or fp32 (default auto)"
+    )
     p.add_argument(
         "--run",
         metavar="RUN",
@@ -369,11 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the cross-validation, landmark and video figures (several minutes)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
     p.set_defaults(func=cmd_bench)
 
     p = command("demo", help="synthetic data → train → evaluate → report, offline, no arguments")
-    p.add_argument("--out", default="facepalsy-demo")
+    p.add_argument("--out", default="facepalsy-demo", help="the demo's folder: data/ and run/ (default facepalsy-demo)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing demo folder")
     p.add_argument("--seed", type=int, default=0, help="the training's seed (default 0; the data are always the same)")
     p.set_defaults(func=cmd_demo)

@@ -65,8 +65,8 @@ HEADERS = {
     **{key: f"{key} %" for key in ("accuracy", "recall", "precision")},
     "f1": "F1 %",
     "roc_auc": "ROC AUC (95% CI)",
-    "sensitivity": "sensitivity (95% CI)",
-    "specificity": "specificity (95% CI)",
+    "sensitivity": "sensitivity % (95% CI)",
+    "specificity": "specificity % (95% CI)",
 }
 
 
@@ -111,7 +111,7 @@ def read_folder(path: Path) -> ComparedFolder:
         protocol, scores = f"{config['split']} split", Evaluation.from_dict(run.read_metrics())
     return ComparedFolder(
         path=path,
-        model=canonical_name(config["backbone"]).upper().replace("_BN", " + BN"),
+        model=model_name(config["backbone"]),
         model_input=spec.face.label(),
         protocol=protocol,
         data=str(scan_root(config["data"]).resolve()),
@@ -120,10 +120,19 @@ def read_folder(path: Path) -> ComparedFolder:
     )
 
 
-def _with_interval(value: float | None, interval: list[float] | None) -> str:
+def model_name(backbone: str) -> str:
+    """How the table names a model: VGG16, VGG11 + BN, landmarks."""
+    name = canonical_name(backbone)
+    return name.upper().replace("_BN", " + BN") if name.startswith("vgg") else name
+
+
+def _with_interval(value: float | None, interval: list[float] | None, scale: float = 1.0) -> str:
+    """A value and its interval, as fractions (``scale`` 1) or percentages (100)."""
     if value is None:
         return "n/a"
-    return f"{value:.3f}" + (f" ({interval[0]:.3f}–{interval[1]:.3f})" if interval else "")
+    digits = 3 if scale == 1 else 1
+    text = f"{scale * value:.{digits}f}"
+    return text + (f" ({scale * interval[0]:.{digits}f}–{scale * interval[1]:.{digits}f})" if interval else "")
 
 
 def folder_row(folder: ComparedFolder, scores: Scores | None = None) -> dict:
@@ -138,8 +147,8 @@ def folder_row(folder: ComparedFolder, scores: Scores | None = None) -> dict:
         "n": s.n,
         **{k: round(100 * getattr(s, k), 2) for k in ("accuracy", "recall", "precision", "f1")},
         "roc_auc": _with_interval(s.roc_auc, s.ci95.get("roc_auc")),
-        "sensitivity": _with_interval(s.recall, s.ci95.get("recall")),
-        "specificity": _with_interval(s.specificity, s.ci95.get("specificity")),
+        "sensitivity": _with_interval(s.recall, s.ci95.get("recall"), 100),
+        "specificity": _with_interval(s.specificity, s.ci95.get("specificity"), 100),
         "threshold": "per fold" if s.threshold is None else round(s.threshold, 3),
         "path": str(folder.path),
     }
@@ -214,7 +223,7 @@ def write_comparison(comparison: Comparison, out: Path) -> tuple[Path, Path]:
     md, csv_path = OutputFolder(out).comparison, OutputFolder(out).comparison_table
     kinds = sorted({"frame" if r["protocol"].startswith("frame") else "subject" for r in comparison.rows})
     note = "\n".join(f"- {PROTOCOL_TEXT[kind]}" for kind in kinds)
-    title = "# Model comparison (%, positive class palsy; AUC, sensitivity and specificity as fractions)"
+    title = "# Model comparison (%, positive class palsy; ROC AUC as a fraction)"
     atomic_write_text(md, f"{title}\n\n{comparison.markdown()}\n{note}\n")
     atomic_write_csv(csv_path, [*COLUMNS, "path"], comparison.rows)
     return md, csv_path

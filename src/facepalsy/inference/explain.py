@@ -96,7 +96,7 @@ def save_heatmap_grid(path: Path, rows: dict[str, list[tuple[np.ndarray, np.ndar
             if c < len(items):
                 image, heatmap, prob, name = items[c]
                 ax.imshow(overlay(image, heatmap))
-                ax.set_title(f"{name[-18:]}\np={prob:.2f}", fontsize=7)
+                ax.set_title(f"{Path(name).name[-18:]}\np={prob:.2f}", fontsize=7)
             if c == 0:
                 ax.text(-0.08, 0.5, group, transform=ax.transAxes, rotation=90, va="center", ha="right", fontsize=9)
     save_figure(fig, path)

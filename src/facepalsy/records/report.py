@@ -75,7 +75,13 @@ EXPORT_COLUMNS = (
     "recorded_by",
     "region",
     "score",
+    "healthy_percentile",
     "outside_healthy_range",
+    "weaker_side",
+    "more_affected_side",
+    "pattern",
+    "pattern_side",
+    "grade_total",
     "verdict",
     "facepalsy",
 )
@@ -84,17 +90,29 @@ EXPORT_COLUMNS = (
 def write_export(record: dict, folder: Path) -> tuple[Path, Path]:
     """``record.json`` (everything stored) and ``record.csv`` (one row per exam and region, overall included)."""
     folder = Path(folder)
-    rows = [
-        {
-            **{key: exam[key] for key in ("exam_id", "date", "date_source", "recorded_at", "recorded_by", "verdict")},
-            "facepalsy": exam["facepalsy"],
-            "region": region,
-            "score": exam["overall"] if region == "overall" else exam["regions"].get(region),
-            "outside_healthy_range": region in exam["outside_healthy_range"],
-        }
-        for exam in record["exams"]
-        for region in TRACKED
-    ]
+    rows = []
+    for exam in record["exams"]:
+        pattern = exam.get("palsy_pattern") or {}
+        grade = (exam.get("exam") or {}).get("grade") or {}
+        for region in TRACKED:
+            detail = exam.get("region_details", {}).get(region, {})
+            rows.append(
+                {
+                    **{k: exam[k] for k in ("exam_id", "date", "date_source", "recorded_at", "recorded_by", "verdict")},
+                    "facepalsy": exam["facepalsy"],
+                    "region": region,
+                    "score": exam["overall"] if region == "overall" else exam["regions"].get(region),
+                    "healthy_percentile": detail.get("healthy_percentile"),
+                    "outside_healthy_range": region in exam["outside_healthy_range"]
+                    if region != "overall"
+                    else bool(exam["outside_healthy_range"]),
+                    "weaker_side": detail.get("weaker_side"),
+                    "more_affected_side": exam.get("more_affected_side"),
+                    "pattern": pattern.get("pattern"),
+                    "pattern_side": pattern.get("side"),
+                    "grade_total": grade.get("total"),
+                }
+            )
     atomic_write_json(folder / "record.json", record, private=True)
     atomic_write_csv(folder / "record.csv", EXPORT_COLUMNS, rows, private=True)
     return folder / "record.json", folder / "record.csv"

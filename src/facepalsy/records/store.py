@@ -255,7 +255,15 @@ class RecordStore:
                 "patient": found.pseudonym,
                 "created": found.created.isoformat(),
                 "exams": [
-                    {**_visit(row).to_dict(), "recorded_at": row.recorded_at.isoformat(), "exam": row.document}
+                    {
+                        **_visit(row).to_dict(),
+                        "recorded_at": row.recorded_at.isoformat(),
+                        "region_details": {
+                            r.region: {"healthy_percentile": r.healthy_percentile, "weaker_side": r.weaker_side}
+                            for r in row.regions
+                        },
+                        "exam": row.document,
+                    }
                     for row in found.exams
                 ],
             }
