@@ -36,6 +36,7 @@ def test_the_page_asks_for_a_login_then_records_an_exam_and_shows_the_history(ti
             password = page.locator("input[type=password]")
             password.wait_for(timeout=60000)  # the login comes first: nothing of the page before it
             assert not page.locator("#analyse-photo").count()
+            assert "facepalsy" in page.content() and "not a medical device" in page.content()  # who asks, and why
             page.locator("input[type=text]").first.fill("clinician")
             password.fill("s3cret-Words")
             page.get_by_role("button", name="Login").click()
@@ -51,11 +52,13 @@ def test_the_page_asks_for_a_login_then_records_an_exam_and_shows_the_history(ti
             patient = page.locator("#patient input")
             patient.fill("P-WEB")
             patient.press("Enter")
+            page.locator("#visit-date textarea").fill("2026-03-10")
             page.locator("#record-exam").click()
-            page.locator("#record-status").get_by_text("Recorded:").wait_for(timeout=60000)
+            page.locator("#record-status").get_by_text("Recorded visit").wait_for(timeout=60000)
             page.locator("#history-table").get_by_text("History of patient P-WEB").wait_for(timeout=60000)
             status = page.locator("#record-status").inner_text()
-            assert "recorded visit 1 of patient P-WEB" in status
+            assert "Recorded visit 1 of patient P-WEB, dated 2026-03-10 (entered)" in status
+            assert ".db" not in status and "--date" not in status  # no database path, no command-line flag
             page.get_by_role("button", name="Show history").click()
             page.locator("#trend img").first.wait_for(timeout=60000)
             browser.close()

@@ -34,6 +34,10 @@ from facepalsy.log import console
 from facepalsy.workflows.page_report import write_html_report
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
+LOGIN_NOTICE = (
+    "facepalsy: facial palsy from face photos and videos. Research software, not a medical device; patient ids are "
+    "pseudonyms. Sign in with the account the server's administrator gave you."
+)
 CAUTION = (
     "**Research tool, not a diagnosis.** facepalsy estimates how much a face looks like the palsy "
     "examples it was trained on. It has not been validated for clinical use; a clinician decides."
@@ -268,7 +272,8 @@ class Analyzer:
                 raise UploadError("Upload photos named by expression (rest.jpg, smile.jpg, …) or one video.")
             out = self._derived(derived)
             with self.lock:
-                exam = run_exam(source, out, self.norms)
+                title = Path(video_upload).name if video_upload else f"{len(consumed)} uploaded photos"
+                exam = run_exam(source, out, self.norms, person=title)
             pending = pending_exam(exam, exam_sources(source))
             folder = ExamFolder(out)
             text = exam.markdown(pictures=False, grade=False)
@@ -427,6 +432,7 @@ def serve(
             max_file_size=f"{VIDEO_LIMIT_MB}mb",
             quiet=True,
             prevent_thread_lock=True,
+            auth_message=LOGIN_NOTICE,
         )
         console.print(f"facepalsy page on http://{host}:{port} (Ctrl+C to stop)")  # only once the run has loaded
         while not stop.wait(0.5):

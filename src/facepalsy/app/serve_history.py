@@ -10,6 +10,7 @@ just made, under the logged-in user's name (and in the server's log).
 
 # No ``from __future__ import annotations`` here: Gradio hands a callback the request (who is logged in) by the
 # real type of its annotation, which a postponed (string) annotation would hide.
+import dataclasses
 import ipaddress
 import os
 import tempfile
@@ -22,7 +23,7 @@ from PIL import Image
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.norms import load_norms
 from facepalsy.log import console
-from facepalsy.records.recording import PendingExam, record_exam
+from facepalsy.records.recording import PendingExam, parse_date, record_exam
 from facepalsy.records.report import draw_trend
 from facepalsy.records.store import RecordStore, database_url
 
@@ -115,20 +116,28 @@ class HistoryDesk:
             Path(name).unlink(missing_ok=True)
         return history.markdown(), chart
 
-    def record(self, patient: str | None, pending: PendingExam | None, user: str | None) -> str:
-        """Record the exam the Exam tab made, saying what was stored (or why nothing was)."""
+    def record(
+        self, patient: str | None, pending: PendingExam | None, user: str | None, visit_date: str | None = None
+    ) -> str:
+        """Record the exam the Exam tab made, on ``visit_date`` (YYYY-MM-DD) if given, saying what was stored (or
+        why nothing was) in the page's words: no command-line flag, no database path."""
         if pending is None:
             return "Run an exam in the Exam tab first; then record it here."
         if not (patient or "").strip():
             return "Type the patient's pseudonymous id first."
         try:
+            if (visit_date or "").strip():
+                pending = dataclasses.replace(pending, date=parse_date(visit_date.strip()), date_source="entered")
             with self.lock:
                 recorded = record_exam(self._store(), patient, pending, user or LOCAL_USER)
         except FacepalsyError as exc:
             return f"**Not recorded.** {exc}"
         console.print(f"{recorded.sentence()}, by {user or LOCAL_USER}", highlight=False)  # the server's log
         warning = f"\n\n**Warning:** the id {recorded.warning}; ids must be pseudonyms." if recorded.warning else ""
-        return f"Recorded: {recorded.sentence()}.{warning}"
+        return (
+            f"Recorded visit {recorded.visit} of patient {recorded.patient}, dated {recorded.date.isoformat()} "
+            f"({recorded.date_source}).{warning}"
+        )
 
 
 def history_tab(gr, desk: HistoryDesk, pending) -> None:
@@ -144,13 +153,16 @@ def history_tab(gr, desk: HistoryDesk, pending) -> None:
         with gr.Row():
             show = gr.Button("Show history", elem_id="show-history")
             record = gr.Button("Record the exam just made", variant="primary", elem_id="record-exam")
+        visit_date = gr.Textbox(
+            label="Visit date (YYYY-MM-DD; empty: the photos' own date, else today)", elem_id="visit-date"
+        )
         status = gr.Markdown(elem_id="record-status")
         table = gr.Markdown(elem_id="history-table")
         chart = gr.Image(label="Resting scores over visits (healthy range shaded)", elem_id="trend")
 
-        def record_then_show(patient_id, exam, request: gr.Request):
-            message = desk.record(patient_id, exam, getattr(request, "username", None))
+        def record_then_show(patient_id, exam, date, request: gr.Request):
+            message = desk.record(patient_id, exam, getattr(request, "username", None), date)
             return (message, *desk.show(patient_id))
 
         show.click(desk.show, [patient], [table, chart], api_name="history")
-        record.click(record_then_show, [patient, pending], [status, table, chart], api_name="record_exam")
+        record.click(record_then_show, [patient, pending, visit_date], [status, table, chart], api_name="record_exam")

@@ -49,7 +49,7 @@ def parse_date(value: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(value)
     except ValueError:
-        raise FacepalsyError(f"--date {value!r}: give the date as YYYY-MM-DD") from None
+        raise FacepalsyError(f"date {value!r}: give the date as YYYY-MM-DD") from None
 
 
 def exam_date(sources: dict[str, Path], given: str | None) -> tuple[datetime.date, str]:

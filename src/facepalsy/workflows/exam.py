@@ -323,9 +323,12 @@ def measure_exam(
     fps: float = 6.0,
     predictor=None,
     iris_mm: float = IRIS_MM,
+    person: str | None = None,
 ) -> tuple[Exam, dict[str, Measured], dict | None]:
     """The exam of one person (a folder of expression photos, or a video), measured and read, nothing written: the
-    exam, its measured expressions and, for a video, what :func:`exam_video` found (else None)."""
+    exam, its measured expressions and, for a video, what :func:`exam_video` found (else None). ``person``: how
+    the exam is titled (default: the path)."""
+    person = person or str(path)
     path = Path(path)
     if path.is_dir():
         measured, failed, unknown, mismatched, still = exam_photos(path, norms, names)
@@ -335,11 +338,11 @@ def measure_exam(
                 f"{path}: no expression photo with a usable face that shows its expression ({'; '.join(reasons)})"
             )
         extra = {"no_face": failed, "unnamed_files": unknown, "mismatched": mismatched, "unmoved": still}
-        return make_exam(str(path), measured, "photos", iris_mm, **extra), measured, None
+        return make_exam(person, measured, "photos", iris_mm, **extra), measured, None
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         measured, video = exam_video(path, norms, fps, frames_for=predictor)
         summary = {k: v for k, v in video.items() if k not in ("timeline", "cnn_frames")}
-        return make_exam(str(path), measured, "video", iris_mm, video=summary), measured, video
+        return make_exam(person, measured, "video", iris_mm, video=summary), measured, video
     raise FacepalsyError(
         f"{path}: give a folder of expression photos or a video ({', '.join(sorted(VIDEO_EXTENSIONS))})"
     )
@@ -353,11 +356,12 @@ def run_exam(
     fps: float = 6.0,
     predictor=None,
     iris_mm: float = IRIS_MM,
+    person: str | None = None,
 ) -> Exam:
     """The whole exam of one person (:func:`measure_exam`), written: ``out/exam.json``, ``exam.md``, ``regions.png``,
     ``grade.png``, a landmark drawing per expression and, for a video, the timeline."""
     path, folder = Path(path), ExamFolder(out)
-    exam, measured, video = measure_exam(path, norms, names, fps, predictor, iris_mm)
+    exam, measured, video = measure_exam(path, norms, names, fps, predictor, iris_mm, person)
     folder.path.mkdir(parents=True, exist_ok=True)
     pictures = {"movement per side": folder.chart.name}
     if video is not None:
