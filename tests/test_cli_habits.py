@@ -98,3 +98,10 @@ def test_small_mends_an_empty_folder_a_missing_database_and_a_mistyped_flag(tmp_
     with pytest.raises(SystemExit) as stop:
         main(["predict", "RUN", "x.jpg", "--treshold", "0.5"])
     assert stop.value.code == 2 and "did you mean --threshold?" in capsys.readouterr().err
+
+
+def test_predict_on_a_missing_file_says_so_once_and_prints_no_row(tiny_run, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["predict", str(tiny_run), str(tmp_path / "nope.jpg")]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and said.err.count("nope.jpg") == 1

@@ -57,8 +57,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     videos = [Path(p) for p in args.images if Path(p).suffix.lower() in VIDEO_EXTENSIONS]
     images = [p for p in args.images if Path(p).suffix.lower() not in VIDEO_EXTENSIONS]
     piped = not args.json and not sys.stdout.isatty()
-    if piped:  # one tab-separated line per image or video, under a header, never truncated
-        print("source\tlabel\tp_palsy\tthreshold\tnotes")
+    if piped and videos:  # one tab-separated line per image or video, under a header, never truncated
+        print(TSV_HEADER)
     verdicts = [predictor.predict_video(video, Path(args.out) / video.stem, fps=args.fps) for video in videos]
     for v in verdicts:
         if args.json:
@@ -73,6 +73,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(images) if images else []
     cams = Path(args.cam) if args.cam else None
     results = predictor.predict(paths, cam_dir=cams, patterns=args.pattern) if paths else []
+    failed = [r for r in results if not r.ok]
+    for r in failed:  # first: a file that could not be read is said once, before any table
+        print(f"error: {r.source}: {r.error}", file=sys.stderr)
+    results = [r for r in results if r.status != "unreadable"]  # no verdict for a face is an outcome; a bad file not
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))
@@ -88,14 +92,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
         result_console().print(table)
     else:
+        if results and piped and not videos:
+            print(TSV_HEADER)
         for r in results:
             prob = "" if r.prob_palsy is None else f"{r.prob_palsy:.4f}"
             print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}\t" + "; ".join(notes(r)))
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        print(f"error: {r.source}: {r.error}", file=sys.stderr)
     answered = sum(r.ok for r in results) + sum(not v.error for v in verdicts)
     return exit_code(answered, len(failed) + sum(bool(v.error) for v in verdicts), args.strict)
+
+
+TSV_HEADER = "source\tlabel\tp_palsy\tthreshold\tnotes"  # predict's output when piped
 
 
 def notes(prediction) -> list[str]:
