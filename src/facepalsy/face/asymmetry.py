@@ -357,15 +357,13 @@ def draw(
         for index in (*BROW[side], UPPER_LID[side], LOWER_LID[side], MOUTH_CORNER[side]):
             cv2.circle(canvas, as_int(landmarks[index]), 3 * scale, mark, -1)
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
-    label = verdict or (
-        f"more affected: patient's {result.more_affected_side}"
-        if result.more_affected_side
-        else "within the healthy range"
-    )
+    affected = result.more_affected_side
+    named = "both sides" if affected == "both" else f"patient's {affected}"
+    label = verdict or (f"more affected: {named}" if affected else "within the healthy range")
     lines = [
         f"{label}   score {result.score:.3f}",
         "dots: red on the weaker side, green on the other",
-        "orange: eye line, midline  lines to the mouth corners: magenta patient's right, blue left",
+        "orange: eye line, midline; mouth lines: magenta right, blue left",
     ]
     band = 8 + 16 * scale * len(lines)
     canvas[:band] = (canvas[:band] * 0.35).astype(np.uint8)  # a dark band: the text stays readable on any hair

@@ -51,6 +51,11 @@ class HealthyRangeReading:
     reference: dict = field(default_factory=dict)  # the ranges used: source, count, date, expression, slack
     turned: bool = False
 
+    @property
+    def side_words(self) -> str:
+        """The more affected side as a sentence says it: "patient's left", or "both sides"."""
+        return "both sides" if self.more_affected_side == "both" else f"patient's {self.more_affected_side}"
+
     @classmethod
     def turned_away(cls) -> HealthyRangeReading:
         return cls(regions={}, outside_healthy_range=None, more_affected_side=None, turned=True)
@@ -103,9 +108,7 @@ class HealthyRangeReading:
         outside = [name.replace("_", " ") for name in self.outside_regions]
         if not outside:
             return "within the healthy range in every region (no affected side named)"
-        return (
-            f"outside the healthy range: {', '.join(outside)}; more affected side: patient's {self.more_affected_side}"
-        )
+        return f"outside the healthy range: {', '.join(outside)}; more affected side: {self.side_words}"
 
     def _named(self, name: str) -> str:
         measures = self.regions[name].measures_text()
@@ -127,5 +130,5 @@ class HealthyRangeReading:
             )
         return (
             f"**Outside the healthy range: {', '.join(outside)}**; more affected side: "
-            f"**patient's {self.more_affected_side}** (healthy percentiles: {percentiles})"
+            f"**{self.side_words}** (healthy percentiles: {percentiles})"
         )

@@ -132,7 +132,8 @@ class Exam:
             text = "Within the healthy range in every region measured (no affected side named)."
         else:
             outside = ", ".join(name.replace("_", " ") for name in self.outside_regions)
-            text = f"Outside the healthy range in: {outside}; more affected side: patient's {self.more_affected_side}."
+            side = "both sides" if self.more_affected_side == "both" else f"patient's {self.more_affected_side}"
+            text = f"Outside the healthy range in: {outside}; more affected side: {side}."
         weak = [
             f"{name.replace('_', ' ')} (patient's {r.weak_movement} moves {r.symmetry_percent:.0f}% as far)"
             for name, r in self.regions.items()
