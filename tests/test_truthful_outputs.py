@@ -97,7 +97,7 @@ def test_the_audit_explains_an_auc_below_one_half_and_gives_crop_models_their_ow
     note = below_chance_note({"auc": 0.431, "ci95": [0.393, 0.475]})
     assert note and "no usable signal, not a reversed one" in note
     assert below_chance_note({"auc": 0.47, "ci95": [0.40, 0.55]}) is None
-    assert "--face-crop" in ADVICE and "--face-crop" not in CROP_ADVICE
+    assert "--face-crop" not in ADVICE + CROP_ADVICE and "--harmonise" in ADVICE and "--harmonise" in CROP_ADVICE
 
 
 def test_the_exam_drawings_say_what_the_exam_counts_and_weak_movement_is_flagged():
