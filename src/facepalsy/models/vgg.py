@@ -2,7 +2,8 @@
 
 The layer table and parameter names follow torchvision's ``models/vgg.py`` (``features.N.weight``),
 so the official ImageNet files (``vgg16-397923af.pth`` …) load unchanged. torchvision itself is
-not a dependency: its compiled part needs a CUDA build of torch. Only ``features`` is kept; the
+not a dependency: PyPI's torchvision does not load beside the project's pinned CPU build of torch (its compiled
+operators are built for another torch). Only ``features`` is kept; the
 ImageNet classifier is replaced by the head of the published method (Nawar et al.):
 global average pooling → flatten (512) → Dense 512 + ReLU → Dropout 0.2 → Dense 2 (softmax at inference).
 """

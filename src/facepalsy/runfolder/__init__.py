@@ -1,4 +1,5 @@
-"""Run folders: one typed class per kind of folder knows every file in it; no other module spells a file name.
+"""Run folders: one typed class per kind of folder knows every file in it, so that a run's, a cross-validation's and
+an exam's file names are spelled here only.
 
 A :class:`RunFolder` is what ``facepalsy train`` writes (and every fold of a cross-validation);
 a :class:`CvFolder` holds the folds and the pooled results; :class:`ResultFiles` is what an

@@ -10,7 +10,6 @@ from facepalsy.face.grade import Grade
 from facepalsy.face.pattern import MOVEMENT_WEAK, pattern_text
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
 
-WEAK_MOVEMENT = MOVEMENT_WEAK  # %: one side moving less than half as far as the other is flagged (the pattern's cut)
 COLUMNS = (
     "region",
     "resting score (healthy percentile)",
@@ -44,8 +43,8 @@ class ExamRegion:
 
     @property
     def weak_movement(self) -> str | None:
-        """The side that moves less than WEAK_MOVEMENT % as far as the other, if one does."""
-        if self.symmetry_percent is None or self.symmetry_percent >= WEAK_MOVEMENT or not self.movement:
+        """The side that moves less than MOVEMENT_WEAK % as far as the other (the pattern's cut), if one does."""
+        if self.symmetry_percent is None or self.symmetry_percent >= MOVEMENT_WEAK or not self.movement:
             return None
         return min(self.movement, key=self.movement.get)
 
@@ -140,7 +139,7 @@ class Exam:
             if r.weak_movement
         ]
         if weak:
-            text += f" Weak movement on one side (under {WEAK_MOVEMENT:.0f}%): {'; '.join(weak)}."
+            text += f" Weak movement on one side (under {MOVEMENT_WEAK:.0f}%): {'; '.join(weak)}."
         return text
 
     def drawing_verdict(self, expression: str) -> str:
