@@ -39,7 +39,7 @@ from facepalsy.data.synth import warp_region
 from facepalsy.face.asymmetry import image_asymmetry
 from facepalsy.face.detect import largest_face
 from facepalsy.face.grade import ITEMS, KINDS, grade, retest_key
-from facepalsy.face.millimetres import INTEROCULAR_MM, IRIS, IRIS_MM
+from facepalsy.face.millimetres import INTEROCULAR_MM, IRIS_MM, iris_diameter
 from facepalsy.face.norms import load_norms
 from facepalsy.workflows.exam import measure_exam
 
@@ -53,7 +53,6 @@ WARPS = (
     ("brow down", (105, 334), "brow_at_rest", 0.16),
 )
 UPPER_LIDS, LOWER_LIDS = (159, 386), (145, 374)
-SMILE_READINGS: dict[str, float] = {}  # path: the smile photo's mouth-region score (healthy-spread units)
 
 
 def main() -> None:
@@ -66,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [r for r in csv.DictReader((args.expressions / "manifest.csv").open()) if r["exam_expression"] in EXAM]
     started = time.perf_counter()
-    photos = measure_all(args.expressions, rows)
+    photos, smiles = measure_all(args.expressions, rows)
     print(f"measured {len(photos)} of {len(rows)} photos in {time.perf_counter() - started:.0f} s")
     figures = {
         **provenance(),
@@ -74,7 +73,7 @@ def main() -> None:
         "healthy": healthy_exams(rows, photos),
         "scale": scale_agreement(rows, photos),
         "warps": warps(args.expressions, rows, args.warp_photos),
-        "retest": retest(rows, photos),
+        "retest": retest(rows, photos, smiles),
         "seconds_per_7_photo_exam": timing(args.expressions, rows),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -94,10 +93,10 @@ def main() -> None:
     print(json.dumps({k: v for k, v in figures.items() if k != "warps"}, indent=2))
 
 
-def measure_all(folder: Path, rows: list[dict]) -> dict[str, object]:
+def measure_all(folder: Path, rows: list[dict]) -> tuple[dict[str, object], dict[str, float]]:
     """Every photo's mm measures (photos without a usable face are left out and counted), and each smile photo's
-    mouth-region score against the shipped healthy ranges (``SMILE_READINGS``)."""
-    norms, measured = load_norms(), {}
+    mouth-region score against the shipped healthy ranges (healthy-spread units), both by path."""
+    norms, measured, smiles = load_norms(), {}, {}
     for row in rows:
         try:
             rgb = np.asarray(load_image(folder / row["path"]))
@@ -107,8 +106,8 @@ def measure_all(folder: Path, rows: list[dict]) -> dict[str, object]:
             continue
         measured[row["path"]] = result.millimetres()
         if row["exam_expression"] == "smile" and not result.turned:
-            SMILE_READINGS[row["path"]] = result.compare(norms).reference.regions["mouth"].score
-    return measured
+            smiles[row["path"]] = result.compare(norms).reference.regions["mouth"].score
+    return measured, smiles
 
 
 def exams(rows: list[dict], photos: dict) -> dict[tuple[str, str, str], dict]:
@@ -166,7 +165,8 @@ def scale_agreement(rows: list[dict], photos: dict) -> dict:
 
 
 def _mm_per_pixel(landmarks: np.ndarray) -> float:
-    return IRIS_MM / float(np.mean([np.hypot(*(landmarks[a] - landmarks[b])) for _, *pairs in IRIS for a, b in pairs]))
+    """The photo's own scale, by the rule every measure uses (``face.millimetres.iris_diameter``)."""
+    return IRIS_MM / iris_diameter(landmarks)
 
 
 def warps(folder: Path, rows: list[dict], count: int) -> dict:
@@ -244,7 +244,7 @@ def _lowers(values: list) -> bool:
     return None not in values and all(b <= a for a, b in zip(values, values[1:])) and values[-1] < values[0]
 
 
-def retest(rows: list[dict], photos: dict) -> dict:
+def retest(rows: list[dict], photos: dict, smile_readings: dict[str, float]) -> dict:
     """MDC95 per item (and per basis: a smile photo alone), of the total and of the smile reading, from KDEF's
     sessions A and B; each side graded as the affected one in turn."""
     kdef = [r for r in rows if r["source"] == "KDEF"]
@@ -266,7 +266,7 @@ def retest(rows: list[dict], photos: dict) -> dict:
             a, b = pairs[0]
             if a.total is not None and b.total is not None and a.measured == b.measured:
                 differences["total"].append(b.total - a.total)
-    smiles = {(r["subject"], r["session"]): SMILE_READINGS[r["path"]] for r in kdef if r["path"] in SMILE_READINGS}
+    smiles = {(r["subject"], r["session"]): smile_readings[r["path"]] for r in kdef if r["path"] in smile_readings}
     differences["smile_reading"] = [
         smiles[(s, "B")] - v for (s, session), v in smiles.items() if session == "A" and (s, "B") in smiles
     ]

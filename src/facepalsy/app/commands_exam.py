@@ -81,7 +81,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
     predictor = load(args.run, precision=args.precision) if args.run else None
     out = Path(args.out or f"exam_{Path(args.path).stem}")
     names = read_name_map(args.names) if args.names else None
-    exam = run_exam(args.path, out, load_norms(args.norms), names, args.fps, predictor, args.iris_mm)
+    options = {"names": names, "fps": args.fps, "iris_mm": args.iris_mm}
+    exam = run_exam(args.path, out, load_norms(args.norms), predictor, **options)
     if args.patient or args.pseudonyms:
         record_after_exam(args, exam, names)
     if args.json:

@@ -28,16 +28,15 @@ from facepalsy.face.detect import (
     mediapipe_available,
 )
 from facepalsy.face.expression import recognise
-from facepalsy.face.millimetres import IRIS_MM, Millimetres, millimetres
+from facepalsy.face.millimetres import IRIS_MM, MOUTH_CORNER, UPPER_BROW, Millimetres, millimetres
 from facepalsy.face.pose import Pose, frontalise
-from facepalsy.face.reading import HealthyRangeReading
+from facepalsy.face.reading import HealthyRangeReading, side_words
 from facepalsy.files import atomic_write
 
 # Face-mesh indices per side of the patient: (right, left).
-BROW = ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336])
+BROW = UPPER_BROW  # face/millimetres.py holds the mesh indices both modules read
 UPPER_LID = (159, 386)
 LOWER_LID = (145, 374)
-MOUTH_CORNER = (61, 291)
 MEASURES = ("brow_height", "eye_opening", "mouth_corner_drop", "mouth_corner_from_midline")
 # Further measures after Emotrics (Guarin et al., 2018), per side (right, left): brow ends, eye corners
 # (palpebral fissure), a second lid pair, the nose ala (nasolabial region) and the face outline at cheek level.
@@ -358,8 +357,7 @@ def draw(
             cv2.circle(canvas, as_int(landmarks[index]), 3 * scale, mark, -1)
         cv2.line(canvas, as_int(landmarks[MOUTH_CORNER[side]]), as_int(middle + normal * 1.1), colour, scale)
     affected = result.more_affected_side
-    named = "both sides" if affected == "both" else f"patient's {affected}"
-    label = verdict or (f"more affected: {named}" if affected else "within the healthy range")
+    label = verdict or (f"more affected: {side_words(affected)}" if affected else "within the healthy range")
     lines = [
         f"{label}   score {result.score:.3f}",
         "dots: red on the weaker side, green on the other",

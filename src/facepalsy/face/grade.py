@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 
 from facepalsy.face.expression import EXPRESSIONS
-from facepalsy.face.millimetres import Millimetres
+from facepalsy.face.millimetres import OTHER_SIDE, Millimetres
 
 COMMISSURE_POINTS_PER_MM = 8.0  # a 4 mm droop at rest scores 68, about the eFACE of flaccid palsy's commissure
 # A healthy side that moves less did not make the expression (KDEF's "surprised" faces lift the brow 0.6–9 mm): the
@@ -228,7 +228,7 @@ def _sides(photo: Millimetres, measure: str) -> dict[str, float]:
 
 def _item(name: str, measured: list[Millimetres], affected: str, used: tuple) -> GradeItem:
     kind, _, measure, unit = ITEMS[name]
-    healthy = "left" if affected == "right" else "right"
+    healthy = OTHER_SIDE[affected]
     rest = measured[0]
     value = {s: rest.side(s)[measure] for s in (healthy, affected)}
     if kind == "static":
@@ -251,7 +251,7 @@ def _smile_alone(smile: Millimetres, affected: str) -> GradeItem:
     """Commissure with smile from a smile photo without rest (a daily smiling selfie): the affected corner's smile
     angle (its rise above the lower lip's midline) as a share of the healthy one's. Its ``basis`` keeps it apart from
     the movement-based item."""
-    healthy = "left" if affected == "right" else "right"
+    healthy = OTHER_SIDE[affected]
     angle = {s: smile.side(s)["smile_angle"] for s in (healthy, affected)}
     item = _ratio("commissure_with_smile", "dynamic", "°", affected, ("smile",), angle[healthy], angle[affected], 0.0)
     note = "no rest photo: the corners' smile angles, not their movement from rest"

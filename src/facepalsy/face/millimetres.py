@@ -48,6 +48,7 @@ OUTER_LOWER_LIP = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
 INNER_UPPER_LIP = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
 INNER_LOWER_LIP = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
 SIDES = ("right", "left")
+OTHER_SIDE = {"right": "left", "left": "right"}
 # Per-side measures, in the order tables show them, with their units.
 MEASURES = {
     "brow_height": "mm",
@@ -99,7 +100,7 @@ class Millimetres:
         if healthy is None:
             small, large = sorted((abs(self.right[name]), abs(self.left[name])))
             return None if large < 1e-9 else 100.0 * small / large
-        reference, other = self.side(healthy)[name], self.side("left" if healthy == "right" else "right")[name]
+        reference, other = self.side(healthy)[name], self.side(OTHER_SIDE[healthy])[name]
         return None if abs(reference) < 1e-9 or reference * other < 0 else 100.0 * other / reference
 
     def rows(self, healthy: str | None = None) -> list[tuple[str, str, str, str, str]]:

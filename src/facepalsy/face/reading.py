@@ -18,6 +18,11 @@ def ordinal(value: float) -> str:
     return f"{n}{suffix}"
 
 
+def side_words(side: str) -> str:
+    """A more affected side as a sentence says it: "patient's left", or "both sides"."""
+    return "both sides" if side == "both" else f"patient's {side}"
+
+
 @dataclass
 class RegionReading:
     """One region (brow, eye, mid-face, mouth) against the healthy range."""
@@ -53,8 +58,7 @@ class HealthyRangeReading:
 
     @property
     def side_words(self) -> str:
-        """The more affected side as a sentence says it: "patient's left", or "both sides"."""
-        return "both sides" if self.more_affected_side == "both" else f"patient's {self.more_affected_side}"
+        return side_words(self.more_affected_side)
 
     @classmethod
     def turned_away(cls) -> HealthyRangeReading:

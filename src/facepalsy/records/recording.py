@@ -98,10 +98,9 @@ def pending_exam(
 
 def record_exam(store: RecordStore, patient: str, pending: PendingExam, recorded_by: str | None = None) -> Recorded:
     """Store the exam for ``patient``; the id is checked, and a warning says if it looks like a name or a birth date."""
-    exam_id = store.record(
+    exam_id, visit = store.record(
         patient, pending.exam, pending.date, pending.date_source, pending.photos, recorded_by, pending.run
     )
-    visit = store.exam_count(patient)
     return Recorded(
         exam_id, visit, patient.strip(), pending.date, pending.date_source, store.where, identifying_hint(patient)
     )

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, selectinload
@@ -162,8 +162,9 @@ class RecordStore:
         photos: dict[str, PhotoFacts],
         recorded_by: str | None = None,
         run: str | None = None,
-    ) -> int:
-        """Store one exam of ``patient`` (created on first use) in one transaction; return the exam's id."""
+    ) -> tuple[int, int]:
+        """Store one exam of ``patient`` (created on first use) in one transaction; return the exam's id and the
+        patient's visit number (their exams so far, this one included), counted in the same transaction."""
         patient = check_patient_id(patient)
         row = ExamRow(
             exam_date=exam_date,
@@ -202,15 +203,11 @@ class RecordStore:
             if found is None:
                 found = Patient(pseudonym=patient, created=row.recorded_at)
                 session.add(found)
-            found.exams.append(row)
+            session.add(row)
+            row.patient = found
             session.flush()
-            return row.id
-
-    def exam_count(self, patient: str) -> int:
-        """How many exams the patient has on record (0 for an unknown patient)."""
-        with Session(self.engine) as session:
-            found = session.scalar(select(Patient).where(Patient.pseudonym == check_patient_id(patient)))
-            return len(found.exams) if found else 0
+            visits = session.scalar(select(func.count()).select_from(ExamRow).where(ExamRow.patient_id == found.id))
+            return row.id, int(visits)
 
     def patients(self) -> list[str]:
         with Session(self.engine) as session:

@@ -36,7 +36,7 @@ from facepalsy.face.asymmetry import CANONICAL_SIZE, Asymmetry, draw, face_asymm
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
-from facepalsy.face.millimetres import IRIS_MM, draw_millimetres
+from facepalsy.face.millimetres import IRIS_MM, OTHER_SIDE, draw_millimetres
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import exam_pattern
 from facepalsy.face.tracking import FaceTracker, Found
@@ -62,7 +62,6 @@ SIDE_POINTS = {
     "mouth_corner": (61, 291),
     "nose_ala": (98, 327),
 }
-OTHER = {"right": "left", "left": "right"}
 MOVED_MORE = 0.10  # a side read as weaker that moved this much more than the other: position and movement disagree
 SYNKINESIS_NARROWING = 0.20  # one eye closes this much more (share of its resting opening) than the other
 SYNKINESIS_EXPRESSIONS = ("smile", "pucker")
@@ -126,10 +125,10 @@ def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
         else:
             note = "no rest photo: movement not measured"
         weaker = (sides.pop() if len(sides) == 1 else "both") if flagged else None
-        if weaker in ("right", "left") and moved and moved[weaker] > moved[OTHER[weaker]] * (1 + MOVED_MORE):
+        if weaker in ("right", "left") and moved and moved[weaker] > moved[OTHER_SIDE[weaker]] * (1 + MOVED_MORE):
             note = (
                 f"the position reads the patient's {weaker} as weaker, but it moved more "
-                f"({moved[weaker]:.2f} against {moved[OTHER[weaker]]:.2f}): no weaker side named"
+                f"({moved[weaker]:.2f} against {moved[OTHER_SIDE[weaker]]:.2f}): no weaker side named"
             )
             weaker = "unclear"
         regions[region] = ExamRegion(
@@ -348,20 +347,12 @@ def measure_exam(
     )
 
 
-def run_exam(
-    path: str | Path,
-    out: str | Path,
-    norms: dict,
-    names: dict[str, str] | None = None,
-    fps: float = 6.0,
-    predictor=None,
-    iris_mm: float = IRIS_MM,
-    person: str | None = None,
-) -> Exam:
-    """The whole exam of one person (:func:`measure_exam`), written: ``out/exam.json``, ``exam.md``, ``regions.png``,
-    ``grade.png``, a landmark drawing per expression and, for a video, the timeline."""
+def run_exam(path: str | Path, out: str | Path, norms: dict, predictor=None, **options) -> Exam:
+    """The whole exam of one person (:func:`measure_exam`, which takes ``options``: names, fps, iris_mm, person),
+    written: ``out/exam.json``, ``exam.md``, ``regions.png``, ``grade.png``, a landmark and an mm drawing per
+    expression and, for a video, the timeline (with ``predictor``, the network's too)."""
     path, folder = Path(path), ExamFolder(out)
-    exam, measured, video = measure_exam(path, norms, names, fps, predictor, iris_mm, person)
+    exam, measured, video = measure_exam(path, norms, predictor=predictor, **options)
     folder.path.mkdir(parents=True, exist_ok=True)
     pictures = {"movement per side": folder.chart.name}
     if video is not None:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from facepalsy.face.grade import Grade
 from facepalsy.face.pattern import MOVEMENT_WEAK, pattern_text
-from facepalsy.face.reading import HealthyRangeReading, RegionReading
+from facepalsy.face.reading import HealthyRangeReading, RegionReading, side_words
 
 COLUMNS = (
     "region",
@@ -131,7 +131,7 @@ class Exam:
             text = "Within the healthy range in every region measured (no affected side named)."
         else:
             outside = ", ".join(name.replace("_", " ") for name in self.outside_regions)
-            side = "both sides" if self.more_affected_side == "both" else f"patient's {self.more_affected_side}"
+            side = side_words(self.more_affected_side)
             text = f"Outside the healthy range in: {outside}; more affected side: {side}."
         weak = [
             f"{name.replace('_', ' ')} (patient's {r.weak_movement} moves {r.symmetry_percent:.0f}% as far)"

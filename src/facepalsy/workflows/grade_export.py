@@ -14,7 +14,7 @@ from pathlib import Path
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.grade import KINDS, Grade
-from facepalsy.face.millimetres import LABELS, MEASURES
+from facepalsy.face.millimetres import LABELS, MEASURES, OTHER_SIDE
 from facepalsy.files import atomic_write
 
 SUFFIXES = (".csv", ".xlsx")
@@ -34,7 +34,7 @@ def table(grade: Grade, sources: dict[str, str] | None = None) -> list[list]:
     """The header and every row: photos (``sources``: expression → file name), items, subscores, total."""
     width = len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)
     rows: list[list] = [header()]
-    healthy = {"right": "left", "left": "right"}.get(grade.affected_side)
+    healthy = OTHER_SIDE.get(grade.affected_side)
     for expression, photo in grade.photos.items():
         cells: list = [(sources or {}).get(expression, expression), expression, photo.scale, _round(photo.mm_per_unit)]
         for name in MEASURES:
