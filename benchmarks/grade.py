@@ -13,8 +13,8 @@ retest noise into the package (``face/grade_retest.json``), which ``history`` ju
 - the mm scale: the iris route against the inter-ocular route (63 mm) on the resting photos;
 - controlled changes on real frontal photos (KDEF neutral, session A): one mouth corner moved down, one brow
   lowered, by 2, 4 and 6 mm (a smooth image warp, ``data.synth.warp_region``, sized by the photo's own iris), and
-  a synthetic gentle eye closure (both eyes' lids warped toward each other) with one eye held open by 25, 50 and
-  75%; each re-measured and graded with the warped side as the affected one;
+  a gentle (80%) and a full (100%) eye closure drawn by a lid warp (``data.synth.close_eyelids``) with one eye held
+  open by a third, two thirds and all of it; each re-measured and graded with the warped side as the affected one;
 - test–retest: KDEF's two sessions (A, B) of each person, graded with the same side as affected: MDC95 =
   1.96 × SD of the session differences (= 1.96·√2·SEM) per item and for the total;
 - time: one 7-photo exam measured and graded, after the face models are loaded.
@@ -35,7 +35,7 @@ import numpy as np
 from realfaces import provenance
 
 from facepalsy.data.images import load_image
-from facepalsy.data.synth import warp_region
+from facepalsy.data.synth import close_eyelids, warp_region
 from facepalsy.face.asymmetry import image_asymmetry
 from facepalsy.face.detect import largest_face
 from facepalsy.face.grade import ITEMS, KINDS, grade, retest_key
@@ -46,7 +46,7 @@ from facepalsy.workflows.exam import measure_exam
 RETEST_FILE = Path(__file__).parent.parent / "src" / "facepalsy" / "face" / "grade_retest.json"
 EXAM = ("rest", "smile", "brow_raise")
 SIZES_MM = (2.0, 4.0, 6.0)
-KEPT_OPEN = (0.25, 0.5, 0.75)
+KEPT_OPEN = (1 / 3, 2 / 3, 1.0)  # of the closure, the last a lid that does not move
 # (what, mesh point per side (patient's right, left), item, warp width in inter-ocular distances)
 WARPS = (
     ("mouth corner down", (61, 291), "commissure_at_rest", 0.16),
@@ -185,7 +185,8 @@ def warps(folder: Path, rows: list[dict], count: int) -> dict:
                 image = warp_region(rgb, face.landmarks[points[side]], (0.0, mm / scale), width * iod) if mm else rgb
                 values.append(_graded(image, name).items[item].raw)
             results[what].append({"photo": row["path"], "side": name, "raw": values, "falls": _falls(values)})
-        results["eye kept open"].append(_kept_open(rgb, face, iod, side, row["path"]))
+        for item, row_found in _kept_open(rgb, face, iod, side, row["path"]).items():
+            results[f"eye kept open ({item})"].append(row_found)
     return {
         what: {
             "photos": len(found),
@@ -199,33 +200,33 @@ def warps(folder: Path, rows: list[dict], count: int) -> dict:
 
 
 def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
-    """Both eyes warped toward closed (upper lids down 80%, lower lids up 40% of the fissure), one of them held back
-    by KEPT_OPEN: the gentle-eye-closure item (graded on the held side) and the held side's closure (% of its resting
-    fissure)."""
+    """Both eyes closed by a lid warp (``data.synth.close_eyelids``: gentle 80%, full 100% of the fissure), one of
+    them held open by KEPT_OPEN of that closure: the gentle and full eye-closure items (graded on the held side) and
+    the held side's measured closure (% of its resting fissure)."""
     rest, _, _ = image_asymmetry(rgb, expression="rest")
-    scores, affected = [], []
-    for kept in (0.0, *KEPT_OPEN):
-        image = rgb
-        for s in (0, 1):
-            upper, lower = face.landmarks[UPPER_LIDS[s]], face.landmarks[LOWER_LIDS[s]]
-            fissure, middle = lower[1] - upper[1], (upper + lower) / 2
-            share = 1.0 - kept if s == side else 1.0
-            image = warp_region(image, middle - (0, 0.6 * fissure), (0.0, 0.8 * share * fissure), 0.08 * iod)
-            image = warp_region(image, middle + (0, 0.6 * fissure), (0.0, -0.4 * share * fissure), 0.08 * iod)
-        closed, _, _ = image_asymmetry(image, expression="eye_closure_gentle")
-        graded = grade(
-            {"rest": rest.millimetres(), "eye_closure_gentle": closed.millimetres()}, ("right", "left")[side]
-        )
-        item = graded.items["gentle_eye_closure"]
-        scores.append(None if item.score is None else round(item.score, 1))
-        affected.append(round(item.affected, 1))
-    return {
-        "photo": path,
-        "side": ("right", "left")[side],
-        "raw": scores,
-        "closure": affected,
-        "falls": _lowers(scores),
-    }
+    found: dict[str, dict] = {}
+    for expression, closure in (("eye_closure_gentle", 0.8), ("eye_closure_full", 1.0)):
+        item_name = expression.replace("eye_closure_", "") + "_eye_closure"
+        scores, affected = [], []
+        for kept in (0.0, *KEPT_OPEN):
+            image = rgb
+            for s in (0, 1):
+                share = 1.0 - kept if s == side else 1.0
+                upper, lower = face.landmarks[UPPER_LIDS[s]], face.landmarks[LOWER_LIDS[s]]
+                image = close_eyelids(image, upper, lower, 0.5 * iod, closure * share)
+            closed, _, _ = image_asymmetry(image, expression=expression)
+            item = grade({"rest": rest.millimetres(), expression: closed.millimetres()}, ("right", "left")[side])
+            item = item.items[item_name]
+            scores.append(None if item.score is None else round(item.score, 1))
+            affected.append(round(item.affected, 1))
+        found[item_name] = {
+            "photo": path,
+            "side": ("right", "left")[side],
+            "raw": scores,
+            "closure": affected,
+            "falls": _lowers(scores),
+        }
+    return found
 
 
 def _graded(image: np.ndarray, side: str):

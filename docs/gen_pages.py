@@ -179,8 +179,8 @@ def grade_section(path: Path) -> list[str]:
     lines[-1] += " affected one; static items on eFACE's 0–200 scale before folding):"
     lines += [
         "",
-        "| change | photos | graded at every step | falling | mean at 0 / 2 / 4 / 6 mm (lid: 0 / 25 / 50 / 75% held "
-        "open) |",
+        "| change | photos | graded at every step | falling | mean at 0 / 2 / 4 / 6 mm (lid: 0 / ⅓ / ⅔ / all of the "
+        "closure held back) |",
         "|---|---|---|---|---|",
     ]
     for what, row in figures["warps"].items():
@@ -188,10 +188,11 @@ def grade_section(path: Path) -> list[str]:
         lines.append(f"| {what} | {row['photos']} | {row['graded_every_step']} | {row['falling']} | {means} |")
     lines += [
         "",
-        "Falling: lower at every step (mouth corner and brow, on eFACE's 0–200 scale); for the lid, the gentle eye "
-        "closure item never higher than at the step before and lower at 75% than at 0% (it is capped at 100, so the "
-        "first step may hold). The item is graded only where the healthy lid closes at least 20% of its fissure; the "
-        "means are over the photos graded at every step.",
+        "Falling: lower at every step (mouth corner and brow, on eFACE's 0–200 scale); for the lids (a gentle 80% "
+        "and a full 100% closure drawn by a lid warp), the eye-closure item never higher than at the step before and "
+        "lower with the lid held fully open than at none (it is capped at 100, so the first step may hold). The item "
+        "is graded only where the healthy lid closes at least 20% of its fissure; the means are over the photos "
+        "graded at every step.",
     ]
     retest = figures["retest"]
     limits = ", ".join(f"{k.replace('_', ' ')} {v:g} (n {retest['pairs'][k]})" for k, v in retest["mdc95"].items())

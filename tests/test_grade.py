@@ -248,9 +248,9 @@ EXPRESSIONS = Path(os.environ.get("FACEPALSY_EXPRESSIONS", SHARED / "expressions
     not (EXPRESSIONS / "manifest.csv").is_file(),
     reason=f"needs the healthy-expressions photos at {EXPRESSIONS} (set FACEPALSY_EXPRESSIONS); not in the repo",
 )
-def test_on_real_studio_photos_the_iris_scale_agrees_with_the_inter_ocular_one_and_a_warped_corner_grades_lower():
+def test_on_real_studio_photos_the_iris_scale_agrees_and_a_warped_corner_or_lid_grades_lower():
     from facepalsy.data.images import load_image
-    from facepalsy.data.synth import warp_region
+    from facepalsy.data.synth import close_eyelids, warp_region
     from facepalsy.face.asymmetry import image_asymmetry
     from facepalsy.face.detect import largest_face, mediapipe_available
 
@@ -273,3 +273,28 @@ def test_on_real_studio_photos_the_iris_scale_agrees_with_the_inter_ocular_one_a
         rest = image_asymmetry(image, expression="rest")[0].millimetres()
         raw.append(grade({"rest": rest}, "left").items["commissure_at_rest"].raw)
     assert raw == sorted(raw, reverse=True) and raw[0] - raw[-1] > 20, raw
+    rest = image_asymmetry(rgb, expression="rest")[0].millimetres()
+    scores = []
+    for held_open in (0.0, 0.5, 1.0):  # both eyes shut by the lid warp, the patient's left held back
+        image = rgb
+        for upper, lower, share in ((159, 145, 1.0), (386, 374, 1.0 - held_open)):
+            image = close_eyelids(image, face.landmarks[upper], face.landmarks[lower], 0.5 * iod, share)
+        closed = image_asymmetry(image, expression="eye_closure_full")[0].millimetres()
+        scores.append(grade({"rest": rest, "eye_closure_full": closed}, "left").items["full_eye_closure"].score)
+    assert scores == sorted(scores, reverse=True) and scores[0] - scores[-1] > 50, scores
+
+
+def test_ocular_synkinesis_is_the_shortfall_of_the_affected_eye_not_a_ratio_of_two_shut_eyes():
+    rest = face()
+    lid_drop_mm = millimetres(rest).right["palpebral_fissure"]
+
+    def smiling(right_shut: float, left_shut: float):
+        mesh = moved(rest, UPPER_LID[RIGHT], right_shut * lid_drop_mm)
+        return millimetres(moved(mesh, UPPER_LID[LEFT], left_shut * lid_drop_mm))
+
+    laugh = grade({"rest": millimetres(rest), "smile": smiling(0.93, 0.97)}, "left").items["ocular_synkinesis"]
+    assert laugh.score == pytest.approx(100 - (laugh.healthy - laugh.affected)) and laugh.score > 90
+    one_eye = grade({"rest": millimetres(rest), "smile": smiling(0.0, 0.5)}, "left").items["ocular_synkinesis"]
+    assert one_eye.score == pytest.approx(50, abs=3)
+    healthy_shuts = grade({"rest": millimetres(rest), "smile": smiling(0.5, 0.0)}, "left")
+    assert healthy_shuts.items["ocular_synkinesis"].score == 100

@@ -6,6 +6,7 @@ import csv
 import hashlib
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -76,3 +77,17 @@ def test_no_colour_or_background_shortcut(tmp_path):
     accuracy = _histogram_accuracy(data)
     assert accuracy < 0.65, f"colour histograms alone separate the classes ({accuracy:.2f}): a shortcut"
     assert _histogram_accuracy(data, tint_palsy=True) > 0.85  # the check would see a shortcut if there were one
+
+
+def test_a_lid_warp_squeezes_the_opening_without_folding_the_image():
+    from facepalsy.data.synth import close_eyelids
+
+    rows = np.repeat(np.arange(200, dtype=np.float32)[:, None], 200, axis=1)  # each pixel holds its own row
+    image = np.dstack([rows] * 3)
+    upper, lower = np.array([100.0, 90.0]), np.array([100.0, 110.0])
+    for closed in (0.0, 0.5, 1.0):
+        warped = close_eyelids(image, upper, lower, width=40, closed=closed)[:, :, 0]
+        assert (np.diff(warped, axis=0) >= -1e-3).all()  # every column still runs top to bottom: nothing folds
+        opening = ((warped[:, 100] > 90.5) & (warped[:, 100] < 109.5)).sum()  # rows still showing the eye's inside
+        assert opening == pytest.approx(19 * (1 - closed), abs=1.5)
+        assert np.allclose(warped[:, 0], rows[:, 0], atol=0.5)  # far from the eye, the photo is as it was

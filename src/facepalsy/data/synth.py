@@ -278,3 +278,30 @@ def warp_region(rgb: np.ndarray, centre: np.ndarray, shift: tuple[float, float],
     return cv2.remap(
         rgb, x - shift[0] * weight, y - shift[1] * weight, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def close_eyelids(
+    rgb: np.ndarray, upper: np.ndarray, lower: np.ndarray, width: float, closed: float, lower_share: float = 0.3
+) -> np.ndarray:
+    """Close one eye of a real photo by ``closed`` (0 open, 1 shut): the lids slide over the opening between the
+    upper lid point ``upper`` and the lower ``lower`` (pixels), the upper lid travelling ``1 − lower_share`` of the way.
+
+    Why not :func:`warp_region`: a Gaussian shift wider than its own width folds the image (the lid came back
+    double, and the face mesh read a third of the closure). This map is monotone down every column, so nothing
+    folds: the opening is squeezed to ``1 − closed`` of its height, the skin above and below follows, and the change
+    fades out over ``width`` pixels around the eye (horizontally) and one fissure above and below.
+    """
+    import cv2
+
+    fissure = float(lower[1] - upper[1])
+    top, bottom = upper[1] - 2 * fissure, lower[1] + 2 * fissure
+    meet = upper[1] + (1 - lower_share) * closed * fissure  # where the upper lid's edge is drawn
+    kept = (1 - closed) * fissure
+    # output row → input row, piecewise linear: [top, meet] shows [top, upper]; the squeezed opening; then the rest
+    knots_out = [0.0, top, meet, meet + kept, bottom, float(rgb.shape[0])]
+    knots_in = [0.0, top, upper[1], lower[1], bottom, float(rgb.shape[0])]
+    y, x = np.mgrid[0 : rgb.shape[0], 0 : rgb.shape[1]].astype(np.float32)
+    column = np.interp(np.arange(rgb.shape[0]), knots_out, knots_in).astype(np.float32)[:, None]
+    centre_x = (upper[0] + lower[0]) / 2
+    weight = np.exp(-((x - centre_x) ** 2) / (2 * (width / 2) ** 2))
+    return cv2.remap(rgb, x, y + weight * (column - y), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -12,8 +12,10 @@ compares the affected side with the healthy one, as a clinician's slider does:
 - dynamic (0–100): the affected side's movement from rest as a % of the healthy side's, capped at 100: brow
   elevation (brow raise), gentle and full eye closure (the share of the resting fissure closed), commissure with
   smile (the corner's displacement), lower lip ("eee": the lower lip's descent);
-- synkinesis (0–100, 100 none): ocular synkinesis, the affected eye's fissure during smile and pucker as a
-  share of its resting fissure, against the healthy eye's share (the lower of the two expressions).
+- synkinesis (0–100, 100 none): ocular synkinesis, 100 less the points by which the affected eye's fissure during
+  smile and pucker, as a share of its resting fissure, falls short of the healthy eye's share (the lower of the two
+  expressions). A difference, not a ratio: a laugh narrows both eyes, and the ratio of two nearly shut fissures is
+  noise (a healthy actor's laugh, both eyes at 7% and −4% of their resting fissure, scored 0 as a ratio).
 
 Eye closure, the smile and the lip are ratios of movement, so a face's size and the mm scale cancel; only the
 commissure at rest uses mm. An item whose expression is missing is **missing** (``score`` None), never 100; the
@@ -243,8 +245,10 @@ def _item(name: str, measured: list[Millimetres], affected: str, used: tuple) ->
             name, kind, 100.0 - abs(raw - 100.0), raw, value[healthy], value[affected], unit, affected, used
         )
     moved = {s: _movement(name, rest, measured[1], s) for s in (healthy, affected)}
-    least = 0.0 if kind == "synkinesis" else MIN_MOVEMENT[unit]
-    return _ratio(name, kind, unit, affected, used, moved[healthy], moved[affected], least)
+    if kind == "synkinesis":
+        score = max(0.0, min(100.0, 100.0 - (moved[healthy] - moved[affected])))
+        return GradeItem(name, kind, score, score, moved[healthy], moved[affected], unit, affected, used)
+    return _ratio(name, kind, unit, affected, used, moved[healthy], moved[affected], MIN_MOVEMENT[unit])
 
 
 def _smile_alone(smile: Millimetres, affected: str) -> GradeItem:
@@ -276,7 +280,7 @@ def _movement(name: str, rest: Millimetres, moved: Millimetres, side: str) -> fl
 def _ratio(
     name: str, kind: str, unit: str, side: str, used: tuple, healthy: float, affected: float, minimum: float
 ) -> GradeItem:
-    """A dynamic or synkinesis item: the affected side's value as a % of the healthy side's, capped at 100."""
+    """A dynamic item: the affected side's movement as a % of the healthy side's, capped at 100."""
     if healthy <= minimum:
         note = f"the healthy side moved {healthy:.1f} {unit}: the expression was not made, so it is not graded"
         return GradeItem(name, kind, None, None, healthy, affected, unit, side, used, note=note)
