@@ -175,7 +175,7 @@ def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):
     for name, smile in (("rest", 0.0), ("smile", 1.0)):  # a drawn palsy face (brow, eye and mouth droop on one side)
         Image.fromarray(drawn_face(5, {"smile": smile}, palsy=True, side=1)).save(tmp_path / "uploads" / f"{name}.png")
     text, *_, pending = analyzer.exam(uploads, None)
-    assert (pending.exam.palsy_pattern["pattern"], pending.exam.palsy_pattern["side"]) == ("peripheral", "left")
+    assert (pending.exam.palsy_pattern.pattern, pending.exam.palsy_pattern.side) == ("peripheral", "left")
     assert "Upload photos named by expression" in analyzer.exam(None, None)[0]
 
 

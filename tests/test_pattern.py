@@ -74,26 +74,28 @@ def _reading(**regions) -> HealthyRangeReading:
 def test_the_pattern_of_one_photo_from_its_regions():
     mouth = _region(3.0, 100.0, True, "left")
     central = patterns.photo_pattern(_reading(mouth=mouth))
-    assert (
-        central["pattern"] == "central" and central["side"] == "left" and "urgent clinical assessment" in central["why"]
-    )
+    assert central.pattern == "central" and central.side == "left" and central.why.endswith(patterns.CENTRAL_WARNING)
     peripheral = patterns.photo_pattern(_reading(mouth=mouth, brow=_region(2.0, 99.5, True, "left")))
-    assert peripheral["pattern"] == "peripheral" and peripheral["side"] == "left" and "stroke" not in peripheral["why"]
+    assert (
+        peripheral.pattern == "peripheral"
+        and peripheral.side == "left"
+        and patterns.CENTRAL_WARNING not in peripheral.why
+    )
     leaning = patterns.photo_pattern(_reading(mouth=mouth, eye=_region(0.9, 95.0, False, "left")))
-    assert leaning["pattern"] == "peripheral"  # the eye leans weaker on the mouth's side, past the 90th percentile
+    assert leaning.pattern == "peripheral"  # the eye leans weaker on the mouth's side, past the 90th percentile
     between = patterns.photo_pattern(_reading(mouth=mouth, eye=_region(0.8, 80.0, False, "left")))
-    assert between["pattern"] == "undetermined" and "brow-raise photo would decide" in between["why"]
+    assert between.pattern == "undetermined" and "brow-raise photo would decide" in between.why
     other_side = patterns.photo_pattern(_reading(mouth=mouth, eye=_region(0.9, 95.0, False, "right")))
     assert (
-        other_side["pattern"] == "central"
+        other_side.pattern == "central"
     )  # the upper face leaning to the other side is not weakness of the mouth's side
     crossed = patterns.photo_pattern(_reading(mouth=mouth, brow=_region(2.0, 99.5, True, "right")))
-    assert crossed["pattern"] == "undetermined"
+    assert crossed.pattern == "undetermined"
     assert patterns.photo_pattern(_reading()) is None  # healthy, within the range: nothing to name
     assert (
-        patterns.photo_pattern(_reading(), palsy=True)["pattern"] == "central"
+        patterns.photo_pattern(_reading(), palsy=True).pattern == "central"
     )  # a model's palsy with a quiet upper face
-    assert patterns.photo_pattern(HealthyRangeReading.turned_away(), palsy=True)["pattern"] == "undetermined"
+    assert patterns.photo_pattern(HealthyRangeReading.turned_away(), palsy=True).pattern == "undetermined"
 
 
 def test_a_brow_raise_decides_the_exam_pattern():
@@ -103,7 +105,7 @@ def test_a_brow_raise_decides_the_exam_pattern():
     }
 
     def pattern() -> str:
-        return patterns.exam_pattern(regions, {"rest": rest}, True, "left")["pattern"]
+        return patterns.exam_pattern(regions, {"rest": rest}, True, "left").pattern
 
     assert pattern() == "undetermined"  # the rest photo alone does not decide
     regions["brow"].movement, regions["brow"].symmetry_percent = {"left": 0.02, "right": 0.10}, 20.0

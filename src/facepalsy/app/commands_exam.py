@@ -14,7 +14,6 @@ from facepalsy.app.commands_records import check_record_flags, exam_record_flags
 from facepalsy.app.render import exam_table
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.millimetres import IRIS_MM
-from facepalsy.face.pattern import pattern_text
 from facepalsy.inference.network import PRECISIONS
 from facepalsy.log import console
 
@@ -93,7 +92,7 @@ def cmd_exam(args: argparse.Namespace) -> int:
         console.print(f"missing expressions: {', '.join(exam.missing)}")
     console.print(exam.verdict(), highlight=False)
     if exam.palsy_pattern:
-        console.print(Markdown(pattern_text(exam.palsy_pattern)))
+        console.print(Markdown(exam.palsy_pattern.markdown()))
     if args.grade:
         _print_grade(exam.grade, f"grade: {args.path}")
     console.print(f"report: [bold]{out / 'exam.md'}[/]")

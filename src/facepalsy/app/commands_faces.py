@@ -15,7 +15,6 @@ from rich.table import Table
 
 from facepalsy.app.render import pattern_note, print_audit, reading_table
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted
-from facepalsy.face.pattern import pattern_text
 from facepalsy.log import console, result_console
 
 
@@ -181,7 +180,7 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
             highlight=False,
         )
         if result.palsy_pattern:
-            result_console().print(Markdown(pattern_text(result.palsy_pattern)))
+            result_console().print(Markdown(result.palsy_pattern.markdown()))
     if failed and len(paths) > 1:
         print(
             f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)",

@@ -46,12 +46,7 @@ def print_cv(args: argparse.Namespace, result: CvSummary, report: Path) -> None:
 
 def pattern_note(prediction) -> list[str]:
     """The palsy pattern as a note beside a prediction (the JSON carries it whole)."""
-    pattern = prediction.palsy_pattern
-    if not pattern:
-        return []
-    side = f", patient's {pattern['side']}" if pattern.get("side") and pattern["pattern"] != "undetermined" else ""
-    urgent = "; stroke not excluded: urgent clinical assessment" if pattern["pattern"] == "central" else ""
-    return [f"pattern: {pattern['pattern']}{side}{urgent}"]
+    return [prediction.palsy_pattern.summary()] if prediction.palsy_pattern else []
 
 
 def reading_table(reading: HealthyRangeReading) -> Table:

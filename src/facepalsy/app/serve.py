@@ -176,7 +176,6 @@ class Analyzer:
     def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
         from facepalsy.face.asymmetry import draw, image_asymmetry
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
-        from facepalsy.face.pattern import pattern_text
 
         if not mediapipe_available():
             return f"Landmark asymmetry needs the face extra, which is not installed ({FACE_INSTALL}).", None
@@ -191,7 +190,7 @@ class Analyzer:
             "(the patient's left is on the image's right); asymmetry "
             f"score {result.score:.3f}; expression {result.expression}, "
             f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n"
-            + (f"{pattern_text(result.palsy_pattern)}\n\n" if result.palsy_pattern and palsy else "")
+            + (f"{result.palsy_pattern.markdown()}\n\n" if result.palsy_pattern and palsy else "")
             + "| measure (inter-ocular distances) | patient's right | "
             f"patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )

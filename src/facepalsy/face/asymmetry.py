@@ -29,6 +29,7 @@ from facepalsy.face.detect import (
 )
 from facepalsy.face.expression import recognise
 from facepalsy.face.millimetres import IRIS_MM, MOUTH_CORNER, UPPER_BROW, Millimetres, millimetres
+from facepalsy.face.pattern import PalsyPattern, photo_pattern
 from facepalsy.face.pose import Pose, frontalise
 from facepalsy.face.reading import HealthyRangeReading, side_words
 from facepalsy.files import atomic_write
@@ -83,7 +84,7 @@ class Asymmetry:
     pose: dict[str, float] = field(default_factory=dict)  # yaw, pitch, roll (degrees) taken out before measuring
     expression: str = "rest"  # recognised from the mesh, or as named by the user (face/expression.py)
     expression_named: bool = False  # True: the user named the expression
-    palsy_pattern: dict | None = None  # central / peripheral / undetermined (face/pattern.py), once compared
+    palsy_pattern: PalsyPattern | None = None  # central / peripheral / undetermined, once compared
     legacy_mesh: np.ndarray | None = field(
         default=None, repr=False
     )  # 478×2, eye frame without frontalising (landmark models of format 1)
@@ -96,7 +97,6 @@ class Asymmetry:
         reading names (only for regions outside the healthy range), never a leaning within it. A face
         outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern."""
         from facepalsy.face.norms import differences, reading, side_sizes
-        from facepalsy.face.pattern import photo_pattern
 
         if self.turned:
             self.reference = HealthyRangeReading.turned_away()
@@ -134,6 +134,7 @@ class Asymmetry:
     def to_dict(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("mesh", "legacy_mesh", "iris")}
         values["reference"] = self.reference.to_dict() if self.reference else None
+        values["palsy_pattern"] = self.palsy_pattern.to_dict() if self.palsy_pattern else None
         outside = self.reference.outside_healthy_range if self.reference else None
         return {**values, "turned": self.turned, "outside_healthy_range": outside}
 

@@ -17,14 +17,13 @@ Evidence, strongest first:
   peripheral. Not leaning that way, or below UNDECIDED_PERCENTILE: spared (central). In between the
   photo does not decide, and the result says that a brow-raise photo would.
 
-``pattern`` is ``"peripheral"``, ``"central"`` or ``"undetermined"``; ``side`` the patient's weaker
-side where one is named; ``evidence`` the region readings used; ``why`` one plain sentence.
+The result is a :class:`PalsyPattern`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from facepalsy.face.reading import HealthyRangeReading, ordinal
@@ -41,13 +40,49 @@ CENTRAL_WARNING = (
 )
 
 
-def _result(pattern: str, side: str | None, evidence: dict, why: str) -> dict:
+@dataclass(frozen=True)
+class PalsyPattern:
+    """Central, peripheral or undetermined: the pattern of one photo or exam read as palsy."""
+
+    pattern: str  # "peripheral", "central" or "undetermined"
+    side: str | None  # the patient's weaker side, where one is named
+    evidence: dict  # the region readings or brow movements it was decided on (a raw measure map, kept as measured)
+    why: str  # one plain sentence; a central pattern's ends with CENTRAL_WARNING
+
+    def to_dict(self) -> dict:
+        return {"pattern": self.pattern, "side": self.side, "evidence": self.evidence, "why": self.why}
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "PalsyPattern | None":
+        """The pattern as ``to_dict`` wrote it (exam.json, the record store); None for none."""
+        if not values:
+            return None
+        return cls(values["pattern"], values.get("side"), values.get("evidence") or {}, values.get("why", ""))
+
+    @property
+    def named_side(self) -> str | None:
+        """The side said beside the pattern: none for an undetermined one, whose side is only a leaning."""
+        return self.side if self.pattern != "undetermined" else None
+
+    def markdown(self) -> str:
+        """The pattern in one Markdown sentence, for the terminal, the page and the reports."""
+        side = f" (patient's {self.named_side} side)" if self.named_side else ""
+        return f"**Pattern: {self.pattern}**{side}. {self.why}"
+
+    def summary(self) -> str:
+        """One short line beside a verdict (the stroke warning shortened, never dropped)."""
+        side = f", patient's {self.named_side}" if self.named_side else ""
+        urgent = "; stroke not excluded: urgent clinical assessment" if self.pattern == "central" else ""
+        return f"pattern: {self.pattern}{side}{urgent}"
+
+
+def _result(pattern: str, side: str | None, evidence: dict, why: str) -> PalsyPattern:
     if pattern == "central":
         why = f"{why} {CENTRAL_WARNING}"
-    return {"pattern": pattern, "side": side, "evidence": evidence, "why": why}
+    return PalsyPattern(pattern, side, evidence, why)
 
 
-def photo_pattern(reading: HealthyRangeReading | None, palsy: bool = False) -> dict | None:
+def photo_pattern(reading: HealthyRangeReading | None, palsy: bool = False) -> PalsyPattern | None:
     """The pattern from one photo's healthy-range reading; None for a face read as healthy and within the range."""
     if reading is None or (not palsy and not reading.outside_healthy_range):
         return None
@@ -138,12 +173,12 @@ def exam_pattern(
     readings: Mapping[str, HealthyRangeReading],
     outside: bool,
     more_affected_side: str | None,
-) -> dict | None:
+) -> PalsyPattern | None:
     """The pattern of a whole exam: the brow-raise and eye-closure photos first, then the resting reading."""
     base = photo_pattern(readings.get("rest") or next(iter(readings.values()), None), palsy=outside)
     if base is None and not outside:
         return None
-    side = more_affected_side if more_affected_side in ("left", "right") else (base or {}).get("side")
+    side = more_affected_side if more_affected_side in ("left", "right") else base.side if base else None
     lower_weak = any(regions[r].outside_healthy_range for r in LOWER)
     brow = regions["brow"]
     moved, symmetry = brow.movement, brow.symmetry_percent
@@ -177,13 +212,3 @@ def exam_pattern(
             f"In eye closure the patient's {side} eye stays open beyond the healthy range: the upper face is involved.",
         )
     return base
-
-
-def pattern_text(pattern: dict | None) -> str:
-    """The pattern in one Markdown sentence (for the terminal, the page and the reports); empty without one."""
-    if not pattern:
-        return ""
-    side = (
-        f" (patient's {pattern['side']} side)" if pattern.get("side") and pattern["pattern"] != "undetermined" else ""
-    )
-    return f"**Pattern: {pattern['pattern']}**{side}. {pattern['why']}"

@@ -25,6 +25,7 @@ from facepalsy.data.images import as_rgb_array
 from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
 from facepalsy.face.detect import Face
+from facepalsy.face.pattern import PalsyPattern
 from facepalsy.inference.network import PRECISIONS, predict_probabilities, run_now, use_bf16
 from facepalsy.inference.results import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
@@ -258,7 +259,7 @@ class Predictor:
                 prediction.palsy_pattern = self.pattern(item.pixels, prediction.label == "palsy")
         return predictions
 
-    def pattern(self, pixels: np.ndarray, palsy: bool) -> dict | None:
+    def pattern(self, pixels: np.ndarray, palsy: bool) -> PalsyPattern | None:
         """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) labelled palsy; needs the face extra. None
         for a face labelled normal, even one with a region outside the healthy range: a pattern (and a central one's
         stroke warning) beside a normal verdict would contradict it; the asymmetry reading still shows the region.
@@ -274,12 +275,7 @@ class Predictor:
             self._norms = load_norms()
         result = measured(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
         if result is None:
-            return {
-                "pattern": "undetermined",
-                "side": None,
-                "evidence": {},
-                "why": "The face mesh could not be measured on this face.",
-            }
+            return PalsyPattern("undetermined", None, {}, "The face mesh could not be measured on this face.")
         return result.compare(self._norms, palsy).palsy_pattern
 
     def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:

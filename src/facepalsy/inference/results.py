@@ -11,6 +11,7 @@ import numpy as np
 from facepalsy.data.model_input import ModelInput
 from facepalsy.errors import NoFaceError
 from facepalsy.face.detect import Face
+from facepalsy.face.pattern import PalsyPattern
 
 UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
 CANNOT_READ = "cannot_read"  # a Prediction's status: a face the landmark model cannot read reliably, with the reason
@@ -34,16 +35,17 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     cam: str | None = None  # a Grad-CAM overlay written for this image
-    palsy_pattern: dict | None = (
-        None  # central / peripheral / undetermined, for a face read as palsy or outside the healthy range
-    )
+    palsy_pattern: PalsyPattern | None = None  # central / peripheral / undetermined, for a face read as palsy
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None and v != []}
+        values = {k: v for k, v in self.__dict__.items() if v is not None and v != []}
+        if self.palsy_pattern is not None:
+            values["palsy_pattern"] = self.palsy_pattern.to_dict()
+        return values
 
 
 @dataclass

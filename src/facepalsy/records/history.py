@@ -12,6 +12,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from facepalsy.face.norms import REGIONS
+from facepalsy.face.pattern import PalsyPattern
 from facepalsy.records.grade_history import GradeFollowUp
 
 OVERALL = "overall"
@@ -32,7 +33,7 @@ class Visit:
     outside: list[str]  # regions outside the healthy range
     more_affected_side: str | None
     verdict: str
-    palsy_pattern: dict | None
+    palsy_pattern: PalsyPattern | None
     facepalsy_version: str
     run: str | None = None
     photos: dict[str, str] = field(default_factory=dict)  # expression: SHA-256
@@ -48,7 +49,7 @@ class Visit:
             "outside_healthy_range": self.outside,
             "more_affected_side": self.more_affected_side,
             "verdict": self.verdict,
-            "palsy_pattern": self.palsy_pattern,
+            "palsy_pattern": self.palsy_pattern.to_dict() if self.palsy_pattern else None,
             "facepalsy": self.facepalsy_version,
             "run": self.run,
             "photos": self.photos,

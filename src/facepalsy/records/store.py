@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.grade import load_retest
 from facepalsy.face.norms import REGIONS
+from facepalsy.face.pattern import PalsyPattern
 from facepalsy.files import file_sha256
 from facepalsy.records.grade_history import GradeFollowUp, VisitGrade
 from facepalsy.records.history import OVERALL, History, Visit
@@ -175,7 +176,7 @@ class RecordStore:
             verdict=exam.verdict(),
             outside_healthy_range=exam.outside_healthy_range,
             more_affected_side=exam.more_affected_side,
-            palsy_pattern=exam.palsy_pattern,
+            palsy_pattern=exam.palsy_pattern.to_dict() if exam.palsy_pattern else None,
             overall_score=overall_rest_score(exam),
             reference=_reference(exam),
             run=run,
@@ -316,7 +317,7 @@ def _visit(row: ExamRow) -> Visit:
         outside=[region.region for region in row.regions if region.outside_healthy_range],
         more_affected_side=row.more_affected_side,
         verdict=row.verdict,
-        palsy_pattern=row.palsy_pattern,
+        palsy_pattern=PalsyPattern.from_dict(row.palsy_pattern),
         facepalsy_version=row.facepalsy_version,
         run=row.run,
         photos={photo.expression: photo.sha256 for photo in row.photos},

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from facepalsy.face.grade import Grade
-from facepalsy.face.pattern import MOVEMENT_WEAK, pattern_text
+from facepalsy.face.pattern import MOVEMENT_WEAK, PalsyPattern
 from facepalsy.face.reading import HealthyRangeReading, RegionReading, side_words
 
 COLUMNS = (
@@ -80,7 +80,7 @@ class Exam:
     readings: dict[str, HealthyRangeReading]  # per expression, its healthy-range reading
     recognised_expressions: dict[str, str]  # what the mesh looked like where the expression was not named
     synkinesis_hint: dict | None = None  # expression, side, narrowing per side
-    palsy_pattern: dict | None = None
+    palsy_pattern: PalsyPattern | None = None
     no_face: dict[str, str] | None = None  # photos without a usable face, with the reason
     unnamed_files: list[str] | None = None  # files that name no expression
     mismatched: dict[str, str] | None = None  # photos named rest left out: their face moves (named: recognised)
@@ -104,7 +104,7 @@ class Exam:
             "more_affected_side": self.more_affected_side,
             "readings": {name: reading.to_dict() for name, reading in self.readings.items()},
             "recognised_expressions": self.recognised_expressions,
-            "palsy_pattern": self.palsy_pattern,
+            "palsy_pattern": self.palsy_pattern.to_dict() if self.palsy_pattern else None,
             "grade": self.grade.to_dict() if self.grade else None,
         }
         extra = {
@@ -173,7 +173,7 @@ class Exam:
         flagged = self.outside_healthy_range or any(r.weak_movement for r in self.regions.values())
         lines += [f"**{self.verdict()}**" if flagged else self.verdict(), ""]
         if self.palsy_pattern:
-            lines += [pattern_text(self.palsy_pattern), ""]
+            lines += [self.palsy_pattern.markdown(), ""]
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         for *cells, outside, weaker in self.rows():
             lines.append("| " + " | ".join([*cells, "**yes**" if outside else "no", weaker]) + " |")
