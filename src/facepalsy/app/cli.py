@@ -35,7 +35,7 @@ from facepalsy.app.commands_models import (
     cmd_train,
 )
 from facepalsy.app.commands_records import add_record_commands, db_flag
-from facepalsy.app.flags import Parser, common_flags, config_flags, inference_flags, ray_flags, strict_flag
+from facepalsy.app.flags import Parser, common_flags, config_flags, inference_flags, json_flag, ray_flags, strict_flag
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
 from facepalsy.inference.network import PRECISIONS
@@ -101,11 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in --out from its last completed epoch (with --epochs: train it longer)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the results as one JSON document on stdout (progress stays on stderr)",
-    )
+    json_flag(p)
     p.set_defaults(func=cmd_train)
 
     p = command("evaluate", help="metrics of a run on its test split or on another data folder")
@@ -114,11 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write (default: RUN, or RUN/eval-NAME with --data)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images and list them in OUT/bad_images.txt")
     inference_flags(p)
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the results as one JSON document on stdout (progress stays on stderr)",
-    )
+    json_flag(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = command("predict", help="label and palsy probability per image")
@@ -126,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "images", nargs="+", metavar="IMAGE", help="image files, folders, or videos (.mp4 .avi .mov .mkv .webm)"
     )
-    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    json_flag(p, lines=True)
     inference_flags(p)
     strict_flag(p)
     p.add_argument("--cam", metavar="DIR", help="also write a Grad-CAM overlay per image into DIR")
@@ -191,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("asymmetry", help="landmark asymmetry per region and the more affected side (face extra)")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
-    p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
+    json_flag(p, lines=True)
     p.add_argument("--draw", metavar="DIR", help="write the landmarks and measured lines over each face into DIR")
     strict_flag(p)
     p.add_argument(
@@ -223,11 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("compare", help="the paper's Table 1 for any runs")
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--out", help="also write comparison.md and comparison.csv here")
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the results as one JSON document on stdout (progress stays on stderr)",
-    )
+    json_flag(p)
     p.set_defaults(func=cmd_compare)
 
     p = command(
@@ -274,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("check", help="counts, unreadable files, duplicates and near-duplicates, subjects with both labels")
     p.add_argument("data", metavar="DATA")
-    p.add_argument("--json", action="store_true", help="the full report as JSON")
+    json_flag(p)
     p.set_defaults(func=cmd_check)
 
     p = command("cv", help="cross-validation: frame, subject-kfold, leave-one-subject-out or leave-source-out")
@@ -304,11 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="each fold also draws its figures, Grad-CAM examples, bootstrap intervals and report, as train does "
         "(slower; the pooled ones are always made)",
     )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print the results as one JSON document on stdout (progress stays on stderr)",
-    )
+    json_flag(p)
     p.set_defaults(func=cmd_cv)
 
     p = command("reproduce", help="train VGG16 and VGG19 under one or more protocols and write the comparison table")
@@ -371,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the cross-validation, landmark and video figures (several minutes)",
     )
-    p.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
+    json_flag(p)
     p.set_defaults(func=cmd_bench)
 
     p = command("demo", help="synthetic data → train → evaluate → report, offline, no arguments")

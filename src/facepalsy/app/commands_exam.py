@@ -11,6 +11,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 
 from facepalsy.app.commands_records import check_record_flags, exam_record_flags, record_after_exam
+from facepalsy.app.flags import json_flag
 from facepalsy.app.render import exam_table
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.millimetres import IRIS_MM
@@ -35,7 +36,7 @@ def add_exam_commands(command) -> None:
     p.add_argument("--run", metavar="RUN", help="video: also plot this trained run's p(palsy) per frame")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help=argparse.SUPPRESS)
     p.add_argument("--grade", action="store_true", help="also print the eFACE-style (automatic) grade's table")
-    p.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    json_flag(p)
     exam_record_flags(p)
     p.set_defaults(func=cmd_exam)
 
@@ -50,7 +51,7 @@ def add_exam_commands(command) -> None:
     p.add_argument(
         "--out", metavar="FILE", help="also write the mm measures per photo and the items: grade.csv or grade.xlsx"
     )
-    p.add_argument("--json", action="store_true", help="one JSON document (the grade) instead of the table")
+    json_flag(p)
     p.set_defaults(func=cmd_grade)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from facepalsy.app.flags import json_flag
 from facepalsy.errors import FacepalsyError
 from facepalsy.log import console, result_console
 
@@ -48,7 +49,7 @@ def add_record_commands(command) -> None:
     db_flag(p)
     p.add_argument("--out", metavar="DIR", help="where trend.png, history.html and history.json go (history_<ID>)")
     p.add_argument("--norms", metavar="FILE", help="healthy reference with its MDC95 (default: the shipped one)")
-    p.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
+    json_flag(p)
     p.set_defaults(func=cmd_history)
 
     p = command("forget", help="delete every exam and photo of a patient from the record database")

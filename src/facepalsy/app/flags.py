@@ -217,6 +217,13 @@ def resolve_config(args: argparse.Namespace, data: str | list[str] | None) -> Co
     return base.replace(data=[str(Path(d).resolve()) for d in folders] if folders else None, **flags)
 
 
+def json_flag(p: argparse.ArgumentParser, lines: bool = False) -> None:
+    """--json, alike on every command: the result's own ``to_dict`` on stdout instead of the tables, while progress
+    and warnings stay on stderr, so that a script can pipe it."""
+    shape = "JSON lines, one per input," if lines else "one JSON document"
+    p.add_argument("--json", action="store_true", help=f"{shape} on stdout instead of the tables (progress on stderr)")
+
+
 def strict_flag(p: argparse.ArgumentParser) -> None:
     """The many-image commands' exit rule: 0 when at least one input got a result, unless ``--strict``."""
     p.add_argument(
