@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from realfaces import provenance
 
-from facepalsy.training.config import load_config
+from facepalsy.config import load_config
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, load_images, manifest_rows, scan_dataset
 from facepalsy.data.images import load_image
 from facepalsy.evaluation.check import check_dataset
@@ -56,7 +57,6 @@ from facepalsy.models import baseline
 from facepalsy.models.baseline import AsymmetryClassifier, features, measured
 from facepalsy.runfolder import CvFolder
 from facepalsy.runfolder.provenance import cpu_kind
-from facepalsy.training.config import Config
 from facepalsy.training.cv import listed_per_source, run_cv
 
 

@@ -3,9 +3,9 @@ store keeps readings, so any Exam with the right shape exercises it."""
 
 from __future__ import annotations
 
+from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
-from facepalsy.workflows.exam_result import Exam, ExamRegion
 
 NAMED_FOLDER = "clinic/Jane Doe"  # a folder and file that name the patient: the store must not keep them
 NAMED_FILE = "jane_doe_rest.png"

@@ -6,8 +6,8 @@ import pytest
 
 from facepalsy.app.cli import build_parser
 from facepalsy.app.flags import resolve_config
+from facepalsy.config import Config, load_config, save_config
 from facepalsy.errors import FacepalsyError
-from facepalsy.training.config import Config, load_config, save_config
 
 
 def test_yaml_sets_and_flags_win(tmp_path):

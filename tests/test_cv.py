@@ -171,7 +171,7 @@ def test_folds_in_parallel_match_folds_in_sequence(tmp_path, synth_data):
 
 def test_reproduce_obeys_split_or_refuses_a_contradiction(tmp_path, synth_data, capsys):
     from facepalsy.app.commands_models import reproduce_protocols
-    from facepalsy.training.config import PROTOCOLS
+    from facepalsy.config import PROTOCOLS
 
     assert reproduce_protocols(None, None, PROTOCOLS) == ["frame"]  # the paper's table
     assert reproduce_protocols(None, "subject", PROTOCOLS) == ["subject"]

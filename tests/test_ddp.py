@@ -22,7 +22,7 @@ PROBE = textwrap.dedent("""
 
     import facepalsy.training.train as T
     from facepalsy.runfolder import RunFolder
-    from facepalsy.training.config import Config
+    from facepalsy.config import Config
 
     data, out, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     log.mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ from conftest import TINY_TRAIN_FLAGS
 
 from facepalsy.app.cli import main
 from facepalsy.app.demo import demo_config, run_demo
-from facepalsy.training.config import load_config
+from facepalsy.config import load_config
 
 
 @pytest.fixture

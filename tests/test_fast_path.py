@@ -100,8 +100,8 @@ def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_pat
 
 
 def test_feature_cache_refuses_finetune():
+    from facepalsy.config import Config
     from facepalsy.errors import FacepalsyError
-    from facepalsy.training.config import Config
 
     with pytest.raises(FacepalsyError, match="frozen backbone"):
         Config(finetune=True, feature_cache=4)

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from conftest import TINY_TRAIN_FLAGS
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import load_images, scan_dataset
 from facepalsy.inference.predictor import load
 from facepalsy.runfolder import RunFolder
 from facepalsy.training import features as bank_module
-from facepalsy.training.config import Config
 from facepalsy.training.cv import fold_assignments, run_cv
 from facepalsy.training.loop import PalsyModule
 from facepalsy.training.train import build_model, fit_split

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from facepalsy.config import Config, load_config
 from facepalsy.data.dataset import read_manifest
 from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError, FacepalsyError
-from facepalsy.training.config import Config, load_config
 
 FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 

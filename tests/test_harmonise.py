@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from facepalsy.app.cli import main
+from facepalsy.config import Config
 from facepalsy.data.dataset import scan_dataset
 from facepalsy.data.harmonise import Harmonisation, decode_jpeg, harmonised_jpeg
 from facepalsy.data.synth import draw_face, make_identity
@@ -18,7 +19,6 @@ from facepalsy.errors import FacepalsyError, NoFaceError
 from facepalsy.evaluation.audit import audit
 from facepalsy.face.detect import crop_face, mediapipe_available
 from facepalsy.models.spec import ModelSpec
-from facepalsy.training.config import Config
 
 needs_face_extra = pytest.mark.skipif(
     not mediapipe_available(), reason="harmonising finds faces with the face extra (bash scripts/setup)"

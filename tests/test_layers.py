@@ -14,16 +14,18 @@ LAYERS = (
     "version",
     "log",
     "files",  # the base: exceptions, the version, logging, atomic writes and hashes
+    "html_report",  # a self-contained HTML report: Markdown and embedded pictures (the page's, a patient's history)
     "cluster",  # Ray: starting or joining it, tasks as they finish (cv folds, archives)
     "face",  # landmarks, pose, measures and the healthy reading, on RGB arrays: no files, no data sets
     "data",  # decoding, the data contract, harmonising and the face policy that makes a model's input
     "plots",  # figures that draw what they are given
     "models",  # networks, the landmark model, the model spec, the operating point and temperature
+    "config",  # the typed run configuration every layer above reads by attribute (config.yaml)
     "runfolder",  # the run folder: every file name, model.pt's format, locks and provenance
     "inference",  # the Predictor, Grad-CAM, ONNX export and engine
     "evaluation",  # metrics, the shortcut audit and data checks, evaluating a run, reports and model cards
     "training",  # the training loop, cross-validation, features
-    "workflows",  # the exam, norms build, harmonising a folder
+    "workflows",  # the exam, norms build, harmonising a folder, scoring an archive
     "records",  # the patient record store: database, migrations, history and change, privacy
     "app",  # the CLI, the page, the benchmark command
     "__init__",

@@ -13,10 +13,10 @@ from PIL import Image
 from facepalsy.app.cli import main
 from facepalsy.face import pattern as patterns
 from facepalsy.face.detect import largest_face, mediapipe_available
+from facepalsy.face.exam_result import ExamRegion
 from facepalsy.face.expression import recognise
 from facepalsy.face.pose import canonical_face, frontalise, mean_symmetric_face, rotation_matrix, turn_face
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
-from facepalsy.workflows.exam_result import ExamRegion
 
 needs_mediapipe = pytest.mark.skipif(
     not mediapipe_available(), reason="the face mesh needs the face extra (bash scripts/setup)"

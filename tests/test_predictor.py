@@ -20,10 +20,10 @@ from PIL import Image
 
 import facepalsy
 from facepalsy.app.cli import main
+from facepalsy.config import load_config
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.errors import InputError
 from facepalsy.face.detect import mediapipe_available
-from facepalsy.training.config import load_config
 
 REALFACES = Path(
     os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev")
@@ -385,3 +385,28 @@ def test_a_harmonised_run_sees_what_prepare_harmonise_writes(runs, tmp_path):
     for written in sorted(out.rglob("*.jpg"))[:4]:
         original = source / written.relative_to(out)
         assert np.array_equal(predictor.model_input(original).pixels, np.asarray(Image.open(written).convert("RGB")))
+
+
+def test_a_run_of_model_format_1_still_loads_and_predicts_as_its_config_and_validation_say(tiny_run, tmp_path):
+    """Runs trained before the model spec existed kept their settings in model.pt's config and their threshold in
+    validation.json: the spec is rebuilt from those, through the typed Config."""
+    import torch
+
+    from facepalsy.runfolder import RunFolder
+
+    run = tmp_path / "old"
+    shutil.copytree(tiny_run, run)
+    spec, payload = RunFolder(run).read_model()
+    old = {
+        "format_version": 1,
+        "state_dict": payload["state_dict"],
+        "config": RunFolder(run).read_config().to_dict() | {"data": str(tiny_run)},  # data: one folder as a string
+        "preprocess": spec.preprocess.to_dict(),
+        "classes": list(spec.classes),
+    }
+    torch.save(old, run / "model.pt")
+    (run / "validation.json").write_text(json.dumps({"youden_threshold": 0.37, "recall": 0.9, "specificity": 0.8}))
+    rebuilt, _ = RunFolder(run).read_model()
+    assert (rebuilt.backbone, rebuilt.image_size, rebuilt.face.crop) == (spec.backbone, spec.image_size, False)
+    assert rebuilt.operating_point.threshold == 0.37 and rebuilt.operating_point.rule == "youden"
+    assert facepalsy.load(run).threshold == 0.37

@@ -19,8 +19,8 @@ import facepalsy
 import facepalsy.training.loop as loop_module
 import facepalsy.training.train as train_module
 from facepalsy.app.cli import main
+from facepalsy.config import Config
 from facepalsy.errors import Interrupted
-from facepalsy.training.config import Config
 from facepalsy.training.cv import resume_cv, run_cv
 
 FLAGS = ["--split", "subject", *[f for f in TINY_TRAIN_FLAGS if f not in ("--epochs", "2")], "--epochs", "3"]

@@ -12,8 +12,8 @@ from facepalsy.app.cli import main
 from facepalsy.app.render import exam_table, reading_table
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
+from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
-from facepalsy.workflows.exam_result import Exam, ExamRegion
 
 
 def test_an_evaluation_reads_back_its_metrics_json_unchanged(tiny_run):

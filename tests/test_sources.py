@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facepalsy.config import Config, load_config
 from facepalsy.data.dataset import CLASSES, scan_sources
 from facepalsy.errors import DataError
 from facepalsy.evaluation.results import CvSummary
@@ -17,7 +18,6 @@ from facepalsy.evaluation.sources import SourceFigures, source_figures, wilson_i
 from facepalsy.models import baseline, side_differences
 from facepalsy.models.baseline import AsymmetryClassifier
 from facepalsy.runfolder import RunFolder
-from facepalsy.training.config import Config, load_config
 from facepalsy.training.cv import fold_assignments
 
 

@@ -20,10 +20,10 @@ from facepalsy.evaluation.metrics import reliability_curve
 from facepalsy.evaluation.report import threshold_lines
 from facepalsy.evaluation.validation import choose_temperature, threshold_interval
 from facepalsy.face.detect import mediapipe_available
+from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.reading import ordinal
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
 from facepalsy.runfolder import RunFolder
-from facepalsy.workflows.exam_result import Exam, ExamRegion
 
 needs_mediapipe = pytest.mark.skipif(not mediapipe_available(), reason="landmark runs need the face extra")
 

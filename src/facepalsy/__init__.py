@@ -16,7 +16,7 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.version import __version__
 
 _LAZY = {
-    "Config": "facepalsy.training.config",
+    "Config": "facepalsy.config",
     "Prediction": "facepalsy.inference.results",
     "Predictor": "facepalsy.inference.predictor",
     "load": "facepalsy.inference.predictor",

@@ -27,12 +27,12 @@ from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features
 from facepalsy.app.bench_gpu import bench_device
 from facepalsy.app.bench_tools import face_photo, model_gflops, timed
 from facepalsy.app.bench_video import bench_video, cpu_features
+from facepalsy.config import Config
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.inference.network import predict_probabilities, use_bf16
 from facepalsy.inference.predictor import Predictor
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import create_model
-from facepalsy.training.config import Config
 
 
 def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enough_seconds: float = 0.25) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from facepalsy.app.bench_tools import face_photo, timed
-from facepalsy.training.config import Config
+from facepalsy.config import Config
 
 
 def bench_shared_features(

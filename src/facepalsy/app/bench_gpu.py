@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from facepalsy.app.bench_tools import model_gflops
+from facepalsy.config import Config
 from facepalsy.inference.network import use_bf16
 from facepalsy.models.spec import Normalize, Preprocess
 from facepalsy.models.vgg import create_model
-from facepalsy.training.config import Config
 
 
 def _synchronize(device: torch.device) -> None:

@@ -36,11 +36,11 @@ from facepalsy.app.commands_models import (
 )
 from facepalsy.app.commands_records import add_record_commands, db_flag
 from facepalsy.app.flags import Parser, common_flags, config_flags, inference_flags, json_flag, ray_flags, strict_flag
+from facepalsy.config import PROTOCOLS
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
-from facepalsy.inference.network import PRECISIONS
 from facepalsy.inference.predictor import ENGINES
-from facepalsy.training.config import PROTOCOLS
+from facepalsy.models.spec import PRECISIONS
 
 SINGLE_PROCESS_COMMANDS = {
     "predict",

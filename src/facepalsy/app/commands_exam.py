@@ -15,8 +15,8 @@ from facepalsy.app.flags import json_flag
 from facepalsy.app.render import exam_table
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.millimetres import IRIS_MM
-from facepalsy.inference.network import PRECISIONS
 from facepalsy.log import console
+from facepalsy.models.spec import PRECISIONS
 
 EXAM_PATH_HELP = (
     "folder of photos named rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, pucker, "
@@ -71,10 +71,10 @@ def _exam_input(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_exam(args: argparse.Namespace) -> int:
+    from facepalsy.data.exam_names import read_name_map
     from facepalsy.face.norms import load_norms
     from facepalsy.inference.predictor import load
     from facepalsy.workflows.exam import run_exam
-    from facepalsy.workflows.exam_names import read_name_map
 
     check_record_flags(args)
     _check_iris(args.iris_mm)
@@ -101,9 +101,9 @@ def cmd_exam(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    from facepalsy.data.exam_names import read_name_map
     from facepalsy.face.norms import load_norms
     from facepalsy.workflows.exam import measure_exam
-    from facepalsy.workflows.exam_names import read_name_map
     from facepalsy.workflows.grade_export import SUFFIXES, write_grade
 
     _check_iris(args.iris_mm)

@@ -43,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from facepalsy.runfolder import RunFolder
 
     run = RunFolder(args.out)
-    print_result(args, metrics, run.report, protocol_title(run.read_config()["split"]))
+    print_result(args, metrics, run.report, protocol_title(run.read_config().split))
     return 0
 
 
@@ -74,7 +74,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from facepalsy.runfolder import RunFolder
 
     title = (
-        protocol_title(RunFolder(args.run).read_config()["split"])
+        protocol_title(RunFolder(args.run).read_config().split)
         if args.data is None
         else f"test metrics on every image of {args.data} (an external evaluation)"
     )
@@ -108,8 +108,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from facepalsy.config import PROTOCOLS
     from facepalsy.evaluation.compare import compare, write_comparison
-    from facepalsy.training.config import PROTOCOLS
     from facepalsy.training.cv import run_cv
     from facepalsy.training.train import train
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import MANIFEST
 from facepalsy.data.synth import make_synthetic_dataset
 from facepalsy.errors import FacepalsyError
@@ -32,7 +33,6 @@ from facepalsy.log import console
 from facepalsy.models.vgg import imagenet_weights_cached
 from facepalsy.runfolder import RunFolder
 from facepalsy.runfolder.provenance import cpu_kind
-from facepalsy.training.config import Config
 from facepalsy.training.train import train, with_precision
 
 DEMO_SUBJECTS = 300

@@ -7,12 +7,12 @@ import argparse
 import difflib
 from pathlib import Path
 
-from facepalsy.inference.network import PRECISIONS
+from facepalsy.config import LOGGERS, SCHEDULES, SPLITS, Config, load_config
 from facepalsy.inference.predictor import ENGINES
 from facepalsy.models.baseline import ALIASES
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
+from facepalsy.models.spec import PRECISIONS
 from facepalsy.models.vgg import list_models
-from facepalsy.training.config import LOGGERS, SCHEDULES, SPLITS, Config, load_config
 
 
 class Parser(argparse.ArgumentParser):

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from facepalsy.evaluation import sources as source_table
 from facepalsy.evaluation.results import CvSummary, Evaluation, Scores, percent
+from facepalsy.face.exam_result import COLUMNS as EXAM_COLUMNS
+from facepalsy.face.exam_result import Exam
 from facepalsy.face.reading import HealthyRangeReading
 from facepalsy.log import console, result_console
-from facepalsy.workflows.exam_result import COLUMNS as EXAM_COLUMNS
-from facepalsy.workflows.exam_result import Exam
 
 
 def print_result(args: argparse.Namespace, metrics: Evaluation, report: Path, title: str = "test metrics") -> None:

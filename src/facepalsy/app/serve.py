@@ -29,9 +29,9 @@ from PIL import Image
 from facepalsy.app.serve_history import HistoryDesk, check_host, history_tab, read_credentials
 from facepalsy.app.serve_workers import MicroBatcher, UploadJanitor
 from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
+from facepalsy.html_report import write_html_report
 from facepalsy.inference.predictor import Predictor, load
 from facepalsy.log import console
-from facepalsy.workflows.page_report import write_html_report
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
 LOGIN_NOTICE = (
@@ -103,7 +103,7 @@ class Analyzer:
         from facepalsy.face.norms import load_norms
 
         self.norms = load_norms()  # the shipped healthy reference ranges
-        split = predictor.run.read_config().get("split", "?")  # the training protocol, shown to the clinician
+        split = predictor.run.read_config().split  # the training protocol, shown to the clinician
         self.model_line = (
             f"model **{predictor.spec.backbone}** trained with a **{split} split** (run `{predictor.run.path.name}`)"
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES, scan_root
+from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.report import PROTOCOL_TEXT
@@ -108,13 +108,13 @@ def read_folder(path: Path) -> ComparedFolder:
         run.require_finished()
         config, spec = run.read_config(), run.read_model()[0]
         predictions = _predictions(run)
-        protocol, scores = f"{config['split']} split", Evaluation.from_dict(run.read_metrics())
+        protocol, scores = f"{config.split} split", Evaluation.from_dict(run.read_metrics())
     return ComparedFolder(
         path=path,
-        model=model_name(config["backbone"]),
+        model=model_name(config.backbone),
         model_input=spec.face.label(),
         protocol=protocol,
-        data=str(scan_root(config["data"]).resolve()),
+        data=str(config.root.resolve()),
         scores=scores,
         predictions=predictions,
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from types import SimpleNamespace
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, data_folders, scan_root
 from facepalsy.evaluation.audit import audit_markdown
 from facepalsy.evaluation.model_card import (
@@ -24,10 +24,9 @@ from facepalsy.models.operating_point import default_rule
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
 
 
-def cv_card(cv: CvFolder, result: CvSummary, settings: dict) -> ModelCard:
+def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
     """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration,
     subgroups."""
-    config = SimpleNamespace(**settings)
     folds = [RunFolder(cv.path / fold["run"]) for fold in result.folds]
     spec = folds[0].read_model()[0]
     provenance = read_json(folds[0].provenance) if folds[0].provenance.is_file() else {"data": {}, "environment": {}}
@@ -100,8 +99,8 @@ def read_predictions(fold: RunFolder) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_cv_markdown(cv: CvFolder, result: CvSummary, config: dict, audit: dict | None = None) -> None:
-    """Write the folder's report.md and model card; ``config``: the training settings as a dictionary."""
+def write_cv_markdown(cv: CvFolder, result: CvSummary, config: Config, audit: dict | None = None) -> None:
+    """Write the folder's report.md and model card; ``config``: the training settings."""
     lines = [
         f"# Cross-validation: {result.backbone}, protocol `{result.protocol}` ({len(result.folds)} folds)",
         "",

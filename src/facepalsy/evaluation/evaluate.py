@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, scan_root, write_left_out
+from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError
 from facepalsy.evaluation.metrics import (
     binary_metrics,
@@ -206,7 +206,7 @@ def evaluate_run(
     if data is None:
         samples, parts = run.read_split()
         samples = [s for s, part in zip(samples, parts) if part == "test"]
-        root = scan_root(config["data"])
+        root = config.root
         results = ResultFiles(out) if out else run
     else:
         root = Path(data)
@@ -241,7 +241,7 @@ def evaluate_run(
         kept,
         notes=notes,
         data=None if data is None else str(data),
-        seed=config.get("seed", 0),
+        seed=config.seed,
         left_out=left,
         overlap=overlap,
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from facepalsy.data.dataset import CLASSES, scan_root
+from facepalsy.config import Config
+from facepalsy.data.dataset import CLASSES
 from facepalsy.evaluation.model_card import (
     ModelCard,
     code_sentence,
@@ -162,13 +163,13 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     history = run.read_history()
     in_run = out.path.resolve() == run.path.resolve()
     audit = read_json(run.check) if in_run and run.check.is_file() else None
-    lines = [f"# facepalsy report: {config['backbone']}", ""]
+    lines = [f"# facepalsy report: {config.backbone}", ""]
     if in_run:  # the run's own left-out images, said the same way whoever rewrites the report (train, evaluate)
         notes = (*run_exclusion_notes(run), *notes)
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     spec = run.read_model()[0]  # model.pt holds the weights too: read once
-    lines += ["## Protocol", "", PROTOCOL_TEXT[config["split"]], "", f"Model input: {spec.face.describe()}.", ""]
+    lines += ["## Protocol", "", PROTOCOL_TEXT[config.split], "", f"Model input: {spec.face.describe()}.", ""]
     if in_run:
         parts = split_summary(run)
         lines += [
@@ -229,7 +230,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         best = int(
             min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"]
         )
-        plot_curves(history, run.curves, title=f"{config['backbone']} ({config['split']} split)", best_epoch=best)
+        plot_curves(history, run.curves, title=f"{config.backbone} ({config.split} split)", best_epoch=best)
         lines += [
             "## Training curves",
             "",
@@ -242,7 +243,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         from facepalsy.evaluation.audit import audit_markdown
 
         lines += audit_markdown(audit)
-    shown = config if spec.is_cnn else {k: v for k, v in config.items() if k in LANDMARK_SETTINGS}
+    shown = {k: v for k, v in config.to_dict().items() if spec.is_cnn or k in LANDMARK_SETTINGS}
     lines += ["## Configuration", ""]
     if not spec.is_cnn:
         lines += [f"The settings the landmark model reads (`{run.config.name}` holds every setting).", ""]
@@ -263,11 +264,11 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
 
 
 def run_card(
-    run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: Evaluation, config: dict, in_run: bool
+    run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: Evaluation, config: Config, in_run: bool
 ) -> ModelCard:
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
     provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
-    data = Path(metrics.data) if metrics.data else scan_root(config["data"])
+    data = Path(metrics.data) if metrics.data else config.root
     if in_run:
         samples, parts = run.read_split()
         count_lines = [
@@ -282,7 +283,7 @@ def run_card(
             "weights; the operating threshold is chosen on validation data."
         )
         guard = read_json(run.leakage) if run.leakage.is_file() else None
-        protocol = PROTOCOL_TEXT[config["split"]] + (" " + leakage_sentence(guard) if guard else "")
+        protocol = PROTOCOL_TEXT[config.split] + (" " + leakage_sentence(guard) if guard else "")
         data_hash = provenance["data"].get("content_sha256", "not recorded")
     else:
         (tn, fp), (fn, tp) = metrics.confusion_matrix
@@ -298,9 +299,9 @@ def run_card(
         data_hash = "see provenance of the evaluated files"
     left_out = metrics.left_out or {}
     augment = (
-        f"augmentation rotation ±{config['rotation_degrees']}°, shift "
-        f"{config['shift_fraction']}, scale {config['scale_range']}, flips"
-        if config.get("augment")
+        f"augmentation rotation ±{config.rotation_degrees}°, shift "
+        f"{config.shift_fraction}, scale {config.scale_range}, flips"
+        if config.augment
         else "no augmentation"
     )
     calibration = metrics.calibration or {}
@@ -320,7 +321,7 @@ def run_card(
     with out.predictions.open(newline="", encoding="utf-8") as f:
         predictions = list(csv.DictReader(f))
     return ModelCard(
-        title=config["backbone"],
+        title=config.backbone,
         data=str(data),
         data_hash=data_hash,
         count_lines=count_lines,
@@ -338,13 +339,13 @@ def run_card(
             else f"{spec.face.describe()}; the face mesh is measured on the {spec.image_size} px face crop."
         ),
         protocol=protocol,
-        model=landmark_model_sentence(config["seed"])
+        model=landmark_model_sentence(config.seed)
         if not spec.is_cnn
         else (
-            f"`{config['backbone']}`, weights {config['weights']}, "
-            f"{'fine-tuned' if config['finetune'] else 'frozen backbone, head trained'}; "
-            f"{config['epochs']} epochs, batch {config['batch_size']}, Adam lr "
-            f"{config['lr']}, seed {config['seed']}; the epoch with the lowest "
+            f"`{config.backbone}`, weights {config.weights}, "
+            f"{'fine-tuned' if config.finetune else 'frozen backbone, head trained'}; "
+            f"{config.epochs} epochs, batch {config.batch_size}, Adam lr "
+            f"{config.lr}, seed {config.seed}; the epoch with the lowest "
             "validation loss is kept. Internal validation: the protocol above."
         ),
         balance=balance,
@@ -356,7 +357,7 @@ def run_card(
             else "Threshold 0.5: the run recorded no operating point."
         ),
         performance_lines=[*metrics.chance_lines(), *metrics.markdown_table()],
-        subgroup_lines=subgroup_section(data, config.get("subgroup"), predictions, config.get("seed", 0)),
+        subgroup_lines=subgroup_section(data, config.subgroup, predictions, config.seed),
         code=code_sentence(provenance, data_hash, f"all package versions in `{run.provenance.name}`"),
     )
 

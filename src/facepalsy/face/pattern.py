@@ -161,7 +161,7 @@ def photo_pattern(reading: HealthyRangeReading | None, palsy: bool = False) -> P
 
 
 class MovedRegion(Protocol):
-    """What the exam's pattern needs of a region (``workflows.exam_result.ExamRegion``)."""
+    """What the exam's pattern needs of a region (``face.exam_result.ExamRegion``)."""
 
     outside_healthy_range: bool
     movement: dict[str, float] | None

@@ -167,11 +167,11 @@ def export_run_int8(
 ) -> tuple[Path, dict]:
     """:func:`export_onnx_int8` on the run's own images: up to ``calibration_images`` of its training images
     (an even sample), decoded through the run's face policy, and all its validation images as the check."""
-    from facepalsy.data.dataset import load_images, scan_root
+    from facepalsy.data.dataset import load_images
 
     run = predictor.run
     samples, parts = run.read_split()
-    root = scan_root(run.read_config()["data"])
+    root = run.read_config().root
     if not root.is_dir():
         raise FacepalsyError(
             f"{root}: the run's data folder is gone; int8 export calibrates on the run's own training images"

@@ -10,10 +10,8 @@ import torch
 
 from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
-from facepalsy.models.spec import Normalize, Preprocess
+from facepalsy.models.spec import PRECISIONS, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier
-
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:

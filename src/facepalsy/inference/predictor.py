@@ -26,10 +26,10 @@ from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
 from facepalsy.face.detect import Face
 from facepalsy.face.pattern import PalsyPattern
-from facepalsy.inference.network import PRECISIONS, predict_probabilities, run_now, use_bf16
+from facepalsy.inference.network import predict_probabilities, run_now, use_bf16
 from facepalsy.inference.results import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
-from facepalsy.models.spec import ModelSpec
+from facepalsy.models.spec import PRECISIONS, ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import RunFolder
 

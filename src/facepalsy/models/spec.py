@@ -20,6 +20,8 @@ from facepalsy.models.baseline import canonical_name
 from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 
+PRECISIONS = ("auto", "bf16", "fp32")  # what a run trains and a Predictor runs in: auto is bf16 where it is native
+
 
 @dataclass(frozen=True)
 class Preprocess:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facepalsy.data.dicom import dicom_patient_id, is_dicom
+from facepalsy.data.exam_names import expression_photos
 from facepalsy.data.images import photo_date
 from facepalsy.errors import FacepalsyError
+from facepalsy.face.exam_result import Exam
 from facepalsy.records.pseudonyms import identifying_hint, pseudonym_for
 from facepalsy.records.store import PhotoFacts, RecordStore, photo_facts
-from facepalsy.workflows.exam_names import expression_photos
-from facepalsy.workflows.exam_result import Exam
 
 TODAY = "today (no --date, and no date in the photos)"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import markdown_it
 
 from facepalsy.files import atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.html_report import STYLE, picture_html
 from facepalsy.plots import plot_trend
 from facepalsy.records.history import TRACKED, History
-from facepalsy.workflows.page_report import STYLE, picture_html
 
 CAUTION = (
     "Research software, not a medical device: the scores measure facial asymmetry against healthy photos; "

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from facepalsy.errors import FacepalsyError
+from facepalsy.face.exam_result import Exam
 from facepalsy.face.grade import load_retest
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import PalsyPattern
@@ -33,7 +34,6 @@ from facepalsy.records.history import OVERALL, History, Visit
 from facepalsy.records.pseudonyms import check_patient_id
 from facepalsy.records.schema import ExamRow, Patient, PhotoRow, RegionRow
 from facepalsy.version import __version__
-from facepalsy.workflows.exam_result import Exam
 
 DB_ENV = "FACEPALSY_DB"
 MIGRATIONS = Path(__file__).parent / "migrations"

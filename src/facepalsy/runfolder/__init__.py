@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, Sample
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
@@ -112,7 +113,7 @@ class RunFolder(ResultFiles, _Locked):
             return True
         if not self.config.is_file() or not all((self.path / name).is_file() for name in self.FINAL_FILES):
             return False
-        return not self.history.is_file() or len(self.read_history()) >= int(self.read_config().get("epochs") or 0)
+        return not self.history.is_file() or len(self.read_history()) >= self.read_config().epochs
 
     def require_finished(self) -> None:
         """Refuse an unfinished run with one line: what is missing, and how to complete it."""
@@ -120,10 +121,10 @@ class RunFolder(ResultFiles, _Locked):
             return  # finished; or not a training folder at all, e.g. a model.pt travelling alone (read_model judges it)
         missing = [name for name in (*self.FINAL_FILES, self.complete.name) if not (self.path / name).is_file()]
         done = len(self.read_history()) if self.history.is_file() else 0
-        planned = self.read_config().get("epochs")
+        planned = self.read_config().epochs
         progress = (
             f"training stopped after epoch {done} of {planned}"
-            if done < int(planned or 0)
+            if done < planned
             else "training ended but its final files were not all written"
         )
         fix = (
@@ -191,7 +192,7 @@ class RunFolder(ResultFiles, _Locked):
 
     def _spec_from_format_1(self, payload: dict) -> ModelSpec:
         """Runs trained before the spec existed: rebuild it from their config and validation.json."""
-        config = payload["config"]
+        config = Config.from_dict(payload["config"], source=f"{self.model} (format 1)")
         point = None
         if self.validation.is_file():
             recorded = read_json(self.validation)
@@ -202,11 +203,10 @@ class RunFolder(ResultFiles, _Locked):
                 recorded.get("specificity"),
                 int(recorded.get("n", 0)),
             )
-        crop = bool(config.get("face_crop"))
         return ModelSpec(
-            config["backbone"],
+            config.backbone,
             Preprocess.from_dict(payload["preprocess"]),
-            FacePolicy(crop, crop),
+            FacePolicy(config.face_crop, config.face_crop),
             tuple(payload["classes"]),
             point,
         )

@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import yaml
-
+from facepalsy.config import Config, load_config
 from facepalsy.errors import FacepalsyError
 
 CONFIG_FILE = "config.yaml"
@@ -30,9 +29,9 @@ class _Locked:
         with _lock(self.path):
             yield
 
-    def read_config(self) -> dict:
-        """The training settings as written (a plain mapping; training re-validates them as a Config)."""
-        return yaml.safe_load(self.config.read_text(encoding="utf-8"))
+    def read_config(self) -> Config:
+        """The training settings as written, typed and validated (``config.load_config``)."""
+        return load_config(self.config)
 
 
 def _make_ready(out: Path, overwrite: bool, resume: bool, needed_bytes: int, resumable: Path) -> Path:

@@ -11,8 +11,8 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
+from facepalsy.config import Config
 from facepalsy.models.spec import Normalize, Preprocess
-from facepalsy.training.config import Config
 
 
 def train_augmentation(config: Config) -> nn.Module:

@@ -24,6 +24,7 @@ from rich.progress import Progress
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
 from facepalsy.cluster import RayPlan
+from facepalsy.config import PROTOCOLS, Config, load_config, save_config
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.check import perceptual_hashes
@@ -42,7 +43,6 @@ from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.log import console, progress_bar
 from facepalsy.plots import plot_reliability, plot_roc
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
-from facepalsy.training.config import PROTOCOLS, Config, load_config, save_config
 from facepalsy.training.cv_ray import run_folds_on_ray
 from facepalsy.training.train import (
     audit_training_data,
@@ -259,7 +259,7 @@ def _run_folds(
     if protocol == "leave-source-out":
         result.sources = held_out_sources(cv, samples, assignments, listed, fold_results)
     atomic_write_json(cv.results, result.to_dict())
-    write_cv_markdown(cv, result, config.to_dict(), read_json(cv.check) if cv.check.is_file() else None)
+    write_cv_markdown(cv, result, config, read_json(cv.check) if cv.check.is_file() else None)
     return result
 
 

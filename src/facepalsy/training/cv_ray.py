@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from facepalsy.cluster import RayPlan, as_finished, ray_session
+from facepalsy.config import Config
 from facepalsy.evaluation.results import Evaluation
 from facepalsy.inference.network import use_bf16
 from facepalsy.log import console, progress_bar
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.runfolder import RunFolder
-from facepalsy.training.config import Config
 from facepalsy.training.features import adopt_bank, backbone_passes, bank_key, feature_bank
 from facepalsy.training.loop import PalsyModule
 from facepalsy.training.train import build_model, fit_fold, training_device

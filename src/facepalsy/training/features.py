@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from kornia.augmentation.container.params import ParamItem
 
-from facepalsy.training.config import Config
+from facepalsy.config import Config
 
 BANKS_KEPT = (
     2  # banks kept per process (reproduce alternates two backbones); a VGG bank of 3,261 images and 5 views is 33 MB

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import Sample
-from facepalsy.training.config import Config
 
 if TYPE_CHECKING:  # the landmark model imports MediaPipe: only landmark runs load it
     from facepalsy.models.baseline import AsymmetryClassifier

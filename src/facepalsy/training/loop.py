@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, TensorDataset
 
+from facepalsy.config import Config
 from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write
 from facepalsy.log import console, quiet, verbose
@@ -28,7 +29,6 @@ from facepalsy.models.vgg import VGGClassifier
 from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder
 from facepalsy.runfolder.locks import is_rank_zero
 from facepalsy.training.augment import TrainTransform
-from facepalsy.training.config import Config
 from facepalsy.training.features import backbone_digest, feature_bank
 
 BACKBONE_PREFIX = "model.features."  # the frozen backbone's keys, left out of checkpoints

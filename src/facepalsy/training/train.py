@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
+from facepalsy.config import Config, load_config, save_config
 from facepalsy.data.dataset import CLASSES, Sample, load_images, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, NoFaceError, display_path
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
@@ -35,7 +36,6 @@ from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder
 from facepalsy.runfolder.locks import is_rank_zero
-from facepalsy.training.config import Config, load_config, save_config
 from facepalsy.training.loop import (
     AtomicCheckpointIO,
     EpochShuffle,

@@ -29,11 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facepalsy.data.exam_names import expression_photos, moving_rest, unmoved
 from facepalsy.data.images import load_image
 from facepalsy.data.prepare import VIDEO_EXTENSIONS, read_ahead, video_frames
 from facepalsy.errors import BadImageError, FacepalsyError
 from facepalsy.face.asymmetry import CANONICAL_SIZE, Asymmetry, draw, face_asymmetry, image_asymmetry
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
+from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
 from facepalsy.face.millimetres import IRIS_MM, OTHER_SIDE, draw_millimetres
@@ -44,8 +46,6 @@ from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.inference.results import VideoFrames
 from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
 from facepalsy.runfolder import ExamFolder
-from facepalsy.workflows.exam_names import expression_photos, moving_rest, unmoved
-from facepalsy.workflows.exam_result import Exam, ExamRegion
 
 # Per region: the expressions that move it (the first present is used) and the per-side value that moves.
 MOVEMENT = {

@@ -18,11 +18,10 @@ from facepalsy.data.dataset import Sample, data_folders, scan_root, scan_sources
 from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
-from facepalsy.inference.network import PRECISIONS
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.baseline import canonical_name
 from facepalsy.models.operating_point import default_rule, parse_operating_point
-from facepalsy.models.spec import ModelSpec, Preprocess
+from facepalsy.models.spec import PRECISIONS, ModelSpec, Preprocess
 
 SPLITS = ("frame", "subject")
 SCHEDULES = ("constant", "onecycle")  # the learning rate over training (training/loop.py)
