@@ -14,6 +14,7 @@ from torchmetrics.functional.classification import binary_calibration_error
 import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.evaluation.metrics import (
+    ChanceCheck,
     bootstrap_ci,
     calibration_line,
     calibration_metrics,
@@ -79,9 +80,10 @@ def test_chance_check_says_plainly_when_a_model_is_not_better_than_chance():
     subjects = [str(i) for i in range(60)]
     noise = rng.random(60)
     verdict = chance_check(y, bootstrap_ci(y, noise, subjects))
-    assert not verdict["better_than_chance"] and verdict["statement"].startswith("NOT SHOWN TO BE BETTER THAN CHANCE")
+    assert not verdict.better_than_chance and verdict.majority_rate == 0.5 and verdict.reasons
+    assert ChanceCheck.from_dict(verdict.to_dict()) == verdict
     good = np.where(y == 1, 0.6 + 0.3 * noise, 0.4 - 0.3 * noise)
-    assert chance_check(y, bootstrap_ci(y, good, subjects))["better_than_chance"]
+    assert chance_check(y, bootstrap_ci(y, good, subjects)).better_than_chance
 
 
 def test_a_kept_temperature_scales_every_probability_and_the_threshold_follows(tiny_run, synth_data, tmp_path):

@@ -89,8 +89,8 @@ def test_a_run_records_its_calibration_decision_and_reports_it(tiny_run):
 def test_reliability_bins_carry_counts_and_intervals():
     y, prob, _ = _outcomes(500, 2)
     curve = reliability_curve(y, prob)
-    assert sum(curve["count"]) == 500
-    assert all(lo <= obs <= hi for lo, obs, hi in zip(curve["low"], curve["observed"], curve["high"]))
+    assert sum(curve.count) == 500
+    assert all(lo <= obs <= hi for lo, obs, hi in zip(curve.low, curve.observed, curve.high))
 
 
 def test_the_audit_explains_an_auc_below_one_half_and_gives_crop_models_their_own_advice():

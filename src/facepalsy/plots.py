@@ -7,7 +7,9 @@ metrics, the training loop and the exam. Matplotlib runs headless (Agg), so no d
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import matplotlib
 
@@ -84,24 +86,48 @@ def plot_roc(curves: list[tuple[np.ndarray, np.ndarray, str]], path: Path, title
     save_figure(fig, path)
 
 
-def plot_reliability(calibration: dict, path: Path, title: str = "") -> None:
+class Curve(Protocol):
+    """A reliability curve as ``evaluation.calibration.ReliabilityCurve`` holds it (plots sit below evaluation)."""
+
+    observed: list[float]
+    predicted: list[float]
+    count: list[int]
+    low: list[float]
+    high: list[float]
+
+
+class CurveFigures(Protocol):
+    """One kind of probability's calibration (``evaluation.calibration.CalibrationFigures``)."""
+
+    ece: float
+    brier: float
+    curve: Curve
+
+
+class Calibrated(Protocol):
+    """What the reliability diagram draws (``evaluation.calibration.Calibration``)."""
+
+    kinds: Mapping[str, CurveFigures]
+
+
+def plot_reliability(calibration: Calibrated, path: Path, title: str = "") -> None:
     """Reliability diagram: observed palsy rate against mean p(palsy) per bin, for each kind of probability given,
     with each bin's 95% interval as a band and the first kind's image count beside each point."""
     fig, ax = plt.subplots(figsize=(4.8, 4.5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect calibration")
-    for index, ((name, kind), style) in enumerate(zip(calibration["kinds"].items(), ("-o", "--s"))):
-        curve = kind["curve"]
-        if curve["predicted"]:
+    for index, ((name, kind), style) in enumerate(zip(calibration.kinds.items(), ("-o", "--s"))):
+        curve = kind.curve
+        if curve.predicted:
             (line,) = ax.plot(
-                curve["predicted"],
-                curve["observed"],
+                curve.predicted,
+                curve.observed,
                 style,
                 markersize=4,
-                label=f"{name} (ECE {kind['ece']:.3f}, Brier {kind['brier']:.3f})",
+                label=f"{name} (ECE {kind.ece:.3f}, Brier {kind.brier:.3f})",
             )
-            if curve.get("low"):
-                ax.fill_between(curve["predicted"], curve["low"], curve["high"], color=line.get_color(), alpha=0.15)
-            for x, y, n in zip(curve["predicted"], curve["observed"], curve["count"]) if index == 0 else ():
+            if curve.low:
+                ax.fill_between(curve.predicted, curve.low, curve.high, color=line.get_color(), alpha=0.15)
+            for x, y, n in zip(curve.predicted, curve.observed, curve.count) if index == 0 else ():
                 ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=6)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

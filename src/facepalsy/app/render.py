@@ -152,8 +152,7 @@ def print_metrics(metrics: Scores, title: str = "test metrics") -> None:
     out.print(table)
     if not isinstance(metrics, Evaluation):
         return
-    calibration = metrics.calibration_sentence()
-    if calibration:
-        out.print(calibration, highlight=False)
+    if metrics.calibration:
+        out.print(metrics.calibration.sentence(), highlight=False)
     if metrics.chance and not metrics.better_than_chance:
-        console.print(f"[bold red]WARNING:[/] the model is {metrics.chance['statement']}", highlight=False)
+        console.print(f"[bold red]WARNING:[/] the model is {metrics.chance.statement}", highlight=False)

@@ -17,7 +17,6 @@ from facepalsy.evaluation.model_card import (
     landmark_model_sentence,
     subgroup_section,
 )
-from facepalsy.evaluation.report import calibration_lines
 from facepalsy.evaluation.results import CvSummary
 from facepalsy.files import atomic_write_text
 from facepalsy.models.operating_point import default_rule
@@ -34,7 +33,6 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
     subjects_of = {label: {r["subject"] for r in rows if r["label"] == label} for label in CLASSES}
     images_of = {label: sum(r["label"] == label for r in rows) for label in CLASSES}
     pooled = result.pooled
-    calibration = pooled.calibration["kinds"]["pooled out-of-fold"]
     data_hash = provenance["data"].get("content_sha256", "not recorded")
     return ModelCard(
         title=f"{result.backbone}, {result.protocol} cross-validation",
@@ -66,12 +64,7 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
         ),
         balance=f"{images_of['palsy']} palsy and {images_of['normal']} normal "
         "images tested out of fold; no resampling or class weights.",
-        calibration=(
-            "Each fold temperature-scaled on its own validation "
-            f"images; pooled: Brier {calibration['brier']:.3f}, ECE "
-            f"{calibration['ece']:.3f}, intercept {calibration['calibration_intercept']:.2f}, "
-            f"slope {calibration['calibration_slope']:.2f}."
-        ),
+        calibration=pooled.calibration.card_text(),
         threshold="Each fold labels at its own threshold, rule "
         f"`{config.operating_point or default_rule(config.backbone)}`, "
         f"chosen on its validation images: {result.thresholds}.",
@@ -115,7 +108,12 @@ def write_cv_markdown(cv: CvFolder, result: CvSummary, config: Config, audit: di
             f"**{len(result.folds_with_test_subject_in_training)}** (the guard refuses any).",
             "",
         ]
-    lines += [*result.markdown(), f"![ROC]({cv.roc.name})", "", *calibration_lines(result.pooled.calibration, cv)]
+    lines += [
+        *result.markdown(),
+        f"![ROC]({cv.roc.name})",
+        "",
+        *result.pooled.calibration.markdown(cv.reliability.name),
+    ]
     if audit:
         lines += audit_markdown(audit)
     card = cv_card(cv, result, config)

@@ -8,6 +8,7 @@ import numpy as np
 
 from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError
+from facepalsy.evaluation.calibration import Calibration
 from facepalsy.evaluation.metrics import (
     binary_metrics,
     bootstrap_ci,
@@ -74,7 +75,7 @@ def evaluate_arrays(
         sensitivity_at_half=at_half["recall"],
         specificity_at_half=at_half["specificity"],
         threshold_text=predictor.threshold_text(),
-        operating_point=predictor.spec.operating_point.to_dict() if predictor.spec.operating_point else None,
+        operating_point=predictor.spec.operating_point,
         data=data,
         split="test split of the run" if data is None else "all images of the data folder",
         left_out=left_out or {"unreadable": 0, "no_face": 0},
@@ -111,7 +112,7 @@ def _unread(predictor: Predictor, images: np.ndarray) -> int:
 
 def calibration_report(
     predictor: Predictor, labels: np.ndarray, probs: np.ndarray, subjects: list[str], seed: int = 0
-) -> dict:
+) -> Calibration:
     """Calibration of the probabilities the Predictor gives, and of the other kind (uncalibrated or
     temperature-scaled, or scaled by the temperature that was fitted but not kept) for comparison: Brier, ECE,
     intercept and slope with subject-bootstrap CIs, reliability curves; and the decision, in words."""
@@ -131,12 +132,12 @@ def calibration_report(
             if predictor.calibrated
             else {"uncalibrated": probs, "calibrated": other}
         )
-    return {
-        "temperature": temperature,
-        "applied": "calibrated" if temperature and predictor.calibrated else "uncalibrated",
-        "decision": choice.sentence() if choice and choice.kept == bool(temperature) else None,
-        "kinds": {name: calibration_summary(labels, p, subjects, seed) for name, p in kinds.items()},
-    }
+    return Calibration(
+        temperature,
+        "calibrated" if temperature and predictor.calibrated else "uncalibrated",
+        choice.sentence() if choice and choice.kept == bool(temperature) else None,
+        {name: calibration_summary(labels, p, subjects, seed) for name, p in kinds.items()},
+    )
 
 
 def _temperature_choice(run: RunFolder | None) -> TemperatureChoice | None:

@@ -5,10 +5,13 @@ Nothing here reads or writes files, so every number can be checked against sciki
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 from sklearn import metrics as skm
 
 from facepalsy.errors import FacepalsyError
+from facepalsy.evaluation.calibration import CalibrationFigures, ReliabilityCurve
 from facepalsy.models.operating_point import OperatingPoint, is_palsy, logit, parse_operating_point
 
 
@@ -150,7 +153,24 @@ def _collapsed(intervals: dict, per_subject: np.ndarray, y_true: np.ndarray, ids
     }
 
 
-def chance_check(y_true: np.ndarray, ci95: dict) -> dict:
+@dataclass(frozen=True)
+class ChanceCheck:
+    """Whether a model is shown to beat chance on a set of images (``metrics.json``'s ``chance``)."""
+
+    better_than_chance: bool
+    majority_rate: float  # what always answering the larger class scores
+    reasons: tuple[str, ...]  # why not, each in words (empty when it is)
+    statement: str  # the verdict in one sentence, as the reports print it
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "ChanceCheck | None":
+        return None if not values else cls(**{**values, "reasons": tuple(values["reasons"])})
+
+
+def chance_check(y_true: np.ndarray, ci95: dict) -> ChanceCheck:
     """Is the model shown to be better than chance? Not when the subject-level 95% interval of the AUC
     includes 0.5, or that of accuracy includes the majority-class rate (what always answering the
     larger class scores). ``ci95``: the subject-bootstrap intervals of :func:`bootstrap_ci`."""
@@ -174,7 +194,7 @@ def chance_check(y_true: np.ndarray, ci95: dict) -> dict:
         if reasons
         else "Better than chance: the AUC's 95% interval is above 0.5 and accuracy's above the majority-class rate."
     )
-    return {"better_than_chance": not reasons, "majority_rate": majority, "reasons": reasons, "statement": statement}
+    return ChanceCheck(not reasons, majority, tuple(reasons), statement)
 
 
 def best_threshold(y_true: np.ndarray, prob_palsy: np.ndarray, rule: str = "youden") -> float:
@@ -334,40 +354,36 @@ def calibration_metrics(
     }
 
 
-def calibration_summary(y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], seed: int = 0) -> dict:
+def calibration_summary(
+    y_true: np.ndarray, prob_palsy: np.ndarray, subjects: list[str], seed: int = 0
+) -> CalibrationFigures:
     """Calibration metrics with their subject-bootstrap intervals and the reliability curve: what each evaluation
     reports."""
-    return {
+    return CalibrationFigures(
         **calibration_metrics(y_true, prob_palsy),
-        "ci95": calibration_ci(y_true, prob_palsy, subjects, seed=seed),
-        "curve": reliability_curve(y_true, prob_palsy),
-    }
+        ci95=_calibration_ci(y_true, prob_palsy, subjects, seed=seed),
+        curve=reliability_curve(y_true, prob_palsy),
+    )
 
 
-def reliability_curve(
-    y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS
-) -> dict[str, list[float]]:
+def reliability_curve(y_true: np.ndarray, prob_palsy: np.ndarray, bins: int = CALIBRATION_BINS) -> ReliabilityCurve:
     """Observed palsy rate against mean p(palsy) per equal-width bin (scikit-learn's calibration_curve), with each
     bin's image count and the Wilson 95% interval of its observed rate (``low``, ``high``)."""
     from sklearn.calibration import calibration_curve
 
     y_true, prob = np.asarray(y_true).astype(int), np.asarray(prob_palsy, dtype=float)
     if len(np.unique(y_true)) < 2:
-        return {"observed": [], "predicted": [], "count": [], "low": [], "high": []}
+        return ReliabilityCurve()
     observed, predicted = calibration_curve(y_true, prob, n_bins=bins, strategy="uniform")
     counts = np.bincount(np.minimum((prob * bins).astype(int), bins - 1), minlength=bins)
     counts = counts[counts > 0]
     intervals = [wilson_interval(round(rate * n), n) for rate, n in zip(observed, counts)]
-    return {
-        "observed": observed.tolist(),
-        "predicted": predicted.tolist(),
-        "count": counts.tolist(),
-        "low": [low for low, _ in intervals],
-        "high": [high for _, high in intervals],
-    }
+    return ReliabilityCurve(
+        observed.tolist(), predicted.tolist(), counts.tolist(), [low for low, _ in intervals], [h for _, h in intervals]
+    )
 
 
-def calibration_ci(
+def _calibration_ci(
     y_true: np.ndarray,
     prob_palsy: np.ndarray,
     subjects: list[str],

@@ -11,6 +11,7 @@ import yaml
 
 from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES
+from facepalsy.evaluation.calibration import NOT_FITTED
 from facepalsy.evaluation.model_card import (
     ModelCard,
     code_sentence,
@@ -98,64 +99,6 @@ def threshold_lines(run: RunFolder, spec: ModelSpec) -> list[str]:
     ]
 
 
-def calibration_lines(calibration: dict | None, out: ResultFiles) -> list[str]:
-    """Calibration: Brier, ECE, intercept and slope with intervals for each kind of probability, the temperature, the
-    diagram."""
-    if not calibration:
-        return []
-    temperature = calibration.get("temperature")
-    lines = ["## Calibration", ""]
-    if calibration.get("decision"):
-        lines += [calibration["decision"], ""]
-    if temperature:
-        at_limit = (
-            "; at the search limit of 100: the validation images showed no usable signal, "
-            "so calibrated probabilities sit near 0.5"
-        )
-        lines += [
-            f"Temperature scaling fitted on the run's validation images: T = {temperature:.3f} "
-            f"({'softens' if temperature > 1 else 'sharpens'} the model's probabilities"
-            f"{at_limit if temperature > 99 else ''}). "
-            f"Labels and figures above use the {calibration['applied']} "
-            "probabilities (`--uncalibrated` for the other).",
-            "",
-        ]
-    elif calibration["applied"] == "each fold's own temperature":
-        lines += [
-            "Each fold's probabilities were temperature-scaled with the "
-            "temperature fitted on that fold's validation images; pooled here.",
-            "",
-        ]
-    elif not calibration.get("decision"):
-        lines += [
-            "This run has no fitted temperature (no validation images, or a run "
-            "from before calibration): probabilities as the model gives them.",
-            "",
-        ]
-    lines += ["| probabilities | Brier | ECE | calibration intercept | calibration slope |", "|---|---|---|---|---|"]
-    for name, kind in calibration["kinds"].items():
-        cells = [
-            _with_interval(kind[k], kind["ci95"].get(k))
-            for k in ("brier", "ece", "calibration_intercept", "calibration_slope")
-        ]
-        lines.append(f"| {name} | {' | '.join(cells)} |")
-    lines += [
-        "",
-        "Brier: mean squared error of p(palsy) (0 is perfect, 0.25 is "
-        "a constant 0.5); ECE: mean gap between predicted and observed "
-        "palsy rate over 10 bins; intercept 0 and slope 1 are ideal "
-        "(slope < 1: too confident). 95% intervals: subject bootstrap.",
-        "",
-        f"![reliability diagram]({out.reliability.name})",
-        "",
-    ]
-    return lines
-
-
-def _with_interval(value: float, interval: tuple[float, float] | None) -> str:
-    return f"{value:.3f}" + (f" ({interval[0]:.3f} to {interval[1]:.3f})" if interval else "")
-
-
 def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) -> None:
     """Write the report (and the curves when there is a history) from the files in the run and in ``out``."""
     config = run.read_config()
@@ -214,7 +157,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         f"![confusion matrix]({out.confusion_matrix.name})",
         "",
     ]
-    lines += calibration_lines(metrics.calibration, out)
+    lines += metrics.calibration.markdown(out.reliability.name) if metrics.calibration else []
     if metrics.heatmaps == out.heatmaps.name:
         lines += [
             "## Where the network looked (Grad-CAM, palsy class)",
@@ -304,19 +247,7 @@ def run_card(
         if config.augment
         else "no augmentation"
     )
-    calibration = metrics.calibration or {}
-    if calibration.get("temperature"):
-        kind = calibration["kinds"]["calibrated"]
-        calibration_text = (
-            "Temperature scaling fitted on validation data, T = "
-            f"{calibration['temperature']:.3f}; on these images: Brier "
-            f"{kind['brier']:.3f}, ECE {kind['ece']:.3f}, intercept {kind['calibration_intercept']:.2f}, slope "
-            f"{kind['calibration_slope']:.2f} (intervals in the report)."
-        )
-    else:
-        calibration_text = (
-            calibration.get("decision") or "No fitted temperature: probabilities as the model gives them."
-        )
+    calibration_text = metrics.calibration.card_text() if metrics.calibration else NOT_FITTED
     point = spec.operating_point
     with out.predictions.open(newline="", encoding="utf-8") as f:
         predictions = list(csv.DictReader(f))

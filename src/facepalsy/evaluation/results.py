@@ -12,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from facepalsy.evaluation import sources as source_table
+from facepalsy.evaluation.calibration import Calibration
+from facepalsy.evaluation.metrics import ChanceCheck
 from facepalsy.evaluation.sources import SourceFigures
+from facepalsy.models.operating_point import OperatingPoint
 
 SCORE_KEYS = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
 AT_HALF = {"sensitivity_at_half": "sensitivity_at_0.5", "specificity_at_half": "specificity_at_0.5"}  # field: JSON key
@@ -71,40 +74,39 @@ class Evaluation(Scores):
 
     sensitivity_at_half: float | None = None
     specificity_at_half: float | None = None
-    chance: dict | None = None  # evaluation.metrics.chance_check
-    calibration: dict | None = None  # temperature, the kind applied, Brier/ECE/intercept/slope per kind
+    chance: ChanceCheck | None = None
+    calibration: Calibration | None = None
     threshold_text: str | None = None
-    operating_point: dict | None = None
+    operating_point: OperatingPoint | None = None  # the run's threshold, its rule and its validation figures
     data: str | None = None  # None: the run's own test split
     split: str | None = None
     left_out: dict[str, int] | None = None  # images without a verdict (unreadable, no face): not in n
     overlap: dict | None = None  # evaluate --data: what the set shares with the training images
     heatmaps: str | None = None
 
+    TYPED = {"chance": ChanceCheck, "calibration": Calibration, "operating_point": OperatingPoint}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Evaluation:
+        typed = {k: v.from_dict(values[k]) if values.get(k) else None for k, v in cls.TYPED.items() if k in values}
+        return super().from_dict({**values, **typed})
+
+    def to_dict(self) -> dict:
+        values = super().to_dict()
+        for name in self.TYPED:
+            values[name] = values[name].to_dict() if values[name] is not None else None
+        return values
+
     @property
     def better_than_chance(self) -> bool:
-        return bool(self.chance and self.chance["better_than_chance"])
+        return bool(self.chance and self.chance.better_than_chance)
 
     def chance_lines(self) -> list[str]:
         """The chance check, bold when the model is not shown to beat chance."""
         if not self.chance:
             return []
-        statement = self.chance["statement"]
+        statement = self.chance.statement
         return [statement if self.better_than_chance else f"**{statement}**", ""]
-
-    def calibration_sentence(self) -> str | None:
-        """Brier, ECE, intercept and slope of the probabilities applied, in one line (None without calibration)."""
-        calibration = self.calibration
-        if not calibration:
-            return None
-        applied = calibration["applied"] if calibration["applied"] in calibration["kinds"] else "as given"
-        kind = calibration["kinds"].get(applied) or next(iter(calibration["kinds"].values()))
-        temperature = f"temperature {calibration['temperature']:.3f}, " if calibration.get("temperature") else ""
-        return (
-            f"calibration ({calibration['applied']}; {temperature}see report): Brier {kind['brier']:.3f}, "
-            f"ECE {kind['ece']:.3f}, intercept {kind['calibration_intercept']:.2f}, "
-            f"slope {kind['calibration_slope']:.2f}"
-        )
 
 
 @dataclass

@@ -33,6 +33,8 @@ class OperatingPoint:
         values = asdict(self)
         if self.interval is None:
             values.pop("interval")  # as runs before the interval was recorded
+        else:
+            values["interval"] = list(self.interval)  # as JSON reads it back
         return values
 
     @classmethod

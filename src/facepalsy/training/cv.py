@@ -27,6 +27,7 @@ from facepalsy.cluster import RayPlan
 from facepalsy.config import PROTOCOLS, Config, load_config, save_config
 from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
+from facepalsy.evaluation.calibration import EACH_FOLD, POOLED, Calibration
 from facepalsy.evaluation.check import perceptual_hashes
 from facepalsy.evaluation.cv_report import read_predictions, write_cv_markdown
 from facepalsy.evaluation.metrics import (
@@ -406,11 +407,7 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
         sensitivity_at_half=at_half["recall"],
         specificity_at_half=at_half["specificity"],
         chance=chance_check(y, ci95),
-        calibration={
-            "temperature": None,
-            "applied": "each fold's own temperature",
-            "kinds": {"pooled out-of-fold": calibration_summary(y, prob, subjects, config.seed)},
-        },
+        calibration=Calibration(None, EACH_FOLD, None, {POOLED: calibration_summary(y, prob, subjects, config.seed)}),
     )
     plot_reliability(
         pooled.calibration, cv.reliability, title=f"{config.backbone}, {protocol}: pooled out-of-fold reliability"
