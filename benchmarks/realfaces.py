@@ -85,16 +85,16 @@ def main() -> None:
     args.data = args.data[0]
 
     report = check_dataset(args.data, progress=False)
-    audit = report["audit"]
-    combined = audit["combined"]
+    audit = report.audit
+    combined = audit.combined
     print(
-        f"data: {args.data} ({', '.join(f'{n} {c}' for c, n in report['images'].items())} "
-        f"listed; {len(report['unreadable'])} unreadable or missing)"
+        f"data: {args.data} ({', '.join(f'{n} {c}' for c, n in report.images.items())} "
+        f"listed; {len(report.unreadable)} unreadable or missing)"
     )
-    flagged = ", ".join(f"{m['name']} {m['auc']:.3f}" for m in audit["measures"] if m["name"] in audit["flagged"])
+    flagged = ", ".join(f"{m.name} {m.auc:.3f}" for m in audit.measures if m.name in audit.flagged)
     print(
-        f"shortcut audit: all measures together AUC {combined['auc']:.3f} (95% CI "
-        f"{combined['ci95'][0]:.3f}–{combined['ci95'][1]:.3f}); over 0.70: {flagged or 'none'}"
+        f"shortcut audit: all measures together AUC {combined.auc:.3f} (95% CI "
+        f"{combined.ci95[0]:.3f}–{combined.ci95[1]:.3f}); over 0.70: {flagged or 'none'}"
     )
     print(f"  [{time.perf_counter() - start:.0f} s]")
 

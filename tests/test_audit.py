@@ -15,6 +15,7 @@ from facepalsy.app.cli import main
 from facepalsy.data.dataset import scan_dataset
 from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.evaluation.audit import audit, image_measures, jpeg_quality
+from facepalsy.evaluation.audit_result import Audit
 
 REALFACES = Path(
     os.environ.get("FACEPALSY_REALFACES", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "dev")
@@ -65,11 +66,13 @@ def test_measures_of_one_image_see_format_size_grey_alpha_and_swapped_channels(t
 
 def test_check_warns_loudly_on_a_confounded_set(confounded, capsys):
     result = audit(confounded, scan_dataset(confounded), progress=False)
-    by_name = {m["name"]: m for m in result["measures"]}
+    by_name = {m.name: m for m in result.measures}
     for name in ("width", "height", "file_bytes", "png", "jpeg"):
-        assert by_name[name]["auc"] == 1.0, name
-    assert result["combined"]["auc"] > 0.9 and result["combined"]["ci95"][0] > 0.7
-    assert "width (AUC 1.00)" in result["warning"] and "face crop" in result["warning"]
+        assert by_name[name].auc == 1.0, name
+    assert result.combined.auc > 0.9 and result.combined.ci95[0] > 0.7
+    assert {"width", "height", "file_bytes", "png", "jpeg"} <= set(result.flagged)
+    assert "width (AUC 1.00)" in result.warning and "face crop" in result.warning
+    assert Audit.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     assert main(["check", str(confounded)]) == 0
     out = capsys.readouterr().out
     assert "WARNING" in out and "separates palsy from normal" in out and "file_bytes" in out
@@ -84,8 +87,8 @@ def test_a_set_from_one_source_gets_no_warning(tmp_path):
             (tmp_path / label).mkdir(exist_ok=True)
             _face(i + 50 * palsy, palsy, 96).save(tmp_path / label / f"{i:02d}.jpg", quality=90)
     result = audit(tmp_path, scan_dataset(tmp_path), progress=False)
-    assert not result["warning"], result["warning"]
-    assert {m["name"]: m["auc"] for m in result["measures"]}["width"] == 0.5
+    assert not result.warning and not result.flagged, result.warning
+    assert {m.name: m.auc for m in result.measures}["width"] == 0.5
 
 
 def test_train_writes_the_audit_and_the_report_shows_it(confounded, tmp_path, capsys):
@@ -96,10 +99,14 @@ def test_train_writes_the_audit_and_the_report_shows_it(confounded, tmp_path, ca
         main(["train", str(confounded), "--out", str(run), *TINY_TRAIN_FLAGS, "--epochs", "1", "--split", "subject"])
         == 0
     )
-    assert json.loads((run / "check.json").read_text())["warning"]
+    assert json.loads((run / "audit.json").read_text())["warning"]
     assert "WARNING" in capsys.readouterr().err
     report = (run / "report.md").read_text()
     assert "## Shortcut audit" in report and "**Warning (shortcut audit" in report
+    # a run written before the audit had its own file name keeps it in check.json; the report still shows it
+    (run / "audit.json").rename(run / "check.json")
+    assert main(["evaluate", str(run)]) == 0
+    assert "## Shortcut audit" in (run / "report.md").read_text()
 
 
 def test_files_missing_from_the_manifest_are_listed_and_one_class_is_checked(confounded, tmp_path, capsys):

@@ -132,10 +132,10 @@ def test_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth
         assignment,
         progress=False,
     )
-    in_cv = json.loads((tmp_path / "cv" / result.folds[3]["run"] / "metrics.json").read_text())
+    in_cv = json.loads((tmp_path / "cv" / result.folds[3].run / "metrics.json").read_text())
     assert alone.threshold == in_cv["threshold"]
     assert (tmp_path / "alone" / "predictions.csv").read_text() == (
-        tmp_path / "cv" / result.folds[3]["run"] / "predictions.csv"
+        tmp_path / "cv" / result.folds[3].run / "predictions.csv"
     ).read_text()
 
 

@@ -74,7 +74,7 @@ def test_prepare_harmonise_takes_the_acquisition_confound_away(tmp_path, capsys)
         _face(i, True, 256).save(source / "palsy" / f"p{i:02d}.png")
         _face(100 + i, False, 128).save(source / "normal" / f"n{i:02d}.jpg", quality=60)
     Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(source / "normal" / "blank.jpg")
-    before = {m["name"]: m["auc"] for m in audit(source, scan_dataset(source), progress=False)["measures"]}
+    before = {m.name: m.auc for m in audit(source, scan_dataset(source), progress=False).measures}
     assert before["width"] == before["file_bytes"] == before["png"] == 1.0
 
     out = tmp_path / "harmonised"
@@ -88,7 +88,7 @@ def test_prepare_harmonise_takes_the_acquisition_confound_away(tmp_path, capsys)
     assert {r["harmonised_from"] for r in rows} >= {"palsy/p00.png", "normal/n00.jpg"}
     assert {r["path"] for r in rows} >= {"palsy/p00.png.jpg", "normal/n00.jpg"}
     after = audit(out, scan_dataset(out), progress=False)
-    by_name = {m["name"]: m["auc"] for m in after["measures"]}
+    by_name = {m.name: m.auc for m in after.measures}
     for name in ("width", "height", "png", "jpeg", "jpeg_quality", "exif_rotated"):
         assert by_name[name] == 0.5, name
     assert all(Image.open(p).size == (96, 96) for p in out.rglob("*.jpg"))

@@ -361,7 +361,7 @@ def test_a_harmonised_run_sees_what_prepare_harmonise_writes(runs, tmp_path):
     run = runs["harmonised"]
     predictor = facepalsy.load(run)
     assert predictor.spec.face.harmonise.detail == 48 and predictor.spec.face.required
-    audit = json.loads((run / "check.json").read_text())
+    audit = json.loads((run / "audit.json").read_text())
     assert audit["harmonised"] and {m["name"]: m["auc"] for m in audit["measures"]}["width"] == 0.5
     assert "Model input: harmonised" in (run / "report.md").read_text()
     source = load_config(run / "config.yaml").root

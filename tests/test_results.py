@@ -11,7 +11,8 @@ from rich.console import Console
 from facepalsy.app.cli import main
 from facepalsy.app.render import exam_table, reading_table
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
-from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
+from facepalsy.evaluation.check_result import Leakage
+from facepalsy.evaluation.results import CvSummary, Evaluation, FoldResult, Scores, SubjectScore
 from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.reading import HealthyRangeReading, RegionReading
 
@@ -41,15 +42,9 @@ def test_scores_render_percentages_and_intervals_from_the_numbers():
 def test_a_cv_summary_round_trips_and_renders_each_fold(tmp_path):
     y, prob = np.array([1, 0, 1, 0]), np.array([0.7, 0.2, 0.4, 0.6])
     pooled = Evaluation(**binary_metrics(y, prob, np.full(4, 0.5)), sensitivity_at_half=0.5, specificity_at_half=0.5)
-    fold = {
-        "fold": 0,
-        "run": "fold_00",
-        "test_subjects": ["s1", "s2"],
-        "threshold": 0.5,
-        "leakage": {"test_images_with_subject_in_training": 0, "test_images": 4},
-        "metrics": pooled.to_dict(),
-    }
-    summary = CvSummary("subject-kfold", "text", "vgg16", [fold], [], pooled, Scores(**binary_metrics(y, prob)), [])
+    fold = FoldResult(0, "fold_00", ["s1", "s2"], 0.5, Leakage(4, [], 0, None, "subject-kfold"), pooled)
+    scores = [SubjectScore("s1", "palsy", 0.55)]
+    summary = CvSummary("subject-kfold", "text", "vgg16", [fold], [], pooled, Scores(**binary_metrics(y, prob)), scores)
     assert CvSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
     markdown = "\n".join(summary.markdown())
     assert "| 0 | s1, s2 | 4 | 50.00 | 50.00 | 50.00 | 50.00 | 75.00 | 0 of 4 |" in markdown

@@ -241,52 +241,32 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from facepalsy.evaluation.check import NEAR_DUPLICATE_BITS, check_dataset
+    from facepalsy.evaluation.check import check_dataset
 
     report = check_dataset(args.data)
-    audit = report["audit"]
+    audit = report.audit
     if args.json:
-        print(json.dumps(report, indent=2))
-        if audit.get("warning"):
-            print(f"warning: {audit['warning']}", file=sys.stderr)
+        print(json.dumps(report.to_dict(), indent=2))
+        if audit.warning:
+            print(f"warning: {audit.warning}", file=sys.stderr)
         return 0
     out = result_console()
-    table = Table("", *report["images"], title=f"data set {report['data']}")
-    table.add_row("images", *map(str, report["images"].values()))
-    table.add_row("subjects", *map(str, report["subjects"].values()))
+    table = Table("", *report.images, title=f"data set {report.data}")
+    table.add_row("images", *map(str, report.images.values()))
+    table.add_row("subjects", *map(str, report.subjects.values()))
     out.print(table)
-    per = report["images_per_subject"]
+    per = report.images_per_subject
     out.print(f"images per subject: min {per['min']}, median {per['median']:g}, max {per['max']}")
-    near = report["near_duplicates"]
-    findings = [
-        ("unreadable files", [f"{u['path']}: {u['reason']}" for u in report["unreadable"]]),
-        (
-            "exact duplicates (same bytes)",
-            [
-                " = ".join(d["paths"]) + ("  [ACROSS CLASSES]" if d["across_classes"] else "")
-                for d in report["exact_duplicates"]
-            ],
-        ),
-        (
-            f"near-duplicates of different subjects (pHash within {NEAR_DUPLICATE_BITS} bits)",
-            [
-                " ~ ".join(d["paths"]) + f"  ({d['bits']} bits)" + ("  [ACROSS CLASSES]" if d["across_classes"] else "")
-                for d in near
-                if not d["same_subject"]
-            ],
-        ),
-        ("subjects with both labels", report["subjects_with_both_labels"]),
-        ("image files the manifest does not list (not used)", report["not_in_manifest"]),
-    ]
-    for title, items in findings:
+    for title, items in report.findings():
         style = "green" if not items else "yellow"
         out.print(f"[{style}]{title}: {len(items)}[/]")
         for item in items[:20]:
             out.print(f"  {item}", markup=False, highlight=False)
         if len(items) > 20:
             out.print(f"  … {len(items) - 20} more (see --json)")
-    same = sum(d["same_subject"] for d in near)
-    out.print(f"near-duplicates within one subject (expected for video frames): {same}")
+    out.print(
+        f"near-duplicates within one subject (expected for video frames): {report.near_duplicates_within_subjects}"
+    )
     print_audit(out, audit)
     return 0
 
@@ -300,8 +280,8 @@ def harmonise_images(args: argparse.Namespace) -> int:
     report = harmonise_folder(args.images, args.out, args.size, Harmonisation(args.harmonise))
     out = result_console()
     print_audit(out, report.audit)
-    if report.audit.get("warning"):
-        print(f"warning: after harmonising, {report.audit['warning']}", file=sys.stderr)
+    if report.audit.warning:
+        print(f"warning: after harmonising, {report.audit.warning}", file=sys.stderr)
     listed = f" (listed in {Path(args.out) / LEFT_OUT})" if report.left_out else ""
     console.print(
         f"wrote {report.written} harmonised images to [bold]{args.out}[/]; {len(report.left_out)} left out{listed}"

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facepalsy.evaluation import sources as source_table
+from facepalsy.evaluation.audit_result import Audit
 from facepalsy.evaluation.results import CvSummary, Evaluation, Scores, percent
 from facepalsy.face.exam_result import COLUMNS as EXAM_COLUMNS
 from facepalsy.face.exam_result import Exam
@@ -73,33 +74,20 @@ def exam_table(exam: Exam, title: str) -> Table:
     return table
 
 
-def print_audit(out: Console, audit: dict) -> None:
+def print_audit(out: Console, audit: Audit) -> None:
     """The shortcut audit as a table, and its warning where nobody can miss it."""
-    classes = list(audit["measures"][0]["per_class"])
-    table = Table(
-        "measure", *classes, "separability AUC", title="shortcut audit: the photos' acquisition, without any face"
-    )
-    for m in audit["measures"]:
-        auc = (
-            "n/a"
-            if m["auc"] is None
-            else (f"[bold red]{m['auc']:.3f}[/]" if m["auc"] > audit["warn_auc"] else f"{m['auc']:.3f}")
-        )
-        table.add_row(m["name"], *(m["per_class"][c] for c in classes), auc)
+    table = Table(*audit.columns(), title="shortcut audit: the photos' acquisition, without any face")
+    for cells, flagged in audit.rows():
+        table.add_row(*cells[:-1], f"[bold red]{cells[-1]}[/]" if flagged else cells[-1])
     out.print(table)
-    combined = audit.get("combined")
-    if combined and combined.get("auc") is not None:
-        ci = combined["ci95"]
-        out.print(
-            f"all measures together (cross-validated, {combined['folds']} folds): AUC {combined['auc']:.3f}"
-            + (f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})" if ci else "")
-        )
-        if combined.get("below_chance"):
-            out.print(combined["below_chance"], highlight=False)
-    if audit.get("note"):
-        out.print(f"[yellow]warning: {audit['note']}[/]")
-    if audit.get("warning"):
-        out.print(f"[bold red]WARNING:[/] {audit['warning']}", markup=True, highlight=False)
+    if audit.combined_line():
+        out.print(audit.combined_line(), highlight=False)
+        if audit.combined.below_chance:
+            out.print(audit.combined.below_chance, highlight=False)
+    if audit.note:
+        out.print(f"[yellow]warning: {audit.note}[/]")
+    if audit.warning:
+        out.print(f"[bold red]WARNING:[/] {audit.warning}", markup=True, highlight=False)
 
 
 def bench_lines(result: dict) -> list[str]:

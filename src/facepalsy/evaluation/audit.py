@@ -24,6 +24,7 @@ from facepalsy.data.dataset import CLASSES, Sample, map_with_progress
 from facepalsy.data.harmonise import Harmonisation, harmonised_jpeg
 from facepalsy.data.images import load_image, to_rgb
 from facepalsy.errors import BadImageError
+from facepalsy.evaluation.audit_result import Audit, CombinedSeparability, MeasureSeparability
 
 WARN_AUC = 0.70  # above this, a measure (or all of them together) carries the label
 BINARY = ("jpeg", "png", "grey", "alpha", "cmyk", "exif_rotated")
@@ -58,13 +59,12 @@ CROP_ADVICE = (  # for models that already see aligned face crops: a crop keeps 
 )
 
 
-def below_chance_note(combined: dict) -> str | None:
+def below_chance_note(auc: float | None, ci: tuple[float, float] | None) -> str | None:
     """What a cross-validated AUC below 0.5 means, when its whole interval is below 0.5 (None otherwise)."""
-    ci = combined.get("ci95")
-    if combined.get("auc") is None or not ci or ci[1] >= 0.5:
+    if auc is None or not ci or ci[1] >= 0.5:
         return None
     return (
-        f"An AUC below 0.5 ({combined['auc']:.3f}, 95% CI {ci[0]:.3f}–{ci[1]:.3f}) means no usable signal, not a "
+        f"An AUC below 0.5 ({auc:.3f}, 95% CI {ci[0]:.3f}–{ci[1]:.3f}) means no usable signal, not a "
         "reversed one: when the measures carry nothing to learn, cross-validation tends to score below 0.5, because "
         "each fold's training images lean against the class balance of the images it is tested on."
     )
@@ -142,7 +142,9 @@ def summary(values: np.ndarray, binary: bool) -> str:
     return f"{np.median(known):.4g} (n={len(known)})" if len(known) < len(values) else f"{np.median(known):.4g}"
 
 
-def combined_separability(x: np.ndarray, labels: np.ndarray, subjects: list[str], seed: int = 0) -> dict:
+def combined_separability(
+    x: np.ndarray, labels: np.ndarray, subjects: list[str], seed: int = 0
+) -> CombinedSeparability:
     """Out-of-fold ROC AUC of a random forest on all measures, folds grouped by subject.
 
     A forest splits on missing values itself (JPEG quality of a PNG, face size without a face), needs
@@ -155,7 +157,7 @@ def combined_separability(x: np.ndarray, labels: np.ndarray, subjects: list[str]
     per_class = min(len(set(groups[labels == c])) for c in (0, 1))
     folds = min(5, per_class)
     if folds < 2:
-        return {"auc": None, "ci95": None, "folds": 0}
+        return CombinedSeparability(None, None, 0)
     splitter = (
         StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
         if per_class >= folds
@@ -167,12 +169,8 @@ def combined_separability(x: np.ndarray, labels: np.ndarray, subjects: list[str]
         prob[test] = model.predict_proba(x[test])[:, 1]
     auc = float(roc_auc_score(labels, prob))
     ci = bootstrap_ci(labels, prob, subjects, n_boot=500, seed=seed)["roc_auc"]
-    return {
-        "auc": auc,
-        "ci95": ci,
-        "folds": folds,
-        "model": "scikit-learn RandomForestClassifier, subject-grouped cross-validation",
-    }
+    model = "scikit-learn RandomForestClassifier, subject-grouped cross-validation"
+    return CombinedSeparability(auc, ci, folds, model, below_chance_note(auc, ci))
 
 
 def audit(
@@ -183,7 +181,7 @@ def audit(
     seed: int = 0,
     harmonise: tuple[int, Harmonisation] | None = None,
     crop: bool = False,
-) -> dict:
+) -> Audit:
     """The shortcut audit of a data set: per-class distributions and separability of every measure, and of all together.
 
     With ``harmonise`` (output size, settings) the images are measured as a harmonised run sees them:
@@ -207,78 +205,35 @@ def audit(
     labels = np.array([s.label for s, _ in kept])
     x = np.array([[r[n] for n in names] for _, r in kept], dtype=np.float64).reshape(len(kept), len(names))
     present = {CLASSES[c] for c in np.unique(labels)}
-    measures = []
-    for j, name in enumerate(names):
-        measures.append(
-            {
-                "name": name,
-                "per_class": {
-                    c: summary(x[labels == i, j], name in BINARY) for i, c in enumerate(CLASSES) if c in present
-                },
-                "auc": separability(labels, x[:, j]) if len(present) == 2 else None,
-            }
+    measures = [
+        MeasureSeparability(
+            name,
+            {c: summary(x[labels == i, j], name in BINARY) for i, c in enumerate(CLASSES) if c in present},
+            separability(labels, x[:, j]) if len(present) == 2 else None,
         )
-    result = {
-        "images": len(kept),
-        "measures": measures,
-        "face_measures": faces,
-        "warn_auc": WARN_AUC,
-        "harmonised": harmonise is not None,
-    }
+        for j, name in enumerate(names)
+    ]
+    common = {"images": len(kept), "measures": measures, "face_measures": faces, "warn_auc": WARN_AUC}
     if len(present) < 2:
-        result.update(
-            {
-                "combined": None,
-                "flagged": [],
-                "warning": None,
-                "note": f"only {', '.join(sorted(present)) or 'no'} images: nothing to compare",
-            }
+        note = f"only {', '.join(sorted(present)) or 'no'} images: nothing to compare"
+        return Audit(**common, harmonised=harmonise is not None, note=note)
+    combined = combined_separability(x, labels, [s.subject for s, _ in kept], seed)
+    flagged = [m for m in measures if m.auc is not None and m.auc > WARN_AUC]
+    warning = None
+    if flagged or (combined.auc is not None and combined.auc > WARN_AUC):
+        parts = [f"{m.name} (AUC {m.auc:.2f})" for m in sorted(flagged, key=lambda m: -m.auc)]
+        ci = combined.ci95
+        together = f"all measures together: AUC {combined.auc:.2f}" + (
+            f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
         )
-        return result
-    result["combined"] = combined_separability(x, labels, [s.subject for s, _ in kept], seed)
-    result["combined"]["below_chance"] = below_chance_note(result["combined"])
-    flagged = [m for m in measures if m["auc"] is not None and m["auc"] > WARN_AUC]
-    combined = result["combined"]["auc"]
-    result["flagged"] = [m["name"] for m in flagged]
-    if flagged or (combined is not None and combined > WARN_AUC):
-        parts = [f"{m['name']} (AUC {m['auc']:.2f})" for m in sorted(flagged, key=lambda m: -m["auc"])]
-        ci = result["combined"]["ci95"]
-        together = f"all measures together: AUC {combined:.2f}" + (f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
-        result["warning"] = (
+        warning = (
             f"the photos' acquisition separates palsy from normal without looking at a face: "
             f"{', '.join(parts) + '; ' if parts else ''}{together}. {CROP_ADVICE if crop else ADVICE}"
         )
-    else:
-        result["warning"] = None
-    return result
-
-
-def audit_markdown(result: dict) -> list[str]:
-    """The audit as Markdown lines for reports."""
-    lines = ["## Shortcut audit (photo acquisition, no face)", ""]
-    if result.get("harmonised"):
-        lines += [
-            "Measured on the harmonised images the model was trained on: what is left after harmonising. "
-            "`facepalsy check DATA` measures the photos as given.",
-            "",
-        ]
-    if result.get("warning"):
-        lines += [f"**Warning:** {result['warning']}", ""]
-    classes = [c for c in CLASSES if c in result["measures"][0]["per_class"]]
-    lines += [f"| measure | {' | '.join(classes)} | separability AUC |", "|---" * (len(classes) + 2) + "|"]
-    for m in result["measures"]:
-        auc = "n/a" if m["auc"] is None else f"{m['auc']:.3f}" + (" **!**" if m["auc"] > result["warn_auc"] else "")
-        lines.append(f"| {m['name']} | {' | '.join(m['per_class'][c] for c in classes)} | {auc} |")
-    combined = result.get("combined")
-    if combined and combined.get("auc") is not None:
-        ci = combined["ci95"]
-        lines += [
-            "",
-            f"All measures together ({combined['model']}, {combined['folds']} folds): AUC {combined['auc']:.3f}"
-            + (f", 95% CI {ci[0]:.3f}–{ci[1]:.3f} (subject bootstrap)." if ci else "."),
-        ]
-        if combined.get("below_chance"):
-            lines += ["", combined["below_chance"]]
-    elif result.get("note"):
-        lines += ["", result["note"] + "."]
-    return lines + [""]
+    return Audit(
+        **common,
+        harmonised=harmonise is not None,
+        combined=combined,
+        flagged=[m.name for m in flagged],
+        warning=warning,
+    )

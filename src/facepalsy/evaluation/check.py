@@ -17,12 +17,10 @@ from PIL import Image
 from facepalsy.data.dataset import CLASSES, Sample, map_with_progress, scan_dataset, unlisted_images
 from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
+from facepalsy.evaluation.check_result import NEAR_DUPLICATE_BITS, DataCheck, Duplicates, Leakage, Overlap
 from facepalsy.files import file_sha256
 
 HASH_SIZE = 16  # pHash of 16×16 DCT coefficients: 256 bits
-# Radius for "near-duplicate". On synthetic faces, different people are at least 40 bits apart and
-# a resized, re-encoded, brightened copy is 0 bits away; consecutive video frames fall in between.
-NEAR_DUPLICATE_BITS = 24
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -58,7 +56,9 @@ def nearest_distance(queries: np.ndarray, pool: np.ndarray, block: int = 256) ->
     )
 
 
-def leakage(samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None) -> dict:
+def leakage(
+    samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None, protocol: str | None = None
+) -> Leakage:
     """How much of the test side the training side has seen: shared subjects and near-duplicates.
 
     Training here means everything not in test (train and validation both shape the model kept).
@@ -68,15 +68,11 @@ def leakage(samples: list[Sample], assignment: list[str], hashes: np.ndarray | N
     seen = np.flatnonzero(parts != "test")
     seen_subjects = {samples[i].subject for i in seen}
     shared = sorted({samples[i].subject for i in test} & seen_subjects)
-    report = {
-        "test_images": int(len(test)),
-        "test_subjects_in_training": shared,
-        "test_images_with_subject_in_training": int(sum(samples[i].subject in seen_subjects for i in test)),
-    }
+    near = None
     if hashes is not None and len(test) and len(seen):
-        nearest = nearest_distance(hashes[test], hashes[seen])
-        report["test_images_with_near_duplicate_in_training"] = int((nearest <= NEAR_DUPLICATE_BITS).sum())
-    return report
+        near = int((nearest_distance(hashes[test], hashes[seen]) <= NEAR_DUPLICATE_BITS).sum())
+    with_subject = int(sum(samples[i].subject in seen_subjects for i in test))
+    return Leakage(int(len(test)), shared, with_subject, near, protocol)
 
 
 def perceptual_hashes(images: np.ndarray) -> np.ndarray | None:
@@ -84,10 +80,12 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray | None:
     return np.stack([perceptual_hash(image) for image in images]) if len(images) else None
 
 
-def guard_split(protocol: str, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None) -> dict:
+def guard_split(
+    protocol: str, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None = None
+) -> Leakage:
     """The leakage guard of every split: refuse shared subjects under a subject protocol, count them under frame."""
-    report = {"protocol": protocol, **leakage(samples, assignment, hashes)}
-    shared = report["test_subjects_in_training"]
+    report = leakage(samples, assignment, hashes, protocol)
+    shared = report.test_subjects_in_training
     if protocol != "frame" and shared:
         raise DataError(
             f"leakage: {len(shared)} test subject(s) also in training under the {protocol} protocol "
@@ -96,7 +94,7 @@ def guard_split(protocol: str, samples: list[Sample], assignment: list[str], has
     return report
 
 
-def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndarray | None) -> dict:
+def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndarray | None) -> Overlap:
     """How many of these images the run was trained (or validated) on: byte-identical files (SHA-256), and
     near-duplicates of its model inputs (pHash within NEAR_DUPLICATE_BITS) among the rest."""
     seen = set(fingerprints["sha256"])
@@ -106,17 +104,17 @@ def overlap_with_training(fingerprints: dict, files: list[Path], hashes: np.ndar
         pool = np.array([np.frombuffer(bytes.fromhex(h), dtype=np.uint8) for h in fingerprints["phash"]])
         distances = nearest_distance(hashes, pool)
         near = [i for i in np.flatnonzero(distances <= NEAR_DUPLICATE_BITS).tolist() if i not in set(identical)]
-    return {
-        "images": len(files),
-        "training_images": len(seen),
-        "identical": len(identical),
-        "near_duplicates": len(near),
-        "identical_paths": [str(files[i]) for i in identical[:50]],
-        "near_duplicate_paths": [str(files[i]) for i in near[:50]],
-    }
+    return Overlap(
+        len(files),
+        len(seen),
+        len(identical),
+        len(near),
+        [str(files[i]) for i in identical[:50]],
+        [str(files[i]) for i in near[:50]],
+    )
 
 
-def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = None) -> dict:
+def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = None) -> DataCheck:
     """Counts, unreadable files, exact and near-duplicates, subjects with both labels, files the manifest
     leaves out, and the shortcut audit (with face measures when the face extra is installed, or ``faces``)."""
     from facepalsy.evaluation.audit import audit
@@ -153,29 +151,21 @@ def check_dataset(root: str | Path, progress: bool = True, faces: bool | None = 
     for s in samples:
         labels_of[s.subject].add(s.label)
     per_subject = np.bincount(np.searchsorted(sorted(labels_of), [s.subject for s in samples]))
-    return {
-        "data": str(root),
-        "images": {name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)},
-        "subjects": {name: sum(i in labels for labels in labels_of.values()) for i, name in enumerate(CLASSES)},
-        "images_per_subject": {
+    return DataCheck(
+        data=str(root),
+        images={name: sum(s.label == i for s in samples) for i, name in enumerate(CLASSES)},
+        subjects={name: sum(i in labels for labels in labels_of.values()) for i, name in enumerate(CLASSES)},
+        images_per_subject={
             "min": int(per_subject.min()),
             "median": float(np.median(per_subject)),
             "max": int(per_subject.max()),
         },
-        "unreadable": unreadable,
-        "exact_duplicates": [
-            {"paths": [s.path for s in group], "across_classes": len({s.label for s in group}) > 1} for group in exact
+        unreadable=unreadable,
+        exact_duplicates=[Duplicates([s.path for s in group], len({s.label for s in group}) > 1) for group in exact],
+        near_duplicates=[
+            Duplicates([a.path, b.path], a.label != b.label, d, a.subject == b.subject) for a, b, d in near
         ],
-        "near_duplicates": [
-            {
-                "paths": [a.path, b.path],
-                "bits": d,
-                "same_subject": a.subject == b.subject,
-                "across_classes": a.label != b.label,
-            }
-            for a, b, d in near
-        ],
-        "subjects_with_both_labels": sorted(s for s, labels in labels_of.items() if len(labels) > 1),
-        "not_in_manifest": unlisted_images(root, samples),
-        "audit": audit(root, samples, faces=mediapipe_available() if faces is None else faces, progress=progress),
-    }
+        subjects_with_both_labels=sorted(s for s, labels in labels_of.items() if len(labels) > 1),
+        not_in_manifest=unlisted_images(root, samples),
+        audit=audit(root, samples, faces=mediapipe_available() if faces is None else faces, progress=progress),
+    )

@@ -97,7 +97,7 @@ def read_folder(path: Path) -> ComparedFolder:
     cv, run = CvFolder(path), RunFolder(path)
     if cv.results.is_file():
         result = CvSummary.from_dict(read_json(cv.results))
-        folds = [RunFolder(path / fold["run"]) for fold in result.folds]
+        folds = [RunFolder(path / fold.run) for fold in result.folds]
         config = folds[0].read_config()
         spec = folds[0].read_model()[0]
         predictions = [row for fold in folds for row in _predictions(fold)]

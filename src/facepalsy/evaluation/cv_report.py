@@ -9,7 +9,7 @@ from pathlib import Path
 
 from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, data_folders, scan_root
-from facepalsy.evaluation.audit import audit_markdown
+from facepalsy.evaluation.audit_result import read_audit
 from facepalsy.evaluation.model_card import (
     ModelCard,
     code_sentence,
@@ -26,7 +26,7 @@ from facepalsy.runfolder import CvFolder, RunFolder, read_json
 def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
     """The model card of a cross-validation: data, protocol, pooled out-of-fold performance and calibration,
     subgroups."""
-    folds = [RunFolder(cv.path / fold["run"]) for fold in result.folds]
+    folds = [RunFolder(cv.path / fold.run) for fold in result.folds]
     spec = folds[0].read_model()[0]
     provenance = read_json(folds[0].provenance) if folds[0].provenance.is_file() else {"data": {}, "environment": {}}
     rows = [row for fold in folds for row in read_predictions(fold)]
@@ -47,7 +47,7 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
             _lines(cv.bad_images),
             _lines(cv.no_face),
             cv,
-            sum((fold["metrics"].get("left_out") or {}).get("cannot_read", 0) for fold in result.folds),
+            sum((fold.metrics.left_out or {}).get("cannot_read", 0) for fold in result.folds),
         ),
         preprocessing=f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
         f"px; augmentation {'on' if config.augment else 'off'}.",
@@ -92,7 +92,7 @@ def read_predictions(fold: RunFolder) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_cv_markdown(cv: CvFolder, result: CvSummary, config: Config, audit: dict | None = None) -> None:
+def write_cv_markdown(cv: CvFolder, result: CvSummary, config: Config) -> None:
     """Write the folder's report.md and model card; ``config``: the training settings."""
     lines = [
         f"# Cross-validation: {result.backbone}, protocol `{result.protocol}` ({len(result.folds)} folds)",
@@ -100,8 +100,9 @@ def write_cv_markdown(cv: CvFolder, result: CvSummary, config: Config, audit: di
         result.protocol_text,
         "",
     ]
-    if audit and audit.get("warning"):
-        lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
+    audit = read_audit(cv)
+    if audit:
+        lines += audit.warning_lines()
     if result.protocol != "frame":
         lines += [
             "Folds with a test subject also in training: "
@@ -115,7 +116,7 @@ def write_cv_markdown(cv: CvFolder, result: CvSummary, config: Config, audit: di
         *result.pooled.calibration.markdown(cv.reliability.name),
     ]
     if audit:
-        lines += audit_markdown(audit)
+        lines += audit.markdown()
     card = cv_card(cv, result, config)
     atomic_write_text(cv.model_card, card.document())
     lines += ["## Model card", "", f"Also in `{cv.model_card.name}`.", "", *card.markdown()]

@@ -9,6 +9,7 @@ import numpy as np
 from facepalsy.data.dataset import CLASSES, Sample, load_images, scan_dataset, write_left_out
 from facepalsy.errors import DataError, FacepalsyError
 from facepalsy.evaluation.calibration import Calibration
+from facepalsy.evaluation.check_result import Overlap
 from facepalsy.evaluation.metrics import (
     binary_metrics,
     bootstrap_ci,
@@ -37,7 +38,7 @@ def evaluate_arrays(
     data: str | None = None,
     seed: int = 0,
     left_out: dict[str, int] | None = None,
-    overlap: dict | None = None,
+    overlap: Overlap | None = None,
     features=None,
     details: bool = True,
 ) -> Evaluation:
@@ -224,11 +225,7 @@ def evaluate_run(
         overlap, note = training_overlap(run, root, kept, images)
         notes = (note,)
     for note in notes:
-        console.print(
-            f"[yellow]warning:[/] {note}"
-            if overlap is None or overlap.get("identical") or overlap.get("near_duplicates")
-            else note
-        )
+        console.print(f"[yellow]warning:[/] {note}" if overlap is None or overlap.found else note)
     if no_face:
         console.print(f"images without a usable face (no verdict): {no_face}, listed in {results.no_face}")
     notes = (*notes, *left_out_notes(unreadable, no_face, results))
@@ -262,10 +259,12 @@ def test_set_warning(run: RunFolder, root: Path, samples: list[Sample]) -> str |
     )
 
 
-def training_overlap(run: RunFolder, root: Path, samples: list[Sample], images: np.ndarray) -> tuple[dict | None, str]:
+def training_overlap(
+    run: RunFolder, root: Path, samples: list[Sample], images: np.ndarray
+) -> tuple[Overlap | None, str]:
     """What an external data set shares with the run's training and validation images, counted, and a sentence saying
     it."""
-    from facepalsy.evaluation.check import NEAR_DUPLICATE_BITS, overlap_with_training, perceptual_hashes
+    from facepalsy.evaluation.check import overlap_with_training, perceptual_hashes
 
     if not run.fingerprints.is_file():
         return None, (
@@ -275,20 +274,7 @@ def training_overlap(run: RunFolder, root: Path, samples: list[Sample], images: 
     overlap = overlap_with_training(
         read_json(run.fingerprints), [root / s.path for s in samples], perceptual_hashes(images)
     )
-    n = overlap["images"]
-    if not overlap["identical"] and not overlap["near_duplicates"]:
-        return overlap, (
-            f"overlap with training: none of the {n} images of {root} is "
-            f"one of the run's {overlap['training_images']} training "
-            "and validation images (SHA-256), and none is a near-duplicate "
-            f"of one (pHash within {NEAR_DUPLICATE_BITS} bits)"
-        )
-    return overlap, (
-        f"overlap with training: {overlap['identical']} of the {n} "
-        f"images of {root} are byte-identical to training or validation "
-        f"images and {overlap['near_duplicates']} more are near-duplicates (pHash within {NEAR_DUPLICATE_BITS} bits): "
-        "these metrics overstate performance on unseen data (listed in metrics.json, overlap)"
-    )
+    return overlap, overlap.sentence(root)
 
 
 def write_predictions(path: Path, samples: list[Sample], probs: np.ndarray, threshold: float | np.ndarray) -> None:

@@ -11,7 +11,9 @@ import yaml
 
 from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES
+from facepalsy.evaluation.audit_result import read_audit
 from facepalsy.evaluation.calibration import NOT_FITTED
+from facepalsy.evaluation.check_result import read_leakage
 from facepalsy.evaluation.model_card import (
     ModelCard,
     code_sentence,
@@ -60,24 +62,6 @@ def split_summary(run: RunFolder) -> list[dict]:
     return summary
 
 
-def leakage_sentence(guard: dict) -> str:
-    """What the test side shares with training, said plainly."""
-    n = guard["test_images"]
-    near = guard.get("test_images_with_near_duplicate_in_training")
-    text = (
-        "Test images with an image of the same subject in training or "
-        f"validation: **{guard['test_images_with_subject_in_training']} of {n}**"
-    )
-    if near is not None:
-        text += f"; with a near-duplicate image (perceptual hash) in training or validation: **{near} of {n}**"
-    text += "."
-    if guard["protocol"] == "frame" and guard["test_images_with_subject_in_training"]:
-        text += " This is the paper's setting: the model was tested on people it was trained on."
-    elif near:
-        text += " Under a subject split this can mean one person under two subject ids: check with `facepalsy check`."
-    return text
-
-
 def threshold_lines(run: RunFolder, spec: ModelSpec) -> list[str]:
     """Why the operating threshold is where it is, when its interval over validation subjects excludes 0.5."""
     point = spec.operating_point
@@ -105,7 +89,8 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     metrics = Evaluation.from_dict(out.read_metrics())
     history = run.read_history()
     in_run = out.path.resolve() == run.path.resolve()
-    audit = read_json(run.check) if in_run and run.check.is_file() else None
+    audit = read_audit(run) if in_run else None
+    guard = read_leakage(run) if in_run else None
     lines = [f"# facepalsy report: {config.backbone}", ""]
     if in_run:  # the run's own left-out images, said the same way whoever rewrites the report (train, evaluate)
         notes = (*run_exclusion_notes(run), *notes)
@@ -121,10 +106,10 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
             *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in parts],
             "",
         ]
-        if run.leakage.is_file():
-            lines += [leakage_sentence(read_json(run.leakage)), ""]
-        if audit and audit.get("warning"):
-            lines += [f"**Warning (shortcut audit, see below):** {audit['warning']}", ""]
+        if guard:
+            lines += [guard.sentence(), ""]
+        if audit:
+            lines += audit.warning_lines()
     else:
         lines += [f"Evaluated on every image of `{metrics.data}`.", ""]
     (tn, fp), (fn, tp) = metrics.confusion_matrix
@@ -183,9 +168,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
             "",
         ]
     if audit:
-        from facepalsy.evaluation.audit import audit_markdown
-
-        lines += audit_markdown(audit)
+        lines += audit.markdown()
     shown = {k: v for k, v in config.to_dict().items() if spec.is_cnn or k in LANDMARK_SETTINGS}
     lines += ["## Configuration", ""]
     if not spec.is_cnn:
@@ -225,20 +208,15 @@ def run_card(
             f"({100 * labels.mean():.1f}% palsy); no resampling or class "
             "weights; the operating threshold is chosen on validation data."
         )
-        guard = read_json(run.leakage) if run.leakage.is_file() else None
-        protocol = PROTOCOL_TEXT[config.split] + (" " + leakage_sentence(guard) if guard else "")
+        guard = read_leakage(run)
+        protocol = PROTOCOL_TEXT[config.split] + (" " + guard.sentence() if guard else "")
         data_hash = provenance["data"].get("content_sha256", "not recorded")
     else:
         (tn, fp), (fn, tp) = metrics.confusion_matrix
         count_lines = [f"Evaluated on every image of this folder: {tp + fn} palsy, {tn + fp} normal images."]
         balance = f"{tp + fn} palsy and {tn + fp} normal images in this evaluation."
         overlap = metrics.overlap
-        protocol = "External evaluation of a trained run" + (
-            f": {overlap['identical']} images byte-identical to its training or validation "
-            f"images, {overlap['near_duplicates']} near-duplicates."
-            if overlap
-            else "."
-        )
+        protocol = overlap.protocol_text() if overlap else "External evaluation of a trained run."
         data_hash = "see provenance of the evaluated files"
     left_out = metrics.left_out or {}
     augment = (
@@ -319,7 +297,7 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "history": "loss and accuracy per epoch, train and validation",
     "split": "which image went to train, val or test",
     "leakage": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
-    "check": "the shortcut audit: can file size, format, quality or colour alone tell the classes apart",
+    "audit": "the shortcut audit: can file size, format, quality or colour alone tell the classes apart",
     "validation": "the kept model on validation data, and the operating threshold chosen there",
     "bad_images": "images skipped with --skip-bad, with the reason",
     "no_face": "images without the usable face this model needs: no verdict, with the reason",

@@ -9,10 +9,11 @@ renderers turn them into percentages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from facepalsy.evaluation import sources as source_table
 from facepalsy.evaluation.calibration import Calibration
+from facepalsy.evaluation.check_result import Leakage, Overlap
 from facepalsy.evaluation.metrics import ChanceCheck
 from facepalsy.evaluation.sources import SourceFigures
 from facepalsy.models.operating_point import OperatingPoint
@@ -80,11 +81,11 @@ class Evaluation(Scores):
     operating_point: OperatingPoint | None = None  # the run's threshold, its rule and its validation figures
     data: str | None = None  # None: the run's own test split
     split: str | None = None
-    left_out: dict[str, int] | None = None  # images without a verdict (unreadable, no face): not in n
-    overlap: dict | None = None  # evaluate --data: what the set shares with the training images
+    left_out: dict[str, int] | None = None  # images without a verdict, per reason (unreadable, no_face): not in n
+    overlap: Overlap | None = None  # evaluate --data: what the set shares with the training images
     heatmaps: str | None = None
 
-    TYPED = {"chance": ChanceCheck, "calibration": Calibration, "operating_point": OperatingPoint}
+    TYPED = {"chance": ChanceCheck, "calibration": Calibration, "operating_point": OperatingPoint, "overlap": Overlap}
 
     @classmethod
     def from_dict(cls, values: dict) -> Evaluation:
@@ -109,6 +110,42 @@ class Evaluation(Scores):
         return [statement if self.better_than_chance else f"**{statement}**", ""]
 
 
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold of a cross-validation: who it tested, at which threshold, what its test side shared with training,
+    and its scores."""
+
+    fold: int
+    run: str  # the fold's run folder, relative to the cross-validation's
+    test_subjects: list[str]
+    threshold: float  # the fold's operating threshold, chosen on its own validation images
+    leakage: Leakage
+    metrics: Evaluation
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**values, "leakage": self.leakage.to_dict(), "metrics": self.metrics.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FoldResult:
+        return cls(
+            **{
+                **values,
+                "leakage": Leakage.from_dict(values["leakage"]),
+                "metrics": Evaluation.from_dict(values["metrics"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class SubjectScore:
+    """A subject's score in a cross-validation: the mean palsy probability of its images."""
+
+    subject: str
+    label: str  # "palsy" or "normal"
+    mean_prob_palsy: float
+
+
 @dataclass
 class CvSummary:
     """A cross-validation (``cv.json``): per fold, pooled over every out-of-fold prediction, per subject."""
@@ -116,11 +153,11 @@ class CvSummary:
     protocol: str
     protocol_text: str
     backbone: str
-    folds: list[dict]  # fold, run, test_subjects, threshold, leakage, metrics (an Evaluation's dict)
+    folds: list[FoldResult]
     folds_with_test_subject_in_training: list[int]
     pooled: Evaluation
     per_subject: Scores
-    subject_scores: list[dict]  # subject, label, mean_prob_palsy
+    subject_scores: list[SubjectScore]
     sources: list[SourceFigures] = field(default_factory=list)  # leave-source-out: one per held-out source
 
     @classmethod
@@ -128,8 +165,10 @@ class CvSummary:
         return cls(
             **{
                 **values,
+                "folds": [FoldResult.from_dict(f) for f in values["folds"]],
                 "pooled": Evaluation.from_dict(values["pooled"]),
                 "per_subject": Scores.from_dict(values["per_subject"]),
+                "subject_scores": [SubjectScore(**s) for s in values["subject_scores"]],
                 "sources": [SourceFigures.from_dict(s) for s in values.get("sources", [])],
             }
         )
@@ -137,6 +176,8 @@ class CvSummary:
     def to_dict(self) -> dict:
         return {
             **{f.name: getattr(self, f.name) for f in fields(self)},
+            "folds": [f.to_dict() for f in self.folds],
+            "subject_scores": [asdict(s) for s in self.subject_scores],
             "pooled": self.pooled.to_dict(),
             "per_subject": self.per_subject.to_dict(),
             "sources": [s.to_dict() for s in self.sources],
@@ -144,7 +185,7 @@ class CvSummary:
 
     @property
     def thresholds(self) -> str:
-        return ", ".join(f"{fold['threshold']:.3f}" for fold in self.folds)
+        return ", ".join(f"{fold.threshold:.3f}" for fold in self.folds)
 
     def markdown(self) -> list[str]:
         """The per-fold table and the pooled and per-subject scores, as Markdown lines (the report adds the rest)."""
@@ -156,12 +197,12 @@ class CvSummary:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for fold in self.folds:
-            m, guard = Scores.from_dict(fold["metrics"]), fold["leakage"]
-            subjects = ", ".join(fold["test_subjects"][:4]) + (" …" if len(fold["test_subjects"]) > 4 else "")
+            m, guard = fold.metrics, fold.leakage
+            subjects = ", ".join(fold.test_subjects[:4]) + (" …" if len(fold.test_subjects) > 4 else "")
             lines.append(
-                f"| {fold['fold']} | {subjects} | {m.n} | "
+                f"| {fold.fold} | {subjects} | {m.n} | "
                 + " | ".join(percent(getattr(m, k)) for k in ("accuracy", "recall", "precision", "f1", "roc_auc"))
-                + f" | {guard['test_images_with_subject_in_training']} of {guard['test_images']} |"
+                + f" | {guard.test_images_with_subject_in_training} of {guard.test_images} |"
             )
         pooled = self.pooled
         if self.sources:

@@ -77,7 +77,6 @@ class RunFolder(ResultFiles, _Locked):
     history = property(lambda self: self.path / "history.csv")
     curves = property(lambda self: self.path / "curves.png")
     leakage = property(lambda self: self.path / "leakage.json")
-    check = property(lambda self: self.path / "check.json")  # the shortcut audit of the training data
     validation = property(lambda self: self.path / "validation.json")
     provenance = property(lambda self: self.path / "provenance.json")
     fingerprints = property(lambda self: self.path / "fingerprints.json")  # of the training and validation images
@@ -285,7 +284,6 @@ class CvFolder(_Locked):
     reliability = property(lambda self: self.path / "reliability.png")
     model_card = property(lambda self: self.path / "model_card.md")
     no_face = property(lambda self: self.path / "no_face.txt")
-    check = property(lambda self: self.path / "check.json")  # the shortcut audit of the data
     bad_images = property(lambda self: self.path / "bad_images.txt")
 
     def fold(self, k: int) -> RunFolder:

@@ -17,11 +17,20 @@ from facepalsy.errors import FacepalsyError
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".lock"
 OWNER_FILE = ".lock.owner"  # who holds the lock, for the message a second writer gets
+AUDIT_FILE = "audit.json"  # the shortcut audit of the training images
+OLD_AUDIT_FILE = "check.json"  # its name in runs written before it was told apart from ``facepalsy check``
 
 
 class _Locked:
+    """What every folder that trains has: its config, its lock and the shortcut audit of its training images."""
+
     config = property(lambda self: self.path / CONFIG_FILE)
     lock_file = property(lambda self: self.path / LOCK_FILE)
+    audit = property(lambda self: self.path / AUDIT_FILE)
+
+    def audit_found(self) -> Path | None:
+        """The shortcut audit's file as this folder holds it (an older run's check.json), or None."""
+        return next((p for p in (self.audit, self.path / OLD_AUDIT_FILE) if p.is_file()), None)
 
     @contextmanager
     def lock(self) -> Iterator[None]:

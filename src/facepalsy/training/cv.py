@@ -29,6 +29,7 @@ from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, write_
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.calibration import EACH_FOLD, POOLED, Calibration
 from facepalsy.evaluation.check import perceptual_hashes
+from facepalsy.evaluation.check_result import read_leakage
 from facepalsy.evaluation.cv_report import read_predictions, write_cv_markdown
 from facepalsy.evaluation.metrics import (
     binary_metrics,
@@ -38,7 +39,7 @@ from facepalsy.evaluation.metrics import (
     subject_scores,
 )
 from facepalsy.evaluation.report import PROTOCOL_TEXT
-from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
+from facepalsy.evaluation.results import CvSummary, Evaluation, FoldResult, Scores, SubjectScore
 from facepalsy.evaluation.sources import SourceFigures, source_figures
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.log import console, progress_bar
@@ -138,7 +139,7 @@ def run_cv(
         listed = listed_per_source(samples)
         images, samples = _load(config, cv, samples, progress)
         assignments = fold_assignments(samples, protocol, folds, config.val_fraction, config.seed)
-        audit_training_data(config.root, samples, cv.check, config.model_spec(), config.seed, progress)
+        audit_training_data(config.root, samples, cv.audit, config.model_spec(), config.seed, progress)
         save_config(config, cv.config)
         write_folds(cv.folds_table, samples, assignments)
         atomic_write_json(cv.plan, {"protocol": protocol, "folds": folds, "fold_details": fold_details})
@@ -260,7 +261,7 @@ def _run_folds(
     if protocol == "leave-source-out":
         result.sources = held_out_sources(cv, samples, assignments, listed, fold_results)
     atomic_write_json(cv.results, result.to_dict())
-    write_cv_markdown(cv, result, config, read_json(cv.check) if cv.check.is_file() else None)
+    write_cv_markdown(cv, result, config)
     return result
 
 
@@ -278,16 +279,16 @@ def held_out_sources(
     samples: list[Sample],
     assignments: list[list[str]],
     listed: dict[str, dict[int, int]],
-    folds: list[dict],
+    folds: list[FoldResult],
 ) -> list[SourceFigures]:
     """Per fold of a leave-source-out cross-validation, the figures of the source it held out."""
     figures = []
     for assignment, fold in zip(assignments, folds):
         source = next(s.source for s, part in zip(samples, assignment) if part == "test")
-        rows = read_predictions(RunFolder(cv.path / fold["run"]))
+        rows = read_predictions(RunFolder(cv.path / fold.run))
         labels = np.array([CLASSES.index(row["label"]) for row in rows], int)
         probs = np.array([float(row["prob_palsy"]) for row in rows])
-        figures.append(source_figures(source, listed.get(source, {}), labels, probs, fold["threshold"]))
+        figures.append(source_figures(source, listed.get(source, {}), labels, probs, fold.threshold))
     return figures
 
 
@@ -377,24 +378,17 @@ def fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]
     return rows
 
 
-def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: Evaluation) -> dict:
-    return {
-        "fold": k,
-        "run": fold.path.name,
-        "test_subjects": test_subjects,
-        "threshold": metrics.threshold,
-        "leakage": read_json(fold.leakage),
-        "metrics": metrics.to_dict(),
-    }
+def _fold_summary(k: int, fold: RunFolder, test_subjects: list[str], metrics: Evaluation) -> FoldResult:
+    return FoldResult(k, fold.path.name, test_subjects, metrics.threshold, read_leakage(fold), metrics)
 
 
-def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -> CvSummary:
+def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[FoldResult]) -> CvSummary:
     """Metrics over all out-of-fold predictions, per image and per subject, with subject-bootstrap intervals.
 
     Each prediction keeps the label its fold gave it, at that fold's operating threshold (chosen on
     that fold's validation data); a subject is labelled at the mean threshold of its images.
     """
-    rows = [row for fold in folds for row in read_predictions(RunFolder(cv.path / fold["run"]))]
+    rows = [row for fold in folds for row in read_predictions(RunFolder(cv.path / fold.run))]
     y = np.array([CLASSES.index(row["label"]) for row in rows])
     prob = np.array([float(row["prob_palsy"]) for row in rows])
     thresholds = np.array([float(row["threshold"]) for row in rows])
@@ -420,7 +414,7 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
     )
     curves = [(y, prob, "per image"), (subject_label, subject_prob, "per subject")]
     plot_roc(curves, cv.roc, title=f"{config.backbone}, {protocol} ({len(folds)} folds)")
-    leaks = [f["fold"] for f in folds if f["leakage"]["test_subjects_in_training"]]
+    leaks = [f.fold for f in folds if f.leakage.test_subjects_in_training]
     return CvSummary(
         protocol=protocol,
         protocol_text=PROTOCOL_TEXT.get(protocol, PROTOCOL_TEXT["subject"]),
@@ -429,8 +423,5 @@ def pool_folds(cv: CvFolder, protocol: str, config: Config, folds: list[dict]) -
         folds_with_test_subject_in_training=leaks,
         pooled=pooled,
         per_subject=per_subject,
-        subject_scores=[
-            {"subject": s, "label": CLASSES[l], "mean_prob_palsy": float(p)}
-            for s, l, p in zip(order, subject_label, subject_prob)
-        ],
+        subject_scores=[SubjectScore(s, CLASSES[l], float(p)) for s, l, p in zip(order, subject_label, subject_prob)],
     )

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from facepalsy.config import Config, load_config, save_config
 from facepalsy.data.dataset import CLASSES, Sample, load_images, split_samples, write_left_out
 from facepalsy.errors import FacepalsyError, Interrupted, NoFaceError, display_path
+from facepalsy.evaluation.audit_result import Audit
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays
 from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point
@@ -161,13 +162,13 @@ def _train_prepared(
         test = sum(part == "test" for part in every[len(kept) :])
         atomic_write_json(run.excluded, {"unreadable": unreadable, "no_face": no_face, "no_face_test": test})
     if writer:
-        audit_training_data(root, kept, run.check, spec, config.seed, progress)
+        audit_training_data(root, kept, run.audit, spec, config.seed, progress)
     return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
 
 
 def audit_training_data(
     root: Path, samples: list[Sample], path: Path, spec: ModelSpec, seed: int, progress: bool
-) -> dict:
+) -> Audit:
     """The shortcut audit of the images a run or cross-validation trains on (harmonised, when the run
     harmonises): written beside it, its warning shown."""
     from facepalsy.evaluation.audit import audit
@@ -175,9 +176,9 @@ def audit_training_data(
     harmonise = (spec.image_size, spec.face.harmonise) if spec.face.harmonise else None
     crop = spec.face.crop or spec.face.harmonise is not None or spec.backbone == LANDMARK_MODEL
     result = audit(root, samples, progress=progress, seed=seed, harmonise=harmonise, crop=crop)
-    atomic_write_json(path, result)
-    if result.get("warning"):
-        console.print(f"[bold red]WARNING:[/] {result['warning']}", highlight=False)
+    atomic_write_json(path, result.to_dict())
+    if result.warning:
+        console.print(f"[bold red]WARNING:[/] {result.warning}", highlight=False)
     return result
 
 
@@ -218,13 +219,8 @@ def fit_split(
     if is_rank_zero():
         run.write_fingerprints(config.root, samples, assignment, hashes)
         if progress and config.split == "frame":
-            console.print(
-                f"frame split (the paper's protocol): {guard['test_images_with_subject_in_training']} "
-                f"of {guard['test_images']} test images "
-                "have an image of the same subject in training, "
-                f"{guard.get('test_images_with_near_duplicate_in_training', 0)} a near-duplicate"
-            )
-        atomic_write_json(run.leakage, guard)
+            console.print(guard.frame_note())
+        atomic_write_json(run.leakage, guard.to_dict())
         save_config(config, run.config)
         run.write_split(samples, assignment)
         run.write_provenance(config.root, samples, assignment)

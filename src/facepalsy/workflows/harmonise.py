@@ -21,6 +21,7 @@ from facepalsy.data.harmonise import Harmonisation, harmonised_jpeg
 from facepalsy.data.images import load_image
 from facepalsy.errors import BadImageError, DataError
 from facepalsy.evaluation.audit import audit
+from facepalsy.evaluation.audit_result import Audit
 from facepalsy.files import atomic_write
 
 LEFT_OUT = "left_out.txt"  # in a harmonised data folder: the images not written, with the reason
@@ -30,7 +31,7 @@ LEFT_OUT = "left_out.txt"  # in a harmonised data folder: the images not written
 class HarmoniseReport:
     written: int
     left_out: list  # BadImageError: unreadable, or no usable face (NoFaceError)
-    audit: dict  # the shortcut audit of the harmonised folder: the separability left
+    audit: Audit  # the shortcut audit of the harmonised folder: the separability left
 
 
 def harmonised_name(relative: str) -> str:
