@@ -78,4 +78,4 @@ def test_ddp_two_cpu_processes_split_the_data_and_rank_zero_writes_once(tmp_path
     assert [name for _, name in writes].count("last.ckpt") == 2  # once per epoch, not once per rank
     assert 1 <= [name for _, name in writes].count("model.pt") <= 2
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt"]
-    assert (out / "metrics.json").is_file() and len((out / "history.csv").read_text().splitlines()) == 3
+    assert (out / "metrics.json").is_file() and len((out / "epochs.csv").read_text().splitlines()) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +19,13 @@ from sklearn import metrics as skm
 import facepalsy
 from facepalsy.app.cli import main
 from facepalsy.data.synth import make_synthetic_dataset
+from facepalsy.runfolder import RunFolder
 
 RUN_FILES = [
     "config.yaml",
     "model.pt",
     "checkpoints/last.ckpt",
-    "history.csv",
+    "epochs.csv",
     "split.csv",
     "metrics.json",
     "predictions.csv",
@@ -47,7 +49,7 @@ def test_train_writes_a_complete_run_folder(tiny_run, synth_data):
         and config["split"] == "subject"
         and config["data"] == [str(synth_data.resolve())]  # data folders: a list since several make one set
     )
-    history = _read_csv(tiny_run / "history.csv")
+    history = _read_csv(tiny_run / "epochs.csv")
     assert [int(float(r["epoch"])) for r in history] == [1, 2]
     assert all(np.isfinite(float(r[k])) for r in history for k in ("train_loss", "train_acc", "val_loss", "val_acc"))
     split = _read_csv(tiny_run / "split.csv")
@@ -58,6 +60,17 @@ def test_train_writes_a_complete_run_folder(tiny_run, synth_data):
     assert all(len(s) == 1 for s in sides.values()), "a subject on two sides of a subject split"
     report = (tiny_run / "report.md").read_text()
     assert "Subject split" in report and "![curves](curves.png)" in report
+    log = RunFolder(tiny_run).read_epochs()
+    assert log.series("epoch") == [1, 2] and log.kept_epoch in (1, 2)
+    assert f"the model kept and tested is from epoch {log.kept_epoch} " in report
+
+
+def test_a_run_written_before_epochs_csv_reads_its_history_csv(tiny_run, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    (old / "epochs.csv").rename(old / "history.csv")
+    (old / "complete.json").unlink()  # nor the completion marker: finished is judged by its epochs
+    assert RunFolder(old).read_epochs() == RunFolder(tiny_run).read_epochs() and RunFolder(old).finished
 
 
 def test_metrics_match_scikit_learn_on_the_saved_predictions(tiny_run):
@@ -181,7 +194,7 @@ def test_resume_extends_a_run(tmp_path, synth_data):
     )
     split_before = (run / "split.csv").read_text()
     assert main(["train", "--resume", "--out", str(run), "--epochs", "2"]) == 0
-    assert [r["epoch"] for r in _read_csv(run / "history.csv")] == ["1", "2"]
+    assert [r["epoch"] for r in _read_csv(run / "epochs.csv")] == ["1", "2"]
     assert (run / "split.csv").read_text() == split_before
 
 

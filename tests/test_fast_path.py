@@ -91,7 +91,7 @@ def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_pat
         "2",
     ]
     assert main([*args, "--split", "subject"]) == 0
-    assert len((run / "history.csv").read_text().splitlines()) == 4
+    assert len((run / "epochs.csv").read_text().splitlines()) == 4
     trained = load(run).model.state_dict()
     for key, value in start.items():
         if key.startswith("features."):

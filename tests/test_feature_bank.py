@@ -165,7 +165,7 @@ def test_frozen_checkpoints_leave_the_backbone_out_and_resume_rebuilds_it(tmp_pa
         and checkpoint["facepalsy_backbone_digest"]
     )
     assert main(["train", "--resume", "--out", str(resumed), "--epochs", "3"]) == 0
-    for name in ("metrics.json", "history.csv", "predictions.csv", "validation.json"):
+    for name in ("metrics.json", "epochs.csv", "predictions.csv", "validation.json"):
         assert (resumed / name).read_bytes() == (straight / name).read_bytes(), name
     model = torch.load(resumed / "model.pt", weights_only=True)["state_dict"]
     start = torch.load(tmp_path / "start.pth", weights_only=True)

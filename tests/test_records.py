@@ -247,7 +247,7 @@ def test_a_patients_first_exam_is_their_visit_1_whoever_came_before(tmp_path):
 
 
 def test_files_holding_a_patients_data_are_written_for_their_owner_only(tmp_path):
-    from facepalsy.records.report import write_export, write_history
+    from facepalsy.records.history_report import write_export, write_history
 
     photo = tmp_path / "rest.png"
     photo.write_bytes(b"hashed only")

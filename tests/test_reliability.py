@@ -100,7 +100,7 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
         assert "keeps its last completed epoch" in stderr and f"facepalsy train --resume --out {out}" in stderr
 
     # consistent: epoch 1 complete and nothing of epoch 2, no half-written file
-    assert len((out / "history.csv").read_text().splitlines()) == 2
+    assert len((out / "epochs.csv").read_text().splitlines()) == 2
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
     assert not (out / "metrics.json").exists()
     assert not [p for p in out.rglob("*.tmp") if sig != signal.SIGKILL]  # a clean stop leaves no temporary
@@ -121,7 +121,7 @@ def test_train_killed_mid_epoch_then_resumed_equals_an_uninterrupted_run(sig, tm
 
     resumed = _cli("train", "--resume", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
-    for name in ("metrics.json", "history.csv", "predictions.csv", "validation.json", "complete.json"):
+    for name in ("metrics.json", "epochs.csv", "predictions.csv", "validation.json", "complete.json"):
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
     assert _cli("evaluate", str(out)).returncode == 0
 
@@ -167,7 +167,7 @@ def test_same_seed_gives_byte_identical_split_metrics_and_predictions(tmp_path, 
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
         assert main(["train", str(synth_data), "--out", str(run), *FLAGS]) == 0
-    for name in ("split.csv", "metrics.json", "predictions.csv", "history.csv"):
+    for name in ("split.csv", "metrics.json", "predictions.csv", "epochs.csv"):
         assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes(), name
     weights = [torch.load(run / "model.pt", weights_only=True)["state_dict"] for run in runs]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
@@ -261,7 +261,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one(tmp_path, synth_data,
     assert not list(out.rglob("*.tmp"))
     monkeypatch.undo()
     assert main(["train", "--resume", "--out", str(out)]) == 0
-    assert len((out / "history.csv").read_text().splitlines()) == 4
+    assert len((out / "epochs.csv").read_text().splitlines()) == 4
 
 
 def test_cv_interrupted_in_a_fold_resumes_from_the_completed_folds(tmp_path, synth_data, monkeypatch):

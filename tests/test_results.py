@@ -10,8 +10,8 @@ from rich.console import Console
 
 from facepalsy.app.cli import main
 from facepalsy.app.render import exam_table, reading_table
-from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.check_result import Leakage
+from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.results import CvSummary, Evaluation, FoldResult, Scores, SubjectScore
 from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.reading import HealthyRangeReading, RegionReading

@@ -17,7 +17,7 @@ from facepalsy.version import __version__
 
 _LAZY = {
     "Config": "facepalsy.config",
-    "Prediction": "facepalsy.inference.results",
+    "Prediction": "facepalsy.inference.prediction",
     "Predictor": "facepalsy.inference.predictor",
     "load": "facepalsy.inference.predictor",
     "create_model": "facepalsy.models.vgg",

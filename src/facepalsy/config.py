@@ -72,7 +72,7 @@ class Config:
         0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     )
     seed: int = 42
-    # experiment log beside the run's history.csv: csv (Lightning's CSVLogger, always), tensorboard or mlflow in
+    # experiment log beside the run's epochs.csv: csv (Lightning's CSVLogger, always), tensorboard or mlflow in
     # addition
     logger: str = "csv"
     skip_bad: bool = False

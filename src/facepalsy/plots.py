@@ -27,16 +27,22 @@ def save_figure(fig: plt.Figure, path: Path, private: bool = False) -> None:
     plt.close(fig)
 
 
-def plot_curves(history: list[dict[str, float]], path: Path, title: str = "", best_epoch: int | None = None) -> None:
+class Epochs(Protocol):
+    """A run's training curve as ``runfolder.epochs.EpochLog`` holds it (plots sit below the run folder)."""
+
+    def series(self, column: str) -> list[float]: ...
+
+
+def plot_curves(log: Epochs, path: Path, title: str = "", best_epoch: int | None = None) -> None:
     """Loss and accuracy per epoch, train and validation (the paper's Figures 5a/b and 6a/b).
 
     ``best_epoch``, if given, is marked: it is the epoch whose model was kept and tested.
     """
-    epochs = [row["epoch"] for row in history]
+    epochs = log.series("epoch")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, label in ((axes[0], "loss", "Loss"), (axes[1], "acc", "Accuracy")):
         for stage, style in (("train", "-o"), ("val", "-s")):
-            values = [row.get(f"{stage}_{metric}", np.nan) for row in history]
+            values = log.series(f"{stage}_{metric}")
             if not np.all(np.isnan(values)):
                 ax.plot(epochs, values, style, markersize=3, label="train" if stage == "train" else "validation")
         if best_epoch is not None:

@@ -191,7 +191,7 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
 
 def cmd_norms_build(args: argparse.Namespace) -> int:
     from facepalsy.files import atomic_write_json
-    from facepalsy.workflows.norms import measure_healthy_folder
+    from facepalsy.workflows.norms_from_photos import measure_healthy_folder
 
     norms, failures, turned = measure_healthy_folder(
         args.folder, args.source or str(args.folder), retest_photos=args.retest_photos
@@ -273,7 +273,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def harmonise_images(args: argparse.Namespace) -> int:
     from facepalsy.data.harmonise import Harmonisation
-    from facepalsy.workflows.harmonise import LEFT_OUT, harmonise_folder
+    from facepalsy.workflows.harmonise_folder import LEFT_OUT, harmonise_folder
 
     if not args.harmonise:
         raise FacepalsyError("--images DATA is harmonised into --out: give --harmonise [PX]")

@@ -95,7 +95,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from facepalsy.face.norms import load_norms
     from facepalsy.records.grade_history import FOLLOWED
     from facepalsy.records.history import TRACKED
-    from facepalsy.records.report import write_history
+    from facepalsy.records.history_report import write_history
     from facepalsy.records.store import RecordStore
 
     with RecordStore(args.db, create=False) as store:
@@ -141,7 +141,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_export_record(args: argparse.Namespace) -> int:
-    from facepalsy.records.report import write_export
+    from facepalsy.records.history_report import write_export
     from facepalsy.records.store import RecordStore
 
     with RecordStore(args.db, create=False) as store:

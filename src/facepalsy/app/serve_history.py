@@ -23,8 +23,8 @@ from PIL import Image
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.norms import load_norms
 from facepalsy.log import console
+from facepalsy.records.history_report import draw_trend
 from facepalsy.records.recording import PendingExam, parse_date, record_exam
-from facepalsy.records.report import draw_trend
 from facepalsy.records.store import RecordStore, database_url
 
 AUTH_ENV = "FACEPALSY_AUTH"

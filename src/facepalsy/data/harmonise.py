@@ -9,7 +9,7 @@ same detail), resized to the model's size and JPEG-encoded at one quality withou
 A run trained with ``--harmonise`` records these settings in its model spec, and its Predictor
 applies the same function to every image it is given, so training and prediction see the same
 pixels. ``prepare --harmonise`` writes the harmonised images as a new data folder (to inspect, to
-audit, to train other tools on): ``workflows/harmonise.py``.
+audit, to train other tools on): ``workflows/harmonise_folder.py``.
 """
 
 from __future__ import annotations

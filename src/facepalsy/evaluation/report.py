@@ -84,10 +84,10 @@ def threshold_lines(run: RunFolder, spec: ModelSpec) -> list[str]:
 
 
 def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) -> None:
-    """Write the report (and the curves when there is a history) from the files in the run and in ``out``."""
+    """Write the report (and the curves when the run has epochs) from the files in the run and in ``out``."""
     config = run.read_config()
     metrics = Evaluation.from_dict(out.read_metrics())
-    history = run.read_history()
+    epochs = run.read_epochs()
     in_run = out.path.resolve() == run.path.resolve()
     audit = read_audit(run) if in_run else None
     guard = read_leakage(run) if in_run else None
@@ -154,15 +154,13 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         ]
     elif metrics.heatmaps:
         lines += [f"Grad-CAM examples: {metrics.heatmaps}.", ""]
-    if history and in_run:
-        best = int(
-            min(history, key=lambda r: r["val_loss"] if not np.isnan(r["val_loss"]) else r["train_loss"])["epoch"]
-        )
-        plot_curves(history, run.curves, title=f"{config.backbone} ({config.split} split)", best_epoch=best)
+    if epochs and in_run:
+        best = epochs.kept_epoch
+        plot_curves(epochs, run.curves, title=f"{config.backbone} ({config.split} split)", best_epoch=best)
         lines += [
             "## Training curves",
             "",
-            f"{len(history)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).",
+            f"{len(epochs)} epochs; the model kept and tested is from epoch {best} (lowest validation loss).",
             "",
             f"![curves]({run.curves.name})",
             "",
@@ -294,7 +292,7 @@ RUN_FILES = {  # RunFolder / ResultFiles attribute: what the file holds
     "model": "the best model (lowest validation loss) with its spec: "
     "backbone, preprocessing, face policy, operating threshold",
     "last_checkpoint": "Lightning checkpoint of the last epoch, for --resume",
-    "history": "loss and accuracy per epoch, train and validation",
+    "epochs": "loss and accuracy per epoch, train and validation (history.csv in older runs)",
     "split": "which image went to train, val or test",
     "leakage": "test images sharing a subject or a near-duplicate with training (the leakage guard)",
     "audit": "the shortcut audit: can file size, format, quality or colour alone tell the classes apart",

@@ -19,7 +19,7 @@ Definitions (all in the eye-aligned frame, lengths in inter-ocular distances; se
 Follow-up: the *overall score* of a face is its largest region score (``overall`` holds its healthy
 distribution). ``retest`` holds the minimal detectable change (MDC95) of every measure, region score
 and the overall score: healthy resting photos are each measured again on re-taken views (turned,
-rescaled, shifted, re-lit, re-encoded; ``workflows/norms.py``), the within-photo spread gives the
+rescaled, shifted, re-lit, re-encoded; ``workflows/norms_from_photos.py``), the within-photo spread gives the
 standard error of measurement (SEM) and MDC95 = 1.96 × √2 × SEM, the smallest difference between
 two visits that measurement noise explains only 5% of the time. No repeated visits of healthy
 people were available, so it is a floor: real re-photographing also changes expression and light.

@@ -27,7 +27,7 @@ from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceEr
 from facepalsy.face.detect import Face
 from facepalsy.face.pattern import PalsyPattern
 from facepalsy.inference.network import predict_probabilities, run_now, use_bf16
-from facepalsy.inference.results import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
+from facepalsy.inference.prediction import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.models.spec import PRECISIONS, ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model

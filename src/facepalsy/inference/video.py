@@ -12,7 +12,7 @@ import numpy as np
 from facepalsy.data.prepare import read_ahead, video_frames
 from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write_csv
-from facepalsy.inference.results import UNMEASURED, VideoFrames, VideoVerdict
+from facepalsy.inference.prediction import UNMEASURED, VideoFrames, VideoVerdict
 from facepalsy.plots import plot_timeline
 from facepalsy.runfolder import OutputFolder
 

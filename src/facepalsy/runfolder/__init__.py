@@ -26,12 +26,15 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write, atomic_write_csv, atomic_write_json, file_sha256
 from facepalsy.models.operating_point import OperatingPoint
 from facepalsy.models.spec import ModelSpec, Preprocess
+from facepalsy.runfolder.epochs import EPOCH_COLUMNS, Epoch, EpochLog
 from facepalsy.runfolder.locks import LOCK_FILE, OWNER_FILE, _Locked, _make_ready
 from facepalsy.runfolder.provenance import content_hash, environment
 
 MODEL_FORMAT = 2  # model.pt: 2 carries a ModelSpec; 1 (before it) carried the training config and is still read
 CHECKPOINT_FORMAT = 1  # checkpoints/last.ckpt, checked by --resume
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
+
+
+OLD_EPOCHS_FILE = "history.csv"  # the training curve in runs written before it was told apart from patient history
 
 
 class UnfinishedRunError(FacepalsyError):
@@ -74,7 +77,7 @@ class RunFolder(ResultFiles, _Locked):
         lambda self: self.path / "model-int8.json"
     )  # its agreement with PyTorch fp32 on the validation images
     split = property(lambda self: self.path / "split.csv")
-    history = property(lambda self: self.path / "history.csv")
+    epochs = property(lambda self: self.path / "epochs.csv")  # the training curve
     curves = property(lambda self: self.path / "curves.png")
     leakage = property(lambda self: self.path / "leakage.json")
     validation = property(lambda self: self.path / "validation.json")
@@ -101,7 +104,7 @@ class RunFolder(ResultFiles, _Locked):
             for p in self.path.iterdir()
             if p.is_file() and not p.name.startswith(".") and p.name != self.complete.name
         )
-        epochs = len(self.read_history()) if self.history.is_file() else None
+        epochs = len(self.read_epochs()) if self.epochs_found() else None
         atomic_write_json(self.complete, {"format": 1, "epochs_completed": epochs, "files": files})
 
     @property
@@ -112,14 +115,14 @@ class RunFolder(ResultFiles, _Locked):
             return True
         if not self.config.is_file() or not all((self.path / name).is_file() for name in self.FINAL_FILES):
             return False
-        return not self.history.is_file() or len(self.read_history()) >= self.read_config().epochs
+        return not self.epochs_found() or len(self.read_epochs()) >= self.read_config().epochs
 
     def require_finished(self) -> None:
         """Refuse an unfinished run with one line: what is missing, and how to complete it."""
         if self.finished or not self.config.is_file():
             return  # finished; or not a training folder at all, e.g. a model.pt travelling alone (read_model judges it)
         missing = [name for name in (*self.FINAL_FILES, self.complete.name) if not (self.path / name).is_file()]
-        done = len(self.read_history()) if self.history.is_file() else 0
+        done = len(self.read_epochs())
         planned = self.read_config().epochs
         progress = (
             f"training stopped after epoch {done} of {planned}"
@@ -234,14 +237,20 @@ class RunFolder(ResultFiles, _Locked):
         samples = [Sample(r["path"], CLASSES.index(r["label"]), r["subject"], r.get("source", "")) for r in rows]
         return samples, [r["split"] for r in rows]  # split files from before sources have no source column
 
-    def write_history(self, rows: list[dict[str, float]]) -> None:
-        atomic_write_csv(self.history, HISTORY_COLUMNS, rows)
+    def write_epochs(self, log: EpochLog) -> None:
+        atomic_write_csv(self.epochs, EPOCH_COLUMNS, [dataclasses.asdict(e) for e in log.epochs])
 
-    def read_history(self) -> list[dict[str, float]]:
-        if not self.history.is_file():
-            return []
-        with self.history.open(newline="", encoding="utf-8") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    def epochs_found(self) -> Path | None:
+        """The training curve's file as this run holds it (an older run's history.csv), or None."""
+        return next((p for p in (self.epochs, self.path / OLD_EPOCHS_FILE) if p.is_file()), None)
+
+    def read_epochs(self) -> EpochLog:
+        """The training curve (empty before the first epoch ends)."""
+        path = self.epochs_found()
+        if path is None:
+            return EpochLog()
+        with path.open(newline="", encoding="utf-8") as f:
+            return EpochLog(tuple(Epoch.from_row(row) for row in csv.DictReader(f)))
 
     def write_fingerprints(
         self, root: Path, samples: list[Sample], assignment: list[str], hashes: np.ndarray | None

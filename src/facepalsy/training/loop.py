@@ -4,6 +4,7 @@ checkpoints, the seeded epoch sampler, the feature-cache loaders, progress bars 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,7 +27,8 @@ from facepalsy.files import atomic_write
 from facepalsy.log import console, quiet, verbose
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
 from facepalsy.models.vgg import VGGClassifier
-from facepalsy.runfolder import CHECKPOINT_FORMAT, HISTORY_COLUMNS, RunFolder
+from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder
+from facepalsy.runfolder.epochs import Epoch, EpochLog
 from facepalsy.runfolder.locks import is_rank_zero
 from facepalsy.training.augment import TrainTransform
 from facepalsy.training.features import backbone_digest, feature_bank
@@ -198,52 +200,54 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class RunRecorder(Callback):
-    """Each epoch: append a row to history.csv and keep the model when the monitored loss improves.
+    """Each epoch: append a row to epochs.csv and keep the model when the monitored loss improves.
 
     A fine-tuned model is written to model.pt at each improvement. With a frozen backbone only the
     head changes: the best head is kept in memory and model.pt (backbone + best head) is written
     once, when training ends, instead of 58 MB (VGG16) at every improvement. The recorder's state
-    (history, best loss, best head) is stored in the Lightning checkpoint, so ``--resume`` continues
+    (epochs, best loss, best head) is stored in the Lightning checkpoint, so ``--resume`` continues
     the same curves and keeps the same best model.
     """
 
     def __init__(self, run: RunFolder, spec: ModelSpec, monitor: str, every_epoch: bool = True):
         self.run, self.spec, self.monitor, self.every_epoch = run, spec, monitor, every_epoch
-        self.history: list[dict[str, float]] = []
+        self.epochs: list[Epoch] = []
         self.best = math.inf
         self.best_head: dict[str, torch.Tensor] | None = None
         self.best_epoch: dict[str, float] = {}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PalsyModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        row = {"epoch": trainer.current_epoch + 1, **{k: metrics.get(k, math.nan) for k in HISTORY_COLUMNS[1:]}}
-        self.history.append(row)
+        row = Epoch.from_row({**metrics, "epoch": trainer.current_epoch + 1})
+        self.epochs.append(row)
         current = metrics.get(self.monitor, math.nan)
         improved = current < self.best
         self.best = min(self.best, current)
         if improved:
-            self.best_epoch = {"epoch": row["epoch"], "val_loss": current}
+            self.best_epoch = {"epoch": row.epoch, "val_loss": current}
             if not pl_module.config.finetune:
                 self.best_head = {k: v.detach().cpu().clone() for k, v in pl_module.model.head.state_dict().items()}
         if not trainer.is_global_zero:  # every DDP process keeps the same state; one writes
             return
         if self.every_epoch:  # else once, at the end: a run without epoch checkpoints cannot resume from it anyway
-            self.run.write_history(self.history)
+            self.run.write_epochs(EpochLog(tuple(self.epochs)))
         if improved and pl_module.config.finetune:
             self.run.save_model(self.spec, state_dict=pl_module.model.state_dict(), **self.best_epoch)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: PalsyModule) -> None:
         if trainer.is_global_zero and not self.every_epoch:
-            self.run.write_history(self.history)
+            self.run.write_epochs(EpochLog(tuple(self.epochs)))
         if trainer.is_global_zero and not pl_module.config.finetune and self.best_head is not None:
             state = {**pl_module.model.state_dict(), **{f"head.{k}": v for k, v in self.best_head.items()}}
             self.run.save_model(self.spec, state_dict=state, **self.best_epoch)
 
     def state_dict(self) -> dict:
-        return {"history": self.history, "best": self.best, "best_head": self.best_head, "best_epoch": self.best_epoch}
+        rows = [dataclasses.asdict(e) for e in self.epochs]  # under "history": checkpoints of older runs resume
+        return {"history": rows, "best": self.best, "best_head": self.best_head, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.history, self.best = list(state_dict["history"]), float(state_dict["best"])
+        self.epochs = [Epoch.from_row(row) for row in state_dict["history"]]
+        self.best = float(state_dict["best"])
         self.best_head, self.best_epoch = state_dict.get("best_head"), state_dict.get("best_epoch", {})
 
 

@@ -43,7 +43,7 @@ from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import exam_pattern
 from facepalsy.face.tracking import FaceTracker, Found
 from facepalsy.files import atomic_write_json, atomic_write_text
-from facepalsy.inference.results import VideoFrames
+from facepalsy.inference.prediction import VideoFrames
 from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
 from facepalsy.runfolder import ExamFolder
 
