@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from facepalsy.app.bench_tools import model_gflops
 from facepalsy.app.cli import main
+from facepalsy.bench.timing import model_gflops
 from facepalsy.models.vgg import create_model
 
 
@@ -62,36 +62,37 @@ def test_bench_reports_all_figures(capsys):
 
 def test_bench_extras_report_their_figures_at_tiny_settings():
     """The cross-validation, landmark and video figures (the README's come from the full settings)."""
-    from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features
-    from facepalsy.app.bench_video import bench_video, cpu_features
+    from facepalsy.bench.extras import bench_landmarks, bench_shared_features
+    from facepalsy.bench.video_timing import bench_video, cpu_features
     from facepalsy.face.detect import mediapipe_available
 
     cpu = cpu_features()
-    assert cpu["name"] and set(cpu["flags"]) >= {"avx2", "avx512f", "avx512_bf16"} and cpu["torch_capability"]
+    assert cpu.name and set(cpu.flags) >= {"avx2", "avx512f", "avx512_bf16"} and cpu.torch_capability
 
     shared = bench_shared_features("vgg11_bn", size=32, subjects=6, images_per_subject=2, views=1, epochs=1)
-    assert shared["lopo_seconds"] > 0 and shared["one_fold_alone_seconds"] > 0
-    assert shared["backbone_passes_lopo"] <= 2 * 12  # each image's view and plain features once, for all six folds
+    assert shared.lopo_seconds > 0 and shared.one_fold_alone_seconds > 0
+    assert shared.backbone_passes_lopo <= 2 * 12  # each image's view and plain features once, for all six folds
     if not mediapipe_available():
         pytest.skip("the landmark and video figures need the face extra")
     landmarks = bench_landmarks(count=2)
-    assert landmarks["photos"] == 2 and landmarks["speedup_vs_previous"] > 0
+    assert landmarks.photos == 2 and landmarks.speedup_vs_previous > 0
     video = bench_video("vgg11_bn", seconds=1, size=32)
     for engine in ("torch", "onnx-int8"):
-        figures = video[engine]
-        assert figures["frames_analysed"] == 6 and figures["real_time_factor"] > 0
-        assert figures["face_searches"] == 1  # the drawn face sways a little: found once, then followed
-        assert figures["per_frame_over_yardstick"] > 0 and figures["network_one_image_ms"] > 0
-    assert video["landmark_measure_ms"] > 0 and video["searched_every_frame"]["same_video_label"] in (True, False)
+        figures = video.engines[engine]
+        assert figures.frames_analysed == 6 and figures.real_time_factor > 0
+        assert figures.face_searches == 1  # the drawn face sways a little: found once, then followed
+        assert figures.per_frame_over_yardstick > 0 and figures.network_one_image_ms > 0
+    assert video.landmark_measure_ms > 0 and isinstance(video.searched_every_frame.same_video_label, bool)
+    assert json.loads(json.dumps(video.to_dict()))["torch"]["frames_analysed"] == 6  # --json keeps its layout
 
 
 def test_the_accelerator_figures_run_on_any_device():
     """``bench`` reports them on a CUDA GPU; the same code, on the CPU at tiny settings, gives positive figures."""
     import torch
 
-    from facepalsy.app.bench_gpu import bench_device
+    from facepalsy.bench.gpu import bench_device
 
     figures = bench_device("vgg11_bn", torch.device("cpu"), size=32, batch=2, repeats=1, peak_n=256)
-    assert figures["device"] == "cpu" and figures["bf16_peak_tflops"] > 0
+    assert figures.device == "cpu" and figures.bf16_peak_tflops > 0
     for kind in ("inference", "train_frozen", "train_finetune"):
-        assert figures[f"{kind}_images_per_s"] > 0 and figures[f"{kind}_fraction_of_bf16_peak"] > 0
+        assert getattr(figures, f"{kind}_images_per_s") > 0 and getattr(figures, f"{kind}_fraction_of_bf16_peak") > 0

@@ -26,8 +26,9 @@ LAYERS = (
     "evaluation",  # metrics, the shortcut audit and data checks, evaluating a run, reports and model cards
     "training",  # the training loop, cross-validation, features
     "workflows",  # the exam, norms build, harmonising a folder, scoring an archive
+    "bench",  # facepalsy bench: speed and memory figures, typed
     "records",  # the patient record store: database, migrations, history and change, privacy
-    "app",  # the CLI, the page, the benchmark command
+    "app",  # the CLI and the page
     "__init__",
     "__main__",  # the front door: facepalsy.load
 )

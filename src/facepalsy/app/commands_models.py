@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from facepalsy.app.flags import resolve_config
-from facepalsy.app.render import bench_lines, print_cv, print_result
+from facepalsy.app.render import print_cv, print_result
 from facepalsy.errors import FacepalsyError
 from facepalsy.log import console, result_console
 
@@ -182,10 +182,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "onnx-int8":
         path, figures = export_run_int8(predictor, args.calibration_images)
         console.print(
-            f"wrote [bold]{path}[/] (int8, calibrated on "
-            f"{figures['calibration_images']} training images); against PyTorch fp32 on "
-            f"{figures['check_images']} validation images: labels agree on {100 * figures['label_agreement']:.1f}%, "
-            f"|Δp| ≤ {figures['delta_p_95th_percentile']:.4f} on 95% (max {figures['delta_p_max']:.4f})"
+            f"wrote [bold]{path}[/] (int8, calibrated on {figures.calibration_images} training images); "
+            f"{figures.sentence()}"
         )
         return 0
     path, difference = export_onnx(predictor, Path(args.out) if args.out else None)
@@ -215,7 +213,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from facepalsy.app.bench import run_bench
+    from facepalsy.bench.figures import BackboneFigures
+    from facepalsy.bench.run import run_bench
 
     result = run_bench(
         tuple(args.backbones.split(",")),
@@ -228,46 +227,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         photos=Path(args.photos) if args.photos else None,
     )
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
         return 0
-    peaks = result["matmul_peak_gflops"]
+    peaks = result.matmul_peak_gflops
     out = result_console()
     out.print(
-        f"matrix-product peak on {result['threads']} threads: fp32 "
+        f"matrix-product peak on {result.threads} threads ({result.cpu.name}): fp32 "
         f"{peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
     )
     table = Table(
-        "", *(r["backbone"] for r in result["backbones"]), title=f"facepalsy bench, {args.size} px, batch {args.batch}"
+        "", *(r.backbone for r in result.backbones), title=f"facepalsy bench, {args.size} px, batch {args.batch}"
     )
-    rows = [
-        ("GFLOP per image", "gflop_per_image", "{:.1f}"),
-        ("fast path uses bf16", "bf16", "{}"),
-        ("inference, plain fp32 (ms/image)", "inference_fp32_plain_ms", "{:.0f}"),
-        ("inference, fast path (ms/image)", "inference_fast_ms", "{:.0f}"),
-        ("fast path images/s", "inference_fast_images_per_s", "{:.1f}"),
-        ("fast path GFLOP/s", "inference_fast_gflops", "{:.0f}"),
-        ("fast path, fraction of matmul peak", "inference_fraction_of_peak", "{:.0%}"),
-        ("speed-up vs plain fp32", "speedup_vs_plain", "{:.2f}×"),
-        ("onnxruntime int8 images/s", "inference_int8_images_per_s", "{:.1f}"),
-        ("int8 speed-up vs fast path", "int8_speedup_vs_fast_path", "{:.2f}×"),
-        ("network alone, one image (ms)", "network_one_image_ms", "{:.0f}"),
-        ("predict latency from JPEG (ms, median)", "predict_latency_ms", "{:.0f}"),
-        ("latency / network's one-image time", "latency_over_network_time", "{:.2f}"),
-        ("predict latency, fraction of matmul peak", "predict_latency_fraction_of_peak", "{:.0%}"),
-        ("training images/s, frozen backbone", "train_frozen_images_per_s", "{:.1f}"),
-        ("  fraction of matmul peak (forward FLOPs)", "train_frozen_fraction_of_peak", "{:.0%}"),
-        ("training images/s, frozen, plain per-image fp32", "train_frozen_plain_images_per_s", "{:.1f}"),
-        ("  fraction of fp32 matmul peak", "train_frozen_plain_fraction_of_fp32_peak", "{:.0%}"),
-        ("training speed-up vs plain", "train_frozen_speedup_vs_plain", "{:.2f}×"),
-        ("--feature-cache epoch / normal epoch", "feature_cache_epoch_fraction", "{:.1%}"),
-        ("training images/s, fine-tuned", "train_finetune_images_per_s", "{:.1f}"),
-        ("  fraction of matmul peak (3× forward FLOPs)", "train_finetune_fraction_of_peak", "{:.0%}"),
-        ("peak memory (MB, process)", "peak_memory_mb", "{:.0f}"),
-    ]
-    for label, key, fmt in rows:
-        table.add_row(label, *(fmt.format(r[key]) if key in r else "—" for r in result["backbones"]))
+    for row in BackboneFigures.ROWS:
+        table.add_row(row.label, *(row.cell(r) for r in result.backbones))
     out.print(table)
-    for line in bench_lines(result):
+    for line in result.lines():
         out.print(line, highlight=False)
     return 0
 

@@ -1,4 +1,4 @@
-"""Text renderers for the terminal: metrics tables, healthy-range readings, the shortcut audit, bench figures.
+"""Text renderers for the terminal: metrics tables, healthy-range readings, the shortcut audit.
 The commands call these after the library has computed the numbers; nothing here computes."""
 
 from __future__ import annotations
@@ -88,44 +88,6 @@ def print_audit(out: Console, audit: Audit) -> None:
         out.print(f"[yellow]warning: {audit.note}[/]")
     if audit.warning:
         out.print(f"[bold red]WARNING:[/] {audit.warning}", markup=True, highlight=False)
-
-
-def bench_lines(result: dict) -> list[str]:
-    """The figures measured once (int8 agreement, shared features, landmarks, video), one line each."""
-    lines = []
-    if "int8_agreement" in result:
-        a = result["int8_agreement"]
-        lines.append(
-            f"int8 vs fp32 on {a['check_images']} validation images of "
-            f"{a['run']}: labels agree on {100 * a['label_agreement']:.1f}%, "
-            f"|Δp| ≤ {a['delta_p_95th_percentile']:.4f} on 95% "
-            f"({'kept' if a['kept'] else 'refused by the export check'})"
-        )
-    if "shared_features" in result:
-        f = result["shared_features"]
-        lines.append(
-            f"leave-one-subject-out, {f['subjects']} folds ({f['backbone']}, {f['size']} "
-            f"px, {f['images']} images, {f['views']} views, {f['epochs']} epochs): "
-            f"{f['lopo_seconds']:.0f} s vs {f['one_fold_alone_seconds']:.0f} "
-            f"s for one fold alone = {f['lopo_over_one_run']:.2f}×; "
-            f"backbone passes {f['backbone_passes_lopo']} vs "
-            f"{f['backbone_passes_one_run']} = {f['backbone_passes_ratio']:.2f}×"
-        )
-    if "landmarks" in result and "speedup_vs_previous" in result["landmarks"]:
-        m = result["landmarks"]
-        lines.append(
-            f"landmarks ({m['photos']} photos, {m['source']}): {m['ms_per_photo']:.0f} "
-            f"ms per photo vs {m['previous_ms_per_photo']:.0f} ms "
-            f"before = {m['speedup_vs_previous']:.1f}× faster"
-        )
-    for engine, v in result.get("video", {}).items():
-        if isinstance(v, dict):
-            lines.append(
-                f"video ({engine}): 60 s of 1280×720 at 30 fps, "
-                f"{v['frames_analysed']} frames analysed (face, landmarks, CNN) in "
-                f"{v['analysis_seconds']:.1f} s = {v['real_time_factor']:.2f}× real time"
-            )
-    return lines
 
 
 def print_metrics(metrics: Scores, title: str = "test metrics") -> None:

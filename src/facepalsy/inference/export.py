@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +124,38 @@ def export_onnx(predictor: Predictor, path: Path | None = None) -> tuple[Path, f
     return path, difference
 
 
+@dataclass(frozen=True)
+class Int8Check:
+    """An int8 file against PyTorch fp32 on a run's validation images (``model-int8.json``), and whether it was kept."""
+
+    calibration_images: int  # training images the quantisation ranges were measured on
+    check_images: int
+    label_agreement: float  # share of check images given the same label at the run's threshold
+    delta_p_95th_percentile: float  # |p(int8) − p(fp32)|
+    delta_p_max: float
+    limits: dict[str, float]  # label_agreement (at least) and delta_p_95th_percentile (at most)
+    kept: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Int8Check:
+        return cls(**values)
+
+    def sentence(self) -> str:
+        """How the int8 labels and probabilities agree with fp32: export, the refusal and bench say it alike."""
+        return (
+            f"against PyTorch fp32 on {self.check_images} validation images, labels agree on "
+            f"{100 * self.label_agreement:.1f}% and |Δp| ≤ {self.delta_p_95th_percentile:.4f} on 95% (max "
+            f"{self.delta_p_max:.4f}; limits {100 * self.limits['label_agreement']:.0f}% and "
+            f"{self.limits['delta_p_95th_percentile']})"
+        )
+
+
 def export_onnx_int8(
     predictor: Predictor, calibration: np.ndarray, check: np.ndarray, path: Path | None = None
-) -> tuple[Path, dict]:
+) -> tuple[Path, Int8Check]:
     """Write ``RUN/model-int8.onnx`` (:func:`write_onnx_int8`), checked against PyTorch fp32.
 
     The file is kept only if its labels agree with PyTorch fp32 on ≥ 99% of ``check`` (the
@@ -138,33 +168,28 @@ def export_onnx_int8(
     quantised_probs = Predictor(predictor.spec, predictor.model, onnx=OnnxEngine(path)).probabilities(check)
     threshold = predictor.threshold
     delta = np.abs(quantised_probs - reference)
-    figures = {
-        "calibration_images": len(calibration),
-        "check_images": len(check),
-        "label_agreement": float((is_palsy(quantised_probs, threshold) == is_palsy(reference, threshold)).mean()),
-        "delta_p_95th_percentile": float(np.percentile(delta, 95)),
-        "delta_p_max": float(delta.max()),
-        "limits": {"label_agreement": INT8_LABEL_AGREEMENT, "delta_p_95th_percentile": INT8_DELTA_P},
-    }
-    figures["kept"] = (
-        figures["label_agreement"] >= INT8_LABEL_AGREEMENT and figures["delta_p_95th_percentile"] <= INT8_DELTA_P
+    agreement = float((is_palsy(quantised_probs, threshold) == is_palsy(reference, threshold)).mean())
+    p95 = float(np.percentile(delta, 95))
+    figures = Int8Check(
+        len(calibration),
+        len(check),
+        agreement,
+        p95,
+        float(delta.max()),
+        {"label_agreement": INT8_LABEL_AGREEMENT, "delta_p_95th_percentile": INT8_DELTA_P},
+        agreement >= INT8_LABEL_AGREEMENT and p95 <= INT8_DELTA_P,
     )
     if predictor.run:
-        atomic_write_json(predictor.run.onnx_int8_check, figures)  # kept or not: the measurement stays on record
-    if not figures["kept"]:
+        atomic_write_json(predictor.run.onnx_int8_check, figures.to_dict())  # kept or not: it stays on record
+    if not figures.kept:
         path.unlink()
-        raise FacepalsyError(
-            f"{path}: int8 labels agree with fp32 on {100 * figures['label_agreement']:.1f}% "
-            f"of {len(check)} check images and |Δp| reaches "
-            f"{figures['delta_p_95th_percentile']:.3f} on 5% of them (limits "
-            f"{100 * INT8_LABEL_AGREEMENT:.0f}% and {INT8_DELTA_P}); not written"
-        )
+        raise FacepalsyError(f"{path}: int8 {figures.sentence()}; not written")
     return path, figures
 
 
 def export_run_int8(
     predictor: Predictor, calibration_images: int = INT8_CALIBRATION_IMAGES, progress: bool = True
-) -> tuple[Path, dict]:
+) -> tuple[Path, Int8Check]:
     """:func:`export_onnx_int8` on the run's own images: up to ``calibration_images`` of its training images
     (an even sample), decoded through the run's face policy, and all its validation images as the check."""
     from facepalsy.data.dataset import load_images

@@ -9,7 +9,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from facepalsy.app.bench_tools import model_gflops
+from facepalsy.bench.figures import DeviceFigures
+from facepalsy.bench.timing import model_gflops
 from facepalsy.config import Config
 from facepalsy.inference.network import use_bf16
 from facepalsy.models.spec import Normalize, Preprocess
@@ -42,7 +43,7 @@ def device_peak(device: torch.device, dtype: torch.dtype = torch.bfloat16, n: in
 
 def bench_device(
     name: str, device: torch.device, size: int = 224, batch: int = 64, repeats: int = 5, peak_n: int = 8192
-) -> dict:
+) -> DeviceFigures:
     """Inference and training throughput of backbone ``name`` on ``device``, against the device's bf16 peak."""
     gflops = model_gflops(create_model(name), size)
     peak = device_peak(device, n=peak_n)
@@ -57,23 +58,25 @@ def bench_device(
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             model(normalize(images).contiguous(memory_format=torch.channels_last))
 
-    result = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "backbone": name,
-        "size": size,
-        "batch": batch,
-        "bf16": bf16,
-        "bf16_peak_tflops": peak / 1000,
-        "inference_images_per_s": batch / _seconds(infer, device, repeats),
-    }
-    for finetune in (False, True):
-        seconds = _train_step_seconds(name, size, finetune, images, labels, bf16, repeats)
-        result[f"train_{'finetune' if finetune else 'frozen'}_images_per_s"] = batch / seconds
+    inference = batch / _seconds(infer, device, repeats)
+    frozen, finetune = (
+        batch / _train_step_seconds(name, size, finetune, images, labels, bf16, repeats) for finetune in (False, True)
+    )
     # FLOPs per image: inference and a frozen backbone's training run forward only; fine-tuning ≈ 3× forward
-    result["inference_fraction_of_bf16_peak"] = result["inference_images_per_s"] * gflops / peak
-    result["train_frozen_fraction_of_bf16_peak"] = result["train_frozen_images_per_s"] * gflops / peak
-    result["train_finetune_fraction_of_bf16_peak"] = result["train_finetune_images_per_s"] * 3 * gflops / peak
-    return result
+    return DeviceFigures(
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        backbone=name,
+        size=size,
+        batch=batch,
+        bf16=bf16,
+        bf16_peak_tflops=peak / 1000,
+        inference_images_per_s=inference,
+        train_frozen_images_per_s=frozen,
+        train_finetune_images_per_s=finetune,
+        inference_fraction_of_bf16_peak=inference * gflops / peak,
+        train_frozen_fraction_of_bf16_peak=frozen * gflops / peak,
+        train_finetune_fraction_of_bf16_peak=finetune * 3 * gflops / peak,
+    )
 
 
 def _train_step_seconds(

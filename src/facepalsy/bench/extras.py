@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.app.bench_tools import face_photo, timed
+from facepalsy.bench.figures import LandmarkFigures, SharedFeatureFigures
+from facepalsy.bench.timing import face_photo, timed
 from facepalsy.config import Config
 
 
@@ -20,7 +21,7 @@ def bench_shared_features(
     images_per_subject: int = 6,
     views: int = 4,
     epochs: int = 10,
-) -> dict:
+) -> SharedFeatureFigures:
     """Leave-one-subject-out over ``subjects`` subjects with a frozen backbone and ``--feature-cache views``: the whole
     cross-validation (features shared by the folds, no per-fold details) against one of its folds trained alone as
     ``train`` would (decode, shortcut audit, fit, every figure and interval). Wall time and backbone passes, at the
@@ -75,20 +76,20 @@ def bench_shared_features(
         alone = time.perf_counter() - start
         passes_alone = features.backbone_passes()
         features.forget_banks()
-    return {
-        "backbone": backbone,
-        "size": size,
-        "subjects": subjects,
-        "images": subjects * images_per_subject,
-        "views": views,
-        "epochs": epochs,
-        "lopo_seconds": whole,
-        "one_fold_alone_seconds": alone,
-        "lopo_over_one_run": whole / alone,
-        "backbone_passes_lopo": passes_whole,
-        "backbone_passes_one_run": passes_alone,
-        "backbone_passes_ratio": passes_whole / passes_alone,
-    }
+    return SharedFeatureFigures(
+        backbone,
+        size,
+        subjects,
+        subjects * images_per_subject,
+        views,
+        epochs,
+        whole,
+        alone,
+        whole / alone,
+        passes_whole,
+        passes_alone,
+        passes_whole / passes_alone,
+    )
 
 
 def _previous_asymmetry(rgb: np.ndarray) -> None:
@@ -118,17 +119,13 @@ def _previous_asymmetry(rgb: np.ndarray) -> None:
     np.median(scores, axis=0)
 
 
-def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
+def bench_landmarks(photos: Path | None = None, count: int = 12) -> LandmarkFigures:
     """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder
-    ``photos``
-    (the first with a face), else on ``count`` drawn faces."""
+    ``photos`` (the first with a face), else on ``count`` drawn faces. Needs the face extra."""
     from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
     from facepalsy.errors import BadImageError
     from facepalsy.face.asymmetry import image_asymmetry
-    from facepalsy.face.detect import mediapipe_available
 
-    if not mediapipe_available():
-        return {"landmarks": "not measured: the face extra is not installed"}
     if photos is None:
         faces, source = [np.asarray(face_photo(seed=seed)) for seed in range(count)], "drawn faces on 640×480"
     else:
@@ -144,10 +141,4 @@ def bench_landmarks(photos: Path | None = None, count: int = 12) -> dict:
                 break
     now = timed(lambda: [image_asymmetry(face) for face in faces], 2) / len(faces)
     before = timed(lambda: [_previous_asymmetry(face) for face in faces], 2) / len(faces)
-    return {
-        "photos": len(faces),
-        "source": source,
-        "ms_per_photo": 1000 * now,
-        "previous_ms_per_photo": 1000 * before,
-        "speedup_vs_previous": before / now,
-    }
+    return LandmarkFigures(len(faces), source, 1000 * now, 1000 * before, before / now)

@@ -23,12 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.app.bench_extras import bench_landmarks, bench_shared_features
-from facepalsy.app.bench_gpu import bench_device
-from facepalsy.app.bench_tools import face_photo, model_gflops, timed
-from facepalsy.app.bench_video import bench_video, cpu_features
+from facepalsy.bench.extras import bench_landmarks, bench_shared_features
+from facepalsy.bench.figures import BackboneFigures, BenchResult, Int8Figures
+from facepalsy.bench.gpu import bench_device
+from facepalsy.bench.timing import face_photo, model_gflops, timed
+from facepalsy.bench.video_timing import bench_video, cpu_features
 from facepalsy.config import Config
 from facepalsy.data.model_input import FacePolicy
+from facepalsy.errors import FacepalsyError
+from facepalsy.inference.export import Int8Check
 from facepalsy.inference.network import predict_probabilities, use_bf16
 from facepalsy.inference.predictor import Predictor
 from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
@@ -49,7 +52,10 @@ def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enoug
         n *= 2
 
 
-def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto") -> dict:
+def bench_backbone(
+    name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto"
+) -> BackboneFigures:
+    """One backbone's inference, predict latency, int8 and training figures on the CPU."""
     model = create_model(name).eval()
     spec = ModelSpec(name, Preprocess.for_backbone(name, size), FacePolicy())
     preprocess = spec.preprocess
@@ -82,54 +88,47 @@ def bench_backbone(name: str, size: int = 224, batch: int = 16, repeats: int = 3
         )  # the whole path: decode, face look-up, resize, network, label
         assert predictor.predict(jpeg).ok, "the bench photo's face was not found"
         latency = timed(lambda: predictor.predict(jpeg), max(repeats, 20))
-        int8 = bench_int8(model, spec, images, batch, repeats, Path(tmp))
+        try:
+            int8, int8_note = bench_int8(model, spec, images, batch, repeats, Path(tmp)), None
+        except (ImportError, FacepalsyError) as exc:
+            int8, int8_note = None, f"int8 not measured: {exc}"
+    return BackboneFigures(
+        backbone=name,
+        size=size,
+        gflop_per_image=gflops,
+        bf16=use_bf16(precision, torch.device("cpu")),
+        inference_fp32_plain_ms=1000 * baseline,
+        inference_fast_ms=1000 * fast,
+        inference_fast_images_per_s=1 / fast,
+        inference_fast_gflops=gflops / fast,
+        speedup_vs_plain=baseline / fast,
+        int8=int8,
+        network_one_image_ms=1000 * one,
+        predict_latency_ms=1000 * latency,
+        latency_over_network_time=latency / one,
+        **_bench_training(name, size, batch, repeats, precision),
+        peak_memory_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        int8_note=int8_note,
+    )
 
-    result = {
-        "backbone": name,
-        "size": size,
-        "gflop_per_image": gflops,
-        "bf16": use_bf16(precision, torch.device("cpu")),
-        "inference_fp32_plain_ms": 1000 * baseline,
-        "inference_fast_ms": 1000 * fast,
-        "inference_fast_images_per_s": 1 / fast,
-        "inference_fast_gflops": gflops / fast,
-        "speedup_vs_plain": baseline / fast,
-        **int8,
-        "network_one_image_ms": 1000 * one,
-        "predict_latency_ms": 1000 * latency,
-        "latency_over_network_time": latency / one,
-    }
-    result.update(bench_training(name, size, batch, repeats, precision))
-    result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result
 
-
-def bench_int8(model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int, repeats: int, tmp: Path) -> dict:
-    """onnxruntime int8 (static quantisation, calibrated on ``images``) against the fast path, in images/s."""
-    from facepalsy.errors import FacepalsyError
+def bench_int8(
+    model: nn.Module, spec: ModelSpec, images: np.ndarray, batch: int, repeats: int, tmp: Path
+) -> Int8Figures:
+    """onnxruntime int8 (static quantisation, calibrated on ``images``) against the fast path, in images/s; random
+    weights: speed only (agreement: ``--run``)."""
     from facepalsy.inference.export import write_onnx_int8
     from facepalsy.inference.onnx_engine import OnnxEngine
 
-    try:
-        path = write_onnx_int8(
-            Predictor(spec, model), images, tmp / "int8.onnx"
-        )  # random weights: speed only (agreement: --run)
-    except (ImportError, FacepalsyError) as exc:
-        return {"int8": f"not measured: {exc}"}
-    engine = OnnxEngine(path)
+    engine = OnnxEngine(write_onnx_int8(Predictor(spec, model), images, tmp / "int8.onnx"))
     fast = timed(lambda: predict_probabilities(model, spec.preprocess, images, batch_size=batch), repeats) / batch
     quantised = timed(lambda: engine.predict_proba(images, batch), repeats) / batch
-    return {
-        "inference_int8_ms": 1000 * quantised,
-        "inference_int8_images_per_s": 1 / quantised,
-        "int8_speedup_vs_fast_path": fast / quantised,
-    }
+    return Int8Figures(1000 * quantised, 1 / quantised, fast / quantised)
 
 
-def bench_int8_agreement(run: Path) -> dict:
+def bench_int8_agreement(run: Path) -> Int8Check:
     """The int8 file's agreement with PyTorch fp32 on a trained run's validation images (written beside the run by
     export)."""
-    from facepalsy.errors import FacepalsyError
     from facepalsy.inference.export import export_run_int8
     from facepalsy.inference.predictor import load
     from facepalsy.runfolder import RunFolder, read_json
@@ -138,12 +137,12 @@ def bench_int8_agreement(run: Path) -> dict:
         export_run_int8(load(run), progress=False)
     except FacepalsyError:  # refused by the agreement check: its figures are still on record
         pass
-    return {"run": str(run), **read_json(RunFolder(run).onnx_int8_check)}
+    return Int8Check.from_dict(read_json(RunFolder(run).onnx_int8_check))
 
 
-def bench_training(
+def _bench_training(
     name: str, size: int = 224, batch: int = 16, repeats: int = 3, precision: str = "auto", batches: int = 2
-) -> dict:
+) -> dict[str, float]:
     """Training epochs on ``batches`` × ``batch`` JPEGs with the paper's augmentation: the plain pipeline vs
     facepalsy's.
 
@@ -238,34 +237,35 @@ def run_bench(
     run: Path | None = None,
     extras: bool = True,
     photos: Path | None = None,
-) -> dict:
+) -> BenchResult:
     """Every figure, measured in this one process; ``run``: a trained run whose int8 agreement is measured; ``photos``:
-    a folder
-    of real photos for the landmark figure; ``extras=False`` skips the cross-validation, landmark and video figures."""
+    a folder of real photos for the landmark figure; ``extras=False`` skips the cross-validation, landmark and video
+    figures."""
+    from facepalsy.face.detect import mediapipe_available
+
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     results = [bench_backbone(name, size, batch, repeats, precision) for name in backbones]
     for r in results:
-        peak = peaks["bf16" if r["bf16"] else "fp32"]
-        r["inference_fraction_of_peak"] = r["inference_fast_gflops"] / peak
-        r["predict_latency_fraction_of_peak"] = r["gflop_per_image"] / (r["predict_latency_ms"] / 1000) / peak
+        peak = peaks["bf16" if r.bf16 else "fp32"]
+        r.inference_fraction_of_peak = r.inference_fast_gflops / peak
+        r.predict_latency_fraction_of_peak = r.gflop_per_image / (r.predict_latency_ms / 1000) / peak
         # training FLOPs: a frozen backbone runs forward only (the head is negligible); fine-tuning ≈ 3× forward
-        r["train_frozen_fraction_of_peak"] = r["train_frozen_images_per_s"] * r["gflop_per_image"] / peak
-        r["train_finetune_fraction_of_peak"] = r["train_finetune_images_per_s"] * 3 * r["gflop_per_image"] / peak
-        r["train_frozen_plain_fraction_of_fp32_peak"] = (
-            r["train_frozen_plain_images_per_s"] * r["gflop_per_image"] / peaks["fp32"]
+        r.train_frozen_fraction_of_peak = r.train_frozen_images_per_s * r.gflop_per_image / peak
+        r.train_finetune_fraction_of_peak = r.train_finetune_images_per_s * 3 * r.gflop_per_image / peak
+        r.train_frozen_plain_fraction_of_fp32_peak = (
+            r.train_frozen_plain_images_per_s * r.gflop_per_image / peaks["fp32"]
         )
-    bench = {
-        "cpu": cpu_features(),
-        "threads": torch.get_num_threads(),
-        "matmul_peak_gflops": peaks,
-        "backbones": results,
-    }
+    bench = BenchResult(cpu_features(), torch.get_num_threads(), peaks, results)
+    bench.notes += [r.int8_note for r in results if r.int8_note]
     if torch.cuda.is_available():
-        bench["gpu"] = [bench_device(name, torch.device("cuda"), size) for name in backbones]
+        bench.gpu = [bench_device(name, torch.device("cuda"), size) for name in backbones]
     if run is not None:
-        bench["int8_agreement"] = bench_int8_agreement(run)
+        bench.int8_run, bench.int8_agreement = str(run), bench_int8_agreement(run)
     if extras:
-        bench["shared_features"] = bench_shared_features(backbones[0])
-        bench["landmarks"] = bench_landmarks(photos, count=40 if photos else 12)
-        bench["video"] = bench_video(backbones[0])
+        bench.shared_features = bench_shared_features(backbones[0])
+        if mediapipe_available():
+            bench.landmarks = bench_landmarks(photos, count=40 if photos else 12)
+            bench.video = bench_video(backbones[0])
+        else:
+            bench.notes.append("landmark and video figures: the face extra is not installed")
     return bench

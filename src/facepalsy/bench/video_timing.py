@@ -5,6 +5,7 @@ speed."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facepalsy.app.bench_tools import face_photo, timed
+from facepalsy.bench.figures import CpuInfo, EngineVideoFigures, SearchedFigures, VideoFigures
+from facepalsy.bench.timing import face_photo, timed
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.inference.predictor import Predictor
 from facepalsy.models.spec import ModelSpec, Preprocess
@@ -21,7 +23,7 @@ from facepalsy.models.vgg import create_model
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_tile")
 
 
-def cpu_features() -> dict:
+def cpu_features() -> CpuInfo:
     """The CPU's name, torch's vector capability and the instruction-set flags that decide bf16 and int8 speed."""
     import platform
 
@@ -36,12 +38,9 @@ def cpu_features() -> dict:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass  # not Linux: the name from platform, no flags
-    return {
-        "name": name,
-        "torch_capability": torch.backends.cpu.get_cpu_capability(),
-        "flags": {flag: flag in flags for flag in CPU_FLAGS},
-        "logical_cpus": __import__("os").cpu_count(),
-    }
+    return CpuInfo(
+        name, torch.backends.cpu.get_cpu_capability(), {flag: flag in flags for flag in CPU_FLAGS}, os.cpu_count()
+    )
 
 
 def _clip(path: Path, seconds: int) -> None:
@@ -86,7 +85,7 @@ def _analyse(predictor: Predictor, clip: Path, norms: dict, fps: float, out: Pat
     return {"measured": measured, "video": video, "verdict": verdict}, time.perf_counter() - start
 
 
-def _agreement(tracked: dict, searched: dict) -> dict:
+def _agreement(tracked: dict, searched: dict, seconds: float) -> SearchedFigures:
     """The tracked path's verdicts against those of a face search in every frame."""
     regions = tracked["video"]["timeline"]["regions"]
     differences = [
@@ -95,33 +94,32 @@ def _agreement(tracked: dict, searched: dict) -> dict:
         for a, b in zip(scores, searched["video"]["timeline"]["regions"][region])
         if a is not None and b is not None
     ]
-    return {
-        "same_video_label": tracked["verdict"].label == searched["verdict"].label,
-        "mean_p_palsy_difference": abs(tracked["verdict"].prob_palsy - searched["verdict"].prob_palsy),
-        "same_rest_frame": tracked["video"]["rest_time"] == searched["video"]["rest_time"],
-        "same_peak_frames": all(
+    return SearchedFigures(
+        analysis_seconds=seconds,
+        ms_per_frame=1000 * seconds / searched["video"]["frames"],
+        same_video_label=tracked["verdict"].label == searched["verdict"].label,
+        mean_p_palsy_difference=abs(tracked["verdict"].prob_palsy - searched["verdict"].prob_palsy),
+        same_rest_frame=tracked["video"]["rest_time"] == searched["video"]["rest_time"],
+        same_peak_frames=all(
             tracked["video"]["peaks"][r]["time"] == searched["video"]["peaks"][r]["time"]
             for r in tracked["video"]["peaks"]
         ),
-        "frames_measured": [tracked["video"]["frames_measured"], searched["video"]["frames_measured"]],
-        "region_score_difference_median": float(np.median(differences)) if differences else None,
-        "region_score_difference_max": float(max(differences)) if differences else None,
-    }
+        frames_measured=[tracked["video"]["frames_measured"], searched["video"]["frames_measured"]],
+        region_score_difference_median=float(np.median(differences)) if differences else None,
+        region_score_difference_max=float(max(differences)) if differences else None,
+    )
 
 
-def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> dict:
+def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, size: int = 224) -> VideoFigures:
     """A ``seconds`` s, 30 fps, 1280×720 clip of a drawn face, analysed at ``fps`` as the exam with --run does
     (decode, face, landmarks, CNN) on each engine: seconds per analysed frame against one image through that engine
     plus one landmark measure (the ``yardstick``), real-time factor, and the tracked path's agreement with a search
-    of every frame."""
-    from facepalsy.face.detect import mediapipe_available
+    of every frame. Needs the face extra."""
     from facepalsy.face.norms import load_norms
 
-    if not mediapipe_available():
-        return {"video": "not measured: the face extra is not installed"}
     model = create_model(backbone).eval()
     spec = ModelSpec(backbone, Preprocess.for_backbone(backbone, size), FacePolicy(required=True))  # new runs
-    result: dict = {"seconds": seconds, "source_fps": 30, "size": "1280x720", "analysed_fps": fps}
+    figures: dict[str, EngineVideoFigures] = {}
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
         _clip(clip, seconds)
@@ -137,26 +135,21 @@ def bench_video(backbone: str = "vgg16", seconds: int = 60, fps: float = 6.0, si
             pass  # onnxruntime not installed: the torch engine alone
         norms = load_norms()
         landmark_ms = _landmark_measure_ms(clip, fps)
-        result["landmark_measure_ms"] = landmark_ms
         for name, predictor in engines.items():
             network_ms = 1000 * timed(lambda p=predictor: p.probabilities(calibration[:1]), 10)
             analysis, elapsed = _analyse(predictor, clip, norms, fps, Path(tmp) / name, track=True)
             frames = analysis["video"]["frames"]
-            result[name] = {
-                "frames_analysed": frames,
-                "frames_measured": analysis["video"]["frames_measured"],
-                "face_searches": analysis["video"]["face_searches"],
-                "analysis_seconds": elapsed,
-                "real_time_factor": seconds / elapsed,
-                "ms_per_frame": 1000 * elapsed / frames,
-                "network_one_image_ms": network_ms,
-                "per_frame_over_yardstick": (1000 * elapsed / frames) / (network_ms + landmark_ms),
-            }
+            figures[name] = EngineVideoFigures(
+                frames_analysed=frames,
+                frames_measured=analysis["video"]["frames_measured"],
+                face_searches=analysis["video"]["face_searches"],
+                analysis_seconds=elapsed,
+                real_time_factor=seconds / elapsed,
+                ms_per_frame=1000 * elapsed / frames,
+                network_one_image_ms=network_ms,
+                per_frame_over_yardstick=(1000 * elapsed / frames) / (network_ms + landmark_ms),
+            )
             if name == "torch":
                 searched, searched_seconds = _analyse(predictor, clip, norms, fps, Path(tmp) / "searched", track=False)
-                result["searched_every_frame"] = {
-                    "analysis_seconds": searched_seconds,
-                    "ms_per_frame": 1000 * searched_seconds / searched["video"]["frames"],
-                    **_agreement(analysis, searched),
-                }
-    return result
+                agreement = _agreement(analysis, searched, searched_seconds)
+    return VideoFigures(seconds, 30, "1280x720", fps, landmark_ms, figures, agreement)
