@@ -25,8 +25,8 @@ import numpy as np
 
 from facepalsy.data.synth import draw_face, make_identity
 from facepalsy.face.norms import load_norms
-from facepalsy.records.recording import exam_sources, pending_exam, record_exam
 from facepalsy.records.history_report import write_history
+from facepalsy.records.recording import exam_sources, pending_exam, record_exam
 from facepalsy.records.store import RecordStore
 from facepalsy.workflows.exam import run_exam
 

@@ -246,7 +246,7 @@ def patterns_by_source(data: Path, samples: list, images: np.ndarray) -> dict:
         result = measured(image)
         if sample.label == 1 and result is not None and not result.turned:
             counts.setdefault(_source(rows, sample), Counter())[
-                result.compare(norms, palsy=True).palsy_pattern["pattern"]
+                result.compare(norms, palsy=True).palsy_pattern.pattern
             ] += 1
     for source, counter in counts.items():
         print(f"palsy pattern of {source} palsy photos: " + ", ".join(f"{k} {v}" for k, v in counter.most_common()))
@@ -276,7 +276,7 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
         with (fold / "predictions.csv").open(newline="", encoding="utf-8") as f:
             runs.update({r["path"]: fold for r in csv.DictReader(f)})
     predictors, spread = {}, {}
-    healthy_p95 = {m: v["p95_abs"] for m, v in load_norms()["measures"].items()}
+    healthy_p95 = {m: v.p95_abs for m, v in load_norms().ranges.measures.items()}
     tally = {name: Counter() for name in POSES}
     moved = {name: {"frontal": [], "not_frontalised": []} for name in POSES}
     for path in sorted(runs)[:: max(1, len(runs) // (3 * count))]:

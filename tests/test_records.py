@@ -3,6 +3,7 @@ PostgreSQL where it is installed, the change words."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import shutil
@@ -20,7 +21,7 @@ from record_helpers import NAMED_FILE, made_exam
 from sqlalchemy import create_engine, inspect, text
 
 from facepalsy.app.cli import main
-from facepalsy.face.norms import load_norms
+from facepalsy.face.norms import Norms, Retest, load_norms
 from facepalsy.records.history import change_word
 from facepalsy.records.pseudonyms import identifying_hint
 from facepalsy.records.schema import Base
@@ -36,10 +37,10 @@ def _photo(tmp_path: Path) -> Path:
     return photo
 
 
-def _norms_with_mdc(mdc: float = 0.3) -> dict:
+def _norms_with_mdc(mdc: float = 0.3) -> Norms:
     """The shipped reference with a stated MDC95 in every region, so the change words do not hang on its numbers."""
     regions = dict.fromkeys(("brow", "eye", "mid_face", "mouth"), mdc)
-    return {**load_norms(), "retest": {"method": "stated", "mdc95": {"regions": regions, "overall": mdc}}}
+    return dataclasses.replace(load_norms(), retest=Retest("stated", 10, 4.0, {"regions": regions, "overall": mdc}))
 
 
 def _record(store: RecordStore, patient: str, photo: Path, score: float = 0.5, day: int = 0, keep: bool = False):

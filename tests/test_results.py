@@ -111,3 +111,21 @@ def test_cli_tables_are_results_on_stdout_and_json_is_the_file(tiny_run, capsys)
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((tiny_run.parent / "again" / "metrics.json").read_text())
     assert {k: v for k, v in printed.items() if k != "report"} == written
+
+
+def test_the_shipped_norms_read_back_unchanged_and_a_format_1_file_still_reads_a_face(tmp_path):
+    from importlib import resources
+
+    from facepalsy.face.norms import REGIONS, load_norms, reading
+
+    shipped = json.loads(resources.files("facepalsy.face").joinpath("reference_norms.json").read_text())
+    norms = load_norms()
+    assert norms.to_dict() == shipped and norms.count == shipped["count"]
+    assert norms.rest.count == shipped["expressions"]["rest"]["count"] and norms.retest.overall > 0
+    old = {k: shipped[k] for k in ("source", "date", "count", "measures", "regions")} | {"format": 1}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    format_1 = load_norms(tmp_path / "old.json")
+    assert format_1.expressions == {} and format_1.retest is None and format_1.ranges.overall is None
+    diffs = {m: 0.0 for measures in REGIONS.values() for m in measures}
+    assert not reading(diffs, format_1).outside_healthy_range  # a symmetric face is within any healthy range
+    assert reading({**diffs, "mouth_corner_drop": 1.0}, format_1).regions["mouth"].outside_healthy_range

@@ -78,7 +78,7 @@ def test_video_exam_with_tracking_gives_the_verdicts_of_a_search_in_every_frame(
         for region, scores in tracked[1]["timeline"]["regions"].items()
         for a, b in zip(scores, searched[1]["timeline"]["regions"][region])
     ]
-    assert np.mean(differences) < norms["retest"]["mdc95"]["overall"]
+    assert np.mean(differences) < norms.retest.overall
     frames = [(t["cnn_frames"].prepared, t["cnn_frames"].with_face) for _, t in (tracked, searched)]
     assert frames[0][1] == frames[1][1] == len(smiles)
     probabilities = [predictor.probabilities(np.stack([p.pixels.transpose(2, 0, 1) for p in f])) for f, _ in frames]

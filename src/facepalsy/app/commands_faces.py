@@ -196,19 +196,18 @@ def cmd_norms_build(args: argparse.Namespace) -> int:
     norms, failures, turned = measure_healthy_folder(
         args.folder, args.source or str(args.folder), retest_photos=args.retest_photos
     )
-    atomic_write_json(Path(args.out), norms)
+    atomic_write_json(Path(args.out), norms.to_dict())
     for failure in failures[:20]:
         print(f"skipped: {failure}", file=sys.stderr)
     console.print(
-        f"wrote {args.out}: reference ranges from {norms['count']} "
+        f"wrote {args.out}: reference ranges from {norms.count} "
         f"healthy faces ({len(failures)} without a usable face, "
         f"{turned} turned too far, left out)"
     )
-    if "retest" in norms:
-        mdc = norms["retest"]["mdc95"]["regions"]
+    if norms.retest:
         console.print(
-            f"minimal detectable change (MDC95) from {norms['retest']['photos']} re-measured resting faces: "
-            + ", ".join(f"{region.replace('_', ' ')} {value:.2f}" for region, value in mdc.items())
+            f"minimal detectable change (MDC95) from {norms.retest.photos} re-measured resting faces: "
+            + ", ".join(f"{region.replace('_', ' ')} {value:.2f}" for region, value in norms.retest.regions.items())
         )
     return 0
 

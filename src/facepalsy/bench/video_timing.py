@@ -16,6 +16,7 @@ import numpy as np
 from facepalsy.bench.figures import CpuInfo, EngineVideoFigures, SearchedFigures, VideoFigures
 from facepalsy.bench.timing import face_photo, timed
 from facepalsy.data.model_input import FacePolicy
+from facepalsy.face.norms import Norms
 from facepalsy.inference.predictor import Predictor
 from facepalsy.models.spec import ModelSpec, Preprocess
 from facepalsy.models.vgg import create_model
@@ -76,7 +77,7 @@ def _landmark_measure_ms(clip: Path, fps: float) -> float:
     return 1000 * statistics.median(timed(lambda rgb=rgb: measure(rgb), 1) for rgb in frames)
 
 
-def _analyse(predictor: Predictor, clip: Path, norms: dict, fps: float, out: Path, track: bool) -> tuple[dict, float]:
+def _analyse(predictor: Predictor, clip: Path, norms: Norms, fps: float, out: Path, track: bool) -> tuple[dict, float]:
     from facepalsy.workflows.exam import exam_video
 
     start = time.perf_counter()

@@ -29,6 +29,7 @@ from facepalsy.face.detect import (
 )
 from facepalsy.face.expression import recognise
 from facepalsy.face.millimetres import IRIS_MM, MOUTH_CORNER, UPPER_BROW, Millimetres, millimetres
+from facepalsy.face.norms import Norms
 from facepalsy.face.pattern import PalsyPattern, photo_pattern
 from facepalsy.face.pose import Pose, frontalise
 from facepalsy.face.reading import HealthyRangeReading, side_words
@@ -92,7 +93,7 @@ class Asymmetry:
         default=None, repr=False
     )  # 10×2 iris centres and rings (mesh points 468–477) in the frame of ``mesh``: the mm scale (face/millimetres.py)
 
-    def compare(self, norms: dict, palsy: bool = False) -> "Asymmetry":
+    def compare(self, norms: Norms, palsy: bool = False) -> "Asymmetry":
         """Read this face against healthy reference ranges. The affected side is then the one the
         reading names (only for regions outside the healthy range), never a leaning within it. A face
         outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern."""

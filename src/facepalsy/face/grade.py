@@ -74,10 +74,22 @@ def retest_key(name: str, basis: str = "") -> str:
     return f"{name}:{basis}" if basis else name
 
 
-def load_retest() -> dict:
-    """The shipped retest table: ``mdc95`` per item (``retest_key``), ``total`` and ``smile_reading``; ``source``,
-    ``method``, ``pairs``."""
-    return json.loads(resources.files("facepalsy.face").joinpath(RETEST_FILE).read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class GradeRetest:
+    """How much the grade moves between two real photo sessions of one healthy person (``grade_retest.json``)."""
+
+    source: str  # the photo sessions
+    date: str
+    commit: str  # of the benchmark that measured it (benchmarks/grade.py)
+    method: str
+    pairs: dict[str, int]  # per item (``retest_key``), ``total`` and ``smile_reading``: session pairs measured
+    mdc95: dict[str, float]  # the same keys: MDC95 (items and total in points; the smile reading in healthy spreads)
+
+
+def load_retest() -> GradeRetest:
+    """The shipped retest table."""
+    text = resources.files("facepalsy.face").joinpath(RETEST_FILE).read_text(encoding="utf-8")
+    return GradeRetest(**json.loads(text))
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,10 @@ twice as high as a healthy resting brow may differ twice as much), and the readi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -73,6 +75,122 @@ MIN_PER_EXPRESSION = 20
 REGION_SIZE = {"brow": "brow_height", "eye": "eye_opening", "mouth": "mouth_corner_from_midline"}
 
 
+@dataclass(frozen=True)
+class MeasureRange:
+    """How far apart the two sides of one measure are on healthy faces: |left − right| (inter-ocular distances)."""
+
+    median_abs: float
+    mad_abs: float  # median absolute deviation
+    p95_abs: float  # the edge of the healthy 95% range: a scaled difference of 1.0
+    p99_abs: float
+
+
+@dataclass(frozen=True)
+class ScoreDistribution:
+    """A region score (or the overall score) over healthy faces."""
+
+    quantiles: list[float]  # the 0th to 100th percentiles
+    p99: float  # above it: outside the healthy range
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """The healthy ranges of one group of faces (all of them, or one expression's)."""
+
+    count: int
+    measures: dict[str, MeasureRange]
+    regions: dict[str, ScoreDistribution]
+    overall: ScoreDistribution | None = None  # None in format-1 files
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        return values if self.overall is not None else {k: v for k, v in values.items() if k != "overall"}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Ranges:
+        overall = values.get("overall")
+        return cls(
+            values["count"],
+            {m: MeasureRange(**v) for m, v in values["measures"].items()},
+            {r: ScoreDistribution(**v) for r, v in values["regions"].items()},
+            ScoreDistribution(**overall) if overall else None,
+        )
+
+
+@dataclass(frozen=True)
+class Retest:
+    """The minimal detectable change (MDC95) between two visits, from healthy photos measured again on re-taken
+    views."""
+
+    method: str  # how the photos were re-taken
+    photos: int
+    views_per_photo: float
+    mdc95: dict  # "measures" and "regions": name → MDC95; "overall": the overall score's
+
+    @property
+    def regions(self) -> dict[str, float]:
+        return self.mdc95.get("regions", {})
+
+    @property
+    def overall(self) -> float | None:
+        return self.mdc95.get("overall")
+
+
+@dataclass(frozen=True)
+class Norms:
+    """Healthy reference ranges as ``norms build`` writes them (``reference_norms.json`` ships with the package): the
+    ranges of all healthy faces and of each expression with enough faces, the resting sizes behind the slack for
+    other expressions, and the retest noise."""
+
+    source: str  # where the healthy photos came from
+    date: str
+    facepalsy: str  # the version that built them
+    ranges: Ranges  # over all healthy faces (the file's top level)
+    expressions: dict[str, Ranges] = field(default_factory=dict)  # per expression with MIN_PER_EXPRESSION faces
+    expression_counts: dict[str, int] = field(default_factory=dict)
+    rest_sizes: dict[str, float] = field(default_factory=dict)  # per REGION_SIZE measure, the healthy resting median
+    retest: Retest | None = None
+    format: int = FORMAT
+
+    @property
+    def count(self) -> int:
+        return self.ranges.count
+
+    def ranges_for(self, expression: str) -> Ranges | None:
+        """The ranges of ``expression`` where the reference has them (None otherwise)."""
+        return self.expressions.get(expression)
+
+    @property
+    def rest(self) -> Ranges:
+        """The ranges a resting face is read against: the rest expression's where the reference has them."""
+        return self.ranges_for("rest") or self.ranges
+
+    def to_dict(self) -> dict:
+        values = {"format": self.format, "source": self.source, "date": self.date, "facepalsy": self.facepalsy}
+        values |= self.ranges.to_dict()
+        values |= {
+            "expressions": {name: r.to_dict() for name, r in self.expressions.items()},
+            "expression_counts": self.expression_counts,
+            "rest_sizes": self.rest_sizes,
+        }
+        return values | ({"retest": asdict(self.retest)} if self.retest else {})
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Norms:
+        retest = values.get("retest")
+        return cls(
+            values["source"],
+            values["date"],
+            values.get("facepalsy", ""),
+            Ranges.from_dict(values),
+            {name: Ranges.from_dict(r) for name, r in values.get("expressions", {}).items()},
+            values.get("expression_counts", {}),
+            values.get("rest_sizes", {}),
+            Retest(**retest) if retest else None,
+            values["format"],
+        )
+
+
 def differences(result) -> dict[str, float]:
     """left − right of every region measure of an Asymmetry."""
     values = {**result.difference, **{k: v for k, v in result.shape.items() if k in WEAKER_SIGN}}
@@ -84,59 +202,50 @@ def side_sizes(result) -> dict[str, float]:
     return {m: (result.left[m] + result.right[m]) / 2 for m in REGION_SIZE.values()}
 
 
-def _ranges(measured: list[dict[str, float]]) -> dict:
+def _ranges(measured: list[dict[str, float]]) -> Ranges:
     measures = {}
     for m in WEAKER_SIGN:
         absolute = np.abs([d[m] for d in measured])
         median = float(np.median(absolute))
-        measures[m] = {
-            "median_abs": median,
-            "mad_abs": float(np.median(np.abs(absolute - median))),
-            "p95_abs": float(np.percentile(absolute, 95)),
-            "p99_abs": float(np.percentile(absolute, 99)),
-        }
-    ranges = {"count": len(measured), "measures": measures, "regions": {}}
-    for region in REGIONS:
-        scores = np.array([region_score(d, ranges, region) for d in measured])
-        ranges["regions"][region] = _distribution(scores)
-    ranges["overall"] = _distribution(np.array([overall_score(d, ranges) for d in measured]))
-    return ranges
+        measures[m] = MeasureRange(
+            median,
+            float(np.median(np.abs(absolute - median))),
+            float(np.percentile(absolute, 95)),
+            float(np.percentile(absolute, 99)),
+        )
+    partial = Ranges(len(measured), measures, {})  # what region scores need: the measures' 95th percentiles
+    regions = {r: _distribution(np.array([region_score(d, partial, r) for d in measured])) for r in REGIONS}
+    overall = _distribution(np.array([overall_score(d, partial) for d in measured]))
+    return Ranges(len(measured), measures, regions, overall)
 
 
-def _distribution(scores: np.ndarray) -> dict:
-    return {
-        "quantiles": [float(q) for q in np.percentile(scores, np.arange(101))],
-        "p99": float(np.percentile(scores, OUTSIDE_PERCENTILE)),
-    }
+def _distribution(scores: np.ndarray) -> ScoreDistribution:
+    return ScoreDistribution(
+        [float(q) for q in np.percentile(scores, np.arange(101))], float(np.percentile(scores, OUTSIDE_PERCENTILE))
+    )
 
 
-def rest_ranges(norms: dict) -> dict:
-    """The ranges a resting face is read against: the rest expression's where the reference has them."""
-    return norms.get("expressions", {}).get("rest") or norms
-
-
-def retest_mdc(retakes: list[list[dict[str, float]]], norms: dict, method: str) -> dict:
+def retest_mdc(retakes: list[list[dict[str, float]]], ranges: Ranges, method: str) -> Retest:
     """MDC95 per measure (|left − right|, inter-ocular distances), region score and overall score, from the
     differences of each healthy photo measured on several re-taken views (one list per photo)."""
     retakes = [views for views in retakes if len(views) >= 2]
     if len(retakes) < 10:
         raise FacepalsyError(f"the minimal detectable change needs at least 10 re-measured photos, got {len(retakes)}")
-    ranges = rest_ranges(norms)
 
     def mdc(value) -> float:
         within = [np.var([value(d) for d in views], ddof=1) for views in retakes]
         return round(1.96 * np.sqrt(2.0) * float(np.sqrt(np.mean(within))), 4)
 
-    return {
-        "method": method,
-        "photos": len(retakes),
-        "views_per_photo": round(float(np.mean([len(v) for v in retakes])), 1),
-        "mdc95": {
+    return Retest(
+        method,
+        len(retakes),
+        round(float(np.mean([len(v) for v in retakes])), 1),
+        {
             "measures": {m: mdc(lambda d, m=m: abs(d[m])) for m in WEAKER_SIGN},
             "regions": {r: mdc(lambda d, r=r: region_score(d, ranges, r)) for r in REGIONS},
             "overall": mdc(lambda d: overall_score(d, ranges)),
         },
-    }
+    )
 
 
 def build_norms(
@@ -145,7 +254,7 @@ def build_norms(
     expressions: list[str] | None = None,
     sizes: list[dict[str, float]] | None = None,
     retakes: tuple[list[list[dict[str, float]]], str] | None = None,
-) -> dict:
+) -> Norms:
     """Reference ranges from the region-measure differences of healthy faces (one dict per face), over
     all faces and per expression (``expressions``, one per face) with enough faces; ``sizes`` (one
     :func:`side_sizes` per face) give the healthy resting sizes behind the slack for other expressions;
@@ -155,40 +264,36 @@ def build_norms(
     if len(measured) < 20:
         raise FacepalsyError(f"healthy reference ranges need at least 20 measured faces, got {len(measured)}")
     expressions = expressions or ["rest"] * len(measured)
-    norms = {
-        "format": FORMAT,
-        "source": source,
-        "date": datetime.date.today().isoformat(),
-        "facepalsy": __version__,
-        **_ranges(measured),
-        "expressions": {},
-        "expression_counts": {},
-        "rest_sizes": {},
-    }
+    counts, per_expression = {}, {}
     for name in sorted(set(expressions)):
         group = [d for d, e in zip(measured, expressions) if e == name]
-        norms["expression_counts"][name] = len(group)
+        counts[name] = len(group)
         if len(group) >= MIN_PER_EXPRESSION:
-            norms["expressions"][name] = _ranges(group)
+            per_expression[name] = _ranges(group)
+    rest_sizes = {}
     if sizes:
         resting = [s for s, e in zip(sizes, expressions) if e == "rest"] or sizes
-        norms["rest_sizes"] = {m: float(np.median([s[m] for s in resting])) for m in REGION_SIZE.values()}
+        rest_sizes = {m: float(np.median([s[m] for s in resting])) for m in REGION_SIZE.values()}
+    norms = Norms(
+        source, datetime.date.today().isoformat(), __version__, _ranges(measured), per_expression, counts, rest_sizes
+    )
     if retakes:
-        norms["retest"] = retest_mdc(retakes[0], norms, retakes[1])
+        norms = dataclasses.replace(norms, retest=retest_mdc(retakes[0], norms.rest, retakes[1]))
     return norms
 
 
-def region_score(diffs: dict[str, float], norms: dict, region: str) -> float:
-    return max(abs(diffs[m]) / max(norms["measures"][m]["p95_abs"], 1e-9) for m in REGIONS[region])
+def region_score(diffs: dict[str, float], ranges: Ranges, region: str) -> float:
+    """The region's largest scaled difference: |left − right| over the healthy 95th percentile."""
+    return max(abs(diffs[m]) / max(ranges.measures[m].p95_abs, 1e-9) for m in REGIONS[region])
 
 
-def overall_score(diffs: dict[str, float], norms: dict) -> float:
+def overall_score(diffs: dict[str, float], ranges: Ranges) -> float:
     """The face's largest region score: one number to follow over visits."""
-    return max(region_score(diffs, norms, region) for region in REGIONS)
+    return max(region_score(diffs, ranges, region) for region in REGIONS)
 
 
 def reading(
-    diffs: dict[str, float], norms: dict, expression: str = "rest", sizes: dict[str, float] | None = None
+    diffs: dict[str, float], norms: Norms, expression: str = "rest", sizes: dict[str, float] | None = None
 ) -> HealthyRangeReading:
     """One face against the healthy reference: per region its score, percentile, flag and (if outside) weaker side; per
     measure z.
@@ -197,21 +302,21 @@ def reading(
     faces; then, for an expression other than rest, a region is allowed the asymmetry of its size
     (``sizes``, from :func:`side_sizes`) over the healthy resting size, where larger.
     """
-    own = norms.get("expressions", {}).get(expression)
-    ranges = own or norms
+    own = norms.ranges_for(expression)
+    ranges = own or norms.ranges
     slack = {}
-    if own is None and expression != "rest" and sizes and norms.get("rest_sizes"):
+    if own is None and expression != "rest" and sizes and norms.rest_sizes:
         for region, measure in REGION_SIZE.items():
-            ratio = abs(sizes[measure]) / max(abs(norms["rest_sizes"][measure]), 1e-9)
+            ratio = abs(sizes[measure]) / max(abs(norms.rest_sizes[measure]), 1e-9)
             if ratio > 1.0:
                 slack[region] = round(float(ratio), 3)
     regions = {}
     for region, measures in REGIONS.items():
-        stats = ranges["regions"][region]
+        stats = ranges.regions[region]
         score = region_score(diffs, ranges, region) / slack.get(region, 1.0)
-        percentile = float(np.interp(score, stats["quantiles"], np.arange(101)))
-        outside = score > stats["p99"]
-        evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(ranges["measures"][m]["p95_abs"], 1e-9) for m in measures)
+        percentile = float(np.interp(score, stats.quantiles, np.arange(101)))
+        outside = score > stats.p99
+        evidence = sum(WEAKER_SIGN[m] * diffs[m] / max(ranges.measures[m].p95_abs, 1e-9) for m in measures)
         regions[region] = RegionReading(
             score=round(score, 4),
             healthy_percentile=round(percentile, 1),
@@ -220,8 +325,7 @@ def reading(
             leaning_side="left" if evidence > 0 else "right",
             z={
                 m: round(
-                    (abs(diffs[m]) - ranges["measures"][m]["median_abs"])
-                    / max(1.4826 * ranges["measures"][m]["mad_abs"], 1e-9),
+                    (abs(diffs[m]) - ranges.measures[m].median_abs) / max(1.4826 * ranges.measures[m].mad_abs, 1e-9),
                     2,
                 )
                 for m in measures
@@ -234,18 +338,18 @@ def reading(
         outside_healthy_range=bool(outside),
         more_affected_side=sides.pop() if len(sides) == 1 else ("both" if sides else None),
         reference={
-            "source": norms["source"],
-            "count": norms["count"],
-            "date": norms["date"],
+            "source": norms.source,
+            "count": norms.count,
+            "date": norms.date,
             "expression": expression,
             "ranges": expression if own else "all expressions",
-            "ranges_count": ranges["count"],
+            "ranges_count": ranges.count,
             **({"slack": slack} if slack else {}),
         },
     )
 
 
-def load_norms(path: str | Path | None = None) -> dict:
+def load_norms(path: str | Path | None = None) -> Norms:
     """A reference written by ``norms build``; the shipped default without ``path``."""
     try:
         text = (
@@ -265,4 +369,4 @@ def load_norms(path: str | Path | None = None) -> dict:
             f"{path or DEFAULT_REFERENCE}: not a facepalsy reference "
             f"(format 1 or {FORMAT} with regions {', '.join(REGIONS)})"
         )
-    return norms
+    return Norms.from_dict(norms)

@@ -25,6 +25,7 @@ from facepalsy.data.images import as_rgb_array
 from facepalsy.data.model_input import ModelInput, model_input
 from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
 from facepalsy.face.detect import Face
+from facepalsy.face.norms import Norms
 from facepalsy.face.pattern import PalsyPattern
 from facepalsy.inference.network import predict_probabilities, run_now, use_bf16
 from facepalsy.inference.prediction import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
@@ -127,7 +128,7 @@ class Predictor:
         self.precision, self.batch_size, self.threshold_override = precision, batch_size, threshold
         self.calibrated = calibrated  # apply the run's temperature (when it has one)
         self._decoders: ThreadPoolExecutor | None = None  # kept: each thread keeps its face detector (costly to create)
-        self._norms: dict | None = None  # the shipped healthy reference, read at the first palsy pattern
+        self._norms: Norms | None = None  # the shipped healthy reference, read at the first palsy pattern
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._decoders is None:

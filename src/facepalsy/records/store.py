@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.exam_result import Exam
 from facepalsy.face.grade import load_retest
-from facepalsy.face.norms import REGIONS
+from facepalsy.face.norms import REGIONS, Norms
 from facepalsy.face.pattern import PalsyPattern
 from facepalsy.files import file_sha256
 from facepalsy.records.grade_history import GradeFollowUp, VisitGrade
@@ -225,25 +225,23 @@ class RecordStore:
             raise FacepalsyError(f"patient {patient!r}: no exams recorded in {self.where}")
         return found
 
-    def history(self, patient: str, norms: dict) -> History:
+    def history(self, patient: str, norms: Norms) -> History:
         """The patient's visits, judged against the MDC95 and healthy ranges of ``norms``."""
-        from facepalsy.face.norms import rest_ranges
-
         with Session(self.engine) as session:
             rows = sorted(self._patient(session, check_patient_id(patient)).exams, key=lambda r: (r.exam_date, r.id))
             visits = [_visit(row) for row in rows]
             graded = [VisitGrade.from_document(row.exam_date, row.document or {}) for row in rows]
-        ranges = rest_ranges(norms)
-        p99 = {name: ranges["regions"][name]["p99"] for name in REGIONS}
-        if "overall" in ranges:
-            p99[OVERALL] = ranges["overall"]["p99"]
-        retest = norms.get("retest", {})
-        mdc = {**retest.get("mdc95", {}).get("regions", {})}
-        if "overall" in retest.get("mdc95", {}):
-            mdc[OVERALL] = retest["mdc95"]["overall"]
+        ranges = norms.rest
+        p99 = {name: ranges.regions[name].p99 for name in REGIONS}
+        if ranges.overall is not None:
+            p99[OVERALL] = ranges.overall.p99
+        retest = norms.retest
+        mdc = {**retest.regions} if retest else {}
+        if retest and retest.overall is not None:
+            mdc[OVERALL] = retest.overall
         noise = load_retest()
-        grades = GradeFollowUp.judge(graded, noise["mdc95"], noise["method"])
-        return History(patient, visits, mdc, p99, retest.get("method", ""), grades)
+        grades = GradeFollowUp.judge(graded, noise.mdc95, noise.method)
+        return History(patient, visits, mdc, p99, retest.method if retest else "", grades)
 
     def export(self, patient: str) -> dict:
         """Everything stored about the patient (kept photos as SHA-256 only; their bytes stay in the database)."""

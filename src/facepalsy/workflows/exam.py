@@ -39,7 +39,7 @@ from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
 from facepalsy.face.millimetres import IRIS_MM, OTHER_SIDE, draw_millimetres
-from facepalsy.face.norms import REGIONS
+from facepalsy.face.norms import REGIONS, Norms
 from facepalsy.face.pattern import exam_pattern
 from facepalsy.face.tracking import FaceTracker, Found
 from facepalsy.files import atomic_write_json, atomic_write_text
@@ -203,7 +203,7 @@ PEAK_NAMES = {
 
 
 def exam_photos(
-    folder: Path, norms: dict, names: dict[str, str] | None = None
+    folder: Path, norms: Norms, names: dict[str, str] | None = None
 ) -> tuple[dict[str, Measured], dict[str, str], list[str], dict[str, str], list[str]]:
     """Measure each expression photo: the measured ones, those without a usable face (with the reason), unnamed
     files, photos named rest whose face moves (named: recognised; left out) and photos named as a movement whose face
@@ -236,7 +236,7 @@ def exam_photos(
 
 
 def exam_video(
-    path: Path, norms: dict, fps: float = 6.0, frames_for=None, track: bool = True
+    path: Path, norms: Norms, fps: float = 6.0, frames_for=None, track: bool = True
 ) -> tuple[dict[str, Measured], dict]:
     """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most
     in.
@@ -317,7 +317,7 @@ def exam_video(
 
 def measure_exam(
     path: str | Path,
-    norms: dict,
+    norms: Norms,
     names: dict[str, str] | None = None,
     fps: float = 6.0,
     predictor=None,
@@ -347,7 +347,7 @@ def measure_exam(
     )
 
 
-def run_exam(path: str | Path, out: str | Path, norms: dict, predictor=None, **options) -> Exam:
+def run_exam(path: str | Path, out: str | Path, norms: Norms, predictor=None, **options) -> Exam:
     """The whole exam of one person (:func:`measure_exam`, which takes ``options``: names, fps, iris_mm, person),
     written: ``out/exam.json``, ``exam.md``, ``regions.png``, ``grade.png``, a landmark and an mm drawing per
     expression and, for a video, the timeline (with ``predictor``, the network's too)."""
