@@ -94,9 +94,9 @@ def test_reliability_bins_carry_counts_and_intervals():
 
 
 def test_the_audit_explains_an_auc_below_one_half_and_gives_crop_models_their_own_advice():
-    note = below_chance_note({"auc": 0.431, "ci95": [0.393, 0.475]})
+    note = below_chance_note(0.431, (0.393, 0.475))
     assert note and "no usable signal, not a reversed one" in note
-    assert below_chance_note({"auc": 0.47, "ci95": [0.40, 0.55]}) is None
+    assert below_chance_note(0.47, (0.40, 0.55)) is None
     assert "--face-crop" not in ADVICE + CROP_ADVICE and "--harmonise" in ADVICE and "--harmonise" in CROP_ADVICE
 
 

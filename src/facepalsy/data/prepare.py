@@ -47,7 +47,7 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._") or "unnamed"
 
 
-def read_subject_map(path: Path) -> dict[str, str]:
+def _read_subject_map(path: Path) -> dict[str, str]:
     """``video,subject`` rows; a video may be named with or without its extension."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
@@ -188,7 +188,7 @@ def prepare_videos(
         raise FacepalsyError(f"--fps must be positive, got {fps}")
     videos, out = Path(videos), Path(out)
     sources = _sources(videos)
-    mapping = read_subject_map(Path(subject_map)) if subject_map else {}
+    mapping = _read_subject_map(Path(subject_map)) if subject_map else {}
     names = {p.name for p in sources} | {p.stem for p in sources}
     report = PrepareReport(unknown_in_map=sorted(v for v in mapping if v not in names))
     rows = _existing_rows(out)

@@ -108,7 +108,7 @@ def read_folder(path: Path) -> ComparedFolder:
         run.require_finished()
         config, spec = run.read_config(), run.read_model()[0]
         predictions = _predictions(run)
-        protocol, scores = f"{config.split} split", Evaluation.from_dict(run.read_metrics())
+        protocol, scores = f"{config.split} split", Evaluation.read(run)
     return ComparedFolder(
         path=path,
         model=model_name(config.backbone),
@@ -135,7 +135,7 @@ def _with_interval(value: float | None, interval: list[float] | None, scale: flo
     return text + (f" ({scale * interval[0]:.{digits}f}–{scale * interval[1]:.{digits}f})" if interval else "")
 
 
-def folder_row(folder: ComparedFolder, scores: Scores | None = None) -> dict:
+def _folder_row(folder: ComparedFolder, scores: Scores | None = None) -> dict:
     """One table row: the folder's identity and its scores (``scores``: on a subset of its images)."""
     s = scores or folder.scores
     return {
@@ -208,9 +208,9 @@ def compare(run_dirs: list[Path], published: bool = False) -> Comparison:
     sets = [folder.images for folder in folders]
     shared = set.intersection(*sets) if sets else set()
     same = all(s == sets[0] for s in sets)
-    shared_rows = [] if same or not shared else [folder_row(f, scores_on(f, shared)) for f in folders]
+    shared_rows = [] if same or not shared else [_folder_row(f, scores_on(f, shared)) for f in folders]
     return Comparison(
-        rows=[folder_row(folder) for folder in folders] + (PUBLISHED if published else []),
+        rows=[_folder_row(folder) for folder in folders] + (PUBLISHED if published else []),
         same_images=same,
         shared=len(shared),
         counts={folder.path.name: len(s) for folder, s in zip(folders, sets)},

@@ -17,7 +17,7 @@ from facepalsy.evaluation.model_card import (
     landmark_model_sentence,
     subgroup_section,
 )
-from facepalsy.evaluation.results import CvSummary
+from facepalsy.evaluation.results import CvSummary, LeftOut
 from facepalsy.files import atomic_write_text
 from facepalsy.models.operating_point import default_rule
 from facepalsy.runfolder import CvFolder, RunFolder, read_json
@@ -47,7 +47,7 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
             _lines(cv.bad_images),
             _lines(cv.no_face),
             cv,
-            sum((fold.metrics.left_out or {}).get("cannot_read", 0) for fold in result.folds),
+            sum((fold.metrics.left_out or LeftOut()).cannot_read or 0 for fold in result.folds),
         ),
         preprocessing=f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
         f"px; augmentation {'on' if config.augment else 'off'}.",

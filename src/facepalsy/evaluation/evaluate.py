@@ -16,16 +16,16 @@ from facepalsy.evaluation.metrics import (
     calibration_summary,
     chance_check,
 )
-from facepalsy.evaluation.model_card import left_out_notes, test_left_out
+from facepalsy.evaluation.model_card import left_out_notes
 from facepalsy.evaluation.report import write_report
-from facepalsy.evaluation.results import Evaluation
+from facepalsy.evaluation.results import Evaluation, LeftOut
 from facepalsy.evaluation.validation import TemperatureChoice
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.inference.predictor import Predictor, load
 from facepalsy.log import console
 from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.plots import plot_confusion_matrix, plot_reliability
-from facepalsy.runfolder import ResultFiles, RunFolder, read_json
+from facepalsy.runfolder import Exclusions, ResultFiles, RunFolder, read_json
 from facepalsy.runfolder.provenance import content_hash
 
 
@@ -37,7 +37,7 @@ def evaluate_arrays(
     notes: tuple[str, ...] = (),
     data: str | None = None,
     seed: int = 0,
-    left_out: dict[str, int] | None = None,
+    left_out: LeftOut | None = None,
     overlap: Overlap | None = None,
     features=None,
     details: bool = True,
@@ -56,10 +56,12 @@ def evaluate_arrays(
         unread = _unread(predictor, images[unmeasured])
         keep = np.flatnonzero(~unmeasured)
         images, probs, samples = images[keep], probs[keep], [samples[i] for i in keep]
-        left_out = {**(left_out or {"unreadable": 0, "no_face": 0})}
-        left_out["no_face"] = left_out.get("no_face", 0) + int(unmeasured.sum()) - unread
-        if unread:
-            left_out["cannot_read"] = left_out.get("cannot_read", 0) + unread
+        before = left_out or LeftOut()
+        left_out = LeftOut(
+            before.unreadable,
+            before.no_face + int(unmeasured.sum()) - unread,
+            (before.cannot_read or 0) + unread if unread else before.cannot_read,
+        )
         if not len(keep):
             raise DataError(
                 f"no image got a verdict: {int(unmeasured.sum()) - unread} without a measurable face and {unread} "
@@ -79,7 +81,7 @@ def evaluate_arrays(
         operating_point=predictor.spec.operating_point,
         data=data,
         split="test split of the run" if data is None else "all images of the data folder",
-        left_out=left_out or {"unreadable": 0, "no_face": 0},
+        left_out=left_out or LeftOut(),
         overlap=overlap,
     )
     if details:
@@ -149,7 +151,7 @@ def _temperature_choice(run: RunFolder | None) -> TemperatureChoice | None:
     return TemperatureChoice(**recorded) if recorded else None
 
 
-def pick_examples(
+def _pick_examples(
     labels: np.ndarray, probs: np.ndarray, per_group: int = 4, threshold: float = 0.5
 ) -> dict[str, np.ndarray]:
     """Indices of the most confident true positives, false positives and false negatives."""
@@ -172,7 +174,7 @@ def write_heatmap_grid(
     if not predictor.is_cnn:
         return None  # the landmark model's evidence is its measures, in the report
     labels = np.array([s.label for s in samples])
-    examples = pick_examples(labels, probs, threshold=predictor.threshold)
+    examples = _pick_examples(labels, probs, threshold=predictor.threshold)
     chosen = np.concatenate(list(examples.values())).astype(int)
     if len(chosen) == 0:
         return "no examples"
@@ -229,9 +231,8 @@ def evaluate_run(
     if no_face:
         console.print(f"images without a usable face (no verdict): {no_face}, listed in {results.no_face}")
     notes = (*notes, *left_out_notes(unreadable, no_face, results))
-    left = {"unreadable": unreadable, "no_face": no_face}
     if data is None:  # the run's own test split: its images without a usable face were left out at training
-        left["no_face"] += test_left_out(run)["no_face"]
+        no_face += (run.read_exclusions() or Exclusions()).no_face_test
     metrics = evaluate_arrays(
         predictor,
         results,
@@ -240,7 +241,7 @@ def evaluate_run(
         notes=notes,
         data=None if data is None else str(data),
         seed=config.seed,
-        left_out=left,
+        left_out=LeftOut(unreadable, no_face),
         overlap=overlap,
     )
     return metrics, results.path

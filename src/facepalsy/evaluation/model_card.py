@@ -20,7 +20,7 @@ import numpy as np
 
 from facepalsy.data.dataset import CLASSES, manifest_rows
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
-from facepalsy.runfolder import RunFolder, read_json
+from facepalsy.runfolder import Exclusions, RunFolder
 
 SOURCE_COLUMNS = ("source", "source_repo", "dataset")  # a manifest column naming where each image came from
 INTENDED_USE = (
@@ -51,7 +51,7 @@ def subgroup_columns(manifest: dict[str, dict[str, str]], asked: list[str]) -> t
     return columns, [c for c in asked if c not in present]
 
 
-def subgroup_rows(
+def _subgroup_rows(
     predictions: list[dict], manifest: dict[str, dict[str, str]], column: str, seed: int = 0
 ) -> list[dict]:
     """Performance per value of one manifest column, from prediction rows (path, subject, label, prob_palsy,
@@ -120,7 +120,7 @@ def subgroup_section(data: Path, asked: str | None, predictions: list[dict], see
     manifest = manifest_rows(data)
     columns = [c.strip() for c in str(asked or "").split(",") if c.strip()]
     present, missing = subgroup_columns(manifest, columns) if manifest else ([], columns)
-    return subgroup_lines({c: subgroup_rows(predictions, manifest, c, seed=seed) for c in present}, missing)
+    return subgroup_lines({c: _subgroup_rows(predictions, manifest, c, seed=seed) for c in present}, missing)
 
 
 def landmark_model_sentence(seed: int) -> str:
@@ -148,25 +148,14 @@ def left_out_notes(unreadable: int, no_face: int, folder, in_test: int | None = 
     return tuple(notes)
 
 
-def training_exclusions(run: RunFolder) -> dict[str, int]:
-    """A run's images left out at decoding (``excluded.json``): unreadable, no usable face, and of those the test
-    split's; empty for runs trained before it was written."""
-    return read_json(run.excluded) if run.excluded.is_file() else {}
-
-
-def test_left_out(run: RunFolder) -> dict[str, int]:
-    """What the run's test figures leave out before scoring: its test images without a usable face."""
-    return {"unreadable": 0, "no_face": training_exclusions(run).get("no_face_test", 0)}
-
-
 def run_exclusion_notes(run: RunFolder) -> tuple[str, ...]:
     """The run's own left-out images in report lines, from ``excluded.json``."""
-    found = training_exclusions(run)
-    return left_out_notes(found.get("unreadable", 0), found.get("no_face", 0), run, found.get("no_face_test"))
+    found = run.read_exclusions()
+    return left_out_notes(found.unreadable, found.no_face, run, found.no_face_test) if found else ()
 
 
 def exclusions_sentence(
-    unreadable: int, no_face: int, folder, cannot_read: int = 0, excluded: dict[str, int] | None = None
+    unreadable: int, no_face: int, folder, cannot_read: int = 0, excluded: Exclusions | None = None
 ) -> str:
     """What was left out and where it is listed (``folder``: a run, result or cross-validation folder);
     ``cannot_read``: faces the landmark model measured but could not read reliably (each with its reason in
@@ -174,9 +163,9 @@ def exclusions_sentence(
     counts), so that the card, the report and ``metrics.json`` say one number each."""
     if excluded:
         return (
-            f"Test images without a usable face, no verdict: {no_face} (of {excluded.get('no_face', 0)} in the whole "
+            f"Test images without a usable face, no verdict: {no_face} (of {excluded.no_face} in the whole "
             f"data set, `{folder.no_face.name}`); test faces that could not be read reliably, no verdict: "
-            f"{cannot_read}; unreadable images left out of the run: {excluded.get('unreadable', 0)} "
+            f"{cannot_read}; unreadable images left out of the run: {excluded.unreadable} "
             f"(`{folder.bad_images.name}`). No image was dropped silently."
         )
     return (

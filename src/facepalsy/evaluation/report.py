@@ -21,9 +21,8 @@ from facepalsy.evaluation.model_card import (
     landmark_model_sentence,
     run_exclusion_notes,
     subgroup_section,
-    training_exclusions,
 )
-from facepalsy.evaluation.results import Evaluation, percent
+from facepalsy.evaluation.results import Evaluation, LeftOut, percent
 from facepalsy.files import atomic_write_text
 from facepalsy.models.spec import ModelSpec
 from facepalsy.plots import plot_curves
@@ -49,7 +48,7 @@ PROTOCOL_TEXT = {
 }
 
 
-def split_summary(run: RunFolder) -> list[dict]:
+def _split_summary(run: RunFolder) -> list[dict]:
     """Images and subjects per split and class, read from the run's split."""
     samples, parts = run.read_split()
     summary = []
@@ -86,7 +85,8 @@ def threshold_lines(run: RunFolder, spec: ModelSpec) -> list[str]:
 def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) -> None:
     """Write the report (and the curves when the run has epochs) from the files in the run and in ``out``."""
     config = run.read_config()
-    metrics = Evaluation.from_dict(out.read_metrics())
+    metrics = Evaluation.read(out)
+    left_out = metrics.left_out or LeftOut()
     epochs = run.read_epochs()
     in_run = out.path.resolve() == run.path.resolve()
     audit = read_audit(run) if in_run else None
@@ -99,7 +99,7 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
     spec = run.read_model()[0]  # model.pt holds the weights too: read once
     lines += ["## Protocol", "", PROTOCOL_TEXT[config.split], "", f"Model input: {spec.face.describe()}.", ""]
     if in_run:
-        parts = split_summary(run)
+        parts = _split_summary(run)
         lines += [
             "| split | normal | palsy |",
             "|---|---|---|",
@@ -128,9 +128,9 @@ def write_report(run: RunFolder, out: ResultFiles, notes: tuple[str, ...] = ()) 
         "",
         f"Confusion matrix: TN {tn}, FP {fp}, FN {fn}, TP {tp}."
         + (
-            f" Not in these figures: {metrics.left_out['no_face']} images without a usable face and "
-            f"{metrics.left_out.get('cannot_read', 0)} faces the model could not read reliably (no verdict)."
-            if (metrics.left_out or {}).get("no_face") or (metrics.left_out or {}).get("cannot_read")
+            f" Not in these figures: {left_out.no_face} images without a usable face and "
+            f"{left_out.cannot_read or 0} faces the model could not read reliably (no verdict)."
+            if left_out.no_face or left_out.cannot_read
             else ""
         ),
         "",
@@ -198,7 +198,7 @@ def run_card(
         count_lines = [
             "| split | normal | palsy |",
             "|---|---|---|",
-            *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in split_summary(run)],
+            *[f"| {p['split']} | {p['normal']} | {p['palsy']} |" for p in _split_summary(run)],
         ]
         labels = np.array([s.label for s in samples])
         balance = (
@@ -216,7 +216,6 @@ def run_card(
         overlap = metrics.overlap
         protocol = overlap.protocol_text() if overlap else "External evaluation of a trained run."
         data_hash = "see provenance of the evaluated files"
-    left_out = metrics.left_out or {}
     augment = (
         f"augmentation rotation ±{config.rotation_degrees}°, shift "
         f"{config.shift_fraction}, scale {config.scale_range}, flips"
@@ -224,7 +223,7 @@ def run_card(
         else "no augmentation"
     )
     calibration_text = metrics.calibration.card_text() if metrics.calibration else NOT_FITTED
-    point = spec.operating_point
+    point, left_out = spec.operating_point, metrics.left_out or LeftOut()
     with out.predictions.open(newline="", encoding="utf-8") as f:
         predictions = list(csv.DictReader(f))
     return ModelCard(
@@ -233,11 +232,11 @@ def run_card(
         data_hash=data_hash,
         count_lines=count_lines,
         exclusions=exclusions_sentence(
-            left_out.get("unreadable", 0),
-            left_out.get("no_face", 0),
+            left_out.unreadable,
+            left_out.no_face,
             out,
-            left_out.get("cannot_read", 0),
-            training_exclusions(run) if in_run else None,
+            left_out.cannot_read or 0,
+            run.read_exclusions() if in_run else None,
         ),
         preprocessing=(
             f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "

@@ -17,6 +17,7 @@ from facepalsy.evaluation.check_result import Leakage, Overlap
 from facepalsy.evaluation.metrics import ChanceCheck
 from facepalsy.evaluation.sources import SourceFigures
 from facepalsy.models.operating_point import OperatingPoint
+from facepalsy.runfolder import ResultFiles, read_json
 
 SCORE_KEYS = ("accuracy", "recall", "precision", "f1", "specificity", "roc_auc")
 AT_HALF = {"sensitivity_at_half": "sensitivity_at_0.5", "specificity_at_half": "specificity_at_0.5"}  # field: JSON key
@@ -66,6 +67,22 @@ class Scores:
         ]
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """An evaluation's images without a verdict, per reason: not in its n."""
+
+    unreadable: int = 0
+    no_face: int = 0  # without the usable face the model needs, or a face mesh that could not be measured
+    cannot_read: int | None = None  # the landmark model: faces measured but not read reliably (None: none counted)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> LeftOut:
+        return cls(**values)
+
+
 @dataclass
 class Evaluation(Scores):
     """A run's scores on a set of images (``metrics.json``), and what a reader needs to trust them: the threshold
@@ -81,16 +98,27 @@ class Evaluation(Scores):
     operating_point: OperatingPoint | None = None  # the run's threshold, its rule and its validation figures
     data: str | None = None  # None: the run's own test split
     split: str | None = None
-    left_out: dict[str, int] | None = None  # images without a verdict, per reason (unreadable, no_face): not in n
+    left_out: LeftOut | None = None  # images without a verdict: not in n
     overlap: Overlap | None = None  # evaluate --data: what the set shares with the training images
     heatmaps: str | None = None
 
-    TYPED = {"chance": ChanceCheck, "calibration": Calibration, "operating_point": OperatingPoint, "overlap": Overlap}
+    TYPED = {
+        "chance": ChanceCheck,
+        "calibration": Calibration,
+        "operating_point": OperatingPoint,
+        "overlap": Overlap,
+        "left_out": LeftOut,
+    }
 
     @classmethod
     def from_dict(cls, values: dict) -> Evaluation:
         typed = {k: v.from_dict(values[k]) if values.get(k) else None for k, v in cls.TYPED.items() if k in values}
         return super().from_dict({**values, **typed})
+
+    @classmethod
+    def read(cls, results: ResultFiles) -> Evaluation:
+        """An evaluation's ``metrics.json``, typed."""
+        return cls.from_dict(read_json(results.metrics))
 
     def to_dict(self) -> dict:
         values = super().to_dict()

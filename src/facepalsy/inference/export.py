@@ -43,7 +43,7 @@ INT8_DELTA_P = 0.02  # … and |Δp(palsy)| is at most this on 95% of them
 INT8_CALIBRATION_IMAGES = 200
 
 
-def onnx_metadata(predictor: Predictor) -> dict[str, str]:
+def _onnx_metadata(predictor: Predictor) -> dict[str, str]:
     """What a deployment needs beside the graph, readable by any ONNX tool (``metadata_props``)."""
     from facepalsy.version import __version__
 
@@ -94,7 +94,7 @@ def _write_graph(predictor: Predictor, path: Path) -> None:
                 dynamo=False,
             )
         model = onnx.load(str(raw))
-        onnx.helper.set_model_props(model, onnx_metadata(predictor))
+        onnx.helper.set_model_props(model, _onnx_metadata(predictor))
         atomic_write(path, lambda target: onnx.save(model, str(target)))
 
 
@@ -262,7 +262,7 @@ def write_onnx_int8(predictor: Predictor, calibration: np.ndarray, path: Path) -
         onnx.helper.set_model_props(
             model,
             {
-                **onnx_metadata(predictor),
+                **_onnx_metadata(predictor),
                 "facepalsy.quantisation": f"int8 static, {len(calibration)} calibration images",
             },
         )

@@ -181,7 +181,7 @@ class RecordStore:
             reference=_reference(exam),
             run=run,
             facepalsy_version=__version__,
-            document=private_document(exam),
+            document=_private_document(exam),
             regions=[
                 RegionRow(
                     region=name,
@@ -291,7 +291,7 @@ def _reference(exam: Exam) -> dict:
     return {key: reference[key] for key in ("source", "date", "count") if key in reference}
 
 
-def private_document(exam: Exam) -> dict:
+def _private_document(exam: Exam) -> dict:
     """exam.json without what may name the patient: the folder, the file names and a video's path."""
     document = exam.to_dict()
     document.pop("person", None)

@@ -34,6 +34,16 @@ MODEL_FORMAT = 2  # model.pt: 2 carries a ModelSpec; 1 (before it) carried the t
 CHECKPOINT_FORMAT = 1  # checkpoints/last.ckpt, checked by --resume
 
 
+@dataclasses.dataclass(frozen=True)
+class Exclusions:
+    """A run's images left out at decoding (``excluded.json``): the one count every report, card and ``metrics.json``
+    of the run's test split uses."""
+
+    unreadable: int = 0
+    no_face: int = 0  # without the usable face the model needs, in the whole data set
+    no_face_test: int = 0  # of those, the ones that fell in the test split
+
+
 OLD_EPOCHS_FILE = "history.csv"  # the training curve in runs written before it was told apart from patient history
 
 
@@ -62,9 +72,6 @@ class ResultFiles:
     # a run's images left out at decoding: unreadable, without a usable face, and how many of those fell in the test
     # split (the one count every report, card and metrics.json of the run's test split uses)
     excluded = property(lambda self: self.path / "excluded.json")
-
-    def read_metrics(self) -> dict:
-        return read_json(self.metrics)
 
 
 class RunFolder(ResultFiles, _Locked):
@@ -236,6 +243,13 @@ class RunFolder(ResultFiles, _Locked):
             rows = list(csv.DictReader(f))
         samples = [Sample(r["path"], CLASSES.index(r["label"]), r["subject"], r.get("source", "")) for r in rows]
         return samples, [r["split"] for r in rows]  # split files from before sources have no source column
+
+    def write_exclusions(self, exclusions: Exclusions) -> None:
+        atomic_write_json(self.excluded, dataclasses.asdict(exclusions))
+
+    def read_exclusions(self) -> Exclusions | None:
+        """The run's exclusions (None for runs trained before they were written)."""
+        return Exclusions(**read_json(self.excluded)) if self.excluded.is_file() else None
 
     def write_epochs(self, log: EpochLog) -> None:
         atomic_write_csv(self.epochs, EPOCH_COLUMNS, [dataclasses.asdict(e) for e in log.epochs])

@@ -163,7 +163,7 @@ def resume_cv(out: str | Path, progress: bool = True, ray: RayPlan | None = None
         assignments = fold_assignments(samples, plan["protocol"], plan["folds"], config.val_fraction, config.seed)
         with cv.folds_table.open(newline="", encoding="utf-8") as f:
             recorded = list(csv.DictReader(f))
-        if recorded != [{k: str(v) for k, v in row.items()} for row in fold_rows(samples, assignments)]:
+        if recorded != [{k: str(v) for k, v in row.items()} for row in _fold_rows(samples, assignments)]:
             raise DataError(
                 f"{', '.join(config.data)}: the data changed since this cross-validation started "
                 f"(its folds differ from {cv.folds_table}); start again with --overwrite"
@@ -202,7 +202,7 @@ def _run_folds(
     """Train the folds not yet complete (sequentially, in parallel with ``devices`` > 1, or as Ray tasks), then pool
     all of them."""
     fold_dirs = [cv.fold(k) for k in range(len(assignments))]
-    metrics = {k: Evaluation.from_dict(fold.read_metrics()) for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
+    metrics = {k: Evaluation.read(fold) for k, fold in enumerate(fold_dirs) if _fold_done(fold)}
     todo = [k for k in range(len(fold_dirs)) if k not in metrics]
     if metrics and progress:
         console.print(f"{len(metrics)} of {len(fold_dirs)} folds already complete; running the other {len(todo)}")
@@ -361,10 +361,10 @@ def _fold_worker_run(
 
 def write_folds(path: Path, samples: list[Sample], assignments: list[list[str]]) -> None:
     """folds.csv: which subject was tested in which fold, with its label and image count."""
-    atomic_write_csv(path, ["fold", "subject", "label", "test_images"], fold_rows(samples, assignments))
+    atomic_write_csv(path, ["fold", "subject", "label", "test_images"], _fold_rows(samples, assignments))
 
 
-def fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]:
+def _fold_rows(samples: list[Sample], assignments: list[list[str]]) -> list[dict]:
     rows = []
     for k, assignment in enumerate(assignments):
         tested: dict[str, list[Sample]] = {}

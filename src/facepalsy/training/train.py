@@ -24,8 +24,7 @@ from facepalsy.evaluation.audit_result import Audit
 from facepalsy.evaluation.check import guard_split, perceptual_hashes
 from facepalsy.evaluation.evaluate import evaluate_arrays
 from facepalsy.evaluation.metrics import binary_metrics, choose_operating_point
-from facepalsy.evaluation.model_card import test_left_out
-from facepalsy.evaluation.results import Evaluation
+from facepalsy.evaluation.results import Evaluation, LeftOut
 from facepalsy.evaluation.validation import choose_temperature, threshold_interval
 from facepalsy.files import atomic_write_json
 from facepalsy.inference.network import use_bf16
@@ -35,7 +34,7 @@ from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
 from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
-from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder
+from facepalsy.runfolder import CHECKPOINT_FORMAT, Exclusions, RunFolder
 from facepalsy.runfolder.locks import is_rank_zero
 from facepalsy.training.loop import (
     AtomicCheckpointIO,
@@ -160,7 +159,7 @@ def _train_prepared(
     if writer:
         unreadable, no_face = write_left_out(run, left_out, root)
         test = sum(part == "test" for part in every[len(kept) :])
-        atomic_write_json(run.excluded, {"unreadable": unreadable, "no_face": no_face, "no_face_test": test})
+        run.write_exclusions(Exclusions(unreadable, no_face, test))
     if writer:
         audit_training_data(root, kept, run.audit, spec, config.seed, progress)
     return fit_split(config, run, model, images, kept, assignment, progress=progress, notes=notes, callbacks=callbacks)
@@ -310,7 +309,7 @@ def finish_run(
         [samples[i] for i in test],
         notes=notes,
         seed=config.seed,
-        left_out=test_left_out(run),
+        left_out=LeftOut(0, (run.read_exclusions() or Exclusions()).no_face_test),
         features=features(parts == "test"),
         details=details,
     )

@@ -74,7 +74,7 @@ def journal(out: Path) -> Path:
     return out if out.suffix.lower() == ".csv" else out.with_name(out.name + ".partial.csv")
 
 
-def scored_already(out: Path) -> dict[str, str]:
+def _scored_already(out: Path) -> dict[str, str]:
     """Path → SHA-256 of the rows already in ``out`` (a Parquet file and its journal), after cutting off a last row
     torn by a kill mid-write; a later row of a path overrides an earlier one."""
     done = {row["path"]: row["sha256"] for row in _parquet_rows(out)} if out.suffix.lower() == ".parquet" else {}
@@ -193,7 +193,7 @@ def score_archive(
         _pyarrow_parquet()  # missing pyarrow fails before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [Path(path).absolute() for path in paths]
-    done = scored_already(out)
+    done = _scored_already(out)
     hashes = {}
     for path in paths:
         try:

@@ -67,7 +67,7 @@ SYNKINESIS_NARROWING = 0.20  # one eye closes this much more (share of its resti
 SYNKINESIS_EXPRESSIONS = ("smile", "pucker")
 
 
-def side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
+def _side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
     """Per side, from a 468×2 eye-frame mesh: brow height, eye opening, nose-to-mouth-corner length, mouth corner
     position."""
     eye_rings = (RIGHT_EYE_RING, LEFT_EYE_RING)
@@ -84,7 +84,7 @@ def side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
     return values
 
 
-def movement(rest: dict, expression: dict, value: str) -> dict[str, float]:
+def _movement(rest: dict, expression: dict, value: str) -> dict[str, float]:
     """How far each side's value moved from rest (absolute; a displacement length for the mouth corner)."""
     if value == "mouth_corner":
         return {side: float(np.hypot(*(expression[side][value] - rest[side][value]))) for side in ("right", "left")}
@@ -108,7 +108,7 @@ class Measured:
     landmarks: np.ndarray | None = None
 
 
-def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
+def _exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
     """Per region: the resting reading, movement per side, symmetry of movement, flags, weaker side."""
     rest = measured.get("rest")
     regions = {}
@@ -119,7 +119,7 @@ def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
         sides = {r.weaker_side for r in flagged.values()}
         moved, note = None, None
         if rest is not None and used is not None:
-            moved = movement(rest.values, measured[used].values, value)
+            moved = _movement(rest.values, measured[used].values, value)
         elif used is None:
             note = f"no {' or '.join(expressions)} photo: movement not measured"
         else:
@@ -145,7 +145,7 @@ def exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
     return regions
 
 
-def synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
+def _synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
     """An eye that narrows clearly more than the other during smile or pucker (relative to its resting opening)."""
     rest = measured.get("rest")
     if rest is None:
@@ -168,7 +168,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
     """The exam from its measured expressions: regions, the top-level flag, what was measured and what is missing,
     the palsy pattern and the eFACE-style grade (its mm scale from an iris of ``iris_mm``). ``extra``: Exam's fields
     for photos (no_face, unnamed_files) or a video (video)."""
-    regions = exam_regions(measured)
+    regions = _exam_regions(measured)
     outside = any(r.outside_healthy_range for r in regions.values())
     sides = {r.weaker_side for r in regions.values() if r.weaker_side in ("right", "left", "both")}
     side = (sides.pop() if len(sides) == 1 else "both") if sides else None
@@ -186,7 +186,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
         recognised_expressions={
             name: m.asymmetry.expression for name, m in measured.items() if not m.asymmetry.expression_named
         },
-        synkinesis_hint=synkinesis_hint(measured),
+        synkinesis_hint=_synkinesis_hint(measured),
         palsy_pattern=exam_pattern(regions, readings, outside, side),
         grade=grade(photos, side),
         **extra,
@@ -231,7 +231,7 @@ def exam_photos(
             still.append(expression)
         result.expression, result.expression_named = expression, True
         result.compare(norms)
-        measured[expression] = Measured(photos[expression].name, result, side_values(result.mesh), crop, landmarks)
+        measured[expression] = Measured(photos[expression].name, result, _side_values(result.mesh), crop, landmarks)
     return measured, failed, unknown, mismatched, still
 
 
@@ -268,7 +268,7 @@ def exam_video(
                 rgb, found.face, source, VIDEO_VIEWS, crop=found.crop, crop_face=found.crop_face
             )
             result.compare(norms)
-            frames.append((time, Measured(source, result, side_values(result.mesh), crop, landmarks), rgb))
+            frames.append((time, Measured(source, result, _side_values(result.mesh), crop, landmarks), rgb))
         except BadImageError:
             frames.append((time, None, rgb))
     usable = [(t, m) for t, m, _ in frames if m is not None and not m.asymmetry.turned]
@@ -289,7 +289,7 @@ def exam_video(
     measured = {"rest": rest}
     peaks = {}
     for region, (_, value) in MOVEMENT.items():
-        moved = [sum(movement(rest.values, m.values, value).values()) for _, m in usable]
+        moved = [sum(_movement(rest.values, m.values, value).values()) for _, m in usable]
         best = int(np.argmax(moved))
         measured[PEAK_NAMES[region]] = usable[best][1]
         peaks[region] = {"time": round(usable[best][0], 3), "movement": round(moved[best], 4)}
