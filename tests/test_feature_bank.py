@@ -16,13 +16,13 @@ from facepalsy.runfolder import RunFolder
 from facepalsy.training import features as bank_module
 from facepalsy.training.cv import fold_assignments, run_cv
 from facepalsy.training.loop import PalsyModule
-from facepalsy.training.train import build_model, fit_split
+from facepalsy.training.train import fit_split, model_to_train
 
 FROZEN = [f for f in TINY_TRAIN_FLAGS if f != "--finetune"]
 
 
 def _module(config: Config) -> PalsyModule:
-    return PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), build_model(config))
+    return PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), model_to_train(config))
 
 
 def test_a_bank_computed_in_another_process_is_adopted_whole(synth_data):
@@ -126,7 +126,7 @@ def test_folds_share_the_bank_and_each_fold_equals_its_run_alone(tmp_path, synth
     alone = fit_split(
         config.replace(split="subject"),
         RunFolder(tmp_path / "alone").make_ready(),
-        build_model(config),
+        model_to_train(config),
         loaded,
         samples,
         assignment,

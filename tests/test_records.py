@@ -40,7 +40,7 @@ def _photo(tmp_path: Path) -> Path:
 def _norms_with_mdc(mdc: float = 0.3) -> Norms:
     """The shipped reference with a stated MDC95 in every region, so the change words do not hang on its numbers."""
     regions = dict.fromkeys(("brow", "eye", "mid_face", "mouth"), mdc)
-    return dataclasses.replace(load_norms(), retest=Retest("stated", 10, 4.0, {"regions": regions, "overall": mdc}))
+    return dataclasses.replace(load_norms(), retest=Retest("stated", 10, 4.0, {}, regions, mdc))
 
 
 def _record(store: RecordStore, patient: str, photo: Path, score: float = 0.5, day: int = 0, keep: bool = False):

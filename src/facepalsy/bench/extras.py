@@ -32,7 +32,7 @@ def bench_shared_features(
     from facepalsy.runfolder import RunFolder
     from facepalsy.training import features
     from facepalsy.training.cv import fold_assignments, run_cv
-    from facepalsy.training.train import build_model, fit_split, forget_built_model
+    from facepalsy.training.train import fit_split, forget_model_to_train, model_to_train
 
     with tempfile.TemporaryDirectory() as tmp:
         data = make_synthetic_dataset(
@@ -53,13 +53,13 @@ def bench_shared_features(
             face_required=False,
         )
         features.forget_banks()
-        forget_built_model()
+        forget_model_to_train()
         start = time.perf_counter()
         run_cv(config, Path(tmp) / "cv", "lopo", progress=False)
         whole = time.perf_counter() - start
         passes_whole = features.backbone_passes()
         features.forget_banks()
-        forget_built_model()
+        forget_model_to_train()
         start = time.perf_counter()
         images, samples, _ = load_images(data, scan_dataset(data), size, progress=False)
         assignment = fold_assignments(samples, "lopo", subjects, config.val_fraction, config.seed)[0]
@@ -67,7 +67,7 @@ def bench_shared_features(
         fit_split(
             config.replace(split="subject"),
             RunFolder(Path(tmp) / "alone").make_ready(),
-            build_model(config),
+            model_to_train(config),
             images,
             samples,
             assignment,

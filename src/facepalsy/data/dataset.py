@@ -281,19 +281,24 @@ def split_samples(
     train, test = holdout(indices, labels, subjects, protocol, test_fraction, seed, "test")
     assignment = np.full(len(samples), "train", dtype=object)
     assignment[test] = "test"
-    if val_fraction > 0:
-        _, val = holdout(
-            train,
-            labels[train],
-            subjects[train],
-            protocol,
-            val_fraction / (1 - test_fraction),
-            seed,
-            "validation",
-            shrink=True,
-        )
-        assignment[val] = "val"
+    carve_validation(assignment, train, labels, subjects, protocol, val_fraction / (1 - test_fraction), seed)
     return list(assignment)
+
+
+def carve_validation(
+    assignment: np.ndarray,
+    train: np.ndarray,
+    labels: np.ndarray,
+    subjects: np.ndarray,
+    protocol: str,
+    fraction: float,
+    seed: int,
+) -> None:
+    """Mark ``fraction`` of the training side (the indices ``train``) "val" in ``assignment``, with the split's
+    protocol: the one carve-off of a split and of every cross-validation fold. Nothing with ``fraction`` 0."""
+    if fraction > 0:
+        _, val = holdout(train, labels[train], subjects[train], protocol, fraction, seed, "validation", shrink=True)
+        assignment[val] = "val"
 
 
 def holdout(

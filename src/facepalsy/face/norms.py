@@ -120,20 +120,31 @@ class Ranges:
 @dataclass(frozen=True)
 class Retest:
     """The minimal detectable change (MDC95) between two visits, from healthy photos measured again on re-taken
-    views."""
+    views: per measure (|left − right|), per region score and of the overall score."""
 
     method: str  # how the photos were re-taken
     photos: int
     views_per_photo: float
-    mdc95: dict  # "measures" and "regions": name → MDC95; "overall": the overall score's
+    measures: dict[str, float]
+    regions: dict[str, float]
+    overall: float | None = None
 
-    @property
-    def regions(self) -> dict[str, float]:
-        return self.mdc95.get("regions", {})
+    def to_dict(self) -> dict:
+        mdc95 = {"measures": self.measures, "regions": self.regions}
+        mdc95 |= {"overall": self.overall} if self.overall is not None else {}
+        return {"method": self.method, "photos": self.photos, "views_per_photo": self.views_per_photo, "mdc95": mdc95}
 
-    @property
-    def overall(self) -> float | None:
-        return self.mdc95.get("overall")
+    @classmethod
+    def from_dict(cls, values: dict) -> Retest:
+        mdc95 = values["mdc95"]
+        return cls(
+            values["method"],
+            values["photos"],
+            values["views_per_photo"],
+            mdc95.get("measures", {}),
+            mdc95.get("regions", {}),
+            mdc95.get("overall"),
+        )
 
 
 @dataclass(frozen=True)
@@ -173,7 +184,7 @@ class Norms:
             "expression_counts": self.expression_counts,
             "rest_sizes": self.rest_sizes,
         }
-        return values | ({"retest": asdict(self.retest)} if self.retest else {})
+        return values | ({"retest": self.retest.to_dict()} if self.retest else {})
 
     @classmethod
     def from_dict(cls, values: dict) -> Norms:
@@ -186,7 +197,7 @@ class Norms:
             {name: Ranges.from_dict(r) for name, r in values.get("expressions", {}).items()},
             values.get("expression_counts", {}),
             values.get("rest_sizes", {}),
-            Retest(**retest) if retest else None,
+            Retest.from_dict(retest) if retest else None,
             values["format"],
         )
 
@@ -240,11 +251,9 @@ def retest_mdc(retakes: list[list[dict[str, float]]], ranges: Ranges, method: st
         method,
         len(retakes),
         round(float(np.mean([len(v) for v in retakes])), 1),
-        {
-            "measures": {m: mdc(lambda d, m=m: abs(d[m])) for m in WEAKER_SIGN},
-            "regions": {r: mdc(lambda d, r=r: region_score(d, ranges, r)) for r in REGIONS},
-            "overall": mdc(lambda d: overall_score(d, ranges)),
-        },
+        {m: mdc(lambda d, m=m: abs(d[m])) for m in WEAKER_SIGN},
+        {r: mdc(lambda d, r=r: region_score(d, ranges, r)) for r in REGIONS},
+        mdc(lambda d: overall_score(d, ranges)),
     )
 
 

@@ -25,7 +25,7 @@ from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, Stra
 
 from facepalsy.cluster import RayPlan
 from facepalsy.config import PROTOCOLS, Config, load_config, save_config
-from facepalsy.data.dataset import CLASSES, Sample, holdout, load_images, write_left_out
+from facepalsy.data.dataset import CLASSES, Sample, carve_validation, load_images, write_left_out
 from facepalsy.errors import DataError, FacepalsyError, Interrupted
 from facepalsy.evaluation.calibration import EACH_FOLD, POOLED, Calibration
 from facepalsy.evaluation.check import perceptual_hashes
@@ -48,9 +48,9 @@ from facepalsy.runfolder import CvFolder, RunFolder, read_json
 from facepalsy.training.cv_ray import run_folds_on_ray
 from facepalsy.training.train import (
     audit_training_data,
-    build_model,
     fit_fold,
     fit_split,
+    model_to_train,
     training_device,
     with_precision,
 )
@@ -99,18 +99,7 @@ def fold_assignments(
     for train_idx, test_idx in splitter.split(np.zeros(len(samples)), labels, groups):
         assignment = np.full(len(samples), "train", dtype=object)
         assignment[test_idx] = "test"
-        if val_fraction > 0:
-            _, val = holdout(
-                train_idx,
-                labels[train_idx],
-                subjects[train_idx],
-                split_protocol,
-                val_fraction,
-                seed,
-                "validation",
-                shrink=True,
-            )
-            assignment[val] = "val"
+        carve_validation(assignment, train_idx, labels, subjects, split_protocol, val_fraction, seed)
         assignments.append(list(assignment))
     return assignments
 
@@ -131,7 +120,7 @@ def run_cv(
     """
     config = with_precision(config.resolved())  # the folds record their operating point and precision
     _, samples = config.scan()  # fail fast on the data folder, then on backbone or weights
-    build_model(config)
+    model_to_train(config)
     config = config.replace(split="frame" if protocol == "frame" else "subject")
     cv = CvFolder(out)
     with cv.lock():
@@ -241,7 +230,7 @@ def _run_folds(
                 metrics[k] = fit_split(
                     config,
                     fold_dirs[k],
-                    build_model(config),
+                    model_to_train(config),
                     images,
                     samples,
                     assignments[k],

@@ -24,7 +24,7 @@ from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.runfolder import RunFolder
 from facepalsy.training.features import adopt_bank, backbone_passes, bank_key, feature_bank
 from facepalsy.training.loop import PalsyModule
-from facepalsy.training.train import build_model, fit_fold, training_device
+from facepalsy.training.train import fit_fold, model_to_train, training_device
 
 
 def _bank_task(config: Config, images: np.ndarray, threads: int) -> tuple[tuple, dict[int, np.ndarray]]:
@@ -32,7 +32,7 @@ def _bank_task(config: Config, images: np.ndarray, threads: int) -> tuple[tuple,
     import torch
 
     torch.set_num_threads(threads)
-    module = PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), build_model(config))
+    module = PalsyModule(config.to_dict(), config.model_spec().preprocess.to_dict(), model_to_train(config))
     bf16 = use_bf16(config.precision, training_device(config))
     module.to(training_device(config))
     bank = feature_bank(module, config, images, bf16)

@@ -183,7 +183,7 @@ def bank_key(module, config: Config, images: np.ndarray, bf16: bool) -> tuple:
 def backbone_digest(model) -> str:
     """A content hash of the backbone's weights: which frozen backbone computed the features, or is missing from a
     checkpoint. Only frozen backbones are hashed, so the hash is kept while the backbone lives: the folds of a
-    cross-validation share one (``build_model``), and hashing VGG16's 58 MB takes 0.1 s a fold otherwise."""
+    cross-validation share one (``model_to_train``), and hashing VGG16's 58 MB takes 0.1 s a fold otherwise."""
     known = _backbone_digests.get(id(model.features))
     if known is not None and known[0]() is model.features:
         return known[1]

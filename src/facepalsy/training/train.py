@@ -66,7 +66,7 @@ def with_precision(config: Config) -> Config:
 _built: dict[tuple, VGGClassifier] = {}  # the last model built, kept for the next fold or run of this process
 
 
-def build_model(config: Config) -> VGGClassifier | None:
+def model_to_train(config: Config) -> VGGClassifier | None:
     """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline.
 
     The model built last is kept: the next call with the same backbone, weights and seed (the next fold of a
@@ -89,7 +89,7 @@ def build_model(config: Config) -> VGGClassifier | None:
     return copy.deepcopy(template, memo=shared)
 
 
-def forget_built_model() -> None:
+def forget_model_to_train() -> None:
     """Drop the kept model (the benchmark times a fold alone as a new process would run it)."""
     _built.clear()
 
@@ -111,7 +111,7 @@ def train(
     """
     _, samples = config.scan()  # a wrong folder fails before any weights are fetched
     config = with_precision(config.resolved())  # the run records its operating point and the precision it trains in
-    model = build_model(config)
+    model = model_to_train(config)
     run, writer = RunFolder(out), is_rank_zero()
     with run.lock() if writer else nullcontext():
         if writer:
@@ -235,7 +235,7 @@ def fit_split(
 
 def fit_fold(config: Config, fold: RunFolder, images: np.ndarray, samples, assignment, details: bool) -> Evaluation:
     """One cross-validation fold as a worker process or Ray task trains it: its own model, no progress output."""
-    return fit_split(config, fold, build_model(config), images, samples, assignment, progress=False, details=details)
+    return fit_split(config, fold, model_to_train(config), images, samples, assignment, progress=False, details=details)
 
 
 def finish_run(
@@ -338,7 +338,7 @@ def resume(out: str | Path, epochs: int | None = None, progress: bool = True) ->
         images, kept, _ = load_images(config.root, samples, config.image_size, False, progress and writer, spec.face)
         # a fine-tuned backbone is in the checkpoint; a frozen one is rebuilt from the run's weights (and checked
         # against its digest)
-        model = create_model(config.backbone, weights="none") if config.finetune else build_model(config)
+        model = create_model(config.backbone, weights="none") if config.finetune else model_to_train(config)
         return _fit(config, run, model, images, kept, assignment, resume=True, progress=progress)
 
 
