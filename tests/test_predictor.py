@@ -216,6 +216,22 @@ def test_operating_point_option_is_recorded_in_the_model(synth_data, tmp_path):
     assert main(["train", str(synth_data), "--out", str(tmp_path / "bad"), "--operating-point", "recall=0.9"]) == 2
 
 
+def test_one_inference_settings_value_passes_through_every_door(tiny_run):
+    from facepalsy.errors import FacepalsyError
+    from facepalsy.inference.settings import InferenceSettings
+
+    settings = InferenceSettings(precision="fp32", threshold=0.9, calibrated=False)
+    by_value, by_keywords = (
+        facepalsy.load(tiny_run, settings),
+        facepalsy.load(tiny_run, precision="fp32", threshold=0.9, calibrated=False),
+    )
+    assert by_value.settings == by_keywords.settings == settings and by_value.threshold == 0.9
+    assert facepalsy.load(tiny_run, settings, threshold=0.2).threshold == 0.2  # a keyword overrides the value
+    for wrong in ({"engine": "tensorrt"}, {"precision": "fp16"}, {"threshold": 1.5}, {"batch_size": 0}):
+        with pytest.raises(FacepalsyError, match=next(iter(wrong))):
+            InferenceSettings(**wrong)
+
+
 def test_predictor_refuses_wrong_inputs_clearly(tiny_run, tmp_path):
     predictor = facepalsy.load(tiny_run)
     with pytest.raises(InputError, match="uint8"):

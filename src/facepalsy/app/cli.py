@@ -39,7 +39,7 @@ from facepalsy.app.flags import Parser, common_flags, config_flags, inference_fl
 from facepalsy.config import PROTOCOLS
 from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted, display_path
-from facepalsy.inference.predictor import ENGINES
+from facepalsy.inference.settings import ENGINES
 from facepalsy.models.spec import PRECISIONS
 
 SINGLE_PROCESS_COMMANDS = {

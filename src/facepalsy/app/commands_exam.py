@@ -74,11 +74,12 @@ def cmd_exam(args: argparse.Namespace) -> int:
     from facepalsy.data.exam_names import read_name_map
     from facepalsy.face.norms import load_norms
     from facepalsy.inference.predictor import load
+    from facepalsy.inference.settings import InferenceSettings
     from facepalsy.workflows.exam import run_exam
 
     check_record_flags(args)
     _check_iris(args.iris_mm)
-    predictor = load(args.run, precision=args.precision) if args.run else None
+    predictor = load(args.run, InferenceSettings(precision=args.precision)) if args.run else None
     out = Path(args.out or f"exam_{Path(args.path).stem}")
     names = read_name_map(args.names) if args.names else None
     options = {"names": names, "fps": args.fps, "iris_mm": args.iris_mm}

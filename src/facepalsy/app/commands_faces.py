@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.markdown import Markdown
 from rich.table import Table
 
+from facepalsy.app.flags import inference_settings
 from facepalsy.app.render import pattern_note, print_audit, reading_table
 from facepalsy.errors import EXIT_USER_ERROR, FacepalsyError, Interrupted
 from facepalsy.log import console, result_console
@@ -25,15 +26,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from facepalsy.inference.predictor import load
     from facepalsy.workflows.archive import archive_inputs, is_archive_output, score_archive
 
-    load_predictor = functools.partial(
-        load,
-        args.run,
-        engine=args.engine,
-        precision=args.precision,
-        threshold=args.threshold,
-        calibrated=not args.uncalibrated,
-        batch_size=args.batch_size,
-    )
+    load_predictor = functools.partial(load, args.run, inference_settings(args))
     if is_archive_output(args.out):
         paths = archive_inputs(args.images)
         if not paths:
@@ -118,13 +111,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from facepalsy.evaluation.report import write_explain_report
     from facepalsy.inference.predictor import load
 
-    predictor = load(
-        args.run,
-        engine=args.engine,
-        threshold=args.threshold,
-        precision=args.precision,
-        calibrated=not args.uncalibrated,
-    )
+    predictor = load(args.run, inference_settings(args))
     if not predictor.is_cnn:
         raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
     results = predictor.predict(expand_inputs(args.images), cam_dir=Path(args.out))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from facepalsy.app.flags import resolve_config
+from facepalsy.app.flags import inference_settings, resolve_config
 from facepalsy.app.render import print_cv, print_result
 from facepalsy.errors import FacepalsyError
 from facepalsy.log import console, result_console
@@ -66,10 +66,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data=args.data,
         out=args.out,
         skip_bad=args.skip_bad,
-        precision=args.precision,
-        threshold=args.threshold,
-        engine=args.engine,
-        calibrated=not args.uncalibrated,
+        settings=inference_settings(args),
     )
     from facepalsy.runfolder import RunFolder
 
@@ -256,10 +253,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth_file=args.auth_file,
         db=args.db,
         keep_uploads=args.keep_uploads,
-        precision=args.precision,
-        threshold=args.threshold,
-        engine=args.engine,
-        calibrated=not args.uncalibrated,
+        settings=inference_settings(args),
         forget_after=args.forget_after,
     )
     return 0

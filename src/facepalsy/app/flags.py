@@ -8,7 +8,7 @@ import difflib
 from pathlib import Path
 
 from facepalsy.config import LOGGERS, SCHEDULES, SPLITS, Config, load_config
-from facepalsy.inference.predictor import ENGINES
+from facepalsy.inference.settings import ENGINES, InferenceSettings
 from facepalsy.models.baseline import ALIASES
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.spec import PRECISIONS
@@ -181,6 +181,12 @@ def inference_flags(parser: argparse.ArgumentParser) -> None:
         help="torch (default); onnx / onnx-int8: RUN/model.onnx / "
         "RUN/model-int8.onnx with onnxruntime (see facepalsy export)",
     )
+
+
+def inference_settings(args: argparse.Namespace) -> InferenceSettings:
+    """The InferenceSettings a command's ``inference_flags`` (and ``--batch-size`` where it has one) ask for."""
+    batch = {"batch_size": args.batch_size} if getattr(args, "batch_size", None) else {}
+    return InferenceSettings(args.engine, args.precision, args.threshold, not args.uncalibrated, **batch)
 
 
 def common_flags(parser: argparse.ArgumentParser, default) -> None:

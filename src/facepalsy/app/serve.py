@@ -31,6 +31,7 @@ from facepalsy.app.serve_workers import MicroBatcher, UploadJanitor
 from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
 from facepalsy.html_report import write_html_report
 from facepalsy.inference.predictor import Predictor, load
+from facepalsy.inference.settings import InferenceSettings
 from facepalsy.log import console
 
 WEB_INSTALL = "pip install 'gradio>=6'  (or: bash scripts/setup)"
@@ -400,10 +401,7 @@ def serve(
     auth_file: str | Path | None = None,
     db: str | None = None,
     keep_uploads: str | Path | None = None,
-    precision: str = "auto",
-    threshold: float | None = None,
-    calibrated: bool = True,
-    engine: str = "torch",
+    settings: InferenceSettings | None = None,
     forget_after: float = FORGET_AFTER,
 ) -> None:
     """Start the page and block until SIGINT or SIGTERM; then stop within seconds, deleting the working folder. A
@@ -414,7 +412,7 @@ def serve(
         import gradio  # noqa: F401
     except ImportError as exc:
         raise FacepalsyError(f"the web page needs gradio, which is not installed: {WEB_INSTALL}") from exc
-    predictor = load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated)
+    predictor = load(run_dir, settings)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     workdir = Path(tempfile.mkdtemp(prefix="facepalsy-serve-"))
     os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # every upload lands here, and only here

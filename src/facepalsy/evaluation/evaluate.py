@@ -22,6 +22,7 @@ from facepalsy.evaluation.results import Evaluation, LeftOut
 from facepalsy.evaluation.validation import TemperatureChoice
 from facepalsy.files import atomic_write_csv, atomic_write_json
 from facepalsy.inference.predictor import Predictor, load
+from facepalsy.inference.settings import InferenceSettings
 from facepalsy.log import console
 from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.plots import plot_confusion_matrix, plot_reliability
@@ -195,16 +196,14 @@ def evaluate_run(
     out: str | Path | None = None,
     skip_bad: bool = False,
     progress: bool = True,
-    precision: str = "auto",
-    threshold: float | None = None,
-    calibrated: bool = True,
-    engine: str = "torch",
+    settings: InferenceSettings | None = None,
 ) -> tuple[Evaluation, Path]:
-    """Evaluate on the run's own test split, or on every image of another data folder.
+    """Evaluate on the run's own test split, or on every image of another data folder, the model used as ``settings``
+    say (the run's own threshold and probabilities by default).
 
     With ``skip_bad``, unreadable images are left out and listed in ``OUT/bad_images.txt``.
     """
-    predictor = load(run_dir, engine=engine, precision=precision, threshold=threshold, calibrated=calibrated)
+    predictor = load(run_dir, settings)
     run = predictor.run
     config = run.read_config()
     if data is None:

@@ -11,6 +11,7 @@ policy, resizing, normalisation, precision and the run's operating threshold liv
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -29,26 +30,24 @@ from facepalsy.face.norms import Norms
 from facepalsy.face.pattern import PalsyPattern
 from facepalsy.inference.network import predict_probabilities, run_now, use_bf16
 from facepalsy.inference.prediction import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
+from facepalsy.inference.settings import InferenceSettings
 from facepalsy.models.operating_point import apply_temperature, is_palsy
-from facepalsy.models.spec import PRECISIONS, ModelSpec
+from facepalsy.models.spec import ModelSpec
 from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import RunFolder
 
-ENGINES = ("torch", "onnx", "onnx-int8")
 ImageLike = str | Path | Image.Image | np.ndarray
 
 
 def load(
     run_dir: str | Path,
+    settings: InferenceSettings | None = None,
     *,
-    engine: str = "torch",
-    precision: str = "auto",
-    batch_size: int = 32,
-    threshold: float | None = None,
-    calibrated: bool = True,
     finished_only: bool = True,
+    **overrides,
 ) -> "Predictor":
-    """The Predictor of a trained run folder (CNN or landmark baseline).
+    """The Predictor of a trained run folder (CNN or landmark baseline), used as ``settings`` say (or as the keyword
+    ``overrides`` of them say: ``facepalsy.load(run, engine="onnx")``).
 
     ``engine="onnx"`` runs RUN/model.onnx, ``"onnx-int8"`` RUN/model-int8.onnx (``facepalsy export``) with
     onnxruntime; the model spec (face policy, size, threshold, temperature) then comes from the file's
@@ -58,8 +57,8 @@ def load(
     ``threshold`` overrides the run's operating threshold; ``precision="fp32"`` turns bf16 off;
     ``calibrated=False`` gives the network's own probabilities instead of the temperature-scaled ones.
     """
-    if engine not in ENGINES:
-        raise FacepalsyError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    settings = dataclasses.replace(settings or InferenceSettings(), **overrides)
+    engine = settings.engine
     run = RunFolder(run_dir)
     if finished_only:
         run.require_finished()
@@ -91,16 +90,7 @@ def load(
                 f"export again: facepalsy export {run.path} --format {engine}"
             )
         spec = onnx.spec()
-    return Predictor(
-        spec,
-        model,
-        run,
-        onnx=onnx,
-        precision=precision,
-        batch_size=batch_size,
-        threshold=threshold,
-        calibrated=calibrated,
-    )
+    return Predictor(spec, model, run, onnx=onnx, settings=settings)
 
 
 class Predictor:
@@ -113,20 +103,14 @@ class Predictor:
         run: RunFolder | None = None,
         *,
         onnx=None,
-        precision: str = "auto",
-        batch_size: int = 32,
-        threshold: float | None = None,
-        calibrated: bool = True,
+        settings: InferenceSettings | None = None,
+        **overrides,
     ):
-        if precision not in PRECISIONS:
-            raise FacepalsyError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if batch_size < 1:
-            raise FacepalsyError(f"batch_size must be at least 1, got {batch_size}")
-        if threshold is not None and not 0 <= threshold <= 1:
-            raise FacepalsyError(f"threshold must be between 0 and 1, got {threshold}")
         self.spec, self.model, self.run, self.onnx = spec, model, run, onnx
-        self.precision, self.batch_size, self.threshold_override = precision, batch_size, threshold
-        self.calibrated = calibrated  # apply the run's temperature (when it has one)
+        self.settings = dataclasses.replace(settings or InferenceSettings(), **overrides)
+        self.precision, self.batch_size = self.settings.precision, self.settings.batch_size
+        self.threshold_override = self.settings.threshold
+        self.calibrated = self.settings.calibrated  # apply the run's temperature (when it has one)
         self._decoders: ThreadPoolExecutor | None = None  # kept: each thread keeps its face detector (costly to create)
         self._norms: Norms | None = None  # the shipped healthy reference, read at the first palsy pattern
 

@@ -29,6 +29,7 @@ from facepalsy.evaluation.validation import choose_temperature, threshold_interv
 from facepalsy.files import atomic_write_json
 from facepalsy.inference.network import use_bf16
 from facepalsy.inference.predictor import load
+from facepalsy.inference.settings import InferenceSettings
 from facepalsy.log import console, quiet
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
@@ -260,7 +261,7 @@ def finish_run(
     :func:`fit_split`."""
     parts = np.array(assignment)
     labels = np.array([s.label for s in samples])
-    predictor = load(run.path, precision=config.precision, calibrated=False, finished_only=False)
+    predictor = load(run.path, InferenceSettings(precision=config.precision, calibrated=False), finished_only=False)
     val = parts == "val"
 
     def features(part: np.ndarray):
