@@ -312,7 +312,7 @@ def test_one_pixel_limit_with_one_wording_in_cli_library_and_web_page(side, tiny
     assert sentence in capsys.readouterr().err
     assert facepalsy.load(tiny_run).predict(path).error == sentence
     pytest.importorskip("gradio", reason="the web page is the web extra")
-    from facepalsy.app.serve import Analyzer
+    from facepalsy.app.page_analysis import Analyzer
 
     assert sentence in Analyzer(facepalsy.load(tiny_run), tmp_path / "work").photo(str(path)).verdict
 

@@ -254,7 +254,7 @@ def _speaks_of_landmarks(run, data, tmp_path, capsys) -> None:
     said = capsys.readouterr()
     assert not CNN_WORDS.search(said.out + said.err), said
     pytest.importorskip("gradio", reason="the web page is the web extra")
-    from facepalsy.app.serve import Analyzer
+    from facepalsy.app.page_analysis import Analyzer
 
     analysis = Analyzer(facepalsy.load(run), tmp_path / "work").analyze(image, image.name)
     assert analysis.cam is None and analysis.landmarks is not None

@@ -156,7 +156,7 @@ def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tiny
 
 def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):
     import facepalsy
-    from facepalsy.app.serve import Analyzer
+    from facepalsy.app.page_analysis import Analyzer
 
     analyzer = Analyzer(facepalsy.load(tiny_run), tmp_path / "work")
     uploads = []

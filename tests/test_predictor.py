@@ -73,7 +73,7 @@ def _lossless_video(rgb: np.ndarray, path: Path, seconds: float = 1.0, fps: int 
 
 def _check_parity(run: Path, images: list[Path], tmp_path: Path, capsys) -> dict[str, int]:
     """Every door gives the same outcome for each image; returns how many got a verdict and how many 'no face'."""
-    from facepalsy.app.serve import Analyzer
+    from facepalsy.app.page_analysis import Analyzer
 
     predictor = facepalsy.load(run, precision="fp32")
     onnx = facepalsy.load(run, engine="onnx")

@@ -103,7 +103,7 @@ def test_twenty_concurrent_requests_match_predict(server, faces, tiny_run):
 @pytest.fixture
 def analyzer(tiny_run, tmp_path):
     import facepalsy
-    from facepalsy.app.serve import Analyzer
+    from facepalsy.app.page_analysis import Analyzer
 
     return Analyzer(facepalsy.load(tiny_run), tmp_path / "work", keep_uploads=tmp_path / "kept")
 
@@ -118,7 +118,7 @@ def _upload(tmp_path, name: str, data: bytes) -> str:
 def test_bad_uploads_get_a_sentence_not_an_exception(analyzer, tmp_path, faces, monkeypatch):
     from PIL import Image
 
-    from facepalsy.app import serve
+    from facepalsy.app import page_analysis
 
     assert "file is empty" in analyzer.photo(_upload(tmp_path, "empty.jpg", b"")).verdict
     assert "could not be read as an image" in analyzer.photo(_upload(tmp_path, "text.jpg", b"plain text")).verdict
@@ -129,7 +129,7 @@ def test_bad_uploads_get_a_sentence_not_an_exception(analyzer, tmp_path, faces, 
     Image.new("RGB", (300, 300), (120, 120, 120)).save(wall)
     # this run was trained on whole images: it labels the wall, and says no face was found
     assert "No face found; this model labels the whole image" in analyzer.photo(str(wall)).verdict
-    monkeypatch.setattr(serve, "IMAGE_LIMIT_MB", 0)
+    monkeypatch.setattr(page_analysis, "IMAGE_LIMIT_MB", 0)
     assert (
         "the limit for a photo is 0 MB" in analyzer.photo(_upload(tmp_path, "big.jpg", faces[0].read_bytes())).verdict
     )
@@ -148,7 +148,7 @@ def test_a_good_photo_gives_everything_and_is_kept_only_on_request(analyzer, fac
 
 
 def test_janitor_deletes_after_the_grace_period_and_restarts_on_reuse(tmp_path):
-    from facepalsy.app.serve_workers import UploadJanitor
+    from facepalsy.app.page_workers import UploadJanitor
 
     janitor = UploadJanitor(grace=0.3)
     path = tmp_path / "upload.jpg"
