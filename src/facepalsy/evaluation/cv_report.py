@@ -12,15 +12,14 @@ from facepalsy.data.dataset import CLASSES, data_folders, scan_root
 from facepalsy.evaluation.audit_result import read_audit
 from facepalsy.evaluation.model_card import (
     ModelCard,
-    code_sentence,
+    card_facts,
     exclusions_sentence,
-    landmark_model_sentence,
     subgroup_section,
 )
 from facepalsy.evaluation.results import CvSummary, LeftOut
 from facepalsy.files import atomic_write_text
 from facepalsy.models.operating_point import default_rule
-from facepalsy.runfolder import CvFolder, RunFolder, read_json
+from facepalsy.runfolder import CvFolder, RunFolder
 
 
 def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
@@ -28,16 +27,15 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
     subgroups."""
     folds = [RunFolder(cv.path / fold.run) for fold in result.folds]
     spec = folds[0].read_model()[0]
-    provenance = read_json(folds[0].provenance) if folds[0].provenance.is_file() else {"data": {}, "environment": {}}
+    facts = card_facts(folds[0], config, spec, folds=len(folds))
     rows = [row for fold in folds for row in read_predictions(fold)]
     subjects_of = {label: {r["subject"] for r in rows if r["label"] == label} for label in CLASSES}
     images_of = {label: sum(r["label"] == label for r in rows) for label in CLASSES}
     pooled = result.pooled
-    data_hash = provenance["data"].get("content_sha256", "not recorded")
     return ModelCard(
         title=f"{result.backbone}, {result.protocol} cross-validation",
         data=", ".join(data_folders(config.data)),
-        data_hash=data_hash,
+        data_hash=facts.data_hash,
         count_lines=[
             "| class | images (out-of-fold) | subjects |",
             "|---|---|---|",
@@ -49,19 +47,12 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
             cv,
             sum((fold.metrics.left_out or LeftOut()).cannot_read or 0 for fold in result.folds),
         ),
-        preprocessing=f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} "
-        f"px; augmentation {'on' if config.augment else 'off'}.",
+        preprocessing=facts.preprocessing,
         protocol=(
             f"{result.protocol_text} Protocol `{result.protocol}`, {len(result.folds)} folds; folds with a test "
             f"subject in training: {len(result.folds_with_test_subject_in_training)}."
         ),
-        model=landmark_model_sentence(config.seed)
-        if not spec.is_cnn
-        else (
-            f"`{config.backbone}`, weights {config.weights}, "
-            f"{'fine-tuned' if config.finetune else 'frozen backbone'}; {config.epochs} epochs, "
-            f"batch {config.batch_size}, Adam lr {config.lr}, seed {config.seed}; one model per fold."
-        ),
+        model=facts.model,
         balance=f"{images_of['palsy']} palsy and {images_of['normal']} normal "
         "images tested out of fold; no resampling or class weights.",
         calibration=pooled.calibration.card_text(),
@@ -79,7 +70,7 @@ def cv_card(cv: CvFolder, result: CvSummary, config: Config) -> ModelCard:
             *result.per_subject.markdown_table(),
         ],
         subgroup_lines=subgroup_section(scan_root(config.data), config.subgroup, rows, config.seed),
-        code=code_sentence(provenance, data_hash, "package versions in each fold's `provenance.json`"),
+        code=facts.code,
     )
 
 

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, manifest_rows
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
-from facepalsy.runfolder import Exclusions, RunFolder
+from facepalsy.models.spec import ModelSpec
+from facepalsy.runfolder import Exclusions, RunFolder, read_json
 
 SOURCE_COLUMNS = ("source", "source_repo", "dataset")  # a manifest column naming where each image came from
 INTENDED_USE = (
@@ -172,6 +174,57 @@ def exclusions_sentence(
         f"Unreadable images left out: {unreadable} (`{folder.bad_images.name}`); images without a usable face, "
         f"no verdict: {no_face} (`{folder.no_face.name}`); faces that could not be read reliably, no verdict: "
         f"{cannot_read}. No image was dropped silently."
+    )
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What every model card says alike of a trained model, gathered once (``card_facts``) for runs, their
+    evaluations on other data and cross-validations."""
+
+    data_hash: str  # the training data's content hash, or where to find it
+    preprocessing: str
+    model: str
+    code: str  # facepalsy's version and commit, the data hash and where the package versions are
+
+
+def card_facts(run: RunFolder, config: Config, spec: ModelSpec, folds: int = 0, elsewhere: bool = False) -> CardFacts:
+    """The shared facts of ``run``'s card; ``folds``: a cross-validation's (from its first fold's files, one model
+    per fold); ``elsewhere``: an evaluation on other data, whose files have their own provenance."""
+    provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
+    data_hash = (
+        "see provenance of the evaluated files"
+        if elsewhere
+        else provenance["data"].get("content_sha256", "not recorded")
+    )
+    augment = (
+        f"augmentation rotation ±{config.rotation_degrees}°, shift {config.shift_fraction}, scale "
+        f"{config.scale_range}, flips"
+        if config.augment
+        else "no augmentation"
+    )
+    kept = (
+        "one model per fold"
+        if folds
+        else "the epoch with the lowest validation loss is kept. Internal validation: the protocol above"
+    )
+    versions = "package versions in each fold's `provenance.json`" if folds else "all package versions in "
+    return CardFacts(
+        data_hash=data_hash,
+        preprocessing=(
+            f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "
+            f"{spec.preprocess.mean} and std {spec.preprocess.std}; {augment}."
+            if spec.is_cnn
+            else f"{spec.face.describe()}; the face mesh is measured on the {spec.image_size} px face crop."
+        ),
+        model=landmark_model_sentence(config.seed)
+        if not spec.is_cnn
+        else (
+            f"`{config.backbone}`, weights {config.weights}, "
+            f"{'fine-tuned' if config.finetune else 'frozen backbone, head trained'}; {config.epochs} epochs, batch "
+            f"{config.batch_size}, Adam lr {config.lr}, seed {config.seed}; {kept}."
+        ),
+        code=code_sentence(provenance, data_hash, versions + ("" if folds else f"`{run.provenance.name}`")),
     )
 
 

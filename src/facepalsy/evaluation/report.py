@@ -16,9 +16,8 @@ from facepalsy.evaluation.calibration import NOT_FITTED
 from facepalsy.evaluation.check_result import read_leakage
 from facepalsy.evaluation.model_card import (
     ModelCard,
-    code_sentence,
+    card_facts,
     exclusions_sentence,
-    landmark_model_sentence,
     run_exclusion_notes,
     subgroup_section,
 )
@@ -191,7 +190,7 @@ def run_card(
     run: RunFolder, spec: ModelSpec, out: ResultFiles, metrics: Evaluation, config: Config, in_run: bool
 ) -> ModelCard:
     """The model card of a run (or of an evaluation of it on other data), from the files it wrote."""
-    provenance = read_json(run.provenance) if run.provenance.is_file() else {"data": {}, "environment": {}}
+    facts = card_facts(run, config, spec, elsewhere=not in_run)
     data = Path(metrics.data) if metrics.data else config.root
     if in_run:
         samples, parts = run.read_split()
@@ -208,20 +207,12 @@ def run_card(
         )
         guard = read_leakage(run)
         protocol = PROTOCOL_TEXT[config.split] + (" " + guard.sentence() if guard else "")
-        data_hash = provenance["data"].get("content_sha256", "not recorded")
     else:
         (tn, fp), (fn, tp) = metrics.confusion_matrix
         count_lines = [f"Evaluated on every image of this folder: {tp + fn} palsy, {tn + fp} normal images."]
         balance = f"{tp + fn} palsy and {tn + fp} normal images in this evaluation."
         overlap = metrics.overlap
         protocol = overlap.protocol_text() if overlap else "External evaluation of a trained run."
-        data_hash = "see provenance of the evaluated files"
-    augment = (
-        f"augmentation rotation ±{config.rotation_degrees}°, shift "
-        f"{config.shift_fraction}, scale {config.scale_range}, flips"
-        if config.augment
-        else "no augmentation"
-    )
     calibration_text = metrics.calibration.card_text() if metrics.calibration else NOT_FITTED
     point, left_out = spec.operating_point, metrics.left_out or LeftOut()
     with out.predictions.open(newline="", encoding="utf-8") as f:
@@ -229,7 +220,7 @@ def run_card(
     return ModelCard(
         title=config.backbone,
         data=str(data),
-        data_hash=data_hash,
+        data_hash=facts.data_hash,
         count_lines=count_lines,
         exclusions=exclusions_sentence(
             left_out.unreadable,
@@ -238,22 +229,9 @@ def run_card(
             left_out.cannot_read or 0,
             run.read_exclusions() if in_run else None,
         ),
-        preprocessing=(
-            f"{spec.face.describe()}; {spec.image_size}×{spec.image_size} px, normalised with mean "
-            f"{spec.preprocess.mean} and std {spec.preprocess.std}; {augment}."
-            if spec.is_cnn
-            else f"{spec.face.describe()}; the face mesh is measured on the {spec.image_size} px face crop."
-        ),
+        preprocessing=facts.preprocessing,
         protocol=protocol,
-        model=landmark_model_sentence(config.seed)
-        if not spec.is_cnn
-        else (
-            f"`{config.backbone}`, weights {config.weights}, "
-            f"{'fine-tuned' if config.finetune else 'frozen backbone, head trained'}; "
-            f"{config.epochs} epochs, batch {config.batch_size}, Adam lr "
-            f"{config.lr}, seed {config.seed}; the epoch with the lowest "
-            "validation loss is kept. Internal validation: the protocol above."
-        ),
+        model=facts.model,
         balance=balance,
         calibration=calibration_text,
         threshold=(
@@ -264,7 +242,7 @@ def run_card(
         ),
         performance_lines=[*metrics.chance_lines(), *metrics.markdown_table()],
         subgroup_lines=subgroup_section(data, config.subgroup, predictions, config.seed),
-        code=code_sentence(provenance, data_hash, f"all package versions in `{run.provenance.name}`"),
+        code=facts.code,
     )
 
 
