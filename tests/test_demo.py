@@ -78,8 +78,8 @@ def test_full_demo_reaches_090_on_unseen_subjects(seed, tmp_path, empty_hub_cach
     report = (run / "report.md").read_text()
     assert "VGG11 with batch norm" in report and "Subject split" in report
     calibration = metrics.calibration  # a temperature only where it earned its place on validation data
-    assert calibration["decision"] in report and (run / "reliability.png").is_file()
-    if calibration["temperature"]:
-        assert f"T = {calibration['temperature']:.3f}" in report and "| calibrated | " in report
+    assert calibration.decision in report and (run / "reliability.png").is_file()
+    if calibration.temperature:
+        assert f"T = {calibration.temperature:.3f}" in report and "| calibrated | " in report
     assert "| uncalibrated | " in report and metrics.better_than_chance
     assert (run / "model_card.md").is_file() and "100.00–100.00" not in report

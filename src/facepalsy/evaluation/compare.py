@@ -19,7 +19,7 @@ from facepalsy.data.dataset import CLASSES
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
 from facepalsy.evaluation.report import PROTOCOL_TEXT
-from facepalsy.evaluation.results import CvSummary, Evaluation, Scores
+from facepalsy.evaluation.results import CvSummary, Evaluation, Scores, percent
 from facepalsy.files import atomic_write_csv, atomic_write_text
 from facepalsy.models.baseline import canonical_name
 from facepalsy.runfolder import CvFolder, OutputFolder, RunFolder, read_json
@@ -126,13 +126,11 @@ def model_name(backbone: str) -> str:
     return name.upper().replace("_BN", " + BN") if name.startswith("vgg") else name
 
 
-def _with_interval(value: float | None, interval: list[float] | None, scale: float = 1.0) -> str:
-    """A value and its interval, as fractions (``scale`` 1) or percentages (100)."""
+def _auc(value: float | None, interval: list[float] | None) -> str:
+    """A ROC AUC and its interval, as fractions with three decimals (percentages are ``results.percent``)."""
     if value is None:
         return "n/a"
-    digits = 3 if scale == 1 else 1
-    text = f"{scale * value:.{digits}f}"
-    return text + (f" ({scale * interval[0]:.{digits}f}–{scale * interval[1]:.{digits}f})" if interval else "")
+    return f"{value:.3f}" + (f" ({interval[0]:.3f}–{interval[1]:.3f})" if interval else "")
 
 
 def _folder_row(folder: ComparedFolder, scores: Scores | None = None) -> dict:
@@ -146,9 +144,9 @@ def _folder_row(folder: ComparedFolder, scores: Scores | None = None) -> dict:
         "data": Path(folder.data).name,
         "n": s.n,
         **{k: round(100 * getattr(s, k), 2) for k in ("accuracy", "recall", "precision", "f1")},
-        "roc_auc": _with_interval(s.roc_auc, s.ci95.get("roc_auc")),
-        "sensitivity": _with_interval(s.recall, s.ci95.get("recall"), 100),
-        "specificity": _with_interval(s.specificity, s.ci95.get("specificity"), 100),
+        "roc_auc": _auc(s.roc_auc, s.ci95.get("roc_auc")),
+        "sensitivity": percent(s.recall, s.ci95.get("recall"), 1),
+        "specificity": percent(s.specificity, s.ci95.get("specificity"), 1),
         "threshold": "per fold" if s.threshold is None else round(s.threshold, 3),
         "path": str(folder.path),
     }

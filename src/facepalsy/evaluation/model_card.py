@@ -21,6 +21,7 @@ import numpy as np
 from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, manifest_rows
 from facepalsy.evaluation.metrics import binary_metrics, bootstrap_ci
+from facepalsy.evaluation.results import percent
 from facepalsy.models.spec import ModelSpec
 from facepalsy.runfolder import Exclusions, RunFolder, read_json
 
@@ -81,12 +82,6 @@ def _subgroup_rows(
     return result
 
 
-def _percent(value: float | None, interval: tuple[float, float] | None = None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{100 * value:.1f}" + (f" ({100 * interval[0]:.1f}–{100 * interval[1]:.1f})" if interval else "")
-
-
 def subgroup_lines(tables: dict[str, list[dict]], missing: list[str]) -> list[str]:
     lines = []
     for column, rows in tables.items():
@@ -100,10 +95,10 @@ def subgroup_lines(tables: dict[str, list[dict]], missing: list[str]) -> list[st
             ci = r["ci95"]
             lines.append(
                 f"| {r['value']} | {r['n']} | {r['palsy']} | {r['normal']} "
-                f"| {_percent(r['accuracy'], ci['accuracy'])} | "
-                f"{_percent(r['recall'] if r['palsy'] else None, ci['recall'])} | "
-                f"{_percent(r['specificity'] if r['normal'] else None, ci['specificity'])} "
-                f"| {_percent(r['roc_auc'], ci['roc_auc'])} |"
+                f"| {percent(r['accuracy'], ci['accuracy'], 1)} | "
+                f"{percent(r['recall'] if r['palsy'] else None, ci['recall'], 1)} | "
+                f"{percent(r['specificity'] if r['normal'] else None, ci['specificity'], 1)} "
+                f"| {percent(r['roc_auc'], ci['roc_auc'], 1)} |"
             )
         lines.append("")
     if not tables:

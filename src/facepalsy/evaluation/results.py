@@ -24,8 +24,13 @@ AT_HALF = {"sensitivity_at_half": "sensitivity_at_0.5", "specificity_at_half": "
 FIELD_OF_KEY = {key: name for name, key in AT_HALF.items()}
 
 
-def percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}"
+def percent(value: float | None, interval: tuple[float, float] | None = None, digits: int = 2) -> str:
+    """A fraction as a percentage with ``digits`` decimals (and its interval in brackets, when given); n/a for None.
+    The one percent formatter of tables, reports, cards and the comparison."""
+    if value is None:
+        return "n/a"
+    text = f"{100 * value:.{digits}f}"
+    return text + (f" ({100 * interval[0]:.{digits}f}–{100 * interval[1]:.{digits}f})" if interval else "")
 
 
 @dataclass
