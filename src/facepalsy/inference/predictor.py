@@ -108,11 +108,13 @@ class Predictor:
     ):
         self.spec, self.model, self.run, self.onnx = spec, model, run, onnx
         self.settings = dataclasses.replace(settings or InferenceSettings(), **overrides)
-        self.precision, self.batch_size = self.settings.precision, self.settings.batch_size
-        self.threshold_override = self.settings.threshold
-        self.calibrated = self.settings.calibrated  # apply the run's temperature (when it has one)
         self._decoders: ThreadPoolExecutor | None = None  # kept: each thread keeps its face detector (costly to create)
         self._norms: Norms | None = None  # the shipped healthy reference, read at the first palsy pattern
+
+    precision = property(lambda self: self.settings.precision)
+    batch_size = property(lambda self: self.settings.batch_size)
+    threshold_override = property(lambda self: self.settings.threshold)
+    calibrated = property(lambda self: self.settings.calibrated)  # apply the run's temperature (when it has one)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._decoders is None:

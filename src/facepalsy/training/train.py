@@ -301,7 +301,7 @@ def finish_run(
         why = "No validation image got a verdict" if val.any() else "No validation images"
         notes = (*notes, f"{why}: the run labels at 0.5 and its probabilities are not calibrated.")
     predictor.spec = predictor.run.set_operating_point(point, temperature)  # its run has model.pt read already
-    predictor.calibrated = True
+    predictor.settings = dataclasses.replace(predictor.settings, calibrated=True)
     test = np.flatnonzero(parts == "test")
     result = evaluate_arrays(
         predictor,
