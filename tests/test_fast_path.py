@@ -58,7 +58,7 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
     images, _, _ = load_images(synth_data, scan_dataset(synth_data)[:8], 32, progress=False)
     model = predictor.model
     with torch.no_grad():
-        from facepalsy.models.spec import Normalize
+        from facepalsy.models.vgg import Normalize
 
         reference = torch.softmax(
             model.to(memory_format=torch.contiguous_format)(Normalize(preprocess)(torch.tensor(images))), 1

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.models.vgg import create_model, list_models
+from facepalsy.models.backbones import list_models
+from facepalsy.models.vgg import create_model
 
 # torchvision's parameter names, written out independently of facepalsy's layer table.
 TORCHVISION_CONVS = {

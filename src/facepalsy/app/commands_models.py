@@ -200,7 +200,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from facepalsy.models.vgg import backbone_spec, imagenet_weights_cached, list_models
+    from facepalsy.models.backbones import backbone_spec, list_models
+    from facepalsy.models.vgg import imagenet_weights_cached
 
     table = Table("backbone", "ImageNet file", "in torch's cache")
     for name in list_models():

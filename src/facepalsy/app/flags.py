@@ -9,10 +9,10 @@ from pathlib import Path
 
 from facepalsy.config import LOGGERS, SCHEDULES, SPLITS, Config, load_config
 from facepalsy.inference.settings import ENGINES, InferenceSettings
+from facepalsy.models.backbones import list_models
 from facepalsy.models.baseline import ALIASES
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.spec import PRECISIONS
-from facepalsy.models.vgg import list_models
 
 
 class Parser(argparse.ArgumentParser):

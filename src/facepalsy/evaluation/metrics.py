@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn import metrics as skm
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.evaluation.calibration import CalibrationFigures, ReliabilityCurve
@@ -21,6 +20,8 @@ def binary_metrics(y_true: np.ndarray, prob_palsy: np.ndarray, threshold: float 
     ``confusion_matrix`` is ``[[tn, fp], [fn, tp]]``. ROC AUC is None when only one class is present.
     ``threshold`` may be one value or one per image (pooled folds, each labelled at its own threshold).
     """
+    from sklearn import metrics as skm  # imported on first use: the commands that compute no metric start faster
+
     y_true = np.asarray(y_true).astype(int)
     prob_palsy = np.asarray(prob_palsy, dtype=float)
     y_pred = is_palsy(prob_palsy, threshold).astype(int)

@@ -16,8 +16,8 @@ from torch import nn
 from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.errors import FacepalsyError
 from facepalsy.models.operating_point import is_palsy
-from facepalsy.models.spec import Normalize, Preprocess
-from facepalsy.models.vgg import VGGClassifier
+from facepalsy.models.spec import Preprocess
+from facepalsy.models.vgg import Normalize, VGGClassifier
 
 EXPLAIN_INSTALL = "pip install 'captum>=0.7'  (or: bash scripts/setup)"
 

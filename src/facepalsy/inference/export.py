@@ -24,7 +24,7 @@ from facepalsy.files import atomic_write, atomic_write_json
 from facepalsy.inference.onnx_engine import METADATA_SPEC, ONNX_INSTALL, OnnxEngine
 from facepalsy.inference.predictor import Predictor
 from facepalsy.models.operating_point import is_palsy
-from facepalsy.models.spec import Normalize
+from facepalsy.models.vgg import Normalize
 
 
 class _Deployable(nn.Module):

@@ -10,8 +10,8 @@ import torch
 
 from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
-from facepalsy.models.spec import PRECISIONS, Normalize, Preprocess
-from facepalsy.models.vgg import VGGClassifier
+from facepalsy.models.spec import PRECISIONS, Preprocess
+from facepalsy.models.vgg import Normalize, VGGClassifier
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:

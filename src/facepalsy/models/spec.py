@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
-from torch import nn
-
 from facepalsy.data.dataset import CLASSES
 from facepalsy.data.harmonise import Harmonisation
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.errors import FacepalsyError
+from facepalsy.models.backbones import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
 from facepalsy.models.baseline import canonical_name
 from facepalsy.models.operating_point import OperatingPoint
-from facepalsy.models.vgg import BACKBONES, IMAGENET_MEAN, IMAGENET_STD, backbone_spec
 
 PRECISIONS = ("auto", "bf16", "fp32")  # what a run trains and a Predictor runs in: auto is bf16 where it is native
 
@@ -110,15 +107,3 @@ class ModelSpec:
             raise FacepalsyError(
                 f"{source}: model spec is incomplete or malformed ({type(exc).__name__}: {exc})"
             ) from None
-
-
-class Normalize(nn.Module):
-    """uint8 (or [0, 255] float) batch → float batch normalised as the weights expect."""
-
-    def __init__(self, preprocess: Preprocess):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255.0)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return (images.float() - self.mean) / self.std

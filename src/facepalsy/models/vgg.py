@@ -11,70 +11,14 @@ global average pooling → flatten (512) → Dense 512 + ReLU → Dropout 0.2 �
 from __future__ import annotations
 
 import urllib.error
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from facepalsy.errors import FacepalsyError
-
-# Convolution widths per VGG configuration; "M" is a 2×2 max pool (torchvision's table).
-LAYER_TABLE: dict[str, list[int | str]] = {
-    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "E": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
-}
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-HUB_URL = "https://download.pytorch.org/models/"
-
-
-@dataclass(frozen=True)
-class Weights:
-    """ImageNet weights of one backbone: where they live and the preprocessing they expect."""
-
-    filename: str  # torchvision's name; the part after the dash is the SHA-256 prefix checked on download
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-
-    @property
-    def url(self) -> str:
-        return HUB_URL + self.filename
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    layers: str
-    batch_norm: bool
-    imagenet: Weights
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "vgg11": BackboneSpec("A", False, Weights("vgg11-8a719046.pth")),
-    "vgg11_bn": BackboneSpec("A", True, Weights("vgg11_bn-6002323d.pth")),
-    "vgg13": BackboneSpec("B", False, Weights("vgg13-19584684.pth")),
-    "vgg13_bn": BackboneSpec("B", True, Weights("vgg13_bn-abd245e5.pth")),
-    "vgg16": BackboneSpec("D", False, Weights("vgg16-397923af.pth")),
-    "vgg16_bn": BackboneSpec("D", True, Weights("vgg16_bn-6c64b313.pth")),
-    "vgg19": BackboneSpec("E", False, Weights("vgg19-dcbb9e9d.pth")),
-    "vgg19_bn": BackboneSpec("E", True, Weights("vgg19_bn-c79401a0.pth")),
-}
-
-
-def list_models() -> list[str]:
-    return sorted(BACKBONES)
-
-
-def backbone_spec(name: str) -> BackboneSpec:
-    if name not in BACKBONES:
-        raise FacepalsyError(
-            f"unknown backbone {name!r}; valid backbones: {', '.join(list_models())} "
-            f"(and 'landmarks', the landmark model, for train and cv)"
-        )
-    return BACKBONES[name]
+from facepalsy.models.backbones import BACKBONES, LAYER_TABLE, backbone_spec
+from facepalsy.models.spec import Preprocess
 
 
 def make_features(layers: list[int | str], batch_norm: bool) -> nn.Sequential:
@@ -234,3 +178,15 @@ def load_backbone_weights(model: VGGClassifier, state: dict[str, torch.Tensor], 
     if extra:
         raise FacepalsyError(f"{source}: has layers backbone {model.name} lacks (first: {extra[0]}); another backbone?")
     model.load_state_dict({k: state[k] for k in wanted}, strict=False)
+
+
+class Normalize(nn.Module):
+    """uint8 (or [0, 255] float) batch → float batch normalised as the weights expect."""
+
+    def __init__(self, preprocess: Preprocess):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - self.mean) / self.std

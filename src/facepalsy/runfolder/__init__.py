@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, Sample
@@ -171,7 +170,7 @@ class RunFolder(ResultFiles, _Locked):
             payload["state_dict"] = {k: v.detach().cpu() for k, v in state_dict.items()}
         if baseline is not None:
             payload["baseline"] = baseline
-        atomic_write(self.model, lambda tmp: torch.save(payload, tmp))
+        _save_checkpoint(self.model, payload)
 
     def read_model(self) -> tuple[ModelSpec, dict]:
         """The spec and the payload (``state_dict`` or ``baseline``) of model.pt, checked. Read once while the file
@@ -187,6 +186,8 @@ class RunFolder(ResultFiles, _Locked):
 
     def _read_model(self) -> tuple[ModelSpec, dict]:
         try:
+            import torch
+
             payload = torch.load(self.model, map_location="cpu", weights_only=True)
         except Exception as exc:  # any failure to unpickle means the file is unusable
             raise FacepalsyError(f"{self.model}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
@@ -224,9 +225,7 @@ class RunFolder(ResultFiles, _Locked):
         """Record the threshold and the temperature chosen on validation data in model.pt."""
         spec, payload = self.read_model()
         spec = dataclasses.replace(spec, operating_point=point, temperature=temperature)
-        atomic_write(
-            self.model, lambda tmp: torch.save({**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()}, tmp)
-        )
+        _save_checkpoint(self.model, {**payload, "format_version": MODEL_FORMAT, "spec": spec.to_dict()})
         return spec
 
     def write_split(self, samples: list[Sample], assignment: list[str]) -> None:
@@ -355,3 +354,11 @@ class OutputFolder:
 
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _save_checkpoint(path: Path, payload: dict) -> None:
+    """model.pt, written whole or not at all. torch is imported here and where a checkpoint is read, not at the top,
+    so that commands which only read a run folder's JSON (and the landmark path) start without it."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))

@@ -10,8 +10,6 @@ import platform
 import subprocess
 from pathlib import Path
 
-import torch
-
 from facepalsy.data.dataset import Sample
 from facepalsy.files import file_sha256
 
@@ -30,6 +28,8 @@ def content_hash(root: Path, samples: list[Sample]) -> str:
 def environment() -> dict:
     """Versions of Python, torch and every installed distribution, and facepalsy's git commit when it runs from a
     checkout (read once per process)."""
+    import torch  # imported when a run is written, not when a run folder is read
+
     from facepalsy.version import __version__
 
     packages = sorted((d.metadata["Name"] or "?", d.version) for d in importlib.metadata.distributions())

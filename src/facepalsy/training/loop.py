@@ -25,8 +25,8 @@ from facepalsy.config import Config
 from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write
 from facepalsy.log import console, quiet, verbose
-from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
-from facepalsy.models.vgg import VGGClassifier
+from facepalsy.models.spec import ModelSpec, Preprocess
+from facepalsy.models.vgg import Normalize, VGGClassifier
 from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder
 from facepalsy.runfolder.epochs import Epoch, EpochLog
 from facepalsy.runfolder.locks import is_rank_zero
