@@ -98,25 +98,38 @@ def test_asymmetry_geometry_is_invariant_to_rotation_scale_and_shift():
 
 
 @needs_mediapipe
-def test_left_droop_is_reported_as_left_and_measures_survive_rotation_and_scale():
-    """Side: right on every copy. Region measures within 6%: the geometry is exactly invariant (test
-    above) and what remains is MediaPipe's landmark noise, which the five views of JITTER leave at
-    up to 5.2% here (fifteen views: 4.4%, at three times the cost). The overall score, a sum of
-    small left−right differences, moved by up to 12.2% before the 3-D pose and 18.3% with it: the
-    estimated yaw of these drawn, flat faces moves by up to 2° between copies, and the measures with it."""
+@pytest.mark.parametrize(("views", "measures", "score"), [(None, 0.08, 0.21), (asym.JITTER, 0.06, 0.19)])
+def test_left_droop_is_reported_as_left_and_measures_survive_rotation_and_scale(views, measures, score):
+    """Side: right on every copy. The geometry is exactly invariant (test above); what remains is MediaPipe's
+    landmark noise. A photo's two passes (the default) leave the region measures within 7.8% here and the score within
+    20.8%; JITTER's five views (a reading near an edge, and the exam) within 5.1% and 18.3%. These are flat drawings:
+    on KDEF's real retakes the two passes are as repeatable as the five views (docs/performance.md). The overall score,
+    a sum of small left−right differences, moves most: the estimated yaw of a flat face moves by up to 2° between
+    copies, and the measures with it."""
     for seed in range(3):
         rgb = synthetic_face(seed, palsy=True, side=1, size=384)  # side +1: the patient's left
-        result, _, _ = asym.image_asymmetry(rgb)
+        result, _, _ = asym.image_asymmetry(rgb, views=views)
         assert result.more_affected_side == "left"
-        mirrored, _, _ = asym.image_asymmetry(np.ascontiguousarray(rgb[:, ::-1]))  # now the right side droops
+        mirrored, _, _ = asym.image_asymmetry(np.ascontiguousarray(rgb[:, ::-1]), views=views)  # the right droops
         assert mirrored.more_affected_side == "right"
         for degrees, scale in ((20, 1.0), (-20, 1.0), (0, 0.7), (10, 1.2)):
-            moved, _, _ = asym.image_asymmetry(rotate(rgb, degrees, scale))
+            moved, _, _ = asym.image_asymmetry(rotate(rgb, degrees, scale), views=views)
             assert moved.more_affected_side == "left"
             for key in asym.MEASURES:
-                assert moved.left[key] == pytest.approx(result.left[key], rel=0.06), (seed, degrees, scale, key)
-                assert moved.right[key] == pytest.approx(result.right[key], rel=0.06), (seed, degrees, scale, key)
-            assert moved.score == pytest.approx(result.score, rel=0.19), (seed, degrees, scale)
+                assert moved.left[key] == pytest.approx(result.left[key], rel=measures), (seed, degrees, scale, key)
+                assert moved.right[key] == pytest.approx(result.right[key], rel=measures), (seed, degrees, scale, key)
+            assert moved.score == pytest.approx(result.score, rel=score), (seed, degrees, scale)
+
+
+@needs_mediapipe
+def test_a_photo_measures_the_same_whatever_was_measured_before_it():
+    """The measure of a photo depends on the photo alone: no state is carried from the photo measured before it."""
+    first, second = synthetic_face(1, palsy=True, side=1, size=384), synthetic_face(2, palsy=False, size=320)
+    alone = asym.image_asymmetry(first)[0]
+    asym.image_asymmetry(second)
+    again = asym.image_asymmetry(first.copy())[0]
+    assert again.views == alone.views == asym.PASSES
+    assert again.difference == alone.difference and again.score == alone.score
 
 
 def test_asymmetry_without_the_extra_names_the_install_line(monkeypatch):

@@ -92,7 +92,6 @@ def test_public_functions_return_dataclasses_except_the_raw_maps_allowed():
         "facepalsy.runfolder:RunFolder.read_epochs",
         "facepalsy.bench.run:run_bench",
         "facepalsy.bench.run:bench_backbone",
-        "facepalsy.bench.extras:bench_landmarks",
         "facepalsy.bench.video_timing:bench_video",
         "facepalsy.bench.gpu:bench_device",
         "facepalsy.inference.export:export_run_int8",

@@ -349,7 +349,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN",
         help="a trained run: also measure its int8 file's agreement with fp32 on its validation images",
     )
-    p.add_argument("--photos", metavar="DIR", help="real face photos for the landmark figure (default: drawn faces)")
+    p.add_argument(
+        "--photos",
+        metavar="DIR",
+        nargs="+",
+        help="folders of real face photos for the landmark figures, 80 photos spread over them (default: drawn faces)",
+    )
+    p.add_argument(
+        "--landmarks-only",
+        action="store_true",
+        help="only the landmark path's figures: per photo, per video frame, start-up, a folder (about a minute)",
+    )
     p.add_argument(
         "--no-extras",
         action="store_true",

@@ -131,15 +131,16 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
     from facepalsy.data.images import expand_inputs, load_image
     from facepalsy.errors import BadImageError
     from facepalsy.face.asymmetry import draw, image_asymmetry
+    from facepalsy.face.detect import MESH_SIDE
     from facepalsy.face.norms import load_norms
 
     norms = load_norms(args.norms)
     failed, paths = 0, expand_inputs(args.images)
     for path in paths:
         try:
-            rgb = np.asarray(load_image(path))
+            rgb = np.asarray(load_image(path, MESH_SIDE))
             result, crop, landmarks = image_asymmetry(rgb, path)
-            result.compare(norms)
+            result.compare(norms, photo=rgb)
         except BadImageError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)

@@ -222,23 +222,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.precision,
         run=Path(args.run) if args.run else None,
         extras=not args.no_extras,
-        photos=Path(args.photos) if args.photos else None,
+        photos=[Path(folder) for folder in args.photos] if args.photos else None,
+        landmarks_only=args.landmarks_only,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
     peaks = result.matmul_peak_gflops
     out = result_console()
-    out.print(
-        f"matrix-product peak on {result.threads} threads ({result.cpu.name}): fp32 "
-        f"{peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
-    )
-    table = Table(
-        "", *(r.backbone for r in result.backbones), title=f"facepalsy bench, {args.size} px, batch {args.batch}"
-    )
-    for row in BackboneFigures.ROWS:
-        table.add_row(row.label, *(row.cell(r) for r in result.backbones))
-    out.print(table)
+    out.print(f"{result.cpu.name}, {result.threads} threads ({result.cpu.torch_capability})")
+    if result.backbones:
+        out.print(f"matrix-product peak: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+        table = Table(
+            "", *(r.backbone for r in result.backbones), title=f"facepalsy bench, {args.size} px, batch {args.batch}"
+        )
+        for row in BackboneFigures.ROWS:
+            table.add_row(row.label, *(row.cell(r) for r in result.backbones))
+        out.print(table)
     for line in result.lines():
         out.print(line, highlight=False)
     return 0

@@ -161,7 +161,7 @@ class Analyzer:
             result, crop, landmarks = image_asymmetry(rgb, name)
         except BadImageError as exc:
             return f"Landmark asymmetry: {exc.reason}.", None
-        result.compare(self.norms, palsy)
+        result.compare(self.norms, palsy, photo=rgb)
         rows = "\n".join("| " + " | ".join(row) + " |" for row in result.measure_rows())
         text = (
             f"### Landmark asymmetry against healthy reference ranges\n\n{result.reference.markdown()} "

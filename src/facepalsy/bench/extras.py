@@ -1,5 +1,5 @@
-"""The figures of ``facepalsy bench`` beyond one backbone's speed: the feature bank shared by cross-validation
-folds, the landmark measurement against the algorithm it replaced, and video analysis in real time."""
+"""The cross-validation figure of ``facepalsy bench``: the feature bank shared by the folds against one fold trained
+alone."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from facepalsy.bench.figures import LandmarkFigures, SharedFeatureFigures
-from facepalsy.bench.timing import face_photo, timed
+from facepalsy.bench.figures import SharedFeatureFigures
 from facepalsy.config import Config
 
 
@@ -90,55 +87,3 @@ def bench_shared_features(
         passes_alone,
         passes_whole / passes_alone,
     )
-
-
-def _previous_asymmetry(rgb: np.ndarray) -> None:
-    """The landmark measurement before this version, kept here as the yardstick: a pass on the photo, one on the aligned
-    crop, then fifteen views (±6° × 0.92–1.08), each measured (its mirrored-landmark distances by broadcasting), and
-    the median of the measures."""
-    import cv2
-
-    from facepalsy.face.asymmetry import CANONICAL_SIZE, eye_frame, measure
-    from facepalsy.face.detect import align_face, detect_faces, largest_face
-
-    crop = align_face(rgb, largest_face(rgb, backend="mediapipe"), CANONICAL_SIZE)
-    largest_face(crop, backend="mediapipe")
-    scores = []
-    for degrees in (-6, -3, 0, 3, 6):
-        for scale in (0.92, 1.0, 1.08):
-            view = cv2.warpAffine(
-                crop,
-                cv2.getRotationMatrix2D((CANONICAL_SIZE / 2,) * 2, degrees, scale),
-                (CANONICAL_SIZE,) * 2,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-            for face in detect_faces(view, backend="mediapipe")[:1]:
-                mesh = eye_frame(face.landmarks)[:468]
-                nearest = np.sqrt(((mesh * [-1.0, 1.0])[:, None, :] - mesh[None, :, :]) ** 2).sum(axis=2).min(axis=1)
-                scores.append((measure(face.landmarks).score, nearest.mean()))
-    np.median(scores, axis=0)
-
-
-def bench_landmarks(photos: Path | None = None, count: int = 12) -> LandmarkFigures:
-    """ms per photo of ``image_asymmetry`` against the previous measurement: on ``count`` photos of the folder
-    ``photos`` (the first with a face), else on ``count`` drawn faces. Needs the face extra."""
-    from facepalsy.data.images import IMAGE_EXTENSIONS, as_rgb_array
-    from facepalsy.errors import BadImageError
-    from facepalsy.face.asymmetry import image_asymmetry
-
-    if photos is None:
-        faces, source = [np.asarray(face_photo(seed=seed)) for seed in range(count)], "drawn faces on 640×480"
-    else:
-        faces, source = [], str(photos)
-        for path in sorted(p for p in Path(photos).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
-            try:
-                rgb = as_rgb_array(path)
-                image_asymmetry(rgb)
-            except BadImageError:
-                continue
-            faces.append(rgb)
-            if len(faces) == count:
-                break
-    now = timed(lambda: [image_asymmetry(face) for face in faces], 2) / len(faces)
-    before = timed(lambda: [_previous_asymmetry(face) for face in faces], 2) / len(faces)
-    return LandmarkFigures(len(faces), source, 1000 * now, 1000 * before, before / now)

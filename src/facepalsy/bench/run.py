@@ -6,7 +6,7 @@ inference (plain fp32 PyTorch vs the fast path vs onnxruntime int8), single-imag
 ``predict`` from a JPEG (decode and face look-up included) against the network's own time for one
 image, training throughput with the paper's augmentation (frozen backbone and fine-tuned) and peak
 memory. Then, once: a leave-one-subject-out cross-validation with a shared feature bank against one
-of its folds alone, the landmark measurement against the previous one, and a 60 s 720p video
+of its folds alone, the landmark path against the face mesh it is built on, and a 60 s 720p video
 analysed at 6 fps (face, CNN, landmarks) against real time. Weights are random: speed does not
 depend on them; int8 label agreement needs trained weights (``--run``).
 """
@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facepalsy.bench.extras import bench_landmarks, bench_shared_features
+from facepalsy.bench.extras import bench_shared_features
 from facepalsy.bench.figures import BackboneFigures, BenchResult, Int8Figures
 from facepalsy.bench.gpu import bench_device
+from facepalsy.bench.landmark_path import bench_landmark_path
 from facepalsy.bench.timing import face_photo, model_gflops, timed
 from facepalsy.bench.video_timing import bench_video, cpu_features
 from facepalsy.config import Config
@@ -34,8 +35,8 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.inference.export import Int8Check
 from facepalsy.inference.network import predict_probabilities, use_bf16
 from facepalsy.inference.predictor import Predictor
-from facepalsy.models.spec import ModelSpec, Normalize, Preprocess
-from facepalsy.models.vgg import create_model
+from facepalsy.models.spec import ModelSpec, Preprocess
+from facepalsy.models.vgg import Normalize, create_model
 
 
 def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enough_seconds: float = 0.25) -> float:
@@ -236,13 +237,20 @@ def run_bench(
     precision: str = "auto",
     run: Path | None = None,
     extras: bool = True,
-    photos: Path | None = None,
+    photos: list[Path] | None = None,
+    landmarks_only: bool = False,
 ) -> BenchResult:
     """Every figure, measured in this one process; ``run``: a trained run whose int8 agreement is measured; ``photos``:
-    a folder of real photos for the landmark figure; ``extras=False`` skips the cross-validation, landmark and video
-    figures."""
-    from facepalsy.face.detect import mediapipe_available
+    folders of real photos for the landmark figures; ``extras=False`` skips the cross-validation, landmark and video
+    figures; ``landmarks_only`` measures the landmark path's figures alone."""
+    from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
 
+    if landmarks_only:
+        if not mediapipe_available():
+            raise FacepalsyError(f"the landmark path's figures need the face extra: {FACE_INSTALL}")
+        bench = BenchResult(cpu_features(), torch.get_num_threads(), {}, [])
+        bench.landmarks = bench_landmark_path(photos, count=80 if photos else 12)
+        return bench
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     results = [bench_backbone(name, size, batch, repeats, precision) for name in backbones]
     for r in results:
@@ -264,7 +272,7 @@ def run_bench(
     if extras:
         bench.shared_features = bench_shared_features(backbones[0])
         if mediapipe_available():
-            bench.landmarks = bench_landmarks(photos, count=40 if photos else 12)
+            bench.landmarks = bench_landmark_path(photos, count=80 if photos else 12)
             bench.video = bench_video(backbones[0])
         else:
             bench.notes.append("landmark and video figures: the face extra is not installed")

@@ -61,18 +61,17 @@ def _clip(path: Path, seconds: int) -> None:
 
 def _landmark_measure_ms(clip: Path, fps: float) -> float:
     """Median ms of one landmark measure of a frame as a search of every frame makes it: the whole-frame face search,
-    then the video's views of the crop."""
+    then the measure of the mesh it found."""
     import cv2
 
     from facepalsy.data.prepare import video_frames
-    from facepalsy.face.asymmetry import face_asymmetry
+    from facepalsy.face.asymmetry import found_asymmetry
     from facepalsy.face.detect import largest_face
-    from facepalsy.workflows.exam import VIDEO_VIEWS
 
     frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for _, (_, bgr) in zip(range(12), video_frames(clip, fps))]
 
     def measure(rgb: np.ndarray) -> None:
-        face_asymmetry(rgb, largest_face(rgb, backend="mediapipe"), views=VIDEO_VIEWS)
+        found_asymmetry(largest_face(rgb, backend="mediapipe"))
 
     return 1000 * statistics.median(timed(lambda rgb=rgb: measure(rgb), 1) for rgb in frames)
 

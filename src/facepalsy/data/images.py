@@ -32,11 +32,13 @@ MAX_JPEG_PIXELS = 64 * MAX_PIXELS
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)  # load_image refuses such images itself
 
 
-def load_image(path: str | Path) -> Image.Image:
+def load_image(path: str | Path, max_side: int | None = None) -> Image.Image:
     """Decode an image file (or a DICOM photograph) to 8-bit RGB, honouring EXIF orientation; raise BadImageError if
     unusable.
 
-    PNG chunk checksums are verified first: Pillow decodes image data whose CRC fails without a word.
+    PNG chunk checksums are verified first: Pillow decodes image data whose CRC fails without a word. With
+    ``max_side``, a JPEG at least twice that size on its long side is decoded at 1/2, 1/4 or 1/8 scale (JPEG draft
+    mode: a fraction of the work), its long side still at least ``max_side``: for a reader that needs no more.
     """
     path = Path(path)
     try:
@@ -53,14 +55,17 @@ def load_image(path: str | Path) -> Image.Image:
             if img.format == "PNG":
                 img.verify()
         with Image.open(path) as img:
+            full = img.size
             if reduced:
-                full = img.size
                 scale = next(k for k in (2, 4, 8) if full[0] * full[1] / k**2 <= MAX_PIXELS)
                 img.draft("RGB", (full[0] // scale, full[1] // scale))
                 console.print(
                     f"note: {path.name}: {full[0]}×{full[1]} px decoded at 1/{scale} scale "
                     f"({img.size[0]}×{img.size[1]}), within the {MAX_PIXELS:,}-pixel memory bound"
                 )
+            elif img.format == "JPEG" and max_side and max(full) >= 2 * max_side:
+                scale = max(k for k in (2, 4, 8) if max(full) / k >= max_side)
+                img.draft("RGB", (full[0] // scale, full[1] // scale))
             img.load()
             return to_rgb(ImageOps.exif_transpose(img))
     except FileNotFoundError as exc:

@@ -23,6 +23,8 @@ from facepalsy.face.detect import (
     RIGHT_EYE_RING,
     Face,
     align_face,
+    aligned_landmarks,
+    alignment_matrix,
     detect_faces,
     largest_face,
     mediapipe_available,
@@ -62,6 +64,13 @@ TURNED_YAW = 0.35
 # A head turned further (estimated yaw of the 3-D mesh, degrees) gets no verdict. Up to here, a face
 # re-rendered turned moves the region measures about as much as landmark noise does (README, Figures).
 MAX_YAW_DEGREES = 20.0
+# One face-mesh pass is trusted unless the reading is this near a decision: a region score within a factor NEAR_EDGE of
+# where its healthy range ends, or a yaw within NEAR_YAW_DEGREES of MAX_YAW_DEGREES. Then the photo is measured on
+# JITTER's views, as every photo was before (docs/performance.md: what the views buy in repeatability, and what share
+# of photos needs them).
+NEAR_EDGE = 1.4
+NEAR_YAW_DEGREES = 3.0
+PASSES = 2  # face-mesh passes of a photo's measure (image_asymmetry); more are JITTER's views
 
 
 @dataclass
@@ -92,11 +101,20 @@ class Asymmetry:
     iris: np.ndarray | None = field(
         default=None, repr=False
     )  # 10×2 iris centres and rings (mesh points 468–477) in the frame of ``mesh``: the mm scale (face/millimetres.py)
+    views: int = 1  # face-mesh passes measured: 1 (a video frame), PASSES (a photo), JITTER's (a reading near an edge)
+    face: Face | None = field(default=None, repr=False)  # the face found in the photo (pixels), to measure it again
+    second: Face | None = field(
+        default=None, repr=False
+    )  # a photo's second pass, on its aligned crop (JITTER's centre)
 
-    def compare(self, norms: Norms, palsy: bool = False) -> "Asymmetry":
+    def compare(self, norms: Norms, palsy: bool = False, photo: np.ndarray | None = None) -> "Asymmetry":
         """Read this face against healthy reference ranges. The affected side is then the one the
         reading names (only for regions outside the healthy range), never a leaning within it. A face
-        outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern."""
+        outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern.
+
+        With ``photo`` (the RGB image this face was measured on in one pass), a reading near an edge (:meth:`near_edge`)
+        is not trusted to one pass: the photo is measured again on the JITTER views, this result takes that measure,
+        and it is read again."""
         from facepalsy.face.norms import differences, reading, side_sizes
 
         if self.turned:
@@ -105,7 +123,24 @@ class Asymmetry:
             self.reference = reading(differences(self), norms, self.expression, side_sizes(self))
         self.more_affected_side = self.reference.more_affected_side
         self.palsy_pattern = photo_pattern(self.reference, palsy)
+        if photo is not None and self.views <= PASSES and self.face is not None and self.near_edge():
+            named = self.expression if self.expression_named else None  # else recognised anew, on the steadier mesh
+            steadier = face_asymmetry(photo, self.face, views=JITTER, expression=named, centre=self.second)[0]
+            self.__dict__.update({f.name: getattr(steadier, f.name) for f in fields(self) if f.name != "faces_found"})
+            return self.compare(norms, palsy)
         return self
+
+    def near_edge(self) -> bool:
+        """Could the landmark model's noise turn this reading's verdict (outside the range or not, and which side)? So
+        when the yaw is within NEAR_YAW_DEGREES of MAX_YAW_DEGREES, or a region's score is within a factor NEAR_EDGE
+        of where its healthy range ends, unless other regions lie clearly outside on the side it leans to (then it
+        changes neither the flag nor the side)."""
+        if "yaw" in self.pose and abs(abs(self.pose["yaw"]) - MAX_YAW_DEGREES) <= NEAR_YAW_DEGREES:
+            return True
+        regions = [r for r in (self.reference.regions.values() if self.reference else []) if r.edge]
+        clear = {r.side for r in regions if r.score > r.edge * NEAR_EDGE}
+        near = [r for r in regions if r.edge / NEAR_EDGE <= r.score <= r.edge * NEAR_EDGE]
+        return any(not clear or r.side not in clear for r in near)
 
     @property
     def turned(self) -> bool:
@@ -133,7 +168,11 @@ class Asymmetry:
         ]
 
     def to_dict(self) -> dict:
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("mesh", "legacy_mesh", "iris")}
+        values = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("mesh", "legacy_mesh", "iris", "face", "second")
+        }
         values["reference"] = self.reference.to_dict() if self.reference else None
         values["palsy_pattern"] = self.palsy_pattern.to_dict() if self.palsy_pattern else None
         outside = self.reference.outside_healthy_range if self.reference else None
@@ -218,12 +257,10 @@ def shape_measures(points: np.ndarray) -> dict[str, float]:
 
     right, left = per_side(0), per_side(1)
     corners = points[MOUTH_CORNER[1]] - points[MOUTH_CORNER[0]]
+    from scipy.spatial import cKDTree  # here: every command imports this module, few measure a face
+
     mesh = points[:468]
-    mirrored = mesh * np.array([-1.0, 1.0])
-    squared = (
-        (mirrored**2).sum(axis=1)[:, None] + (mesh**2).sum(axis=1)[None, :] - 2 * mirrored @ mesh.T
-    )  # |a − b|², one matrix product
-    nearest = np.sqrt(np.maximum(squared.min(axis=1), 0.0))
+    nearest = cKDTree(mesh).query(mesh * np.array([-1.0, 1.0]))[0]  # each mirrored landmark's nearest landmark
     return {
         **{name: left[name] - right[name] for name in SIDE_MEASURES},
         "smile_angle": float(np.degrees(np.arctan2(corners[1], corners[0]))),
@@ -270,21 +307,42 @@ JITTER = [(0, 1.0), (-3, 1.0), (3, 1.0), (0, 0.92), (0, 1.08)]
 def image_asymmetry(
     rgb: np.ndarray,
     path: str | Path = "image",
-    views: list[tuple[float, float]] = JITTER,
+    views: list[tuple[float, float]] | None = None,
     expression: str | None = None,
 ) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
     """Measure the largest face of an RGB image.
 
-    The face is aligned (eyes level, fixed inter-ocular distance) and its 3-D landmarks are found on
-    slightly rotated and rescaled views of that crop (``views``, default ``JITTER``; the first is the
-    crop itself). Each view's landmarks are brought into the eye frame, where the views agree up to
-    the detector's noise; the per-landmark median is rotated to frontal (``pose``) and the measures
-    are taken once, on it. ``expression`` names the face's expression; without it, it is recognised.
-    Returns the measures, the aligned crop and its landmarks (for drawing).
+    By default on two face-mesh passes: the one that found the face, and a landmark pass on the face cut out
+    eye-aligned (``detect.aligned_landmarks``); their 3-D landmarks are brought into the eye frame, averaged, rotated
+    to frontal (``pose``) and measured. ``Asymmetry.compare(norms, photo=rgb)`` measures the photo again on JITTER's
+    views where the reading is near an edge. With ``views`` (JITTER, say) the face is aligned (eyes level,
+    fixed inter-ocular distance) and its landmarks found on slightly rotated and rescaled views of that crop; the
+    per-landmark median in the eye frame is measured. ``expression`` names the face's expression; without it, it is
+    recognised. Returns the measures, the aligned crop and its landmarks (for drawing).
     """
     if not mediapipe_available():
         raise FacepalsyError(f"asymmetry needs the face extra (MediaPipe face mesh): {FACE_INSTALL}")
-    return face_asymmetry(rgb, largest_face(rgb, path, backend="mediapipe"), path, views, expression)
+    face = largest_face(rgb, path, backend="mediapipe")
+    if views is not None:
+        return face_asymmetry(rgb, face, path, views, expression)
+    crop, landmarks = aligned_crop(rgb, face)
+    return found_asymmetry(face, expression, aligned_landmarks(crop)), crop, landmarks
+
+
+def found_asymmetry(face: Face, expression: str | None = None, second: Face | None = None) -> Asymmetry:
+    """The measures of a face on the mesh that found it (a photo's pass, or a tracked video frame's) and, for a photo,
+    the ``second`` pass on its aligned crop: the mean of the two meshes in the eye frame."""
+    meshes = [eye_frame(np.column_stack([f.landmarks, f.depth])) for f in (face, second) if f is not None]
+    result = mesh_asymmetry(np.mean(meshes, axis=0), expression)
+    result.faces_found, result.face, result.second, result.views = face.faces_found, face, second, len(meshes)
+    return result
+
+
+def aligned_crop(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    """The face aligned (eyes level) at CANONICAL_SIZE and its landmarks there: what drawings are made on."""
+    matrix = alignment_matrix(face.right_eye, face.left_eye, CANONICAL_SIZE)
+    crop = cv2.warpAffine(rgb, matrix, (CANONICAL_SIZE,) * 2, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crop, face.landmarks @ matrix[:, :2].T + matrix[:, 2]
 
 
 def face_asymmetry(
@@ -293,21 +351,19 @@ def face_asymmetry(
     path: str | Path = "image",
     views: list[tuple[float, float]] = JITTER,
     expression: str | None = None,
-    crop: np.ndarray | None = None,
-    crop_face: Face | None = None,
+    centre: Face | None = None,
 ) -> tuple[Asymmetry, np.ndarray, np.ndarray]:
-    """:func:`image_asymmetry` of a face already found (a video's tracker found it). With ``crop`` (the face already
-    cut out, near-aligned, at the canonical size) and ``crop_face`` (its mesh there), the crop is the centre view and
-    its mesh is not searched again."""
-    crop = align_face(rgb, face, CANONICAL_SIZE) if crop is None else crop
-    centre = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
+    """:func:`image_asymmetry` on ``views`` of a face already found: the median of the views' meshes is measured.
+    ``centre``: the aligned crop's own mesh, already found (a photo's second pass), so it is not sought again."""
+    crop = align_face(rgb, face, CANONICAL_SIZE)
+    middle = (CANONICAL_SIZE / 2, CANONICAL_SIZE / 2)
     landmarks, meshes = None, []
     for degrees, scale in views:
         view = crop
         if (degrees, scale) != (0, 1.0):
-            matrix = cv2.getRotationMatrix2D(centre, degrees, scale)
+            matrix = cv2.getRotationMatrix2D(middle, degrees, scale)
             view = cv2.warpAffine(crop, matrix, (CANONICAL_SIZE, CANONICAL_SIZE), borderMode=cv2.BORDER_REPLICATE)
-        faces = [crop_face] if crop_face is not None and view is crop else detect_faces(view, backend="mediapipe")
+        faces = [centre] if centre is not None and view is crop else detect_faces(view, backend="mediapipe")
         if faces:
             meshes.append(eye_frame(np.column_stack([faces[0].landmarks, faces[0].depth])))
             if (degrees, scale) == (0, 1.0):
@@ -317,7 +373,7 @@ def face_asymmetry(
         landmarks = found.landmarks
         meshes = meshes or [eye_frame(np.column_stack([found.landmarks, found.depth]))]
     result = mesh_asymmetry(np.median(meshes, axis=0), expression)
-    result.faces_found = face.faces_found
+    result.faces_found, result.views, result.face = face.faces_found, len(meshes), face
     return result, crop, landmarks
 
 

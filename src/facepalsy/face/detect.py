@@ -8,9 +8,12 @@ through uncropped.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import threading
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,10 @@ from facepalsy.errors import FacepalsyError, NoFaceError
 
 FACE_INSTALL = "pip install 'facepalsy[face]' (MediaPipe 0.10.21), or bash scripts/setup in a clone"
 BACKENDS = ("auto", "mediapipe", "haar")
+# The long side a JPEG photo is decoded at for the face mesh (data.images.load_image's max_side): its detector sees the
+# photo at 128 px and its landmark model the face at 192 px, so a 12-megapixel phone photo decoded at half size loses
+# nothing they see, and its decoding costs a third.
+MESH_SIDE = 1600
 MIN_EYE_DISTANCE_PX = 16  # below this the eye positions are too coarse to level the face
 EYE_DISTANCE_FRACTION = 0.36  # eye distance as a share of the crop width: the margin around the face
 EYE_HEIGHT_FRACTION = 0.40  # eye line height in the crop
@@ -48,10 +55,56 @@ class Face:
 
 def mediapipe_available() -> bool:
     try:
-        import mediapipe  # noqa: F401
+        import_mediapipe()
     except ImportError:
         return False
     return True
+
+
+# MediaPipe's package imports its drawing helpers, and they import matplotlib.pyplot: about a second of every start-up
+# that the face mesh never uses. They are registered as deferred modules before the package is
+# imported and run on first use. (The standard library's LazyLoader does not serve here: the import system reads a
+# module's __spec__, which makes a LazyLoader module load at once.) Module name → file in the package.
+DEFERRED_MEDIAPIPE_MODULES = {
+    "mediapipe.python.solutions.drawing_utils": "python/solutions/drawing_utils.py",
+    "mediapipe.python.solutions.drawing_styles": "python/solutions/drawing_styles.py",
+}
+
+
+class _Deferred(types.ModuleType):
+    """A module whose code runs when one of its names is first used."""
+
+    def __init__(self, spec: importlib.machinery.ModuleSpec):
+        super().__init__(spec.name)
+        self.__spec__, self.__file__ = spec, spec.origin
+
+    def __getattr__(self, name: str):  # called only for names not yet set, so only until the code has run
+        module = importlib.util.module_from_spec(self.__spec__)
+        sys.modules[self.__spec__.name] = module
+        self.__spec__.loader.exec_module(module)
+        self.__dict__.update(module.__dict__)
+        return getattr(module, name)
+
+
+def import_mediapipe():
+    """The mediapipe package, imported without running its drawing helpers until something uses them."""
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    package = importlib.util.find_spec("mediapipe")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("mediapipe is not installed")
+    root = Path(package.submodule_search_locations[0])
+    deferred = {}
+    for name, file in DEFERRED_MEDIAPIPE_MODULES.items():
+        path = root / file
+        if name not in sys.modules and path.is_file():
+            deferred[name] = sys.modules[name] = _Deferred(importlib.util.spec_from_file_location(name, path))
+    import mediapipe
+
+    for name, module in deferred.items():  # found in sys.modules, so the import system set no attribute on the parent
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, module)
+    return mediapipe
 
 
 _local = threading.local()
@@ -63,7 +116,7 @@ NATIVE_LOGS_ENV = "FACEPALSY_NATIVE_LOGS"  # set (the CLI's --debug does) to see
 
 
 @contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
     """MediaPipe and TFLite write start-up lines straight to file descriptor 2 (absl, glog), past
     Python's logging; while a face mesh starts, that descriptor points at /dev/null."""
     if os.environ.get(NATIVE_LOGS_ENV):
@@ -106,9 +159,9 @@ def _face_mesh():
     """One FaceMesh per thread (it is not thread-safe), created and warmed up on first use, quietly."""
     if not hasattr(_local, "mesh"):
         os.environ.setdefault("GLOG_minloglevel", "2")
-        import mediapipe as mp
+        mp = import_mediapipe()
 
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             _local.mesh = mp.solutions.face_mesh.FaceMesh(
                 static_image_mode=True, max_num_faces=5, refine_landmarks=True
             )
@@ -121,16 +174,41 @@ def _detect_mediapipe(rgb: np.ndarray) -> list[Face]:
     if _local.first_face_seen and _local.quiet_runs <= 0:
         result = mesh.process(np.ascontiguousarray(rgb))
     else:  # the graph logs on its first runs, the last time when it first projects a face's landmarks
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             result = mesh.process(np.ascontiguousarray(rgb))
         _local.first_face_seen = _local.first_face_seen or bool(result.multi_face_landmarks)
         _local.quiet_runs -= 1
-    h, w = rgb.shape[:2]
+    return mesh_faces(result, rgb.shape)
+
+
+def mesh_faces(result, shape: tuple[int, ...]) -> list[Face]:
+    """The faces of a FaceMesh result on an image of ``shape`` (H, W, …), in pixels."""
+    h, w = shape[:2]
     faces = []
     for mesh in result.multi_face_landmarks or []:
         points3d = np.array([(p.x * w, p.y * h, p.z * w) for p in mesh.landmark], dtype=np.float64)
         faces.append(mesh_face(points3d[:, :2], points3d[:, 2].copy()))
     return faces
+
+
+def aligned_landmarks(crop: np.ndarray) -> Face | None:
+    """A second pass on a face already found, cut out eye-aligned (``asymmetry.aligned_crop``): the static face mesh
+    again, on the crop; None where it finds no face there.
+
+    Its region is cut around the detector's box on the crop, the first pass's around its box on the photo: the two
+    passes disagree by the landmark model's noise, and their mean halves its variance (docs/performance.md: KDEF's
+    sessions A and B). MediaPipe's tracking mode would skip the detector, but it takes the region from the last image
+    it saw, so a photo's measure would depend on the photo measured before it."""
+    faces = detect_faces(crop, backend="mediapipe")
+    return faces[0] if faces else None
+
+
+def tracking_face_mesh():
+    """A FaceMesh in MediaPipe's tracking mode, for one video's frames in order: it finds the face's region in a frame
+    from the last frame's landmarks and runs its face detector only when it has no face. One face; close() it."""
+    mp = import_mediapipe()
+    with native_stderr_silenced():
+        return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True)
 
 
 def mesh_face(points: np.ndarray, depth: np.ndarray) -> Face:
@@ -171,7 +249,12 @@ def detect_faces(rgb: np.ndarray, backend: str = "auto") -> list[Face]:
 def largest_face(rgb: np.ndarray, path: str | Path = "image", backend: str = "auto") -> Face:
     """The largest face, with the number found; NoFaceError if there is none, its eyes are not found or it is too
     small."""
-    faces = detect_faces(rgb, backend)
+    return usable_face(detect_faces(rgb, backend), path)
+
+
+def usable_face(faces: list[Face], path: str | Path = "image") -> Face:
+    """The first of ``faces`` (largest first), with the number found; NoFaceError if there is none, its eyes are not
+    found or it is too small to align."""
     if not faces:
         raise NoFaceError(path, "no face found")
     face = faces[0]

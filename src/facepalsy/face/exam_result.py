@@ -71,7 +71,7 @@ class Exam:
     """One person's exam over photos or a video (see ``workflows/exam.py`` for the definitions)."""
 
     person: str
-    kind: str  # "photos" or "video"
+    kind: str  # "photos", "video" or "live" (a camera's frames, the guided live exam on the page)
     expressions: dict[str, str]  # expression: the photo or video time it was measured on
     missing: list[str]  # expressions without a photo (photos only)
     regions: dict[str, ExamRegion]

@@ -339,6 +339,7 @@ def reading(
                 )
                 for m in measures
             },
+            edge=round(float(stats.p99), 4),
         )
     outside = [r for r, v in regions.items() if v.outside_healthy_range]
     sides = {regions[r].weaker_side for r in outside}

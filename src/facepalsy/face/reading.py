@@ -33,6 +33,7 @@ class RegionReading:
     weaker_side: str | None  # the patient's "left" or "right", named only outside the range
     leaning_side: str  # where the measures point, inside the range too (for the palsy pattern)
     z: dict[str, float] = field(default_factory=dict)  # per measure, robust z of its |difference|
+    edge: float | None = None  # the score where the healthy range ends (its 99th percentile; None in older files)
 
     def measures_text(self) -> str:
         """Each measure of the region with its robust z against healthy faces, the largest first: what flagged it."""

@@ -1,102 +1,69 @@
-"""Following one face through a video's frames: detection on the whole frame only when the face is lost.
+"""Following one face through a video's frames with MediaPipe's own tracking mode.
 
-A video exam measures every analysed frame, and finding the face in a 1280×720 frame costs a MediaPipe pass of its
-own. Between two analysed frames (1/6 s apart) a face moves little, so :class:`FaceTracker` aligns the new frame on the
-eyes found in the last one and runs the face mesh on that crop. When the crop holds the face where alignment put it
-(the eyes near their places, their distance within a quarter of the intended one), the crop's mesh is mapped back to
-frame coordinates and is the frame's face; the crop itself, already nearly aligned, serves as the centre view of the
-landmark measure. Otherwise (a cut, a fast turn, a face leaving the frame) the whole frame is searched again.
+A video exam (and the live exam on the page) measures every analysed frame. In tracking mode the face mesh finds the
+face's region in a frame from the last frame's landmarks and runs its face detector only when it had no face: one
+landmark pass per frame, where a search of every frame costs a detector pass and a landmark pass. The landmark model
+sees the face cut out around where it just was, as a whole-frame search would cut it out around the detector's box.
 
-The landmark measure moves with the crop: re-framing the same face by a pixel moves a region's score by about what
-re-taking the photo does. So the alignment follows the eyes only when they move more than 2% of their distance apart:
-a still face is measured on the same crop in every frame, as a search of every frame would measure it.
+A frame where tracking finds no face (a cut, a fast turn, a face leaving the frame) is searched whole with the static
+face mesh, so a cut costs no frame; a frame with no face there either raises NoFaceError, and the next frame starts
+afresh.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from facepalsy.face.detect import (
-    EYE_DISTANCE_FRACTION,
-    MIN_EYE_DISTANCE_PX,
     Face,
-    aligned_eyes,
-    alignment_matrix,
-    detect_faces,
     largest_face,
-    mesh_face,
+    mesh_faces,
+    native_stderr_silenced,
+    tracking_face_mesh,
+    usable_face,
 )
-
-EYE_SHIFT_LIMIT = 0.08  # of the crop's size: how far an eye may sit from its aligned place and the face still count
-EYE_DISTANCE_LIMIT = 0.25  # relative change of the eye distance (a zoom or a turn) beyond which the face is sought anew
-STILL = 0.02  # of the eye distance: eyes that moved less keep the last alignment, so a still face keeps its crop
-
-
-@dataclass
-class Found:
-    """A frame's face, in frame coordinates, and, when tracked, the crop it was found in and the crop's mesh (crop
-    coordinates), which the landmark measure uses as its centre view."""
-
-    face: Face
-    crop: np.ndarray | None = None
-    crop_face: Face | None = None
 
 
 class FaceTracker:
-    """The largest face of successive frames (MediaPipe), searched on the whole frame only when tracking is lost."""
+    """The face of successive frames of one video: MediaPipe's tracking mode, a whole-frame search when it is lost.
+    Not thread-safe (one tracker per video); ``close()`` it, or use it as a context manager."""
 
-    def __init__(self, size: int):
-        self.size = size  # the aligned crop's side (the landmark measure's canonical size)
-        self.eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
-        self.detections = 0  # whole-frame searches
-        self.tracked = 0  # frames whose face was found in the crop of the last one
+    def __init__(self):
+        self._mesh = None
+        self._had_face = False
+        self.detections = 0  # frames whose face was sought afresh: MediaPipe's detector, or a whole-frame search
+        self.tracked = 0  # frames whose face was found from the last frame's landmarks
 
-    def find(self, rgb: np.ndarray, name: str | Path = "frame") -> Found:
-        """The frame's face; NoFaceError (naming ``name``) when the whole frame has none usable."""
-        if self.eyes is not None:
-            found = self._follow(rgb)
-            if found is not None:
+    def find(self, rgb: np.ndarray, name: str | Path = "frame") -> Face:
+        """The frame's face (frame pixels); NoFaceError (naming ``name``) when the frame has none usable."""
+        if self._mesh is None:
+            self._mesh = tracking_face_mesh()
+        image = np.ascontiguousarray(rgb)
+        if self.detections + self.tracked < 3:  # the graph logs as it starts
+            with native_stderr_silenced():
+                faces = mesh_faces(self._mesh.process(image), rgb.shape)
+        else:
+            faces = mesh_faces(self._mesh.process(image), rgb.shape)
+        if faces:
+            if self._had_face:
                 self.tracked += 1
-                return found
-        self.eyes = None
+            else:
+                self.detections += 1  # MediaPipe ran its detector: it had no face from the last frame
+            self._had_face = True
+            return usable_face(faces, name)
+        self._had_face = False
         self.detections += 1
-        face = largest_face(rgb, name, backend="mediapipe")
-        self.eyes = (face.right_eye, face.left_eye)
-        return Found(face)
+        return largest_face(rgb, name, backend="mediapipe")
 
-    def _follow(self, rgb: np.ndarray) -> Found | None:
-        matrix = alignment_matrix(*self.eyes, self.size)
-        crop = cv2.warpAffine(
-            rgb, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        faces = detect_faces(crop, backend="mediapipe")
-        if not faces or not self._where_aligned(faces[0]):
-            return None
-        face = _to_frame(faces[0], matrix)
-        face.faces_found = len(faces)
-        if np.hypot(*np.subtract(face.left_eye, face.right_eye)) < MIN_EYE_DISTANCE_PX:
-            return None  # too small to align: the whole-frame search says so, with its reason
-        moved = max(np.hypot(*np.subtract(new, old)) for new, old in zip((face.right_eye, face.left_eye), self.eyes))
-        if moved > STILL * np.hypot(*np.subtract(*self.eyes)):
-            self.eyes = (face.right_eye, face.left_eye)
-        return Found(face, crop, faces[0])
+    def close(self) -> None:
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
 
-    def _where_aligned(self, face: Face) -> bool:
-        """Are the crop's eyes where the alignment on the last frame's eyes put them?"""
-        target_right, target_left = aligned_eyes(self.size)
-        shift = max(
-            np.hypot(*np.subtract(face.right_eye, target_right)), np.hypot(*np.subtract(face.left_eye, target_left))
-        )
-        distance = np.hypot(*np.subtract(face.left_eye, face.right_eye)) / (EYE_DISTANCE_FRACTION * self.size)
-        return shift <= EYE_SHIFT_LIMIT * self.size and abs(distance - 1.0) <= EYE_DISTANCE_LIMIT
+    def __enter__(self) -> FaceTracker:
+        return self
 
-
-def _to_frame(face: Face, matrix: np.ndarray) -> Face:
-    """A face found in an aligned crop, in the coordinates of the frame the crop was cut from."""
-    inverse = cv2.invertAffineTransform(matrix)
-    scale = float(np.sqrt(abs(np.linalg.det(inverse[:, :2]))))
-    return mesh_face(face.landmarks @ inverse[:, :2].T + inverse[:, 2], face.depth * scale)
+    def __exit__(self, *exc) -> None:
+        self.close()

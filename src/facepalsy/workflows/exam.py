@@ -33,15 +33,23 @@ from facepalsy.data.exam_names import expression_photos, moving_rest, unmoved
 from facepalsy.data.images import load_image
 from facepalsy.data.prepare import VIDEO_EXTENSIONS, read_ahead, video_frames
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.asymmetry import CANONICAL_SIZE, Asymmetry, draw, face_asymmetry, image_asymmetry
-from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING, largest_face
+from facepalsy.face.asymmetry import (
+    JITTER,
+    Asymmetry,
+    aligned_crop,
+    draw,
+    face_asymmetry,
+    found_asymmetry,
+    image_asymmetry,
+)
+from facepalsy.face.detect import LEFT_EYE_RING, MESH_SIDE, RIGHT_EYE_RING, largest_face
 from facepalsy.face.exam_result import Exam, ExamRegion
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
 from facepalsy.face.millimetres import IRIS_MM, OTHER_SIDE, draw_millimetres
 from facepalsy.face.norms import REGIONS, Norms
 from facepalsy.face.pattern import exam_pattern
-from facepalsy.face.tracking import FaceTracker, Found
+from facepalsy.face.tracking import FaceTracker
 from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.inference.prediction import VideoFrames
 from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
@@ -178,7 +186,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
         person=person,
         kind=kind,
         expressions={name: m.source for name, m in measured.items()},
-        missing=[e for e in EXPRESSIONS if e not in measured] if kind == "photos" else [],
+        missing=[e for e in EXPRESSIONS if e not in measured] if kind in ("photos", "live") else [],
         regions=regions,
         outside_healthy_range=outside,
         more_affected_side=side,
@@ -193,7 +201,6 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
     )
 
 
-VIDEO_VIEWS = [(-3, 1.0), (0, 1.0), (3, 1.0)]  # fewer jittered views per video frame than per photo: many frames
 PEAK_NAMES = {
     "brow": "brow_raise",
     "eye": "eye_closure_full",
@@ -218,9 +225,8 @@ def exam_photos(
         if expression not in photos:
             continue
         try:
-            result, crop, landmarks = image_asymmetry(
-                np.asarray(load_image(photos[expression])), photos[expression].name
-            )
+            rgb = np.asarray(load_image(photos[expression], MESH_SIDE))
+            result = image_asymmetry(rgb, photos[expression].name)[0]
         except BadImageError as exc:
             failed[expression] = exc.reason
             continue
@@ -229,10 +235,18 @@ def exam_photos(
             continue
         if unmoved(expression, result.expression):
             still.append(expression)
-        result.expression, result.expression_named = expression, True
-        result.compare(norms)
-        measured[expression] = Measured(photos[expression].name, result, _side_values(result.mesh), crop, landmarks)
+        measured[expression] = measure_named(photos[expression].name, rgb, result, expression, norms)
     return measured, failed, unknown, mismatched, still
+
+
+def measure_named(source: str, rgb: np.ndarray, found: Asymmetry, expression: str, norms: Norms) -> Measured:
+    """A photo or a frame as the exam takes it: its face (``found``, measured once) measured on JITTER's views, named
+    ``expression`` and read against ``norms``, with its aligned face for the drawings.
+
+    Every photo of an exam is measured alike, on all of JITTER's views: its movements are differences between photos,
+    which a mix of measures (one photo on two passes, the next on views) would bias; and an exam has a few photos."""
+    result, crop, landmarks = face_asymmetry(rgb, found.face, source, JITTER, expression, centre=found.second)
+    return Measured(source, result.compare(norms), _side_values(result.mesh), crop, landmarks)
 
 
 def exam_video(
@@ -251,26 +265,20 @@ def exam_video(
     """
     frames: list[tuple[float, Measured | None, np.ndarray]] = []
     cnn_frames = VideoFrames()
-    tracker = FaceTracker(CANONICAL_SIZE)
-    for time, bgr in read_ahead(video_frames(path, fps)):
-        rgb, source = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s"
-        try:
-            found = tracker.find(rgb, source) if track else Found(largest_face(rgb, source, backend="mediapipe"))
-        except BadImageError:
-            found = None  # no usable face: the network's own policy decides what such a frame gets
-        if frames_for is not None:
-            cnn_frames.add(frames_for, time, rgb, source, face=found.face if found else None)
-        if found is None:
-            frames.append((time, None, rgb))
-            continue
-        try:
-            result, crop, landmarks = face_asymmetry(
-                rgb, found.face, source, VIDEO_VIEWS, crop=found.crop, crop_face=found.crop_face
-            )
-            result.compare(norms)
-            frames.append((time, Measured(source, result, _side_values(result.mesh), crop, landmarks), rgb))
-        except BadImageError:
-            frames.append((time, None, rgb))
+    with FaceTracker() as tracker:
+        for time, bgr in read_ahead(video_frames(path, fps)):
+            rgb, source = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s"
+            try:
+                face = tracker.find(rgb, source) if track else largest_face(rgb, source, backend="mediapipe")
+            except BadImageError:
+                face = None  # no usable face: the network's own policy decides what such a frame gets
+            if frames_for is not None:
+                cnn_frames.add(frames_for, time, rgb, source, face=face)
+            if face is None:
+                frames.append((time, None, rgb))
+                continue
+            result = found_asymmetry(face).compare(norms)  # one pass per frame: the frames are many
+            frames.append((time, Measured(source, result, _side_values(result.mesh)), rgb))
     usable = [(t, m) for t, m, _ in frames if m is not None and not m.asymmetry.turned]
     if not usable:
         raise FacepalsyError(f"{path}: no frame with a usable, frontal face in {len(frames)} frames")
@@ -304,6 +312,9 @@ def exam_video(
             for region in REGIONS
         },
     }
+    for _, frame, rgb in frames:  # the chosen frames are drawn: their faces aligned
+        if frame is not None and frame.crop is None and any(frame is m for m in measured.values()):
+            frame.crop, frame.landmarks = aligned_crop(rgb, frame.asymmetry.face)
     return measured, {
         "rest_time": round(usable[rest_index][0], 3),
         "peaks": peaks,

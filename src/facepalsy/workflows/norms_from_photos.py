@@ -1,6 +1,9 @@
 """``norms build``: healthy reference ranges from a folder of healthy photos, each measured on its frontal mesh,
 per expression where the folder names it, and the minimal detectable change from resting photos measured again on
-re-taken views (``face/norms.py`` holds the ranges and how a face is read against them)."""
+re-taken views (``face/norms.py`` holds the ranges and how a face is read against them).
+
+Each photo is measured on JITTER's views: the measure a reading near the edge of a range is decided on
+(``Asymmetry.compare``), so that the edge and the faces weighed against it are measured alike."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from PIL import Image, ImageEnhance
 from facepalsy.data.dataset import map_with_progress
 from facepalsy.data.images import expand_inputs, load_image
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.asymmetry import image_asymmetry
+from facepalsy.face.asymmetry import JITTER, image_asymmetry
+from facepalsy.face.detect import MESH_SIDE
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import build_norms, differences, side_sizes
 
@@ -50,11 +54,11 @@ def measure_retakes(
 
     def measure_photo(job) -> list[dict[str, float]]:
         path, own = job
-        rgb = np.asarray(load_image(path))
+        rgb = np.asarray(load_image(path, MESH_SIDE))
         group = []
         for view in [rgb, *(retake(rgb, own) for _ in range(views))]:
             try:
-                measured = image_asymmetry(view, path, expression="rest")[0]
+                measured = image_asymmetry(view, path, JITTER, expression="rest")[0]
             except BadImageError:
                 continue
             if not measured.turned:
@@ -76,7 +80,8 @@ def measure_healthy_folder(
 
     def measure_one(path: Path):
         try:
-            return image_asymmetry(np.asarray(load_image(path)), path, expression=named_expression(path))[0]
+            rgb = np.asarray(load_image(path, MESH_SIDE))
+            return image_asymmetry(rgb, path, JITTER, expression=named_expression(path))[0]
         except BadImageError as exc:
             return str(exc)
 
