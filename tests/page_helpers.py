@@ -75,3 +75,61 @@ def upload(page, component: str, *paths: Path) -> None:
         except PlaywrightTimeout:
             continue
     raise AssertionError(f"{component}: the page never listed {paths[-1].name} as uploaded")
+
+
+# A drawn person in front of a fake camera: at rest, raising the brows, then smiling, CAMERA_SECONDS each.
+CAMERA_FPS, CAMERA_SECONDS, CAMERA_SIZE = 10, 3.0, (480, 360)
+CAMERA_SEGMENTS = (
+    ("rest", {"smile": 0.0, "eye_open": 1.0, "brow_raise": 1.0}),
+    ("brow_raise", {"smile": 0.0, "eye_open": 1.0, "brow_raise": 1.8}),
+    ("smile", {"smile": 1.0, "eye_open": 1.0, "brow_raise": 1.0}),
+)
+
+
+def camera_frames(seconds: float = CAMERA_SECONDS):
+    """The camera's frames (RGB), each segment ``seconds`` long, the head swaying a little."""
+    import numpy as np
+    from drawn_faces import drawn_face
+
+    width, height = CAMERA_SIZE
+    frames = []
+    for index, (_, expression) in enumerate(CAMERA_SEGMENTS):
+        face = drawn_face(7, expression)
+        for i in range(int(seconds * CAMERA_FPS)):
+            frame = np.full((height, width, 3), 110, np.uint8)
+            x = (width - face.shape[1]) // 2 + int(8 * np.sin((index * 40 + i) / 3))
+            y = (height - face.shape[0]) // 2
+            frame[y : y + face.shape[0], x : x + face.shape[1]] = face
+            frames.append(frame)
+    return frames
+
+
+def write_y4m(path: Path, frames) -> Path:
+    """Frames as a raw YUV 4:2:0 video, the format Chromium's fake camera reads (and loops)."""
+    import cv2
+
+    height, width = frames[0].shape[:2]
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{CAMERA_FPS}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            out.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def camera_browser(playwright, video: Path):
+    """Headless Chromium whose camera plays ``video``, allowed without asking."""
+    camera = [f"--use-file-for-fake-video-capture={video}", "--use-fake-device-for-media-stream"]
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=[*BROWSER_FLAGS, *camera, "--use-fake-ui-for-media-stream"]
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    context.grant_permissions(["camera"])
+    return browser, context.new_page()
+
+
+def start_live_camera(page) -> None:
+    """Open the Live exam tab, let the page use the camera and start its stream."""
+    page.get_by_role("tab", name="Live exam").click()
+    camera = page.locator("#live-camera")
+    camera.get_by_text("Click to Access Webcam").click(timeout=60000)
+    camera.get_by_role("button", name="capture photo").click(timeout=60000)

@@ -275,3 +275,18 @@ def test_a_signal_stops_the_server_within_5_s_and_deletes_its_folder(sig, tiny_r
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_every_webcam_on_the_page_sends_the_face_unmirrored(analyzer):
+    """Gradio mirrors a webcam by default, in the picture it sends too: the patient's sides would swap."""
+    import gradio as gr
+
+    from facepalsy.app.serve import build_app
+
+    cameras = [
+        block
+        for block in build_app(analyzer).blocks.values()
+        if isinstance(block, gr.Image) and block.sources == ["webcam"]
+    ]
+    assert {block.elem_id for block in cameras} == {"webcam", "live-camera"}
+    assert not any(block.webcam_options.mirror for block in cameras)

@@ -12,7 +12,8 @@ count and live only in a private temporary folder; each upload and every file de
 analytics are off; the model is loaded once and requests are queued.
 
 This module is the page's UI and its lifetime; what it computes is ``page_analysis.py``, who may open it
-``page_access.py``, the History tab ``page_history.py``, the micro-batcher and the janitor ``page_workers.py``.
+``page_access.py``, the Live exam tab ``page_live.py``, the History tab ``page_history.py``, the micro-batcher and
+the janitor ``page_workers.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from facepalsy.app.page_access import check_host, read_credentials
 from facepalsy.app.page_analysis import CAUTION, FORGET_AFTER, IMAGE_LIMIT_MB, VIDEO_LIMIT_MB, Analyzer
 from facepalsy.app.page_history import HistoryDesk, history_tab
+from facepalsy.app.page_live import LiveDesk, live_tab, unmirrored
 from facepalsy.errors import FacepalsyError
 from facepalsy.inference.predictor import load
 from facepalsy.inference.settings import InferenceSettings
@@ -70,7 +72,11 @@ def build_app(analyzer: Analyzer, desk: HistoryDesk | None = None):
                     elem_id="photo",
                 )
                 webcam = gr.Image(
-                    label="…or take one with the webcam", sources=["webcam"], type="filepath", elem_id="webcam"
+                    label="…or take one with the webcam (not mirrored: the patient's left on the picture's right)",
+                    sources=["webcam"],
+                    type="filepath",
+                    elem_id="webcam",
+                    webcam_options=unmirrored(gr),
                 )
             go = gr.Button("Analyse photo", variant="primary", elem_id="analyse-photo")
             verdict = gr.Markdown(elem_id="verdict")
@@ -108,6 +114,7 @@ def build_app(analyzer: Analyzer, desk: HistoryDesk | None = None):
             pending = gr.State(None)  # the exam just made, for the History tab to record
             outputs = [exam_text, exam_pictures, grade_text, grade_pictures, exam_report, pending]
             go_exam.click(analyzer.exam, [exam_photos, exam_video], outputs, api_name="exam")
+        live_tab(gr, LiveDesk(analyzer.norms), pending)
         with gr.Tab("Video"):
             video_in = gr.File(
                 label=f"Short video (MP4, MOV, AVI, MKV, WebM; up to {VIDEO_LIMIT_MB} MB)",

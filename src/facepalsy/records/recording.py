@@ -5,6 +5,7 @@ patient id. The CLI and the page both record through :func:`record_exam`."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from facepalsy.records.pseudonyms import identifying_hint, pseudonym_for
 from facepalsy.records.store import PhotoFacts, RecordStore, photo_facts
 
 TODAY = "today (no --date, and no date in the photos)"
+LIVE = "today (a live exam in front of the camera)"
 
 
 @dataclass
@@ -94,6 +96,15 @@ def pending_exam(
     measured = {e: p for e, p in sources.items() if e in exam.expressions or exam.kind == "video"}
     when, source = exam_date(measured, date)
     return PendingExam(exam, {e: photo_facts(p, keep_photos) for e, p in measured.items()}, when, source, run)
+
+
+def live_pending(exam: Exam, frames: list[tuple[str, bytes]], keep_photos: bool = False) -> PendingExam:
+    """A live exam ready to record: per expression its kept frame as JPEG, hashed (the bytes stored only with
+    ``keep_photos``), dated today."""
+    photos = {
+        e: PhotoFacts(hashlib.sha256(data).hexdigest(), ".jpg", data if keep_photos else None) for e, data in frames
+    }
+    return PendingExam(exam, photos, datetime.date.today(), LIVE)
 
 
 def record_exam(store: RecordStore, patient: str, pending: PendingExam, recorded_by: str | None = None) -> Recorded:
