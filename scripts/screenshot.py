@@ -60,7 +60,7 @@ def main() -> None:
                 page.locator("#verdict").get_by_text("Verdict").wait_for(timeout=120000)
                 time.sleep(2)
                 page.screenshot(path=str(args.out / "serve-screenshot.png"), full_page=True)
-                page.get_by_role("tab", name="Exam").click()
+                page.get_by_role("tab", name="Exam", exact=True).click()
                 page.locator("#exam-photos input[type=file]").set_input_files([str(p) for p in photos])
                 time.sleep(3)
                 page.locator("#run-exam").click()

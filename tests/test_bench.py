@@ -62,7 +62,8 @@ def test_bench_reports_all_figures(capsys):
 
 def test_bench_extras_report_their_figures_at_tiny_settings():
     """The cross-validation, landmark and video figures (the README's come from the full settings)."""
-    from facepalsy.bench.extras import bench_landmarks, bench_shared_features
+    from facepalsy.bench.extras import bench_shared_features
+    from facepalsy.bench.landmark_path import bench_landmark_path
     from facepalsy.bench.video_timing import bench_video, cpu_features
     from facepalsy.face.detect import mediapipe_available
 
@@ -74,8 +75,10 @@ def test_bench_extras_report_their_figures_at_tiny_settings():
     assert shared.backbone_passes_lopo <= 2 * 12  # each image's view and plain features once, for all six folds
     if not mediapipe_available():
         pytest.skip("the landmark and video figures need the face extra")
-    landmarks = bench_landmarks(count=2)
-    assert landmarks.photos == 2 and landmarks.speedup_vs_previous > 0
+    landmarks = bench_landmark_path(count=2)
+    assert landmarks.photos == 2 and landmarks.frames == 12 and 0.0 <= landmarks.measured_again <= 1.0
+    assert landmarks.photo_ratio > 0 and landmarks.frame_ratio > 0 and landmarks.start_up_one_photo_s > 0
+    assert landmarks.folder_photos_per_s > 0 and len(landmarks.lines()) == 3
     video = bench_video("vgg11_bn", seconds=1, size=32)
     for engine in ("torch", "onnx-int8"):
         figures = video.engines[engine]

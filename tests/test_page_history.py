@@ -43,7 +43,7 @@ def test_the_page_asks_for_a_login_then_records_an_exam_and_shows_the_history(ti
             page.locator("#analyse-photo").wait_for(timeout=60000)
             assert not db.exists()  # a page not yet used for follow-up has created no database
 
-            page.get_by_role("tab", name="Exam").click()
+            page.get_by_role("tab", name="Exam", exact=True).click()
             upload(page, "#exam-photos", *photos)
             page.locator("#run-exam").click()
             page.locator("#exam-result").get_by_text("mouth").first.wait_for(timeout=120000)

@@ -126,9 +126,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_asymmetry(args: argparse.Namespace) -> int:
-    import numpy as np
 
-    from facepalsy.data.images import expand_inputs, load_image
+    from facepalsy.data.images import expand_inputs
+    from facepalsy.data.prepare import decode_ahead
     from facepalsy.errors import BadImageError
     from facepalsy.face.asymmetry import draw, image_asymmetry
     from facepalsy.face.detect import MESH_SIDE
@@ -136,9 +136,10 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
 
     norms = load_norms(args.norms)
     failed, paths = 0, expand_inputs(args.images)
-    for path in paths:
+    for path, rgb in decode_ahead(paths, MESH_SIDE):
         try:
-            rgb = np.asarray(load_image(path, MESH_SIDE))
+            if isinstance(rgb, BadImageError):
+                raise rgb
             result, crop, landmarks = image_asymmetry(rgb, path)
             result.compare(norms, photo=rgb)
         except BadImageError as exc:

@@ -137,6 +137,20 @@ def read_ahead(items: Iterator[T], depth: int = 8) -> Iterator[T]:
         producer.join(timeout=5)
 
 
+def decode_ahead(paths: list[Path], max_side: int | None = None) -> Iterator[tuple[Path, np.ndarray | BadImageError]]:
+    """Each photo decoded to an RGB array on a thread while the last ones are measured (``load_image``, ``max_side``);
+    one that cannot be decoded comes, in its place, as its BadImageError."""
+
+    def decoded() -> Iterator[tuple[Path, np.ndarray | BadImageError]]:
+        for path in paths:
+            try:
+                yield path, np.asarray(load_image(path, max_side))
+            except BadImageError as exc:
+                yield path, exc
+
+    return read_ahead(decoded(), depth=4)
+
+
 def _sources(videos: Path) -> list[Path]:
     if not videos.is_dir():
         raise DataError(f"{videos}: folder of videos not found")

@@ -65,6 +65,7 @@ def mediapipe_available() -> bool:
 # that the face mesh never uses. They are registered as deferred modules before the package is
 # imported and run on first use. (The standard library's LazyLoader does not serve here: the import system reads a
 # module's __spec__, which makes a LazyLoader module load at once.) Module name → file in the package.
+_import_lock = threading.Lock()
 DEFERRED_MEDIAPIPE_MODULES = {
     "mediapipe.python.solutions.drawing_utils": "python/solutions/drawing_utils.py",
     "mediapipe.python.solutions.drawing_styles": "python/solutions/drawing_styles.py",
@@ -87,23 +88,23 @@ class _Deferred(types.ModuleType):
 
 
 def import_mediapipe():
-    """The mediapipe package, imported without running its drawing helpers until something uses them."""
-    if "mediapipe" in sys.modules:
-        return sys.modules["mediapipe"]
-    package = importlib.util.find_spec("mediapipe")
-    if package is None or not package.submodule_search_locations:
-        raise ImportError("mediapipe is not installed")
-    root = Path(package.submodule_search_locations[0])
-    deferred = {}
-    for name, file in DEFERRED_MEDIAPIPE_MODULES.items():
-        path = root / file
-        if name not in sys.modules and path.is_file():
-            deferred[name] = sys.modules[name] = _Deferred(importlib.util.spec_from_file_location(name, path))
-    import mediapipe
+    """The mediapipe package, imported without running its drawing helpers until something uses them. Threads that
+    ask at once wait for the one importing it (a module in sys.modules may still be running its top level)."""
+    with _import_lock:
+        if "mediapipe" not in sys.modules:
+            package = importlib.util.find_spec("mediapipe")
+            if package is None or not package.submodule_search_locations:
+                raise ImportError("mediapipe is not installed")
+            root = Path(package.submodule_search_locations[0])
+            for name, file in DEFERRED_MEDIAPIPE_MODULES.items():
+                if name not in sys.modules and (root / file).is_file():
+                    sys.modules[name] = _Deferred(importlib.util.spec_from_file_location(name, root / file))
+        import mediapipe
 
-    for name, module in deferred.items():  # found in sys.modules, so the import system set no attribute on the parent
-        parent, _, child = name.rpartition(".")
-        setattr(sys.modules[parent], child, module)
+        for name in DEFERRED_MEDIAPIPE_MODULES:  # in sys.modules already, so the import system set no attribute
+            parent, _, child = name.rpartition(".")
+            if name in sys.modules and not hasattr(sys.modules[parent], child):
+                setattr(sys.modules[parent], child, sys.modules[name])
     return mediapipe
 
 
