@@ -7,7 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.markdown import Markdown
 from rich.table import Table
 
 from facepalsy.app.commands_records import check_record_flags, exam_record_flags, record_after_exam
@@ -94,6 +93,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
         console.print(f"missing expressions: {', '.join(exam.missing)}")
     console.print(exam.verdict(), highlight=False)
     if exam.palsy_pattern:
+        from rich.markdown import Markdown  # rich.markdown takes a tenth of a second to import
+
         console.print(Markdown(exam.palsy_pattern.markdown()))
     if args.grade:
         _print_grade(exam.grade, f"grade: {args.path}")

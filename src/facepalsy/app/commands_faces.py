@@ -10,7 +10,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from rich.markdown import Markdown
 from rich.table import Table
 
 from facepalsy.app.flags import inference_settings
@@ -169,6 +168,8 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
             highlight=False,
         )
         if result.palsy_pattern:
+            from rich.markdown import Markdown  # rich.markdown takes a tenth of a second to import
+
             result_console().print(Markdown(result.palsy_pattern.markdown()))
     if failed and len(paths) > 1:
         print(

@@ -257,10 +257,9 @@ def shape_measures(points: np.ndarray) -> dict[str, float]:
 
     right, left = per_side(0), per_side(1)
     corners = points[MOUTH_CORNER[1]] - points[MOUTH_CORNER[0]]
-    from scipy.spatial import cKDTree  # here: every command imports this module, few measure a face
-
-    mesh = points[:468]
-    nearest = cKDTree(mesh).query(mesh * np.array([-1.0, 1.0]))[0]  # each mirrored landmark's nearest landmark
+    mesh = points[:468].astype(np.float32)  # float32: 468² distances in half a millisecond, no BLAS, no k-d tree import
+    across = (-mesh[:, None, 0] - mesh[None, :, 0]) ** 2 + (mesh[:, None, 1] - mesh[None, :, 1]) ** 2
+    nearest = np.sqrt(across.min(axis=1))  # each landmark mirrored across the midline, to its nearest landmark
     return {
         **{name: left[name] - right[name] for name in SIDE_MEASURES},
         "smile_angle": float(np.degrees(np.arctan2(corners[1], corners[0]))),

@@ -48,7 +48,6 @@ import hashlib
 from collections import OrderedDict
 
 import numpy as np
-from scipy.special import expit
 
 from facepalsy.errors import BadImageError, DataError
 from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, Asymmetry, image_asymmetry, measure
@@ -258,6 +257,8 @@ class AsymmetryClassifier:
             distances = ((design[:, None, :] - p["support_vectors"][None]) ** 2).sum(axis=2)
             score = np.exp(-p["gamma"][0] * distances) @ p["dual_coef"] + p["svm_intercept"][0]
             z = (z + -(p["platt"][0] * score + p["platt"][1])) / 2  # the mean of the two log-odds
+        from scipy.special import expit  # here: every command imports this module
+
         return np.where(missing, np.nan, expit(z))
 
     @classmethod

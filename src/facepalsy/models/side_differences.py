@@ -30,7 +30,6 @@ When it abstains (NaN probability, with a reason from :func:`abstention_reasons`
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from facepalsy.errors import DataError
 
@@ -114,6 +113,8 @@ def fit_params(
 def probabilities(params: dict[str, np.ndarray], scalars: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """p(palsy) per face, before abstention."""
     design = (_raw_design(params, scalars, groups) - params["mean"]) / params["scale"]
+    from scipy.special import expit  # here: every command imports this module
+
     return expit(design @ params["coef"] + params["intercept"][0])
 
 
