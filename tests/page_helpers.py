@@ -133,3 +133,13 @@ def start_live_camera(page) -> None:
     camera = page.locator("#live-camera")
     camera.get_by_text("Click to Access Webcam").click(timeout=60000)
     camera.get_by_role("button", name="capture photo").click(timeout=60000)
+
+
+def only_visit(db: Path, patient: str):
+    """The one visit the page recorded for ``patient`` in the database ``db``."""
+    from facepalsy.face.norms import load_norms
+    from facepalsy.records.store import RecordStore
+
+    with RecordStore(db) as store:
+        (visit,) = store.history(patient, load_norms()).visits
+    return visit

@@ -13,6 +13,7 @@ from page_helpers import (
     CHROMIUM,
     camera_browser,
     camera_frames,
+    only_visit,
     start_live_camera,
     start_server,
     write_y4m,
@@ -54,9 +55,6 @@ def test_live_exam_keeps_the_best_frame_of_each_expression_asked_and_makes_the_e
 def test_the_page_guides_a_live_exam_from_a_fake_camera_and_records_it(tiny_run, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from facepalsy.face.norms import load_norms
-    from facepalsy.records.store import RecordStore
-
     video = write_y4m(tmp_path / "camera.y4m", camera_frames())
     db = tmp_path / "records.db"
     process, url, workdir = start_server(tiny_run, tmp_path, "--db", str(db))
@@ -86,7 +84,9 @@ def test_the_page_guides_a_live_exam_from_a_fake_camera_and_records_it(tiny_run,
     finally:
         process.terminate()
         process.wait(timeout=30)
-    with RecordStore(db) as store:
-        (visit,) = store.history("P-LIVE", load_norms()).visits
-    assert set(visit.photos) == {"rest", "brow_raise", "smile"}  # one frame per expression kept, by its hash
+    assert set(only_visit(db, "P-LIVE").photos) == {
+        "rest",
+        "brow_raise",
+        "smile",
+    }  # one frame per expression kept, by its hash
     assert written == [], written  # the camera's frames were measured in memory: nothing written, not even a frame

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 from drawn_faces import drawn_face
-from page_helpers import BROWSER_FLAGS, CHROMIUM, start_server, upload
+from page_helpers import BROWSER_FLAGS, CHROMIUM, only_visit, start_server, upload
 from PIL import Image
 
 from facepalsy.face.detect import mediapipe_available
-from facepalsy.face.norms import load_norms
-from facepalsy.records.store import RecordStore
 
 pytestmark = [
     pytest.mark.skipif(not mediapipe_available(), reason="the exam finds faces with the face extra"),
@@ -65,7 +63,6 @@ def test_the_page_asks_for_a_login_then_records_an_exam_and_shows_the_history(ti
     finally:
         process.terminate()
         process.wait(timeout=30)
-    with RecordStore(db) as store:
-        (visit,) = store.history("P-WEB", load_norms()).visits
+    visit = only_visit(db, "P-WEB")
     assert visit.recorded_by == "clinician" and set(visit.photos) == {"rest", "smile"}
     assert "by clinician" in (tmp_path / "server.log").read_text()  # the server's log says who recorded it
