@@ -4,7 +4,8 @@
 
 RUN is any trained run (the demo's ``facepalsy-demo/run`` will do). The faces are drawn by ``facepalsy synth``'s
 drawing (a one-sided droop), so no person's photo enters the docs. Needs Debian's chromium (``scripts/setup``
-installs it as root) and playwright (the test extra); writes ``serve-screenshot.png`` and ``serve-exam.png``.
+installs it as root) and playwright (the test extra); writes ``serve-screenshot.png``, ``serve-exam.png`` and
+``serve-live.png`` (the Live exam tab, its camera playing the tests' drawn person).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from PIL import Image
 
 from facepalsy.data.synth import draw_face, make_identity
 
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+from page_helpers import camera_browser, camera_frames, start_live_camera, write_y4m  # noqa: E402
+
+LIVE_CLIP = {"x": 0, "y": 0, "width": 1280, "height": 880}  # the tab down to its buttons
 POSES = {
     "rest": {"smile": 0.0, "eye_open": 1.0, "brow_raise": 0.0},
     "smile": {"smile": 1.0, "eye_open": 1.0, "brow_raise": 0.0},
@@ -70,10 +75,17 @@ def main() -> None:
                 time.sleep(3)
                 page.screenshot(path=str(args.out / "serve-exam.png"), full_page=True)
                 browser.close()
+                browser, page = camera_browser(p, write_y4m(work / "camera.y4m", camera_frames()))
+                page.goto(url, wait_until="load")
+                start_live_camera(page)
+                page.locator("#live-guide").get_by_text("Close the eyes gently").wait_for(timeout=180000)
+                time.sleep(1)
+                page.screenshot(path=str(args.out / "serve-live.png"), clip=LIVE_CLIP)
+                browser.close()
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"written: {args.out / 'serve-screenshot.png'}, {args.out / 'serve-exam.png'}")
+    print(f"written: serve-screenshot.png, serve-exam.png and serve-live.png in {args.out}")
 
 
 def serve(run: Path, work: Path) -> tuple[subprocess.Popen, str]:
