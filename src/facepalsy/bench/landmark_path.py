@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from facepalsy.bench.figures import LandmarkPathFigures
-from facepalsy.bench.timing import face_photo
+from facepalsy.bench.timing import face_photo, timed
 
 FRAME = (720, 1280)  # height, width
 STRIDE = 5  # 30 fps read at 6 fps
@@ -109,8 +109,8 @@ def _bench(paths: list[Path], source: str, tmp: Path) -> LandmarkPathFigures:
             rgb = np.asarray(load_image(path, MESH_SIDE))
             results.append(image_asymmetry(rgb, path)[0].compare(norms, photo=rgb))
 
-    photo_mesh = _best_of(lambda: [static.process(rgb) for rgb in decoded]) / len(paths)
-    photo_ours = _best_of(ours) / len(paths)
+    photo_mesh = timed(lambda: [static.process(rgb) for rgb in decoded], 3) / len(paths)
+    photo_ours = timed(ours, 3) / len(paths)
     static.close()
 
     frames = _video(decoded[: min(len(decoded), 20)])
@@ -126,8 +126,8 @@ def _bench(paths: list[Path], source: str, tmp: Path) -> LandmarkPathFigures:
             for index, frame in enumerate(frames):
                 found_asymmetry(tracker.find(frame, f"frame {index}")).compare(norms)
 
-    frame_mesh = _best_of(tracking_pass) / len(frames)
-    frame_ours = _best_of(follow) / len(frames)
+    frame_mesh = timed(tracking_pass, 3) / len(frames)
+    frame_ours = timed(follow, 3) / len(frames)
     cli = [sys.executable, "-m", "facepalsy", "asymmetry"]
     start_up = _best_wall([*cli, str(paths[0])])
     folder = tmp / "folder"
@@ -149,14 +149,3 @@ def _bench(paths: list[Path], source: str, tmp: Path) -> LandmarkPathFigures:
         start_up_one_photo_s=start_up,
         folder_photos_per_s=len(paths) / folder_wall,
     )
-
-
-def _best_of(fn, repeats: int = 3) -> float:
-    """Least seconds of ``fn`` over ``repeats`` calls after a warm-up call: the machine's own speed, least disturbed."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best

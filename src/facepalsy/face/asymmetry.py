@@ -64,10 +64,10 @@ TURNED_YAW = 0.35
 # A head turned further (estimated yaw of the 3-D mesh, degrees) gets no verdict. Up to here, a face
 # re-rendered turned moves the region measures about as much as landmark noise does (README, Figures).
 MAX_YAW_DEGREES = 20.0
-# One face-mesh pass is trusted unless the reading is this near a decision: a region score within a factor NEAR_EDGE of
-# where its healthy range ends, or a yaw within NEAR_YAW_DEGREES of MAX_YAW_DEGREES. Then the photo is measured on
-# JITTER's views, as every photo was before (docs/performance.md: what the views buy in repeatability, and what share
-# of photos needs them).
+# A photo's PASSES face-mesh passes are trusted unless the reading is this near a decision: a region score within a
+# factor NEAR_EDGE of where its healthy range ends, or a yaw within NEAR_YAW_DEGREES of MAX_YAW_DEGREES. Then the photo
+# is measured on JITTER's views, as every photo was before (docs/performance.md: what the views buy in repeatability,
+# and what share of photos needs them).
 NEAR_EDGE = 1.4
 NEAR_YAW_DEGREES = 3.0
 PASSES = 2  # face-mesh passes of a photo's measure (image_asymmetry); more are JITTER's views
@@ -340,8 +340,7 @@ def found_asymmetry(face: Face, expression: str | None = None, second: Face | No
 def aligned_crop(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     """The face aligned (eyes level) at CANONICAL_SIZE and its landmarks there: what drawings are made on."""
     matrix = alignment_matrix(face.right_eye, face.left_eye, CANONICAL_SIZE)
-    crop = cv2.warpAffine(rgb, matrix, (CANONICAL_SIZE,) * 2, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return crop, face.landmarks @ matrix[:, :2].T + matrix[:, 2]
+    return align_face(rgb, face, CANONICAL_SIZE), face.landmarks @ matrix[:, :2].T + matrix[:, 2]
 
 
 def face_asymmetry(

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from facepalsy.errors import NoFaceError
 from facepalsy.face.detect import (
+    QUIET_RUNS,
     Face,
     largest_face,
     mesh_faces,
@@ -41,21 +43,21 @@ class FaceTracker:
         if self._mesh is None:
             self._mesh = tracking_face_mesh()
         image = np.ascontiguousarray(rgb)
-        if self.detections + self.tracked < 3:  # the graph logs as it starts
+        if self.detections + self.tracked < QUIET_RUNS:  # the graph logs as it starts
             with native_stderr_silenced():
                 faces = mesh_faces(self._mesh.process(image), rgb.shape)
         else:
             faces = mesh_faces(self._mesh.process(image), rgb.shape)
+        followed, self._had_face = self._had_face, bool(faces)
+        if followed and faces:
+            self.tracked += 1
+        else:
+            self.detections += 1  # MediaPipe's detector ran on this frame, or the frame is searched below
         if faces:
-            if self._had_face:
-                self.tracked += 1
-            else:
-                self.detections += 1  # MediaPipe ran its detector: it had no face from the last frame
-            self._had_face = True
             return usable_face(faces, name)
-        self._had_face = False
-        self.detections += 1
-        return largest_face(rgb, name, backend="mediapipe")
+        if not followed:  # MediaPipe's detector has just searched this whole frame: searching it again finds nothing
+            raise NoFaceError(name, "no face found")
+        return largest_face(rgb, name, backend="mediapipe")  # lost where the last frame's face was: search it all
 
     def close(self) -> None:
         if self._mesh is not None:
