@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 import facepalsy
 from facepalsy.app.cli import main
@@ -189,6 +190,23 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     assert f"| landmarks | {run.name} | face crop | subject split |" in table
     assert f"| landmarks | {cv.name} | face crop | subject-kfold (3 folds) |" in table
     _cannot_read(run, image, tmp_path, capsys)
+    _behind_dark_glasses(run, image, tmp_path, capsys)
+
+
+def _behind_dark_glasses(run, image, tmp_path, capsys) -> None:
+    """The same face behind painted dark lenses: no verdict, and the reason says the eyes cannot be seen."""
+    from drawn_faces import with_lenses
+
+    from facepalsy.face.detect import largest_face
+
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    lenses = tmp_path / "lenses.png"
+    Image.fromarray(with_lenses(rgb, largest_face(rgb, backend="mediapipe").landmarks)).save(lenses)
+    capsys.readouterr()
+    assert main(["predict", str(run), str(lenses), "--json"]) == 2
+    said = json.loads(capsys.readouterr().out)
+    assert said["status"] == "cannot_read"
+    assert said["error"] == "cannot read reliably: " + side_differences.REASONS["eyes"]
 
 
 def _cannot_read(run, image, tmp_path, capsys) -> None:

@@ -189,6 +189,24 @@ def test_format_4_reads_vertical_differences_weighs_sources_and_abstains_with_re
     assert model.proba_from_features(sideways) == pytest.approx(model.proba_from_features(lifted_mouth))
 
 
+def test_format_4_abstains_on_hidden_eyes_and_a_run_saved_before_the_rule_does_not():
+    rng = np.random.default_rng(2)
+    x = np.vstack([_rows(rng, 200, 0.0), _rows(rng, 60, 0.08)])
+    y = np.array([0] * 200 + [1] * 60)
+    params = AsymmetryClassifier.fit(x, y).to_dict()
+    faces = np.vstack([_rows(rng, 3, 0.08, typical=True), _rows(rng, 1, 0.0, typical=True)])
+    eyes = np.array([0.1, side_differences.HIDDEN_EYES + 0.01, np.nan, 0.05])  # lenses, bare, unknown, lenses
+    model = AsymmetryClassifier(params)
+    assert model.reasons(faces, eyes) == [side_differences.REASONS["eyes"], "", "", side_differences.REASONS["eyes"]]
+    prob = model.proba_from_features(faces, eyes)
+    assert np.isnan(prob[[0, 3]]).all() and (prob[[1, 2]] > 0.5).all()
+    assert model.proba_from_features(faces) == pytest.approx(model.proba_from_features(faces, np.ones(4)))
+    del params["hidden_eyes"]  # model.pt of a run trained before the rule
+    before = AsymmetryClassifier(params)
+    assert before.reasons(faces, eyes) == [""] * 4
+    assert before.proba_from_features(faces, eyes) == pytest.approx(model.proba_from_features(faces))
+
+
 def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_subject():
     rng = np.random.default_rng(1)
     x = np.vstack([_rows(rng, 60, 0.0), _rows(rng, 30, 0.08)])

@@ -53,6 +53,7 @@ from facepalsy.errors import BadImageError, DataError
 from facepalsy.face.asymmetry import MEASURES, SHAPE_MEASURES, SIDE_MEASURES, Asymmetry, image_asymmetry, measure
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
+from facepalsy.face.visibility import orbit_brightness
 from facepalsy.log import progress_bar
 from facepalsy.models import side_differences
 
@@ -83,6 +84,7 @@ _features_cache: OrderedDict[tuple[str, int], np.ndarray] = (
     OrderedDict()
 )  # (image hash, format) → features, so cv folds measure once
 _measured: OrderedDict[str, Asymmetry | None] = OrderedDict()  # image hash → its measures (None: no usable face)
+_orbits: OrderedDict[str, float] = OrderedDict()  # image hash → its eyes' visibility (NaN: no usable face)
 
 
 def _remember(cache: OrderedDict, key, value, limit: int) -> None:
@@ -105,6 +107,25 @@ def measured(image: np.ndarray) -> Asymmetry | None:
     return result
 
 
+def _remember_orbits(key: str, image: np.ndarray, result: Asymmetry | None) -> None:
+    value = np.nan
+    if result is not None and result.face is not None and result.face.landmarks is not None:
+        value = orbit_brightness(image.transpose(1, 2, 0), result.face.landmarks)
+    _remember(_orbits, key, value, CACHE_LIMIT)
+
+
+def orbits(images: np.ndarray) -> np.ndarray:
+    """Per CHW uint8 face crop, its brighter eye orbit against its skin (``face/visibility.py``): what tells the
+    landmark model that dark glasses hide the eyes. Kept with the features, so a cross-validation measures once."""
+    values = []
+    for image in images:
+        key = hashlib.sha1(image.tobytes()).hexdigest()
+        if key not in _orbits:
+            _remember_orbits(key, image, measured(image))
+        values.append(_orbits[key])
+    return np.array(values, dtype=np.float64)
+
+
 def row_length(version: int = FORMAT) -> int:
     return len(FEATURES) + (1 if version >= 2 else 0) + 2 * MESH_POINTS
 
@@ -116,6 +137,7 @@ def image_features(image: np.ndarray, version: int = FORMAT) -> np.ndarray:
         _features_cache.move_to_end(key)
         return _features_cache[key]
     result = measured(image)
+    _remember_orbits(key[0], image, result)
     if result is None:
         row = np.full(row_length(version), np.nan, np.float32)
     else:
@@ -238,17 +260,20 @@ class AsymmetryClassifier:
     def predict_proba(self, images: np.ndarray, progress: bool = False) -> np.ndarray:
         """Palsy probability per CHW uint8 face crop; NaN for the rare crop the mesh cannot be re-found on (no face,
         no verdict)."""
-        return self.proba_from_features(features(images, progress, self.version))
+        x = features(images, progress, self.version)
+        return self.proba_from_features(x, orbits(images) if self.version >= 4 else None)
 
-    def proba_from_features(self, x: np.ndarray) -> np.ndarray:
+    def proba_from_features(self, x: np.ndarray, eyes: np.ndarray | None = None) -> np.ndarray:
         """Palsy probability per row of :func:`features`; NaN for a row with anything unmeasured, or (format 4) a face
-        the model cannot read reliably (:meth:`reasons` says why)."""
+        the model cannot read reliably (:meth:`reasons` says why). ``eyes``: the faces' :func:`orbits`, where the
+        images are at hand."""
         p = self.params
         missing = np.isnan(x).any(axis=1)
         if self.version >= 4:
             scalars, groups, meshes = _split(np.nan_to_num(x), self.version)
             prob = side_differences.probabilities(p, scalars, groups)
-            abstained = np.array([bool(r) for r in side_differences.abstention_reasons(p, scalars, groups, meshes)])
+            reasons = side_differences.abstention_reasons(p, scalars, groups, meshes, eyes)
+            abstained = np.array([bool(r) for r in reasons])
             return np.where(missing | abstained, np.nan, prob)
         design = self._design(*_split(np.nan_to_num(x), self.version))
         design[missing] = 0.0  # standardised: the training mean
@@ -282,12 +307,13 @@ class AsymmetryClassifier:
             probs[held] = cls.fit(x[train], y[train], seed, sources=part).proba_from_features(x[held])
         return probs
 
-    def reasons(self, x: np.ndarray) -> list[str]:
-        """Per row of :func:`features`, why it has no probability: a sentence ("" for a row that has one)."""
+    def reasons(self, x: np.ndarray, eyes: np.ndarray | None = None) -> list[str]:
+        """Per row of :func:`features`, why it has no probability: a sentence ("" for a row that has one). ``eyes``: as
+        for :meth:`proba_from_features`."""
         missing = np.isnan(x).any(axis=1)
         keys = [""] * len(x)
         if self.version >= 4:
-            keys = side_differences.abstention_reasons(self.params, *_split(np.nan_to_num(x), self.version))
+            keys = side_differences.abstention_reasons(self.params, *_split(np.nan_to_num(x), self.version), eyes)
         return [
             UNMEASURED_REASON if gone else side_differences.REASONS[key] if key else ""
             for gone, key in zip(missing, keys)
@@ -295,7 +321,7 @@ class AsymmetryClassifier:
 
     def image_reasons(self, images: np.ndarray) -> list[str]:
         """:meth:`reasons` of CHW uint8 face crops (measured once: the features are cached)."""
-        return self.reasons(features(images, version=self.version))
+        return self.reasons(features(images, version=self.version), orbits(images) if self.version >= 4 else None)
 
     def to_dict(self) -> dict:
         return {k: v.tolist() for k, v in self.params.items()}

@@ -42,7 +42,7 @@ def fit_landmarks(
             "validation part alone. The test faces played no part.",
         )
     every = features(images, progress)  # the fitting faces come from the cache; the test faces are measured here
-    reasons = classifier.reasons(every)
+    reasons = classifier.image_reasons(images)  # with the images, the eyes too
     unmeasured = int(np.isnan(every).any(axis=1).sum())
     unread = sum(bool(r) for r in reasons) - unmeasured
     notes = (
