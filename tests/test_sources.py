@@ -195,16 +195,16 @@ def test_format_4_abstains_on_hidden_eyes_and_a_run_saved_before_the_rule_does_n
     y = np.array([0] * 200 + [1] * 60)
     params = AsymmetryClassifier.fit(x, y).to_dict()
     faces = np.vstack([_rows(rng, 3, 0.08, typical=True), _rows(rng, 1, 0.0, typical=True)])
-    eyes = np.array([0.1, side_differences.HIDDEN_EYES + 0.01, np.nan, 0.05])  # lenses, bare, unknown, lenses
+    orbits = np.array([0.1, side_differences.HIDDEN_EYES + 0.01, np.nan, 0.05])  # lenses, bare, unknown, lenses
     model = AsymmetryClassifier(params)
-    assert model.reasons(faces, eyes) == [side_differences.REASONS["eyes"], "", "", side_differences.REASONS["eyes"]]
-    prob = model.proba_from_features(faces, eyes)
+    assert model.reasons(faces, orbits) == [side_differences.REASONS["eyes"], "", "", side_differences.REASONS["eyes"]]
+    prob = model.proba_from_features(faces, orbits)
     assert np.isnan(prob[[0, 3]]).all() and (prob[[1, 2]] > 0.5).all()
     assert model.proba_from_features(faces) == pytest.approx(model.proba_from_features(faces, np.ones(4)))
     del params["hidden_eyes"]  # model.pt of a run trained before the rule
     before = AsymmetryClassifier(params)
-    assert before.reasons(faces, eyes) == [""] * 4
-    assert before.proba_from_features(faces, eyes) == pytest.approx(model.proba_from_features(faces))
+    assert before.reasons(faces, orbits) == [""] * 4
+    assert before.proba_from_features(faces, orbits) == pytest.approx(model.proba_from_features(faces))
 
 
 def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_subject():

@@ -4,7 +4,7 @@ MediaPipe's face mesh places eye landmarks behind sunglasses as confidently as o
 measures of such a face are guesses; the landmark model abstains on it instead (``models/side_differences.py``).
 What tells dark glasses apart here is light: the orbit (an ellipse around each eye, about as large as a lens) is
 far darker than the same face's skin on the cheeks and the nose. A squint or a cap's shadow darkens one orbit
-or both a little; a lens darkens both, and the brighter of the two still lies under a quarter of the skin's
+or both a little; a lens darkens both, and the brighter of the two then lies under a fifth of the skin's
 brightness. Written by hand (a few medians with OpenCV's masks): no library here detects eyewear.
 """
 

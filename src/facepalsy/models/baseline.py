@@ -92,7 +92,7 @@ _features_cache: OrderedDict[tuple[str, int], np.ndarray] = (
     OrderedDict()
 )  # (image hash, format) → features, so cv folds measure once
 _measured: OrderedDict[str, Asymmetry | None] = OrderedDict()  # image hash → its measures (None: no usable face)
-_orbits: OrderedDict[str, float] = OrderedDict()  # image hash → its eyes' visibility (NaN: no usable face)
+_orbits: OrderedDict[str, float] = OrderedDict()  # image hash → visibility.orbit_brightness (NaN: no usable face)
 
 
 def _remember(cache: OrderedDict, key, value, limit: int) -> None:
@@ -126,7 +126,7 @@ def _remember_orbits(key: str, image: np.ndarray, result: Asymmetry | None) -> N
     _remember(_orbits, key, value, CACHE_LIMIT)
 
 
-def orbits(images: np.ndarray) -> np.ndarray:
+def orbit_readings(images: np.ndarray) -> np.ndarray:
     """Per CHW uint8 face crop, its brighter eye orbit against its skin (``face/visibility.py``): what tells the
     landmark model that dark glasses hide the eyes. Kept with the features, so a cross-validation measures once."""
     values = []
@@ -273,18 +273,18 @@ class AsymmetryClassifier:
         """Palsy probability per CHW uint8 face crop; NaN for the rare crop the mesh cannot be re-found on (no face,
         no verdict)."""
         x = features(images, progress, self.version)
-        return self.proba_from_features(x, orbits(images) if self.version >= 4 else None)
+        return self.proba_from_features(x, orbit_readings(images) if self.version >= 4 else None)
 
-    def proba_from_features(self, x: np.ndarray, eyes: np.ndarray | None = None) -> np.ndarray:
+    def proba_from_features(self, x: np.ndarray, orbits: np.ndarray | None = None) -> np.ndarray:
         """Palsy probability per row of :func:`features`; NaN for a row with anything unmeasured, or (format 4) a face
-        the model cannot read reliably (:meth:`reasons` says why). ``eyes``: the faces' :func:`orbits`, where the
-        images are at hand."""
+        the model cannot read reliably (:meth:`reasons` says why). ``orbits``: the faces' :func:`orbit_readings`, where
+        the images are at hand."""
         p = self.params
         missing = np.isnan(x).any(axis=1)
         if self.version >= 4:
             scalars, groups, meshes = _split(np.nan_to_num(x), self.version)
             prob = side_differences.probabilities(p, scalars, groups)
-            reasons = side_differences.abstention_reasons(p, scalars, groups, meshes, eyes)
+            reasons = side_differences.abstention_reasons(p, scalars, groups, meshes, orbits)
             abstained = np.array([bool(r) for r in reasons])
             return np.where(missing | abstained, np.nan, prob)
         design = self._design(*_split(np.nan_to_num(x), self.version))
@@ -319,13 +319,13 @@ class AsymmetryClassifier:
             probs[held] = cls.fit(x[train], y[train], seed, sources=part).proba_from_features(x[held])
         return probs
 
-    def reasons(self, x: np.ndarray, eyes: np.ndarray | None = None) -> list[str]:
-        """Per row of :func:`features`, why it has no probability: a sentence ("" for a row that has one). ``eyes``: as
-        for :meth:`proba_from_features`."""
+    def reasons(self, x: np.ndarray, orbits: np.ndarray | None = None) -> list[str]:
+        """Per row of :func:`features`, why it has no probability: a sentence ("" for a row that has one). ``orbits``:
+        as for :meth:`proba_from_features`."""
         missing = np.isnan(x).any(axis=1)
         keys = [""] * len(x)
         if self.version >= 4:
-            keys = side_differences.abstention_reasons(self.params, *_split(np.nan_to_num(x), self.version), eyes)
+            keys = side_differences.abstention_reasons(self.params, *_split(np.nan_to_num(x), self.version), orbits)
         return [
             UNMEASURED_REASON if gone else side_differences.REASONS[key] if key else ""
             for gone, key in zip(missing, keys)
@@ -333,7 +333,8 @@ class AsymmetryClassifier:
 
     def image_reasons(self, images: np.ndarray) -> list[str]:
         """:meth:`reasons` of CHW uint8 face crops (measured once: the features are cached)."""
-        return self.reasons(features(images, version=self.version), orbits(images) if self.version >= 4 else None)
+        orbits = orbit_readings(images) if self.version >= 4 else None
+        return self.reasons(features(images, version=self.version), orbits)
 
     def to_dict(self) -> dict:
         return {k: v.tolist() for k, v in self.params.items()}
