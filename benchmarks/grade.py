@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/grade.py ../shared/realfaces/expressions [--warp-photos 20] [--out docs/figures]
 
 EXPRESSIONS is the healthy-expressions folder (manifest columns source, subject, session, exam_expression). Every
-photo goes through facepalsy's own measure (``image_asymmetry`` with its named expression, then
-``Asymmetry.millimetres``) and grade (``face.grade.grade``). Writes ``grade.json`` into --out, and the items'
-retest noise into the package (``face/grade_retest.json``), which ``history`` judges changes by:
+photo goes through facepalsy's own measure (``image_asymmetry`` on JITTER's views, as an exam measures its photos,
+with its named expression, then ``Asymmetry.millimetres``) and grade (``face.grade.grade``). Writes ``grade.json``
+into --out, and the items' retest noise into the package (``face/grade_retest.json``), which ``history`` judges
+changes by:
 
 - healthy exams: per person and session, the rest (neutral), smile (happy) and brow raise (surprised) photos
   graded as one exam with no side read (so the lower-grading side): totals, each item's median and how many
@@ -36,7 +37,7 @@ from realfaces import provenance
 
 from facepalsy.data.images import load_image
 from facepalsy.data.synth import close_eyelids, warp_region
-from facepalsy.face.asymmetry import image_asymmetry
+from facepalsy.face.asymmetry import JITTER, image_asymmetry
 from facepalsy.face.detect import largest_face
 from facepalsy.face.grade import ITEMS, KINDS, grade, retest_key
 from facepalsy.face.millimetres import INTEROCULAR_MM, IRIS_MM, iris_diameter
@@ -100,7 +101,7 @@ def measure_all(folder: Path, rows: list[dict]) -> tuple[dict[str, object], dict
     for row in rows:
         try:
             rgb = np.asarray(load_image(folder / row["path"]))
-            result, _, _ = image_asymmetry(rgb, expression=row["exam_expression"])
+            result, _, _ = image_asymmetry(rgb, views=JITTER, expression=row["exam_expression"])
         except Exception as exc:  # noqa: BLE001 - a benchmark counts what it cannot measure
             print(f"  {row['path']}: {exc}")
             continue
@@ -203,7 +204,7 @@ def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
     """Both eyes closed by a lid warp (``data.synth.close_eyelids``: gentle 80%, full 100% of the fissure), one of
     them held open by KEPT_OPEN of that closure: the gentle and full eye-closure items (graded on the held side) and
     the held side's measured closure (% of its resting fissure)."""
-    rest, _, _ = image_asymmetry(rgb, expression="rest")
+    rest, _, _ = image_asymmetry(rgb, views=JITTER, expression="rest")
     found: dict[str, dict] = {}
     for expression, closure in (("eye_closure_gentle", 0.8), ("eye_closure_full", 1.0)):
         item_name = expression.replace("eye_closure_", "") + "_eye_closure"
@@ -214,7 +215,7 @@ def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
                 share = 1.0 - kept if s == side else 1.0
                 upper, lower = face.landmarks[UPPER_LIDS[s]], face.landmarks[LOWER_LIDS[s]]
                 image = close_eyelids(image, upper, lower, 0.5 * iod, closure * share)
-            closed, _, _ = image_asymmetry(image, expression=expression)
+            closed, _, _ = image_asymmetry(image, views=JITTER, expression=expression)
             item = grade({"rest": rest.millimetres(), expression: closed.millimetres()}, ("right", "left")[side])
             item = item.items[item_name]
             scores.append(None if item.score is None else round(item.score, 1))
@@ -230,7 +231,7 @@ def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
 
 
 def _graded(image: np.ndarray, side: str):
-    result, _, _ = image_asymmetry(image, expression="rest")
+    result, _, _ = image_asymmetry(image, views=JITTER, expression="rest")
     return grade({"rest": result.millimetres()}, side)
 
 

@@ -49,7 +49,7 @@ from facepalsy.data.images import load_image
 from facepalsy.evaluation.check import check_dataset
 from facepalsy.evaluation.cv_report import read_predictions
 from facepalsy.evaluation.sources import source_figures
-from facepalsy.face.asymmetry import image_asymmetry, measure
+from facepalsy.face.asymmetry import JITTER, image_asymmetry, measure
 from facepalsy.face.norms import WEAKER_SIGN, differences, load_norms
 from facepalsy.face.pose import turn_face
 from facepalsy.inference.predictor import load
@@ -284,7 +284,7 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
             break
         try:
             rgb = np.asarray(load_image(data / path))
-            base, _, _ = image_asymmetry(rgb)
+            base, _, _ = image_asymmetry(rgb, views=JITTER)  # as the landmark model measures
             face = largest_face(rgb, backend="mediapipe")
         except BadImageError:
             continue
@@ -299,7 +299,7 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
             turned = predictor.predict(image)
             tally[name]["refused" if not turned.ok else "same" if turned.label == verdict.label else "changed"] += 1
             try:
-                after, _, _ = image_asymmetry(image)
+                after, _, _ = image_asymmetry(image, views=JITTER)
             except BadImageError:
                 continue
             legacy = (differences(measure(base.legacy_mesh)), differences(measure(after.legacy_mesh)))

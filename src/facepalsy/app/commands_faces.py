@@ -125,7 +125,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_asymmetry(args: argparse.Namespace) -> int:
-
     from facepalsy.data.images import expand_inputs
     from facepalsy.data.prepare import decode_ahead
     from facepalsy.errors import BadImageError
