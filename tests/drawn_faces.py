@@ -40,3 +40,23 @@ def with_lenses(rgb: np.ndarray, landmarks: np.ndarray, shade: int = 20) -> np.n
         x, y = landmarks[list(ring)].mean(axis=0)
         cv2.ellipse(out, (round(x), round(y)), (round(0.3 * span), round(0.19 * span)), 0, 0, 360, (shade,) * 3, -1)
     return out
+
+
+def with_one_eye_covered(rgb: np.ndarray, landmarks: np.ndarray, side: int = 0) -> np.ndarray:
+    """The face with one orbit (the patient's right: 0, left: 1) covered by a patch of its own cheek, stretched over
+    it, as a hand or a lock of hair would cover it: skin, with its shading, and no lids."""
+    out = rgb.copy()
+    span = float(np.linalg.norm(landmarks[263] - landmarks[33]))
+    x, y = landmarks[list((RIGHT_EYE_RING, LEFT_EYE_RING)[side])].mean(axis=0)
+    cheek = np.round(landmarks[425 if side == 0 else 205]).astype(int)  # below the other eye
+    half = np.maximum(np.round([0.15 * span, 0.1 * span]).astype(int), 2)
+    patch = rgb[cheek[1] - half[1] : cheek[1] + half[1], cheek[0] - half[0] : cheek[0] + half[0]]
+    axes = (round(0.34 * span), round(0.24 * span))
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.ellipse(mask, (round(x), round(y)), axes, 0, 0, 360, 1, -1)
+    big = cv2.resize(patch, (2 * axes[0] + 1, 2 * axes[1] + 1))
+    canvas = np.zeros_like(rgb)
+    x0, y0 = round(x) - axes[0], round(y) - axes[1]
+    canvas[y0 : y0 + big.shape[0], x0 : x0 + big.shape[1]] = big
+    out[mask > 0] = canvas[mask > 0]
+    return out

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from drawn_faces import with_lenses
+from drawn_faces import with_lenses, with_one_eye_covered
 
-from facepalsy.face.visibility import orbit_brightness
-from facepalsy.models.side_differences import HIDDEN_EYES
+from facepalsy.face.visibility import lid_edges, orbit_brightness
+from facepalsy.models.side_differences import COVERED_EYE, HIDDEN_EYES
 
 WILD = Path(os.environ.get("FACEPALSY_WILD", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "wild"))
 SUNGLASSES = ("Carla_Sullivan", "Florencia_Macri", "Annie-Jeanne_Reynaud")  # LFW news photos in dark glasses
@@ -36,6 +36,24 @@ def test_dark_lenses_hide_the_eyes_and_bare_eyes_do_not():
     one[:, rgb.shape[1] // 2 :] = rgb[:, rgb.shape[1] // 2 :]
     assert orbit_brightness(one, landmarks) > 2 * HIDDEN_EYES
     assert np.isnan(orbit_brightness(rgb, landmarks - 5000))  # regions off the image: no reading, not a guess
+
+
+def test_a_covered_eye_has_no_lids_and_a_closed_one_does():
+    """An orbit under a patch of the face's own skin loses its lid edges; an eye shut by a lid warp (a wink, or a
+    palsy's healthy eye closing) keeps them: it is a seen eye, and a palsy sign, not a reason to abstain."""
+    from facepalsy.bench.timing import face_photo
+    from facepalsy.data.synth import close_eyelids
+
+    rgb = np.asarray(face_photo())
+    landmarks = _mesh(rgb)
+    assert lid_edges(rgb, landmarks) > 3 * COVERED_EYE
+    for side in (0, 1):
+        covered = with_one_eye_covered(rgb, landmarks, side)
+        assert lid_edges(covered, landmarks) < COVERED_EYE, side
+    span = float(np.linalg.norm(landmarks[263] - landmarks[33]))
+    shut = close_eyelids(rgb, landmarks[159], landmarks[145], 0.5 * span, 1.0)
+    assert lid_edges(shut, _mesh(shut)) > 2 * COVERED_EYE
+    assert np.isnan(lid_edges(rgb, landmarks - 5000))
 
 
 @pytest.mark.skipif(

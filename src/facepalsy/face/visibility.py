@@ -1,11 +1,15 @@
-"""Whether a face's eyes can be seen: dark glasses hide the lids, and the mesh then draws eyes it cannot see.
+"""Whether a face's eyes can be seen: dark glasses hide the lids, and so does anything over one eye (hair, a hand, a
+patch); the mesh then draws eyes it cannot see.
 
 MediaPipe's face mesh places eye landmarks behind sunglasses as confidently as on bare eyes, so the eye and brow
 measures of such a face are guesses; the landmark model abstains on it instead (``models/side_differences.py``).
 What tells dark glasses apart here is light: the orbit (an ellipse around each eye, about as large as a lens) is
 far darker than the same face's skin on the cheeks and the nose. A squint or a cap's shadow darkens one orbit
 or both a little; a lens darkens both, and the brighter of the two then lies under a fifth of the skin's
-brightness. Written by hand (a few medians with OpenCV's masks): no library here detects eyewear.
+brightness. What tells one covered eye apart is its lids: a seen eye, open, closed or turned up under its lids,
+has sharp edges where the mesh puts its lid margins (lashes, the lid over the white of the eye); hair or a hand has
+none there, and its weaker eye's edges fall to a fraction of the other's. Written by hand (a few medians and
+maxima of OpenCV's masks and gradients): no library here detects eyewear or a covered eye.
 """
 
 from __future__ import annotations
@@ -19,6 +23,13 @@ SKIN_POINTS = (205, 425, 4)  # mesh points: the cheeks below each eye, and the n
 OUTER_CORNERS = (33, 263)  # mesh points: the eyes' outer corners, whose distance sets the regions' size
 ORBIT = (0.26, 0.15)  # the orbit's half-width and half-height, in outer-corner distances
 SKIN_PATCH = 0.07  # half the side of each skin patch, in outer-corner distances
+# mesh points along each eye's upper and lower lid margin, from the outer corner in: the patient's right, then left
+LID_MARGINS = (
+    ((246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155)),
+    ((466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382)),
+)
+LID_SAMPLES = 25  # points read along each margin
+LID_BAND = 0.02  # how far above and below each point its edge may lie (the mesh's own error), in outer-corner distances
 
 
 def orbit_brightness(rgb: np.ndarray, landmarks: np.ndarray) -> float:
@@ -45,3 +56,29 @@ def orbit_brightness(rgb: np.ndarray, landmarks: np.ndarray) -> float:
             return float("nan")
         patches.append(np.median(patch))
     return float(max(orbits) / (np.median(patches) + 1.0))
+
+
+def lid_edges(rgb: np.ndarray, landmarks: np.ndarray) -> float:
+    """The weaker eye's lid margins against the stronger's (H×W×3 uint8 RGB, 478×2 mesh points in its pixels): the
+    median, along each margin, of the strongest edge within LID_BAND of it, the two margins averaged, as a share
+    of the other eye's. About 0.6–1.0 for two seen eyes (a wink or Bell's phenomenon included), under 0.2 for an eye
+    under hair or a hand; NaN when a margin falls outside the image."""
+    gray = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+    strength = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
+    span = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
+    band = np.arange(-max(1, round(LID_BAND * span)), max(1, round(LID_BAND * span)) + 1)
+    steps = np.linspace(0.0, 1.0, LID_SAMPLES)
+    eyes = []
+    for margins in LID_MARGINS:
+        edges = []
+        for margin in margins:
+            points = landmarks[list(margin)]
+            along = steps * (len(points) - 1)
+            x = np.round(np.interp(along, np.arange(len(points)), points[:, 0])).astype(int)
+            y = np.round(np.interp(along, np.arange(len(points)), points[:, 1])).astype(int)
+            rows = y[:, None] + band[None, :]
+            if x.min() < 0 or x.max() >= gray.shape[1] or rows.min() < 0 or rows.max() >= gray.shape[0]:
+                return float("nan")
+            edges.append(np.median(strength[rows, x[:, None]].max(axis=1)))
+        eyes.append(np.mean(edges))
+    return float(min(eyes) / max(max(eyes), 1e-6))

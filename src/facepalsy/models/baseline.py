@@ -61,7 +61,7 @@ from facepalsy.face.asymmetry import (
 )
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
-from facepalsy.face.visibility import orbit_brightness
+from facepalsy.face.visibility import lid_edges, orbit_brightness
 from facepalsy.log import progress_bar
 from facepalsy.models import side_differences
 
@@ -92,7 +92,8 @@ _features_cache: OrderedDict[tuple[str, int], np.ndarray] = (
     OrderedDict()
 )  # (image hash, format) → features, so cv folds measure once
 _measured: OrderedDict[str, Asymmetry | None] = OrderedDict()  # image hash → its measures (None: no usable face)
-_orbits: OrderedDict[str, float] = OrderedDict()  # image hash → visibility.orbit_brightness (NaN: no usable face)
+# image hash → visibility.orbit_brightness and lid_edges (NaN: no usable face)
+_orbits: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
 
 def _remember(cache: OrderedDict, key, value, limit: int) -> None:
@@ -120,22 +121,24 @@ def measured(image: np.ndarray) -> Asymmetry | None:
 
 
 def _remember_orbits(key: str, image: np.ndarray, result: Asymmetry | None) -> None:
-    value = np.nan
+    value = (np.nan, np.nan)
     if result is not None and result.face is not None and result.face.landmarks is not None:
-        value = orbit_brightness(image.transpose(1, 2, 0), result.face.landmarks)
+        rgb, landmarks = image.transpose(1, 2, 0), result.face.landmarks
+        value = (orbit_brightness(rgb, landmarks), lid_edges(rgb, landmarks))
     _remember(_orbits, key, value, CACHE_LIMIT)
 
 
 def orbit_readings(images: np.ndarray) -> np.ndarray:
-    """Per CHW uint8 face crop, its brighter eye orbit against its skin (``face/visibility.py``): what tells the
-    landmark model that dark glasses hide the eyes. Kept with the features, so a cross-validation measures once."""
+    """Per CHW uint8 face crop (N×2): its brighter eye orbit against its skin and its weaker eye's lid edges against
+    the other's (``face/visibility.py``): what tells the landmark model that dark glasses hide the eyes, or that
+    something covers one. Kept with the features, so a cross-validation measures once."""
     values = []
     for image in images:
         key = hashlib.sha1(image.tobytes()).hexdigest()
         if key not in _orbits:
             _remember_orbits(key, image, measured(image))
         values.append(_orbits[key])
-    return np.array(values, dtype=np.float64)
+    return np.array(values, dtype=np.float64).reshape(len(values), 2)
 
 
 def row_length(version: int = FORMAT) -> int:

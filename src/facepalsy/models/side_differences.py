@@ -29,7 +29,13 @@ When it abstains (NaN probability, with a reason from :func:`abstention_reasons`
   (``face/visibility.py``), as behind dark glasses or in deep shadow, where the mesh places eyes it cannot see.
   Measured on the real-photo folders (2026-12-03): 5 of 1,219 LFW faces (all in sunglasses; 3 of them read as
   palsy) and one `dev` portrait with its orbits in shadow lie under it; no KDEF, Taiwanese or palsy face does
-  (their 1st percentiles 0.43, 0.75 and 0.52).
+  (their 1st percentiles 0.43, 0.75 and 0.52);
+- (runs trained since the rule) one eye is covered: its lid margins' edges under COVERED_EYE of the other eye's
+  (``visibility.lid_edges``), as under hair, a hand or a patch, where the mesh guesses the lids and the eye measures
+  read as palsy. Measured on the three real-photo folders (2026-12-03): 3 of 4,317 faces lie under it (hair over
+  one eye, a face half in shadow, one small palsy photo); of the same faces with one orbit covered by a patch of
+  their own cheek or of the photo's top (hair, background), 81% and 91%; of faces with one eye closed by a lid
+  warp (a wink, or a palsy's healthy eye shut), 0.1%.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ MIN_GROUP = 15  # healthy training faces an expression needs for its own percent
 UNUSUAL_PERCENTILE = 99  # training faces' Mahalanobis distance beyond which a face is "unlike any trained on"
 MIN_UNUSUAL = 200  # fewer training faces: their 99th percentile says nothing, and no face is called unusual
 HIDDEN_EYES = 0.2  # the brighter orbit's share of the skin's brightness under which the eyes are taken as hidden
+COVERED_EYE = 0.2  # the weaker eye's lid edges as a share of the other's under which that eye is taken as covered
 SPEECH_PERCENTILE = 97  # healthy resting faces' lip gap beyond which a resting face is taken as mid-speech
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14  # face-mesh points of the inner lips at the midline
 REST = 0  # EXPRESSIONS.index("rest")
@@ -63,6 +70,7 @@ REASONS = {
     "unusual": "the face's measures lie outside everything the model was trained on",
     "speech": "the mouth is open mid-speech: its corners show the word, not the muscles",
     "eyes": "the eyes cannot be seen (dark glasses or deep shadow): the mesh would guess them",
+    "covered": "one eye is covered (hair, a hand, a patch or deep shadow): the mesh would guess its lids",
 }
 
 
@@ -114,6 +122,7 @@ def fit_params(
     gap, resting = lip_gap(meshes), healthy & (groups == REST)
     speech = np.percentile(gap[resting], SPEECH_PERCENTILE) if resting.sum() >= MIN_GROUP else np.inf
     params.update(unusual_cut=np.array([cut]), speech_cut=np.array([speech]), hidden_eyes=np.array([HIDDEN_EYES]))
+    params.update(covered_eye=np.array([COVERED_EYE]))
     return params
 
 
@@ -132,15 +141,23 @@ def abstention_reasons(
     meshes: np.ndarray,
     orbits: np.ndarray | None = None,
 ) -> list[str]:
-    """Per face, why the model cannot read it reliably ("" when it can): a key of REASONS. ``orbits``: each face's
-    ``visibility.orbit_brightness`` where the image is at hand (a feature row does not carry it); runs saved before
-    the rule (without ``hidden_eyes``) read every face as they did."""
+    """Per face, why the model cannot read it reliably ("" when it can): a key of REASONS. ``orbits``: per face, where
+    the image is at hand (a feature row does not carry them), ``visibility.orbit_brightness`` and
+    ``visibility.lid_edges`` (N×2; N: the brightness alone); runs saved before a rule (without ``hidden_eyes`` or
+    ``covered_eye``) read every face as they did."""
     unusual = _distance(params, _log_measures(scalars)) > params["unusual_cut"][0]
     speech = (groups == REST) & (lip_gap(meshes) > params["speech_cut"][0])
-    hidden = np.zeros(len(scalars), bool)
-    if orbits is not None and "hidden_eyes" in params:
-        hidden = np.nan_to_num(orbits, nan=1.0) < params["hidden_eyes"][0]
-    return ["eyes" if h else "unusual" if u else "speech" if s else "" for h, u, s in zip(hidden, unusual, speech)]
+    hidden, covered = np.zeros(len(scalars), bool), np.zeros(len(scalars), bool)
+    if orbits is not None:
+        readings = np.nan_to_num(np.asarray(orbits, float).reshape(len(scalars), -1), nan=1.0)
+        if "hidden_eyes" in params:
+            hidden = readings[:, 0] < params["hidden_eyes"][0]
+        if "covered_eye" in params and readings.shape[1] > 1:
+            covered = readings[:, 1] < params["covered_eye"][0]
+    return [
+        "eyes" if h else "covered" if c else "unusual" if u else "speech" if s else ""
+        for h, c, u, s in zip(hidden, covered, unusual, speech)
+    ]
 
 
 def lip_gap(meshes: np.ndarray) -> np.ndarray:
