@@ -33,9 +33,9 @@ When it abstains (NaN probability, with a reason from :func:`abstention_reasons`
 - (runs trained since the rule) one eye is covered: its lid margins' edges under COVERED_EYE of the other eye's
   (``visibility.lid_edges``), as under hair, a hand or a patch, where the mesh guesses the lids and the eye measures
   read as palsy. Measured on the three real-photo folders (2026-12-03): 3 of 4,317 faces lie under it (hair over
-  one eye, a face half in shadow, one small palsy photo); of the same faces with one orbit covered by a patch of
-  their own cheek or of the photo's top (hair, background), 81% and 91%; of faces with one eye closed by a lid
-  warp (a wink, or a palsy's healthy eye shut), 0.1%.
+  one eye, a face half in shadow, one small palsy photo); of 1,439 of them with one orbit covered by a patch of
+  their own cheek, 92%, or of the crop's top (hair, background), 79%; of the same with one eye shut by a lid warp
+  (a wink, or a palsy's healthy eye closing), 1.
 """
 
 from __future__ import annotations
