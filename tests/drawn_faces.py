@@ -55,8 +55,9 @@ def with_one_eye_covered(rgb: np.ndarray, landmarks: np.ndarray, side: int = 0) 
     mask = np.zeros(rgb.shape[:2], np.uint8)
     cv2.ellipse(mask, (round(x), round(y)), axes, 0, 0, 360, 1, -1)
     big = cv2.resize(patch, (2 * axes[0] + 1, 2 * axes[1] + 1))
-    canvas = np.zeros_like(rgb)
-    x0, y0 = round(x) - axes[0], round(y) - axes[1]
+    pad = max(big.shape)  # the patch is laid on a padded canvas, so an orbit near the border is covered too
+    canvas = np.zeros((rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad, 3), rgb.dtype)
+    x0, y0 = round(x) - axes[0] + pad, round(y) - axes[1] + pad
     canvas[y0 : y0 + big.shape[0], x0 : x0 + big.shape[1]] = big
-    out[mask > 0] = canvas[mask > 0]
+    out[mask > 0] = canvas[pad:-pad, pad:-pad][mask > 0]
     return out

@@ -59,20 +59,34 @@ def test_a_covered_eye_has_no_lids_and_a_closed_one_does():
 @pytest.mark.skipif(
     not WILD.is_dir(), reason=f"needs the LFW news photos at {WILD} (set FACEPALSY_WILD); not in the repo"
 )
-def test_real_news_photos_in_sunglasses_read_hidden_and_others_visible():
+def test_real_news_photos_in_sunglasses_read_hidden_and_others_visible_with_their_lids():
     from facepalsy.data.images import load_image
     from facepalsy.errors import BadImageError
+    from facepalsy.face.detect import crop_face
 
     photos = sorted((WILD / "normal").glob("*.jpg"))
     for name in SUNGLASSES:
         rgb = np.asarray(load_image(WILD / "normal" / f"lfw_{name}_0001.jpg"))
         assert orbit_brightness(rgb, _mesh(rgb)) < HIDDEN_EYES, name
     others = [p for p in photos[:40] if not any(name in p.name for name in SUNGLASSES)]
-    readings = []
-    for path in others:
+    readings, lids, covered = [], [], []
+    for index, path in enumerate(others):
         rgb = np.asarray(load_image(path))
         try:
-            readings.append(orbit_brightness(rgb, _mesh(rgb)))
+            landmarks = _mesh(rgb)
         except BadImageError:  # no usable face in this photo: not what is tested here
             continue
+        readings.append(orbit_brightness(rgb, landmarks))
+        crop = crop_face(rgb, 224, path, backend="mediapipe")[0]  # the aligned face the landmark model reads
+        landmarks = _mesh(crop)
+        lids.append(lid_edges(crop, landmarks))
+        hidden = with_one_eye_covered(crop, landmarks, index % 2)
+        try:
+            covered.append(lid_edges(hidden, _mesh(hidden)))
+        except BadImageError:  # covered, the face is not found at all: no verdict either way
+            continue
     assert len(readings) >= 30 and min(readings) > HIDDEN_EYES, sorted(readings)[:5]
+    assert min(lids) > COVERED_EYE, sorted(lids)[:5]  # real eyes, bare: every one keeps its lids
+    assert len(covered) >= 25 and np.mean(np.array(covered) < COVERED_EYE) >= 0.8, sorted(
+        covered
+    )  # one of them under its own cheek
