@@ -190,41 +190,26 @@ def test_asymmetry_backbone_trains_predicts_and_is_a_table_row(tmp_path, capsys)
     assert f"| landmarks | {run.name} | face crop | subject split |" in table
     assert f"| landmarks | {cv.name} | face crop | subject-kfold (3 folds) |" in table
     _cannot_read(run, image, tmp_path, capsys)
-    _behind_dark_glasses(run, image, tmp_path, capsys)
-    _one_eye_covered(run, image, tmp_path, capsys)
+    _unseen_eyes(run, image, tmp_path, capsys)
 
 
-def _one_eye_covered(run, image, tmp_path, capsys) -> None:
-    """The same face with one eye under a patch of its own cheek: no verdict, and the reason says an eye is covered
-    (read as palsy it would be a healthy face called palsy for a lock of hair)."""
-    from drawn_faces import with_one_eye_covered
-
-    from facepalsy.face.detect import largest_face
-
-    rgb = np.asarray(Image.open(image).convert("RGB"))
-    covered = tmp_path / "covered.png"
-    Image.fromarray(with_one_eye_covered(rgb, largest_face(rgb, backend="mediapipe").landmarks)).save(covered)
-    capsys.readouterr()
-    assert main(["predict", str(run), str(covered), "--json"]) == 2
-    said = json.loads(capsys.readouterr().out)
-    assert said["status"] == "cannot_read"
-    assert said["error"] == "cannot read reliably: " + side_differences.REASONS["covered"]
-
-
-def _behind_dark_glasses(run, image, tmp_path, capsys) -> None:
-    """The same face behind painted dark lenses: no verdict, and the reason says the eyes cannot be seen."""
-    from drawn_faces import with_lenses
+def _unseen_eyes(run, image, tmp_path, capsys) -> None:
+    """The same face behind painted dark lenses, then with one eye under a patch of its own cheek (read as palsy, a
+    healthy face would be called palsy for a lock of hair): no verdict, and the reason says which."""
+    from drawn_faces import with_lenses, with_one_eye_covered
 
     from facepalsy.face.detect import largest_face
 
     rgb = np.asarray(Image.open(image).convert("RGB"))
-    lenses = tmp_path / "lenses.png"
-    Image.fromarray(with_lenses(rgb, largest_face(rgb, backend="mediapipe").landmarks)).save(lenses)
-    capsys.readouterr()
-    assert main(["predict", str(run), str(lenses), "--json"]) == 2
-    said = json.loads(capsys.readouterr().out)
-    assert said["status"] == "cannot_read"
-    assert said["error"] == "cannot read reliably: " + side_differences.REASONS["eyes"]
+    landmarks = largest_face(rgb, backend="mediapipe").landmarks
+    for paint, reason in ((with_lenses, "eyes"), (with_one_eye_covered, "covered")):
+        painted = tmp_path / f"{reason}.png"
+        Image.fromarray(paint(rgb, landmarks)).save(painted)
+        capsys.readouterr()
+        assert main(["predict", str(run), str(painted), "--json"]) == 2
+        said = json.loads(capsys.readouterr().out)
+        assert said["status"] == "cannot_read"
+        assert said["error"] == "cannot read reliably: " + side_differences.REASONS[reason]
 
 
 def _cannot_read(run, image, tmp_path, capsys) -> None:
