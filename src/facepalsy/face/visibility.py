@@ -61,8 +61,9 @@ def orbit_brightness(rgb: np.ndarray, landmarks: np.ndarray) -> float:
 def lid_edges(rgb: np.ndarray, landmarks: np.ndarray) -> float:
     """The weaker eye's lid margins against the stronger's (H×W×3 uint8 RGB, 478×2 mesh points in its pixels): the
     median, along each margin, of the strongest edge within LID_BAND of it, the two margins averaged, as a share
-    of the other eye's. About 0.6–1.0 for two seen eyes (a wink or Bell's phenomenon included), under 0.2 for an eye
-    under hair or a hand; NaN when a margin falls outside the image."""
+    of the other eye's. For two seen eyes a median of 0.87–0.93 per source of the real-photo folders (1st percentile
+    0.36–0.73), a shut eye's about 0.78; under 0.2 for most eyes under hair or a hand; NaN when a margin falls outside
+    the image."""
     gray = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
     strength = np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3))
     span = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
