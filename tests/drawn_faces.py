@@ -1,5 +1,6 @@
 """Drawn faces for the tests that need MediaPipe to find a face: a drawn subject in a chosen expression, a smooth
-warp that moves one region (a lower mouth corner, a lower brow) as a palsy would, and dark lenses over the eyes."""
+warp that moves one region (a lower mouth corner, a lower brow) as a palsy would, dark lenses over the eyes, and one
+eye covered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from facepalsy.data.synth import draw_face, make_identity, warp_region  # noqa: F401 (the tests import it from here)
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
+from facepalsy.face.visibility import OUTER_CORNERS, SKIN_POINTS
 
 SIZE = 320
 
@@ -35,7 +37,7 @@ def drawn_face(i: int, expression: dict | None = None, **identity) -> np.ndarray
 def with_lenses(rgb: np.ndarray, landmarks: np.ndarray, shade: int = 20) -> np.ndarray:
     """The face with a dark lens painted over each eye, a little larger than the orbit measured."""
     out = rgb.copy()
-    span = float(np.linalg.norm(landmarks[263] - landmarks[33]))
+    span = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
     for ring in (RIGHT_EYE_RING, LEFT_EYE_RING):
         x, y = landmarks[list(ring)].mean(axis=0)
         cv2.ellipse(out, (round(x), round(y)), (round(0.3 * span), round(0.19 * span)), 0, 0, 360, (shade,) * 3, -1)
@@ -46,9 +48,9 @@ def with_one_eye_covered(rgb: np.ndarray, landmarks: np.ndarray, side: int = 0) 
     """The face with one orbit (the patient's right: 0, left: 1) covered by a patch of its own cheek, stretched over
     it, as a hand or a lock of hair would cover it: skin, with its shading, and no lids."""
     out = rgb.copy()
-    span = float(np.linalg.norm(landmarks[263] - landmarks[33]))
+    span = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
     x, y = landmarks[list((RIGHT_EYE_RING, LEFT_EYE_RING)[side])].mean(axis=0)
-    cheek = np.round(landmarks[425 if side == 0 else 205]).astype(int)  # below the other eye
+    cheek = np.round(landmarks[SKIN_POINTS[1 - side]]).astype(int)  # below the other eye
     half = np.maximum(np.round([0.15 * span, 0.1 * span]).astype(int), 2)
     patch = rgb[cheek[1] - half[1] : cheek[1] + half[1], cheek[0] - half[0] : cheek[0] + half[0]]
     axes = (round(0.34 * span), round(0.24 * span))

@@ -121,8 +121,12 @@ def fit_params(
     cut = np.percentile(_distance(params, logs), UNUSUAL_PERCENTILE) if len(logs) >= MIN_UNUSUAL else np.inf
     gap, resting = lip_gap(meshes), healthy & (groups == REST)
     speech = np.percentile(gap[resting], SPEECH_PERCENTILE) if resting.sum() >= MIN_GROUP else np.inf
-    params.update(unusual_cut=np.array([cut]), speech_cut=np.array([speech]), hidden_eyes=np.array([HIDDEN_EYES]))
-    params.update(covered_eye=np.array([COVERED_EYE]))
+    params.update(
+        unusual_cut=np.array([cut]),
+        speech_cut=np.array([speech]),
+        hidden_eyes=np.array([HIDDEN_EYES]),
+        covered_eye=np.array([COVERED_EYE]),
+    )
     return params
 
 

@@ -20,7 +20,12 @@ def fit_landmarks(
     """The fitted landmark model (``AsymmetryClassifier``), what its threshold and temperature are to be chosen on
     (labels, cross-fitted out-of-fold probabilities and subjects, ``AsymmetryClassifier.out_of_fold``; None: the
     validation images, when there are too few subjects to cross-fit), and the report's notes on both."""
-    from facepalsy.models.baseline import CROSS_FIT_FOLDS, AsymmetryClassifier, features  # MediaPipe: landmark runs
+    from facepalsy.models.baseline import (  # MediaPipe: landmark runs only
+        CROSS_FIT_FOLDS,
+        AsymmetryClassifier,
+        features,
+        orbit_readings,
+    )
 
     parts = np.array(assignment)
     fitting = parts != "test"
@@ -42,7 +47,7 @@ def fit_landmarks(
             "validation part alone. The test faces played no part.",
         )
     every = features(images, progress)  # the fitting faces come from the cache; the test faces are measured here
-    reasons = classifier.image_reasons(images)  # with the images, the eyes too
+    reasons = classifier.reasons(every, orbit_readings(images))  # with the images, the eyes too
     unmeasured = int(np.isnan(every).any(axis=1).sum())
     unread = sum(bool(r) for r in reasons) - unmeasured
     notes = (
