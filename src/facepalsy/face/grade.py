@@ -11,7 +11,9 @@ compares the affected side with the healthy one, as a clinician's slider does:
   hangs below the healthy one, + for each mm above);
 - dynamic (0–100): the affected side's movement from rest as a % of the healthy side's, capped at 100: brow
   elevation (brow raise), gentle and full eye closure (the share of the resting fissure closed), commissure with
-  smile (the corner's displacement), lower lip ("eee": the lower lip's descent);
+  smile (the corner's displacement from the subnasale, which a smile leaves in place: read in the eye frame alone,
+  a mouth sitting a few mm further to one side in one photo than in the other, as a slightly turned head puts it,
+  moved one corner more than the other: the docs, *Grade*, give the measured gain), lower lip ("eee": the lower lip's descent);
 - synkinesis (0–100, 100 none): ocular synkinesis, 100 less the points by which the affected eye's fissure during
   smile and pucker, as a share of its resting fissure, falls short of the healthy eye's share (the lower of the two
   expressions). A difference, not a ratio: a laugh narrows both eyes, and the ratio of two nearly shut fissures is
@@ -283,7 +285,7 @@ def _movement(name: str, rest: Millimetres, moved: Millimetres, side: str) -> fl
         return 100.0 * (1.0 - after["palpebral_fissure"] / max(before["palpebral_fissure"], 1e-6))
     if name == "ocular_synkinesis":  # the share of the resting fissure kept: 100 while the eye stays open
         return 100.0 * after["palpebral_fissure"] / max(before["palpebral_fissure"], 1e-6)
-    if name == "commissure_with_smile":
+    if name == "commissure_with_smile":  # Millimetres.corners are read from the subnasale
         (x0, y0), (x1, y1) = rest.corners[side], moved.corners[side]
         return float(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5)
     return after["lower_lip_height"] - before["lower_lip_height"]  # lower_lip: the lip's descent ("eee")

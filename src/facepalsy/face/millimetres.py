@@ -42,6 +42,7 @@ UPPER_BROW = ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336])
 UPPER_LID = ([33, 246, 161, 160, 159, 158, 157, 173, 133], [263, 466, 388, 387, 386, 385, 384, 398, 362])
 LOWER_LID = ([33, 7, 163, 144, 145, 153, 154, 155, 133], [263, 249, 390, 373, 374, 380, 381, 382, 362])
 MOUTH_CORNER = (61, 291)
+SUBNASALE = 2  # the nose's base on the midline: a smile does not move it, so the corners' movement is read from it
 LOWER_LIP_MIDLINE = 17
 OUTER_UPPER_LIP = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
 OUTER_LOWER_LIP = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
@@ -82,7 +83,7 @@ class Millimetres:
 
     right: dict[str, float]  # per MEASURES name, the patient's right side
     left: dict[str, float]
-    corners: dict[str, tuple[float, float]]  # per side, the mouth corner (x, y) in mm in the eye frame
+    corners: dict[str, tuple[float, float]]  # per side, the mouth corner (x, y) in mm from the subnasale (eye frame)
     mm_per_unit: float  # mm per inter-ocular distance in this photo
     scale: str  # "iris" (its ring found) or "inter-ocular" (the fallback)
     iris_mm: float  # the iris diameter the scale assumed
@@ -163,7 +164,8 @@ def millimetres(mesh: np.ndarray, iris_mm: float = IRIS_MM) -> Millimetres:
     for index, name in enumerate(SIDES):
         centre = points[IRIS[index][0]] if len(points) >= 478 else np.array([(-0.5, 0.5)[index] * mm_per_unit, 0.0])
         corner = points[MOUTH_CORNER[index]]
-        corners[name] = (float(corner[0]), float(corner[1]))
+        from_nose = corner - points[SUBNASALE]
+        corners[name] = (float(from_nose[0]), float(from_nose[1]))
         mrd1 = centre[1] - _height_at(points, UPPER_LID[index], centre[0])
         mrd2 = _height_at(points, LOWER_LID[index], centre[0]) - centre[1]
         lip = points[LOWER_LIP_MIDLINE]
