@@ -108,7 +108,6 @@ def test_a_symmetric_full_exam_grades_100_on_every_item():
     assert result.total == pytest.approx(100.0, abs=1.0)
 
 
-
 def test_a_mouth_sitting_further_to_one_side_in_the_smile_photo_still_grades_a_symmetric_smile_100():
     """A slightly turned head puts the nose and mouth a few mm off the eyes' midline in one photo and not in the
     other: the corners' movement is read from the subnasale, so only the smile itself counts."""
@@ -121,6 +120,7 @@ def test_a_mouth_sitting_further_to_one_side_in_the_smile_photo_still_grades_a_s
     item = grade(photos).items["commissure_with_smile"]
     assert item.score == pytest.approx(100.0, abs=1.0)
     assert item.healthy == pytest.approx(np.hypot(6.0, 6.0), abs=0.1)
+
 
 @pytest.mark.parametrize("weak", [RIGHT, LEFT], ids=["right", "left"])
 def test_a_weak_side_is_found_and_graded_by_how_much_less_it_moves(weak):

@@ -13,7 +13,8 @@ compares the affected side with the healthy one, as a clinician's slider does:
   elevation (brow raise), gentle and full eye closure (the share of the resting fissure closed), commissure with
   smile (the corner's displacement from the subnasale, which a smile leaves in place: read in the eye frame alone,
   a mouth sitting a few mm further to one side in one photo than in the other, as a slightly turned head puts it,
-  moved one corner more than the other: the docs, *Grade*, give the measured gain), lower lip ("eee": the lower lip's descent);
+  moved one corner more than the other; the docs, *Grade*, give the measured gain), lower lip ("eee": the lower
+  lip's descent);
 - synkinesis (0–100, 100 none): ocular synkinesis, 100 less the points by which the affected eye's fissure during
   smile and pucker, as a share of its resting fissure, falls short of the healthy eye's share (the lower of the two
   expressions). A difference, not a ratio: a laugh narrows both eyes, and the ratio of two nearly shut fissures is
