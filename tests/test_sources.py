@@ -239,3 +239,17 @@ def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_subject()
     alone = AsymmetryClassifier.fit(x[train], y[train]).proba_from_features(x[held])
     assert np.allclose(probs[held], alone, equal_nan=True)  # the first fold's model, fitted without those subjects
     assert AsymmetryClassifier.out_of_fold(x[:4], np.array([0, 0, 1, 1]), np.array(["a", "a", "b", "b"])) is None
+
+
+def test_a_face_the_eye_rules_refuse_takes_no_part_in_choosing_the_threshold():
+    rng = np.random.default_rng(2)
+    x = np.vstack([_rows(rng, 60, 0.0), _rows(rng, 30, 0.08)])
+    y = np.array([0] * 60 + [1] * 30)
+    subjects = np.array([f"s{i // 3}" for i in range(90)])
+    orbits = np.tile([0.6, 1.0], (90, 1))  # every eye seen
+    orbits[[4, 70], 1] = side_differences.COVERED_EYE / 3  # one healthy and one palsy face with an eye covered
+    seen = AsymmetryClassifier.out_of_fold(x, y, subjects, seed=0)
+    judged = AsymmetryClassifier.out_of_fold(x, y, subjects, seed=0, orbits=orbits)
+    assert np.isfinite(seen[[4, 70]]).all() and np.isnan(judged[[4, 70]]).all()
+    others = np.setdiff1d(np.arange(90), [4, 70])
+    assert np.allclose(seen[others], judged[others], equal_nan=True)

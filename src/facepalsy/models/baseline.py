@@ -303,12 +303,20 @@ class AsymmetryClassifier:
 
     @classmethod
     def out_of_fold(
-        cls, x: np.ndarray, y: np.ndarray, subjects: np.ndarray, sources: np.ndarray | None = None, seed: int = 0
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        subjects: np.ndarray,
+        sources: np.ndarray | None = None,
+        seed: int = 0,
+        orbits: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """p(palsy) of every row from a model fitted without its subject (stratified group k-fold, up to
         CROSS_FIT_FOLDS; NaN where it abstains), or None with too few subjects per class to cross-fit. Where a
         threshold is chosen on these, every training face serves, not a tenth of them: on the real photos a
-        10% validation part moved one held-out source's false-positive rate between 11% and 31% with its seed."""
+        10% validation part moved one held-out source's false-positive rate between 11% and 31% with its seed.
+        ``orbits`` (the rows' :func:`orbit_readings`): a face the eye rules refuse a verdict plays no part in
+        choosing the threshold either, as it will get none when predicting."""
         from sklearn.model_selection import StratifiedGroupKFold
 
         per_class = [len(set(subjects[y == label])) for label in (0, 1)]
@@ -319,7 +327,8 @@ class AsymmetryClassifier:
         splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
         for train, held in splitter.split(x, y, subjects):
             part = None if sources is None else sources[train]
-            probs[held] = cls.fit(x[train], y[train], seed, sources=part).proba_from_features(x[held])
+            eyes = None if orbits is None else orbits[held]
+            probs[held] = cls.fit(x[train], y[train], seed, sources=part).proba_from_features(x[held], eyes)
         return probs
 
     def reasons(self, x: np.ndarray, orbits: np.ndarray | None = None) -> list[str]:

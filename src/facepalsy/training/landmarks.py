@@ -32,8 +32,11 @@ def fit_landmarks(
     labels = np.array([s.label for s in samples])[fitting]
     subjects = np.array([s.subject for s in samples])[fitting]
     sources = np.array([s.source for s in samples])[fitting]
-    x = features(images[fitting], progress)
-    out_of_fold = AsymmetryClassifier.out_of_fold(x, labels, subjects, sources, config.seed)
+    every = features(images, progress)  # the test faces too: their reasons are counted below
+    orbits = orbit_readings(images)  # read with the features: the eye rules' readings
+    x = every[fitting]
+    # a face the eye rules refuse a verdict plays no part in choosing the threshold either
+    out_of_fold = AsymmetryClassifier.out_of_fold(x, labels, subjects, sources, config.seed, orbits[fitting])
     if out_of_fold is None:  # too few subjects: fit on the training part and choose on the validation part
         kept = parts[fitting] == "train"
         classifier = AsymmetryClassifier.fit(x[kept], labels[kept], seed=config.seed, sources=sources[kept])
@@ -46,8 +49,7 @@ def fit_landmarks(
             f"were chosen on their out-of-fold probabilities ({CROSS_FIT_FOLDS}-fold by subject), not on a "
             "validation part alone. The test faces played no part.",
         )
-    every = features(images, progress)  # the fitting faces come from the cache; the test faces are measured here
-    reasons = classifier.reasons(every, orbit_readings(images))  # with the images, the eyes too
+    reasons = classifier.reasons(every, orbits)
     unmeasured = int(np.isnan(every).any(axis=1).sum())
     unread = sum(bool(r) for r in reasons) - unmeasured
     notes = (
