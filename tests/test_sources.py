@@ -195,12 +195,13 @@ def test_format_4_abstains_on_hidden_eyes_and_a_run_saved_before_the_rule_does_n
     y = np.array([0] * 200 + [1] * 60)
     params = AsymmetryClassifier.fit(x, y).to_dict()
     faces = np.vstack([_rows(rng, 3, 0.08, typical=True), _rows(rng, 1, 0.0, typical=True)])
-    orbits = np.array([0.1, side_differences.HIDDEN_EYES + 0.01, np.nan, 0.05])  # lenses, bare, unknown, lenses
+    brightness = [0.1, side_differences.HIDDEN_EYES + 0.01, np.nan, 0.05]  # lenses, bare, unknown, lenses
+    orbits = np.column_stack([brightness, np.ones(4)])  # every lid margin seen
     model = AsymmetryClassifier(params)
     assert model.reasons(faces, orbits) == [side_differences.REASONS["eyes"], "", "", side_differences.REASONS["eyes"]]
     prob = model.proba_from_features(faces, orbits)
     assert np.isnan(prob[[0, 3]]).all() and (prob[[1, 2]] > 0.5).all()
-    assert model.proba_from_features(faces) == pytest.approx(model.proba_from_features(faces, np.ones(4)))
+    assert model.proba_from_features(faces) == pytest.approx(model.proba_from_features(faces, np.ones((4, 2))))
     del params["hidden_eyes"]  # model.pt of a run trained before the rule
     before = AsymmetryClassifier(params)
     assert before.reasons(faces, orbits) == [""] * 4

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from drawn_faces import with_lenses, with_one_eye_covered
 
-from facepalsy.face.visibility import lid_edges, orbit_brightness
+from facepalsy.face.visibility import OUTER_CORNERS, lid_edges, orbit_brightness
 from facepalsy.models.side_differences import COVERED_EYE, HIDDEN_EYES
 
 WILD = Path(os.environ.get("FACEPALSY_WILD", Path(__file__).resolve().parents[2] / "shared" / "realfaces" / "wild"))
@@ -50,7 +50,7 @@ def test_a_covered_eye_has_no_lids_and_a_closed_one_does():
     for side in (0, 1):
         covered = with_one_eye_covered(rgb, landmarks, side)
         assert lid_edges(covered, landmarks) < COVERED_EYE, side
-    span = float(np.linalg.norm(landmarks[263] - landmarks[33]))
+    span = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
     shut = close_eyelids(rgb, landmarks[159], landmarks[145], 0.5 * span, 1.0)
     assert lid_edges(shut, _mesh(shut)) > 2 * COVERED_EYE
     assert np.isnan(lid_edges(rgb, landmarks - 5000))

@@ -152,7 +152,8 @@ def image_features(image: np.ndarray, version: int = FORMAT) -> np.ndarray:
         _features_cache.move_to_end(key)
         return _features_cache[key]
     result = measured(image)
-    _remember_orbits(key[0], image, result)
+    if version >= 4:  # only format 4 reads the eyes' visibility (orbit_readings)
+        _remember_orbits(key[0], image, result)
     if result is None:
         row = np.full(row_length(version), np.nan, np.float32)
     else:

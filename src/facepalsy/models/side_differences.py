@@ -147,16 +147,16 @@ def abstention_reasons(
 ) -> list[str]:
     """Per face, why the model cannot read it reliably ("" when it can): a key of REASONS. ``orbits``: per face, where
     the image is at hand (a feature row does not carry them), ``visibility.orbit_brightness`` and
-    ``visibility.lid_edges`` (N×2; N: the brightness alone); runs saved before a rule (without ``hidden_eyes`` or
+    ``visibility.lid_edges`` (N×2, ``baseline.orbit_readings``); runs saved before a rule (without ``hidden_eyes`` or
     ``covered_eye``) read every face as they did."""
     unusual = _distance(params, _log_measures(scalars)) > params["unusual_cut"][0]
     speech = (groups == REST) & (lip_gap(meshes) > params["speech_cut"][0])
     hidden, covered = np.zeros(len(scalars), bool), np.zeros(len(scalars), bool)
     if orbits is not None:
-        readings = np.nan_to_num(np.asarray(orbits, float).reshape(len(scalars), -1), nan=1.0)
+        readings = np.nan_to_num(np.asarray(orbits, float), nan=1.0)
         if "hidden_eyes" in params:
             hidden = readings[:, 0] < params["hidden_eyes"][0]
-        if "covered_eye" in params and readings.shape[1] > 1:
+        if "covered_eye" in params:
             covered = readings[:, 1] < params["covered_eye"][0]
     return [
         "eyes" if h else "covered" if c else "unusual" if u else "speech" if s else ""
