@@ -42,6 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
+from twins import droop_yardstick
 
 from facepalsy.config import Config
 from facepalsy.data.dataset import CLASSES, load_images, manifest_rows, scan_dataset
@@ -326,6 +327,20 @@ def pose_robustness(data: Path, out: Path, count: int) -> dict:
     return spread
 
 
+NO_VISIBLE_PALSY = Path(__file__).parent / "no_visible_palsy.csv"
+
+
+def no_visible_palsy() -> set[str]:
+    """The dev/ palsy photos listed as showing no visible palsy (their manifest paths; docs/face.md has the rule)."""
+    with NO_VISIBLE_PALSY.open(newline="", encoding="utf-8") as f:
+        return {row["path"] for row in csv.DictReader(f)}
+
+
+def _listed(row: dict, paths: set[str]) -> bool:
+    """Whether a prediction's image is a listed photo (its path ends in the listed manifest path)."""
+    return any(row["path"].endswith("/" + p) or row["path"] == p for p in paths)
+
+
 def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) -> dict:
     """The landmark model trained on every folder as one data set, measured two ways: each source held out whole
     (``cv --protocol leave-source-out``) and a subject k-fold within the sources (each source's rates from the
@@ -340,6 +355,25 @@ def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) ->
     print(f"leave one source out ({len(held_out.sources)} sources, each held out whole):")
     for row in held_out.sources:
         print("  " + " | ".join(row.row()))
+    listed_paths = no_visible_palsy()
+    print(f"the same, without the {len(listed_paths)} palsy photos listed as showing no visible palsy:")
+    without = []
+    for k, row in enumerate(held_out.sources):
+        rows = [r for r in read_predictions(CvFolder(out / "leave-source-out").fold(k)) if not _listed(r, listed_paths)]
+        labels = np.array([CLASSES.index(r["label"]) for r in rows], int)
+        probs = np.array([float(r["prob_palsy"]) for r in rows])
+        kept = dict(listed[row.source])
+        gone = sum(_listed({"path": path}, listed_paths) for path, where in source_of.items() if where == row.source)
+        kept[1] = kept.get(1, 0) - gone
+        without.append(source_figures(row.source, kept, labels, probs, held_out.folds[k].threshold))
+        print("  " + " | ".join(without[-1].row()))
+    kdef = next((k for k, row in enumerate(held_out.sources) if row.source == "KDEF"), None)
+    expressions = next((f for f in folders if "KDEF" in {r.get("source") for r in manifest_rows(f).values()}), None)
+    droops = None
+    if kdef is not None and expressions is not None:
+        print("the twins yardstick, on the fold that never saw KDEF (benchmarks/twins.py):")
+        fold = CvFolder(out / "leave-source-out").fold(kdef).path
+        droops = {expression: droop_yardstick(fold, expressions, expression) for expression in ("rest", "smile")}
     within = run_cv(config, out / "subject-kfold", "subject-kfold", folds, overwrite=True, progress=False)
     rows = [r for k in range(len(within.folds)) for r in read_predictions(CvFolder(out / "subject-kfold").fold(k))]
     in_source = []
@@ -359,6 +393,9 @@ def cross_source(folders: list[Path], out: Path, folds: int, image_size: int) ->
     return {
         "data": [str(f) for f in folders],  # as given: relative paths keep the machine's own out of the figures
         "leave_source_out": [row.to_dict() for row in held_out.sources],
+        "leave_source_out_without_listed": [row.to_dict() for row in without],
+        "listed_no_visible_palsy": len(listed_paths),
+        "droop_yardstick": droops,
         "within_sources": {
             "folds": folds,
             "auc": within.pooled.roc_auc,

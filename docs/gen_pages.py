@@ -118,6 +118,8 @@ def sources_section(path: Path) -> list[str]:
         "",
         *sources.markdown([sources.SourceFigures.from_dict(row) for row in figures["leave_source_out"]]),
         "",
+        *_without_listed(figures),
+        *_droops(figures.get("droop_yardstick")),
         f"**Within the sources** ({within['folds']}-fold subject cross-validation over all folders together, pooled "
         f"out-of-fold; each image at its fold's threshold): AUC {within['auc']:.3f} ({low:.3f}–{high:.3f}), "
         f"n = {within['n']}. Every source was seen in training, so this overstates what a new source gets.",
@@ -125,6 +127,58 @@ def sources_section(path: Path) -> list[str]:
         *sources.markdown([sources.SourceFigures.from_dict(row) for row in within["sources"]]),
         "",
     ]
+
+
+def _without_listed(figures: dict) -> list[str]:
+    """The leave-one-source-out table again without the palsy photos listed as showing no visible palsy."""
+    from facepalsy.evaluation import sources
+
+    if "leave_source_out_without_listed" not in figures:
+        return []
+    rows = [sources.SourceFigures.from_dict(row) for row in figures["leave_source_out_without_listed"]]
+    return [
+        f"The same folds **without the {figures['listed_no_visible_palsy']} `dev` palsy photos listed as showing no "
+        "visible palsy** (`benchmarks/no_visible_palsy.csv`, the rule on [Face pipeline](face.md)); nothing "
+        "was relabelled or retrained:",
+        "",
+        *sources.markdown(rows),
+        "",
+    ]
+
+
+def _droops(yardsticks: dict | None) -> list[str]:
+    """The twins yardstick (``benchmarks/twins.py``): KDEF neutral and happy photos with one mouth corner drawn lower,
+    read by the fold that never saw KDEF."""
+    if not yardsticks:
+        return []
+    lines = [
+        "**The twins yardstick** (`benchmarks/twins.py`, run on the fold that held KDEF out): every KDEF neutral photo "
+        "with one mouth corner drawn lower by the mm given (its own iris scale, sides alternating), and every KDEF "
+        "happy photo with a smile that lags on one side (the corner lower by the mm and half of it nearer the "
+        "midline), through `predict`. Goals (neutral): at least 60% flagged at 3 mm, 85% at 4 mm, at most 5% "
+        "unwarped; p rising with the mm.",
+        "",
+    ]
+    for expression, droops in yardsticks.items():
+        lines += _droop_table(expression, droops)
+    return lines
+
+
+def _droop_table(expression: str, droops: dict) -> list[str]:
+    lines = [
+        f"KDEF {expression}: Spearman's rho of p with the mm {droops['spearman_rho']:.2f}.",
+        "",
+        "| mouth corner lower | flagged | no verdict | median p | patterns named |",
+        "|---|---|---|---|---|",
+    ]
+    for mm, row in droops["sizes"].items():
+        share = "—" if row["flagged_share"] is None else f"{100 * row['flagged_share']:.0f}%"
+        named = ", ".join(f"{k} {v}" for k, v in row["patterns"].items()) or "—"
+        lines.append(
+            f"| {mm} mm | {share} ({row['flagged']}/{row['with_verdict']}) | {row['no_verdict']} | "
+            f"{row['median_p']} | {named} |"
+        )
+    return [*lines, ""]
 
 
 def grade_section(path: Path) -> list[str]:

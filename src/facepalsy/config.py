@@ -68,6 +68,9 @@ class Config:
     # how the run's threshold is chosen on validation data (evaluation.metrics); "": the model's own (default_rule:
     # specificity=0.95 for the landmark model, so that a healthy face from any source reads healthy first; youden)
     operating_point: str = ""
+    # the landmark model: also train on palsied twins of the healthy training faces (data/twins.py), so that it learns
+    # the palsy rather than the palsy photos' source; the real palsy photos still train and choose the threshold
+    twins: bool = True
     feature_cache: int = (
         0  # frozen backbone only: cache backbone features of K augmented views; epochs then train the head alone
     )

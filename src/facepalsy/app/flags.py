@@ -108,6 +108,13 @@ def config_flags(parser: argparse.ArgumentParser) -> None:
         "so that how photos were taken cannot carry the label (recorded, so predict repeats it)",
     )
     parser.add_argument(
+        "--twins",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="landmark model: also train on palsied twins of the healthy training faces, a one-sided droop drawn into "
+        "each (default on)",
+    )
+    parser.add_argument(
         "--feature-cache",
         type=int,
         metavar="K",

@@ -3,6 +3,7 @@ chosen on their cross-fitted out-of-fold probabilities; ``train.fit_split`` save
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,20 +36,30 @@ def fit_landmarks(
     every = features(images, progress)  # the test faces too: their reasons are counted below
     orbits = orbit_readings(images)  # read with the features: the eye rules' readings
     x = every[fitting]
+    twins = None
+    if config.twins:  # drawn from the healthy faces that fit, never from the test part
+        healthy = np.flatnonzero(fitting)[labels == 0]
+        twins = twin_rows(images[healthy], subjects[labels == 0], sources[labels == 0], config.seed, progress)
+    real = len(x)
+    grown = _with_twins(twins, x, labels, subjects, sources, orbits[fitting])
     # a face the eye rules refuse a verdict plays no part in choosing the threshold either
-    out_of_fold = AsymmetryClassifier.out_of_fold(x, labels, subjects, sources, config.seed, orbits[fitting])
+    out_of_fold = AsymmetryClassifier.out_of_fold(*grown[:4], config.seed, grown[4])
     if out_of_fold is None:  # too few subjects: fit on the training part and choose on the validation part
-        kept = parts[fitting] == "train"
-        classifier = AsymmetryClassifier.fit(x[kept], labels[kept], seed=config.seed, sources=sources[kept])
+        train = parts[fitting] == "train"
+        kept = np.concatenate([train, np.isin(grown[2][real:], subjects[train])])  # twins of training faces only
+        classifier = AsymmetryClassifier.fit(grown[0][kept], grown[1][kept], config.seed, sources=grown[3][kept])
         chosen_on, notes = None, ()
     else:
-        classifier = AsymmetryClassifier.fit(x, labels, seed=config.seed, sources=sources)
-        chosen_on = (labels, out_of_fold, list(subjects))
+        classifier = AsymmetryClassifier.fit(grown[0], grown[1], seed=config.seed, sources=grown[3])
+        # the threshold and temperature are chosen on the real faces alone: a twin is for learning, not for measuring
+        chosen_on = (labels, out_of_fold[:real], list(subjects))
         notes = (
             f"Landmark model: fitted on the training and validation faces together; its threshold and temperature "
             f"were chosen on their out-of-fold probabilities ({CROSS_FIT_FOLDS}-fold by subject), not on a "
             "validation part alone. The test faces played no part.",
         )
+    if twins is not None:
+        notes = (*notes, twins_note(twins))
     reasons = classifier.reasons(every, orbits)
     unmeasured = int(np.isnan(every).any(axis=1).sum())
     unread = sum(bool(r) for r in reasons) - unmeasured
@@ -59,3 +70,82 @@ def fit_landmarks(
         "gets a verdict.",
     )
     return classifier, chosen_on, notes
+
+
+TWINS_SOURCE = "twins"  # the source name twins train under: weighed as one source of palsy photos
+
+
+@dataclass(frozen=True)
+class TwinRows:
+    """Feature rows of the palsied twins of healthy training faces (``data/twins.py``) and of the healthy originals
+    that were degraded with them, ready to stack under the real rows."""
+
+    x: np.ndarray  # feature rows (``baseline.features``)
+    labels: np.ndarray  # 1 for a twin, 0 for a degraded original
+    subjects: np.ndarray  # the original's subject: a twin and its original fall on one side of every split
+    sources: np.ndarray  # TWINS_SOURCE for a twin, the original's source for a degraded original
+    orbits: np.ndarray  # ``baseline.orbit_readings`` of each row's image
+    plans: tuple  # the twins' ``TwinPlan``s, in the order of the twin rows
+
+
+def twin_rows(
+    images: np.ndarray, subjects: np.ndarray, sources: np.ndarray, seed: int, progress: bool = False
+) -> TwinRows:
+    """The twins of healthy CHW uint8 face crops (each drawn from its bytes and ``seed``, so a fold measures the twin
+    another fold measured); faces the mesh could not measure get none."""
+    from facepalsy.data.twins import plan_twin, twin_pair
+    from facepalsy.models.baseline import features, measured, orbit_readings
+
+    made, labels, whose, where, plans = [], [], [], [], []
+    for image, subject, source in zip(images, subjects, sources):
+        result = measured(image)
+        if result is None or result.face is None or result.face.landmarks is None:
+            continue
+        plan = plan_twin(image, seed)
+        original, twin = twin_pair(image.transpose(1, 2, 0), result.face.landmarks, plan, result.expression)
+        pairs = [(twin, 1, TWINS_SOURCE)] + ([(original, 0, source)] if plan.pixels else [])
+        for drawn, label, kind in pairs:
+            made.append(np.ascontiguousarray(drawn.transpose(2, 0, 1)))
+            labels.append(label)
+            whose.append(subject)
+            where.append(kind)
+        plans.append(plan)
+    stack = np.array(made, dtype=np.uint8).reshape(len(made), *images.shape[1:])
+    return TwinRows(
+        features(stack, progress),
+        np.array(labels, int),
+        np.array(whose),
+        np.array(where),
+        orbit_readings(stack),
+        tuple(plans),
+    )
+
+
+def _with_twins(
+    twins: TwinRows | None, x: np.ndarray, labels: np.ndarray, subjects: np.ndarray, sources: np.ndarray, orbits
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The real rows with the twin rows stacked under them (the real ones first, in their order)."""
+    if twins is None or not len(twins.x):
+        return x, labels, subjects, sources, orbits
+    return (
+        np.vstack([x, twins.x]),
+        np.concatenate([labels, twins.labels]),
+        np.concatenate([subjects, twins.subjects]),
+        np.concatenate([sources, twins.sources]),
+        np.vstack([orbits, twins.orbits]),
+    )
+
+
+def twins_note(twins: TwinRows) -> str:
+    """What the run's report says of the twins it trained on."""
+    from facepalsy.data.twins import BROW_MM, MOUTH_MM
+
+    kinds = {kind: sum(p.kind == kind for p in twins.plans) for kind in ("central", "peripheral")}
+    degraded = sum(bool(p.pixels) for p in twins.plans)
+    return (
+        f"Landmark model: trained also on {len(twins.plans)} palsied twins of its healthy training faces "
+        f"({kinds['central']} central: one mouth corner {MOUTH_MM[0]:g}–{MOUTH_MM[1]:g} mm lower, lagging on a smile; "
+        f"{kinds['peripheral']} peripheral: that corner, the brow {BROW_MM[0]:g}–{BROW_MM[1]:g} mm lower and the eye "
+        f"wider on the same side), {degraded} of them with their originals brought down to news-photo resolution "
+        "and JPEG quality. The twins play no part in choosing the threshold or the temperature, nor in any figure."
+    )
