@@ -85,7 +85,8 @@ def test_the_scale_needs_the_iris(face):
 def test_twin_rows_keep_each_twin_with_its_original_and_read_more_asymmetry():
     from facepalsy.data.model_input import FacePolicy, model_input
     from facepalsy.models.baseline import FEATURES, features
-    from facepalsy.training.landmarks import TWINS_SOURCE, twin_rows
+    from facepalsy.models.side_differences import TWINS_SOURCE
+    from facepalsy.training.landmarks import twin_rows
 
     policy = FacePolicy(crop=True, required=True)
     crops = np.array([model_input(drawn_face(k), 224, policy).pixels.transpose(2, 0, 1) for k in range(4)])
@@ -113,3 +114,13 @@ def test_a_landmark_run_trains_with_twins_by_default_and_says_so(tmp_path):
     assert "palsied twins" not in (tmp_path / "plain" / "report.md").read_text(encoding="utf-8")
     assert "twins: true" in (tmp_path / "twins" / "config.yaml").read_text()
     assert "twins: false" in (tmp_path / "plain" / "config.yaml").read_text()
+
+
+def test_the_twins_weigh_half_a_source_of_palsy_photos():
+    from facepalsy.models.side_differences import TWINS_SHARE, TWINS_SOURCE, source_weights
+
+    labels = np.array([0] * 4 + [1] * 6 + [1] * 10)
+    sources = np.array(["studio"] * 4 + ["web"] * 6 + [TWINS_SOURCE] * 10)
+    weights = source_weights(labels, sources)
+    assert weights[labels == 0].sum() == pytest.approx(weights[labels == 1].sum())
+    assert weights[sources == TWINS_SOURCE].sum() == pytest.approx(TWINS_SHARE * weights[sources == "web"].sum())

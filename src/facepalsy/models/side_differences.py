@@ -57,6 +57,10 @@ VERTICAL = (
     "abs_smile_angle",
 )
 C = 0.05  # logistic regression's inverse regularisation
+TWINS_SOURCE = "twins"  # the source the palsied twins of healthy training faces train under
+# a twin source weighs this share of one real source of palsy photos: at a whole share the twins cost 3-4 points of
+# real palsy photos found, held out, for the drawn droops they teach; at a half, 0-2 points (docs/face.md)
+TWINS_SHARE = 0.5
 HEALTHY_PERCENTILE = 95  # each measure is divided by this percentile of healthy faces making the same expression
 MIN_GROUP = 15  # healthy training faces an expression needs for its own percentile; else all healthy faces
 UNUSUAL_PERCENTILE = 99  # training faces' Mahalanobis distance beyond which a face is "unlike any trained on"
@@ -75,14 +79,16 @@ REASONS = {
 
 
 def source_weights(labels: np.ndarray, sources: np.ndarray | None) -> np.ndarray:
-    """Sample weights: each class half, and within a class each source alike (mean weight 1)."""
+    """Sample weights: each class half, and within a class each source alike (mean weight 1), but for the palsied
+    twins (``data/twins.py``, source TWINS_SOURCE), which weigh TWINS_SHARE of one source."""
     weights = np.ones(len(labels))
     for label in np.unique(labels):
         own = labels == label
         kinds = np.unique(sources[own]) if sources is not None else np.array([None])
+        shares = {source: TWINS_SHARE if source == TWINS_SOURCE else 1.0 for source in kinds}
         for source in kinds:
             member = own if source is None else own & (sources == source)
-            weights[member] = 1.0 / member.sum() / len(kinds)
+            weights[member] = shares[source] / member.sum() / sum(shares.values())
     return weights * len(labels) / weights.sum()
 
 

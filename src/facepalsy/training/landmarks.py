@@ -72,9 +72,6 @@ def fit_landmarks(
     return classifier, chosen_on, notes
 
 
-TWINS_SOURCE = "twins"  # the source name twins train under: weighed as one source of palsy photos
-
-
 @dataclass(frozen=True)
 class TwinRows:
     """Feature rows of the palsied twins of healthy training faces (``data/twins.py``) and of the healthy originals
@@ -83,7 +80,7 @@ class TwinRows:
     x: np.ndarray  # feature rows (``baseline.features``)
     labels: np.ndarray  # 1 for a twin, 0 for a degraded original
     subjects: np.ndarray  # the original's subject: a twin and its original fall on one side of every split
-    sources: np.ndarray  # TWINS_SOURCE for a twin, the original's source for a degraded original
+    sources: np.ndarray  # side_differences.TWINS_SOURCE for a twin, the original's source for a degraded original
     orbits: np.ndarray  # ``baseline.orbit_readings`` of each row's image
     plans: tuple  # the twins' ``TwinPlan``s, in the order of the twin rows
 
@@ -95,6 +92,7 @@ def twin_rows(
     another fold measured); faces the mesh could not measure get none."""
     from facepalsy.data.twins import plan_twin, twin_pair
     from facepalsy.models.baseline import features, measured, orbit_readings
+    from facepalsy.models.side_differences import TWINS_SOURCE
 
     made, labels, whose, where, plans = [], [], [], [], []
     for image, subject, source in zip(images, subjects, sources):
