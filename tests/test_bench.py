@@ -8,7 +8,7 @@ import pytest
 
 from facepalsy.app.cli import main
 from facepalsy.bench.timing import model_gflops
-from facepalsy.models.vgg import create_model
+from facepalsy.models.registry import create_model
 
 
 def test_vgg16_forward_costs_about_31_gflop_at_224():

@@ -58,7 +58,7 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
     images, _, _ = load_images(synth_data, scan_dataset(synth_data)[:8], 32, progress=False)
     model = predictor.model
     with torch.no_grad():
-        from facepalsy.models.vgg import Normalize
+        from facepalsy.models.network_parts import Normalize
 
         reference = torch.softmax(
             model.to(memory_format=torch.contiguous_format)(Normalize(preprocess)(torch.tensor(images))), 1
@@ -71,7 +71,7 @@ def test_fp32_escape_hatch_is_exact_and_unknown_precision_refused(tiny_run, synt
 
 
 def test_feature_cache_trains_the_head_on_k_views_and_keeps_the_backbone(tmp_path, synth_data):
-    from facepalsy.models.vgg import create_model
+    from facepalsy.models.registry import create_model
 
     start = create_model("vgg11_bn").state_dict()
     torch.save(start, tmp_path / "start.pth")

@@ -144,7 +144,7 @@ def test_frozen_checkpoints_leave_the_backbone_out_and_resume_rebuilds_it(tmp_pa
     resumed to 3
     equals one trained 3 epochs straight; other backbone weights are refused on resume."""
     from facepalsy.app.cli import main
-    from facepalsy.models.vgg import create_model
+    from facepalsy.models.registry import create_model
 
     torch.manual_seed(0)
     torch.save(create_model("vgg11_bn").state_dict(), tmp_path / "start.pth")

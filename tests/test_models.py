@@ -10,7 +10,7 @@ from torch import nn
 
 from facepalsy.errors import FacepalsyError
 from facepalsy.models.backbones import list_models
-from facepalsy.models.vgg import create_model
+from facepalsy.models.registry import create_model
 
 # torchvision's parameter names, written out independently of facepalsy's layer table.
 TORCHVISION_CONVS = {

@@ -105,7 +105,9 @@ def test_a_landmark_run_trains_with_twins_by_default_and_says_so(tmp_path):
     from facepalsy.app.cli import main
     from facepalsy.data.synth import make_synthetic_dataset
 
-    data = make_synthetic_dataset(tmp_path / "data", subjects=12, images_per_subject=3, seed=4, size=128, progress=False)
+    data = make_synthetic_dataset(
+        tmp_path / "data", subjects=12, images_per_subject=3, seed=4, size=128, progress=False
+    )
     flags = ["--model", "landmarks", "--image-size", "128", "--test-fraction", "0.25", "--val-fraction", "0.25"]
     assert main(["train", str(data), "--out", str(tmp_path / "twins"), *flags]) == 0
     assert main(["train", str(data), "--out", str(tmp_path / "plain"), *flags, "--no-twins"]) == 0

@@ -20,8 +20,8 @@ _LAZY = {
     "Prediction": "facepalsy.inference.prediction",
     "Predictor": "facepalsy.inference.predictor",
     "load": "facepalsy.inference.predictor",
-    "create_model": "facepalsy.models.vgg",
-    "list_models": "facepalsy.models.vgg",
+    "create_model": "facepalsy.models.registry",
+    "list_models": "facepalsy.models.registry",
 }
 __all__ = ["Config", "FacepalsyError", "Prediction", "Predictor", "create_model", "list_models", "load", "__version__"]
 

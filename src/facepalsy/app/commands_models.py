@@ -201,11 +201,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from facepalsy.models.backbones import backbone_spec, list_models
-    from facepalsy.models.vgg import imagenet_weights_cached
+    from facepalsy.models.registry import weights_available
 
-    table = Table("backbone", "ImageNet file", "in torch's cache")
+    table = Table("backbone", "ImageNet file", "from", "available offline")
     for name in list_models():
-        table.add_row(name, backbone_spec(name).imagenet.filename, "yes" if imagenet_weights_cached(name) else "no")
+        weights = backbone_spec(name).imagenet
+        where = f"package {weights.package}" if weights.package else "torch's hub cache"
+        table.add_row(name, weights.filename, where, "yes" if weights_available(name) else "no")
     result_console().print(table)
     return 0
 

@@ -13,8 +13,9 @@ from facepalsy.bench.figures import DeviceFigures
 from facepalsy.bench.timing import model_gflops
 from facepalsy.config import Config
 from facepalsy.inference.network import use_bf16
+from facepalsy.models.network_parts import Normalize
+from facepalsy.models.registry import create_model
 from facepalsy.models.spec import Preprocess
-from facepalsy.models.vgg import Normalize, create_model
 
 
 def _synchronize(device: torch.device) -> None:

@@ -35,8 +35,9 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.inference.export import Int8Check
 from facepalsy.inference.network import predict_probabilities, use_bf16
 from facepalsy.inference.predictor import Predictor
+from facepalsy.models.network_parts import Normalize
+from facepalsy.models.registry import create_model
 from facepalsy.models.spec import ModelSpec, Preprocess
-from facepalsy.models.vgg import Normalize, create_model
 
 
 def matmul_peak(dtype: torch.dtype, largest: int = 2048, repeats: int = 5, enough_seconds: float = 0.25) -> float:

@@ -18,8 +18,8 @@ from facepalsy.bench.timing import face_photo, timed
 from facepalsy.data.model_input import FacePolicy
 from facepalsy.face.norms import Norms
 from facepalsy.inference.predictor import Predictor
+from facepalsy.models.registry import create_model
 from facepalsy.models.spec import ModelSpec, Preprocess
-from facepalsy.models.vgg import create_model
 
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_tile")
 

@@ -215,12 +215,23 @@ def card_facts(run: RunFolder, config: Config, spec: ModelSpec, folds: int = 0, 
         model=landmark_model_sentence(config.seed)
         if not spec.is_cnn
         else (
-            f"`{config.backbone}`, weights {config.weights}, "
+            f"`{config.backbone}`, weights {weights_text(config.weights, provenance)}, "
             f"{'fine-tuned' if config.finetune else 'frozen backbone, head trained'}; {config.epochs} epochs, batch "
             f"{config.batch_size}, Adam lr {config.lr}, seed {config.seed}; {kept}."
         ),
         code=code_sentence(provenance, data_hash, versions + ("" if folds else f"`{run.provenance.name}`")),
     )
+
+
+def weights_text(weights: str, provenance: dict) -> str:
+    """The starting weights as the run's provenance names them: the file, and a package's name, version and hash."""
+    named = provenance.get("weights") or {}
+    if named.get("package"):
+        return (
+            f"{weights} ({named['file']} from the package {named['package']} {named['version']}, "
+            f"SHA-256 {named['sha256'][:16]}…)"
+        )
+    return f"{weights} ({named['file']})" if named.get("file") else str(weights)
 
 
 def code_sentence(provenance: dict, data_hash: str, versions: str) -> str:

@@ -1,7 +1,7 @@
 """Grad-CAM heatmaps (captum's LayerGradCam on the backbone's last convolution) and their overlays.
 
 Needs the ``explain`` extra (captum). The layer comes from the model registry
-(``VGGClassifier.last_conv_layer``), as MONAI's Grad-CAM takes a layer by name.
+(``PalsyNetwork.last_conv_layer``), as MONAI's Grad-CAM takes a layer by name.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from torch import nn
 
 from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.errors import FacepalsyError
+from facepalsy.models.network_parts import Normalize, PalsyNetwork
 from facepalsy.models.operating_point import is_palsy
 from facepalsy.models.spec import Preprocess
-from facepalsy.models.vgg import Normalize, VGGClassifier
 
 EXPLAIN_INSTALL = "pip install 'captum>=0.7'  (or: bash scripts/setup)"
 
@@ -31,10 +31,10 @@ def _layer_gradcam():
 
 
 def gradcam(
-    model: VGGClassifier, preprocess: Preprocess, images: np.ndarray, target: int = PALSY, batch_size: int = 16
+    model: PalsyNetwork, preprocess: Preprocess, images: np.ndarray, target: int = PALSY, batch_size: int = 16
 ) -> np.ndarray:
     """Heatmaps in [0, 1] of shape N×H×W (the input's size) for class ``target`` of uint8 N×3×H×W images."""
-    if not isinstance(model, VGGClassifier):
+    if not isinstance(model, PalsyNetwork):
         raise FacepalsyError("Grad-CAM needs a CNN backbone; this run is the landmark-asymmetry baseline")
     LayerGradCam, LayerAttribution = _layer_gradcam()
     explained = copy.deepcopy(model).eval()

@@ -23,8 +23,8 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write, atomic_write_json
 from facepalsy.inference.onnx_engine import METADATA_SPEC, ONNX_INSTALL, OnnxEngine
 from facepalsy.inference.predictor import Predictor
+from facepalsy.models.network_parts import Normalize
 from facepalsy.models.operating_point import is_palsy
-from facepalsy.models.vgg import Normalize
 
 
 class _Deployable(nn.Module):

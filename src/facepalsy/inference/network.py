@@ -10,8 +10,8 @@ import torch
 
 from facepalsy.data.dataset import PALSY
 from facepalsy.errors import FacepalsyError
+from facepalsy.models.network_parts import Normalize, PalsyNetwork
 from facepalsy.models.spec import PRECISIONS, Preprocess
-from facepalsy.models.vgg import Normalize, VGGClassifier
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -28,7 +28,7 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 @torch.inference_mode()
 def predict_probabilities(
-    model: VGGClassifier, preprocess: Preprocess, images: np.ndarray, batch_size: int = 32, precision: str = "auto"
+    model: PalsyNetwork, preprocess: Preprocess, images: np.ndarray, batch_size: int = 32, precision: str = "auto"
 ) -> np.ndarray:
     """Palsy probability per image of an N×3×H×W uint8 array (already at the model's size).
 

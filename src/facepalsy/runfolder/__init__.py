@@ -279,8 +279,11 @@ class RunFolder(ResultFiles, _Locked):
             },
         )
 
-    def write_provenance(self, root: Path, samples: list[Sample], assignment: list[str]) -> None:
-        """provenance.json: the software that trained the run and content hashes of its data and of its test set."""
+    def write_provenance(
+        self, root: Path, samples: list[Sample], assignment: list[str], weights: dict | None = None
+    ) -> None:
+        """provenance.json: the software that trained the run, content hashes of its data and of its test set, and
+        (a CNN) the weights it started from (``models.registry.weights_provenance``)."""
         test = [s for s, part in zip(samples, assignment) if part == "test"]
         data = {
             "root": str(root),
@@ -289,7 +292,10 @@ class RunFolder(ResultFiles, _Locked):
             "test_images": len(test),
             "test_content_sha256": content_hash(root, test),
         }
-        atomic_write_json(self.provenance, {"environment": environment(), "data": data})
+        found = {"environment": environment(), "data": data}
+        if weights:
+            found["weights"] = weights
+        atomic_write_json(self.provenance, found)
 
 
 class CvFolder(_Locked):

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from facepalsy.config import Config
+from facepalsy.models.network_parts import Normalize
 from facepalsy.models.spec import Preprocess
-from facepalsy.models.vgg import Normalize
 
 
 def train_augmentation(config: Config) -> nn.Module:

@@ -25,8 +25,8 @@ from facepalsy.config import Config
 from facepalsy.errors import FacepalsyError
 from facepalsy.files import atomic_write
 from facepalsy.log import console, quiet, verbose
+from facepalsy.models.network_parts import Normalize, PalsyNetwork
 from facepalsy.models.spec import ModelSpec, Preprocess
-from facepalsy.models.vgg import Normalize, VGGClassifier
 from facepalsy.runfolder import CHECKPOINT_FORMAT, RunFolder
 from facepalsy.runfolder.epochs import Epoch, EpochLog
 from facepalsy.runfolder.locks import is_rank_zero
@@ -39,7 +39,7 @@ BACKBONE_PREFIX = "model.features."  # the frozen backbone's keys, left out of c
 class PalsyModule(L.LightningModule):
     """The classifier plus its batch transforms; the config travels in the checkpoint's hparams."""
 
-    def __init__(self, config: dict, preprocess: dict, model: VGGClassifier):
+    def __init__(self, config: dict, preprocess: dict, model: PalsyNetwork):
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
         self.config = Config.from_dict(config)

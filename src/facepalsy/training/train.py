@@ -32,9 +32,10 @@ from facepalsy.inference.predictor import load
 from facepalsy.inference.settings import InferenceSettings
 from facepalsy.log import console, quiet
 from facepalsy.models.baseline import NAME as LANDMARK_MODEL
+from facepalsy.models.network_parts import PalsyNetwork
 from facepalsy.models.operating_point import OperatingPoint, apply_temperature
+from facepalsy.models.registry import create_model, weights_provenance
 from facepalsy.models.spec import ModelSpec
-from facepalsy.models.vgg import VGGClassifier, create_model
 from facepalsy.runfolder import CHECKPOINT_FORMAT, Exclusions, RunFolder
 from facepalsy.runfolder.locks import is_rank_zero
 from facepalsy.training.loop import (
@@ -64,10 +65,10 @@ def with_precision(config: Config) -> Config:
     return config.replace(precision="bf16" if use_bf16(config.precision, training_device(config)) else "fp32")
 
 
-_built: dict[tuple, VGGClassifier] = {}  # the last model built, kept for the next fold or run of this process
+_built: dict[tuple, PalsyNetwork] = {}  # the last model built, kept for the next fold or run of this process
 
 
-def model_to_train(config: Config) -> VGGClassifier | None:
+def model_to_train(config: Config) -> PalsyNetwork | None:
     """The CNN to train (weights fetched now, so a missing file fails before any work), or None for the baseline.
 
     The model built last is kept: the next call with the same backbone, weights and seed (the next fold of a
@@ -138,7 +139,7 @@ def train(
 def _train_prepared(
     config: Config,
     run: RunFolder,
-    model: VGGClassifier | None,
+    model: PalsyNetwork | None,
     samples: list[Sample],
     writer: bool,
     progress: bool,
@@ -182,7 +183,7 @@ def audit_training_data(
     return result
 
 
-def run_bytes(model: VGGClassifier | None) -> int:
+def run_bytes(model: PalsyNetwork | None) -> int:
     """Disk a run needs at most: model.pt (the weights) and last.ckpt (weights and at most two Adam moments),
     each briefly twice while a new copy replaces it, plus 10 MB for figures and tables."""
     if model is None:
@@ -194,7 +195,7 @@ def run_bytes(model: VGGClassifier | None) -> int:
 def fit_split(
     config: Config,
     run: RunFolder,
-    model: VGGClassifier | None,
+    model: PalsyNetwork | None,
     images: np.ndarray,
     samples: list[Sample],
     assignment: list[str],
@@ -223,7 +224,8 @@ def fit_split(
         atomic_write_json(run.leakage, guard.to_dict())
         save_config(config, run.config)
         run.write_split(samples, assignment)
-        run.write_provenance(config.root, samples, assignment)
+        started = None if model is None else weights_provenance(config.backbone, str(config.weights))
+        run.write_provenance(config.root, samples, assignment, weights=started)
     if model is None:
         from facepalsy.training.landmarks import fit_landmarks  # MediaPipe: only for landmark runs
 
@@ -365,7 +367,7 @@ def check_lightning_checkpoint(path: Path) -> None:
 def _fit(
     config: Config,
     run: RunFolder,
-    model: VGGClassifier,
+    model: PalsyNetwork,
     images: np.ndarray,
     samples: list[Sample],
     assignment: list[str],
