@@ -288,6 +288,28 @@ def demo_seeds_section(path: Path) -> list[str]:
     return [*lines, ""]
 
 
+def lite0_section(path: Path) -> list[str]:
+    """EfficientNet-Lite0 on ImageNet weights against networks from scratch (``benchmarks/lite0.py``)."""
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    lines = [
+        f"## EfficientNet-Lite0 on the demo's synthetic faces ({path.name})",
+        "",
+        f"Made by `python benchmarks/lite0.py` on {figures['date']} at commit `{figures['commit']}`, {figures['cpu']}, "
+        f"{figures['threads']} threads, {figures['epochs']} epochs each. Data: the demo's synthetic faces (300 "
+        "subjects × 3 images); protocol: subject split, test on the 20% of subjects never seen in training. Synthetic "
+        "faces say how fast each recipe learns a drawn droop, not how it does on photos.",
+        "",
+        "| model | px | test accuracy | ROC AUC | s per epoch | precision |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in figures["recipes"]:
+        lines.append(
+            f"| {row['model']} | {row['image_size']} | {100 * row['accuracy']:.1f}% ({row['test_images']}) | "
+            f"{row['roc_auc']:.3f} | {row['seconds_per_epoch']} | {row['precision']} |"
+        )
+    return [*lines, ""]
+
+
 def figures_page(folder: Path) -> str:
     lines = [
         "# Figures",
@@ -305,6 +327,8 @@ def figures_page(folder: Path) -> str:
         lines += grade_section(path)
     for path in sorted(folder.glob("demo_seeds*.json")):
         lines += demo_seeds_section(path)
+    for path in sorted(folder.glob("lite0*.json")):
+        lines += lite0_section(path)
     return "\n".join(lines)
 
 

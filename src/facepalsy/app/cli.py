@@ -337,7 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = command("bench", help="speed and memory on this machine, against its own matrix-product peak")
-    p.add_argument("--backbones", default="vgg16,vgg19", help="comma-separated backbones to time (default vgg16,vgg19)")
+    p.add_argument(
+        "--backbones",
+        default="vgg16,vgg19,efficientnet_lite0",
+        help="comma-separated backbones to time (default vgg16,vgg19,efficientnet_lite0)",
+    )
     p.add_argument("--size", type=int, default=224, help="input size in pixels (default 224)")
     p.add_argument("--batch", type=int, default=16, help="images per timed batch (default 16)")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure (median)")

@@ -231,7 +231,7 @@ def _train_step(trainee, logits: torch.Tensor, labels: torch.Tensor) -> None:
 
 
 def run_bench(
-    backbones: tuple[str, ...] = ("vgg16", "vgg19"),
+    backbones: tuple[str, ...] = ("vgg16", "vgg19", "efficientnet_lite0"),
     size: int = 224,
     batch: int = 16,
     repeats: int = 3,
