@@ -231,6 +231,21 @@ def test_grade_command_json_csv_and_xlsx_hold_the_same_numbers(drawn_exam, tmp_p
         assert items.loc["total", "Score"] == pytest.approx(document["total"])
 
 
+def test_grade_and_exam_print_their_tables_on_stdout(drawn_exam, tmp_path, capsys):
+    """`grade X > f` and `exam X > f` keep the tables (issue 52): results on stdout, progress and paths on stderr."""
+    from facepalsy.app.cli import main
+
+    capsys.readouterr()
+    assert main(["grade", str(drawn_exam)]) == 0
+    printed = capsys.readouterr()
+    assert "commissure at rest" in printed.out.lower() and "total" in printed.out.lower()
+    assert "commissure" not in printed.err.lower()
+    assert main(["exam", str(drawn_exam), "--out", str(tmp_path / "exam"), "--grade"]) == 0
+    printed = capsys.readouterr()
+    assert "mouth" in printed.out and "commissure at rest" in printed.out.lower()
+    assert "report:" in printed.err and "mouth" not in printed.err
+
+
 def test_grade_refuses_an_unknown_export_and_an_impossible_iris(drawn_exam, tmp_path):
     from facepalsy.app.cli import main
 

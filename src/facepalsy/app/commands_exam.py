@@ -14,7 +14,7 @@ from facepalsy.app.flags import json_flag
 from facepalsy.app.render import exam_table
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.millimetres import IRIS_MM
-from facepalsy.log import console
+from facepalsy.log import console, result_console
 from facepalsy.models.spec import PRECISIONS
 
 EXAM_PATH_HELP = (
@@ -88,14 +88,15 @@ def cmd_exam(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(exam.to_dict()))
         return 0
-    console.print(exam_table(exam, title=f"exam: {args.path}"))
+    results = result_console()  # the exam's tables and verdict on stdout, so `exam X > file` keeps them
+    results.print(exam_table(exam, title=f"exam: {args.path}"))
     if exam.missing:
-        console.print(f"missing expressions: {', '.join(exam.missing)}")
-    console.print(exam.verdict(), highlight=False)
+        results.print(f"missing expressions: {', '.join(exam.missing)}")
+    results.print(exam.verdict(), highlight=False)
     if exam.palsy_pattern:
         from rich.markdown import Markdown  # rich.markdown takes a tenth of a second to import
 
-        console.print(Markdown(exam.palsy_pattern.markdown()))
+        results.print(Markdown(exam.palsy_pattern.markdown()))
     if args.grade:
         _print_grade(exam.grade, f"grade: {args.path}")
     console.print(f"report: [bold]{out / 'exam.md'}[/]")
@@ -127,8 +128,9 @@ def _print_grade(grade, title: str) -> None:
     table = Table(*GRADE_COLUMNS, title=title)
     for row in grade.rows():
         table.add_row(*row)
-    console.print(table)
-    console.print(grade.summary(), highlight=False)
+    results = result_console()  # on stdout, so `grade X > file` keeps the table
+    results.print(table)
+    results.print(grade.summary(), highlight=False)
 
 
 def _check_iris(iris_mm: float) -> None:
