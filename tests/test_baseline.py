@@ -212,6 +212,16 @@ def _unseen_eyes(run, image, tmp_path, capsys) -> None:
         said = json.loads(capsys.readouterr().out)
         assert said["status"] == "cannot_read"
         assert said["error"] == "cannot read reliably: " + side_differences.REASONS[reason]
+        _page_gives_the_reason(run, painted, side_differences.REASONS[reason], tmp_path)
+
+
+def _page_gives_the_reason(run, painted, reason: str, tmp_path) -> None:
+    """The page renders an abstention's reason as predict does, not a bare error (issue 52, item 3)."""
+    pytest.importorskip("gradio", reason="the web page is the web extra")
+    from facepalsy.app.page_analysis import Analyzer
+
+    analysis = Analyzer(facepalsy.load(run), tmp_path / "page").analyze(painted, painted.name)
+    assert analysis.prob_palsy is None and "No verdict" in analysis.verdict and reason in analysis.verdict
 
 
 def _cannot_read(run, image, tmp_path, capsys) -> None:

@@ -138,9 +138,8 @@ class Analyzer:
             )  # small inputs stay visible
         asymmetry_text, drawing = self._asymmetry(rgb, name, palsy=prediction.label == "palsy")
         notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
-        result = Analysis(
-            self._verdict(prediction.prob_palsy) + notes, prediction.prob_palsy, cam, asymmetry_text, drawing
-        )
+        verdict = self._verdict(prediction.prob_palsy) if prediction.ok else self._no_verdict(prediction.error)
+        result = Analysis(verdict + notes, prediction.prob_palsy, cam, asymmetry_text, drawing)
         result.report = self._report(result, name)  # also writes the pictures beside it, for the page
         return result
 
@@ -150,6 +149,11 @@ class Analyzer:
             f"**{prob:.3f}**, labelled at the {self.predictor.threshold_text()} — "
             f"{self.model_line}."
         )
+
+    def _no_verdict(self, reason: str | None) -> str:
+        """A face the model declines (mid-speech, a covered eye, …): the reason, as ``predict`` gives it."""
+        why = reason or "the model gave no probability"
+        return f"## No verdict\n\nThe model {why[0].lower()}{why[1:]}, so it gives no verdict — {self.model_line}."
 
     def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
         from facepalsy.face.asymmetry import draw, image_asymmetry
