@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +49,16 @@ def exam_sources(path: Path, names: dict[str, str] | None = None) -> dict[str, P
 
 
 def parse_date(value: str) -> datetime.date:
+    """A visit's date: YYYY-MM-DD, a day that exists, not after today. Each wrong date gets its own message."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise FacepalsyError(f"date {value!r}: give the date as YYYY-MM-DD")
     try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise FacepalsyError(f"date {value!r}: give the date as YYYY-MM-DD") from None
+        day = datetime.date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise FacepalsyError(f"date {value!r}: no such day ({exc})") from None
+    if day > datetime.date.today():
+        raise FacepalsyError(f"date {value!r}: in the future (today is {datetime.date.today().isoformat()})")
+    return day
 
 
 def exam_date(sources: dict[str, Path], given: str | None) -> tuple[datetime.date, str]:
