@@ -155,6 +155,10 @@ def test_the_exam_date_comes_from_exif_and_a_name_like_id_is_warned_about(norms,
     assert "dated 2025-12-24 (EXIF DateTimeOriginal)" in out and "it looks like a name" in out
     assert main(["exam", str(folder), "--date", "24/12/2025", "--patient", "P-1"]) == 2
     assert "give the date as YYYY-MM-DD" in capsys.readouterr().err
+    history = ["history", "Jane Doe", "--db", str(tmp_path / "records.db"), "--out", str(tmp_path / "history")]
+    assert main(history) == 0
+    shown = capsys.readouterr().out
+    assert "1 visit" in shown and "1 visits" not in shown  # issue 52, item 12
     # an impossible day and a future one are refused with their own message (issue 52, item 7)
     assert main(["exam", str(folder), "--date", "2026-02-30", "--patient", "P-1"]) == 2
     assert "no such day" in capsys.readouterr().err

@@ -105,7 +105,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(json.dumps(history.to_dict()))
         return 0
     names = [name.replace("_", " ") for name in TRACKED]
-    visits = Table(*["date", *names, "verdict"], title=f"patient {history.patient}: {len(history.visits)} visits")
+    visits = Table(*["date", *names, "verdict"], title=f"patient {history.patient}: {history.visit_count}")
     for row in history.rows():
         visits.add_row(*row)
     out = result_console()

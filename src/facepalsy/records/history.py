@@ -127,6 +127,11 @@ class History:
             "grades": self.grades.to_dict() if self.grades else [],
         }
 
+    @property
+    def visit_count(self) -> str:
+        """ "1 visit", "3 visits": how every output counts them."""
+        return f"{len(self.visits)} visit{'' if len(self.visits) == 1 else 's'}"
+
     def rows(self) -> list[tuple[str, ...]]:
         """Per visit: date, each tracked score (``*`` outside the healthy range), the verdict."""
         return [
@@ -162,7 +167,7 @@ class History:
 
     def markdown(self) -> str:
         names = [name.replace("_", " ") for name in TRACKED]
-        lines = [f"# History of patient {self.patient}", "", f"{len(self.visits)} visits.", ""]
+        lines = [f"# History of patient {self.patient}", "", f"{self.visit_count}.", ""]
         lines += ["| date | " + " | ".join(names) + " | verdict |", "|---" * (len(names) + 2) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
         if self.changes:

@@ -46,7 +46,7 @@ def draw_trend(history: History, path: Path) -> None:
         history.healthy_p99,
         history.mdc95,
         path,
-        title=f"patient {history.patient}: resting scores over {len(history.visits)} visits",
+        title=f"patient {history.patient}: resting scores over {history.visit_count}",
     )
 
 
