@@ -7,6 +7,7 @@ import csv
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -72,6 +73,7 @@ def test_an_archive_killed_mid_way_and_run_again_scores_every_file_exactly_once(
     _killed_after_first_batch(tiny_run, archive, out, tmp_path)
     first = _rows(out)
     assert len(first) == 16  # one batch on disk, nothing after it
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # verdicts on patients' photos: their owner's only (issue 52)
 
     photos = sorted(p.absolute() for p in archive.rglob("*.jpg"))
     torn = next(str(p) for p in photos if str(p) not in {row["path"] for row in first})
@@ -119,6 +121,7 @@ def test_a_parquet_results_file_streams_through_its_journal_and_resumes(tiny_run
     photos = sorted(str(p.absolute()) for p in archive.rglob("*.jpg"))
     assert sorted(row["path"] for row in rows) == photos and not journal.exists()
     assert str(table.schema.field("p_palsy").type) == "double"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert all(0 <= row["p_palsy"] <= 1 for row in rows if row["status"] == "ok")
     assert next(row for row in rows if row["path"].endswith("notes.jpg"))["p_palsy"] is None
     capsys.readouterr()

@@ -133,14 +133,16 @@ def _write_parquet(out: Path) -> None:
         row.update({name: float(row[name]) if row[name] else None for name in NUMBERS})
     schema = pyarrow.schema([(name, pyarrow.float64() if name in NUMBERS else pyarrow.string()) for name in COLUMNS])
     table = pyarrow.Table.from_pylist([*rows, *added], schema=schema)
-    atomic_write(out, lambda tmp: _pyarrow_parquet().write_table(table, tmp))
+    atomic_write(out, lambda tmp: _pyarrow_parquet().write_table(table, tmp), private=True)
     journal(out).unlink()
 
 
 def _append_rows(out: Path, rows: list[dict]) -> None:
     """One batch of rows onto the file, on disk before the next batch starts."""
     new = not out.exists() or out.stat().st_size == 0
-    with out.open("a", newline="", encoding="utf-8") as f:
+    # created readable by its owner only: verdicts on patients' photos, as the record database and exams are
+    handle = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with open(handle, "a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         if new:
             writer.writeheader()
