@@ -237,6 +237,9 @@ def _cannot_read(run, image, tmp_path, capsys) -> None:
     said = json.loads(capsys.readouterr().out)
     assert said["status"] == "cannot_read" and "prob_palsy" not in said
     assert said["error"] == "cannot read reliably: " + side_differences.REASONS["unusual"]
+    assert main(["predict", str(strict), str(image)]) == 2  # piped: the notes column says why (issue 52)
+    row = capsys.readouterr().out.splitlines()[-1].split("\t")
+    assert row[1] == "cannot_read" and row[-1] == "cannot read reliably: " + side_differences.REASONS["unusual"]
     assert main(["evaluate", str(strict)]) == 2
     counts = re.search(
         r"(\d+) without a measurable face and (\d+) that the model could not read", capsys.readouterr().err

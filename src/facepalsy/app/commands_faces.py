@@ -79,7 +79,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 r.source,
                 r.label or f"[red]{r.status.replace('_', ' ')}[/]",
                 "" if r.prob_palsy is None else f"{r.prob_palsy:.3f}",
-                "; ".join(notes(r)),
+                shown_notes(r),
             )
         result_console().print(table)
     else:
@@ -87,7 +87,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(TSV_HEADER)
         for r in results:
             prob = "" if r.prob_palsy is None else f"{r.prob_palsy:.4f}"
-            print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}\t" + "; ".join(notes(r)))
+            print(f"{r.source}\t{r.label or r.status}\t{prob}\t{r.threshold:.4f}\t" + shown_notes(r))
     answered = sum(r.ok for r in results) + sum(not v.error for v in verdicts)
     return exit_code(answered, len(failed) + sum(bool(v.error) for v in verdicts), args.strict)
 
@@ -97,6 +97,13 @@ TSV_HEADER = "source\tlabel\tp_palsy\tthreshold\tnotes"  # predict's output when
 
 def notes(prediction) -> list[str]:
     return [*prediction.warnings, *pattern_note(prediction)]
+
+
+def shown_notes(prediction) -> str:
+    """The notes column of the table and of piped output: why there is no verdict (no usable face, a face the model
+    cannot read), then the notes. A results file keeps the reason in its own ``error`` column."""
+    reason = [prediction.error] if not prediction.ok and prediction.error else []
+    return "; ".join([*reason, *notes(prediction)])
 
 
 def exit_code(answered: int, failed: int, strict: bool) -> int:
