@@ -98,6 +98,11 @@ def test_forget_needs_yes_and_history_of_an_unknown_patient_is_one_line(tmp_path
     RecordStore(db).close()
     assert main(["history", "P-1", "--db", str(db), "--out", str(tmp_path / "h")]) == 2
     assert f"patient 'P-1': no exams recorded in {db}" in capsys.readouterr().err
+    with RecordStore(db) as store:
+        store.record("P-1", made_exam(0.1), datetime.date(2026, 1, 1), "--date", {})
+    assert main(["forget", "P-1", "--db", str(db), "--yes"]) == 0
+    said = capsys.readouterr().err
+    assert "1 exam deleted" in said and "not deleted" in said and "record exports" in said  # issue 52, item 12
 
 
 WRITER = """

@@ -136,7 +136,15 @@ def cmd_forget(args: argparse.Namespace) -> int:
     with RecordStore(args.db, create=False) as store:
         count = store.forget(args.patient)
         where = store.where
-    console.print(f"forgot patient {args.patient.strip()}: {count} exams deleted from {where}", highlight=False)
+    exams = f"{count} exam{'' if count == 1 else 's'}"
+    console.print(f"forgot patient {args.patient.strip()}: {exams} deleted from {where}", highlight=False)
+    # the database cannot reach what was written outside it: say so, so that nothing is thought gone that is not
+    console.print(
+        "Files written outside the database are not deleted: exam folders (exam_*), history folders (history_*), "
+        "record exports (record_*), grade exports (.csv, .xlsx) and predict results. Delete those you made "
+        "for this patient yourself.",
+        highlight=False,
+    )
     return 0
 
 
