@@ -121,6 +121,25 @@ def test_exam_on_rest_smile_and_eye_closure_names_what_is_missing(norms, tmp_pat
             assert (document["palsy_pattern"]["pattern"], document["palsy_pattern"]["side"]) == ("peripheral", "left")
 
 
+def test_an_exam_whose_rest_photo_has_no_face_says_so_first_and_grades_nothing_from_rest(norms, tmp_path, capsys):
+    """Issue 52, item 6: not "within the healthy range in every region" over a table of dashes."""
+    folder = tmp_path / "visit"
+    folder.mkdir()
+    Image.fromarray(np.full((SIZE, SIZE, 3), 128, np.uint8)).save(folder / "rest.png")  # no face
+    for name, pose in (("smile", {"smile": 1.0}), ("brow_raise", {"smile": 0.0, "brow_raise": 1.0})):
+        Image.fromarray(drawn_face(3, {"eye_open": 1.0, "brow_raise": 0.0, **pose})).save(folder / f"{name}.png")
+    capsys.readouterr()
+    assert main(["exam", str(folder), "--grade", "--norms", str(norms), "--out", str(tmp_path / "exam")]) == 0
+    shown = capsys.readouterr().out
+    said = shown[shown.index("The rest photo") :]
+    assert said.startswith("The rest photo has no usable face") and said.index("no grade item") < len(said)
+    assert shown.index("The rest photo") < shown.index("Within the healthy range")  # what it cannot say, first
+    assert "The rest photo has no usable face" in (tmp_path / "exam" / "exam.md").read_text()
+    document = json.loads((tmp_path / "exam" / "exam.json").read_text())
+    for item in ("brow_at_rest", "palpebral_fissure_at_rest", "commissure_at_rest", "brow_elevation"):
+        assert document["grade"]["items"][item]["score"] is None, item
+
+
 def test_exam_refuses_a_folder_without_expression_names(tmp_path, capsys):
     Image.fromarray(drawn_face(3)).save(tmp_path / "IMG_0001.jpg")
     assert main(["exam", str(tmp_path), "--out", str(tmp_path / "x")]) == 2

@@ -126,7 +126,22 @@ class Exam:
         return [region.cells(name) for name, region in self.regions.items()]
 
     def verdict(self) -> str:
-        """The overall reading in plain sentences: the healthy ranges, then any region with weak movement on a side."""
+        """The overall reading in plain sentences: a rest photo that could not be used first (everything from rest is
+        missing then), the healthy ranges, then any region with weak movement on a side."""
+        return self.rest_sentence() + self._reading()
+
+    def rest_sentence(self) -> str:
+        """What an exam without a usable rest photo cannot say, said before anything it can ("" with one)."""
+        if "rest" in self.expressions:
+            return ""
+        why = (self.no_face or {}).get("rest")
+        photo = f"The rest photo has no usable face ({why})" if why else "There is no rest photo"
+        return (
+            f"{photo}: no resting reading, no movement from rest and no grade item that needs rest; what follows is "
+            "read from the other photos alone. "
+        )
+
+    def _reading(self) -> str:
         if not self.outside_healthy_range:
             text = "Within the healthy range in every region measured (no affected side named)."
         else:
