@@ -307,7 +307,7 @@ def lite0_section(path: Path) -> list[str]:
             f"| {row['model']} | {row['image_size']} | {100 * row['accuracy']:.1f}% ({row['test_images']}) | "
             f"{row['roc_auc']:.3f} | {row['seconds_per_epoch']} | {row['precision']} |"
         )
-    return [*lines, ""]
+    return [*lines, "", *([figures["note"], ""] if figures.get("note") else [])]
 
 
 def figures_page(folder: Path) -> str:
