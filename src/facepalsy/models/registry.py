@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -92,19 +93,32 @@ def weights_available(name: str) -> bool:
     return imagenet_weights_cached(name)
 
 
-def weights_provenance(name: str, weights: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class StartingWeights:
+    """The weights a run started from, as its provenance and model card name them."""
+
+    weights: str  # "imagenet", "none" or the path given
+    file: str = ""  # the ImageNet file's name
+    url: str = ""  # where torchvision's hub fetches it (VGG)
+    package: str = ""  # the registry package that ships it (EfficientNet-Lite0), its version and the file's SHA-256
+    version: str = ""
+    sha256: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v}
+
+
+def weights_provenance(name: str, weights: str) -> StartingWeights:
     """What a run's card and provenance say of its starting weights: the file, and for packaged ones the package,
     its version and the file's SHA-256."""
     if weights != "imagenet":
-        return {"weights": weights}
+        return StartingWeights(weights)
     spec = backbone_spec(name).imagenet
-    found = {"weights": "imagenet", "file": spec.filename}
-    if spec.package:
-        distribution = spec.package.replace("_", "-")
-        found.update(package=distribution, version=importlib.metadata.version(distribution), sha256=spec.sha256)
-    else:
-        found["url"] = spec.url
-    return found
+    if not spec.package:
+        return StartingWeights("imagenet", spec.filename, url=spec.url)
+    distribution = spec.package.replace("_", "-")
+    version = importlib.metadata.version(distribution)
+    return StartingWeights("imagenet", spec.filename, package=distribution, version=version, sha256=spec.sha256)
 
 
 def load_backbone_weights(model: PalsyNetwork, state: dict[str, torch.Tensor], source: str) -> None:

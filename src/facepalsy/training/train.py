@@ -224,7 +224,7 @@ def fit_split(
         atomic_write_json(run.leakage, guard.to_dict())
         save_config(config, run.config)
         run.write_split(samples, assignment)
-        started = None if model is None else weights_provenance(config.backbone, str(config.weights))
+        started = None if model is None else weights_provenance(config.backbone, str(config.weights)).to_dict()
         run.write_provenance(config.root, samples, assignment, weights=started)
     if model is None:
         from facepalsy.training.landmarks import fit_landmarks  # MediaPipe: only for landmark runs
