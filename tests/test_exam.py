@@ -204,9 +204,13 @@ def test_a_smiling_photo_named_rest_is_left_out_and_synkinesis_needs_rest_and_a_
     Image.fromarray(drawn_face(11, {"smile": 1.0, "eye_open": 1.0, "brow_raise": 1.0})).save(folder / "rest.png")
     Image.fromarray(drawn_face(11, {"smile": 0.0, "eye_open": 1.0, "brow_raise": 1.0})).save(folder / "snarl.png")
     Image.fromarray(drawn_face(11, {"smile": 1.0, "eye_open": 1.0, "brow_raise": 1.0})).save(folder / "smile.png")
+    Image.fromarray(drawn_face(11, {"smile": 1.0})).save(folder / "smiling.jpg")  # names no expression
     capsys.readouterr()
     assert main(["exam", str(folder), "--json", "--norms", str(norms), "--out", str(tmp_path / "exam")]) == 0
-    document = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    document = json.loads(printed.out)
+    # every photo left out is named in the terminal too (issue 52, item 12)
+    assert "smiling.jpg" in printed.err and "rest shows smile" in printed.err
     assert document["mismatched"] == {"rest": "smile"}  # not read as rest
     assert document["unmoved"] == ["snarl"] and "snarl" in document["expressions"]  # kept: a weak movement is a finding
     assert "rest" in document["missing"] and set(document["expressions"]) == {"smile", "snarl"}

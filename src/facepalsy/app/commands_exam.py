@@ -85,6 +85,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
     exam = run_exam(args.path, out, load_norms(args.norms), predictor, **options)
     if args.patient or args.pseudonyms:
         record_after_exam(args, exam, names)
+    for sentence in exam.left_out():  # on stderr beside the progress, so that a photo left out is never silent
+        console.print(sentence, highlight=False)
     if args.json:
         print(json.dumps(exam.to_dict()))
         return 0

@@ -181,6 +181,22 @@ class Exam:
             f"during {hint['expression']} (the other {100 * hint['narrowing'][other]:.0f}%)."
         )
 
+    def left_out(self) -> list[str]:
+        """What the exam did not use, or used with a doubt, a sentence each: photos without a usable face, a rest photo
+        whose face moves, movements that look at rest, files that name no expression."""
+        sentences = []
+        if self.no_face:
+            sentences.append("Photos without a usable face: " + "; ".join(f"{n}: {r}" for n, r in self.no_face.items()))
+        if self.mismatched:
+            seen = "; ".join(f"{name} shows {looks.replace('_', ' ')}" for name, looks in self.mismatched.items())
+            sentences.append(f"Left out: a photo named rest whose face moves ({seen}). Rename or retake it.")
+        if self.unmoved:
+            names = ", ".join(self.unmoved)
+            sentences.append(f"Named as a movement but the face looks at rest (kept: weak or not made): {names}.")
+        if self.unnamed_files:
+            sentences.append(f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.")
+        return [s if s.endswith(".") else f"{s}." for s in sentences]
+
     def markdown(self, pictures: bool = True, grade: bool = True) -> str:
         """``exam.md``: the overall reading, the pattern, the region/side table, what is missing, the grade (unless the
         page shows it in its own panel: ``grade=False``), the pictures."""
@@ -195,20 +211,8 @@ class Exam:
         lines += ["", self.synkinesis_sentence(), ""]
         if self.missing:
             lines += [f"Missing expressions: {', '.join(self.missing)}.", ""]
-        if self.no_face:
-            lines += ["Photos without a usable face: " + "; ".join(f"{n}: {r}" for n, r in self.no_face.items()) + "."]
-            lines += [""]
-        if self.mismatched:
-            seen = "; ".join(f"{name} shows {looks.replace('_', ' ')}" for name, looks in self.mismatched.items())
-            lines += [
-                f"**Left out: a photo named rest whose face moves** ({seen}). Rename or retake it.",
-                "",
-            ]
-        if self.unmoved:
-            names = ", ".join(self.unmoved)
-            lines += [f"Named as a movement but the face looks at rest (kept: weak or not made): {names}.", ""]
-        if self.unnamed_files:
-            lines += [f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.", ""]
+        for sentence in self.left_out():
+            lines += [sentence, ""]
         lines += [UNITS, ""]
         if self.grade and grade:
             lines += [self.grade.markdown()]
