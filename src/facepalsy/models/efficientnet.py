@@ -132,19 +132,7 @@ class EfficientNetLiteClassifier(PalsyNetwork):
         self.name = name
         self.features = LiteFeatures()
         self.head = ImageNetHead(HEAD, num_classes) if imagenet_head else PalsyHead(HEAD, num_classes=num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # the reference's initialisation for training from scratch: He for convolutions, small normal for dense
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        self.init_weights()
 
 
 def imagenet_state(state: dict[str, torch.Tensor], keep_classifier: bool) -> dict[str, torch.Tensor]:

@@ -44,6 +44,21 @@ class PalsyNetwork(nn.Module):
         for param in self.features.parameters():
             param.requires_grad_(trainable)
 
+    def init_weights(self) -> None:
+        """torchvision's initialisation (EfficientNet's reference uses the same), so that "weights: none" trains as
+        theirs would: He for convolutions, unit batch norm, a small normal for dense layers, zero biases."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
+
 
 class PalsyHead(nn.Sequential):
     """The paper's head: GAP → flatten (512) → Dense 512 + ReLU → Dropout 0.2 → Dense num_classes."""

@@ -45,20 +45,7 @@ class VGGClassifier(PalsyNetwork):
         self.name = name
         self.features = make_features(LAYER_TABLE[spec.layers], spec.batch_norm)
         self.head = PalsyHead(num_classes=num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        # torchvision's initialisation, so "weights: none" trains as torchvision's would.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        self.init_weights()
 
 
 def cached_weights_path(name: str) -> Path:
