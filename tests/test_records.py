@@ -99,10 +99,21 @@ def test_forget_needs_yes_and_history_of_an_unknown_patient_is_one_line(tmp_path
     assert main(["history", "P-1", "--db", str(db), "--out", str(tmp_path / "h")]) == 2
     assert f"patient 'P-1': no exams recorded in {db}" in capsys.readouterr().err
     with RecordStore(db) as store:
-        store.record("P-1", made_exam(0.1), datetime.date(2026, 1, 1), "--date", {})
+        for day in (3, 1, 2):  # recorded out of order: visits are numbered by date
+            store.record("P-1", made_exam(0.1 * day), datetime.date(2026, 1, day), "--date", {})
+    # one visit alone goes (issue 52, item 7): the second by date, 2026-01-02
+    assert main(["forget", "P-1", "--exam", "2", "--db", str(db)]) == 2
+    assert "visit 2 of 'P-1'" in capsys.readouterr().err
+    assert main(["forget", "P-1", "--exam", "4", "--db", str(db), "--yes"]) == 2
+    assert "visits 1 to 3; there is no visit 4" in capsys.readouterr().err
+    assert main(["forget", "P-1", "--exam", "2", "--db", str(db), "--yes"]) == 0
+    assert "forgot visit 2 of patient P-1: 1 exam deleted" in capsys.readouterr().err
+    with RecordStore(db, create=False) as store:
+        kept = [visit.date for visit in store.history("P-1", load_norms()).visits]
+    assert kept == [datetime.date(2026, 1, 1), datetime.date(2026, 1, 3)]
     assert main(["forget", "P-1", "--db", str(db), "--yes"]) == 0
     said = capsys.readouterr().err
-    assert "1 exam deleted" in said and "not deleted" in said and "record exports" in said  # issue 52, item 12
+    assert "2 exams deleted" in said and "not deleted" in said and "record exports" in said  # issue 52, item 12
 
 
 WRITER = """

@@ -52,8 +52,11 @@ def add_record_commands(command) -> None:
     json_flag(p)
     p.set_defaults(func=cmd_history)
 
-    p = command("forget", help="delete every exam and photo of a patient from the record database")
+    p = command("forget", help="delete every exam and photo of a patient (or one visit) from the record database")
     p.add_argument("patient", metavar="ID")
+    p.add_argument(
+        "--exam", type=int, metavar="N", help="delete only visit N, numbered as `history` lists them (1: the earliest)"
+    )
     db_flag(p)
     p.add_argument("--yes", action="store_true", help="needed: forgetting cannot be undone")
     p.set_defaults(func=cmd_forget)
@@ -129,15 +132,15 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     from facepalsy.records.store import RecordStore
 
+    what = f"visit {args.exam} of {args.patient!r}" if args.exam is not None else f"{args.patient!r}"
     if not args.yes:
-        raise FacepalsyError(
-            f"forgetting {args.patient!r} deletes every exam and photo and cannot be undone: add --yes"
-        )
+        raise FacepalsyError(f"forgetting {what} deletes its exams and photos and cannot be undone: add --yes")
     with RecordStore(args.db, create=False) as store:
-        count = store.forget(args.patient)
+        count = store.forget(args.patient, args.exam)
         where = store.where
     exams = f"{count} exam{'' if count == 1 else 's'}"
-    console.print(f"forgot patient {args.patient.strip()}: {exams} deleted from {where}", highlight=False)
+    gone = f"visit {args.exam} of patient" if args.exam is not None else "patient"
+    console.print(f"forgot {gone} {args.patient.strip()}: {exams} deleted from {where}", highlight=False)
     # the database cannot reach what was written outside it: say so, so that nothing is thought gone that is not
     console.print(
         "Files written outside the database are not deleted: exam folders (exam_*), history folders (history_*), "

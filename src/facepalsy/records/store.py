@@ -264,20 +264,34 @@ class RecordStore:
                 ],
             }
 
-    def forget(self, patient: str) -> int:
-        """Delete the patient and every exam, region and photo row; return how many exams went."""
+    def forget(self, patient: str, visit: int | None = None) -> int:
+        """Delete the patient and every exam, region and photo row, or (``visit``: its number as ``history`` lists the
+        visits, 1 the earliest) that one exam alone; return how many exams went."""
         patient = check_patient_id(patient)
         with Session(self.engine) as session, session.begin():
             found = self._patient(session, patient)
-            count = len(found.exams)
-            session.delete(found)
+            if visit is None:
+                count = len(found.exams)
+                session.delete(found)
+            else:
+                ordered = sorted(found.exams, key=lambda r: (r.exam_date, r.id))
+                if not 1 <= visit <= len(ordered):
+                    raise FacepalsyError(
+                        f"patient {patient!r} has visits 1 to {len(ordered)}; there is no visit {visit}"
+                    )
+                session.delete(ordered[visit - 1])
+                count = 1
+        self._truncate_log()
+        return count
+
+    def _truncate_log(self) -> None:
+        """SQLite: the WAL's frames of deleted rows go too (outside any transaction)."""
         if self.path is not None:  # outside any transaction: the WAL's frames of the deleted rows go too
             connection = self.engine.raw_connection()
             try:
                 connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 connection.close()
-        return count
 
 
 def overall_rest_score(exam: Exam) -> float | None:
