@@ -244,6 +244,13 @@ def test_grade_and_exam_print_their_tables_on_stdout(drawn_exam, tmp_path, capsy
     printed = capsys.readouterr()
     assert "mouth" in printed.out and "commissure at rest" in printed.out.lower()
     assert "report:" in printed.err and "mouth" not in printed.err
+    # the exam's movements in mm on the rest photo's scale, as the grade's (issue 52, item 11)
+    document = json.loads((tmp_path / "exam" / "exam.json").read_text())
+    scale = document["grade"]["photos"]["rest"]["mm_per_unit"]
+    mouth = document["regions"]["mouth"]["movement"]
+    report = (tmp_path / "exam" / "exam.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| mouth |"))
+    assert f"| {mouth['right'] * scale:.1f} | {mouth['left'] * scale:.1f} |" in row and "movement right (mm)" in report
 
 
 def test_grade_refuses_an_unknown_export_and_an_impossible_iris(drawn_exam, tmp_path):

@@ -14,14 +14,16 @@ COLUMNS = (
     "region",
     "resting score (healthy percentile)",
     "expression",
-    "movement right",
-    "movement left",
+    "movement right (mm)",
+    "movement left (mm)",
     "symmetry of movement %",
     "outside healthy range",
     "weaker side",
 )
 UNITS = (
-    "Units: inter-ocular distances in the eye-aligned frame. Movement: how far the region's value moved from rest; "
+    "Units: movement in mm on the rest photo's own scale (its iris, as the grade reads it), or in inter-ocular "
+    "distances (marked IOD) where the exam has no rest photo measured in mm; the JSON keeps inter-ocular distances. "
+    "Movement: how far the region's value moved from rest; "
     "symmetry of movement: the weaker side's movement as a percentage of the stronger's (100: alike). "
     "Definitions: the docs, *The clinical exam*."
 )
@@ -52,14 +54,21 @@ class ExamRegion:
         values = {**asdict(self), "rest": asdict(self.rest) if self.rest else None, "weak_movement": self.weak_movement}
         return {k: v for k, v in values.items() if k != "note" or v is not None}
 
-    def cells(self, name: str) -> tuple[str, str, str, str, str, str, bool, str]:
+    def cells(self, name: str, mm_per_unit: float | None = None) -> tuple[str, str, str, str, str, str, bool, str]:
+        """The region's row; ``mm_per_unit``: the rest photo's scale, so that movement reads in mm as the grade's."""
         moved = self.movement or {}
+
+        def movement(side: str) -> str:
+            if side not in moved:
+                return "—"
+            return f"{moved[side] * mm_per_unit:.1f}" if mm_per_unit else f"{moved[side]:.3f} IOD"
+
         return (
             name.replace("_", " "),
             f"{self.rest.score:.2f} ({self.rest.healthy_percentile:.0f})" if self.rest else "—",
             self.expression or "—",
-            str(moved.get("right", "—")),
-            str(moved.get("left", "—")),
+            movement("right"),
+            movement("left"),
             "—" if self.symmetry_percent is None else str(self.symmetry_percent),
             self.outside_healthy_range,
             self.weaker_side or "—",
@@ -123,7 +132,9 @@ class Exam:
 
     def rows(self) -> list[tuple[str, str, str, str, str, str, bool, str]]:
         """The region/side table's cells (COLUMNS); the outside flag stays a bool for each renderer to mark."""
-        return [region.cells(name) for name, region in self.regions.items()]
+        rest = self.grade.photos.get("rest") if self.grade else None
+        scale = rest.mm_per_unit if rest is not None else None
+        return [region.cells(name, scale) for name, region in self.regions.items()]
 
     def verdict(self) -> str:
         """The overall reading in plain sentences: a rest photo that could not be used first (everything from rest is
