@@ -215,3 +215,22 @@ def test_a_smiling_photo_named_rest_is_left_out_and_synkinesis_needs_rest_and_a_
     assert document["unmoved"] == ["snarl"] and "snarl" in document["expressions"]  # kept: a weak movement is a finding
     assert "rest" in document["missing"] and set(document["expressions"]) == {"smile", "snarl"}
     assert document["regions"]["eye"]["synkinesis_assessed"] is False
+
+
+def test_the_charts_are_titled_by_the_exams_person_not_its_folder(monkeypatch, tmp_path):
+    """The page runs an exam in a temporary folder: its charts say "2 uploaded photos", not "tmpa1b2c3" (issue 52)."""
+    import facepalsy.workflows.exam as workflow
+    from facepalsy.face.norms import load_norms
+
+    folder = tmp_path / "tmpa1b2c3"
+    folder.mkdir()
+    for name, pose in (("rest", {"smile": 0.0}), ("smile", {"smile": 1.0})):
+        Image.fromarray(drawn_face(3, {"eye_open": 1.0, "brow_raise": 0.0, **pose})).save(folder / f"{name}.png")
+    titles = []
+    real_regions, real_grade = workflow.plot_exam_regions, workflow.plot_grade
+    monkeypatch.setattr(
+        workflow, "plot_exam_regions", lambda *a, title, **k: titles.append(title) or real_regions(*a, title=title, **k)
+    )
+    monkeypatch.setattr(workflow, "plot_grade", lambda *a: titles.append(a[4]) or real_grade(*a))
+    workflow.run_exam(folder, tmp_path / "out", load_norms(), person="2 uploaded photos")
+    assert titles and all(t.startswith("2 uploaded photos") for t in titles) and "tmpa1b2c3" not in " ".join(titles)

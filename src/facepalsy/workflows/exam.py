@@ -376,7 +376,7 @@ def run_exam(path: str | Path, out: str | Path, norms: Norms, predictor=None, **
             video["timeline"],
             folder.timeline,
             _read_cnn_frames(cnn),
-            title=f"{path.name}: regions against the healthy range",
+            title=f"{_titled(exam)}: regions against the healthy range",
         )
         pictures["regions over time"] = folder.timeline.name
         for region, peak in exam.video["peaks"].items():
@@ -401,11 +401,11 @@ def run_exam(path: str | Path, out: str | Path, norms: Norms, predictor=None, **
         [r.expression or "not measured" for r in exam.regions.values()],
         [r.outside_healthy_range for r in exam.regions.values()],
         folder.chart,
-        title=f"{path.name}: movement per side",
+        title=f"{_titled(exam)}: movement per side",
     )
     items = list(exam.grade.items.values())
     plot_grade(
-        [i.name for i in items], [i.score for i in items], [i.kind for i in items], folder.grade_chart, path.name
+        [i.name for i in items], [i.score for i in items], [i.kind for i in items], folder.grade_chart, _titled(exam)
     )
     pictures["eFACE-style grade"] = folder.grade_chart.name
     exam.pictures = pictures
@@ -420,3 +420,9 @@ def _read_cnn_frames(path: Path | None) -> tuple[list[float], list[float]] | Non
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return [float(r["frame_time"]) for r in rows], [float(r["prob_palsy"]) for r in rows]
+
+
+def _titled(exam: Exam) -> str:
+    """The exam's name on its charts: its person (the page gives a title, the CLI the path), never a temporary
+    folder's name."""
+    return Path(exam.person).name or exam.person
