@@ -90,7 +90,7 @@ def test_the_exam_draws_the_same_cells_in_markdown_and_on_the_terminal():
         pictures={"movement per side": "regions.png"},
     )
     markdown = exam.markdown()
-    assert "| mouth | — | smile | 0.2 | 0.05 | 25.0 | **yes** | left |" in markdown
+    assert "| mouth | — | smile | 0.200 IOD | 0.050 IOD | 25.0 | **yes** | left |" in markdown  # no grade: no mm scale
     assert "Outside the healthy range in: mouth; more affected side: patient's left." in markdown
     assert "![movement per side](regions.png)" in markdown and "![" not in exam.markdown(pictures=False)
     console = Console(width=250, record=True)
