@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from drawn_faces import drawn_face
 
-from facepalsy.data.twins import TwinPlan, degrade, draw_twin, mm_per_pixel, plan_twin, twin_pair
+from facepalsy.data.twins import TwinPlan, degrade, draw_twin, plan_twin, twin_pair
+from facepalsy.face.millimetres import mm_per_pixel
 
 pytest.importorskip("mediapipe")
 
@@ -97,6 +98,17 @@ def test_twin_rows_keep_each_twin_with_its_original_and_read_more_asymmetry():
     assert set(rows.sources[twins]) == {TWINS_SOURCE} and set(rows.sources[~twins]) <= {"studio"}
     assert list(rows.subjects[twins]) == list(subjects)  # a twin falls on its original's side of every split
     assert rows.orbits.shape == (len(rows.x), 2)
+    # a second fold reuses the twins: nothing is measured again
+    import facepalsy.models.baseline as baseline
+
+    calls = []
+    real_measured = baseline.measured
+    baseline.measured = lambda image: calls.append(1) or real_measured(image)
+    try:
+        again = twin_rows(crops, subjects, sources, seed=0)
+    finally:
+        baseline.measured = real_measured
+    assert not calls and np.array_equal(again.x, rows.x, equal_nan=True) and again.plans == rows.plans
     column = FEATURES.index("abs_mouth_corner_drop")
     assert (rows.x[twins, column] > features(crops)[:, column]).mean() >= 0.75
 

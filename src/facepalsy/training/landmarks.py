@@ -3,6 +3,7 @@ chosen on their cross-fitted out-of-fold probabilities; ``train.fit_split`` save
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,38 +86,74 @@ class TwinRows:
     plans: tuple  # the twins' ``TwinPlan``s, in the order of the twin rows
 
 
+TWIN_CACHE_LIMIT = 20_000  # healthy faces whose twin rows are kept (as baseline.CACHE_LIMIT): cv measures each once
+# (image hash, seed) → the rows one healthy face gives, (feature row, orbit readings, label) per image drawn (the twin,
+# then its degraded original), and its plan. The face's own mesh is not kept after measuring it (baseline keeps the
+# last READINGS_LIMIT), so without this every fold would measure each original again only to find where to draw.
+_twins: OrderedDict[tuple[str, int], tuple[list[tuple[np.ndarray, np.ndarray, int]], object]] = OrderedDict()
+
+
 def twin_rows(
     images: np.ndarray, subjects: np.ndarray, sources: np.ndarray, seed: int, progress: bool = False
 ) -> TwinRows:
-    """The twins of healthy CHW uint8 face crops (each drawn from its bytes and ``seed``, so a fold measures the twin
+    """The twins of healthy CHW uint8 face crops (each drawn from its bytes and ``seed``, so a fold reuses the twin
     another fold measured); faces the mesh could not measure get none."""
-    from facepalsy.data.twins import plan_twin, twin_pair
-    from facepalsy.models.baseline import features, measured, orbit_readings
+    from facepalsy.log import progress_bar
+    from facepalsy.models.baseline import row_length
     from facepalsy.models.side_differences import TWINS_SOURCE
 
-    made, labels, whose, where, plans = [], [], [], [], []
-    for image, subject, source in zip(images, subjects, sources):
-        result = measured(image)
-        if result is None or result.face is None or result.face.landmarks is None:
-            continue
-        plan = plan_twin(image, seed)
-        original, twin = twin_pair(image.transpose(1, 2, 0), result.face.landmarks, plan, result.expression)
-        pairs = [(twin, 1, TWINS_SOURCE)] + ([(original, 0, source)] if plan.pixels else [])
-        for drawn, label, kind in pairs:
-            made.append(np.ascontiguousarray(drawn.transpose(2, 0, 1)))
-            labels.append(label)
-            whose.append(subject)
-            where.append(kind)
-        plans.append(plan)
-    stack = np.array(made, dtype=np.uint8).reshape(len(made), *images.shape[1:])
+    x, orbits, labels, whose, where, plans = [], [], [], [], [], []
+    with progress_bar(disable=not progress) as bar:
+        task = bar.add_task(f"drawing and measuring the twins of {len(images)} healthy faces", total=len(images))
+        for image, subject, source in zip(images, subjects, sources):
+            entries, plan = _twin_entries(image, seed)
+            for row, orbit, label in entries:
+                x.append(row)
+                orbits.append(orbit)
+                labels.append(label)
+                whose.append(subject)
+                where.append(TWINS_SOURCE if label == 1 else source)
+            if plan is not None:
+                plans.append(plan)
+            bar.advance(task)
     return TwinRows(
-        features(stack, progress),
+        np.array(x, dtype=np.float64).reshape(len(x), row_length()),
         np.array(labels, int),
         np.array(whose),
         np.array(where),
-        orbit_readings(stack),
+        np.array(orbits, dtype=np.float64).reshape(len(orbits), 2),
         tuple(plans),
     )
+
+
+def _twin_entries(image: np.ndarray, seed: int) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], object]:
+    """One healthy face's twin rows (and its original's, degraded alike, where the plan degrades the pair), measured
+    once per process and seed."""
+    import hashlib
+
+    from facepalsy.data.twins import plan_twin, twin_pair
+    from facepalsy.models.baseline import image_features, measured, orbit_readings
+
+    key = (hashlib.sha1(image.tobytes()).hexdigest(), seed)
+    if key in _twins:
+        _twins.move_to_end(key)
+        return _twins[key]
+    result = measured(image)
+    if result is None or result.face is None or result.face.landmarks is None:
+        found: tuple = ([], None)
+    else:
+        plan = plan_twin(image, seed)
+        original, twin = twin_pair(image.transpose(1, 2, 0), result.face.landmarks, plan, result.expression)
+        drawn = [(twin, 1)] + ([(original, 0)] if plan.pixels else [])
+        entries = []
+        for picture, label in drawn:
+            chw = np.ascontiguousarray(picture.transpose(2, 0, 1))
+            entries.append((image_features(chw), orbit_readings(chw[None])[0], label))
+        found = (entries, plan)
+    if len(_twins) >= TWIN_CACHE_LIMIT:
+        _twins.popitem(last=False)
+    _twins[key] = found
+    return found
 
 
 def _with_twins(
