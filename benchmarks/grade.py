@@ -40,7 +40,7 @@ from facepalsy.data.synth import close_eyelids, warp_region
 from facepalsy.face.asymmetry import JITTER, image_asymmetry
 from facepalsy.face.detect import largest_face
 from facepalsy.face.grade import ITEMS, KINDS, grade, retest_key
-from facepalsy.face.millimetres import INTEROCULAR_MM, IRIS_MM, iris_diameter
+from facepalsy.face.millimetres import INTEROCULAR_MM, mm_per_pixel
 from facepalsy.face.norms import load_norms
 from facepalsy.workflows.exam import measure_exam
 
@@ -165,18 +165,13 @@ def scale_agreement(rows: list[dict], photos: dict) -> dict:
     return found
 
 
-def _mm_per_pixel(landmarks: np.ndarray) -> float:
-    """The photo's own scale, by the rule every measure uses (``face.millimetres.iris_diameter``)."""
-    return IRIS_MM / iris_diameter(landmarks)
-
-
 def warps(folder: Path, rows: list[dict], count: int) -> dict:
     chosen = [r for r in rows if r["source"] == "KDEF" and r["exam_expression"] == "rest" and r["session"] == "A"]
     results: dict[str, list] = defaultdict(list)
     for index, row in enumerate(chosen[:count]):
         rgb = np.asarray(load_image(folder / row["path"]))
         face = largest_face(rgb, backend="mediapipe")
-        scale = _mm_per_pixel(face.landmarks)
+        scale = mm_per_pixel(face.landmarks)
         iod = float(np.hypot(*np.subtract(face.left_eye, face.right_eye)))
         side = index % 2  # alternate the patient's right and left
         name = ("right", "left")[side]

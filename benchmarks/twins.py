@@ -24,9 +24,10 @@ from scipy.stats import spearmanr
 
 from facepalsy.data.images import load_image
 from facepalsy.data.synth import warp_region
-from facepalsy.data.twins import EYE_CENTRE, MOUTH_CORNER, SIDES, WARP_WIDTH, TwinPlan, draw_twin, mm_per_pixel
+from facepalsy.data.twins import EYE_CENTRE, MOUTH_CORNER, SIDES, WARP_WIDTH, TwinPlan, draw_twin
 from facepalsy.errors import BadImageError
 from facepalsy.face.detect import largest_face
+from facepalsy.face.millimetres import mm_per_pixel
 from facepalsy.inference.predictor import load
 
 SIZES_MM = (0, 1, 2, 3, 4, 5, 6)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facepalsy.data.synth import warp_region
-from facepalsy.face.millimetres import IRIS_MM, iris_diameter
+from facepalsy.face.millimetres import mm_per_pixel
 
 KINDS = ("central", "peripheral")
 SIDES = ("right", "left")  # the patient's
@@ -80,14 +80,6 @@ def plan_twin(image: np.ndarray, seed: int = 0, kind: str | None = None) -> Twin
         pixels if degraded else 0,
         quality if degraded else 0,
     )
-
-
-def mm_per_pixel(landmarks: np.ndarray) -> float:
-    """The photo's own scale from its 478-point mesh in pixels: the iris, by the rule every measure uses."""
-    diameter = iris_diameter(landmarks)
-    if diameter is None or diameter < 1e-6:
-        raise ValueError("a twin needs the 478-point mesh with its iris rings")
-    return IRIS_MM / diameter
 
 
 def draw_twin(rgb: np.ndarray, landmarks: np.ndarray, plan: TwinPlan, expression: str = "rest") -> np.ndarray:

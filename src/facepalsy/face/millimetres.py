@@ -147,6 +147,15 @@ def iris_diameter(mesh: np.ndarray) -> float | None:
     return horizontal if vertical < SQUEEZED * horizontal else (horizontal + vertical) / 2
 
 
+def mm_per_pixel(landmarks: np.ndarray, iris_mm: float = IRIS_MM) -> float:
+    """A photo's own scale from its 478-point mesh in pixels, by the iris rule every measure uses (for drawing a
+    change of so many mm into the photo: the twins, the grade benchmark's warps)."""
+    diameter = iris_diameter(landmarks)
+    if diameter is None or diameter < 1e-6:
+        raise ValueError("a mm scale needs the 478-point mesh with its iris rings")
+    return iris_mm / diameter
+
+
 def scale(mesh: np.ndarray, iris_mm: float = IRIS_MM) -> tuple[float, str]:
     """mm per eye-frame unit and the route that gave it: the iris ring, else the inter-ocular distance."""
     diameter = iris_diameter(mesh)
