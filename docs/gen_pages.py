@@ -45,8 +45,8 @@ def realfaces_section(path: Path) -> list[str]:
     lines = [
         f"## Landmark model on real photos ({path.name})",
         "",
-        f"Made by `python benchmarks/realfaces.py {figures['data']} --json {path.name}` on {figures['date']} at commit "
-        f"`{figures['commit']}`, {figures['cpu']}, {figures['cores']} cores, {figures['wall_time_s']} s.",
+        _made_by(figures, f"benchmarks/realfaces.py {figures['data']} --json {path.name}")
+        + f", {figures['cores']} cores, {figures['wall_time_s']} s.",
         "",
         "| figure | protocol | value |",
         "|---|---|---|",
@@ -106,8 +106,8 @@ def sources_section(path: Path) -> list[str]:
     return [
         f"## Landmark model across sources ({path.name})",
         "",
-        f"Made by `python benchmarks/realfaces.py {folders} --json {path.name}` on {figures['date']} at commit "
-        f"`{figures['commit']}`, {figures['cpu']}, {figures['cores']} cores, {figures['wall_time_s']} s. "
+        _made_by(figures, f"benchmarks/realfaces.py {folders} --json {path.name}")
+        + f", {figures['cores']} cores, {figures['wall_time_s']} s. "
         "The model is the recommended one: `facepalsy train` over those folders with `--model landmarks` and no "
         "other flag.",
         "",
@@ -188,8 +188,8 @@ def grade_section(path: Path) -> list[str]:
     lines = [
         f"## eFACE-style (automatic) grade ({path.name})",
         "",
-        f"Made by `python benchmarks/grade.py {figures['data']}` on {figures['date']} at commit `{figures['commit']}`, "
-        f"{figures['cpu']}, {figures['cores']} cores. Data: healthy posed expressions only (no palsy photo); an exam "
+        _made_by(figures, f"benchmarks/grade.py {figures['data']}") + f", {figures['cores']} cores. "
+        "Data: healthy posed expressions only (no palsy photo); an exam "
         "is one person's rest (neutral), smile (happy) and brow raise (surprised) photos of one session, graded "
         "with no side read (the lower-grading side). No full 7-expression exam exists in these folders, so the "
         "eye-closure and lower-lip items are not in these figures. [Grade](grade.md) defines every item.",
@@ -267,8 +267,8 @@ def demo_seeds_section(path: Path) -> list[str]:
     lines = [
         f"## The demo over seeds ({path.name})",
         "",
-        f"Made by `python benchmarks/demo_seeds.py` on {figures['date']} at commit `{figures['commit']}`, "
-        f"{figures['cpu']}, {figures['cores']} cores: `{figures['command']}` as a fresh process per seed, at each "
+        _made_by(figures, "benchmarks/demo_seeds.py") + f", {figures['cores']} cores: `{figures['command']}` "
+        "as a fresh process per seed, at each "
         "thread count (`OMP_NUM_THREADS`), in the CPU's default precision. Data: the demo's synthetic faces (300 "
         "subjects, drawn with seed 0); test: 180 images of 60 unseen subjects (subject split)."
         + (f" {figures['note']}" if figures.get("note") else ""),
@@ -294,8 +294,8 @@ def lite0_section(path: Path) -> list[str]:
     lines = [
         f"## EfficientNet-Lite0 on the demo's synthetic faces ({path.name})",
         "",
-        f"Made by `python benchmarks/lite0.py` on {figures['date']} at commit `{figures['commit']}`, {figures['cpu']}, "
-        f"{figures['threads']} threads, {figures['epochs']} epochs each. Data: the demo's synthetic faces (300 "
+        _made_by(figures, "benchmarks/lite0.py") + f", {figures['threads']} threads, {figures['epochs']} epochs each. "
+        "Data: the demo's synthetic faces (300 "
         "subjects × 3 images); protocol: subject split, test on the 20% of subjects never seen in training. Synthetic "
         "faces say how fast each recipe learns a drawn droop, not how it does on photos.",
         "",
@@ -308,6 +308,11 @@ def lite0_section(path: Path) -> list[str]:
             f"{row['roc_auc']:.3f} | {row['seconds_per_epoch']} | {row['precision']} |"
         )
     return [*lines, "", *([figures["note"], ""] if figures.get("note") else [])]
+
+
+def _made_by(figures: dict, command: str) -> str:
+    """Every figure section's first words: the benchmark command, its date, commit and CPU."""
+    return f"Made by `python {command}` on {figures['date']} at commit `{figures['commit']}`, {figures['cpu']}"
 
 
 def figures_page(folder: Path) -> str:
