@@ -44,14 +44,18 @@ def fit_landmarks(
     real = len(x)
     grown = _with_twins(twins, x, labels, subjects, sources, orbits[fitting])
     # a face the eye rules refuse a verdict plays no part in choosing the threshold either
-    out_of_fold = AsymmetryClassifier.out_of_fold(*grown[:4], config.seed, grown[4])
+    out_of_fold = AsymmetryClassifier.out_of_fold(
+        grown.x, grown.labels, grown.subjects, grown.sources, config.seed, grown.orbits
+    )
     if out_of_fold is None:  # too few subjects: fit on the training part and choose on the validation part
         train = parts[fitting] == "train"
-        kept = np.concatenate([train, np.isin(grown[2][real:], subjects[train])])  # twins of training faces only
-        classifier = AsymmetryClassifier.fit(grown[0][kept], grown[1][kept], config.seed, sources=grown[3][kept])
+        kept = np.concatenate([train, np.isin(grown.subjects[real:], subjects[train])])  # twins of training faces only
+        classifier = AsymmetryClassifier.fit(
+            grown.x[kept], grown.labels[kept], config.seed, sources=grown.sources[kept]
+        )
         chosen_on, notes = None, ()
     else:
-        classifier = AsymmetryClassifier.fit(grown[0], grown[1], seed=config.seed, sources=grown[3])
+        classifier = AsymmetryClassifier.fit(grown.x, grown.labels, seed=config.seed, sources=grown.sources)
         # the threshold and temperature are chosen on the real faces alone: a twin is for learning, not for measuring
         chosen_on = (labels, out_of_fold[:real], list(subjects))
         notes = (
@@ -76,7 +80,8 @@ def fit_landmarks(
 @dataclass(frozen=True)
 class TwinRows:
     """Feature rows of the palsied twins of healthy training faces (``data/twins.py``) and of the healthy originals
-    that were degraded with them, ready to stack under the real rows."""
+    that were degraded with them, ready to stack under the real rows; or (``_with_twins``) the stacked rows a landmark
+    model is fitted on."""
 
     x: np.ndarray  # feature rows (``baseline.features``)
     labels: np.ndarray  # 1 for a twin, 0 for a degraded original
@@ -158,16 +163,17 @@ def _twin_entries(image: np.ndarray, seed: int) -> tuple[list[tuple[np.ndarray, 
 
 def _with_twins(
     twins: TwinRows | None, x: np.ndarray, labels: np.ndarray, subjects: np.ndarray, sources: np.ndarray, orbits
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> TwinRows:
     """The real rows with the twin rows stacked under them (the real ones first, in their order)."""
     if twins is None or not len(twins.x):
-        return x, labels, subjects, sources, orbits
-    return (
+        return TwinRows(x, labels, subjects, sources, orbits, ())
+    return TwinRows(
         np.vstack([x, twins.x]),
         np.concatenate([labels, twins.labels]),
         np.concatenate([subjects, twins.subjects]),
         np.concatenate([sources, twins.sources]),
         np.vstack([orbits, twins.orbits]),
+        twins.plans,
     )
 
 
