@@ -76,7 +76,7 @@ def test_bench_extras_report_their_figures_at_tiny_settings():
     if not mediapipe_available():
         pytest.skip("the landmark and video figures need the face extra")
     landmarks = bench_landmark_path(count=2)
-    assert landmarks.photos == 2 and landmarks.frames == 12 and 0.0 <= landmarks.measured_again <= 1.0
+    assert landmarks.photos == 2 and landmarks.frames == 12
     assert landmarks.photo_ratio > 0 and landmarks.frame_ratio > 0 and landmarks.start_up_one_photo_s > 0
     assert landmarks.folder_photos_per_s > 0 and len(landmarks.lines()) == 3
     video = bench_video("vgg11_bn", seconds=1, size=32)

@@ -166,11 +166,41 @@ def test_exam_of_a_video_finds_rest_and_peaks_and_draws_the_timeline(norms, tiny
     )
     assert 4 / 6 - 0.01 <= peak["time"] <= 5 / 6 + 0.01  # a full-smile frame
     assert document["video"]["rest_time"] in {round(i / 6, 3) for i in (0, 1, 2, 8, 9)}  # a resting frame
-    assert (out / "timeline.png").is_file() and (out / "peak_mouth.png").is_file() and document["missing"] == []
+    assert (out / "timeline.png").is_file() and (out / "peak_mouth.png").is_file()
+    # only the smile was made: the other regions' largest movements are not their expressions, and are missing
+    assert peak["expression"] == "smile" and peak["confidence"] > 0 and "smile" in document["expressions"]
+    made = {p["expression"] for p in document["video"]["peaks"].values()} - {None}
+    assert made == {"smile"} and {"brow_raise", "eye_closure_full", "snarl"} <= set(document["missing"])
+    assert not {"eye_closure_full", "snarl"} & set(document["expressions"])
+    assert set(document["grade"]["missing_expressions"]) <= set(document["missing"])  # missing means missing everywhere
     assert (
         document["cnn"]["frames"] == 10 and (out / "cnn" / "frames.csv").is_file()
     )  # the CNN's timeline beside the regions
     assert document["regions"]["mouth"]["movement"]["left"] < document["regions"]["mouth"]["movement"]["right"]
+
+
+def test_a_video_names_only_the_expressions_made(norms, tmp_path, capsys):
+    """Rest, a brow raise, rest, a smile (issue 52): the eyes and the mid-face move in the brow raise, but no eye
+    closes and no snarl is made, so both are missing, in the exam and in its grade, and the smile and the brow raise
+    are named with their confidence."""
+    still = {"smile": 0.0, "eye_open": 1.0, "brow_raise": 1.0}
+    plan = [still] * 3 + [still | {"brow_raise": 1.8}] * 3 + [still] * 3 + [still | {"smile": 1.0}] * 3 + [still] * 2
+    video = tmp_path / "clip.mkv"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 6, (SIZE, SIZE))
+    for expression in plan:
+        writer.write(cv2.cvtColor(drawn_face(12, expression), cv2.COLOR_RGB2BGR))
+    writer.release()
+    capsys.readouterr()
+    assert main(["exam", str(video), "--json", "--norms", str(norms), "--out", str(tmp_path / "exam")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    peaks = document["video"]["peaks"]
+    assert peaks["brow"]["expression"] == "brow_raise" and peaks["mouth"]["expression"] == "smile"
+    assert peaks["eye"]["expression"] is None and peaks["mid_face"]["expression"] is None
+    assert min(peaks["brow"]["confidence"], peaks["mouth"]["confidence"]) >= 0.6
+    assert {"eye_closure_full", "snarl"} <= set(document["missing"]) and "brow_raise" not in document["missing"]
+    assert "eye_closure_full" in document["grade"]["missing_expressions"]  # the grade has no snarl item
+    assert document["grade"]["items"]["full_eye_closure"]["score"] is None
+    assert set(document["expressions"]) == {"rest", "brow_raise", "smile"}
 
 
 def test_the_page_runs_an_exam_from_uploaded_photos(tiny_run, tmp_path):

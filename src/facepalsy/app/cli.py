@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="healthy reference ranges from `facepalsy norms build` (default: the shipped reference)",
     )
+    p.add_argument(
+        "--run",
+        metavar="RUN",
+        help="also give this trained run's verdict: the pattern is then named for a face it reads as palsy, as "
+        "`predict` names it",
+    )
+    inference_flags(p)
     p.set_defaults(func=cmd_asymmetry)
 
     add_exam_commands(command)

@@ -92,6 +92,8 @@ def cmd_exam(args: argparse.Namespace) -> int:
         return 0
     results = result_console()  # the exam's tables and verdict on stdout, so `exam X > file` keeps them
     results.print(exam_table(exam, title=f"exam: {args.path}"))
+    if exam.video_sentence():
+        results.print(exam.video_sentence(), highlight=False)
     if exam.missing:
         results.print(f"missing expressions: {', '.join(exam.missing)}")
     results.print(exam.verdict(), highlight=False)

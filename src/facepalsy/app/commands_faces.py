@@ -134,27 +134,35 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_asymmetry(args: argparse.Namespace) -> int:
     from facepalsy.data.images import expand_inputs
     from facepalsy.data.prepare import decode_ahead
-    from facepalsy.errors import BadImageError
-    from facepalsy.face.asymmetry import draw, image_asymmetry
+    from facepalsy.errors import BadImageError, display_path
+    from facepalsy.face.asymmetry import draw
     from facepalsy.face.detect import MESH_SIDE
     from facepalsy.face.norms import load_norms
+    from facepalsy.face.photo_reading import read_photo
 
     norms = load_norms(args.norms)
+    predictor = None
+    if args.run:
+        from facepalsy.inference.predictor import load
+
+        predictor = load(args.run, inference_settings(args))
     failed, paths = 0, expand_inputs(args.images)
     for path, rgb in decode_ahead(paths, MESH_SIDE):
         try:
             if isinstance(rgb, BadImageError):
                 raise rgb
-            result, crop, landmarks = image_asymmetry(rgb, path)
-            result.compare(norms, photo=rgb)
+            prediction = predictor.predict(path, patterns=False) if predictor else None
+            photo = read_photo(rgb, display_path(path), norms, prediction.label if prediction else None)
         except BadImageError as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)
             continue
+        result = photo.asymmetry
         if args.draw:
-            draw(crop, landmarks, result, Path(args.draw) / f"{path.stem}_asymmetry.png")
+            draw(photo.crop, photo.landmarks, result, Path(args.draw) / f"{path.stem}_asymmetry.png")
         if args.json:
-            print(json.dumps({"path": str(path), **result.to_dict()}))
+            verdict = {"prediction": prediction.to_dict()} if prediction else {}
+            print(json.dumps({"path": str(path), **photo.to_dict(), **verdict}))
             continue
         title = (
             f"{path} ({result.expression}{'' if result.expression_named else ', recognised'}; "
@@ -167,22 +175,32 @@ def cmd_asymmetry(args: argparse.Namespace) -> int:
             table.add_row(*row)
         result_console().print(table)
         result_console().print(reading_table(result.reference))
+        if prediction is not None:
+            result_console().print(f"model: {prediction_line(prediction)}", highlight=False)
         result_console().print(
-            result.reference.sentence()
+            photo.sentence()
             + f"; asymmetry score {result.score:.3f}"
             + (f"; {result.faces_found} faces found, the largest measured" if result.faces_found > 1 else ""),
             highlight=False,
         )
-        if result.palsy_pattern:
+        if photo.pattern:
             from rich.markdown import Markdown  # rich.markdown takes a tenth of a second to import
 
-            result_console().print(Markdown(result.palsy_pattern.markdown()))
+            result_console().print(Markdown(photo.pattern.markdown()))
     if failed and len(paths) > 1:
         print(
             f"{len(paths) - failed} of {len(paths)} images measured; {failed} could not be (listed above)",
             file=sys.stderr,
         )
     return exit_code(len(paths) - failed, failed, args.strict)
+
+
+def prediction_line(prediction) -> str:
+    """A prediction in one line: label and p(palsy), or why there is none, with its notes."""
+    if not prediction.ok:
+        return f"no verdict ({prediction.error})"
+    note = shown_notes(prediction)
+    return f"{prediction.label} (p(palsy) {prediction.prob_palsy:.3f})" + (f"; {note}" if note else "")
 
 
 def cmd_norms_build(args: argparse.Namespace) -> int:

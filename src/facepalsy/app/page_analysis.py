@@ -16,7 +16,9 @@ from PIL import Image
 
 from facepalsy.app.page_workers import MicroBatcher, UploadJanitor
 from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
+from facepalsy.face.photo_reading import PhotoReading
 from facepalsy.html_report import write_html_report
+from facepalsy.inference.prediction import Prediction
 from facepalsy.inference.predictor import Predictor
 
 CAUTION = (
@@ -48,6 +50,8 @@ class Analysis:
     files: dict[str, str] | None = (
         None  # the pictures as PNG files (fast compression), for the page and the report: encoded once
     )
+    prediction: Prediction | None = None  # a photo's verdict, as ``predict`` gives it
+    reading: PhotoReading | None = None  # a photo's one landmark reading, as ``asymmetry`` gives it
 
 
 def check_upload(path: Path, kind: str, limit_mb: int) -> None:
@@ -136,10 +140,11 @@ class Analyzer:
             cam = np.asarray(
                 Image.fromarray(cam).resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
             )  # small inputs stay visible
-        asymmetry_text, drawing = self._asymmetry(rgb, name, palsy=prediction.label == "palsy")
+        reading, asymmetry_text, drawing = self._asymmetry(rgb, name, prediction)
         notes = "".join(f"\n\n{w[0].upper()}{w[1:]}." for w in prediction.warnings)
         verdict = self._verdict(prediction.prob_palsy) if prediction.ok else self._no_verdict(prediction.error)
         result = Analysis(verdict + notes, prediction.prob_palsy, cam, asymmetry_text, drawing)
+        result.prediction, result.reading = prediction, reading
         result.report = self._report(result, name)  # also writes the pictures beside it, for the page
         return result
 
@@ -155,29 +160,34 @@ class Analyzer:
         why = reason or "the model gave no probability"
         return f"## No verdict\n\nThe model {why[0].lower()}{why[1:]}, so it gives no verdict — {self.model_line}."
 
-    def _asymmetry(self, rgb: np.ndarray, name: str, palsy: bool = False) -> tuple[str, np.ndarray | None]:
-        from facepalsy.face.asymmetry import draw, image_asymmetry
+    def _asymmetry(
+        self, rgb: np.ndarray, name: str, prediction: Prediction
+    ) -> tuple[PhotoReading | None, str, np.ndarray | None]:
+        """The photo's one reading (``face/photo_reading.py``), as ``asymmetry`` and ``predict`` give it: the pattern
+        named for a face the model reads as palsy, and set on ``prediction`` as ``predict`` sets it."""
+        from facepalsy.face.asymmetry import draw
         from facepalsy.face.detect import FACE_INSTALL, mediapipe_available
+        from facepalsy.face.photo_reading import read_photo
 
         if not mediapipe_available():
-            return f"Landmark asymmetry needs the face extra, which is not installed ({FACE_INSTALL}).", None
+            return None, f"Landmark asymmetry needs the face extra, which is not installed ({FACE_INSTALL}).", None
         try:
-            result, crop, landmarks = image_asymmetry(rgb, name)
+            photo = read_photo(rgb, name, self.norms, prediction.label)
         except BadImageError as exc:
-            return f"Landmark asymmetry: {exc.reason}.", None
-        result.compare(self.norms, palsy, photo=rgb)
+            return None, f"Landmark asymmetry: {exc.reason}.", None
+        result = photo.asymmetry
+        if prediction.label == "palsy":
+            prediction.reading, prediction.palsy_pattern = photo.reference, photo.pattern
         rows = "\n".join("| " + " | ".join(row) + " |" for row in result.measure_rows())
         text = (
-            f"### Landmark asymmetry against healthy reference ranges\n\n{result.reference.markdown()} "
-            "(the patient's left is on the image's right); asymmetry "
+            f"### Landmark asymmetry against healthy reference ranges\n\n{photo.markdown()}\n\n"
+            "(The patient's left is on the image's right.) Asymmetry "
             f"score {result.score:.3f}; expression {result.expression}, "
             f"head yaw {result.pose.get('yaw', 0):+.0f}°.\n\n"
-            + (f"{result.palsy_pattern.markdown()}\n\n" if result.palsy_pattern and palsy else "")
-            + "| measure (inter-ocular distances) | patient's right | "
+            "| measure (inter-ocular distances) | patient's right | "
             f"patient's left | left − right |\n|---|---|---|---|\n{rows}"
         )
-        drawing = draw(crop, landmarks, result)
-        return text, drawing
+        return photo, text, draw(photo.crop, photo.landmarks, result)
 
     def video(self, upload: str | None) -> Analysis:
         path, derived = None, []

@@ -163,9 +163,8 @@ class LandmarkPathFigures:
     photos: int
     source: str  # the photo folders, or "drawn faces on 640×480"
     mesh_ms_per_photo: float  # MediaPipe's static face mesh alone, on the decoded photo
-    ms_per_photo: float  # decode, find, measure, read (and measure again on views near an edge)
+    ms_per_photo: float  # decode, find, measure on JITTER's views and read: the one reading of a photo
     photo_ratio: float  # ms_per_photo / mesh_ms_per_photo
-    measured_again: float  # share of photos whose reading was near an edge, so measured on JITTER's views
     frames: int  # analysed frames of a clip made of the photos (6 fps of 30)
     tracking_ms_per_frame: float  # MediaPipe's face mesh in tracking mode alone
     ms_per_frame: float  # follow, measure, read
@@ -176,8 +175,8 @@ class LandmarkPathFigures:
     def lines(self) -> list[str]:
         return [
             f"landmark path per photo ({self.photos} photos, {self.source}): {self.ms_per_photo:.1f} ms vs "
-            f"{self.mesh_ms_per_photo:.1f} ms for MediaPipe's static pass alone = {self.photo_ratio:.2f}×; "
-            f"{100 * self.measured_again:.0f}% measured again on views (near an edge)",
+            f"{self.mesh_ms_per_photo:.1f} ms for MediaPipe's static pass alone = {self.photo_ratio:.2f}× "
+            "(read on JITTER's views)",
             f"landmark path per video frame ({self.frames} frames): {self.ms_per_frame:.1f} ms vs "
             f"{self.tracking_ms_per_frame:.1f} ms for MediaPipe's tracking pass alone = {self.frame_ratio:.2f}×",
             f"start-up plus one photo (facepalsy asymmetry): {self.start_up_one_photo_s:.2f} s; a folder of "

@@ -1,7 +1,7 @@
 """The landmark path's figures of ``facepalsy bench``: each against the face-mesh pass it is built on, in one process.
 
-- per photo: decode, find, measure and read a photo (``image_asymmetry`` then ``compare`` with the photo, so a reading
-  near an edge is measured again on JITTER's views) against MediaPipe's static face mesh alone on the decoded photo;
+- per photo: decode, find, measure and read a photo (``read_photo``: the face found, measured on JITTER's views and
+  read) against MediaPipe's static face mesh alone on the decoded photo;
 - per video frame: follow, measure and read a frame (``FaceTracker``, ``found_asymmetry``, ``compare``) against
   MediaPipe's face mesh in tracking mode alone on the same frames;
 - start-up: ``facepalsy asymmetry`` on one photo, as a process, from launch to exit;
@@ -90,9 +90,10 @@ def bench_landmark_path(folders: list[Path] | None = None, count: int = 80) -> L
 
 def _bench(paths: list[Path], source: str, tmp: Path) -> LandmarkPathFigures:
     from facepalsy.data.images import load_image
-    from facepalsy.face.asymmetry import PASSES, found_asymmetry, image_asymmetry
+    from facepalsy.face.asymmetry import found_asymmetry
     from facepalsy.face.detect import MESH_SIDE, import_mediapipe, native_stderr_silenced, tracking_face_mesh
     from facepalsy.face.norms import load_norms
+    from facepalsy.face.photo_reading import read_photo
     from facepalsy.face.tracking import FaceTracker
 
     norms = load_norms()
@@ -101,13 +102,10 @@ def _bench(paths: list[Path], source: str, tmp: Path) -> LandmarkPathFigures:
         static = import_mediapipe().solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=5, refine_landmarks=True
         )
-    results = []
 
     def ours() -> None:
-        results.clear()
         for path in paths:
-            rgb = np.asarray(load_image(path, MESH_SIDE))
-            results.append(image_asymmetry(rgb, path)[0].compare(norms, photo=rgb))
+            read_photo(np.asarray(load_image(path, MESH_SIDE)), str(path), norms)
 
     photo_mesh = timed(lambda: [static.process(rgb) for rgb in decoded], 3) / len(paths)
     photo_ours = timed(ours, 3) / len(paths)
@@ -141,7 +139,6 @@ def _bench(paths: list[Path], source: str, tmp: Path) -> LandmarkPathFigures:
         mesh_ms_per_photo=1000 * photo_mesh,
         ms_per_photo=1000 * photo_ours,
         photo_ratio=photo_ours / photo_mesh,
-        measured_again=sum(r.views > PASSES for r in results) / len(results),
         frames=len(frames),
         tracking_ms_per_frame=1000 * frame_mesh,
         ms_per_frame=1000 * frame_ours,

@@ -64,13 +64,7 @@ TURNED_YAW = 0.35
 # A head turned further (estimated yaw of the 3-D mesh, degrees) gets no verdict. Up to here, a face
 # re-rendered turned moves the region measures about as much as landmark noise does (README, Figures).
 MAX_YAW_DEGREES = 20.0
-# A photo's PASSES face-mesh passes are trusted unless the reading is this near a decision: a region score within a
-# factor NEAR_EDGE of where its healthy range ends, or a yaw within NEAR_YAW_DEGREES of MAX_YAW_DEGREES. Then the photo
-# is measured on JITTER's views, as every photo was before (docs/performance.md: what the views buy in repeatability,
-# and what share of photos needs them).
-NEAR_EDGE = 1.4
-NEAR_YAW_DEGREES = 3.0
-PASSES = 2  # face-mesh passes of a photo's measure (image_asymmetry); more are JITTER's views
+PASSES = 2  # face-mesh passes of image_asymmetry: the pass that found the face and one on its aligned crop
 
 
 @dataclass
@@ -101,20 +95,16 @@ class Asymmetry:
     iris: np.ndarray | None = field(
         default=None, repr=False
     )  # 10×2 iris centres and rings (mesh points 468–477) in the frame of ``mesh``: the mm scale (face/millimetres.py)
-    views: int = 1  # face-mesh passes measured: 1 (a video frame), PASSES (a photo), JITTER's (a reading near an edge)
+    views: int = 1  # face-mesh passes measured: 1 (a video frame), PASSES (image_asymmetry), JITTER's (a reading)
     face: Face | None = field(default=None, repr=False)  # the face found in the photo (pixels), to measure it again
     second: Face | None = field(
         default=None, repr=False
     )  # a photo's second pass, on its aligned crop (JITTER's centre)
 
-    def compare(self, norms: Norms, palsy: bool = False, photo: np.ndarray | None = None) -> "Asymmetry":
+    def compare(self, norms: Norms, palsy: bool = False) -> "Asymmetry":
         """Read this face against healthy reference ranges. The affected side is then the one the
         reading names (only for regions outside the healthy range), never a leaning within it. A face
-        outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern.
-
-        With ``photo`` (the RGB image this face was measured on in one pass), a reading near an edge (:meth:`near_edge`)
-        is not trusted to one pass: the photo is measured again on the JITTER views, this result takes that measure,
-        and it is read again."""
+        outside the range, or read as palsy by a model (``palsy``), gets its palsy pattern."""
         from facepalsy.face.norms import differences, reading, side_sizes
 
         if self.turned:
@@ -123,24 +113,7 @@ class Asymmetry:
             self.reference = reading(differences(self), norms, self.expression, side_sizes(self))
         self.more_affected_side = self.reference.more_affected_side
         self.palsy_pattern = photo_pattern(self.reference, palsy)
-        if photo is not None and self.views <= PASSES and self.face is not None and self.near_edge():
-            named = self.expression if self.expression_named else None  # else recognised anew, on the steadier mesh
-            steadier = face_asymmetry(photo, self.face, views=JITTER, expression=named, centre=self.second)[0]
-            self.__dict__.update({f.name: getattr(steadier, f.name) for f in fields(self) if f.name != "faces_found"})
-            return self.compare(norms, palsy)
         return self
-
-    def near_edge(self) -> bool:
-        """Could the landmark model's noise turn this reading's verdict (outside the range or not, and which side)? So
-        when the yaw is within NEAR_YAW_DEGREES of MAX_YAW_DEGREES, or a region's score is within a factor NEAR_EDGE
-        of where its healthy range ends, unless other regions lie clearly outside on the side it leans to (then it
-        changes neither the flag nor the side)."""
-        if "yaw" in self.pose and abs(abs(self.pose["yaw"]) - MAX_YAW_DEGREES) <= NEAR_YAW_DEGREES:
-            return True
-        regions = [r for r in (self.reference.regions.values() if self.reference else []) if r.edge]
-        clear = {r.side for r in regions if r.score > r.edge * NEAR_EDGE}
-        near = [r for r in regions if r.edge / NEAR_EDGE <= r.score <= r.edge * NEAR_EDGE]
-        return any(not clear or r.side not in clear for r in near)
 
     @property
     def turned(self) -> bool:
@@ -313,8 +286,8 @@ def image_asymmetry(
 
     By default on two face-mesh passes: the one that found the face, and a landmark pass on the face cut out
     eye-aligned (``detect.aligned_landmarks``); their 3-D landmarks are brought into the eye frame, averaged, rotated
-    to frontal (``pose``) and measured. ``Asymmetry.compare(norms, photo=rgb)`` measures the photo again on JITTER's
-    views where the reading is near an edge. With ``views`` (JITTER, say) the face is aligned (eyes level,
+    to frontal (``pose``) and measured: how a face is found, and what a photo's reading (``face/photo_reading.py``)
+    starts from. With ``views`` (JITTER, say) the face is aligned (eyes level,
     fixed inter-ocular distance) and its landmarks found on slightly rotated and rescaled views of that crop; the
     per-landmark median in the eye frame is measured. ``expression`` names the face's expression; without it, it is
     recognised. Returns the measures, the aligned crop and its landmarks (for drawing).

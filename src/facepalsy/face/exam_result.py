@@ -82,7 +82,7 @@ class Exam:
     person: str
     kind: str  # "photos", "video" or "live" (a camera's frames, the guided live exam on the page)
     expressions: dict[str, str]  # expression: the photo or video time it was measured on
-    missing: list[str]  # expressions without a photo (photos only)
+    missing: list[str]  # expressions not measured: without a photo, or never made in the video
     regions: dict[str, ExamRegion]
     outside_healthy_range: bool
     more_affected_side: str | None
@@ -208,6 +208,18 @@ class Exam:
             sentences.append(f"Files that name no expression (ignored): {'; '.join(self.unnamed_files)}.")
         return [s if s.endswith(".") else f"{s}." for s in sentences]
 
+    def video_sentence(self) -> str | None:
+        """A video's expressions: each found with its time and confidence (the share of the peak's neighbouring frames
+        that show it too); None for photos."""
+        if not self.video or "peaks" not in self.video:
+            return None
+        found = [
+            f"{p['expression'].replace('_', ' ')} at {p['time']:.2f} s (confidence {p['confidence']:.2f})"
+            for p in self.video["peaks"].values()
+            if p.get("expression")
+        ]
+        return f"Expressions found in the video: {', '.join(found) or 'none'}; rest at {self.video['rest_time']:.2f} s."
+
     def markdown(self, pictures: bool = True, grade: bool = True) -> str:
         """``exam.md``: the overall reading, the pattern, the region/side table, what is missing, the grade (unless the
         page shows it in its own panel: ``grade=False``), the pictures."""
@@ -220,6 +232,8 @@ class Exam:
         for *cells, outside, weaker in self.rows():
             lines.append("| " + " | ".join([*cells, "**yes**" if outside else "no", weaker]) + " |")
         lines += ["", self.synkinesis_sentence(), ""]
+        if self.video_sentence():
+            lines += [self.video_sentence(), ""]
         if self.missing:
             lines += [f"Missing expressions: {', '.join(self.missing)}.", ""]
         for sentence in self.left_out():

@@ -86,3 +86,24 @@ def recognise(frontal: np.ndarray) -> str:
     if m["lip_gap"] > LIP_DEPRESSION:
         return "lip_depression"
     return "rest"
+
+
+# A video holds the person's own rest: an expression is made in a frame where its measure moved from that rest by
+# about half the distance between a healthy resting face and the photo rule above (so a palsied smile, whose weak
+# corner stays put, still counts, as long as the other corner lifts); an eye closure is made where one eye closes.
+FROM_REST = {
+    "smile": (("corner_lift", 0.04), ("mouth_width", 0.06)),
+    "brow_raise": (("brow_height", 0.04),),
+    "snarl": (("lip_to_nose", -0.04),),
+}
+
+
+def made_from_rest(rest: dict[str, float], frame: dict[str, float], expression: str) -> bool:
+    """Whether a frame (its ``expression_measures``) shows ``expression`` against the same person's rest: a snarl is
+    no smile, an eye closure needs a closed eye (a brow raise widens the eyes, which moves them too)."""
+    if expression in ("eye_closure_full", "eye_closure_gentle"):
+        return frame["eye_closed_gap"] < EYE_CLOSED
+    moved = any((frame[key] - rest[key]) * (1 if step > 0 else -1) >= abs(step) for key, step in FROM_REST[expression])
+    if expression == "snarl":
+        return moved and not made_from_rest(rest, frame, "smile")
+    return moved

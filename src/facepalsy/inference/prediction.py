@@ -12,6 +12,7 @@ from facepalsy.data.model_input import ModelInput
 from facepalsy.errors import NoFaceError
 from facepalsy.face.detect import Face
 from facepalsy.face.pattern import PalsyPattern
+from facepalsy.face.reading import HealthyRangeReading
 
 UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
 CANNOT_READ = "cannot_read"  # a Prediction's status: a face the landmark model cannot read reliably, with the reason
@@ -36,6 +37,8 @@ class Prediction:
     error: str | None = None
     cam: str | None = None  # a Grad-CAM overlay written for this image
     palsy_pattern: PalsyPattern | None = None  # central / peripheral / undetermined, for a face read as palsy
+    # the photo's one landmark reading against the healthy ranges (face/photo_reading.py), for a face read as palsy
+    reading: HealthyRangeReading | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,6 +48,8 @@ class Prediction:
         values = {k: v for k, v in self.__dict__.items() if v is not None and v != []}
         if self.palsy_pattern is not None:
             values["palsy_pattern"] = self.palsy_pattern.to_dict()
+        if self.reading is not None:
+            values["reading"] = self.reading.to_dict()
         return values
 
 

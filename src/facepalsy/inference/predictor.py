@@ -15,7 +15,7 @@ import dataclasses
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from facepalsy.models.operating_point import apply_temperature, is_palsy
 from facepalsy.models.registry import create_model
 from facepalsy.models.spec import ModelSpec
 from facepalsy.runfolder import RunFolder
+
+if TYPE_CHECKING:
+    from facepalsy.face.photo_reading import PhotoReading  # measuring needs cv2 and MediaPipe: imported when used
 
 ImageLike = str | Path | Image.Image | np.ndarray
 
@@ -231,40 +234,47 @@ class Predictor:
             logits = head.forward_pooled(features.to(device))
         return torch.softmax(logits.float(), dim=1)[:, PALSY].cpu().numpy()
 
-    def classify(
-        self, inputs: Sequence[ModelInput], sources: Sequence[str], patterns: bool = False
-    ) -> list[Prediction]:
-        """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings;
-        with ``patterns``, the palsy pattern too (see :meth:`pattern`)."""
+    def classify(self, inputs: Sequence[ModelInput], sources: Sequence[str]) -> list[Prediction]:
+        """Predictions for prepared inputs: probability, label at the run's threshold, faces and warnings."""
         if not inputs:
             return []
         probs = self.probabilities(np.stack([i.pixels.transpose(2, 0, 1) for i in inputs]))
-        predictions = [
-            self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)
-        ]
-        for item, prediction in zip(inputs, predictions):
-            if patterns:
-                prediction.palsy_pattern = self.pattern(item.pixels, prediction.label == "palsy")
-        return predictions
+        return [self._prediction(source, item, float(prob)) for source, item, prob in zip(sources, inputs, probs)]
 
-    def pattern(self, pixels: np.ndarray, palsy: bool) -> PalsyPattern | None:
-        """The palsy pattern (``face/pattern.py``) of a model input (H×W×3) labelled palsy; needs the face extra. None
-        for a face labelled normal, even one with a region outside the healthy range: a pattern (and a central one's
-        stroke warning) beside a normal verdict would contradict it; the asymmetry reading still shows the region.
-        The landmark model measured the face already (cached), a CNN's input is measured for it."""
-        from facepalsy.face.detect import mediapipe_available
-        from facepalsy.models.baseline import measured
+    def read(self, image: ImageLike, source: str, verdict: str | None) -> PhotoReading | None:
+        """The photo's one landmark reading (``face/photo_reading.py``: what ``asymmetry``, the exam and the page show
+        of it), its pattern named as ``verdict`` (the run's label) allows; None without the face extra or without a
+        face the mesh can measure. The photo is decoded again at the mesh's size (``MESH_SIDE``), as ``asymmetry``
+        decodes it."""
+        from facepalsy.data.images import load_image
+        from facepalsy.face.detect import MESH_SIDE, mediapipe_available
+        from facepalsy.face.photo_reading import read_photo
 
-        if not palsy or not mediapipe_available():
+        if not mediapipe_available():
             return None
         if self._norms is None:
             from facepalsy.face.norms import load_norms
 
             self._norms = load_norms()
-        result = measured(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-        if result is None:
-            return PalsyPattern("undetermined", None, {}, "The face mesh could not be measured on this face.")
-        return result.compare(self._norms, palsy).palsy_pattern
+        try:
+            rgb = np.asarray(load_image(image, MESH_SIDE)) if isinstance(image, (str, Path)) else as_rgb_array(image)
+            return read_photo(rgb, source, self._norms, verdict)
+        except BadImageError:
+            return None
+
+    def _add_reading(self, prediction: Prediction, image: ImageLike) -> None:
+        """A face labelled palsy gets the photo's reading and its pattern. None for a face labelled normal, even one
+        with a region outside the healthy range: a pattern (and a central one's stroke warning) beside a normal
+        verdict would contradict it; ``asymmetry`` still shows the region."""
+        if prediction.label != "palsy":
+            return
+        photo = self.read(image, prediction.source, prediction.label)
+        if photo is None:
+            prediction.palsy_pattern = PalsyPattern(
+                "undetermined", None, {}, "The face mesh could not be measured on this face."
+            )
+            return
+        prediction.reading, prediction.palsy_pattern = photo.reference, photo.pattern
 
     def _prediction(self, source: str, item: ModelInput, prob: float) -> Prediction:
         if np.isnan(prob):  # the landmark model could not measure the face, or cannot read it reliably
@@ -326,8 +336,8 @@ class Predictor:
         Images are decoded by a thread pool one batch ahead of the network, so decoding overlaps
         compute and memory holds two batches. With ``cam_dir``, a Grad-CAM overlay of each image
         is written there in the same pass. With ``patterns`` (and the face extra), a face labelled
-        palsy gets its ``palsy_pattern``: free for the landmark model, one landmark measurement per
-        palsy-labelled face for a CNN.
+        palsy gets the photo's one reading and its ``palsy_pattern`` (:meth:`read`): one landmark measurement per
+        palsy-labelled photo.
         """
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
@@ -354,8 +364,10 @@ class Predictor:
                     good.append(i)
                 except BadImageError as exc:
                     results[i] = self.failed(sources[i], exc)
-            for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good], patterns)):
+            for i, prediction in zip(good, self.classify(prepared, [sources[i] for i in good])):
                 results[i] = prediction
+                if patterns:
+                    self._add_reading(prediction, items[i])
             if cam_dir is not None and prepared:
                 self._write_cams(Path(cam_dir), [results[i] for i in good], prepared, good, items)
         return results[0] if single else results

@@ -33,22 +33,15 @@ from facepalsy.data.exam_names import expression_photos, moving_rest, unmoved
 from facepalsy.data.images import load_image
 from facepalsy.data.prepare import VIDEO_EXTENSIONS, read_ahead, video_frames
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.asymmetry import (
-    JITTER,
-    Asymmetry,
-    aligned_crop,
-    draw,
-    face_asymmetry,
-    found_asymmetry,
-    image_asymmetry,
-)
+from facepalsy.face.asymmetry import Asymmetry, aligned_crop, draw, found_asymmetry, image_asymmetry
 from facepalsy.face.detect import LEFT_EYE_RING, MESH_SIDE, RIGHT_EYE_RING, largest_face
 from facepalsy.face.exam_result import Exam, ExamRegion
-from facepalsy.face.expression import EXPRESSIONS
+from facepalsy.face.expression import EXPRESSIONS, expression_measures, made_from_rest
 from facepalsy.face.grade import grade
 from facepalsy.face.millimetres import IRIS_MM, OTHER_SIDE, draw_millimetres
 from facepalsy.face.norms import REGIONS, Norms
 from facepalsy.face.pattern import exam_pattern
+from facepalsy.face.photo_reading import read_found
 from facepalsy.face.tracking import FaceTracker
 from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.inference.prediction import VideoFrames
@@ -186,7 +179,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
         person=person,
         kind=kind,
         expressions={name: m.source for name, m in measured.items()},
-        missing=[e for e in EXPRESSIONS if e not in measured] if kind in ("photos", "live") else [],
+        missing=[e for e in EXPRESSIONS if e not in measured],
         regions=regions,
         outside_healthy_range=outside,
         more_affected_side=side,
@@ -206,7 +199,8 @@ PEAK_NAMES = {
     "eye": "eye_closure_full",
     "mid_face": "snarl",
     "mouth": "smile",
-}  # a video's peak frame stands for
+}  # a video's peak frame stands for, where it is recognised as that expression
+PEAK_WINDOW = 0.25  # seconds either side of a peak (its neighbours at 6 fps) whose frames give its confidence
 
 
 def exam_photos(
@@ -240,13 +234,14 @@ def exam_photos(
 
 
 def measure_named(source: str, rgb: np.ndarray, found: Asymmetry, expression: str, norms: Norms) -> Measured:
-    """A photo or a frame as the exam takes it: its face (``found``, measured once) measured on JITTER's views, named
-    ``expression`` and read against ``norms``, with its aligned face for the drawings.
+    """A photo or a frame as the exam takes it: the photo's one reading (``face/photo_reading.py``, the same every
+    surface shows) of its face (``found``, measured once), named ``expression``, with its aligned face for the
+    drawings.
 
     Every photo of an exam is measured alike, on all of JITTER's views: its movements are differences between photos,
-    which a mix of measures (one photo on two passes, the next on views) would bias; and an exam has a few photos."""
-    result, crop, landmarks = face_asymmetry(rgb, found.face, source, JITTER, expression, centre=found.second)
-    return Measured(source, result.compare(norms), _side_values(result.mesh), crop, landmarks)
+    which a mix of measures would bias."""
+    photo = read_found(rgb, found, source, norms, expression)
+    return Measured(source, photo.asymmetry, _side_values(photo.asymmetry.mesh), photo.crop, photo.landmarks)
 
 
 def exam_video(
@@ -299,8 +294,15 @@ def exam_video(
     for region, (_, value) in MOVEMENT.items():
         moved = [sum(_movement(rest.values, m.values, value).values()) for _, m in usable]
         best = int(np.argmax(moved))
-        measured[PEAK_NAMES[region]] = usable[best][1]
-        peaks[region] = {"time": round(usable[best][0], 3), "movement": round(moved[best], 4)}
+        expression, confidence = _made(usable, rest, best, PEAK_NAMES[region])
+        if expression:
+            measured[expression] = usable[best][1]
+        peaks[region] = {
+            "time": round(usable[best][0], 3),
+            "movement": round(moved[best], 4),
+            "expression": expression,  # None: the region's largest movement was not that expression (not made)
+            "confidence": confidence,
+        }
     timeline = {
         "time": [round(t, 3) for t, _, _ in frames],
         "face": [m is not None for _, m, _ in frames],
@@ -324,6 +326,23 @@ def exam_video(
         "face_searches": tracker.detections if track else len(frames),
         "cnn_frames": cnn_frames,
     }
+
+
+def _made(usable: list[tuple[float, Measured]], rest: Measured, best: int, expression: str) -> tuple[str | None, float]:
+    """Whether a region's peak frame shows the expression it stands for (PEAK_NAMES), judged against the same
+    person's rest frame (``expression.made_from_rest``: a palsied smile still counts), and the confidence: the share
+    of the measured frames within PEAK_WINDOW seconds of the peak that show it. A brow raise also moves the eyes and
+    the mid-face; only a frame with a closed eye is an eye closure, so an expression never made is missing, in the
+    exam as in the grade."""
+    before = _expression_measures(rest)
+    shows = [made_from_rest(before, _expression_measures(m), expression) for _, m in usable]
+    near = [shown for (t, _), shown in zip(usable, shows) if abs(t - usable[best][0]) <= PEAK_WINDOW]
+    return (expression if shows[best] else None), round(sum(near) / len(near), 2)
+
+
+def _expression_measures(frame: Measured) -> dict[str, float]:
+    """The expression rules' distances of a frame's frontal mesh, scaled by its irises as ``recognise`` reads them."""
+    return expression_measures(np.vstack([frame.asymmetry.mesh, frame.asymmetry.iris]))
 
 
 def measure_exam(
@@ -380,6 +399,8 @@ def run_exam(path: str | Path, out: str | Path, norms: Norms, predictor=None, **
         )
         pictures["regions over time"] = folder.timeline.name
         for region, peak in exam.video["peaks"].items():
+            if peak["expression"] is None:  # not made: nothing to draw
+                continue
             frame = measured[PEAK_NAMES[region]]
             draw(
                 frame.crop,
