@@ -137,6 +137,31 @@ def test_a_weak_side_is_found_and_graded_by_how_much_less_it_moves(weak):
     assert grade(exam(weak=weak, weakness=0.5), affected_side=other).items["brow_elevation"].score == 100.0
 
 
+def _from_measures(name: str, measures: dict, side: str) -> float:
+    """An item's healthy or affected value computed again from nothing but its stored measures."""
+    rest, moved = (measures[e] for e in (*measures, *measures)[:2])  # one photo (static) or rest and the expression
+    if name == "commissure_with_smile":
+        return float(np.hypot(moved[f"{side}_x"] - rest[f"{side}_x"], moved[f"{side}_y"] - rest[f"{side}_y"]))
+    if name in ("gentle_eye_closure", "full_eye_closure"):
+        return 100.0 * (1.0 - moved[side] / rest[side])
+    if name == "ocular_synkinesis":
+        return 100.0 * moved[side] / rest[side]
+    if ITEMS[name][0] == "static":
+        return rest[side]
+    return moved[side] - rest[side]
+
+
+@pytest.mark.parametrize("weak", [RIGHT, LEFT], ids=["right", "left"])
+def test_every_items_stored_measures_reproduce_its_values(weak):
+    """Issue 52: commissure with smile stored lower-lip distances while scored from the subnasale."""
+    result = grade(exam(weak=weak, weakness=0.4))
+    for name, item in result.items.items():
+        healthy = "left" if item.affected_side == "right" else "right"
+        assert item.score is not None and list(item.measures) == list(item.expressions), name
+        assert _from_measures(name, item.measures, healthy) == pytest.approx(item.healthy, abs=1e-6), name
+        assert _from_measures(name, item.measures, item.affected_side) == pytest.approx(item.affected, abs=1e-6), name
+
+
 def test_a_missing_expression_leaves_its_items_missing_never_100():
     photos = exam()
     for gone in ("eye_closure_full", "lip_depression", "pucker", "smile"):

@@ -46,8 +46,9 @@ COMMISSURE_POINTS_PER_MM = 8.0  # a 4 mm droop at rest scores 68, about the eFAC
 # item is not graded, since a ratio of two noise-sized movements says nothing. Per unit of ITEMS.
 MIN_MOVEMENT = {"mm": 2.0, "%": 20.0}
 KINDS = ("static", "dynamic", "synkinesis")
-# name: kind, the expressions it needs (a tuple: any one of them), the per-side measure it reads (face/millimetres.py)
-# and the unit of its healthy and affected values
+# name: kind, the expressions it needs (a tuple: any one of them), the per-side measure it reads (face/millimetres.py;
+# commissure_position: the mouth corner's x and y in mm from the subnasale, Millimetres.corners) and the unit of its
+# healthy and affected values
 ITEMS = {
     "brow_at_rest": ("static", ("rest",), "brow_height", "mm"),
     "palpebral_fissure_at_rest": ("static", ("rest",), "palpebral_fissure", "mm"),
@@ -55,7 +56,7 @@ ITEMS = {
     "brow_elevation": ("dynamic", ("rest", "brow_raise"), "brow_height", "mm"),
     "gentle_eye_closure": ("dynamic", ("rest", "eye_closure_gentle"), "palpebral_fissure", "%"),
     "full_eye_closure": ("dynamic", ("rest", "eye_closure_full"), "palpebral_fissure", "%"),
-    "commissure_with_smile": ("dynamic", ("rest", "smile"), "commissure_excursion", "mm"),
+    "commissure_with_smile": ("dynamic", ("rest", "smile"), "commissure_position", "mm"),
     "lower_lip": ("dynamic", ("rest", "lip_depression"), "lower_lip_height", "mm"),
     "ocular_synkinesis": ("synkinesis", ("rest", ("smile", "pucker")), "palpebral_fissure", "%"),
 }
@@ -108,7 +109,9 @@ class GradeItem:
     unit: str
     affected_side: str | None  # the side graded as affected ("right"/"left"; the patient's)
     expressions: tuple[str, ...]  # the exam's expressions it was read on
-    measures: dict[str, dict[str, float]] = field(default_factory=dict)  # per expression and side, its measure (mm)
+    # per expression, per side its measure (mm): what the score is computed from; a corner's position per side and
+    # axis ("right_x", "right_y": mm from the subnasale, x towards the patient's left, y down)
+    measures: dict[str, dict[str, float]] = field(default_factory=dict)
     basis: str = ""  # "" as ITEMS defines it; SMILE_ALONE for a smile without a rest photo (compared only alike)
     note: str = ""  # why it is missing, when it is
 
@@ -240,6 +243,8 @@ def _order(item: GradeItem) -> tuple[bool, float]:
 
 
 def _sides(photo: Millimetres, measure: str) -> dict[str, float]:
+    if measure == "commissure_position":
+        return {f"{side}_{axis}": photo.corners[side][i] for side in ("right", "left") for i, axis in enumerate("xy")}
     return {"right": photo.right[measure], "left": photo.left[measure]}
 
 
@@ -247,8 +252,8 @@ def _item(name: str, measured: list[Millimetres], affected: str, used: tuple) ->
     kind, _, measure, unit = ITEMS[name]
     healthy = OTHER_SIDE[affected]
     rest = measured[0]
-    value = {s: rest.side(s)[measure] for s in (healthy, affected)}
     if kind == "static":
+        value = {s: rest.side(s)[measure] for s in (healthy, affected)}
         if name == "palpebral_fissure_at_rest":  # eFACE: 0 wide, 100 balanced, 200 narrow
             ratio = value[healthy] / max(value[affected], 1e-6)
         elif name == "commissure_at_rest":  # heights are below the iris line: a lower corner lies further
