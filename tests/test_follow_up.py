@@ -61,11 +61,18 @@ def test_three_visits_same_photo_no_change_then_a_pulled_down_mouth_corner_reads
     assert main(["history", "P-0007", "--db", str(db), "--norms", str(norms), "--json", "--out", str(out)]) == 0
     history = json.loads(capsys.readouterr().out)
     assert [exam["date"] for exam in history["exams"]] == ["2026-01-10", "2026-02-10", "2026-03-10"]
-    assert history["changes"][0]["regions"] == dict.fromkeys(REGIONS, "no change")
-    assert history["changes"][1]["regions"]["mouth"] == "worse", history["changes"][1]
-    assert (history["changes"][1]["from"], history["changes"][1]["to"]) == ("2026-02-10", "2026-03-10")
-    assert history["changes"][1]["differences"]["mouth"] > history["mdc95"]["mouth"]
-    assert "worse" in (out / "history.html").read_text() and (out / "trend.png").stat().st_size > 10_000
+    changes = history["changes"]  # one table: the regions and the grade together (issue 52, item 8)
+    assert {c["change"] for c in changes if c["value"] in REGIONS and c["to"] == "2026-02-10"} == {"no change"}
+    mouth = next(c for c in changes if c["value"] == "mouth" and c["to"] == "2026-03-10")
+    assert (mouth["change"], mouth["from"]) == ("worse", "2026-02-10") and mouth["difference"] > mouth["mdc95"]
+    assert mouth["mdc95"] == history["mdc95"]["mouth"]
+    commissure = next(c for c in changes if c["value"] == "commissure_at_rest" and c["to"] == "2026-03-10")
+    assert commissure["area"] == "mouth" and commissure["difference"] < 0 and commissure["mdc95"] > 0
+    assert {c["area"] for c in changes} >= {"brow", "eye", "mouth", "whole face"}
+    page = (out / "history.html").read_text()
+    assert page.count("Change between visits") == 1 and "worse" in page and "commissure at rest" in page
+    assert "▲" not in page.split("Change between visits")[0] and "▼" not in page.split("Change between visits")[0]
+    assert (out / "trend.png").stat().st_size > 10_000
 
     assert main(["history", "P-0007", "--db", str(db), "--norms", str(norms), "--out", str(out)]) == 0
     table = capsys.readouterr().out
@@ -182,13 +189,15 @@ def test_a_daily_smiling_selfie_is_followed_by_its_smile_reading_and_item(tmp_pa
         assert main(["exam", str(folder), *flags]) == 0
     capsys.readouterr()
     assert main(["history", "P-0011", "--db", str(db), "--json", "--out", str(tmp_path / "history")]) == 0
-    grades = json.loads(capsys.readouterr().out)["grades"]
+    document = json.loads(capsys.readouterr().out)
+    grades = document["grades"]
     assert [g["date"] for g in grades] == [day for day, _ in days]
     smile = [g["values"]["commissure_with_smile"] for g in grades]
     reading = [g["values"]["smile_reading"] for g in grades]
     assert all(v is not None for v in smile + reading)
     assert all(g["values"]["brow_at_rest"] is None for g in grades)  # no rest photo: no static item, never 100
     assert smile[0] == smile[1] and smile[3] > smile[0] and reading[3] < reading[0]
-    words = [g["changes"]["commissure_with_smile"]["word"] for g in grades]
-    assert words[0] == "not measured" and words[1] == "no change" and "improved" in words[2:]
-    assert grades[3]["changes"]["smile_reading"]["since"] == "2026-03-03"
+    rows = [c for c in document["changes"] if c["value"] == "commissure_with_smile"]
+    assert [c["to"] for c in rows] == [day for day, _ in days[1:]]  # the first visit has nothing to change from
+    assert rows[0]["change"] == "no change" and "improved" in [c["change"] for c in rows[1:]]
+    assert [c["from"] for c in document["changes"] if c["value"] == "smile_reading"][-1] == "2026-03-03"

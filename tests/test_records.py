@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from facepalsy.app.cli import main
 from facepalsy.face.norms import Norms, Retest, load_norms
-from facepalsy.records.history import change_word
+from facepalsy.records.grade_history import judged
 from facepalsy.records.pseudonyms import identifying_hint
 from facepalsy.records.schema import Base
 from facepalsy.records.store import RecordStore, photo_facts
@@ -227,19 +227,21 @@ def test_the_same_store_works_on_postgresql(postgres_url, tmp_path):
         for day, score in ((0, 0.5), (30, 0.5), (60, 3.0)):
             _record(store, "P-PG", photo, score=score, day=day, keep=True)
         history = store.history("P-PG", _norms_with_mdc())
-        assert [change.regions["mouth"] for change in history.changes] == ["no change", "worse"]
+        assert [row.word for row in history.changes if row.name == "mouth"] == ["no change", "worse"]
         assert store.forget("P-PG") == 3 and "P-PG" not in store.patients()
     with create_engine(postgres_url).connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM exam_regions")).scalar() == 0
 
 
 @pytest.mark.parametrize(
-    "before, after, mdc, word",
-    [(1.0, 1.2, 0.3, "no change"), (1.0, 1.31, 0.3, "worse"), (1.0, 0.69, 0.3, "improved"), (1.0, None, 0.3, None)],
+    "difference, mdc, word", [(0.2, 0.3, "no change"), (0.31, 0.3, "worse"), (-0.31, 0.3, "improved")]
 )
-def test_change_words_against_the_minimal_detectable_change(before, after, mdc, word):
-    assert change_word(before, after, mdc) == (word or "not measured")
-    assert change_word(before, after, None) == ("not judged" if after is not None else "not measured")
+def test_change_words_against_the_minimal_detectable_change(difference, mdc, word):
+    """One rule for every change a history shows: a resting score or smile reading (lower is better) and a grade
+    item (higher is better) alike."""
+    assert judged(difference, mdc, lower_is_better=True) == word
+    assert judged(-difference, mdc, lower_is_better=False) == word
+    assert judged(difference, None, lower_is_better=True) == "not judged"
 
 
 @pytest.mark.parametrize(

@@ -243,30 +243,36 @@ def plot_trend(
     dates: list,
     series: dict[str, list[float | None]],
     healthy_top: dict[str, float],
-    mdc: dict[str, float],
+    mdc: dict[str, float | list[float | None]],
     path: Path,
     title: str = "",
+    tops: dict[str, float] | None = None,
 ) -> None:
-    """Per region and overall, the resting score at each visit: the healthy band shaded (0 to its 99th percentile),
-    each point with a bar of ± half its MDC95 (two bars that do not overlap differ by more than measurement noise)."""
+    """Per series, its value at each visit, each point with a bar of ± half its MDC95 (one for the series, or one
+    per visit; two bars that do not overlap differ by more than measurement noise). A series with a healthy top
+    (the regions' resting scores) has the healthy band shaded from 0; one in ``tops`` has that fixed top (the grade's
+    0–100 points)."""
     names = list(series)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.4), sharex=True)
+    tops = tops or {}
+    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 3.4), sharex=True)
     for ax, name in zip(np.atleast_1d(axes), names):
         values = np.array([np.nan if v is None else v for v in series[name]], dtype=float)
         if name in healthy_top:
             ax.axhspan(0, healthy_top[name], color="tab:green", alpha=0.15, label="healthy range")
+        bars = mdc.get(name, 0.0)
+        bars = [0.0 if b is None else b / 2 for b in bars] if isinstance(bars, list) else bars / 2
         ax.errorbar(
             dates,
             values,
-            yerr=mdc.get(name, 0.0) / 2,
+            yerr=bars,
             fmt="-o",
-            color="tab:red" if name == "overall" else "tab:blue",
+            color="tab:red" if name in ("overall", *tops) else "tab:blue",
             capsize=3,
             markersize=4,
         )
-        top = np.nanmax([*values, healthy_top.get(name, 0.0)], initial=1.0)
-        ax.set_ylim(0, top * 1.25)
-        ax.set_title(name.replace("_", " "))
+        top = tops.get(name) or np.nanmax([*values, healthy_top.get(name, 0.0)], initial=1.0) * 1.25
+        ax.set_ylim(0, top)
+        ax.set_title(name.replace("_", " "), fontsize=10)
         ax.tick_params(axis="x", rotation=45)
         if len(set(dates)) == 1:  # one visit: a week either side, not matplotlib's default span of years
             ax.set_xlim(dates[0] - datetime.timedelta(days=7), dates[0] + datetime.timedelta(days=7))

@@ -96,6 +96,7 @@ def check_record_flags(args: argparse.Namespace) -> None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from facepalsy.face.norms import load_norms
+    from facepalsy.records.change_table import COLUMNS as CHANGE_COLUMNS
     from facepalsy.records.grade_history import FOLLOWED
     from facepalsy.records.history import TRACKED
     from facepalsy.records.history_report import write_history
@@ -113,17 +114,16 @@ def cmd_history(args: argparse.Namespace) -> int:
         visits.add_row(*row)
     out = result_console()
     out.print(visits)
-    if history.changes:
-        change = Table(*["visits", *names], title="change beyond measurement noise")
-        for row in history.change_rows():
-            change.add_row(*row)
-        out.print(change)
     if history.grades and history.grades.graded:
         grades = Table(*["date", *(n.replace("_", " ") for n in FOLLOWED)], title="eFACE-style (automatic) grade")
         for row in history.grades.rows():
             grades.add_row(*row)
         out.print(grades)
-        console.print("▲ improved / ▼ worse: beyond the MDC95 of real retakes since the last visit read alike")
+    if history.changes:
+        change = Table(*CHANGE_COLUMNS, title="change beyond measurement noise (each value against its own MDC95)")
+        for row in history.change_rows():
+            change.add_row(*row)
+        out.print(change)
     console.print(history.noise_sentence(), highlight=False)
     console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name})")
     return 0

@@ -22,7 +22,6 @@ TOTAL = "total"
 FOLLOWED = (SMILE, *ITEMS, TOTAL)
 NOT_MEASURED = "not measured"
 NOT_JUDGED = "not judged"  # no MDC95 for this value
-MARKS = {"improved": " ▲", "worse": " ▼", "no change": "", NOT_JUDGED: "", NOT_MEASURED: ""}
 
 
 @dataclass(frozen=True)
@@ -91,27 +90,21 @@ class GradeFollowUp:
             changes.append(judged)
         return cls(visits, changes, mdc95, method)
 
+    def mdc_of(self, visit: VisitGrade, name: str) -> float | None:
+        """The MDC95 a visit's value is judged by: an item's for its basis, else the smile reading's or total's."""
+        return _mdc(self.mdc95, visit, name)
+
     @property
     def graded(self) -> bool:
         """Whether any visit has a smile reading or a grade item."""
         return any(v is not None for visit in self.visits for v in visit.values.values())
 
     def rows(self) -> list[tuple[str, ...]]:
-        """Per visit: date, then each FOLLOWED value, marked ▲/▼ where it changed beyond its MDC95."""
-        return [
-            (visit.date.isoformat(), *(_cell(visit.values.get(name), changes[name]) for name in FOLLOWED))
-            for visit, changes in zip(self.visits, self.changes)
-        ]
+        """Per visit: date, then each FOLLOWED value (their changes are in the history's one change table)."""
+        return [(visit.date.isoformat(), *(_cell(n, visit.values.get(n)) for n in FOLLOWED)) for visit in self.visits]
 
     def to_dict(self) -> list[dict]:
-        return [
-            {
-                "date": visit.date.isoformat(),
-                "values": visit.values,
-                "changes": {name: change.to_dict() for name, change in changes.items()},
-            }
-            for visit, changes in zip(self.visits, self.changes)
-        ]
+        return [{"date": visit.date.isoformat(), "values": visit.values} for visit in self.visits]
 
     def markdown(self) -> str:
         names = [name.replace("_", " ") for name in FOLLOWED]
@@ -122,8 +115,8 @@ class GradeFollowUp:
         lines += [
             "",
             "Smile reading: the smile photo's mouth region in units of healthy spread (higher: more asymmetric). "
-            "Items and total: 0–100 (lower: weaker). ▲ improved / ▼ worse: beyond the MDC95 since the last visit "
-            f"with the same value read alike ({limits}; {self.method}).",
+            "Items and total: 0–100 (lower: weaker). Their changes are judged in the change table above, against "
+            f"the MDC95 of real retakes ({limits}; {self.method}).",
             "",
         ]
         return "\n".join(lines)
@@ -134,18 +127,25 @@ def _change(name: str, visit: VisitGrade, earlier: VisitGrade | None, mdc95: dic
     if value is None or earlier is None:
         return GradeChange(name, None, None, NOT_MEASURED)
     difference = round(value - earlier.values[name], 2)
-    mdc = mdc95.get(visit.keys.get(name, name)) if name in ITEMS else mdc95.get(name)
-    if mdc is None:
-        word = NOT_JUDGED
-    elif abs(difference) <= mdc:
-        word = "no change"
-    else:
-        better = difference < 0 if name == SMILE else difference > 0  # a lower reading, a higher item: better
-        word = "improved" if better else "worse"
+    word = judged(difference, _mdc(mdc95, visit, name), lower_is_better=name == SMILE)  # a higher item: better
     return GradeChange(name, earlier.date, difference, word)
 
 
-def _cell(value: float | None, change: GradeChange) -> str:
+def judged(difference: float, mdc: float | None, lower_is_better: bool) -> str:
+    """``improved``, ``worse`` or ``no change`` beyond the minimal detectable change ``mdc`` (``not judged``
+    without one): the one rule of every change a history shows."""
+    if mdc is None:
+        return NOT_JUDGED
+    if abs(difference) <= mdc:
+        return "no change"
+    return "improved" if (difference < 0) == lower_is_better else "worse"
+
+
+def _mdc(mdc95: dict[str, float], visit: VisitGrade, name: str) -> float | None:
+    return mdc95.get(visit.keys.get(name, name)) if name in ITEMS else mdc95.get(name)
+
+
+def _cell(name: str, value: float | None) -> str:
     if value is None:
         return "—"
-    return (f"{value:.2f}" if change.name == SMILE else f"{value:.0f}") + MARKS[change.word]
+    return f"{value:.2f}" if name == SMILE else f"{value:.0f}"

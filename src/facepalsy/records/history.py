@@ -1,6 +1,6 @@
-"""A patient's visits over time, typed, and whether each region changed between consecutive visits by more than
-measurement noise: a difference in a region's resting score larger than its MDC95 (the reference's ``retest``,
-``face/norms.py``) reads ``worse`` (more asymmetric) or ``improved``; anything within it reads ``no change``.
+"""A patient's visits over time, typed, and what changed between them by more than measurement noise: one change
+table (``records/change_table.py``) for the regions' resting scores (judged by the reference's MDC95,
+``face/norms.py``) and the grade (judged by real retakes, ``records/grade_history.py``).
 
 ``History.to_dict`` is ``history --json``; ``rows``, ``change_rows`` and ``markdown`` are the tables the terminal,
 the HTML report and the page draw.
@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import PalsyPattern
+from facepalsy.records.change_table import COLUMNS as CHANGE_COLUMNS
+from facepalsy.records.change_table import OVERALL, ChangeRow, change_table
 from facepalsy.records.grade_history import GradeFollowUp
 
-OVERALL = "overall"
 TRACKED = (*REGIONS, OVERALL)
-NOT_MEASURED = "not measured"
-NOT_JUDGED = "not judged"  # the reference has no MDC95
 
 
 @dataclass
@@ -57,50 +56,6 @@ class Visit:
 
 
 @dataclass
-class Change:
-    """From one visit to the next: per region (and overall) the word and the difference in score."""
-
-    earlier: datetime.date
-    later: datetime.date
-    regions: dict[str, str]
-    differences: dict[str, float | None]
-
-    def to_dict(self) -> dict:
-        return {
-            "from": self.earlier.isoformat(),
-            "to": self.later.isoformat(),
-            "regions": {name: self.regions[name] for name in REGIONS},
-            "overall": self.regions[OVERALL],
-            "differences": self.differences,
-        }
-
-
-def change_word(before: float | None, after: float | None, mdc: float | None) -> str:
-    """``worse``, ``improved`` or ``no change`` beyond the minimal detectable change ``mdc``."""
-    if before is None or after is None:
-        return NOT_MEASURED
-    if mdc is None:
-        return NOT_JUDGED
-    difference = after - before
-    if abs(difference) <= mdc:
-        return "no change"
-    return "worse" if difference > 0 else "improved"
-
-
-def changes(visits: list[Visit], mdc95: dict[str, float]) -> list[Change]:
-    """Each pair of consecutive visits (by date), judged per region and overall."""
-    found = []
-    for earlier, later in zip(visits, visits[1:]):
-        words, differences = {}, {}
-        for name in TRACKED:
-            before, after = earlier.scores.get(name), later.scores.get(name)
-            words[name] = change_word(before, after, mdc95.get(name))
-            differences[name] = None if before is None or after is None else round(after - before, 4)
-        found.append(Change(earlier.date, later.date, words, differences))
-    return found
-
-
-@dataclass
 class History:
     """A patient's visits, oldest first, the changes between them and the noise and ranges they were judged by."""
 
@@ -110,17 +65,17 @@ class History:
     healthy_p99: dict[str, float]  # per region and overall: the top of the healthy band
     mdc_method: str = ""
     grades: GradeFollowUp | None = None  # the smile reading and eFACE-style grade per visit (records/grade_history.py)
-    changes: list[Change] = field(init=False)
+    changes: list[ChangeRow] = field(init=False)  # the one change table: regions and grade together
 
     def __post_init__(self) -> None:
         self.visits = sorted(self.visits, key=lambda visit: (visit.date, visit.exam_id))
-        self.changes = changes(self.visits, self.mdc95)
+        self.changes = change_table(self.visits, self.mdc95, self.grades)
 
     def to_dict(self) -> dict:
         return {
             "patient": self.patient,
             "exams": [visit.to_dict() for visit in self.visits],
-            "changes": [change.to_dict() for change in self.changes],
+            "changes": [row.to_dict() for row in self.changes],
             "mdc95": self.mdc95,
             "healthy_p99": self.healthy_p99,
             "mdc_method": self.mdc_method,
@@ -144,25 +99,22 @@ class History:
         ]
 
     def change_rows(self) -> list[tuple[str, ...]]:
-        """Per pair of consecutive visits: from → to, then each tracked score's word and difference."""
-        return [
-            (
-                f"{change.earlier.isoformat()} → {change.later.isoformat()}",
-                *(_change_cell(change, name) for name in TRACKED),
-            )
-            for change in self.changes
-        ]
+        """The one change table (``records/change_table.py``): per visit and value, against the last visit with it."""
+        return [row.cells() for row in self.changes]
 
     def noise_sentence(self) -> str:
-        if not self.mdc95:
-            return (
-                "The healthy reference in use has no minimal detectable change (built without re-measured photos): "
-                "changes are not judged."
-            )
-        limits = ", ".join(f"{name.replace('_', ' ')} {self.mdc95[name]:.2f}" for name in TRACKED if name in self.mdc95)
+        """How the change table judges: each value against its own MDC95, named in its row."""
+        regions = (
+            f"a region's resting score by the reference's MDC95 ({self.mdc_method})"
+            if self.mdc95
+            else "a region's resting score not at all (the reference in use was built without re-measured photos)"
+        )
+        grade = f"the smile reading, the grade's items and total by real retakes ({self.grades.method})"
         return (
-            f"A region changed when its resting score moved by more than its MDC95 ({limits}; units of healthy "
-            f"spread): {self.mdc_method}. Smaller differences read `no change`."
+            f"Each value changed only when it moved by more than its MDC95 (in its row): {regions}; "
+            f"{grade if self.grades else 'no grade recorded'}. Smaller differences read `no change`; a region's score "
+            "and its grade items measure the same face two ways, so one can move beyond its noise while the other "
+            "does not."
         )
 
     def markdown(self) -> str:
@@ -170,14 +122,15 @@ class History:
         lines = [f"# History of patient {self.patient}", "", f"{self.visit_count}.", ""]
         lines += ["| date | " + " | ".join(names) + " | verdict |", "|---" * (len(names) + 2) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
-        if self.changes:
-            lines += ["", "## Change between visits", "", "| visits | " + " | ".join(names) + " |"]
-            lines += ["|---" * (len(names) + 1) + "|"]
-            lines += ["| " + " | ".join(row) + " |" for row in self.change_rows()]
         lines += ["", "Scores: the rest photo's region score, in units of healthy spread; * marks a score above the "]
-        lines[-1] += "healthy 99th percentile. " + self.noise_sentence()
+        lines[-1] += "healthy 99th percentile."
         if self.grades and self.grades.graded:
             lines += ["", self.grades.markdown()]
+        if self.changes:
+            lines += ["## Change between visits", "", "| " + " | ".join(CHANGE_COLUMNS) + " |"]
+            lines += ["|---" * len(CHANGE_COLUMNS) + "|"]
+            lines += ["| " + " | ".join(row) + " |" for row in self.change_rows()]
+        lines += ["", self.noise_sentence()]
         return "\n".join(lines) + "\n"
 
 
@@ -185,8 +138,3 @@ def _score_cell(score: float | None, p99: float | None) -> str:
     if score is None:
         return "—"
     return f"{score:.2f}" + ("*" if p99 is not None and score > p99 else "")
-
-
-def _change_cell(change: Change, name: str) -> str:
-    difference = change.differences[name]
-    return change.regions[name] + ("" if difference is None else f" ({difference:+.2f})")

@@ -14,6 +14,7 @@ from facepalsy.html_report import STYLE, picture_html
 from facepalsy.plots import plot_trend
 from facepalsy.records.history import TRACKED, History
 
+GRADED_IN_TREND = {"total": "grade total (0–100)", "commissure_with_smile": "commissure with smile (0–100)"}
 CAUTION = (
     "Research software, not a medical device: the scores measure facial asymmetry against healthy photos; "
     "a clinician reads them with the patient."
@@ -40,13 +41,25 @@ class HistoryFiles:
 
 
 def draw_trend(history: History, path: Path) -> None:
+    """The regions' resting scores and, where graded, the grade's total and commissure-with-smile item per visit, each
+    with its MDC95 (the grade's per visit: an item's noise depends on the photos it was read on)."""
+    series = {name: [visit.scores.get(name) for visit in history.visits] for name in TRACKED}
+    mdc: dict = dict(history.mdc95)
+    tops = {}
+    if history.grades and history.grades.graded:
+        for name, label in GRADED_IN_TREND.items():
+            grades = history.grades.visits
+            series[label] = [grade.values.get(name) for grade in grades]
+            mdc[label] = [history.grades.mdc_of(grade, name) for grade in grades]
+            tops[label] = 105.0
     plot_trend(
         [visit.date for visit in history.visits],
-        {name: [visit.scores.get(name) for visit in history.visits] for name in TRACKED},
+        series,
         history.healthy_p99,
-        history.mdc95,
+        mdc,
         path,
-        title=f"patient {history.patient}: resting scores over {history.visit_count}",
+        title=f"patient {history.patient}: {history.visit_count}",
+        tops=tops,
     )
 
 
