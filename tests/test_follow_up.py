@@ -166,6 +166,15 @@ def test_the_exam_date_comes_from_exif_and_a_name_like_id_is_warned_about(norms,
     assert main(history) == 0
     shown = capsys.readouterr().out
     assert "1 visit" in shown and "1 visits" not in shown  # issue 52, item 12
+    # a second exam on a recorded date asks for --replace or --visit-time (issue 52, item 7)
+    again = [*flags, "--out", str(tmp_path / "again")]  # the same EXIF date
+    assert main(["exam", str(folder), *again]) == 2
+    assert "already has a visit on 2025-12-24: give --replace" in capsys.readouterr().err
+    assert main(["exam", str(folder), *again, "--replace"]) == 0
+    assert "recorded visit 1 of patient Jane Doe dated 2025-12-24" in (err := capsys.readouterr().err)
+    assert "replacing the earlier exam of that date" in err
+    assert main(["exam", str(folder), *again, "--visit-time", "16:30"]) == 0
+    assert "recorded visit 2 of patient Jane Doe dated 2025-12-24 at 16:30" in capsys.readouterr().err
     # an impossible day and a future one are refused with their own message (issue 52, item 7)
     assert main(["exam", str(folder), "--date", "2026-02-30", "--patient", "P-1"]) == 2
     assert "no such day" in capsys.readouterr().err

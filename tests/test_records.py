@@ -21,7 +21,9 @@ from record_helpers import NAMED_FILE, made_exam
 from sqlalchemy import create_engine, inspect, text
 
 from facepalsy.app.cli import main
+from facepalsy.errors import FacepalsyError
 from facepalsy.face.norms import Norms, Retest, load_norms
+from facepalsy.records import store as store_module
 from facepalsy.records.grade_history import judged
 from facepalsy.records.pseudonyms import identifying_hint
 from facepalsy.records.schema import Base
@@ -58,13 +60,64 @@ def test_a_new_database_is_migrated_from_empty_private_and_matches_the_models(tm
             from alembic.migration import MigrationContext
 
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    assert tables == {"alembic_version", "patients", "exams", "exam_regions", "exam_photos"} and version == "0001"
+    assert tables == {"alembic_version", "patients", "exams", "exam_regions", "exam_photos"} and version == "0002"
     assert differences == []  # the migrations build exactly the models' schema
     assert stat.S_IMODE(db.stat().st_mode) == 0o600 and stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     empty = tmp_path / "empty.db"
     empty.touch(mode=0o644)
     with RecordStore(empty) as store:  # an existing empty file is upgraded too (its mode is the user's own)
         assert "exams" in inspect(store.engine).get_table_names()
+
+
+def test_a_database_of_the_first_schema_is_upgraded_and_keeps_its_exams(tmp_path):
+    """Revision 0002 adds the visit time to a database made at 0001, whose visits read as before."""
+    from alembic import command
+    from alembic.config import Config
+
+    db, photo = tmp_path / "old.db", _photo(tmp_path)
+    with RecordStore(db) as store:
+        _record(store, "P-OLD", photo, day=0)
+        with store.engine.begin() as connection:  # back to the first schema, as a database made before 0002 is
+            config = Config()
+            config.set_main_option("script_location", str(store_module.MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0001")
+    with RecordStore(db) as store:
+        assert "visit_time" in {c["name"] for c in inspect(store.engine).get_columns("exams")}
+        history = store.history("P-OLD", _norms_with_mdc())
+        assert [visit.label for visit in history.visits] == [DAY.isoformat()]
+
+
+def test_one_date_is_one_visit_unless_replaced_or_told_apart_by_its_time(tmp_path):
+    """Issue 52, item 7: a second exam on a recorded date asks for --replace or --visit-time."""
+    photo = _photo(tmp_path)
+    with RecordStore(tmp_path / "records.db") as store:
+        _record(store, "P-9", photo, score=0.5)
+        with pytest.raises(FacepalsyError, match=r"already has a visit on 2026-03-01: give --replace .* --visit-time"):
+            _record(store, "P-9", photo, score=3.0)
+        assert len(store.history("P-9", _norms_with_mdc()).visits) == 1  # the refused exam left nothing behind
+        exam_id, visits, replaced = store.record("P-9", made_exam(3.0), DAY, "--date", {}, "tester", replace=True)
+        history = store.history("P-9", _norms_with_mdc())
+        assert (visits, replaced) == (1, 1) and [v.exam_id for v in history.visits] == [exam_id]
+        store.record("P-9", made_exam(0.5), DAY, "--date", {}, "tester", visit_time="16:30")
+        history = store.history("P-9", _norms_with_mdc())
+        assert [visit.label for visit in history.visits] == ["2026-03-01", "2026-03-01 16:30"]
+        assert {row.since for row in history.changes} == {"2026-03-01"}
+        with pytest.raises(FacepalsyError, match="already has a visit on 2026-03-01 at 16:30"):
+            store.record("P-9", made_exam(0.5), DAY, "--date", {}, "tester", visit_time="16:30")
+
+
+@pytest.mark.parametrize(
+    "value, message", [("4pm", "give the time as HH:MM"), ("24:10", "no such time"), ("9:05", None)]
+)
+def test_a_visit_time_is_a_time_of_day(value, message):
+    from facepalsy.records.recording import parse_visit_time
+
+    if message is None:
+        assert parse_visit_time(value) == "09:05"
+        return
+    with pytest.raises(FacepalsyError, match=message):
+        parse_visit_time(value)
 
 
 def test_forget_leaves_no_row_and_no_byte_naming_the_patient(tmp_path):
@@ -120,6 +173,7 @@ WRITER = """
 import datetime, sys
 from pathlib import Path
 from record_helpers import made_exam
+from facepalsy.records import store as store_module
 from facepalsy.records.store import RecordStore, photo_facts
 db, who, photo = sys.argv[1], sys.argv[2], {"rest": photo_facts(Path(sys.argv[3]), keep=True)}
 with RecordStore(db) as store:
@@ -148,6 +202,7 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from record_helpers import made_exam
+from facepalsy.records import store as store_module
 from facepalsy.records.store import RecordStore, photo_facts
 db, marker, photo = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 store = RecordStore(db)
@@ -259,8 +314,10 @@ def test_a_patients_first_exam_is_their_visit_1_whoever_came_before(tmp_path):
     photo = tmp_path / "rest.png"
     photo.write_bytes(b"not a real photo, only hashed")
     with RecordStore(tmp_path / "records.db") as store:
-        pending = PendingExam(made_exam(0.3), {"rest": photo_facts(photo)}, DAY, "--date")
-        visits = [record_exam(store, who, pending) for who in ("P-A", "P-A", "P-B", "P-A")]
+        visits = [
+            record_exam(store, who, PendingExam(made_exam(0.3), {"rest": photo_facts(photo)}, DAY + day, "--date"))
+            for who, day in zip(("P-A", "P-A", "P-B", "P-A"), (datetime.timedelta(days=d) for d in (0, 1, 1, 2)))
+        ]
     assert [(v.patient, v.visit) for v in visits] == [("P-A", 1), ("P-A", 2), ("P-B", 1), ("P-A", 3)]
     assert visits[2].exam_id == 3
 

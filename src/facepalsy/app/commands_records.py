@@ -36,6 +36,16 @@ def exam_record_flags(p: argparse.ArgumentParser) -> None:
         "(the real id is never stored)",
     )
     group.add_argument("--date", metavar="YYYY-MM-DD", help="the exam's date (default: the photos' EXIF or DICOM date)")
+    group.add_argument(
+        "--visit-time",
+        metavar="HH:MM",
+        help="a second visit on a date the patient already has one: its time of day tells the two apart",
+    )
+    group.add_argument(
+        "--replace",
+        action="store_true",
+        help="record this exam in place of the patient's exam of the same date (and --visit-time, if given)",
+    )
     db_flag(group)
     group.add_argument(
         "--keep-photos", action="store_true", help="store the photos' bytes in the database too (default: hashes)"
@@ -70,9 +80,9 @@ def record_after_exam(args: argparse.Namespace, exam, names: dict[str, str] | No
 
     sources = exam_sources(Path(args.path), names)
     patient = args.patient or patient_from_dicom(sources, read_pseudonym_map(args.pseudonyms))
-    pending = pending_exam(exam, sources, args.date, args.keep_photos, args.run)
+    pending = pending_exam(exam, sources, args.date, args.keep_photos, args.run, args.visit_time)
     with RecordStore(args.db) as store:
-        recorded = record_exam(store, patient, pending, recorded_by_default())
+        recorded = record_exam(store, patient, pending, recorded_by_default(), replace=args.replace)
     if recorded.warning:
         console.print(
             f"[yellow]warning:[/] patient id {recorded.patient!r}: {recorded.warning}; ids must be pseudonyms "
@@ -84,14 +94,23 @@ def record_after_exam(args: argparse.Namespace, exam, names: dict[str, str] | No
 
 def check_record_flags(args: argparse.Namespace) -> None:
     """Refuse recording flags without a patient before the exam runs, so nothing is measured in vain."""
-    if (args.date or args.keep_photos or args.db) and not (args.patient or args.pseudonyms):
-        raise FacepalsyError("--date, --db and --keep-photos record the exam: give --patient ID (or --pseudonyms)")
+    if (args.date or args.keep_photos or args.db or args.visit_time or args.replace) and not (
+        args.patient or args.pseudonyms
+    ):
+        raise FacepalsyError(
+            "--date, --visit-time, --replace, --db and --keep-photos record the exam: give --patient ID "
+            "(or --pseudonyms)"
+        )
     if args.patient and args.pseudonyms:
         raise FacepalsyError("give --patient or --pseudonyms, not both")
     if args.date:
         from facepalsy.records.recording import parse_date
 
         parse_date(args.date)
+    if args.visit_time:
+        from facepalsy.records.recording import parse_visit_time
+
+        parse_visit_time(args.visit_time)
 
 
 def cmd_history(args: argparse.Namespace) -> int:

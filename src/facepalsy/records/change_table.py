@@ -10,7 +10,6 @@ difference and the MDC95 it was judged by: a clinician sees which measure moved 
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,7 +37,7 @@ COLUMNS = ("visits", "area", "value", "before → after", "difference", "MDC95",
 class Scored(Protocol):
     """What the table needs of a visit (``records.history.Visit``)."""
 
-    date: datetime.date
+    label: str
     scores: dict[str, float | None]
 
 
@@ -46,8 +45,8 @@ class Scored(Protocol):
 class ChangeRow:
     """One value at one visit against the last earlier visit that has it (read alike)."""
 
-    since: datetime.date  # the visit compared with
-    date: datetime.date  # this visit
+    since: str  # the visit compared with, as labelled (its date, and its time where it has one)
+    date: str  # this visit
     name: str  # a region (brow … overall), the smile reading, a grade item or the total
     before: float
     after: float
@@ -68,7 +67,7 @@ class ChangeRow:
         digits = 0 if self.scale == GRADE_SCALE else 2
         mdc = "—" if self.mdc95 is None else f"{self.mdc95:.{digits}f}"
         return (
-            f"{self.since.isoformat()} → {self.date.isoformat()}",
+            f"{self.since} → {self.date}",
             self.area,
             self.name.replace("_", " "),
             f"{self.before:.{digits}f} → {self.after:.{digits}f}",
@@ -79,8 +78,8 @@ class ChangeRow:
 
     def to_dict(self) -> dict:
         return {
-            "from": self.since.isoformat(),
-            "to": self.date.isoformat(),
+            "from": self.since,
+            "to": self.date,
             "area": self.area,
             "value": self.name,
             "before": round(self.before, 4),
@@ -105,7 +104,7 @@ def change_table(visits: list[Scored], mdc95: dict[str, float], grades: GradeFol
                 continue
             before = earlier.scores[name]
             word = judged(after - before, mdc95.get(name), lower_is_better=True)
-            rows.append(ChangeRow(earlier.date, visit.date, name, before, after, mdc95.get(name), word, REGION_SCALE))
+            rows.append(ChangeRow(earlier.label, visit.label, name, before, after, mdc95.get(name), word, REGION_SCALE))
     for visit, changes in zip(grades.visits if grades else [], grades.changes if grades else []):
         for name, change in changes.items():
             if change.since is None or change.difference is None:
@@ -114,5 +113,5 @@ def change_table(visits: list[Scored], mdc95: dict[str, float], grades: GradeFol
             scale = SMILE_SCALE if name == SMILE else GRADE_SCALE
             mdc = grades.mdc_of(visit, name)
             before = after - change.difference
-            rows.append(ChangeRow(change.since, visit.date, name, before, after, mdc, change.word, scale))
+            rows.append(ChangeRow(change.since, visit.label, name, before, after, mdc, change.word, scale))
     return sorted(rows, key=lambda row: (row.date, row.since, ORDER.index(row.name)))

@@ -31,9 +31,14 @@ class VisitGrade:
     date: datetime.date
     values: dict[str, float | None]  # per FOLLOWED name
     keys: dict[str, str]  # per measured item, its retest key (the item and its basis); for the total, the items
+    time: str | None = None  # HH:MM, for a second visit on one date
+
+    @property
+    def label(self) -> str:
+        return visit_label(self.date, self.time)
 
     @classmethod
-    def from_document(cls, date: datetime.date, document: dict) -> VisitGrade:
+    def from_document(cls, date: datetime.date, document: dict, time: str | None = None) -> VisitGrade:
         """From ``exam.json`` as the record store keeps it (exams recorded before the grade have none)."""
         mouth = ((document.get("readings") or {}).get("smile") or {}).get("regions", {}).get("mouth")
         grade = document.get("grade") or {}
@@ -46,7 +51,7 @@ class VisitGrade:
             if values[name] is not None:
                 keys[name] = retest_key(name, item.get("basis", ""))
         keys[TOTAL] = ",".join(sorted(keys[n] for n in ITEMS if n in keys))
-        return cls(date, values, keys)
+        return cls(date, values, keys, time)
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,9 @@ class GradeChange:
     """One value at one visit against the last earlier visit that has it alike."""
 
     name: str
-    since: datetime.date | None  # the visit compared with (None: the first, or nothing alike before)
+    since: str | None  # the visit compared with, as labelled (None: the first, or nothing alike before)
     difference: float | None
     word: str
-
-    def to_dict(self) -> dict:
-        since = self.since.isoformat() if self.since else None
-        return {"since": since, "difference": self.difference, "word": self.word}
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,10 @@ class GradeFollowUp:
 
     def rows(self) -> list[tuple[str, ...]]:
         """Per visit: date, then each FOLLOWED value (their changes are in the history's one change table)."""
-        return [(visit.date.isoformat(), *(_cell(n, visit.values.get(n)) for n in FOLLOWED)) for visit in self.visits]
+        return [(visit.label, *(_cell(n, visit.values.get(n)) for n in FOLLOWED)) for visit in self.visits]
 
     def to_dict(self) -> list[dict]:
-        return [{"date": visit.date.isoformat(), "values": visit.values} for visit in self.visits]
+        return [{"date": visit.date.isoformat(), "time": visit.time, "values": visit.values} for visit in self.visits]
 
     def markdown(self) -> str:
         names = [name.replace("_", " ") for name in FOLLOWED]
@@ -128,7 +129,7 @@ def _change(name: str, visit: VisitGrade, earlier: VisitGrade | None, mdc95: dic
         return GradeChange(name, None, None, NOT_MEASURED)
     difference = round(value - earlier.values[name], 2)
     word = judged(difference, _mdc(mdc95, visit, name), lower_is_better=name == SMILE)  # a higher item: better
-    return GradeChange(name, earlier.date, difference, word)
+    return GradeChange(name, earlier.label, difference, word)
 
 
 def judged(difference: float, mdc: float | None, lower_is_better: bool) -> str:
@@ -139,6 +140,11 @@ def judged(difference: float, mdc: float | None, lower_is_better: bool) -> str:
     if abs(difference) <= mdc:
         return "no change"
     return "improved" if (difference < 0) == lower_is_better else "worse"
+
+
+def visit_label(date: datetime.date, time: str | None) -> str:
+    """A visit's name in every table: "2026-03-10", or "2026-03-10 14:30" for one of two visits that day."""
+    return date.isoformat() + (f" {time}" if time else "")
 
 
 def _mdc(mdc95: dict[str, float], visit: VisitGrade, name: str) -> float | None:

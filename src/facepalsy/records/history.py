@@ -15,7 +15,7 @@ from facepalsy.face.norms import REGIONS
 from facepalsy.face.pattern import PalsyPattern
 from facepalsy.records.change_table import COLUMNS as CHANGE_COLUMNS
 from facepalsy.records.change_table import OVERALL, ChangeRow, change_table
-from facepalsy.records.grade_history import GradeFollowUp
+from facepalsy.records.grade_history import GradeFollowUp, visit_label
 
 TRACKED = (*REGIONS, OVERALL)
 
@@ -36,11 +36,18 @@ class Visit:
     facepalsy_version: str
     run: str | None = None
     photos: dict[str, str] = field(default_factory=dict)  # expression: SHA-256
+    time: str | None = None  # HH:MM, for a second visit on one date
+
+    @property
+    def label(self) -> str:
+        """The visit as every table names it: its date, and its time where it has one."""
+        return visit_label(self.date, self.time)
 
     def to_dict(self) -> dict:
         return {
             "exam_id": self.exam_id,
             "date": self.date.isoformat(),
+            "time": self.time,
             "date_source": self.date_source,
             "recorded_by": self.recorded_by,
             "regions": {name: self.scores.get(name) for name in REGIONS},
@@ -68,7 +75,7 @@ class History:
     changes: list[ChangeRow] = field(init=False)  # the one change table: regions and grade together
 
     def __post_init__(self) -> None:
-        self.visits = sorted(self.visits, key=lambda visit: (visit.date, visit.exam_id))
+        self.visits = sorted(self.visits, key=lambda visit: (visit.date, visit.time or "", visit.exam_id))
         self.changes = change_table(self.visits, self.mdc95, self.grades)
 
     def to_dict(self) -> dict:
@@ -91,7 +98,7 @@ class History:
         """Per visit: date, each tracked score (``*`` outside the healthy range), the verdict."""
         return [
             (
-                visit.date.isoformat(),
+                visit.label,
                 *(_score_cell(visit.scores.get(name), self.healthy_p99.get(name)) for name in TRACKED),
                 visit.verdict,
             )

@@ -33,11 +33,15 @@ class Recorded:
     date_source: str
     where: str
     warning: str | None  # the id looks like a name or a date of birth
+    time: str | None = None  # HH:MM, for a second visit on one date
+    replaced: int = 0  # earlier exams of that date (and time) this one replaced
 
     def sentence(self) -> str:
+        at = f" at {self.time}" if self.time else ""
+        instead = f", replacing the earlier exam of that {'time' if self.time else 'date'}" if self.replaced else ""
         return (
-            f"recorded visit {self.visit} of patient {self.patient} dated {self.date.isoformat()} "
-            f"({self.date_source}) in {self.where} (exam id {self.exam_id})"
+            f"recorded visit {self.visit} of patient {self.patient} dated {self.date.isoformat()}{at} "
+            f"({self.date_source}) in {self.where} (exam id {self.exam_id}){instead}"
         )
 
 
@@ -59,6 +63,17 @@ def parse_date(value: str) -> datetime.date:
     if day > datetime.date.today():
         raise FacepalsyError(f"date {value!r}: in the future (today is {datetime.date.today().isoformat()})")
     return day
+
+
+def parse_visit_time(value: str) -> str:
+    """A visit's time of day, HH:MM on a 24-hour clock, for a second visit on one date."""
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+    if not found:
+        raise FacepalsyError(f"visit time {value!r}: give the time as HH:MM (24-hour clock)")
+    hours, minutes = int(found[1]), int(found[2])
+    if hours > 23 or minutes > 59:
+        raise FacepalsyError(f"visit time {value!r}: no such time of day")
+    return f"{hours:02d}:{minutes:02d}"
 
 
 def exam_date(sources: dict[str, Path], given: str | None) -> tuple[datetime.date, str]:
@@ -94,15 +109,22 @@ class PendingExam:
     date: datetime.date
     date_source: str
     run: str | None = None
+    time: str | None = None  # HH:MM: a second visit on one date
 
 
 def pending_exam(
-    exam: Exam, sources: dict[str, Path], date: str | None = None, keep_photos: bool = False, run: str | None = None
+    exam: Exam,
+    sources: dict[str, Path],
+    date: str | None = None,
+    keep_photos: bool = False,
+    run: str | None = None,
+    time: str | None = None,
 ) -> PendingExam:
     """Only the sources the exam measured (a photo without a usable face is not kept)."""
     measured = {e: p for e, p in sources.items() if e in exam.expressions or exam.kind == "video"}
     when, source = exam_date(measured, date)
-    return PendingExam(exam, {e: photo_facts(p, keep_photos) for e, p in measured.items()}, when, source, run)
+    photos = {e: photo_facts(p, keep_photos) for e, p in measured.items()}
+    return PendingExam(exam, photos, when, source, run, parse_visit_time(time) if time else None)
 
 
 def live_pending(exam: Exam, frames: list[tuple[str, bytes]], keep_photos: bool = False) -> PendingExam:
@@ -114,11 +136,21 @@ def live_pending(exam: Exam, frames: list[tuple[str, bytes]], keep_photos: bool 
     return PendingExam(exam, photos, datetime.date.today(), LIVE)
 
 
-def record_exam(store: RecordStore, patient: str, pending: PendingExam, recorded_by: str | None = None) -> Recorded:
-    """Store the exam for ``patient``; the id is checked, and a warning says if it looks like a name or a birth date."""
-    exam_id, visit = store.record(
-        patient, pending.exam, pending.date, pending.date_source, pending.photos, recorded_by, pending.run
+def record_exam(
+    store: RecordStore, patient: str, pending: PendingExam, recorded_by: str | None = None, replace: bool = False
+) -> Recorded:
+    """Store the exam for ``patient``; the id is checked, and a warning says if it looks like a name or a birth date.
+    ``replace``: the patient's exam of the same date (and time) goes (``RecordStore.record``)."""
+    exam_id, visit, replaced = store.record(
+        patient,
+        pending.exam,
+        pending.date,
+        pending.date_source,
+        pending.photos,
+        recorded_by,
+        pending.run,
+        visit_time=pending.time,
+        replace=replace,
     )
-    return Recorded(
-        exam_id, visit, patient.strip(), pending.date, pending.date_source, store.where, identifying_hint(patient)
-    )
+    date, source, hint = pending.date, pending.date_source, identifying_hint(patient)
+    return Recorded(exam_id, visit, patient.strip(), date, source, store.where, hint, pending.time, replaced)

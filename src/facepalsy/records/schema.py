@@ -35,6 +35,7 @@ class ExamRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     exam_date: Mapped[datetime.date] = mapped_column(Date)
+    visit_time: Mapped[str | None] = mapped_column(String(5))  # HH:MM: a second visit on one date (revision 0002)
     date_source: Mapped[str] = mapped_column(String(40))  # "--date", "EXIF DateTimeOriginal", "DICOM header", "today"
     recorded_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     recorded_by: Mapped[str | None] = mapped_column(String(128))  # the page's login; the OS user on the CLI

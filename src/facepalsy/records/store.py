@@ -163,12 +163,19 @@ class RecordStore:
         photos: dict[str, PhotoFacts],
         recorded_by: str | None = None,
         run: str | None = None,
-    ) -> tuple[int, int]:
-        """Store one exam of ``patient`` (created on first use) in one transaction; return the exam's id and the
-        patient's visit number (their exams so far, this one included), counted in the same transaction."""
+        visit_time: str | None = None,
+        replace: bool = False,
+    ) -> tuple[int, int, int]:
+        """Store one exam of ``patient`` (created on first use) in one transaction; return the exam's id, the
+        patient's visit number (their exams so far, this one included) and how many exams it replaced.
+
+        One date is one visit: an exam on a date the patient already has a visit on is refused, unless ``replace``
+        (the earlier exam of that date, at that ``visit_time`` if given, is deleted in the same transaction) or a
+        ``visit_time`` (HH:MM) that no exam of that date has tells the two apart."""
         patient = check_patient_id(patient)
         row = ExamRow(
             exam_date=exam_date,
+            visit_time=visit_time,
             date_source=date_source,
             recorded_at=datetime.datetime.now(datetime.timezone.utc),
             recorded_by=recorded_by,
@@ -204,11 +211,20 @@ class RecordStore:
             if found is None:
                 found = Patient(pseudonym=patient, created=row.recorded_at)
                 session.add(found)
+            same = [r for r in found.exams if r.exam_date == exam_date and visit_time in (None, r.visit_time)]
+            if same and not replace:
+                at = f" at {visit_time}" if visit_time else ""
+                raise FacepalsyError(
+                    f"patient {patient!r} already has a visit on {exam_date.isoformat()}{at}: give --replace to "
+                    "record this exam in its place, or --visit-time HH:MM to record a second visit that day"
+                )
+            for earlier in same:
+                session.delete(earlier)
             session.add(row)
             row.patient = found
             session.flush()
             visits = session.scalar(select(func.count()).select_from(ExamRow).where(ExamRow.patient_id == found.id))
-            return row.id, int(visits)
+            return row.id, int(visits), len(same)
 
     def patients(self) -> list[str]:
         with Session(self.engine) as session:
@@ -228,9 +244,9 @@ class RecordStore:
     def history(self, patient: str, norms: Norms) -> History:
         """The patient's visits, judged against the MDC95 and healthy ranges of ``norms``."""
         with Session(self.engine) as session:
-            rows = sorted(self._patient(session, check_patient_id(patient)).exams, key=lambda r: (r.exam_date, r.id))
+            rows = sorted(self._patient(session, check_patient_id(patient)).exams, key=visit_order)
             visits = [_visit(row) for row in rows]
-            graded = [VisitGrade.from_document(row.exam_date, row.document or {}) for row in rows]
+            graded = [VisitGrade.from_document(row.exam_date, row.document or {}, row.visit_time) for row in rows]
         ranges = norms.rest
         p99 = {name: ranges.regions[name].p99 for name in REGIONS}
         if ranges.overall is not None:
@@ -274,7 +290,7 @@ class RecordStore:
                 count = len(found.exams)
                 session.delete(found)
             else:
-                ordered = sorted(found.exams, key=lambda r: (r.exam_date, r.id))
+                ordered = sorted(found.exams, key=visit_order)
                 if not 1 <= visit <= len(ordered):
                     raise FacepalsyError(
                         f"patient {patient!r} has visits 1 to {len(ordered)}; there is no visit {visit}"
@@ -292,6 +308,11 @@ class RecordStore:
                 connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 connection.close()
+
+
+def visit_order(row: ExamRow) -> tuple:
+    """Visits as ``history`` numbers them: by date, then time of day (none first), then as recorded."""
+    return row.exam_date, row.visit_time or "", row.id
 
 
 def overall_rest_score(exam: Exam) -> float | None:
@@ -323,6 +344,7 @@ def _visit(row: ExamRow) -> Visit:
     return Visit(
         exam_id=row.id,
         date=row.exam_date,
+        time=row.visit_time,
         date_source=row.date_source,
         recorded_by=row.recorded_by,
         scores=scores,
