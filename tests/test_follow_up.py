@@ -73,6 +73,18 @@ def test_three_visits_same_photo_no_change_then_a_pulled_down_mouth_corner_reads
     assert page.count("Change between visits") == 1 and "worse" in page and "commissure at rest" in page
     assert "▲" not in page.split("Change between visits")[0] and "▼" not in page.split("Change between visits")[0]
     assert (out / "trend.png").stat().st_size > 10_000
+    from openpyxl import load_workbook  # the clinic's workbook: one row per visit under a frozen header
+
+    sheet = load_workbook(out / "history.xlsx")["visits"]
+    rows = list(sheet.values)
+    start = next(i for i, row in enumerate(rows) if row[0] == "Date")
+    assert rows[0][0] == "facepalsy history of patient P-0007" and sheet.freeze_panes == f"B{start + 2}"
+    assert [row[0] for row in rows[start + 1 :]] == ["2026-01-10", "2026-02-10", "2026-03-10"]
+    header = list(rows[start])
+    assert "Oral commissure at rest (0–100)" in header and "Mouth (rest)" in header
+    column = header.index("Grade total (0–100)")
+    totals = [round(g["values"]["total"], 1) for g in history["grades"]]
+    assert [row[column] for row in rows[start + 1 :]] == totals and None not in totals
 
     assert main(["history", "P-0007", "--db", str(db), "--norms", str(norms), "--out", str(out)]) == 0
     table = capsys.readouterr().out

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facepalsy.face.grade import ITEMS, SMILE_ALONE, grade
+from facepalsy.face.grade import ITEMS, SMILE_ALONE, TITLES, grade
 from facepalsy.face.millimetres import (
     INTEROCULAR_MM,
     IRIS,
@@ -241,19 +241,50 @@ def test_grade_command_json_csv_and_xlsx_hold_the_same_numbers(drawn_exam, tmp_p
         assert main(["grade", str(drawn_exam), "--out", str(out)]) == 0
         if suffix == "csv":
             frame = pd.read_csv(out)
+            photos = frame[frame["Photo"].notna()].set_index("Expression")
+            items = frame[frame["Item"].notna()].set_index("Item")
+            score, total = "Score", "total"
         else:
-            rows = list(load_workbook(out).active.values)
-            frame = pd.DataFrame(rows[1:], columns=rows[0])
-        photos = frame[frame["Photo"].notna()].set_index("Expression")
+            book = load_workbook(out)
+            rows = list(book["measures (mm)"].values)
+            photos = pd.DataFrame(rows[1:], columns=rows[0]).set_index("Expression")
+            rows = list(book["grade"].values)
+            start = next(i for i, row in enumerate(rows) if row[0] == "Item")
+            items = pd.DataFrame(rows[start + 1 :], columns=rows[start]).set_index("Item")
+            score, total = "Score (0–100)", "Total"
         assert set(photos.index) == {"rest", "smile", "brow_raise"} and photos.loc["rest", "Photo"] == "rest.png"
         rest = document["photos"]["rest"]
         assert photos.loc["rest", "Brow height Right (mm)"] == pytest.approx(rest["right"]["brow_height"], abs=0.01)
-        items = frame[frame["Item"].notna()].set_index("Item")
         for name, item in document["items"].items():
             expected = item["score"]
-            got = items.loc[name, "Score"]
+            got = items.loc[name if suffix == "csv" else TITLES[name], score]
             assert (pd.isna(got) and expected is None) or got == pytest.approx(expected), name
-        assert items.loc["total", "Score"] == pytest.approx(document["total"])
+        assert items.loc[total, score] == pytest.approx(document["total"])
+
+
+def test_the_grade_workbook_is_one_a_clinic_can_read(drawn_exam, tmp_path):
+    """Issue 52, item 9: a header block, clinical names, units, widths, a frozen header, the side as graded."""
+    from openpyxl import load_workbook
+
+    from facepalsy.app.cli import main
+
+    out = tmp_path / "grade.xlsx"
+    assert main(["grade", str(drawn_exam), "--out", str(out)]) == 0
+    sheet = load_workbook(out)["grade"]
+    rows = list(sheet.values)
+    block = {row[0]: row[1] for row in rows[:7] if row and row[0]}
+    assert block["Exam"] == drawn_exam.name and block["Exam date"] == "not in the photos"
+    assert block["Items graded"].startswith("6 of 9 (missing: ") and "eye closure full" in block["Items graded"]
+    assert block["Affected side"].startswith("none read") and "iris diameter of 11.77 mm" in block["Scale"]
+    assert any(row[0] and row[0].startswith("Research use only") for row in rows[:8])
+    start = next(i for i, row in enumerate(rows) if row[0] == "Item")
+    assert start < 9 and sheet.freeze_panes == f"B{start + 2}"  # the items start near the top, under a frozen header
+    assert rows[start][:5] == ("Item", "Score (0–100)", "Healthy side", "Affected side", "Unit")
+    names = [row[0] for row in rows[start + 1 : start + 10]]
+    assert names == list(TITLES.values()) and "brow_at_rest" not in str(rows)
+    assert sheet.column_dimensions["A"].width >= 25 and sheet.column_dimensions["G"].width >= 40
+    missing = rows[start + 1 + list(TITLES).index("full_eye_closure")]
+    assert missing[1] is None and "no eye_closure_full photo" in missing[6]
 
 
 def test_grade_and_exam_print_their_tables_on_stdout(drawn_exam, tmp_path, capsys):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import markdown_it
 
+# The line every report, export and workbook of a person's measures carries
+RESEARCH_USE = "Research use only; not a diagnostic device. A clinician reads these numbers with the patient."
 STYLE = (
     "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}</style>"

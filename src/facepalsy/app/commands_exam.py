@@ -111,7 +111,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from facepalsy.data.exam_names import read_name_map
     from facepalsy.face.norms import load_norms
     from facepalsy.workflows.exam import measure_exam
-    from facepalsy.workflows.grade_export import SUFFIXES, write_grade
+    from facepalsy.workflows.grade_export import SUFFIXES, ExamFacts, write_grade
 
     _check_iris(args.iris_mm)
     if args.out and Path(args.out).suffix.lower() not in SUFFIXES:
@@ -120,12 +120,24 @@ def cmd_grade(args: argparse.Namespace) -> int:
     exam, _, _ = measure_exam(args.path, load_norms(args.norms), names, args.fps, iris_mm=args.iris_mm)
     if args.out:
         sources = {e: Path(s).name if exam.kind == "photos" else s for e, s in exam.expressions.items()}
-        console.print(f"written: [bold]{write_grade(exam.grade, args.out, sources)}[/]")
+        facts = ExamFacts(Path(args.path).name, _taken(exam))
+        console.print(f"written: [bold]{write_grade(exam.grade, args.out, sources, facts)}[/]")
     if args.json:
         print(json.dumps(exam.grade.to_dict()))
         return 0
     _print_grade(exam.grade, f"grade: {args.path}")
     return 0
+
+
+def _taken(exam) -> str:
+    """When an exam's photos were taken, as its rest photo (else its first) says: for the export's header block."""
+    from facepalsy.data.images import photo_date
+
+    if exam.kind != "photos":
+        return "not known (a video)"
+    ordered = sorted(exam.expressions.items(), key=lambda item: item[0] != "rest")
+    found = next((d for d in (photo_date(Path(source)) for _, source in ordered) if d), None)
+    return f"{found[0].isoformat()} ({found[1]})" if found else "not in the photos"
 
 
 def _print_grade(grade, title: str) -> None:

@@ -144,7 +144,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             change.add_row(*row)
         out.print(change)
     console.print(history.noise_sentence(), highlight=False)
-    console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name})")
+    console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name}; visits: {files.spreadsheet.name})")
     return 0
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from facepalsy.face.grade import Grade
 from facepalsy.face.pattern import MOVEMENT_WEAK, PalsyPattern
 from facepalsy.face.reading import HealthyRangeReading, RegionReading, side_words
+from facepalsy.html_report import RESEARCH_USE
 
 COLUMNS = (
     "region",
@@ -243,5 +244,5 @@ class Exam:
             lines += [self.grade.markdown()]
         if pictures:
             lines += [f"![{title}]({name})" for title, name in self.pictures.items()] + [""]
-        lines += ["Research use only; not a diagnostic device.", ""]
+        lines += [RESEARCH_USE, ""]
         return "\n".join(lines)

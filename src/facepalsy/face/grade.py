@@ -60,6 +60,18 @@ ITEMS = {
     "lower_lip": ("dynamic", ("rest", "lip_depression"), "lower_lip_height", "mm"),
     "ocular_synkinesis": ("synkinesis", ("rest", ("smile", "pucker")), "palpebral_fissure", "%"),
 }
+# Each item as a facial-nerve clinic names it (eFACE's wording), for every table a person reads
+TITLES = {
+    "brow_at_rest": "Brow at rest",
+    "palpebral_fissure_at_rest": "Palpebral fissure at rest",
+    "commissure_at_rest": "Oral commissure at rest",
+    "brow_elevation": "Brow elevation",
+    "gentle_eye_closure": "Gentle eye closure",
+    "full_eye_closure": "Full eye closure",
+    "commissure_with_smile": "Oral commissure with smile",
+    "lower_lip": "Lower lip movement",
+    "ocular_synkinesis": "Ocular synkinesis",
+}
 SMILE_ALONE = "smile photo alone"  # commissure with smile without a rest photo: smile angles, not movement
 NOT_MEASURABLE = (
     "nasolabial fold depth at rest",
@@ -179,7 +191,7 @@ class Grade:
         table = []
         for name, item in self.items.items():
             score = "missing" if item.score is None else f"{item.score:.0f}"
-            table.append((name.replace("_", " "), score, _value(item.healthy), _value(item.affected), item.unit))
+            table.append((TITLES[name], score, _value(item.healthy), _value(item.affected), item.unit))
         for kind in KINDS:
             value = self.subscore(kind)
             table.append((f"{kind} subscore", "—" if value is None else f"{value:.0f}", "", "", ""))

@@ -9,12 +9,21 @@ from pathlib import Path
 
 import markdown_it
 
-from facepalsy.files import atomic_write_csv, atomic_write_json, atomic_write_text
-from facepalsy.html_report import STYLE, picture_html
+from facepalsy.face.grade import ITEMS, TITLES
+from facepalsy.files import atomic_write, atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.html_report import RESEARCH_USE, STYLE, picture_html
 from facepalsy.plots import plot_trend
+from facepalsy.records.grade_history import SMILE, TOTAL
 from facepalsy.records.history import TRACKED, History
 
 GRADED_IN_TREND = {"total": "grade total (0–100)", "commissure_with_smile": "commissure with smile (0–100)"}
+REGION_TITLES = {
+    "brow": "Brow (rest)",
+    "eye": "Eye (rest)",
+    "mid_face": "Mid-face (rest)",
+    "mouth": "Mouth (rest)",
+    "overall": "Overall (rest)",
+}
 CAUTION = (
     "Research software, not a medical device: the scores measure facial asymmetry against healthy photos; "
     "a clinician reads them with the patient."
@@ -38,6 +47,10 @@ class HistoryFiles:
     @property
     def document(self) -> Path:
         return self.folder / "history.json"
+
+    @property
+    def spreadsheet(self) -> Path:
+        return self.folder / "history.xlsx"
 
 
 def draw_trend(history: History, path: Path) -> None:
@@ -77,7 +90,70 @@ def write_history(history: History, folder: Path) -> HistoryFiles:
         private=True,
     )
     atomic_write_json(files.document, history.to_dict(), private=True)
+    atomic_write(files.spreadsheet, lambda tmp: write_visits_sheet(history, tmp), private=True)
     return files
+
+
+def visit_rows(history: History) -> tuple[list[list], int]:
+    """The clinic's sheet of a history: a header block, then one row per visit (the regions' resting scores, the
+    smile reading, every grade item by its clinical name, the total); and the row of the visits' header (1-based)."""
+    block = [
+        [f"facepalsy history of patient {history.patient}"],
+        ["Visits", history.visit_count],
+        [
+            "Scales",
+            "regions and smile reading: units of healthy spread (higher: more asymmetric); grade: 0–100 points "
+            "(lower: weaker); changes beyond measurement noise are in history.html",
+        ],
+        [RESEARCH_USE],
+        [],
+    ]
+    header = ["Date", "Verdict", "Pattern", "Side", *(REGION_TITLES[n] for n in TRACKED), "Smile reading"]
+    header += [*(f"{TITLES[n]} (0–100)" for n in ITEMS), "Grade total (0–100)", "Items graded"]
+    grades = history.grades.visits if history.grades else [None] * len(history.visits)
+    rows: list[list] = [*block, header]
+    for visit, graded in zip(history.visits, grades):
+        values = graded.values if graded else {}
+        pattern = visit.palsy_pattern
+        rows.append(
+            [
+                visit.label,
+                visit.verdict,
+                pattern.pattern if pattern else None,
+                visit.more_affected_side,
+                *(_rounded(visit.scores.get(name)) for name in TRACKED),
+                _rounded(values.get(SMILE)),
+                *(_rounded(values.get(name), 1) for name in ITEMS),
+                _rounded(values.get(TOTAL), 1),
+                f"{sum(values.get(name) is not None for name in ITEMS)} of {len(ITEMS)}",
+            ]
+        )
+    return rows, len(block) + 1
+
+
+def write_visits_sheet(history: History, path: Path) -> None:
+    """``history.xlsx``: one row per visit under a frozen header, with widths a person can read."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "visits"
+    rows, header_row = visit_rows(history)
+    for row in rows:
+        sheet.append(row)
+    sheet["A1"].font = Font(bold=True, size=13)
+    for cell in sheet[header_row]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.column_dimensions[cell.column_letter].width = 12 if cell.column > 4 else 16
+    sheet.column_dimensions["B"].width = 48
+    sheet.freeze_panes = f"B{header_row + 1}"
+    book.save(path)
+
+
+def _rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 EXPORT_COLUMNS = (

@@ -1,26 +1,42 @@
-"""``grade --out grade.csv|grade.xlsx``: the grade's mm measures per photo and its items, for a spreadsheet.
+"""``grade --out grade.csv|grade.xlsx``: the grade's items and its mm measures per photo, for a spreadsheet.
 
-The layout follows Emotrics' export: one row per photo with, for each measure, the patient's right and left, their
-difference and the other side as a % of the healthier; then one row per eFACE-style item, the subscores and the
-total, in the same table (the item columns empty on photo rows and the measure columns empty on item rows), so that
-``pandas.read_csv`` and a spreadsheet read one table. The numbers are the grade's own (``Grade.to_dict``), rounded
-alike. XLSX through openpyxl.
+Two readers, two layouts of the same numbers (the grade's own, ``Grade.to_dict``, rounded alike):
+
+- **CSV** for a program: one table that ``pandas.read_csv`` reads, in Emotrics' layout: a row per photo (each
+  measure's right, left, difference and the other side as a % of the healthier), then a row per eFACE-style item,
+  the subscores and the total (the item columns empty on photo rows and the measure columns on item rows);
+- **XLSX** for a clinic (openpyxl): on the first sheet a header block (the exam, its date, how many items were
+  graded, the affected side and how it was chosen, the iris the mm assume, the research-use line), then the items
+  by their clinical names with their scores, values, units and notes under a frozen header; the mm measures per
+  photo on a second sheet.
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.face.grade import KINDS, Grade
+from facepalsy.face.grade import ITEMS, KINDS, LABEL, TITLES, Grade
 from facepalsy.face.millimetres import LABELS, MEASURES, OTHER_SIDE
 from facepalsy.files import atomic_write
+from facepalsy.html_report import RESEARCH_USE
 
 SUFFIXES = (".csv", ".xlsx")
 PHOTO_COLUMNS = ("Photo", "Expression", "Scale", "mm per inter-ocular distance")
 PARTS = ("Right", "Left", "Difference", "Percent")
-ITEM_COLUMNS = ("Item", "Kind", "Score", "Healthy side", "Affected side", "Unit", "Affected", "Basis")
+ITEM_COLUMNS = ("Item", "Kind", "Score", "Healthy side value", "Affected side value", "Unit", "Basis")
+CLINIC_COLUMNS = ("Item", "Score (0–100)", "Healthy side", "Affected side", "Unit", "Read on", "Note")
+CLINIC_WIDTHS = (30, 14, 13, 13, 7, 28, 70)
+
+
+@dataclass(frozen=True)
+class ExamFacts:
+    """What the header block of a clinic's sheet says about the exam beyond its grade."""
+
+    exam: str  # the exam's name (its folder or video)
+    date: str  # when its photos were taken, with where that was read, or why it is not known
 
 
 def header() -> list[str]:
@@ -30,34 +46,71 @@ def header() -> list[str]:
     return [*PHOTO_COLUMNS, *measures, *ITEM_COLUMNS]
 
 
-def table(grade: Grade, sources: dict[str, str] | None = None) -> list[list]:
-    """The header and every row: photos (``sources``: expression → file name), items, subscores, total."""
-    width = len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)
-    rows: list[list] = [header()]
+def photo_rows(grade: Grade, sources: dict[str, str] | None = None) -> list[list]:
+    """Per photo: file, expression, scale, mm per inter-ocular distance and each measure's right, left, difference,
+    percent."""
     healthy = OTHER_SIDE.get(grade.affected_side)
+    rows = []
     for expression, photo in grade.photos.items():
         cells: list = [(sources or {}).get(expression, expression), expression, photo.scale, _round(photo.mm_per_unit)]
         for name in MEASURES:
             percent = photo.percent(name, healthy)
             cells += [_round(photo.right[name]), _round(photo.left[name]), _round(photo.difference(name))]
             cells.append(None if percent is None else _round(percent))
-        rows.append(cells + [None] * len(ITEM_COLUMNS))
-    document = grade.to_dict()
-    for name, item in document["items"].items():
-        cells = [name, item["kind"], item["score"], item["healthy"], item["affected"], item["unit"]]
-        rows.append([None] * width + cells + [item["affected_side"], item["basis"] or None])
-    for kind in (*KINDS, "total"):
-        rows.append([None] * width + [kind, "subscore" if kind != "total" else "total", document[kind]] + [None] * 5)
+        rows.append(cells)
     return rows
 
 
-def write_grade(grade: Grade, path: str | Path, sources: dict[str, str] | None = None) -> Path:
-    """Write the table to ``path`` (.csv or .xlsx, by its suffix)."""
+def table(grade: Grade, sources: dict[str, str] | None = None) -> list[list]:
+    """The CSV: the header and every row: photos (``sources``: expression → file name), items, subscores, total."""
+    width = len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)
+    rows: list[list] = [header(), *(cells + [None] * len(ITEM_COLUMNS) for cells in photo_rows(grade, sources))]
+    document = grade.to_dict()
+    for name, item in document["items"].items():
+        cells = [name, item["kind"], item["score"], item["healthy"], item["affected"], item["unit"]]
+        rows.append([None] * width + cells + [item["basis"] or None])
+    for kind in (*KINDS, "total"):
+        rows.append([None] * width + [kind, "subscore" if kind != "total" else "total", document[kind]] + [None] * 4)
+    return rows
+
+
+def clinic_sheet(grade: Grade, facts: ExamFacts) -> tuple[list[list], int]:
+    """The clinic's first sheet: the header block, then the items table; and the row of the items' header (1-based)."""
+    document = grade.to_dict()
+    missing = ", ".join(e.replace("_", " ") for e in grade.missing_expressions)
+    scales = sorted({photo.scale for photo in grade.photos.values()})
+    iris = next(iter(grade.photos.values())).iris_mm if grade.photos else None
+    block = [
+        [f"{LABEL} grade"],
+        ["Exam", facts.exam],
+        ["Exam date", facts.date],
+        ["Items graded", f"{grade.measured} of {len(ITEMS)}" + (f" (missing: {missing})" if missing else "")],
+        ["Affected side", grade.side_source],
+        ["Scale", f"mm from an iris diameter of {iris} mm ({', '.join(scales)})" if iris else "no photo measured"],
+        [RESEARCH_USE],
+        [],
+    ]
+    rows: list[list] = [*block, list(CLINIC_COLUMNS)]
+    for name, item in document["items"].items():
+        read_on = ", ".join(e.replace("_", " ") for e in item["expressions"]) or None
+        values = [item["score"], item["healthy"], item["affected"], item["unit"]]
+        rows.append([TITLES[name], *values, read_on, item["note"] or None])
+    for kind in KINDS:
+        rows.append([f"{kind.capitalize()} subscore", document[kind]])
+    rows.append(["Total", document["total"], None, None, None, f"{grade.measured} of {len(ITEMS)} items"])
+    return rows, len(block) + 1
+
+
+def write_grade(
+    grade: Grade, path: str | Path, sources: dict[str, str] | None = None, facts: ExamFacts | None = None
+) -> Path:
+    """Write the grade to ``path`` (.csv or .xlsx, by its suffix). ``facts``: the exam's name and date for the
+    XLSX's header block."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise FacepalsyError(f"{path}: the grade is written as {' or '.join(SUFFIXES)}; give a file name ending so")
-    rows = table(grade, sources)
     if path.suffix.lower() == ".csv":
+        rows = table(grade, sources)
 
         def write(tmp: Path) -> None:
             with tmp.open("w", newline="", encoding="utf-8") as f:
@@ -66,16 +119,39 @@ def write_grade(grade: Grade, path: str | Path, sources: dict[str, str] | None =
     else:
 
         def write(tmp: Path) -> None:
-            from openpyxl import Workbook
-
-            book = Workbook()
-            book.active.title = "grade"
-            for row in rows:
-                book.active.append(row)
-            book.save(tmp)
+            write_sheets(tmp, grade, sources, facts or ExamFacts("", "not known"))
 
     atomic_write(path, write, private=True)  # a patient's measures
     return path
+
+
+def write_sheets(path: Path, grade: Grade, sources: dict[str, str] | None, facts: ExamFacts) -> None:
+    """The clinic's workbook: the grade sheet and the mm measures sheet, each with widths and a frozen header."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "grade"
+    rows, header_row = clinic_sheet(grade, facts)
+    for row in rows:
+        sheet.append(row)
+    sheet["A1"].font = Font(bold=True, size=13)
+    for cell in sheet[header_row]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = f"B{header_row + 1}"
+    for column, width in zip("ABCDEFG", CLINIC_WIDTHS):
+        sheet.column_dimensions[column].width = width
+    measures = book.create_sheet("measures (mm)")
+    measures.append(header()[: len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)])
+    for row in photo_rows(grade, sources):
+        measures.append(row)
+    for cell in measures[1]:
+        cell.font = Font(bold=True)
+    measures.freeze_panes = "C2"
+    for cell in measures[1]:
+        measures.column_dimensions[cell.column_letter].width = max(12, min(len(str(cell.value)) + 2, 34))
+    book.save(path)
 
 
 def _round(value: float) -> float:
