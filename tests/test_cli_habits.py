@@ -100,8 +100,11 @@ def test_small_mends_an_empty_folder_a_missing_database_and_a_mistyped_flag(tmp_
     assert stop.value.code == 2 and "did you mean --threshold?" in capsys.readouterr().err
 
 
-def test_predict_on_a_missing_file_says_so_once_and_prints_no_row(tiny_run, tmp_path, capsys):
+def test_predict_on_a_missing_file_says_so_once_and_prints_its_row(tiny_run, tmp_path, capsys):
+    """Piped, the file's row (issue 52: every input has one) goes to the file and the error to the person, once."""
     capsys.readouterr()
     assert main(["predict", str(tiny_run), str(tmp_path / "nope.jpg")]) == 2
     said = capsys.readouterr()
-    assert said.out == "" and said.err.count("nope.jpg") == 1
+    rows = said.out.splitlines()[1:]
+    assert len(rows) == 1 and rows[0].split("\t")[1] == "unreadable" and "not found" in rows[0]
+    assert said.err.count("nope.jpg") == 1

@@ -94,3 +94,26 @@ def test_predict_asymmetry_exam_and_the_page_tell_one_story(landmark_run, tmp_pa
         if plain["expression"] == "rest":  # the exam's pattern from a rest photo alone is the photo's own
             assert _pattern(examined["palsy_pattern"]) == _pattern(plain["palsy_pattern"]), photo
     assert set(labels) == ({"palsy"} if threshold else {"palsy", "normal"})  # both verdicts were told alike
+
+
+@needs_face_extra
+def test_every_input_of_predict_gets_a_row_and_a_turned_face_is_turned(landmark_run, tmp_path, capsys):
+    """Issue 52, item 12: an unreadable file has its row (status and reason) in every output, not only a line on
+    stderr; a face turned too far is "turned", not "no face"."""
+    from facepalsy.face.detect import largest_face
+    from facepalsy.face.pose import turn_face
+
+    good = _photos(tmp_path)[0]
+    rgb = drawn_face(31)
+    face = largest_face(rgb, backend="mediapipe")
+    Image.fromarray(turn_face(rgb, face.landmarks, face.depth, 40)).save(tmp_path / "turned.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    inputs = [str(good), str(tmp_path / "turned.png"), str(tmp_path / "broken.jpg")]
+    rows = _cli(capsys, "predict", str(landmark_run), *inputs, "--json")
+    assert [row["status"] for row in rows] == ["ok", "turned", "unreadable"]
+    assert "turned too far" in rows[1]["error"] and rows[2]["error"]
+    capsys.readouterr()
+    assert main(["predict", str(landmark_run), *inputs]) == 0  # a verdict for one: the rest are named, not fatal
+    piped = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[1] for line in piped[1:]] == [rows[0]["label"], "turned", "unreadable"]
+    assert main(["predict", str(landmark_run), *inputs, "--strict"]) == 2

@@ -37,5 +37,9 @@ class NoFaceError(BadImageError):
     """An image that decodes but holds no usable face (none found, eyes not found, or too small to align)."""
 
 
+class TurnedFaceError(NoFaceError):
+    """A face found but turned too far to compare its sides: there is a face, so its status is ``turned``."""
+
+
 class InputError(FacepalsyError, ValueError):
     """An argument of the wrong kind, type or shape given to the library (not a bad file)."""

@@ -65,9 +65,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     cams = Path(args.cam) if args.cam else None
     results = predictor.predict(paths, cam_dir=cams, patterns=args.pattern) if paths else []
     failed = [r for r in results if not r.ok]
-    for r in failed:  # first: a file that could not be read is said once, before any table
+    for r in failed if piped or args.json else []:  # the rows go to a file or a program: each is said on stderr too
         print(f"error: {r.source}: {r.error}", file=sys.stderr)
-    results = [r for r in results if r.status != "unreadable"]  # no verdict for a face is an outcome; a bad file not
+    if failed and len(results) > 1:
+        verdicts_given = f"{len(results) - len(failed)} of {len(results)} images got a verdict"
+        print(f"{verdicts_given}; each of the others has its row, with why", file=sys.stderr)
     if args.json:
         for r in results:
             print(json.dumps(r.to_dict()))

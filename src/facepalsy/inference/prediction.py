@@ -16,15 +16,17 @@ from facepalsy.face.reading import HealthyRangeReading
 
 UNMEASURED = "the face mesh could not be measured on the face found: no verdict"
 CANNOT_READ = "cannot_read"  # a Prediction's status: a face the landmark model cannot read reliably, with the reason
+TURNED = "turned"  # a Prediction's status: a face turned too far to compare its sides, with its yaw
 
 
 @dataclass
 class Prediction:
-    """The outcome for one image: a verdict, or why there is none (``status`` "no_face", "cannot_read" or
+    """The outcome for one image: a verdict, or why there is none (``status`` "no_face", "turned", "cannot_read" or
     "unreadable", with the reason in ``error``)."""
 
     source: str  # the file, or "<PIL image>" / "<array>" with its position in the input
-    # "ok", "no_face" (a face-crop model found no usable face), "cannot_read" (the landmark model found a face it
+    # "ok", "no_face" (a face-crop model found no usable face), "turned" (a face too far turned for a model that
+    # compares the sides), "cannot_read" (the landmark model found a face it
     # cannot read reliably: mid-speech, unlike any trained on), "unreadable"
     status: str = "ok"
     label: str | None = None

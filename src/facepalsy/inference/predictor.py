@@ -24,12 +24,12 @@ from PIL import Image
 from facepalsy.data.dataset import CLASSES, PALSY
 from facepalsy.data.images import as_rgb_array
 from facepalsy.data.model_input import ModelInput, model_input
-from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, display_path
+from facepalsy.errors import BadImageError, FacepalsyError, InputError, NoFaceError, TurnedFaceError, display_path
 from facepalsy.face.detect import Face
 from facepalsy.face.norms import Norms
 from facepalsy.face.pattern import PalsyPattern
 from facepalsy.inference.network import predict_probabilities, run_now, use_bf16
-from facepalsy.inference.prediction import CANNOT_READ, UNMEASURED, Prediction, VideoFrames, VideoVerdict
+from facepalsy.inference.prediction import CANNOT_READ, TURNED, UNMEASURED, Prediction, VideoFrames, VideoVerdict
 from facepalsy.inference.settings import InferenceSettings
 from facepalsy.models.network_parts import PalsyNetwork
 from facepalsy.models.operating_point import apply_temperature, is_palsy
@@ -322,7 +322,8 @@ class Predictor:
         )
 
     def failed(self, source: str, exc: BadImageError) -> Prediction:
-        status = "no_face" if isinstance(exc, NoFaceError) else "unreadable"
+        kinds = ((TurnedFaceError, TURNED), (NoFaceError, "no_face"))
+        status = next((status for kind, status in kinds if isinstance(exc, kind)), "unreadable")
         return Prediction(source, status, threshold=self.threshold, error=exc.reason)
 
     # -- the whole path -----------------------------------------------------------------
