@@ -178,6 +178,9 @@ def test_the_exam_date_comes_from_exif_and_a_name_like_id_is_warned_about(norms,
     assert main(history) == 0
     shown = capsys.readouterr().out
     assert "1 visit" in shown and "1 visits" not in shown  # issue 52, item 12
+    before = set(Path.cwd().iterdir())  # without --out nothing is written, in the working folder least of all
+    assert main(history[:-2]) == 0 and set(Path.cwd().iterdir()) == before
+    assert "--out DIR writes" in capsys.readouterr().err
     # a second exam on a recorded date asks for --replace or --visit-time (issue 52, item 7)
     again = [*flags, "--out", str(tmp_path / "again")]  # the same EXIF date
     assert main(["exam", str(folder), *again]) == 2

@@ -68,6 +68,8 @@ def test_page_shows_verdict_and_heatmap_and_survives_a_bad_upload(server, faces,
         assert page.locator("#prob input").input_value()  # shown with the verdict
         assert "Verdict:" in text and page.locator("body").inner_text().count("Research tool, not a diagnosis") == 1
         assert page.locator("#cam img").first.get_attribute("src")
+        header = page.locator("#asymmetry th").first  # headers wrap between words only (issue 52, item 12)
+        assert header.evaluate("e => getComputedStyle(e).wordBreak") == "keep-all"
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         assert (tmp_path / "page.png").stat().st_size > 10_000
 
@@ -290,3 +292,14 @@ def test_every_webcam_on_the_page_sends_the_face_unmirrored(analyzer):
     ]
     assert {block.elem_id for block in cameras} == {"webcam", "live-camera"}
     assert not any(block.webcam_options.mirror for block in cameras)
+
+
+def test_every_gallery_shows_whole_pictures(analyzer):
+    """A gallery's default thumbnails are cropped squares, which cut the verdict band off the drawings (issue 52)."""
+    import gradio as gr
+
+    from facepalsy.app.serve import build_app
+
+    galleries = [block for block in build_app(analyzer).blocks.values() if isinstance(block, gr.Gallery)]
+    assert {block.elem_id for block in galleries} >= {"exam-pictures", "grade-pictures"}
+    assert all(block.object_fit == "contain" for block in galleries)

@@ -57,7 +57,12 @@ def add_record_commands(command) -> None:
     p = command("history", help="a patient's recorded exams: table, trend chart, change beyond measurement noise")
     p.add_argument("patient", metavar="ID", help="the pseudonymous patient id given to `exam --patient`")
     db_flag(p)
-    p.add_argument("--out", metavar="DIR", help="where trend.png, history.html and history.json go (history_<ID>)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write trend.png, history.html, history.json and history.xlsx into DIR (none by default: a "
+        "patient's files are written only where asked)",
+    )
     p.add_argument("--norms", metavar="FILE", help="healthy reference with its MDC95 (default: the shipped one)")
     json_flag(p)
     p.set_defaults(func=cmd_history)
@@ -123,7 +128,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     with RecordStore(args.db, create=False) as store:
         history = store.history(args.patient, load_norms(args.norms))
-    files = write_history(history, Path(args.out or f"history_{args.patient.strip()}"))
+    files = write_history(history, Path(args.out)) if args.out else None
     if args.json:
         print(json.dumps(history.to_dict()))
         return 0
@@ -144,7 +149,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             change.add_row(*row)
         out.print(change)
     console.print(history.noise_sentence(), highlight=False)
-    console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name}; visits: {files.spreadsheet.name})")
+    if files:
+        console.print(f"report: [bold]{files.report}[/] (chart: {files.chart.name}; visits: {files.spreadsheet.name})")
+    else:
+        console.print("--out DIR writes the trend chart, the report and the visits' workbook", highlight=False)
     return 0
 
 
@@ -162,7 +170,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     console.print(f"forgot {gone} {args.patient.strip()}: {exams} deleted from {where}", highlight=False)
     # the database cannot reach what was written outside it: say so, so that nothing is thought gone that is not
     console.print(
-        "Files written outside the database are not deleted: exam folders (exam_*), history folders (history_*), "
+        "Files written outside the database are not deleted: exam folders (exam_*), history folders (history --out), "
         "record exports (record_*), grade exports (.csv, .xlsx) and predict results. Delete those you made "
         "for this patient yourself.",
         highlight=False,

@@ -40,6 +40,8 @@ LOGIN_NOTICE = (
     "pseudonyms. Sign in with the account the server's administrator gave you."
 )
 CONCURRENT_REQUESTS = 8  # taken from Gradio's queue at once: their photos' networks run in micro-batches
+# tables' headers wrap between words, never inside one ("heal-thy"), and galleries show whole pictures (above)
+PAGE_CSS = "th { word-break: keep-all; overflow-wrap: normal; hyphens: manual; white-space: normal; }"
 QUEUE_LIMIT = 64  # waiting beyond the running ones; Gradio turns later requests away, so memory stays bounded
 
 
@@ -106,10 +108,14 @@ def build_app(analyzer: Analyzer, desk: HistoryDesk | None = None):
                 exam_video = gr.File(label="…or one video", type="filepath", elem_id="exam-video")
             go_exam = gr.Button("Run exam", variant="primary", elem_id="run-exam")
             exam_text = gr.Markdown(elem_id="exam-result")
-            exam_pictures = gr.Gallery(label="Movement per side, timeline, landmarks", elem_id="exam-pictures")
+            exam_pictures = gr.Gallery(
+                label="Movement per side, timeline, landmarks", elem_id="exam-pictures", object_fit="contain"
+            )
             with gr.Accordion("Grade: eFACE-style (automatic), measures in mm", open=True):
                 grade_text = gr.Markdown(elem_id="grade-result")
-                grade_pictures = gr.Gallery(label="Items against 100; distances in mm", elem_id="grade-pictures")
+                grade_pictures = gr.Gallery(
+                    label="Items against 100; distances in mm", elem_id="grade-pictures", object_fit="contain"
+                )
             exam_report = gr.File(label="Download exam report with its grade (HTML)", elem_id="exam-report")
             pending = gr.State(None)  # the exam just made, for the History tab to record
             outputs = [exam_text, exam_pictures, grade_text, grade_pictures, exam_report, pending]
@@ -169,6 +175,7 @@ def serve(
             quiet=True,
             prevent_thread_lock=True,
             auth_message=LOGIN_NOTICE,
+            css=PAGE_CSS,
         )
         console.print(f"facepalsy page on http://{host}:{port} (Ctrl+C to stop)")  # only once the run has loaded
         while not stop.wait(0.5):
