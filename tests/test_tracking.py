@@ -50,7 +50,7 @@ def test_video_exam_with_tracking_gives_the_verdicts_of_a_search_in_every_frame(
     from facepalsy.data.model_input import FacePolicy
     from facepalsy.face.norms import load_norms
     from facepalsy.inference.predictor import Predictor
-    from facepalsy.workflows.exam import exam_video
+    from facepalsy.workflows.exam_video import exam_video
 
     video = tmp_path / "clip.mkv"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"FFV1"), 6, (640, 400))

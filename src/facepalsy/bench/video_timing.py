@@ -77,7 +77,7 @@ def _landmark_measure_ms(clip: Path, fps: float) -> float:
 
 
 def _analyse(predictor: Predictor, clip: Path, norms: Norms, fps: float, out: Path, track: bool) -> tuple[dict, float]:
-    from facepalsy.workflows.exam import exam_video
+    from facepalsy.workflows.exam_video import exam_video
 
     start = time.perf_counter()
     measured, video = exam_video(clip, norms, fps, frames_for=predictor, track=track)

@@ -23,90 +23,31 @@ the eye-aligned frame (see ``asymmetry``) and the landmark indices in SIDE_POINT
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from facepalsy.data.exam_names import expression_photos, moving_rest, unmoved
 from facepalsy.data.images import load_image
-from facepalsy.data.prepare import VIDEO_EXTENSIONS, read_ahead, video_frames
+from facepalsy.data.prepare import VIDEO_EXTENSIONS
 from facepalsy.errors import BadImageError, FacepalsyError
-from facepalsy.face.asymmetry import Asymmetry, aligned_crop, draw, found_asymmetry, image_asymmetry
-from facepalsy.face.detect import LEFT_EYE_RING, MESH_SIDE, RIGHT_EYE_RING, largest_face
+from facepalsy.face.asymmetry import draw, image_asymmetry
+from facepalsy.face.detect import MESH_SIDE
 from facepalsy.face.exam_result import Exam, ExamRegion
-from facepalsy.face.expression import EXPRESSIONS, expression_measures, made_from_rest
+from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.grade import grade
 from facepalsy.face.millimetres import IRIS_MM, OTHER_SIDE, draw_millimetres
 from facepalsy.face.norms import REGIONS, Norms
 from facepalsy.face.pattern import exam_pattern
-from facepalsy.face.photo_reading import read_found
-from facepalsy.face.tracking import FaceTracker
 from facepalsy.files import atomic_write_json, atomic_write_text
-from facepalsy.inference.prediction import VideoFrames
 from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
 from facepalsy.runfolder import ExamFolder
+from facepalsy.workflows.exam_measures import MOVEMENT, Measured, measure_named, movement, symmetry_percent
+from facepalsy.workflows.exam_video import PEAK_NAMES, exam_video
 
-# Per region: the expressions that move it (the first present is used) and the per-side value that moves.
-MOVEMENT = {
-    "brow": (("brow_raise",), "brow_height"),
-    "eye": (("eye_closure_full", "eye_closure_gentle"), "eye_opening"),
-    "mid_face": (("snarl", "smile"), "nasolabial_length"),
-    "mouth": (("smile", "lip_depression", "pucker"), "mouth_corner"),
-}
-# Face-mesh indices per side (patient's right, left) of the per-side values.
-SIDE_POINTS = {
-    "brow": ([70, 63, 105, 66, 107], [300, 293, 334, 296, 336]),
-    "upper_lid": (159, 386),
-    "lower_lid": (145, 374),
-    "mouth_corner": (61, 291),
-    "nose_ala": (98, 327),
-}
 MOVED_MORE = 0.10  # a side read as weaker that moved this much more than the other: position and movement disagree
 SYNKINESIS_NARROWING = 0.20  # one eye closes this much more (share of its resting opening) than the other
 SYNKINESIS_EXPRESSIONS = ("smile", "pucker")
-
-
-def _side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
-    """Per side, from a 468×2 eye-frame mesh: brow height, eye opening, nose-to-mouth-corner length, mouth corner
-    position."""
-    eye_rings = (RIGHT_EYE_RING, LEFT_EYE_RING)
-    values = {}
-    for side, name in ((0, "right"), (1, "left")):
-        eye_y = mesh[eye_rings[side]][:, 1].mean()
-        corner = mesh[SIDE_POINTS["mouth_corner"][side]]
-        values[name] = {
-            "brow_height": float(eye_y - mesh[SIDE_POINTS["brow"][side]][:, 1].mean()),
-            "eye_opening": float(mesh[SIDE_POINTS["lower_lid"][side]][1] - mesh[SIDE_POINTS["upper_lid"][side]][1]),
-            "nasolabial_length": float(np.hypot(*(mesh[SIDE_POINTS["nose_ala"][side]] - corner))),
-            "mouth_corner": corner.copy(),
-        }
-    return values
-
-
-def _movement(rest: dict, expression: dict, value: str) -> dict[str, float]:
-    """How far each side's value moved from rest (absolute; a displacement length for the mouth corner)."""
-    if value == "mouth_corner":
-        return {side: float(np.hypot(*(expression[side][value] - rest[side][value]))) for side in ("right", "left")}
-    return {side: float(abs(expression[side][value] - rest[side][value])) for side in ("right", "left")}
-
-
-def symmetry_percent(moved: dict[str, float]) -> float | None:
-    """The weaker side's movement as a percentage of the stronger side's (None when neither moved)."""
-    strongest = max(moved.values())
-    return None if strongest < 1e-6 else round(100.0 * min(moved.values()) / strongest, 1)
-
-
-@dataclass
-class Measured:
-    """One expression of the exam: a photo or a video frame, measured."""
-
-    source: str
-    asymmetry: Asymmetry  # compared against the norms
-    values: dict  # side_values of its mesh
-    crop: np.ndarray | None = None
-    landmarks: np.ndarray | None = None
 
 
 def _exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
@@ -120,7 +61,7 @@ def _exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
         sides = {r.weaker_side for r in flagged.values()}
         moved, note = None, None
         if rest is not None and used is not None:
-            moved = _movement(rest.values, measured[used].values, value)
+            moved = movement(rest.values, measured[used].values, value)
         elif used is None:
             note = f"no {' or '.join(expressions)} photo: movement not measured"
         else:
@@ -194,15 +135,6 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
     )
 
 
-PEAK_NAMES = {
-    "brow": "brow_raise",
-    "eye": "eye_closure_full",
-    "mid_face": "snarl",
-    "mouth": "smile",
-}  # a video's peak frame stands for, where it is recognised as that expression
-PEAK_WINDOW = 0.25  # seconds either side of a peak (its neighbours at 6 fps) whose frames give its confidence
-
-
 def exam_photos(
     folder: Path, norms: Norms, names: dict[str, str] | None = None
 ) -> tuple[dict[str, Measured], dict[str, str], list[str], dict[str, str], list[str]]:
@@ -231,118 +163,6 @@ def exam_photos(
             still.append(expression)
         measured[expression] = measure_named(photos[expression].name, rgb, result, expression, norms)
     return measured, failed, unknown, mismatched, still
-
-
-def measure_named(source: str, rgb: np.ndarray, found: Asymmetry, expression: str, norms: Norms) -> Measured:
-    """A photo or a frame as the exam takes it: the photo's one reading (``face/photo_reading.py``, the same every
-    surface shows) of its face (``found``, measured once), named ``expression``, with its aligned face for the
-    drawings.
-
-    Every photo of an exam is measured alike, on all of JITTER's views: its movements are differences between photos,
-    which a mix of measures would bias."""
-    photo = read_found(rgb, found, source, norms, expression)
-    return Measured(source, photo.asymmetry, _side_values(photo.asymmetry.mesh), photo.crop, photo.landmarks)
-
-
-def exam_video(
-    path: Path, norms: Norms, fps: float = 6.0, frames_for=None, track: bool = True
-) -> tuple[dict[str, Measured], dict]:
-    """Measure a video's frames; rest is the frame nearest the median face, each region's peak the frame it moves most
-    in.
-
-    Returns the measured rest and peak frames (named by PEAK_NAMES) and the timeline: per frame its
-    time, whether a face was measured and each region's score against the healthy range. With
-    ``frames_for`` (a Predictor), the same decoded frames are prepared for its network too, into
-    ``video["cnn_frames"]``, so a video is decoded once for both, and each frame's face, found once, serves both.
-    Frames are decoded on a thread while the last ones are measured. With ``track`` the face is followed from frame
-    to frame (:class:`~facepalsy.face.tracking.FaceTracker`) and the whole frame searched only when it is lost;
-    ``track=False`` searches every frame (the benchmark's yardstick for the verdicts).
-    """
-    frames: list[tuple[float, Measured | None, np.ndarray]] = []
-    cnn_frames = VideoFrames()
-    with FaceTracker() as tracker:
-        for time, bgr in read_ahead(video_frames(path, fps)):
-            rgb, source = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name} at {time:.2f} s"
-            try:
-                face = tracker.find(rgb, source) if track else largest_face(rgb, source, backend="mediapipe")
-            except BadImageError:
-                face = None  # no usable face: the network's own policy decides what such a frame gets
-            if frames_for is not None:
-                cnn_frames.add(frames_for, time, rgb, source, face=face)
-            if face is None:
-                frames.append((time, None, rgb))
-                continue
-            result = found_asymmetry(face).compare(norms)  # one pass per frame: the frames are many
-            frames.append((time, Measured(source, result, _side_values(result.mesh)), rgb))
-    usable = [(t, m) for t, m, _ in frames if m is not None and not m.asymmetry.turned]
-    if not usable:
-        raise FacepalsyError(f"{path}: no frame with a usable, frontal face in {len(frames)} frames")
-    keys = ("brow_height", "eye_opening", "nasolabial_length")
-    table = np.array(
-        [
-            [m.values[s][k] for s in ("right", "left") for k in keys]
-            + list(m.values["right"]["mouth_corner"])
-            + list(m.values["left"]["mouth_corner"])
-            for _, m in usable
-        ]
-    )
-    centre, spread = np.median(table, axis=0), table.std(axis=0) + 1e-6
-    rest_index = int(np.argmin((((table - centre) / spread) ** 2).sum(axis=1)))
-    rest = usable[rest_index][1]
-    measured = {"rest": rest}
-    peaks = {}
-    for region, (_, value) in MOVEMENT.items():
-        moved = [sum(_movement(rest.values, m.values, value).values()) for _, m in usable]
-        best = int(np.argmax(moved))
-        expression, confidence = _made(usable, rest, best, PEAK_NAMES[region])
-        if expression:
-            measured[expression] = usable[best][1]
-        peaks[region] = {
-            "time": round(usable[best][0], 3),
-            "movement": round(moved[best], 4),
-            "expression": expression,  # None: the region's largest movement was not that expression (not made)
-            "confidence": confidence,
-        }
-    timeline = {
-        "time": [round(t, 3) for t, _, _ in frames],
-        "face": [m is not None for _, m, _ in frames],
-        "regions": {
-            region: [
-                m.asymmetry.reference.regions[region].score if m is not None and m.asymmetry.reference.regions else None
-                for _, m, _ in frames
-            ]
-            for region in REGIONS
-        },
-    }
-    for _, frame, rgb in frames:  # the chosen frames are drawn: their faces aligned
-        if frame is not None and frame.crop is None and any(frame is m for m in measured.values()):
-            frame.crop, frame.landmarks = aligned_crop(rgb, frame.asymmetry.face)
-    return measured, {
-        "rest_time": round(usable[rest_index][0], 3),
-        "peaks": peaks,
-        "timeline": timeline,
-        "frames": len(frames),
-        "frames_measured": len(usable),
-        "face_searches": tracker.detections if track else len(frames),
-        "cnn_frames": cnn_frames,
-    }
-
-
-def _made(usable: list[tuple[float, Measured]], rest: Measured, best: int, expression: str) -> tuple[str | None, float]:
-    """Whether a region's peak frame shows the expression it stands for (PEAK_NAMES), judged against the same
-    person's rest frame (``expression.made_from_rest``: a palsied smile still counts), and the confidence: the share
-    of the measured frames within PEAK_WINDOW seconds of the peak that show it. A brow raise also moves the eyes and
-    the mid-face; only a frame with a closed eye is an eye closure, so an expression never made is missing, in the
-    exam as in the grade."""
-    before = _expression_measures(rest)
-    shows = [made_from_rest(before, _expression_measures(m), expression) for _, m in usable]
-    near = [shown for (t, _), shown in zip(usable, shows) if abs(t - usable[best][0]) <= PEAK_WINDOW]
-    return (expression if shows[best] else None), round(sum(near) / len(near), 2)
-
-
-def _expression_measures(frame: Measured) -> dict[str, float]:
-    """The expression rules' distances of a frame's frontal mesh, scaled by its irises as ``recognise`` reads them."""
-    return expression_measures(np.vstack([frame.asymmetry.mesh, frame.asymmetry.iris]))
 
 
 def measure_exam(

@@ -29,7 +29,8 @@ from facepalsy.face.exam_result import Exam
 from facepalsy.face.expression import EXPRESSIONS, expression_measures
 from facepalsy.face.norms import Norms
 from facepalsy.face.tracking import FaceTracker
-from facepalsy.workflows.exam import Measured, make_exam, measure_named
+from facepalsy.workflows.exam import make_exam
+from facepalsy.workflows.exam_measures import Measured, measure_named
 
 # A frame counts when the head is turned (yaw) and tipped (pitch) at most this far, in degrees. The pitch allowance is
 # wider: the mesh's pitch of a face looking straight at a camera held below or above the eyes reads 5–15°.
