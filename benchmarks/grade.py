@@ -42,6 +42,7 @@ from facepalsy.face.detect import largest_face
 from facepalsy.face.grade import ITEMS, KINDS, grade, retest_key
 from facepalsy.face.millimetres import INTEROCULAR_MM, mm_per_pixel
 from facepalsy.face.norms import load_norms
+from facepalsy.face.readability import photo_quality
 from facepalsy.workflows.exam import measure_exam
 
 RETEST_FILE = Path(__file__).parent.parent / "src" / "facepalsy" / "face" / "grade_retest.json"
@@ -66,15 +67,15 @@ def main() -> None:
     args = parser.parse_args()
     rows = [r for r in csv.DictReader((args.expressions / "manifest.csv").open()) if r["exam_expression"] in EXAM]
     started = time.perf_counter()
-    photos, smiles = measure_all(args.expressions, rows)
+    photos, smiles, qualities = measure_all(args.expressions, rows)
     print(f"measured {len(photos)} of {len(rows)} photos in {time.perf_counter() - started:.0f} s")
     figures = {
         **provenance(),
         "data": str(args.expressions),
-        "healthy": healthy_exams(rows, photos),
+        "healthy": healthy_exams(rows, photos, smiles, qualities),
         "scale": scale_agreement(rows, photos),
         "warps": warps(args.expressions, rows, args.warp_photos),
-        "retest": retest(rows, photos, smiles),
+        "retest": retest(rows, photos, smiles, qualities),
         "seconds_per_7_photo_exam": timing(args.expressions, rows),
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -94,10 +95,11 @@ def main() -> None:
     print(json.dumps({k: v for k, v in figures.items() if k != "warps"}, indent=2))
 
 
-def measure_all(folder: Path, rows: list[dict]) -> tuple[dict[str, object], dict[str, float]]:
-    """Every photo's mm measures (photos without a usable face are left out and counted), and each smile photo's
-    mouth-region score against the shipped healthy ranges (healthy-spread units), both by path."""
-    norms, measured, smiles = load_norms(), {}, {}
+def measure_all(folder: Path, rows: list[dict]) -> tuple[dict[str, object], dict[str, float], dict[str, object]]:
+    """Every photo's mm measures (photos without a usable face are left out and counted), each smile photo's
+    mouth-region score against the shipped healthy ranges (healthy-spread units), and each photo's quality
+    (``face/readability.py``), all by path."""
+    norms, measured, smiles, qualities = load_norms(), {}, {}, {}
     for row in rows:
         try:
             rgb = np.asarray(load_image(folder / row["path"]))
@@ -106,9 +108,10 @@ def measure_all(folder: Path, rows: list[dict]) -> tuple[dict[str, object], dict
             print(f"  {row['path']}: {exc}")
             continue
         measured[row["path"]] = result.millimetres()
+        qualities[row["path"]] = photo_quality(rgb, result.face.landmarks, result.pose)
         if row["exam_expression"] == "smile" and not result.turned:
             smiles[row["path"]] = result.compare(norms).reference.regions["mouth"].score
-    return measured, smiles
+    return measured, smiles, qualities
 
 
 def exams(rows: list[dict], photos: dict) -> dict[tuple[str, str, str], dict]:
@@ -120,11 +123,18 @@ def exams(rows: list[dict], photos: dict) -> dict[tuple[str, str, str], dict]:
     return found
 
 
-def healthy_exams(rows: list[dict], photos: dict) -> dict:
+def healthy_exams(rows: list[dict], photos: dict, smiles: dict, qualities: dict) -> dict:
+    """Per source, each person's session graded as an exam with its photos' readability applied, as ``exam`` does."""
     per_source: dict[str, dict] = {}
     grouped = exams(rows, photos)
+    extras = _extras(rows, smiles, qualities)
     for source in sorted({key[0] for key in grouped}):
-        graded = [grade(exam) for key, exam in grouped.items() if key[0] == source and "rest" in exam]
+        graded = [
+            grade(exam, qualities=extras[key][0], smile_reading=extras[key][1])
+            for key, exam in grouped.items()
+            if key[0] == source and "rest" in exam
+        ]
+        reasons = [item.unreadable.split(" in the ")[0] for g in graded for item in g.items.values() if item.unreadable]
         totals = np.array([g.total for g in graded if g.total is not None])
         items = {name: [g.items[name].score for g in graded if g.items[name].score is not None] for name in ITEMS}
         static = [s for name, kind in ((n, ITEMS[n][0]) for n in ITEMS) if kind == "static" for s in items[name]]
@@ -137,6 +147,8 @@ def healthy_exams(rows: list[dict], photos: dict) -> dict:
             "static_items": len(static),
             "items": {name: _spread(np.array(v)) for name, v in items.items() if v},
             "median_item": float(np.median([s for v in items.values() for s in v])),
+            "items_not_readable": len(reasons),
+            "not_readable_reasons": {reason: reasons.count(reason) for reason in sorted(set(reasons))},
             **{
                 kind: _spread(np.array([g.subscore(kind) for g in graded if g.subscore(kind) is not None]))
                 for kind in KINDS
@@ -144,6 +156,18 @@ def healthy_exams(rows: list[dict], photos: dict) -> dict:
         }
         print(f"{source}: {len(graded)} exams, total {per_source[source]['total']}")
     return per_source
+
+
+def _extras(rows: list[dict], smiles: dict, qualities: dict) -> dict[tuple[str, str, str], tuple[dict, float | None]]:
+    """Per (source, subject, session): its photos' qualities by expression, and its smile photo's reading."""
+    found: dict[tuple[str, str, str], tuple[dict, float | None]] = defaultdict(lambda: ({}, None))
+    for row in rows:
+        key = (row["source"], row["subject"], row["session"])
+        quality, reading = found[key]
+        if row["path"] in qualities:
+            quality[row["exam_expression"]] = qualities[row["path"]]
+        found[key] = (quality, smiles.get(row["path"], reading))
+    return found
 
 
 def scale_agreement(rows: list[dict], photos: dict) -> dict:
@@ -241,11 +265,13 @@ def _lowers(values: list) -> bool:
     return None not in values and all(b <= a for a, b in zip(values, values[1:])) and values[-1] < values[0]
 
 
-def retest(rows: list[dict], photos: dict, smile_readings: dict[str, float]) -> dict:
-    """MDC95 per item (and per basis: a smile photo alone), of the total and of the smile reading, from KDEF's
-    sessions A and B; each side graded as the affected one in turn."""
+def retest(rows: list[dict], photos: dict, smile_readings: dict[str, float], qualities: dict) -> dict:
+    """MDC95 per item (and per basis: a smile photo alone, graded from its smile reading), of the total and of the
+    smile reading, from KDEF's sessions A and B; each side graded as the affected one in turn. And the faces' median
+    eye distance in pixels, the size these MDC95 hold at (``readability.REFERENCE_EYE_DISTANCE_PX``)."""
     kdef = [r for r in rows if r["source"] == "KDEF"]
     grouped = exams(kdef, photos)
+    reading = _extras(kdef, smile_readings, qualities)
     differences: dict[str, list[float]] = defaultdict(list)
     for (source, subject, session), first in grouped.items():
         second = grouped.get((source, subject, "B")) if session == "A" else None
@@ -254,7 +280,9 @@ def retest(rows: list[dict], photos: dict, smile_readings: dict[str, float]) -> 
         for side in ("right", "left"):
             pairs = [(grade(first, side), grade(second, side))]
             if "smile" in first and "smile" in second:
-                pairs.append((grade({"smile": first["smile"]}, side), grade({"smile": second["smile"]}, side)))
+                taken = [reading[(source, subject, retake)][1] for retake in ("A", "B")]
+                alone = [grade({"smile": e["smile"]}, side, smile_reading=r) for e, r in zip((first, second), taken)]
+                pairs.append((alone[0], alone[1]))
             for a, b in pairs:
                 for name, item in a.items.items():
                     other = b.items[name]
@@ -271,9 +299,14 @@ def retest(rows: list[dict], photos: dict, smile_readings: dict[str, float]) -> 
         "method": "KDEF sessions A and B of each person (real retakes), each side graded as the affected one: "
         "MDC95 = 1.96 × SD of the differences (items and total in points; the smile reading, the smile photo's "
         "mouth-region score, in units of healthy spread)",
+        "eye_distance_px": _median_eye_distance(kdef, qualities),
         "pairs": {name: len(v) for name, v in differences.items()},
         "mdc95": {name: round(1.96 * float(np.std(v, ddof=1)), 2) for name, v in differences.items() if len(v) > 2},
     }
+
+
+def _median_eye_distance(rows: list[dict], qualities: dict) -> float:
+    return round(float(np.median([qualities[r["path"]].eye_distance_px for r in rows if r["path"] in qualities])), 1)
 
 
 def timing(folder: Path, rows: list[dict]) -> float:

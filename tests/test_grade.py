@@ -173,9 +173,16 @@ def test_a_missing_expression_leaves_its_items_missing_never_100():
     assert set(result.missing_expressions) == {"eye_closure_full", "smile", "lip_depression", "smile or pucker"}
     assert result.to_dict()["items"]["full_eye_closure"]["score"] is None
     assert result.measured == 5 and result.to_dict()["items_measured"] == 5
-    nothing = grade({"smile": millimetres(face())})  # no rest: every item but the smile's own reading is missing
+    nothing = grade({"smile": millimetres(face())}, smile_reading=0.4)  # no rest: all but the smile reading's missing
     assert [n for n, i in nothing.items.items() if i.score is not None] == ["commissure_with_smile"]
     assert nothing.items["commissure_with_smile"].basis == SMILE_ALONE
+    # a smile alone is graded from its smile reading: 100 up to the healthy median, less as the reading grows
+    scores = [
+        grade({"smile": millimetres(face())}, smile_reading=r).items["commissure_with_smile"].score
+        for r in (0.4, 1.0, 2.0, 4.0, 6.0)
+    ]
+    assert scores[0] == 100 and scores[0] > scores[1] > scores[2] > scores[3] > scores[4] == 0
+    assert grade({"smile": millimetres(face())}).items["commissure_with_smile"].score is None  # no reading: missing
 
 
 @pytest.mark.parametrize("side", [RIGHT, LEFT], ids=["right", "left"])
@@ -274,17 +281,19 @@ def test_the_grade_workbook_is_one_a_clinic_can_read(drawn_exam, tmp_path):
     rows = list(sheet.values)
     block = {row[0]: row[1] for row in rows[:7] if row and row[0]}
     assert block["Exam"] == drawn_exam.name and block["Exam date"] == "not in the photos"
-    assert block["Items graded"].startswith("6 of 9 (missing: ") and "eye closure full" in block["Items graded"]
+    assert block["Items graded"].startswith("6 of 9 items; missing: ") and "eye closure full" in block["Items graded"]
     assert block["Affected side"].startswith("none read") and "iris diameter of 11.77 mm" in block["Scale"]
     assert any(row[0] and row[0].startswith("Research use only") for row in rows[:8])
     start = next(i for i, row in enumerate(rows) if row[0] == "Item")
     assert start < 9 and sheet.freeze_panes == f"B{start + 2}"  # the items start near the top, under a frozen header
-    assert rows[start][:5] == ("Item", "Score (0–100)", "Healthy side", "Affected side", "Unit")
+    assert rows[start][:6] == ("Item", "Score (0–100)", "± MDC95", "Healthy side", "Affected side", "Unit")
     names = [row[0] for row in rows[start + 1 : start + 10]]
     assert names == list(TITLES.values()) and "brow_at_rest" not in str(rows)
-    assert sheet.column_dimensions["A"].width >= 25 and sheet.column_dimensions["G"].width >= 40
+    assert sheet.column_dimensions["A"].width >= 25 and sheet.column_dimensions["H"].width >= 40
     missing = rows[start + 1 + list(TITLES).index("full_eye_closure")]
-    assert missing[1] is None and "no eye_closure_full photo" in missing[6]
+    assert missing[1] is None and "no eye_closure_full photo" in missing[7]
+    brow = rows[start + 1]
+    assert brow[1] is not None and brow[2] > 0  # a graded item has its MDC95 beside its score
 
 
 def test_grade_and_exam_print_their_tables_on_stdout(drawn_exam, tmp_path, capsys):

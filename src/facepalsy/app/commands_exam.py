@@ -13,6 +13,7 @@ from facepalsy.app.commands_records import check_record_flags, exam_record_flags
 from facepalsy.app.flags import json_flag
 from facepalsy.app.render import exam_table
 from facepalsy.errors import FacepalsyError
+from facepalsy.face.grade import COLUMNS as GRADE_COLUMNS
 from facepalsy.face.millimetres import IRIS_MM
 from facepalsy.log import console, result_console
 from facepalsy.models.spec import PRECISIONS
@@ -21,7 +22,6 @@ EXAM_PATH_HELP = (
     "folder of photos named rest, brow_raise, eye_closure_gentle, eye_closure_full, smile, snarl, pucker, "
     "lip_depression (any subset), or a video"
 )
-GRADE_COLUMNS = ("item", "score", "healthy side", "affected side", "unit")
 
 
 def add_exam_commands(command) -> None:
@@ -141,7 +141,7 @@ def _taken(exam) -> str:
 
 
 def _print_grade(grade, title: str) -> None:
-    table = Table(*GRADE_COLUMNS, title=title)
+    table = Table(*GRADE_COLUMNS, title=title)  # face.grade.COLUMNS: the report's table too
     for row in grade.rows():
         table.add_row(*row)
     results = result_console()  # on stdout, so `grade X > file` keeps the table

@@ -33,13 +33,15 @@ side for every item, as eFACE grades one face, and never the flattering guess.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from dataclasses import dataclass, field, replace
 from importlib import resources
 
 from facepalsy.face.expression import EXPRESSIONS
-from facepalsy.face.millimetres import OTHER_SIDE, Millimetres
+from facepalsy.face.millimetres import OTHER_SIDE, SIDES, Millimetres
+from facepalsy.face.readability import CLOSURE_ITEMS, PhotoQuality, unreadable
 
 COMMISSURE_POINTS_PER_MM = 8.0  # a 4 mm droop at rest scores 68, about the eFACE of flaccid palsy's commissure
 # A healthy side that moves less did not make the expression (KDEF's "surprised" faces lift the brow 0.6–9 mm): the
@@ -72,7 +74,10 @@ TITLES = {
     "lower_lip": "Lower lip movement",
     "ocular_synkinesis": "Ocular synkinesis",
 }
-SMILE_ALONE = "smile photo alone"  # commissure with smile without a rest photo: smile angles, not movement
+SMILE_ALONE = "smile photo alone"  # commissure with smile without a rest photo: the smile reading, not movement
+# A smile photo alone is graded from its smile reading (the mouth region against healthy smiles, healthy spreads):
+# 100 up to the healthy smiles' median reading, falling linearly to 0 at SMILE_ZERO (a smile with one corner still)
+SMILE_FREE, SMILE_ZERO = 0.5, 5.0
 NOT_MEASURABLE = (
     "nasolabial fold depth at rest",
     "nasolabial fold depth with smile",
@@ -82,6 +87,7 @@ NOT_MEASURABLE = (
     "platysmal synkinesis",
 )
 LABEL = "eFACE-style (automatic)"
+COLUMNS = ("item", "score", "± MDC95", "healthy side", "affected side", "unit", "not graded because")
 RETEST_FILE = "grade_retest.json"  # the items' MDC95 from real retakes, written by benchmarks/grade.py
 
 
@@ -102,6 +108,7 @@ class GradeRetest:
     mdc95: dict[str, float]  # the same keys: MDC95 (items and total in points; the smile reading in healthy spreads)
 
 
+@functools.cache
 def load_retest() -> GradeRetest:
     """The shipped retest table."""
     text = resources.files("facepalsy.face").joinpath(RETEST_FILE).read_text(encoding="utf-8")
@@ -125,7 +132,9 @@ class GradeItem:
     # axis ("right_x", "right_y": mm from the subnasale, x towards the patient's left, y down)
     measures: dict[str, dict[str, float]] = field(default_factory=dict)
     basis: str = ""  # "" as ITEMS defines it; SMILE_ALONE for a smile without a rest photo (compared only alike)
-    note: str = ""  # why it is missing, when it is
+    note: str = ""  # why it is missing or not readable, when it is
+    unreadable: str = ""  # why its photos cannot support it (face/readability.py); "" when they can
+    mdc95: float | None = None  # its retest noise on these photos (points): KDEF's, wider for a smaller face
 
     def to_dict(self) -> dict:
         return {
@@ -140,7 +149,16 @@ class GradeItem:
             "measures_mm": {e: {k: round(v, 2) for k, v in sides.items()} for e, sides in self.measures.items()},
             "basis": self.basis,
             "note": self.note,
+            "readable": not self.unreadable,
+            "mdc95": None if self.mdc95 is None else round(self.mdc95, 1),
         }
+
+    @property
+    def state(self) -> str:
+        """The score as a table shows it: the number, "not readable" or "missing"."""
+        if self.score is not None:
+            return f"{self.score:.0f}"
+        return "not readable" if self.unreadable else "missing"
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,7 @@ class Grade:
     side_source: str  # how the affected side was chosen, in words
     photos: dict[str, Millimetres]  # per expression, the mm measures the items were read from
     missing_expressions: tuple[str, ...]  # expressions some item needed and the exam lacked
+    qualities: dict[str, PhotoQuality] = field(default_factory=dict)  # per expression, what its photo can support
 
     def subscore(self, kind: str) -> float | None:
         """The mean of the measured items of one kind (None when none was measured)."""
@@ -168,6 +187,11 @@ class Grade:
     def measured(self) -> int:
         return sum(i.score is not None for i in self.items.values())
 
+    @property
+    def not_readable(self) -> int:
+        """Items whose photos were there but cannot support them."""
+        return sum(bool(i.unreadable) for i in self.items.values())
+
     def to_dict(self) -> dict:
         def rounded(value: float | None) -> float | None:
             return None if value is None else round(value, 1)
@@ -178,38 +202,47 @@ class Grade:
             **{kind: rounded(self.subscore(kind)) for kind in KINDS},
             "total": rounded(self.total),
             "items_measured": self.measured,
+            "items_not_readable": self.not_readable,
             "items_possible": len(ITEMS),
             "affected_side": self.affected_side,
             "side_source": self.side_source,
             "missing_expressions": list(self.missing_expressions),
             "not_measurable": list(NOT_MEASURABLE),
             "photos": {name: photo.to_dict() for name, photo in self.photos.items()},
+            "photo_quality": {name: quality.to_dict() for name, quality in self.qualities.items()},
         }
 
-    def rows(self) -> list[tuple[str, str, str, str, str]]:
-        """Per item: name, score, healthy side, affected side, unit (the terminal's and report's table)."""
+    def rows(self) -> list[tuple[str, str, str, str, str, str, str]]:
+        """Per item: name, score, ± MDC95, healthy side, affected side, unit, why not graded (the terminal's and the
+        report's table); then the subscores and the total."""
         table = []
         for name, item in self.items.items():
-            score = "missing" if item.score is None else f"{item.score:.0f}"
-            table.append((TITLES[name], score, _value(item.healthy), _value(item.affected), item.unit))
+            mdc = "" if item.mdc95 is None or item.score is None else f"± {item.mdc95:.0f}"
+            values = ("—", "—") if item.unreadable else (_value(item.healthy), _value(item.affected))
+            table.append((TITLES[name], item.state, mdc, *values, item.unit, item.note))
         for kind in KINDS:
             value = self.subscore(kind)
-            table.append((f"{kind} subscore", "—" if value is None else f"{value:.0f}", "", "", ""))
-        total = self.total
-        table.append(("total", "—" if total is None else f"{total:.0f}", "", "", f"{self.measured} of {len(ITEMS)}"))
+            table.append((f"{kind} subscore", "—" if value is None else f"{value:.0f}", "", "", "", "", ""))
+        total = "—" if self.total is None else f"{self.total:.0f}"
+        table.append(("total", total, "", "", "", "", self.rests_on()))
         return table
+
+    def rests_on(self) -> str:
+        """How many items the total rests on: "6 of 9 items (2 not readable)"."""
+        unreadable = f" ({self.not_readable} not readable)" if self.not_readable else ""
+        return f"{self.measured} of {len(ITEMS)} items{unreadable}"
 
     def summary(self) -> str:
         """One sentence: the total, over how many items, the side, what was missing."""
         total = "no item measured" if self.total is None else f"total {self.total:.0f}"
-        text = f"{LABEL}: {total} ({self.measured} of {len(ITEMS)} items); affected side: {self.side_source}."
+        text = f"{LABEL}: {total} ({self.rests_on()}); affected side: {self.side_source}."
         if self.missing_expressions:
             text += f" Missing (their items not graded): {', '.join(self.missing_expressions)}."
         return text
 
     def markdown(self) -> str:
         lines = [f"## {LABEL} grade", "", self.summary(), ""]
-        lines += ["| item | score | healthy side | affected side | unit |", "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
         lines += ["", "Not measurable from landmarks, so not graded: " + ", ".join(NOT_MEASURABLE) + ".", ""]
         return "\n".join(lines)
@@ -219,23 +252,39 @@ def _value(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
-def grade(photos: dict[str, Millimetres], affected_side: str | None = None, side_source: str = "") -> Grade:
+def grade(
+    photos: dict[str, Millimetres],
+    affected_side: str | None = None,
+    side_source: str = "",
+    qualities: dict[str, PhotoQuality] | None = None,
+    smile_reading: float | None = None,
+) -> Grade:
     """The grade of an exam from its mm measures per expression; ``affected_side`` from the exam's reading. Without
     one, the exam is graded with each side as the affected one and the lower total is kept: one side per face, as
-    eFACE assumes, and never the flattering one."""
+    eFACE assumes, and never the flattering one. ``qualities`` (per expression, ``face/readability.py``): an item
+    its photos cannot support is left ungraded with the reason, and each item's MDC95 widens on a small face.
+    ``smile_reading``: the smile photo's mouth region against healthy smiles, which grades a smile photo alone."""
+    context = (qualities or {}, smile_reading)
     if affected_side in ("right", "left"):
-        return _graded(photos, affected_side, side_source or f"patient's {affected_side}, from the exam's reading")
-    both = [_graded(photos, side, f"none read; the patient's {side} grades lower") for side in ("right", "left")]
+        source = side_source or f"patient's {affected_side}, from the exam's reading"
+        return _graded(photos, affected_side, source, *context)
+    both = [_graded(photos, s, f"none read; the patient's {s} grades lower", *context) for s in ("right", "left")]
     return min(both, key=lambda g: (g.total is None, g.total if g.total is not None else 0.0))
 
 
-def _graded(photos: dict[str, Millimetres], side: str, source: str) -> Grade:
+def _graded(
+    photos: dict[str, Millimetres],
+    side: str,
+    source: str,
+    qualities: dict[str, PhotoQuality],
+    smile_reading: float | None,
+) -> Grade:
     items, missing = {}, set()
     for name, (kind, needs, measure, unit) in ITEMS.items():
         options = [[e for e in ((need,) if isinstance(need, str) else need) if e in photos] for need in needs]
         lacking = [need if isinstance(need, str) else " or ".join(need) for need, got in zip(needs, options) if not got]
         if name == "commissure_with_smile" and lacking == ["rest"]:
-            items[name] = _smile_alone(photos["smile"], side)
+            items[name] = _smile_alone(smile_reading, side)
         elif lacking:
             missing.update(lacking)
             note = f"no {', '.join(lacking)} photo"
@@ -246,8 +295,10 @@ def _graded(photos: dict[str, Millimetres], side: str, source: str) -> Grade:
         if items[name].score is not None and not items[name].measures:
             used = items[name].expressions
             items[name] = replace(items[name], measures={e: _sides(photos[e], measure) for e in used})
+        if items[name].expressions:  # its photos are there: can they support it?
+            items[name] = _read(items[name], photos, qualities)
     ordered = tuple(e for e in EXPRESSIONS if e in missing) + tuple(sorted(m for m in missing if m not in EXPRESSIONS))
-    return Grade(items, side, source, dict(photos), ordered)
+    return Grade(items, side, source, dict(photos), ordered, dict(qualities))
 
 
 def _order(item: GradeItem) -> tuple[bool, float]:
@@ -283,15 +334,36 @@ def _item(name: str, measured: list[Millimetres], affected: str, used: tuple) ->
     return _ratio(name, kind, unit, affected, used, moved[healthy], moved[affected], MIN_MOVEMENT[unit])
 
 
-def _smile_alone(smile: Millimetres, affected: str) -> GradeItem:
-    """Commissure with smile from a smile photo without rest (a daily smiling selfie): the affected corner's smile
-    angle (its rise above the lower lip's midline) as a share of the healthy one's. Its ``basis`` keeps it apart from
-    the movement-based item."""
-    healthy = OTHER_SIDE[affected]
-    angle = {s: smile.side(s)["smile_angle"] for s in (healthy, affected)}
-    item = _ratio("commissure_with_smile", "dynamic", "°", affected, ("smile",), angle[healthy], angle[affected], 0.0)
-    note = "no rest photo: the corners' smile angles, not their movement from rest"
-    return replace(item, basis=SMILE_ALONE, note=note, measures={"smile": _sides(smile, "smile_angle")})
+def _smile_alone(reading: float | None, affected: str) -> GradeItem:
+    """Commissure with smile from a smile photo without rest (a daily smiling selfie): from the smile reading, 100 up
+    to SMILE_FREE and 0 from SMILE_ZERO, linear between. The reading follows a recovery (its Spearman with the day
+    −0.56 on a real series, issue 50) where the corners' smile angles did not (+0.20). Its ``basis`` keeps it apart
+    from the movement-based item."""
+    kind, unit = "dynamic", "healthy spreads"
+    if reading is None:
+        note = "no rest photo, and no smile reading (the face is turned too far)"
+        return GradeItem("commissure_with_smile", kind, None, None, None, None, unit, affected, (), note=note)
+    score = 100.0 * min(1.0, max(0.0, (SMILE_ZERO - reading) / (SMILE_ZERO - SMILE_FREE)))
+    note = "no rest photo: the smile's asymmetry against healthy smiles, not the corners' movement"
+    measures = {"smile": {"mouth_reading": reading}}
+    values = (score, score, None, reading, unit, affected, ("smile",), measures, SMILE_ALONE, note)
+    return GradeItem("commissure_with_smile", kind, *values)
+
+
+def _read(item: GradeItem, photos: dict[str, Millimetres], qualities: dict[str, PhotoQuality]) -> GradeItem:
+    """The item with its MDC95 on these photos and, where they cannot support it, ungraded with the reason."""
+    used = {e: qualities[e] for e in item.expressions if e in qualities}
+    noise = load_retest().mdc95.get(retest_key(item.name, item.basis))
+    scale = max((q.scale for q in used.values()), default=1.0)
+    closing = None
+    if item.name in CLOSURE_ITEMS and "rest" in photos and item.expressions[-1] in photos:
+        closed, rest = photos[item.expressions[-1]], photos["rest"]
+        closing = min(closed.side(s)["palpebral_fissure"] / max(rest.side(s)["palpebral_fissure"], 1e-6) for s in SIDES)
+    reason = unreadable(item.name, item.kind, used, closing)
+    mdc = None if noise is None else noise * scale
+    if reason:
+        return replace(item, score=None, raw=None, healthy=None, affected=None, note=reason, unreadable=reason)
+    return item if item.score is None else replace(item, mdc95=mdc)
 
 
 def _movement(name: str, rest: Millimetres, moved: Millimetres, side: str) -> float:

@@ -83,3 +83,46 @@ def lid_edges(rgb: np.ndarray, landmarks: np.ndarray) -> float:
             edges.append(np.median(strength[rows, x[:, None]].max(axis=1)))
         eyes.append(np.mean(edges))
     return float(min(eyes) / max(max(eyes), 1e-6))
+
+
+# The nose bridge between the eyes, in inter-ocular distances from the eye line's midpoint: where eyeglasses' bridge
+# crosses the face as one horizontal edge from side to side. Skin there is smooth at rest; an expression (a frown, a
+# squeeze, a snarl) wrinkles it, so only a resting photo is read for glasses.
+BRIDGE = (0.08, -0.15, 0.08)  # half-width, top and bottom
+
+
+def bridge_edge(rgb: np.ndarray, landmarks: np.ndarray) -> float:
+    """The longest horizontal edge across the nose bridge as a share of the bridge's width (H×W×3 uint8 RGB, 478×2
+    mesh points in its pixels): near 1 where eyeglasses' bridge crosses it, near 0 for bare skin; NaN when the
+    bridge falls outside the image."""
+    right, left = landmarks[list(RIGHT_EYE_RING)].mean(axis=0), landmarks[list(LEFT_EYE_RING)].mean(axis=0)
+    distance, middle = float(np.linalg.norm(left - right)), (right + left) / 2
+    half, top, bottom = BRIDGE
+    x0, x1 = int(middle[0] - half * distance), int(middle[0] + half * distance)
+    y0, y1 = int(middle[1] + top * distance), int(middle[1] + bottom * distance)
+    if x0 < 0 or y0 < 0 or x1 >= rgb.shape[1] or y1 >= rgb.shape[0] or x1 - x0 < 3 or y1 - y0 < 3:
+        return float("nan")
+    gray = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), (0, 0), 1.0)
+    edges = cv2.Canny(gray, 30, 90)[y0:y1, x0:x1] > 0
+    return float(max(edges[max(row - 1, 0) : row + 2].any(axis=0).mean() for row in range(edges.shape[0])))
+
+
+def eye_glare(rgb: np.ndarray, landmarks: np.ndarray) -> float:
+    """The larger share, of the two eyes, of the lid skin along their margins (just above the upper margin, just
+    below the lower, LID_BAND to twice that away) burnt white (every channel at 250 or more): a reflection on a lens
+    or a flash over the lids. Lid skin is never white; the white of the eye and a catch-light lie between the margins,
+    where this does not look. NaN when a margin falls outside the image."""
+    height, width = rgb.shape[:2]
+    span = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
+    step = max(1, round(LID_BAND * span))
+    shares = []
+    for upper, lower in LID_MARGINS:
+        samples = []
+        for margin, outward in ((upper, -1), (lower, 1)):
+            points = np.round(landmarks[list(margin)]).astype(int)
+            rows = points[:, 1][:, None] + outward * np.arange(step, 2 * step + 1)[None, :]
+            if points[:, 0].min() < 0 or points[:, 0].max() >= width or rows.min() < 0 or rows.max() >= height:
+                return float("nan")
+            samples.append(rgb[rows, points[:, 0][:, None]].reshape(-1, 3))
+        shares.append(float((np.vstack(samples).min(axis=-1) >= 250).mean()))
+    return max(shares)

@@ -42,7 +42,7 @@ from facepalsy.face.pattern import exam_pattern
 from facepalsy.files import atomic_write_json, atomic_write_text
 from facepalsy.plots import plot_exam_regions, plot_grade, plot_region_timeline
 from facepalsy.runfolder import ExamFolder
-from facepalsy.workflows.exam_measures import MOVEMENT, Measured, measure_named, movement, symmetry_percent
+from facepalsy.workflows.exam_measures import MOVEMENT, Measured, _movement, measure_named, symmetry_percent
 from facepalsy.workflows.exam_video import PEAK_NAMES, exam_video
 
 MOVED_MORE = 0.10  # a side read as weaker that moved this much more than the other: position and movement disagree
@@ -61,7 +61,7 @@ def _exam_regions(measured: dict[str, Measured]) -> dict[str, ExamRegion]:
         sides = {r.weaker_side for r in flagged.values()}
         moved, note = None, None
         if rest is not None and used is not None:
-            moved = movement(rest.values, measured[used].values, value)
+            moved = _movement(rest.values, measured[used].values, value)
         elif used is None:
             note = f"no {' or '.join(expressions)} photo: movement not measured"
         else:
@@ -106,6 +106,13 @@ def _synkinesis_hint(measured: dict[str, Measured]) -> dict | None:
     return None
 
 
+def _smile_reading(measured: dict[str, Measured]) -> float | None:
+    """The smile photo's mouth region against healthy smiles (None without a smile, or turned too far to read)."""
+    smile = measured.get("smile")
+    regions = smile.asymmetry.reference.regions if smile and smile.asymmetry.reference else {}
+    return regions["mouth"].score if "mouth" in regions else None
+
+
 def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: float = IRIS_MM, **extra) -> Exam:
     """The exam from its measured expressions: regions, the top-level flag, what was measured and what is missing,
     the palsy pattern and the eFACE-style grade (its mm scale from an iris of ``iris_mm``). ``extra``: Exam's fields
@@ -116,6 +123,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
     side = (sides.pop() if len(sides) == 1 else "both") if sides else None
     readings = {name: m.asymmetry.reference for name, m in measured.items()}
     photos = {name: m.asymmetry.millimetres(iris_mm) for name, m in measured.items()}
+    qualities = {name: m.quality for name, m in measured.items() if m.quality is not None}
     return Exam(
         person=person,
         kind=kind,
@@ -130,7 +138,7 @@ def make_exam(person: str, measured: dict[str, Measured], kind: str, iris_mm: fl
         },
         synkinesis_hint=_synkinesis_hint(measured),
         palsy_pattern=exam_pattern(regions, readings, outside, side),
-        grade=grade(photos, side),
+        grade=grade(photos, side, qualities=qualities, smile_reading=_smile_reading(measured)),
         **extra,
     )
 

@@ -12,6 +12,7 @@ from facepalsy.face.asymmetry import Asymmetry
 from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
 from facepalsy.face.norms import Norms
 from facepalsy.face.photo_reading import read_found
+from facepalsy.face.readability import PhotoQuality, photo_quality
 
 # Per region: the expressions that move it (the first present is used) and the per-side value that moves.
 MOVEMENT = {
@@ -30,7 +31,7 @@ SIDE_POINTS = {
 }
 
 
-def side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
+def _side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
     """Per side, from a 468×2 eye-frame mesh: brow height, eye opening, nose-to-mouth-corner length, mouth corner
     position."""
     eye_rings = (RIGHT_EYE_RING, LEFT_EYE_RING)
@@ -47,7 +48,7 @@ def side_values(mesh: np.ndarray) -> dict[str, dict[str, np.ndarray | float]]:
     return values
 
 
-def movement(rest: dict, expression: dict, value: str) -> dict[str, float]:
+def _movement(rest: dict, expression: dict, value: str) -> dict[str, float]:
     """How far each side's value moved from rest (absolute; a displacement length for the mouth corner)."""
     if value == "mouth_corner":
         return {side: float(np.hypot(*(expression[side][value] - rest[side][value]))) for side in ("right", "left")}
@@ -69,6 +70,7 @@ class Measured:
     values: dict  # side_values of its mesh
     crop: np.ndarray | None = None
     landmarks: np.ndarray | None = None
+    quality: PhotoQuality | None = None  # what the photo can support (face/readability.py), for the grade
 
 
 def measure_named(source: str, rgb: np.ndarray, found: Asymmetry, expression: str, norms: Norms) -> Measured:
@@ -79,4 +81,5 @@ def measure_named(source: str, rgb: np.ndarray, found: Asymmetry, expression: st
     Every photo of an exam is measured alike, on all of JITTER's views: its movements are differences between photos,
     which a mix of measures would bias."""
     photo = read_found(rgb, found, source, norms, expression)
-    return Measured(source, photo.asymmetry, side_values(photo.asymmetry.mesh), photo.crop, photo.landmarks)
+    quality = photo_quality(rgb, found.face.landmarks, photo.asymmetry.pose)
+    return Measured(source, photo.asymmetry, _side_values(photo.asymmetry.mesh), photo.crop, photo.landmarks, quality)

@@ -14,9 +14,10 @@ from facepalsy.face.asymmetry import aligned_crop, found_asymmetry
 from facepalsy.face.detect import largest_face
 from facepalsy.face.expression import expression_measures, made_from_rest
 from facepalsy.face.norms import REGIONS, Norms
+from facepalsy.face.readability import photo_quality
 from facepalsy.face.tracking import FaceTracker
 from facepalsy.inference.prediction import VideoFrames
-from facepalsy.workflows.exam_measures import MOVEMENT, Measured, movement, side_values
+from facepalsy.workflows.exam_measures import MOVEMENT, Measured, _movement, _side_values
 
 PEAK_NAMES = {
     "brow": "brow_raise",
@@ -56,7 +57,7 @@ def exam_video(
                 frames.append((time, None, rgb))
                 continue
             result = found_asymmetry(face).compare(norms)  # one pass per frame: the frames are many
-            frames.append((time, Measured(source, result, side_values(result.mesh)), rgb))
+            frames.append((time, Measured(source, result, _side_values(result.mesh)), rgb))
     usable = [(t, m) for t, m, _ in frames if m is not None and not m.asymmetry.turned]
     if not usable:
         raise FacepalsyError(f"{path}: no frame with a usable, frontal face in {len(frames)} frames")
@@ -75,7 +76,7 @@ def exam_video(
     measured = {"rest": rest}
     peaks = {}
     for region, (_, value) in MOVEMENT.items():
-        moved = [sum(movement(rest.values, m.values, value).values()) for _, m in usable]
+        moved = [sum(_movement(rest.values, m.values, value).values()) for _, m in usable]
         best = int(np.argmax(moved))
         expression, confidence = _made(usable, rest, best, PEAK_NAMES[region])
         if expression:
@@ -100,6 +101,7 @@ def exam_video(
     for _, frame, rgb in frames:  # the chosen frames are drawn: their faces aligned
         if frame is not None and frame.crop is None and any(frame is m for m in measured.values()):
             frame.crop, frame.landmarks = aligned_crop(rgb, frame.asymmetry.face)
+            frame.quality = photo_quality(rgb, frame.asymmetry.face.landmarks, frame.asymmetry.pose)
     return measured, {
         "rest_time": round(usable[rest_index][0], 3),
         "peaks": peaks,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facepalsy.errors import FacepalsyError
-from facepalsy.face.grade import ITEMS, KINDS, LABEL, TITLES, Grade
+from facepalsy.face.grade import KINDS, LABEL, TITLES, Grade
 from facepalsy.face.millimetres import LABELS, MEASURES, OTHER_SIDE
 from facepalsy.files import atomic_write
 from facepalsy.html_report import RESEARCH_USE
@@ -27,8 +27,8 @@ SUFFIXES = (".csv", ".xlsx")
 PHOTO_COLUMNS = ("Photo", "Expression", "Scale", "mm per inter-ocular distance")
 PARTS = ("Right", "Left", "Difference", "Percent")
 ITEM_COLUMNS = ("Item", "Kind", "Score", "Healthy side value", "Affected side value", "Unit", "Basis")
-CLINIC_COLUMNS = ("Item", "Score (0–100)", "Healthy side", "Affected side", "Unit", "Read on", "Note")
-CLINIC_WIDTHS = (30, 14, 13, 13, 7, 28, 70)
+CLINIC_COLUMNS = ("Item", "Score (0–100)", "± MDC95", "Healthy side", "Affected side", "Unit", "Read on", "Note")
+CLINIC_WIDTHS = (30, 14, 10, 13, 13, 15, 28, 70)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def clinic_sheet(grade: Grade, facts: ExamFacts) -> tuple[list[list], int]:
         [f"{LABEL} grade"],
         ["Exam", facts.exam],
         ["Exam date", facts.date],
-        ["Items graded", f"{grade.measured} of {len(ITEMS)}" + (f" (missing: {missing})" if missing else "")],
+        ["Items graded", grade.rests_on() + (f"; missing: {missing}" if missing else "")],
         ["Affected side", grade.side_source],
         ["Scale", f"mm from an iris diameter of {iris} mm ({', '.join(scales)})" if iris else "no photo measured"],
         [RESEARCH_USE],
@@ -93,11 +93,11 @@ def clinic_sheet(grade: Grade, facts: ExamFacts) -> tuple[list[list], int]:
     rows: list[list] = [*block, list(CLINIC_COLUMNS)]
     for name, item in document["items"].items():
         read_on = ", ".join(e.replace("_", " ") for e in item["expressions"]) or None
-        values = [item["score"], item["healthy"], item["affected"], item["unit"]]
+        values = [item["score"], item["mdc95"], item["healthy"], item["affected"], item["unit"]]
         rows.append([TITLES[name], *values, read_on, item["note"] or None])
     for kind in KINDS:
         rows.append([f"{kind.capitalize()} subscore", document[kind]])
-    rows.append(["Total", document["total"], None, None, None, f"{grade.measured} of {len(ITEMS)} items"])
+    rows.append(["Total", document["total"], None, None, None, None, grade.rests_on()])
     return rows, len(block) + 1
 
 
@@ -140,7 +140,7 @@ def write_sheets(path: Path, grade: Grade, sources: dict[str, str] | None, facts
     for cell in sheet[header_row]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = f"B{header_row + 1}"
-    for column, width in zip("ABCDEFG", CLINIC_WIDTHS):
+    for column, width in zip("ABCDEFGH", CLINIC_WIDTHS):
         sheet.column_dimensions[column].width = width
     measures = book.create_sheet("measures (mm)")
     measures.append(header()[: len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)])
