@@ -227,7 +227,7 @@ def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
     found: dict[str, dict] = {}
     for expression, closure in (("eye_closure_gentle", 0.8), ("eye_closure_full", 1.0)):
         item_name = expression.replace("eye_closure_", "") + "_eye_closure"
-        scores, affected = [], []
+        scores, affected, unreadable = [], [], []
         for kept in (0.0, *KEPT_OPEN):
             image = rgb
             for s in (0, 1):
@@ -238,12 +238,14 @@ def _kept_open(rgb: np.ndarray, face, iod: float, side: int, path: str) -> dict:
             item = grade({"rest": rest.millimetres(), expression: closed.millimetres()}, ("right", "left")[side])
             item = item.items[item_name]
             scores.append(None if item.score is None else round(item.score, 1))
-            affected.append(round(item.affected, 1))
+            affected.append(None if item.affected is None else round(item.affected, 1))
+            unreadable.append(item.unreadable or None)
         found[item_name] = {
             "photo": path,
             "side": ("right", "left")[side],
             "raw": scores,
             "closure": affected,
+            "not_readable": unreadable,  # face/readability.py: a closure the mesh did not follow
             "falls": _lowers(scores),
         }
     return found

@@ -194,15 +194,18 @@ def grade_section(path: Path) -> list[str]:
         "with no side read (the lower-grading side). No full 7-expression exam exists in these folders, so the "
         "eye-closure and lower-lip items are not in these figures. [Grade](grade.md) defines every item.",
         "",
-        "| source | exams | total: min / 5th pct / median | exams under 85 | static items under 80 | median item |",
-        "|---|---|---|---|---|---|",
+        "| source | exams | total: min / 5th pct / median | exams under 85 | static items under 80 | median item | "
+        "items not readable |",
+        "|---|---|---|---|---|---|---|",
     ]
     for source, row in figures["healthy"].items():
         total = row["total"]
+        reasons = "; ".join(f"{reason}: {n}" for reason, n in row.get("not_readable_reasons", {}).items())
+        unread = f"{row.get('items_not_readable', 0)}" + (f" ({reasons})" if reasons else "")
         lines.append(
             f"| {source} | {row['exams']} | {total['min']:.1f} / {total['p5']:.1f} / {total['median']:.1f} | "
             f"{row['exams_total_below_85']} | {row['static_items_below_80']} of {row['static_items']} | "
-            f"{row['median_item']:.1f} |"
+            f"{row['median_item']:.1f} | {unread} |"
         )
     lines += ["", "Item medians (5th percentile) per source:", "", "| item | " + " | ".join(figures["healthy"]) + " |"]
     lines.append("|---" * (len(figures["healthy"]) + 1) + "|")
@@ -252,7 +255,8 @@ def grade_section(path: Path) -> list[str]:
     limits = ", ".join(f"{k.replace('_', ' ')} {v:g} (n {retest['pairs'][k]})" for k, v in retest["mdc95"].items())
     lines += [
         "",
-        f"**Test–retest** ({retest['method']}): MDC95 {limits}.",
+        f"**Test–retest** ({retest['method']}): MDC95 {limits}"
+        + (f"; the faces' median eye distance {retest['eye_distance_px']} px." if "eye_distance_px" in retest else "."),
         "",
         f"**Time**: one 7-photo exam measured and graded in {figures['seconds_per_7_photo_exam']} s after the face "
         "models were loaded.",
