@@ -125,3 +125,10 @@ def test_a_smaller_face_widens_each_items_mdc95(tmp_path, plain):
     assert after < before < REFERENCE_EYE_DISTANCE_PX
     widened = shrunk.items["brow_at_rest"].mdc95 / plain.items["brow_at_rest"].mdc95
     assert widened == pytest.approx(before / after, rel=0.01) and widened > 1.3
+
+
+def test_the_reference_size_is_the_retakes_own():
+    """The MDC95 hold at the size of the faces they were measured on, which the benchmark writes beside them."""
+    from facepalsy.face.grade import load_retest
+
+    assert load_retest().eye_distance_px == pytest.approx(REFERENCE_EYE_DISTANCE_PX, rel=0.03)

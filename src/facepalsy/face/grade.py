@@ -106,6 +106,7 @@ class GradeRetest:
     method: str
     pairs: dict[str, int]  # per item (``retest_key``), ``total`` and ``smile_reading``: session pairs measured
     mdc95: dict[str, float]  # the same keys: MDC95 (items and total in points; the smile reading in healthy spreads)
+    eye_distance_px: float | None = None  # the retakes' median eye distance (px): the face size these MDC95 hold at
 
 
 @functools.cache

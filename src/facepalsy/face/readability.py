@@ -5,11 +5,11 @@ A grade item is a few mm on one side of the face against the other. The photo mu
 that size a pixel is twice as many mm, and an item is not read), frontal enough (the head's yaw and pitch within
 the item's tolerance: the pose is taken out of the mesh, but a turned face hides the far side's lid and corner), and
 the eye items need eyes the mesh can follow: not covered (``visibility.lid_edges``, the landmark model's rule), no
-eyeglasses over the lids (``visibility.bridge_edge`` on the resting photo, where the nose bridge is smooth; an
-expression wrinkles it), no glare burnt white over the lid margins (``visibility.eye_glare``), and in an eye-closure
-photo an eye that the mesh reads as closing (the more closed eye under CLOSURE_FOLLOWED of its resting fissure;
-otherwise the mesh did not follow the lids, or the eyes did not close). Each rule's threshold is written here and
-in the docs (*Grade*); they are set by hand on the real-photo folders, not fitted.
+eyeglasses over the lids (``visibility.eyeglasses`` on the resting photo: the bridge and both lower rims; an
+expression wrinkles the nose's root), no glare burnt white over the lid margins (``visibility.eye_glare``), and in
+an eye-closure photo an eye that the mesh reads as closing (the more closed eye under CLOSURE_FOLLOWED of its
+resting fissure; otherwise the mesh did not follow the lids, or the eyes did not close). Each rule's threshold is
+written here and in the docs (*Grade*); they are set by hand on the real-photo folders, not fitted.
 
 Each reading that makes an item unreadable gives a plain reason; the grade leaves the item ungraded with it.
 """
@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-REFERENCE_EYE_DISTANCE_PX = 94.0  # KDEF's median eye-centre distance in pixels: the faces the MDC95 came from
+REFERENCE_EYE_DISTANCE_PX = 91.0  # KDEF's median eye distance in pixels (benchmarks/grade.py): where the MDC95 hold
 SMALL_FACE = 0.5  # a face under this share of REFERENCE_EYE_DISTANCE_PX is too small for a mm item
 # yaw and pitch (degrees) an item tolerates: a static item compares positions, which a turn shifts; a movement is read
 # against the same person's rest, so it tolerates more
 TOLERANCE = {"static": (12.0, 12.0), "dynamic": (20.0, 15.0), "synkinesis": (20.0, 15.0)}
 COVERED = 0.2  # lid edges of the weaker eye under this share of the other's: something covers it
-GLASSES = 0.5  # a horizontal edge across this share of the nose bridge at rest: eyeglasses
+GLASSES = 0.5  # horizontal edges across this share of the nose bridge and of both rims' boxes at rest: eyeglasses
 GLARE = 0.25  # this share of an eye's lid margins burnt white: glare over the lids
 CLOSURE_FOLLOWED = 0.5  # in an eye closure, the more closed eye still this share of its resting fissure open
 EYE_ITEMS = ("palpebral_fissure_at_rest", "gentle_eye_closure", "full_eye_closure", "ocular_synkinesis")
@@ -41,7 +41,7 @@ class PhotoQuality:
     yaw: float  # degrees, the head's turn (the mesh's pose)
     pitch: float  # degrees, its nod
     lid_edges: float  # the weaker eye's lid margins against the other's (visibility.lid_edges; NaN: not read)
-    bridge_edge: float  # a horizontal edge across the nose bridge (visibility.bridge_edge; NaN: not read)
+    glasses: float  # the edges eyeglasses draw across the bridge and the rims (visibility.eyeglasses; NaN: not read)
     glare: float  # the larger share of an eye's lid margins burnt white (visibility.eye_glare; NaN: not read)
 
     def to_dict(self) -> dict:
@@ -56,7 +56,7 @@ class PhotoQuality:
 def photo_quality(rgb: np.ndarray, landmarks: np.ndarray, pose: dict[str, float]) -> PhotoQuality:
     """The quality of a photo's face: ``landmarks`` (478×2) in the photo's pixels, ``pose`` its yaw and pitch."""
     from facepalsy.face.detect import LEFT_EYE_RING, RIGHT_EYE_RING
-    from facepalsy.face.visibility import bridge_edge, eye_glare, lid_edges
+    from facepalsy.face.visibility import eye_glare, eyeglasses, lid_edges
 
     right, left = landmarks[list(RIGHT_EYE_RING)].mean(axis=0), landmarks[list(LEFT_EYE_RING)].mean(axis=0)
     return PhotoQuality(
@@ -64,7 +64,7 @@ def photo_quality(rgb: np.ndarray, landmarks: np.ndarray, pose: dict[str, float]
         float(pose.get("yaw", 0.0)),
         float(pose.get("pitch", 0.0)),
         lid_edges(rgb, landmarks),
-        bridge_edge(rgb, landmarks),
+        eyeglasses(rgb, landmarks),
         eye_glare(rgb, landmarks),
     )
 
@@ -92,8 +92,8 @@ def unreadable(name: str, kind: str, photos: dict[str, PhotoQuality], closing: f
         if quality.lid_edges < COVERED:
             return f"an eye is covered in the {_said(expression)} photo (its lid margins cannot be seen)"
     rest = photos.get("rest")
-    if rest is not None and rest.bridge_edge >= GLASSES:
-        return "eyeglasses over the eyes (seen on the nose bridge at rest): the mesh's lids can follow the frames"
+    if rest is not None and rest.glasses >= GLASSES:
+        return "eyeglasses over the eyes (seen at rest): the mesh's lids can follow the frames"
     if name in CLOSURE_ITEMS and closing is not None and closing > CLOSURE_FOLLOWED:
         return (
             f"in the eye-closure photo the more closed eye still reads {100 * closing:.0f}% open: the mesh did not "

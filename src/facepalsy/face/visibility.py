@@ -85,26 +85,32 @@ def lid_edges(rgb: np.ndarray, landmarks: np.ndarray) -> float:
     return float(min(eyes) / max(max(eyes), 1e-6))
 
 
-# The nose bridge between the eyes, in inter-ocular distances from the eye line's midpoint: where eyeglasses' bridge
-# crosses the face as one horizontal edge from side to side. Skin there is smooth at rest; an expression (a frown, a
-# squeeze, a snarl) wrinkles it, so only a resting photo is read for glasses.
-BRIDGE = (0.08, -0.15, 0.08)  # half-width, top and bottom
+# Where eyeglasses draw a horizontal edge from side to side, in inter-ocular distances from the eye centres: their
+# bridge across the nose (around the eye line's midpoint) and each lens's lower rim (below each eye). Skin there is
+# smooth at rest; an expression (a frown, a squeeze, a snarl) wrinkles the nose's root, so only a resting photo is
+# read; and a deep nasal root alone draws the bridge's edge, so the rims must show too.
+BRIDGE = (0.08, -0.15, 0.08)  # half-width, top and bottom, around the eyes' midpoint
+RIM = (0.3, 0.22, 0.5)  # half-width, top and bottom, around each eye's centre
 
 
-def bridge_edge(rgb: np.ndarray, landmarks: np.ndarray) -> float:
-    """The longest horizontal edge across the nose bridge as a share of the bridge's width (H×W×3 uint8 RGB, 478×2
-    mesh points in its pixels): near 1 where eyeglasses' bridge crosses it, near 0 for bare skin; NaN when the
-    bridge falls outside the image."""
+def eyeglasses(rgb: np.ndarray, landmarks: np.ndarray) -> float:
+    """The weakest of the three edges eyeglasses draw (the bridge, each lower rim), each the longest horizontal edge
+    across its box as a share of the box's width (H×W×3 uint8 RGB, 478×2 mesh points in its pixels): near 1 behind
+    eyeglasses, low for bare skin; NaN when a box falls outside the image."""
     right, left = landmarks[list(RIGHT_EYE_RING)].mean(axis=0), landmarks[list(LEFT_EYE_RING)].mean(axis=0)
-    distance, middle = float(np.linalg.norm(left - right)), (right + left) / 2
-    half, top, bottom = BRIDGE
-    x0, x1 = int(middle[0] - half * distance), int(middle[0] + half * distance)
-    y0, y1 = int(middle[1] + top * distance), int(middle[1] + bottom * distance)
-    if x0 < 0 or y0 < 0 or x1 >= rgb.shape[1] or y1 >= rgb.shape[0] or x1 - x0 < 3 or y1 - y0 < 3:
-        return float("nan")
+    distance = float(np.linalg.norm(left - right))
     gray = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), (0, 0), 1.0)
-    edges = cv2.Canny(gray, 30, 90)[y0:y1, x0:x1] > 0
-    return float(max(edges[max(row - 1, 0) : row + 2].any(axis=0).mean() for row in range(edges.shape[0])))
+    edges = cv2.Canny(gray, 30, 90) > 0
+    boxes = [((right + left) / 2, BRIDGE), (right, RIM), (left, RIM)]
+    shares = []
+    for centre, (half, top, bottom) in boxes:
+        x0, x1 = int(centre[0] - half * distance), int(centre[0] + half * distance)
+        y0, y1 = int(centre[1] + top * distance), int(centre[1] + bottom * distance)
+        if x0 < 0 or y0 < 0 or x1 >= rgb.shape[1] or y1 >= rgb.shape[0] or x1 - x0 < 3 or y1 - y0 < 3:
+            return float("nan")
+        box = edges[y0:y1, x0:x1]
+        shares.append(max(box[max(row - 1, 0) : row + 2].any(axis=0).mean() for row in range(box.shape[0])))
+    return float(min(shares))
 
 
 def eye_glare(rgb: np.ndarray, landmarks: np.ndarray) -> float:
