@@ -221,6 +221,10 @@ def test_a_daily_smiling_selfie_is_followed_by_its_smile_reading_and_item(tmp_pa
     assert all(v is not None for v in smile + reading)
     assert all(g["values"]["brow_at_rest"] is None for g in grades)  # no rest photo: no static item, never 100
     assert smile[0] == smile[1] and smile[3] > smile[0] and reading[3] < reading[0]
+    from scipy.stats import spearmanr  # the grade's own item follows the recovery as the reading does (issue 50)
+
+    day = range(len(days))
+    assert spearmanr(day, smile).statistic >= 0.5 and spearmanr(day, reading).statistic <= -0.5
     rows = [c for c in document["changes"] if c["value"] == "commissure_with_smile"]
     assert [c["to"] for c in rows] == [day for day, _ in days[1:]]  # the first visit has nothing to change from
     assert rows[0]["change"] == "no change" and "improved" in [c["change"] for c in rows[1:]]
