@@ -117,3 +117,7 @@ def test_every_input_of_predict_gets_a_row_and_a_turned_face_is_turned(landmark_
     piped = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[1] for line in piped[1:]] == [rows[0]["label"], "turned", "unreadable"]
     assert main(["predict", str(landmark_run), *inputs, "--strict"]) == 2
+    from facepalsy.app.page_analysis import Analyzer, UploadError
+
+    with pytest.raises(UploadError, match="No verdict: the face turned too far"):  # the page says it as predict does
+        Analyzer(facepalsy.load(landmark_run), tmp_path / "page").analyze(tmp_path / "turned.png", "turned.png")

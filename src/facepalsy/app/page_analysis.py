@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from facepalsy.app.page_workers import MicroBatcher, UploadJanitor
-from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError
+from facepalsy.errors import BadImageError, FacepalsyError, NoFaceError, TurnedFaceError
 from facepalsy.face.photo_reading import PhotoReading
 from facepalsy.html_report import write_html_report
 from facepalsy.inference.prediction import Prediction
@@ -125,6 +125,8 @@ class Analyzer:
         try:
             rgb = as_rgb_array(image, name)  # decoded once: for the Predictor and for the landmarks
             prepared = self.predictor.model_input(rgb, name)
+        except TurnedFaceError as exc:  # a face, but turned: said as predict says it
+            raise UploadError(f"No verdict: the {exc.reason}.") from exc
         except NoFaceError as exc:
             raise UploadError(
                 f"No usable face was found in this photo ({exc.reason}); this model only labels faces."

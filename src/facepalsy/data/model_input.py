@@ -10,7 +10,7 @@ import numpy as np
 
 from facepalsy.data.harmonise import Harmonisation, decode_jpeg, harmonised_jpeg
 from facepalsy.data.images import resize_square
-from facepalsy.errors import NoFaceError, TurnedFaceError
+from facepalsy.errors import TurnedFaceError
 from facepalsy.face.asymmetry import head_pose, head_yaw
 from facepalsy.face.detect import Face, align_face, crop_face, detect_faces, largest_face
 
@@ -136,7 +136,7 @@ def _check_yaw(face, policy: FacePolicy, name) -> None:
     if policy.max_yaw is not None:
         yaw = head_yaw(face.landmarks)
         if abs(yaw) > policy.max_yaw:
-            raise NoFaceError(
+            raise TurnedFaceError(
                 name,
                 f"face turned too far to compare its sides (yaw {yaw:+.2f}, "
                 f"limit ±{policy.max_yaw}); a frontal photo is needed",
