@@ -227,6 +227,25 @@ def test_format_4_abstains_on_a_covered_eye_and_a_run_saved_before_the_rule_does
     assert before.reasons(faces, orbits) == ["", "", "", reasons["eyes"]]
 
 
+def test_format_4_abstains_behind_tinted_glasses_and_a_run_saved_before_the_rule_does_not():
+    """Issue 52: a news photo in tinted sunglasses (orbit at 0.3 of the skin) was read; a bare eye in a cap's shadow
+    reads as dark, but has no frames around it."""
+    rng = np.random.default_rng(4)
+    x = np.vstack([_rows(rng, 200, 0.0), _rows(rng, 60, 0.08)])
+    y = np.array([0] * 200 + [1] * 60)
+    params = AsymmetryClassifier.fit(x, y).to_dict()
+    faces = _rows(rng, 4, 0.08, typical=True)
+    dark, bright = side_differences.TINTED_GLASSES[0] - 0.1, side_differences.TINTED_GLASSES[0] + 0.1
+    frames = side_differences.TINTED_GLASSES[1]
+    # per face: orbit brightness, lid edges, eyeglasses: tinted lenses, a shaded bare eye, clear glasses, no reading
+    orbits = np.array([[dark, 1.0, frames + 0.2], [dark, 1.0, 0.1], [bright, 1.0, frames + 0.2], [dark, 1.0, np.nan]])
+    model = AsymmetryClassifier(params)
+    assert model.reasons(faces, orbits) == [side_differences.REASONS["eyes"], "", "", ""]
+    assert model.reasons(faces, orbits[:, :2]) == [""] * 4  # readings of a cache made before the third column
+    del params["tinted_glasses"]  # model.pt of a run trained before this rule
+    assert AsymmetryClassifier(params).reasons(faces, orbits) == [""] * 4
+
+
 def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_subject():
     rng = np.random.default_rng(1)
     x = np.vstack([_rows(rng, 60, 0.0), _rows(rng, 30, 0.08)])

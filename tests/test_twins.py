@@ -97,7 +97,7 @@ def test_twin_rows_keep_each_twin_with_its_original_and_read_more_asymmetry():
     assert twins.sum() == len(rows.plans) == 4
     assert set(rows.sources[twins]) == {TWINS_SOURCE} and set(rows.sources[~twins]) <= {"studio"}
     assert list(rows.subjects[twins]) == list(subjects)  # a twin falls on its original's side of every split
-    assert rows.orbits.shape == (len(rows.x), 2)
+    assert rows.orbits.shape == (len(rows.x), 3)  # orbit, lid edges, eyeglasses
     # a second fold reuses the twins: nothing is measured again
     import facepalsy.models.baseline as baseline
 

@@ -91,6 +91,7 @@ def lid_edges(rgb: np.ndarray, landmarks: np.ndarray) -> float:
 # read; and a deep nasal root alone draws the bridge's edge, so the rims must show too.
 BRIDGE = (0.08, -0.15, 0.08)  # half-width, top and bottom, around the eyes' midpoint
 RIM = (0.3, 0.22, 0.5)  # half-width, top and bottom, around each eye's centre
+GLASSES_EYE_DISTANCE = 64  # px between the eye centres the image is resized to first: the edges read alike at any size
 
 
 def eyeglasses(rgb: np.ndarray, landmarks: np.ndarray) -> float:
@@ -98,15 +99,18 @@ def eyeglasses(rgb: np.ndarray, landmarks: np.ndarray) -> float:
     across its box as a share of the box's width (H×W×3 uint8 RGB, 478×2 mesh points in its pixels): near 1 behind
     eyeglasses, low for bare skin; NaN when a box falls outside the image."""
     right, left = landmarks[list(RIGHT_EYE_RING)].mean(axis=0), landmarks[list(LEFT_EYE_RING)].mean(axis=0)
-    distance = float(np.linalg.norm(left - right))
-    gray = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), (0, 0), 1.0)
+    factor = GLASSES_EYE_DISTANCE / max(float(np.linalg.norm(left - right)), 1e-6)
+    shrink = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    gray = cv2.GaussianBlur(cv2.resize(gray, None, fx=factor, fy=factor, interpolation=shrink), (0, 0), 1.0)
     edges = cv2.Canny(gray, 30, 90) > 0
+    right, left, distance = right * factor, left * factor, float(GLASSES_EYE_DISTANCE)
     boxes = [((right + left) / 2, BRIDGE), (right, RIM), (left, RIM)]
     shares = []
     for centre, (half, top, bottom) in boxes:
         x0, x1 = int(centre[0] - half * distance), int(centre[0] + half * distance)
         y0, y1 = int(centre[1] + top * distance), int(centre[1] + bottom * distance)
-        if x0 < 0 or y0 < 0 or x1 >= rgb.shape[1] or y1 >= rgb.shape[0] or x1 - x0 < 3 or y1 - y0 < 3:
+        if x0 < 0 or y0 < 0 or x1 >= edges.shape[1] or y1 >= edges.shape[0]:
             return float("nan")
         box = edges[y0:y1, x0:x1]
         shares.append(max(box[max(row - 1, 0) : row + 2].any(axis=0).mean() for row in range(box.shape[0])))

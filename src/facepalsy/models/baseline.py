@@ -61,7 +61,7 @@ from facepalsy.face.asymmetry import (
 )
 from facepalsy.face.expression import EXPRESSIONS
 from facepalsy.face.norms import REGIONS
-from facepalsy.face.visibility import lid_edges, orbit_brightness
+from facepalsy.face.visibility import eyeglasses, lid_edges, orbit_brightness
 from facepalsy.log import progress_bar
 from facepalsy.models import side_differences
 
@@ -121,24 +121,25 @@ def measured(image: np.ndarray) -> Asymmetry | None:
 
 
 def _remember_orbits(key: str, image: np.ndarray, result: Asymmetry | None) -> None:
-    value = (np.nan, np.nan)
+    value = (np.nan, np.nan, np.nan)
     if result is not None and result.face is not None and result.face.landmarks is not None:
         rgb, landmarks = image.transpose(1, 2, 0), result.face.landmarks
-        value = (orbit_brightness(rgb, landmarks), lid_edges(rgb, landmarks))
+        value = (orbit_brightness(rgb, landmarks), lid_edges(rgb, landmarks), eyeglasses(rgb, landmarks))
     _remember(_orbits, key, value, CACHE_LIMIT)
 
 
 def orbit_readings(images: np.ndarray) -> np.ndarray:
-    """Per CHW uint8 face crop (N×2): its brighter eye orbit against its skin and its weaker eye's lid edges against
-    the other's (``face/visibility.py``): what tells the landmark model that dark glasses hide the eyes, or that
-    something covers one. Kept with the features, so a cross-validation measures once."""
+    """Per CHW uint8 face crop (N×3): its brighter eye orbit against its skin, its weaker eye's lid edges against
+    the other's, and the edges eyeglasses' frames draw (``face/visibility.py``): what tells the landmark model that
+    dark or tinted glasses hide the eyes, or that something covers one. Kept with the features, so a
+    cross-validation measures once."""
     values = []
     for image in images:
         key = hashlib.sha1(image.tobytes()).hexdigest()
         if key not in _orbits:
             _remember_orbits(key, image, measured(image))
         values.append(_orbits[key])
-    return np.array(values, dtype=np.float64).reshape(len(values), 2)
+    return np.array(values, dtype=np.float64).reshape(len(values), 3)
 
 
 def row_length(version: int = FORMAT) -> int:

@@ -67,13 +67,17 @@ UNUSUAL_PERCENTILE = 99  # training faces' Mahalanobis distance beyond which a f
 MIN_UNUSUAL = 200  # fewer training faces: their 99th percentile says nothing, and no face is called unusual
 HIDDEN_EYES = 0.2  # the brighter orbit's share of the skin's brightness under which the eyes are taken as hidden
 COVERED_EYE = 0.2  # the weaker eye's lid edges as a share of the other's under which that eye is taken as covered
+# Tinted lenses (runs trained from 2026-12-06): orbits darker than this share of the skin behind eyeglasses' frames
+# (visibility.eyeglasses at least the second number). Sunglasses with some light through them read 0.27–0.46, where
+# bare eyes under a cap's peak read too; the frames tell the two apart (docs/face.md).
+TINTED_GLASSES = (0.45, 0.5)
 SPEECH_PERCENTILE = 97  # healthy resting faces' lip gap beyond which a resting face is taken as mid-speech
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14  # face-mesh points of the inner lips at the midline
 REST = 0  # EXPRESSIONS.index("rest")
 REASONS = {
     "unusual": "the face's measures lie outside everything the model was trained on",
     "speech": "the mouth is open mid-speech: its corners show the word, not the muscles",
-    "eyes": "the eyes cannot be seen (dark glasses or deep shadow): the mesh would guess them",
+    "eyes": "the eyes cannot be seen (dark or tinted glasses, or deep shadow): the mesh would guess them",
     "covered": "one eye is covered (hair, a hand, a patch or deep shadow): the mesh would guess its lids",
 }
 
@@ -132,6 +136,7 @@ def fit_params(
         speech_cut=np.array([speech]),
         hidden_eyes=np.array([HIDDEN_EYES]),
         covered_eye=np.array([COVERED_EYE]),
+        tinted_glasses=np.array(TINTED_GLASSES),
     )
     return params
 
@@ -153,8 +158,9 @@ def abstention_reasons(
 ) -> list[str]:
     """Per face, why the model cannot read it reliably ("" when it can): a key of REASONS. ``orbits``: per face, where
     the image is at hand (a feature row does not carry them), ``visibility.orbit_brightness`` and
-    ``visibility.lid_edges`` (N×2, ``baseline.orbit_readings``); runs saved before a rule (without ``hidden_eyes`` or
-    ``covered_eye``) read every face as they did."""
+    ``visibility.lid_edges`` and ``visibility.eyeglasses`` (N×3, ``baseline.orbit_readings``; N×2 in caches made
+    before the third); runs saved before a rule (without ``hidden_eyes``, ``covered_eye`` or ``tinted_glasses``) read
+    every face as they did."""
     unusual = _distance(params, _log_measures(scalars)) > params["unusual_cut"][0]
     speech = (groups == REST) & (lip_gap(meshes) > params["speech_cut"][0])
     hidden, covered = np.zeros(len(scalars), bool), np.zeros(len(scalars), bool)
@@ -162,6 +168,9 @@ def abstention_reasons(
         readings = np.nan_to_num(np.asarray(orbits, float), nan=1.0)
         if "hidden_eyes" in params:
             hidden = readings[:, 0] < params["hidden_eyes"][0]
+        if "tinted_glasses" in params and readings.shape[1] > 2:
+            frames = np.nan_to_num(np.asarray(orbits, float)[:, 2], nan=0.0)  # no reading: no frames seen
+            hidden |= (readings[:, 0] < params["tinted_glasses"][0]) & (frames >= params["tinted_glasses"][1])
         if "covered_eye" in params:
             covered = readings[:, 1] < params["covered_eye"][0]
     return [

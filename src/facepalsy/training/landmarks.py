@@ -126,7 +126,7 @@ def twin_rows(
         np.array(labels, int),
         np.array(whose),
         np.array(where),
-        np.array(orbits, dtype=np.float64).reshape(len(orbits), 2),
+        np.array(orbits, dtype=np.float64).reshape(len(orbits), 3),
         tuple(plans),
     )
 
