@@ -87,7 +87,7 @@ NOT_MEASURABLE = (
     "platysmal synkinesis",
 )
 LABEL = "eFACE-style (automatic)"
-COLUMNS = ("item", "score", "± MDC95", "healthy side", "affected side", "unit", "not graded because")
+COLUMNS = ("item", "score", "± MDC95", "healthy side", "affected side", "unit", "note")
 RETEST_FILE = "grade_retest.json"  # the items' MDC95 from real retakes, written by benchmarks/grade.py
 
 
@@ -214,8 +214,8 @@ class Grade:
         }
 
     def rows(self) -> list[tuple[str, str, str, str, str, str, str]]:
-        """Per item: name, score, ± MDC95, healthy side, affected side, unit, why not graded (the terminal's and the
-        report's table); then the subscores and the total."""
+        """Per item: name, score, ± MDC95, healthy side, affected side, unit, note (why it is not graded, or how a
+        smile alone was read) (the terminal's and the report's table); then the subscores and the total."""
         table = []
         for name, item in self.items.items():
             mdc = "" if item.mdc95 is None or item.score is None else f"± {item.mdc95:.0f}"
