@@ -70,7 +70,7 @@ def test_three_visits_same_photo_no_change_then_a_pulled_down_mouth_corner_reads
     assert commissure["area"] == "mouth" and commissure["difference"] < 0 and commissure["mdc95"] > 0
     assert {c["area"] for c in changes} >= {"brow", "eye", "mouth", "whole face"}
     page = (out / "history.html").read_text()
-    assert page.count("Change between visits") == 1 and "worse" in page and "commissure at rest" in page
+    assert page.count("Change between visits") == 1 and "worse" in page and "Oral commissure at rest" in page
     assert "▲" not in page.split("Change between visits")[0] and "▼" not in page.split("Change between visits")[0]
     assert (out / "trend.png").stat().st_size > 10_000
     from openpyxl import load_workbook  # the clinic's workbook: one row per visit under a frozen header

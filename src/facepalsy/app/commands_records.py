@@ -121,7 +121,7 @@ def check_record_flags(args: argparse.Namespace) -> None:
 def cmd_history(args: argparse.Namespace) -> int:
     from facepalsy.face.norms import load_norms
     from facepalsy.records.change_table import COLUMNS as CHANGE_COLUMNS
-    from facepalsy.records.grade_history import FOLLOWED
+    from facepalsy.records.grade_history import FOLLOWED, title
     from facepalsy.records.history import TRACKED
     from facepalsy.records.history_report import write_history
     from facepalsy.records.store import RecordStore
@@ -139,7 +139,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     out = result_console()
     out.print(visits)
     if history.grades and history.grades.graded:
-        grades = Table(*["date", *(n.replace("_", " ") for n in FOLLOWED)], title="eFACE-style (automatic) grade")
+        grades = Table(*["date", *map(title, FOLLOWED)], title="eFACE-style (automatic) grade")
         for row in history.grades.rows():
             grades.add_row(*row)
         out.print(grades)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from facepalsy.face.norms import REGIONS
-from facepalsy.records.grade_history import SMILE, TOTAL, GradeFollowUp, judged
+from facepalsy.records.grade_history import SMILE, TOTAL, GradeFollowUp, judged, title
 
 OVERALL = "overall"
 # face area: the region's resting score first, then the grade values read on that area
@@ -69,7 +69,7 @@ class ChangeRow:
         return (
             f"{self.since} → {self.date}",
             self.area,
-            self.name.replace("_", " "),
+            title(self.name),
             f"{self.before:.{digits}f} → {self.after:.{digits}f}",
             f"{self.difference:+.{digits}f}",
             mdc,

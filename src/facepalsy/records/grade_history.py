@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from facepalsy.face.grade import ITEMS, retest_key
+from facepalsy.face.grade import ITEMS, TITLES, retest_key
 
 SMILE = "smile_reading"
 TOTAL = "total"
@@ -108,7 +108,7 @@ class GradeFollowUp:
         return [{"date": visit.date.isoformat(), "time": visit.time, "values": visit.values} for visit in self.visits]
 
     def markdown(self) -> str:
-        names = [name.replace("_", " ") for name in FOLLOWED]
+        names = [title(name) for name in FOLLOWED]
         lines = ["## eFACE-style (automatic) grade and smile per visit", ""]
         lines += ["| date | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
@@ -130,6 +130,11 @@ def _change(name: str, visit: VisitGrade, earlier: VisitGrade | None, mdc95: dic
     difference = round(value - earlier.values[name], 2)
     word = judged(difference, _mdc(mdc95, visit, name), lower_is_better=name == SMILE)  # a higher item: better
     return GradeChange(name, earlier.label, difference, word)
+
+
+def title(name: str) -> str:
+    """A followed value as every table names it: a grade item by its clinical name, else its own."""
+    return TITLES.get(name, name.replace("_", " "))
 
 
 def judged(difference: float, mdc: float | None, lower_is_better: bool) -> str:
