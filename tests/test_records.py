@@ -337,3 +337,23 @@ def test_files_holding_a_patients_data_are_written_for_their_owner_only(tmp_path
     assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in written} == dict.fromkeys(
         (p.name for p in written), 0o600
     )
+
+
+def test_the_page_asks_to_replace_a_taken_date_or_for_a_time_in_its_own_words(tmp_path):
+    """Issue 52, item 7, on the page: a second exam on a recorded date is refused with the page's controls named (no
+    command-line flag); ticking *Replace* records it in place of the first, a visit time records a second visit."""
+    from facepalsy.app.page_history import HistoryDesk
+    from facepalsy.records.recording import PendingExam
+
+    photo = tmp_path / "rest.png"
+    photo.write_bytes(b"not a real photo, only hashed")
+    desk = HistoryDesk(str(tmp_path / "records.db"), tmp_path / "work")
+    pending = PendingExam(made_exam(0.3), {"rest": photo_facts(photo)}, DAY, "--date")
+    assert desk.record("P-7", pending, "nurse").startswith("Recorded visit 1 of patient P-7, dated 2026-03-01")
+    refused = desk.record("P-7", pending, "nurse")
+    assert refused.startswith("**Not recorded.**") and "Replace that visit" in refused and "--" not in refused
+    replaced = desk.record("P-7", pending, "nurse", replace=True)
+    assert "in place of the earlier exam" in replaced and "visit 1 of" in replaced
+    second = desk.record("P-7", pending, "nurse", visit_time="16:30")
+    assert second.startswith("Recorded visit 2 of patient P-7, dated 2026-03-01 at 16:30")
+    assert "no such time" in desk.record("P-7", pending, "nurse", visit_time="25:00")

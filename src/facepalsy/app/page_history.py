@@ -19,8 +19,8 @@ from facepalsy.errors import FacepalsyError
 from facepalsy.face.norms import load_norms
 from facepalsy.log import console
 from facepalsy.records.history_report import draw_trend
-from facepalsy.records.recording import PendingExam, parse_date, record_exam
-from facepalsy.records.store import RecordStore, database_url
+from facepalsy.records.recording import PendingExam, parse_date, parse_visit_time, record_exam
+from facepalsy.records.store import RecordStore, VisitTaken, database_url
 
 LOCAL_USER = "local user (no login)"
 
@@ -69,10 +69,17 @@ class HistoryDesk:
         return history.markdown(), chart
 
     def record(
-        self, patient: str | None, pending: PendingExam | None, user: str | None, visit_date: str | None = None
+        self,
+        patient: str | None,
+        pending: PendingExam | None,
+        user: str | None,
+        visit_date: str | None = None,
+        visit_time: str | None = None,
+        replace: bool = False,
     ) -> str:
-        """Record the exam the Exam tab made, on ``visit_date`` (YYYY-MM-DD) if given, saying what was stored (or
-        why nothing was) in the page's words: no command-line flag, no database path."""
+        """Record the exam the Exam tab made, on ``visit_date`` (YYYY-MM-DD) and at ``visit_time`` (HH:MM) if given,
+        in place of that date's exam with ``replace``, saying what was stored (or why nothing was) in the page's
+        words: no command-line flag, no database path."""
         if pending is None:
             return "Run an exam in the Exam tab first; then record it here."
         if not (patient or "").strip():
@@ -80,15 +87,26 @@ class HistoryDesk:
         try:
             if (visit_date or "").strip():
                 pending = dataclasses.replace(pending, date=parse_date(visit_date.strip()), date_source="entered")
+            if (visit_time or "").strip():
+                pending = dataclasses.replace(pending, time=parse_visit_time(visit_time))
             with self.lock:
-                recorded = record_exam(self._store(), patient, pending, user or LOCAL_USER)
+                recorded = record_exam(self._store(), patient, pending, user or LOCAL_USER, replace=replace)
+        except VisitTaken as exc:
+            at = f" at {exc.time}" if exc.time else ""
+            return (
+                f"**Not recorded.** Patient {exc.patient} already has a visit on {exc.date.isoformat()}{at}. Tick "
+                "*Replace that visit's exam* to record this one in its place, or give a visit time for a second visit "
+                "that day."
+            )
         except FacepalsyError as exc:
             return f"**Not recorded.** {exc}"
         console.print(f"{recorded.sentence()}, by {user or LOCAL_USER}", highlight=False)  # the server's log
         warning = f"\n\n**Warning:** the id {recorded.warning}; ids must be pseudonyms." if recorded.warning else ""
+        at = f" at {recorded.time}" if recorded.time else ""
+        instead = ", in place of the earlier exam of that visit" if recorded.replaced else ""
         return (
-            f"Recorded visit {recorded.visit} of patient {recorded.patient}, dated {recorded.date.isoformat()} "
-            f"({recorded.date_source}).{warning}"
+            f"Recorded visit {recorded.visit} of patient {recorded.patient}, dated {recorded.date.isoformat()}{at} "
+            f"({recorded.date_source}){instead}.{warning}"
         )
 
 
@@ -105,16 +123,24 @@ def history_tab(gr, desk: HistoryDesk, pending) -> None:
         with gr.Row():
             show = gr.Button("Show history", elem_id="show-history")
             record = gr.Button("Record the exam just made", variant="primary", elem_id="record-exam")
-        visit_date = gr.Textbox(
-            label="Visit date (YYYY-MM-DD; empty: the photos' own date, else today)", elem_id="visit-date"
-        )
+        with gr.Row():
+            visit_date = gr.Textbox(
+                label="Visit date (YYYY-MM-DD; empty: the photos' own date, else today)", elem_id="visit-date"
+            )
+            visit_time = gr.Textbox(label="Visit time (HH:MM; a second visit that day)", elem_id="visit-time")
+            replace = gr.Checkbox(label="Replace that visit's exam", elem_id="replace-visit")
         status = gr.Markdown(elem_id="record-status")
         table = gr.Markdown(elem_id="history-table")
         chart = gr.Image(label="Resting scores over visits (healthy range shaded)", elem_id="trend")
 
-        def record_then_show(patient_id, exam, date, request: gr.Request):
-            message = desk.record(patient_id, exam, getattr(request, "username", None), date)
+        def record_then_show(patient_id, exam, date, time, again, request: gr.Request):
+            message = desk.record(patient_id, exam, getattr(request, "username", None), date, time, again)
             return (message, *desk.show(patient_id))
 
         show.click(desk.show, [patient], [table, chart], api_name="history")
-        record.click(record_then_show, [patient, pending, visit_date], [status, table, chart], api_name="record_exam")
+        record.click(
+            record_then_show,
+            [patient, pending, visit_date, visit_time, replace],
+            [status, table, chart],
+            api_name="record_exam",
+        )

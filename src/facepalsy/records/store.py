@@ -213,11 +213,7 @@ class RecordStore:
                 session.add(found)
             same = [r for r in found.exams if r.exam_date == exam_date and visit_time in (None, r.visit_time)]
             if same and not replace:
-                at = f" at {visit_time}" if visit_time else ""
-                raise FacepalsyError(
-                    f"patient {patient!r} already has a visit on {exam_date.isoformat()}{at}: give --replace to "
-                    "record this exam in its place, or --visit-time HH:MM to record a second visit that day"
-                )
+                raise VisitTaken(patient, exam_date, visit_time)
             for earlier in same:
                 session.delete(earlier)
             session.add(row)
@@ -308,6 +304,19 @@ class RecordStore:
                 connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 connection.close()
+
+
+class VisitTaken(FacepalsyError):
+    """An exam on a date (and time) the patient already has a visit on: the caller asks to replace it or to tell the
+    two apart by the time of day, each in its own words (a flag on the command line, a control on the page)."""
+
+    def __init__(self, patient: str, date: datetime.date, time: str | None) -> None:
+        self.patient, self.date, self.time = patient, date, time
+        at = f" at {time}" if time else ""
+        super().__init__(
+            f"patient {patient!r} already has a visit on {date.isoformat()}{at}: give --replace to record this exam "
+            "in its place, or --visit-time HH:MM to record a second visit that day"
+        )
 
 
 def visit_order(row: ExamRow) -> tuple:
