@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 
 from facepalsy.face.expression import EXPRESSIONS
-from facepalsy.face.millimetres import OTHER_SIDE, SIDES, Millimetres
+from facepalsy.face.millimetres import OTHER_SIDE, Millimetres
 from facepalsy.face.readability import CLOSURE_ITEMS, PhotoQuality, unreadable
 
 COMMISSURE_POINTS_PER_MM = 8.0  # a 4 mm droop at rest scores 68, about the eFACE of flaccid palsy's commissure
@@ -297,7 +297,7 @@ def _graded(
             used = items[name].expressions
             items[name] = replace(items[name], measures={e: _sides(photos[e], measure) for e in used})
         if items[name].expressions:  # its photos are there: can they support it?
-            items[name] = _read(items[name], photos, qualities)
+            items[name] = _read(items[name], qualities)
     ordered = tuple(e for e in EXPRESSIONS if e in missing) + tuple(sorted(m for m in missing if m not in EXPRESSIONS))
     return Grade(items, side, source, dict(photos), ordered, dict(qualities))
 
@@ -351,20 +351,19 @@ def _smile_alone(reading: float | None, affected: str) -> GradeItem:
     return GradeItem("commissure_with_smile", kind, *values)
 
 
-def _read(item: GradeItem, photos: dict[str, Millimetres], qualities: dict[str, PhotoQuality]) -> GradeItem:
+def _read(item: GradeItem, qualities: dict[str, PhotoQuality]) -> GradeItem:
     """The item with its MDC95 on these photos and, where they cannot support it, ungraded with the reason."""
     used = {e: qualities[e] for e in item.expressions if e in qualities}
-    noise = load_retest().mdc95.get(retest_key(item.name, item.basis))
-    scale = max((q.scale for q in used.values()), default=1.0)
-    closing = None
-    if item.name in CLOSURE_ITEMS and "rest" in photos and item.expressions[-1] in photos:
-        closed, rest = photos[item.expressions[-1]], photos["rest"]
-        closing = min(closed.side(s)["palpebral_fissure"] / max(rest.side(s)["palpebral_fissure"], 1e-6) for s in SIDES)
+    closing = None  # an eye closure: the more closed eye's fissure as a share of its resting one (from its movement)
+    if item.name in CLOSURE_ITEMS and item.healthy is not None and item.affected is not None:
+        closing = 1.0 - max(item.healthy, item.affected) / 100.0
     reason = unreadable(item.name, item.kind, used, closing)
-    mdc = None if noise is None else noise * scale
     if reason:
         return replace(item, score=None, raw=None, healthy=None, affected=None, note=reason, unreadable=reason)
-    return item if item.score is None else replace(item, mdc95=mdc)
+    noise = load_retest().mdc95.get(retest_key(item.name, item.basis))
+    if item.score is None or noise is None:
+        return item
+    return replace(item, mdc95=noise * max((q.scale for q in used.values()), default=1.0))
 
 
 def _movement(name: str, rest: Millimetres, moved: Millimetres, side: str) -> float:

@@ -50,15 +50,18 @@ class PhotoReading:
     def pattern(self) -> PalsyPattern | None:
         return self.asymmetry.palsy_pattern
 
+    @property
+    def within_but_palsy(self) -> bool:
+        """A pattern named (the model read palsy) though no single region lies outside the healthy range."""
+        return self.pattern is not None and not self.reference.turned and not self.reference.outside_regions
+
     def sentence(self) -> str:
         """The reading in one plain line; never "no affected side named" beside a pattern that names one."""
-        if self.pattern is not None and not self.reference.turned and not self.reference.outside_regions:
-            return WITHIN_BUT_PALSY
-        return self.reference.sentence()
+        return WITHIN_BUT_PALSY if self.within_but_palsy else self.reference.sentence()
 
     def markdown(self) -> str:
         """The reading and, where named, the pattern, in Markdown (the page and the reports)."""
-        if self.pattern is not None and not self.reference.turned and not self.reference.outside_regions:
+        if self.within_but_palsy:
             text = f"{WITHIN_BUT_PALSY[0].upper()}{WITHIN_BUT_PALSY[1:]} (healthy percentiles: {self.percentiles()})"
         else:
             text = self.reference.markdown()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from facepalsy.face.norms import REGIONS
-from facepalsy.records.grade_history import SMILE, TOTAL, GradeFollowUp, judged, title
+from facepalsy.records.grade_history import FOLLOWED, SMILE, TOTAL, GradeFollowUp, judged, title
 
 OVERALL = "overall"
 # face area: the region's resting score first, then the grade values read on that area
@@ -51,7 +51,6 @@ class ChangeRow:
     before: float
     after: float
     mdc95: float | None  # None: this value has no MDC95, so no change is judged
-    word: str  # "improved", "worse", "no change" or "not judged"
     scale: str  # what the numbers are and which way is worse
 
     @property
@@ -61,6 +60,11 @@ class ChangeRow:
     @property
     def difference(self) -> float:
         return self.after - self.before
+
+    @property
+    def word(self) -> str:
+        """ "improved", "worse", "no change" or "not judged": a grade item is better higher, a reading lower."""
+        return judged(self.difference, self.mdc95, lower_is_better=self.scale != GRADE_SCALE)
 
     def cells(self) -> tuple[str, ...]:
         """The row as the terminal, the report and the page show it (COLUMNS)."""
@@ -98,20 +102,15 @@ def change_table(visits: list[Scored], mdc95: dict[str, float], grades: GradeFol
     rows = []
     for index, visit in enumerate(visits):
         for name in (*REGIONS, OVERALL):
-            after = visit.scores.get(name)
             earlier = next((v for v in reversed(visits[:index]) if v.scores.get(name) is not None), None)
-            if after is None or earlier is None:
-                continue
-            before = earlier.scores[name]
-            word = judged(after - before, mdc95.get(name), lower_is_better=True)
-            rows.append(ChangeRow(earlier.label, visit.label, name, before, after, mdc95.get(name), word, REGION_SCALE))
-    for visit, changes in zip(grades.visits if grades else [], grades.changes if grades else []):
-        for name, change in changes.items():
-            if change.since is None or change.difference is None:
-                continue
-            after = visit.values[name]
-            scale = SMILE_SCALE if name == SMILE else GRADE_SCALE
-            mdc = grades.mdc_of(visit, name)
-            before = after - change.difference
-            rows.append(ChangeRow(change.since, visit.label, name, before, after, mdc, change.word, scale))
+            if visit.scores.get(name) is not None and earlier is not None:
+                before, after, mdc = earlier.scores[name], visit.scores[name], mdc95.get(name)
+                rows.append(ChangeRow(earlier.label, visit.label, name, before, after, mdc, REGION_SCALE))
+    for index, visit in enumerate(grades.visits if grades else []):
+        for name in FOLLOWED:
+            earlier = grades.earlier(index, name)
+            if visit.values.get(name) is not None and earlier is not None:
+                before, after, mdc = earlier.values[name], visit.values[name], grades.mdc_of(visit, name)
+                scale = SMILE_SCALE if name == SMILE else GRADE_SCALE
+                rows.append(ChangeRow(earlier.label, visit.label, name, before, after, mdc, scale))
     return sorted(rows, key=lambda row: (row.date, row.since, ORDER.index(row.name)))

@@ -20,7 +20,6 @@ from facepalsy.face.grade import ITEMS, TITLES, retest_key
 SMILE = "smile_reading"
 TOTAL = "total"
 FOLLOWED = (SMILE, *ITEMS, TOTAL)
-NOT_MEASURED = "not measured"
 NOT_JUDGED = "not judged"  # no MDC95 for this value
 
 
@@ -55,45 +54,24 @@ class VisitGrade:
 
 
 @dataclass(frozen=True)
-class GradeChange:
-    """One value at one visit against the last earlier visit that has it alike."""
-
-    name: str
-    since: str | None  # the visit compared with, as labelled (None: the first, or nothing alike before)
-    difference: float | None
-    word: str
-
-
-@dataclass(frozen=True)
 class GradeFollowUp:
-    """Every visit's smile reading and grade with its change, and the noise it was judged by."""
+    """Every visit's smile reading and grade, and the noise their changes are judged by (``records/change_table.py``
+    judges them)."""
 
     visits: list[VisitGrade]  # oldest first
-    changes: list[dict[str, GradeChange]]  # per visit, per FOLLOWED name
     mdc95: dict[str, float]  # per retest key, TOTAL and SMILE
     method: str
 
-    @classmethod
-    def judge(cls, visits: list[VisitGrade], mdc95: dict[str, float], method: str = "") -> GradeFollowUp:
-        changes = []
-        for index, visit in enumerate(visits):
-            judged = {}
-            for name in FOLLOWED:
-                earlier = next(
-                    (
-                        v
-                        for v in reversed(visits[:index])
-                        if v.values.get(name) is not None and v.keys.get(name) == visit.keys.get(name)
-                    ),
-                    None,
-                )
-                judged[name] = _change(name, visit, earlier, mdc95)
-            changes.append(judged)
-        return cls(visits, changes, mdc95, method)
+    def earlier(self, index: int, name: str) -> VisitGrade | None:
+        """The last visit before ``self.visits[index]`` that has ``name`` read alike (the same item on the same
+        basis; the total over the same items)."""
+        key = self.visits[index].keys.get(name)
+        alike = [v for v in self.visits[:index] if v.values.get(name) is not None and v.keys.get(name) == key]
+        return alike[-1] if alike else None
 
     def mdc_of(self, visit: VisitGrade, name: str) -> float | None:
         """The MDC95 a visit's value is judged by: an item's for its basis, else the smile reading's or total's."""
-        return _mdc(self.mdc95, visit, name)
+        return self.mdc95.get(visit.keys.get(name, name)) if name in ITEMS else self.mdc95.get(name)
 
     @property
     def graded(self) -> bool:
@@ -123,15 +101,6 @@ class GradeFollowUp:
         return "\n".join(lines)
 
 
-def _change(name: str, visit: VisitGrade, earlier: VisitGrade | None, mdc95: dict[str, float]) -> GradeChange:
-    value = visit.values.get(name)
-    if value is None or earlier is None:
-        return GradeChange(name, None, None, NOT_MEASURED)
-    difference = round(value - earlier.values[name], 2)
-    word = judged(difference, _mdc(mdc95, visit, name), lower_is_better=name == SMILE)  # a higher item: better
-    return GradeChange(name, earlier.label, difference, word)
-
-
 def title(name: str) -> str:
     """A followed value as every table names it: a grade item by its clinical name, else its own."""
     return TITLES.get(name, name.replace("_", " "))
@@ -150,10 +119,6 @@ def judged(difference: float, mdc: float | None, lower_is_better: bool) -> str:
 def visit_label(date: datetime.date, time: str | None) -> str:
     """A visit's name in every table: "2026-03-10", or "2026-03-10 14:30" for one of two visits that day."""
     return date.isoformat() + (f" {time}" if time else "")
-
-
-def _mdc(mdc95: dict[str, float], visit: VisitGrade, name: str) -> float | None:
-    return mdc95.get(visit.keys.get(name, name)) if name in ITEMS else mdc95.get(name)
 
 
 def _cell(name: str, value: float | None) -> str:

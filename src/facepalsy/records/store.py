@@ -252,7 +252,7 @@ class RecordStore:
         if retest and retest.overall is not None:
             mdc[OVERALL] = retest.overall
         noise = load_retest()
-        grades = GradeFollowUp.judge(graded, noise.mdc95, noise.method)
+        grades = GradeFollowUp(graded, noise.mdc95, noise.method)
         return History(patient, visits, mdc, p99, retest.method if retest else "", grades)
 
     def export(self, patient: str) -> dict:
