@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -57,6 +58,44 @@ def atomic_write_csv(
             writer = csv.DictWriter(f, fieldnames=list(fieldnames))
             writer.writeheader()
             writer.writerows(rows)
+
+    atomic_write(path, write, private)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One worksheet of a workbook a person reads: rows (a title in A1 where ``header_row`` > 1), the row of the
+    column names (1-based, bold, frozen with the columns left of ``frozen_column``), and column widths."""
+
+    title: str
+    rows: list[list]
+    header_row: int = 1
+    widths: dict[str, float] = field(default_factory=dict)  # column letter: width
+    frozen_column: str = "B"
+
+
+def atomic_write_workbook(path: Path, sheets: Sequence[Sheet], private: bool = False) -> None:
+    """An XLSX (openpyxl) of ``sheets``, written as ``atomic_write`` does: the one way every workbook is laid out."""
+
+    def write(tmp: Path) -> None:
+        from openpyxl import Workbook
+        from openpyxl.styles import Alignment, Font
+
+        book = Workbook()
+        book.remove(book.active)
+        for spec in sheets:
+            sheet = book.create_sheet(spec.title)
+            for row in spec.rows:
+                sheet.append(row)
+            if spec.header_row > 1:
+                sheet["A1"].font = Font(bold=True, size=13)
+            for cell in sheet[spec.header_row]:
+                cell.font = Font(bold=True)
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            sheet.freeze_panes = f"{spec.frozen_column}{spec.header_row + 1}"
+            for column, width in spec.widths.items():
+                sheet.column_dimensions[column].width = width
+        book.save(tmp)
 
     atomic_write(path, write, private)
 

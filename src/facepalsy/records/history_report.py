@@ -10,7 +10,7 @@ from pathlib import Path
 import markdown_it
 
 from facepalsy.face.grade import ITEMS, TITLES
-from facepalsy.files import atomic_write, atomic_write_csv, atomic_write_json, atomic_write_text
+from facepalsy.files import Sheet, atomic_write_csv, atomic_write_json, atomic_write_text, atomic_write_workbook
 from facepalsy.html_report import RESEARCH_USE, STYLE, picture_html
 from facepalsy.plots import plot_trend
 from facepalsy.records.grade_history import SMILE, TOTAL
@@ -60,8 +60,8 @@ def draw_trend(history: History, path: Path) -> None:
     mdc: dict = dict(history.mdc95)
     tops = {}
     if history.grades and history.grades.graded:
+        grades = history.grades.visits
         for name, label in GRADED_IN_TREND.items():
-            grades = history.grades.visits
             series[label] = [grade.values.get(name) for grade in grades]
             mdc[label] = [history.grades.mdc_of(grade, name) for grade in grades]
             tops[label] = 105.0
@@ -90,7 +90,9 @@ def write_history(history: History, folder: Path) -> HistoryFiles:
         private=True,
     )
     atomic_write_json(files.document, history.to_dict(), private=True)
-    atomic_write(files.spreadsheet, lambda tmp: write_visits_sheet(history, tmp), private=True)
+    rows, header_row = visit_rows(history)
+    widths = {letter: 12.0 for letter in "EFGHIJKLMNOPQRSTUVWX"} | {"A": 16, "B": 48, "C": 16, "D": 16}
+    atomic_write_workbook(files.spreadsheet, [Sheet("visits", rows, header_row, widths)], private=True)
     return files
 
 
@@ -129,27 +131,6 @@ def visit_rows(history: History) -> tuple[list[list], int]:
             ]
         )
     return rows, len(block) + 1
-
-
-def write_visits_sheet(history: History, path: Path) -> None:
-    """``history.xlsx``: one row per visit under a frozen header, with widths a person can read."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "visits"
-    rows, header_row = visit_rows(history)
-    for row in rows:
-        sheet.append(row)
-    sheet["A1"].font = Font(bold=True, size=13)
-    for cell in sheet[header_row]:
-        cell.font = Font(bold=True)
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.column_dimensions[cell.column_letter].width = 12 if cell.column > 4 else 16
-    sheet.column_dimensions["B"].width = 48
-    sheet.freeze_panes = f"B{header_row + 1}"
-    book.save(path)
 
 
 def _rounded(value: float | None, digits: int = 2) -> float | None:

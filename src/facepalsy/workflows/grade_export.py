@@ -20,7 +20,7 @@ from pathlib import Path
 from facepalsy.errors import FacepalsyError
 from facepalsy.face.grade import KINDS, LABEL, TITLES, Grade
 from facepalsy.face.millimetres import LABELS, MEASURES, OTHER_SIDE
-from facepalsy.files import atomic_write
+from facepalsy.files import Sheet, atomic_write, atomic_write_workbook
 from facepalsy.html_report import RESEARCH_USE
 
 SUFFIXES = (".csv", ".xlsx")
@@ -109,49 +109,30 @@ def write_grade(
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise FacepalsyError(f"{path}: the grade is written as {' or '.join(SUFFIXES)}; give a file name ending so")
-    if path.suffix.lower() == ".csv":
-        rows = table(grade, sources)
+    if path.suffix.lower() == ".xlsx":
+        atomic_write_workbook(path, clinic_sheets(grade, sources, facts or ExamFacts("", "not known")), private=True)
+        return path
+    rows = table(grade, sources)
 
-        def write(tmp: Path) -> None:
-            with tmp.open("w", newline="", encoding="utf-8") as f:
-                csv.writer(f).writerows([["" if cell is None else cell for cell in row] for row in rows])
-
-    else:
-
-        def write(tmp: Path) -> None:
-            write_sheets(tmp, grade, sources, facts or ExamFacts("", "not known"))
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["" if cell is None else cell for cell in row] for row in rows])
 
     atomic_write(path, write, private=True)  # a patient's measures
     return path
 
 
-def write_sheets(path: Path, grade: Grade, sources: dict[str, str] | None, facts: ExamFacts) -> None:
+def clinic_sheets(grade: Grade, sources: dict[str, str] | None, facts: ExamFacts) -> list[Sheet]:
     """The clinic's workbook: the grade sheet and the mm measures sheet, each with widths and a frozen header."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "grade"
     rows, header_row = clinic_sheet(grade, facts)
-    for row in rows:
-        sheet.append(row)
-    sheet["A1"].font = Font(bold=True, size=13)
-    for cell in sheet[header_row]:
-        cell.font = Font(bold=True)
-    sheet.freeze_panes = f"B{header_row + 1}"
-    for column, width in zip("ABCDEFGH", CLINIC_WIDTHS):
-        sheet.column_dimensions[column].width = width
-    measures = book.create_sheet("measures (mm)")
-    measures.append(header()[: len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)])
-    for row in photo_rows(grade, sources):
-        measures.append(row)
-    for cell in measures[1]:
-        cell.font = Font(bold=True)
-    measures.freeze_panes = "C2"
-    for cell in measures[1]:
-        measures.column_dimensions[cell.column_letter].width = max(12, min(len(str(cell.value)) + 2, 34))
-    book.save(path)
+    measures = [header()[: len(PHOTO_COLUMNS) + len(MEASURES) * len(PARTS)], *photo_rows(grade, sources)]
+    widths = {get_column_letter(i + 1): max(12, min(len(name) + 2, 34)) for i, name in enumerate(measures[0])}
+    return [
+        Sheet("grade", rows, header_row, dict(zip("ABCDEFGH", CLINIC_WIDTHS))),
+        Sheet("measures (mm)", measures, 1, widths, frozen_column="C"),
+    ]
 
 
 def _round(value: float) -> float:
