@@ -75,10 +75,11 @@ def exam_video(
     rest = usable[rest_index][1]
     measured = {"rest": rest}
     peaks = {}
+    times, distances = [t for t, _ in usable], [_expression_measures(m) for _, m in usable]
     for region, (_, value) in MOVEMENT.items():
         moved = [sum(_movement(rest.values, m.values, value).values()) for _, m in usable]
         best = int(np.argmax(moved))
-        expression, confidence = _made(usable, rest, best, PEAK_NAMES[region])
+        expression, confidence = _made(times, distances, distances[rest_index], best, PEAK_NAMES[region])
         if expression:
             measured[expression] = usable[best][1]
         peaks[region] = {
@@ -113,16 +114,18 @@ def exam_video(
     }
 
 
-def _made(usable: list[tuple[float, Measured]], rest: Measured, best: int, expression: str) -> tuple[str | None, float]:
+def _made(
+    times: list[float], distances: list[dict[str, float]], rest: dict[str, float], best: int, expression: str
+) -> tuple[str | None, float]:
     """Whether a region's peak frame shows the expression it stands for (PEAK_NAMES), judged against the same
     person's rest frame (``expression.made_from_rest``: a palsied smile still counts), and the confidence: the share
     of the measured frames within PEAK_WINDOW seconds of the peak that show it. A brow raise also moves the eyes and
     the mid-face; only a frame with a closed eye is an eye closure, so an expression never made is missing, in the
-    exam as in the grade."""
-    before = _expression_measures(rest)
-    shows = [made_from_rest(before, _expression_measures(m), expression) for _, m in usable]
-    near = [shown for (t, _), shown in zip(usable, shows) if abs(t - usable[best][0]) <= PEAK_WINDOW]
-    return (expression if shows[best] else None), round(sum(near) / len(near), 2)
+    exam as in the grade. ``distances``: each usable frame's ``expression_measures`` (read once for every region),
+    ``rest`` the rest frame's."""
+    window = [d for t, d in zip(times, distances) if abs(t - times[best]) <= PEAK_WINDOW]
+    near = [made_from_rest(rest, d, expression) for d in window]
+    return (expression if made_from_rest(rest, distances[best], expression) else None), round(sum(near) / len(near), 2)
 
 
 def _expression_measures(frame: Measured) -> dict[str, float]:
