@@ -130,14 +130,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _taken(exam) -> str:
-    """When an exam's photos were taken, as its rest photo (else its first) says: for the export's header block."""
-    from facepalsy.data.images import photo_date
+    """When an exam's photos were taken, as recording dates a visit (its rest photo, else its first): for the
+    export's header block."""
+    from facepalsy.records.recording import TODAY, exam_date
 
     if exam.kind != "photos":
         return "not known (a video)"
-    ordered = sorted(exam.expressions.items(), key=lambda item: item[0] != "rest")
-    found = next((d for d in (photo_date(Path(source)) for _, source in ordered) if d), None)
-    return f"{found[0].isoformat()} ({found[1]})" if found else "not in the photos"
+    day, source = exam_date({name: Path(path) for name, path in exam.expressions.items()}, None)
+    return "not in the photos" if source == TODAY else f"{day.isoformat()} ({source})"
 
 
 def _print_grade(grade, title: str) -> None:
